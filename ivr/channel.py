@@ -1,0 +1,80 @@
+"""The port between the flow interpreter and a call.
+
+The interpreter only ever talks to a :class:`Channel`. The FastAGI shell implements it over
+Asterisk (``ivr.agi.channel.AgiChannel``), ``ivr simulate`` and the tests implement it in memory
+(``ivr.sim.ScriptedChannel``). Every method raises :class:`ivr.errors.CallHangup` once the
+caller is gone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+DTMF_DIGITS = "0123456789*#"
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """One thing to play.
+
+    ``file`` is a sound name as Asterisk's ``STREAM FILE`` takes it (no extension): either a
+    name relative to the project's ``prompts/`` directory (``kind == "file"`` or ``"tts"``) or an
+    Asterisk stock sound (``kind == "sound"``). ``text`` is what the caller hears, for logs and
+    for ``ivr simulate``.
+    """
+
+    kind: str  # "tts" | "file" | "sound"
+    file: str
+    text: str = ""
+    language: str = "en"
+
+
+@dataclass(frozen=True, slots=True)
+class CallInfo:
+    """What the interpreter knows about the call when it starts."""
+
+    uniqueid: str
+    caller_id: str = ""
+    caller_name: str = ""
+    dnis: str = ""
+    channel: str = ""
+    language: str = "en"
+    args: tuple[str, ...] = ()
+    params: dict[str, str] = field(default_factory=dict)
+
+
+class Channel(Protocol):
+    """Async operations on one live call. Digits returned are always in ``[0-9*#]``."""
+
+    info: CallInfo
+
+    async def answer(self) -> None:
+        """Answer the call (no-op when already answered)."""
+
+    async def play(self, prompts: list[Prompt], escape_digits: str = "") -> str:
+        """Play prompts in order; stop at the first escape digit and return it, else ``""``."""
+
+    async def wait_for_digit(self, timeout_s: float) -> str:
+        """Wait up to ``timeout_s`` for one DTMF digit; ``""`` on timeout."""
+
+    async def say_digits(self, digits: str, escape_digits: str = "") -> str:
+        """Speak a digit string one digit at a time; returns an escape digit or ``""``."""
+
+    async def say_number(self, number: int, escape_digits: str = "") -> str:
+        """Speak an integer as a number; returns an escape digit or ``""``."""
+
+    async def say_date(self, epoch_s: int, escape_digits: str = "") -> str:
+        """Speak a date given as Unix time; returns an escape digit or ``""``."""
+
+    async def get_variable(self, name: str) -> str | None:
+        """Read a channel variable (``None`` when unset)."""
+
+    async def set_variable(self, name: str, value: str) -> None:
+        """Set a channel variable."""
+
+    async def exec(self, application: str, args: str = "") -> int:
+        """Run a dialplan application (e.g. ``Dial``) and return its result code."""
+
+    async def hangup(self) -> None:
+        """Hang the call up."""
