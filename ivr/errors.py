@@ -74,3 +74,7 @@ class ExpressionError(IvrError):
 
 class HttpLookupError(IvrError):
     """An ``http`` node's request failed (timeout, connection, status, bad JSON)."""
+
+
+class StoreError(IvrError):
+    """The call-record store failed (wraps :class:`sqlite3.Error`); the message names the file."""

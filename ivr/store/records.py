@@ -1,0 +1,460 @@
+"""The call-record store: one SQLite row per call, written without blocking the event loop.
+
+All SQLite work runs on one dedicated writer thread (a single-worker executor that owns the only
+connection). Writes (:meth:`RecordStore.begin`, :meth:`~RecordStore.checkpoint`,
+:meth:`~RecordStore.finish`) are queued on the loop and committed in groups: while one
+transaction is running, new writes pile up and go into the next one (group commit), so many
+concurrent calls cost one fsync-free WAL commit per batch instead of one per record.
+
+Crash safety: ``begin`` inserts the row with ``outcome`` NULL as the call starts, so a server that
+dies mid-call leaves a row that :meth:`RecordStore.recover_unfinished` (called at start-up) marks
+``error``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+from ivr.errors import StoreError
+from ivr.record import OUTCOMES, CallRecord, InputEvent, Outcome
+
+__all__ = ["RECOVERED_ERROR", "SCHEMA_VERSION", "RecordStore"]
+
+T = TypeVar("T")
+Params = tuple[Any, ...]
+
+RECOVERED_ERROR = "server stopped during the call"
+
+_COLUMNS = (
+    "call_id", "flow", "flow_version", "caller", "dnis", "started_at", "ended_at", "duration_s",
+    "language", "path", "inputs", "outcome", "end_node", "transfer_target", "error", "variables",
+)
+_COLS = ", ".join(_COLUMNS)
+_MARKS = ", ".join("?" * len(_COLUMNS))
+_INSERT = f"INSERT INTO calls ({_COLS}) VALUES ({_MARKS})"
+_UPSERT = (
+    f"{_INSERT} ON CONFLICT(call_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[1:])
+)
+
+_SCHEMA_V1 = (
+    """
+    CREATE TABLE calls (
+        call_id         TEXT PRIMARY KEY,
+        flow            TEXT NOT NULL,
+        flow_version    TEXT NOT NULL,
+        caller          TEXT NOT NULL DEFAULT '',
+        dnis            TEXT NOT NULL DEFAULT '',
+        started_at      REAL NOT NULL,
+        ended_at        REAL,
+        duration_s      REAL,
+        language        TEXT NOT NULL DEFAULT '',
+        path            TEXT NOT NULL DEFAULT '[]',
+        inputs          TEXT NOT NULL DEFAULT '[]',
+        outcome         TEXT CHECK (outcome IS NULL OR outcome IN
+                            ('self_service', 'transferred', 'abandoned', 'error')),
+        end_node        TEXT,
+        transfer_target TEXT,
+        error           TEXT,
+        variables       TEXT NOT NULL DEFAULT '{}'
+    )
+    """,
+    "CREATE INDEX calls_started_at ON calls (started_at)",
+    "CREATE INDEX calls_flow_started_at ON calls (flow, started_at)",
+    "CREATE INDEX calls_outcome_started_at ON calls (outcome, started_at)",
+)
+
+
+def _migrate_0_to_1(conn: sqlite3.Connection) -> None:
+    for statement in _SCHEMA_V1:
+        conn.execute(statement)
+
+
+# MIGRATIONS[n] takes a database from schema version n to n + 1. To change the schema, append a
+# function here (never edit a released one); SCHEMA_VERSION follows automatically.
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migrate_0_to_1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _migrate(conn: sqlite3.Connection, path: str) -> None:
+    """Bring the schema to :data:`SCHEMA_VERSION`, one transaction per step."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: schema version {version} is newer than this ivr supports "
+            f"({SCHEMA_VERSION}); upgrade ivr or use another database file"
+        )
+    for step in range(version, SCHEMA_VERSION):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            MIGRATIONS[step](conn)
+            conn.execute(f"PRAGMA user_version = {step + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def _encode(record: CallRecord) -> Params:
+    """A record as the parameter tuple for :data:`_INSERT` (JSON for the list/dict fields)."""
+    inputs = [
+        {"node": i.node, "kind": i.kind, "value": i.value, "at_s": i.at_s} for i in record.inputs
+    ]
+    return (
+        record.call_id, record.flow, record.flow_version, record.caller, record.dnis,
+        record.started_at, record.ended_at, record.duration_s, record.language,
+        json.dumps(record.path, ensure_ascii=False), json.dumps(inputs, ensure_ascii=False),
+        record.outcome, record.end_node, record.transfer_target, record.error,
+        json.dumps(record.variables, ensure_ascii=False),
+    )
+
+
+def _decode(row: sqlite3.Row) -> CallRecord:
+    outcome = row["outcome"]
+    if outcome is not None and outcome not in OUTCOMES:
+        raise StoreError(f"call {row['call_id']!r}: unknown outcome {outcome!r} in the database")
+    return CallRecord(
+        call_id=row["call_id"],
+        flow=row["flow"],
+        flow_version=row["flow_version"],
+        caller=row["caller"],
+        dnis=row["dnis"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        language=row["language"],
+        path=json.loads(row["path"]),
+        inputs=[InputEvent(**item) for item in json.loads(row["inputs"])],
+        outcome=cast("Outcome | None", outcome),
+        end_node=row["end_node"],
+        transfer_target=row["transfer_target"],
+        error=row["error"],
+        variables=json.loads(row["variables"]),
+    )
+
+
+def _where(
+    flow: str | None, outcome: Outcome | None, since: float | None, until: float | None
+) -> tuple[str, list[Any]]:
+    """A ``WHERE`` clause (or "") and its parameters; ``since`` inclusive, ``until`` exclusive."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for clause, value in (
+        ("flow = ?", flow), ("outcome = ?", outcome),
+        ("started_at >= ?", since), ("started_at < ?", until),
+    ):
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+_Write = tuple[str, Params, "asyncio.Future[None]"]
+
+
+class RecordStore:
+    """Persists :class:`~ivr.record.CallRecord` objects in SQLite without blocking the loop.
+
+    Create with ``await RecordStore.open(path)``; use from the event loop that opened it. Every
+    method may raise :class:`~ivr.errors.StoreError` (wrapping :class:`sqlite3.Error`, with the
+    database path in the message). Cancelling a task awaiting a write does not cancel the write.
+    """
+
+    def __init__(self, path: str, executor: ThreadPoolExecutor, max_batch: int) -> None:
+        """Internal: use :meth:`open`."""
+        self._path = path
+        self._executor = executor
+        self._max_batch = max_batch
+        self._conn: sqlite3.Connection | None = None  # touched only on the writer thread
+        self._loop = asyncio.get_running_loop()
+        self._pending: list[_Write] = []
+        self._in_flight = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._closing = False
+        self._closed = False
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    @classmethod
+    async def open(cls, path: str | os.PathLike[str], *, max_batch: int = 256) -> RecordStore:
+        """Open (creating parent directories, file and schema) the store at ``path``.
+
+        ``":memory:"`` gives a private in-memory database (tests). ``max_batch`` caps how many
+        queued writes share one transaction (1 disables group commit).
+        """
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        name = os.fspath(path)
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ivr-store")
+        store = cls(name, executor, max_batch)
+        try:
+            await store._run(store._connect)
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        return store
+
+    def _connect(self) -> None:
+        if self._path != ":memory:":
+            try:
+                Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"{self._path}: cannot create the directory: {exc}") from exc
+        conn = sqlite3.connect(self._path, isolation_level=None)
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA busy_timeout = 5000")
+            _migrate(conn, self._path)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    async def close(self) -> None:
+        """Commit every queued write, then close the database. Idempotent."""
+        if self._closed:
+            return
+        self._closing = True
+        while not self._idle.is_set():
+            await self._idle.wait()
+        try:
+            await self._run(self._disconnect)
+        finally:
+            self._closed = True
+            self._executor.shutdown(wait=False)
+
+    def _disconnect(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    async def __aenter__(self) -> RecordStore:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @property
+    def path(self) -> str:
+        """The database path as given to :meth:`open`."""
+        return self._path
+
+    # -- writes -------------------------------------------------------------------------------
+
+    async def begin(self, record: CallRecord) -> None:
+        """Insert the row for a call that has just started (its outcome is still ``None``).
+
+        Raises :class:`StoreError` if a row with this ``call_id`` already exists.
+        """
+        if record.outcome is not None:
+            raise ValueError(f"begin(): call {record.call_id!r} already has an outcome")
+        await self._enqueue(_INSERT, _encode(record))
+
+    async def checkpoint(self, record: CallRecord) -> None:
+        """Save the state of a call in progress (path and inputs so far), outcome ``None``."""
+        if record.outcome is not None:
+            raise ValueError(f"checkpoint(): call {record.call_id!r} already has an outcome")
+        await self._enqueue(_UPSERT, _encode(record))
+
+    async def finish(self, record: CallRecord) -> None:
+        """Insert or replace the final state of a call; ``record.outcome`` must be set."""
+        if record.outcome is None:
+            raise ValueError(f"finish(): call {record.call_id!r} has no outcome")
+        await self._enqueue(_UPSERT, _encode(record))
+
+    async def _enqueue(self, sql: str, params: Params) -> None:
+        if self._closing:
+            raise StoreError(f"{self._path}: the store is closed")
+        done: asyncio.Future[None] = self._loop.create_future()
+        self._pending.append((sql, params, done))
+        if not self._in_flight:
+            self._kick()
+        await done
+
+    def _kick(self) -> None:
+        """Hand the next batch of queued writes to the writer thread (loop thread only)."""
+        batch, self._pending = (
+            self._pending[: self._max_batch], self._pending[self._max_batch :]
+        )
+        self._in_flight = True
+        self._idle.clear()
+        job = self._loop.run_in_executor(
+            self._executor, self._write_batch, [(sql, params) for sql, params, _ in batch]
+        )
+        job.add_done_callback(lambda j: self._batch_done(j, batch))
+
+    def _batch_done(self, job: asyncio.Future[list[Exception | None]], batch: list[_Write]) -> None:
+        exc = job.exception()
+        results: Sequence[BaseException | None] = (
+            [exc] * len(batch) if exc is not None else job.result()
+        )
+        for (_, _, done), error in zip(batch, results, strict=True):
+            if done.done():  # the awaiting task was cancelled; the write happened anyway
+                continue
+            if error is None:
+                done.set_result(None)
+            else:
+                done.set_exception(error)
+        self._in_flight = False
+        if self._pending:
+            self._kick()
+        else:
+            self._idle.set()
+
+    def _write_batch(self, batch: list[tuple[str, Params]]) -> list[Exception | None]:
+        """Writer thread: commit ``batch`` in one transaction; per-write errors are returned.
+
+        A constraint violation fails only its own statement. Any other error rolls the batch
+        back and retries each write in its own transaction, so one bad write sinks no other.
+        """
+        conn = self._connection()
+        results: list[Exception | None] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for sql, params in batch:
+                try:
+                    conn.execute(sql, params)
+                    results.append(None)
+                except sqlite3.IntegrityError as exc:
+                    results.append(self._error("write", exc, params[0]))
+            conn.execute("COMMIT")
+            return results
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if len(batch) == 1:
+                return [self._error("write", exc, batch[0][1][0])]
+        return [self._write_one(conn, sql, params) for sql, params in batch]
+
+    def _write_one(self, conn: sqlite3.Connection, sql: str, params: Params) -> Exception | None:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(sql, params)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            return self._error("write", exc, params[0])
+        return None
+
+    # -- reads and maintenance ----------------------------------------------------------------
+
+    async def get(self, call_id: str) -> CallRecord | None:
+        """The record of ``call_id``, or ``None`` if there is none."""
+
+        def query() -> CallRecord | None:
+            row = self._connection().execute(
+                "SELECT * FROM calls WHERE call_id = ?", (call_id,)
+            ).fetchone()
+            return None if row is None else _decode(row)
+
+        return await self._run(query)
+
+    async def recent(
+        self,
+        limit: int = 50,
+        flow: str | None = None,
+        outcome: Outcome | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[CallRecord]:
+        """Up to ``limit`` records, newest ``started_at`` first, filtered by the given fields.
+
+        ``since`` is inclusive and ``until`` exclusive (Unix times, on ``started_at``).
+        """
+        if limit < 1:
+            raise ValueError(f"limit must be >= 1, got {limit}")
+        where, params = _where(flow, outcome, since, until)
+        sql = f"SELECT * FROM calls{where} ORDER BY started_at DESC, call_id LIMIT ?"
+
+        def query() -> list[CallRecord]:
+            return [_decode(r) for r in self._connection().execute(sql, [*params, limit])]
+
+        return await self._run(query)
+
+    async def count_by_outcome(
+        self, flow: str | None = None, since: float | None = None, until: float | None = None
+    ) -> dict[Outcome | None, int]:
+        """Number of calls per outcome (``None``: still in progress), every key present."""
+        where, params = _where(flow, None, since, until)
+        sql = f"SELECT outcome, COUNT(*) FROM calls{where} GROUP BY outcome"
+
+        def query() -> dict[Outcome | None, int]:
+            counts: dict[Outcome | None, int] = dict.fromkeys((*OUTCOMES, None), 0)
+            for outcome, n in self._connection().execute(sql, params):
+                counts[outcome] = n
+            return counts
+
+        return await self._run(query)
+
+    async def recover_unfinished(self, now: float) -> int:
+        """Mark every call without an outcome as ``error``; returns how many were marked.
+
+        Call once at start-up, before taking calls: a row still without outcome then belongs to
+        a call the previous server process never finished. ``end_node`` becomes the last node of
+        the saved path (or stays as saved if the path is empty), ``error`` is
+        :data:`RECOVERED_ERROR`, and a missing ``ended_at`` becomes ``now``.
+        """
+
+        def recover() -> int:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                rows = conn.execute(
+                    "SELECT call_id, started_at, ended_at, path, end_node FROM calls"
+                    " WHERE outcome IS NULL"
+                ).fetchall()
+                for row in rows:
+                    path = json.loads(row["path"])
+                    end_node = path[-1] if path else row["end_node"]
+                    ended_at = row["ended_at"] if row["ended_at"] is not None else now
+                    conn.execute(
+                        "UPDATE calls SET outcome = 'error', end_node = ?, error = ?,"
+                        " ended_at = ?, duration_s = ? WHERE call_id = ?",
+                        (end_node, RECOVERED_ERROR, ended_at, ended_at - row["started_at"],
+                         row["call_id"]),
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return len(rows)
+
+        if self._closing:
+            raise StoreError(f"{self._path}: the store is closed")
+        return await self._run(recover)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError(f"{self._path}: the store is closed")
+        return self._conn
+
+    def _error(self, what: str, exc: sqlite3.Error, call_id: object = None) -> StoreError:
+        call = f" call {call_id!r}:" if call_id is not None else ""
+        error = StoreError(f"{self._path}:{call} {what} failed: {exc}")
+        error.__cause__ = exc
+        return error
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on the writer thread, turning :class:`sqlite3.Error` into StoreError."""
+        if self._closed:
+            raise StoreError(f"{self._path}: the store is closed")
+
+        def call() -> T:
+            try:
+                return fn()
+            except sqlite3.Error as exc:
+                raise self._error(getattr(fn, "__name__", "operation").strip("_"), exc) from exc
+
+        return await self._loop.run_in_executor(self._executor, call)

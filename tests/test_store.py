@@ -1,0 +1,273 @@
+"""Tests of the SQLite call-record store (ivr.store.records)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from ivr.errors import IvrError, StoreError
+from ivr.record import CallRecord, InputEvent
+from ivr.store.records import RECOVERED_ERROR, SCHEMA_VERSION, RecordStore
+
+
+def make_record(call_id: str = "1700000000.1", **changes: object) -> CallRecord:
+    record = CallRecord(
+        call_id=call_id,
+        flow="main",
+        flow_version="v3",
+        caller="+4420794600 00",
+        dnis="8000",
+        started_at=1_700_000_000.25,
+        ended_at=1_700_000_042.75,
+        language="fr",
+        path=["welcome", "menu", "balance", "goodbye"],
+        inputs=[
+            InputEvent(node="menu", kind="speech", value="solde é", at_s=3.5),
+            InputEvent(node="pin", kind="dtmf", value="***", at_s=9.125),
+            InputEvent(node="menu", kind="no_input", value="", at_s=20.0),
+        ],
+        outcome="self_service",
+        end_node="goodbye",
+        transfer_target=None,
+        error=None,
+        variables={"account_type": "gold", "intent": "balance"},
+    )
+    for name, value in changes.items():
+        setattr(record, name, value)
+    return record
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[RecordStore]:
+    s = await RecordStore.open(tmp_path / "calls.db")
+    yield s
+    await s.close()
+
+
+async def test_round_trip_is_equal(store: RecordStore) -> None:
+    record = make_record()
+    await store.finish(record)
+    assert await store.get(record.call_id) == record
+    assert await store.get("nope") is None
+
+
+async def test_round_trip_with_empty_lists_and_none(store: RecordStore) -> None:
+    record = make_record(path=[], inputs=[], variables={}, ended_at=None, outcome="abandoned",
+                         end_node=None, transfer_target="queue:sales", error="x")
+    await store.finish(record)
+    assert await store.get(record.call_id) == record
+
+
+async def test_duration_column_is_stored(tmp_path: Path) -> None:
+    db = tmp_path / "calls.db"
+    async with await RecordStore.open(db) as s:
+        await s.finish(make_record())
+    with sqlite3.connect(db) as conn:
+        (duration,) = conn.execute("SELECT duration_s FROM calls").fetchone()
+    assert duration == pytest.approx(42.5)
+
+
+async def test_begin_then_finish_replaces_the_row(store: RecordStore) -> None:
+    start = make_record(ended_at=None, path=["welcome"], inputs=[], outcome=None, end_node=None)
+    await store.begin(start)
+    assert await store.get(start.call_id) == start
+    final = make_record()
+    await store.finish(final)
+    assert await store.get(start.call_id) == final
+    assert (await store.count_by_outcome())["self_service"] == 1
+
+
+async def test_begin_twice_raises_store_error(store: RecordStore) -> None:
+    start = make_record(outcome=None)
+    await store.begin(start)
+    with pytest.raises(StoreError, match=re.escape("1700000000.1")):
+        await store.begin(start)
+
+
+async def test_finish_without_outcome_is_refused(store: RecordStore) -> None:
+    with pytest.raises(ValueError, match="no outcome"):
+        await store.finish(make_record(outcome=None))
+
+
+async def test_invalid_outcome_is_rejected_by_the_schema(store: RecordStore) -> None:
+    with pytest.raises(StoreError, match="CHECK"):
+        await store.finish(make_record(outcome="hung_up"))  # type: ignore[arg-type]
+    # a failed write does not sink the other writes queued in the same batch
+    records = [make_record(f"ok{i}") for i in range(20)]
+    records.insert(10, make_record("bad", outcome="??"))  # type: ignore[arg-type]
+    results = await asyncio.gather(*(store.finish(r) for r in records), return_exceptions=True)
+    assert [type(r).__name__ for r in results].count("StoreError") == 1
+    assert isinstance(results[10], StoreError)
+    assert await store.get("bad") is None
+    assert sum((await store.count_by_outcome()).values()) == 20
+
+
+async def test_unfinished_calls_are_recovered_after_reopening(tmp_path: Path) -> None:
+    db = tmp_path / "calls.db"
+    s = await RecordStore.open(db)
+    await s.begin(make_record("crashed", path=[], outcome=None, ended_at=None, end_node=None))
+    await s.checkpoint(
+        make_record("crashed", path=["welcome", "menu"], outcome=None, ended_at=None,
+                    end_node=None)
+    )
+    await s.finish(make_record("done"))
+    # simulate a crash: drop the store without close(); the data is already committed
+    s._executor.shutdown(wait=True)
+
+    async with await RecordStore.open(db) as s2:
+        assert await s2.recover_unfinished(now=1_700_000_100.25) == 1
+        crashed = await s2.get("crashed")
+        assert crashed is not None
+        assert crashed.outcome == "error"
+        assert crashed.end_node == "menu"
+        assert crashed.error == RECOVERED_ERROR
+        assert crashed.ended_at == 1_700_000_100.25
+        assert crashed.duration_s == pytest.approx(100.0)
+        assert await s2.get("done") == make_record("done")
+        assert await s2.recover_unfinished(now=1_700_000_200.0) == 0
+
+
+async def test_wal_mode_and_schema_version(tmp_path: Path) -> None:
+    db = tmp_path / "calls.db"
+    async with await RecordStore.open(db):
+        pass
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 1
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert {"calls_started_at", "calls_flow_started_at", "calls_outcome_started_at"} <= indexes
+    async with await RecordStore.open(db) as s:  # reopening does not migrate again
+        await s.finish(make_record())
+
+
+async def test_newer_schema_version_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "calls.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreError, match=re.escape(str(db))):
+        await RecordStore.open(db)
+
+
+async def test_thousand_concurrent_finishes_all_land(store: RecordStore) -> None:
+    records = [make_record(f"call-{i}", started_at=float(i)) for i in range(1000)]
+    await asyncio.gather(*(asyncio.create_task(store.finish(r)) for r in records))
+    counts = await store.count_by_outcome()
+    assert counts["self_service"] == 1000
+    assert sum(counts.values()) == 1000
+    assert await store.get("call-999") == records[999]
+
+
+async def test_event_loop_stays_responsive_while_writing(tmp_path: Path) -> None:
+    db = tmp_path / "calls.db"
+    ticks: list[float] = []
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        while not stop.is_set():
+            ticks.append(time.perf_counter())
+            await asyncio.sleep(0.001)
+
+    async with await RecordStore.open(db) as s:
+        # another process holds the write lock for 0.3 s: the store's writes must wait for it
+        # on the writer thread while the loop keeps running
+        blocker = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+        blocker.execute("BEGIN IMMEDIATE")
+        release = threading.Timer(0.3, blocker.execute, ("COMMIT",))
+        tick_task = asyncio.create_task(ticker())
+        start = time.perf_counter()
+        release.start()
+        await asyncio.gather(*(s.finish(make_record(f"c{i}")) for i in range(2000)))
+        elapsed = time.perf_counter() - start
+        stop.set()
+        await tick_task
+        release.join()
+        blocker.close()
+        assert sum((await s.count_by_outcome()).values()) == 2000
+    during = [t for t in ticks if t >= start]
+    gaps = [b - a for a, b in itertools.pairwise(during)]
+    assert elapsed >= 0.25, "the writes did not wait for the lock: the test proves nothing"
+    assert len(during) >= 20, f"ticker starved: {len(during)} ticks in {elapsed:.3f}s"
+    assert max(gaps) < 0.1, f"loop blocked for {max(gaps):.3f}s"
+
+
+async def test_recent_filters(store: RecordStore) -> None:
+    rows = [
+        make_record("a", flow="main", started_at=100.0, outcome="self_service"),
+        make_record("b", flow="main", started_at=200.0, outcome="transferred"),
+        make_record("c", flow="billing", started_at=300.0, outcome="transferred"),
+        make_record("d", flow="main", started_at=400.0, outcome="abandoned"),
+    ]
+    await asyncio.gather(*(store.finish(r) for r in rows))
+    ids = lambda records: [r.call_id for r in records]  # noqa: E731
+    assert ids(await store.recent()) == ["d", "c", "b", "a"]
+    assert ids(await store.recent(limit=2)) == ["d", "c"]
+    assert ids(await store.recent(flow="main")) == ["d", "b", "a"]
+    assert ids(await store.recent(outcome="transferred")) == ["c", "b"]
+    assert ids(await store.recent(since=200.0, until=400.0)) == ["c", "b"]
+    assert ids(await store.recent(flow="main", outcome="transferred", since=150.0)) == ["b"]
+    assert await store.recent(flow="nope") == []
+    counts = await store.count_by_outcome(flow="main", since=150.0)
+    assert counts == {"self_service": 0, "transferred": 1, "abandoned": 1, "error": 0, None: 0}
+    with pytest.raises(ValueError):
+        await store.recent(limit=0)
+
+
+async def test_close_flushes_pending_writes(tmp_path: Path) -> None:
+    db = tmp_path / "calls.db"
+    s = await RecordStore.open(db, max_batch=7)
+    tasks = [asyncio.create_task(s.finish(make_record(f"x{i}"))) for i in range(100)]
+    await asyncio.sleep(0)  # let the tasks queue their writes, none awaited yet
+    await s.close()
+    assert all(t.done() and t.exception() is None for t in tasks)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0] == 100
+    with pytest.raises(StoreError, match="closed"):
+        await s.finish(make_record("late"))
+    await s.close()  # idempotent
+
+
+async def test_cancelled_write_lands(tmp_path: Path) -> None:
+    db = tmp_path / "calls.db"
+    async with await RecordStore.open(db) as s:
+        task = asyncio.create_task(s.finish(make_record("hangup")))
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    async with await RecordStore.open(db) as s:
+        assert await s.get("hangup") == make_record("hangup")
+
+
+async def test_bad_path_gives_store_error_naming_the_path(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where a directory should be")
+    bad = blocker / "sub" / "calls.db"
+    with pytest.raises(StoreError, match=re.escape(str(bad))) as info:
+        await RecordStore.open(bad)
+    assert isinstance(info.value, IvrError)
+    as_dir = tmp_path / "a-directory"
+    as_dir.mkdir()
+    with pytest.raises(StoreError, match=re.escape(str(as_dir))) as info2:
+        await RecordStore.open(as_dir)
+    assert isinstance(info2.value.__cause__, sqlite3.Error)
+
+
+async def test_open_creates_parent_directories(tmp_path: Path) -> None:
+    db = tmp_path / "deep" / "er" / "calls.db"
+    async with await RecordStore.open(db) as s:
+        await s.finish(make_record())
+    assert db.exists()
+
+
+async def test_memory_database(tmp_path: Path) -> None:
+    async with await RecordStore.open(":memory:") as s:
+        await s.finish(make_record())
+        assert await s.get(make_record().call_id) == make_record()
