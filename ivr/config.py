@@ -1,0 +1,169 @@
+"""One typed configuration: defaults, then a YAML file, then ``IVR_*`` environment variables.
+
+Every setting has a default that works on one machine (loopback, SQLite under ``data/``).
+Environment variables override the file: ``IVR_<SECTION>_<KEY>`` (``IVR_AGI_PORT=4600``,
+``IVR_STORE_PATH=/var/lib/ivr/calls.sqlite3``) and ``IVR_<KEY>`` for top-level keys
+(``IVR_FLOWS_DIR``). Secrets come from the environment or a file, never from the YAML, and never
+show in logs or reprs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ivr.errors import ConfigError
+
+
+class Secret:
+    """A secret value; its repr and str never show it."""
+
+    def __init__(self, value: bytes) -> None:
+        self._value = value
+
+    def reveal(self) -> bytes:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class AgiSettings:
+    host: str = "127.0.0.1"  # FastAGI is plaintext and unauthenticated: loopback by default
+    port: int = 4573
+    command_timeout_s: float = 30.0
+    header_timeout_s: float = 5.0
+    max_line_bytes: int = 8192
+    sounds_prefix: str = "ivr/"  # where Asterisk sees prompts/ among its sounds
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    base_url: str = ""  # empty: http nodes go to their on_error branch
+    timeout_s: float = 2.0
+    secret: Secret | None = None  # IVR_HTTP_SECRET or IVR_HTTP_SECRET_FILE
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    path: str = "data/ivr.sqlite3"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole configuration of ``ivr serve``."""
+
+    flows_dir: str = "flows"
+    prompts_dir: str = "prompts"
+    log_level: str = "INFO"
+    agi: AgiSettings = field(default_factory=AgiSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+
+
+_SECRETS = {("http", "secret")}
+
+
+def load_settings(path: str | os.PathLike[str] | None = None,
+                  env: Mapping[str, str] | None = None) -> Settings:
+    """Build :class:`Settings` from an optional YAML file and the environment."""
+    env = os.environ if env is None else env
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{path}: cannot read the configuration: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the configuration must be a mapping")
+        data = loaded
+    settings = _build(Settings, data, str(path or "defaults"), ())
+    return _apply_env(settings, env)
+
+
+def _build(cls: Any, data: Mapping[str, Any], origin: str, prefix: tuple[str, ...]) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        where = ".".join(prefix) or "top level"
+        raise ConfigError(f"{origin}: unknown setting {', '.join(unknown)} at {where}; "
+                          f"known: {', '.join(sorted(known))}")
+    values: dict[str, Any] = {}
+    for name, value in data.items():
+        f = known[name]
+        if (*prefix, name) in _SECRETS:
+            raise ConfigError(f"{origin}: put {'.'.join((*prefix, name))} in the environment "
+                              f"(IVR_{'_'.join((*prefix, name)).upper()} or ..._FILE), not here")
+        section = f.default_factory
+        if section is not dataclasses.MISSING and dataclasses.is_dataclass(section):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{origin}: '{name}' must be a mapping")
+            values[name] = _build(section, value, origin, (*prefix, name))
+        else:
+            values[name] = _convert(value, f.default, origin, ".".join((*prefix, name)))
+    return cls(**values)
+
+
+def _convert(value: Any, default: Any, origin: str, name: str) -> Any:
+    kind = type(default)
+    try:
+        if kind is bool:
+            if isinstance(value, str):
+                if value.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                    raise ValueError(value)
+                return value.lower() in ("1", "true", "yes")
+            return bool(value)
+        if kind in (int, float):
+            return kind(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{origin}: {name} must be a {kind.__name__}, not {value!r}") from None
+
+
+def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
+    top: dict[str, Any] = {}
+    for f in fields(Settings):
+        current = getattr(settings, f.name)
+        if dataclasses.is_dataclass(current):
+            changes: dict[str, Any] = {}
+            for sub in fields(current):
+                key = f"IVR_{f.name}_{sub.name}".upper()
+                if (f.name, sub.name) in _SECRETS:
+                    secret = _secret(env, key)
+                    if secret is not None:
+                        changes[sub.name] = secret
+                elif key in env:
+                    changes[sub.name] = _convert(env[key], sub.default, "environment", key)
+            if changes:
+                top[f.name] = replace(current, **changes)  # type: ignore[type-var]
+        elif f"IVR_{f.name}".upper() in env:
+            key = f"IVR_{f.name}".upper()
+            top[f.name] = _convert(env[key], f.default, "environment", key)
+    return replace(settings, **top)
+
+
+def _secret(env: Mapping[str, str], key: str) -> Secret | None:
+    if env.get(key):
+        return Secret(env[key].encode())
+    file = env.get(f"{key}_FILE")
+    if file:
+        try:
+            return Secret(Path(file).read_bytes().strip())
+        except OSError as exc:
+            raise ConfigError(f"{key}_FILE: cannot read {file}: {exc.strerror}") from None
+    return None

@@ -1,0 +1,324 @@
+"""The flow interpreter: walks a :class:`Flow` on a :class:`Channel` and fills a call record.
+
+It knows no sockets: the same code runs under Asterisk, under ``ivr simulate`` and in tests.
+Whatever happens (hang-up at any step, a failing lookup, a bug), :meth:`CallRun.run` returns a
+complete :class:`CallRecord`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from ivr.channel import Channel
+from ivr.errors import CallHangup, HttpLookupError, IvrError
+from ivr.flow import model as m
+from ivr.flow.speak import read_digits, speak
+from ivr.record import MASK, CallRecord, InputEvent, Outcome
+
+log = logging.getLogger("ivr.call")
+
+MAX_SUBFLOW_DEPTH = 8
+MAX_STEPS_WITHOUT_INPUT = 200  # the validator rejects such loops; this guards the rest
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class HttpPort(Protocol):
+    """What the ``http`` node needs (``ivr.engines.http.HttpLookup`` in production)."""
+
+    async def request(
+        self, method: str, path: str, *, json_body: Mapping[str, object] | None = None,
+        timeout_s: float | None = None, call_id: str = "",
+    ) -> object: ...
+
+
+@dataclass
+class Services:
+    """Everything a call may need besides its channel."""
+
+    http: HttpPort | None = None
+    flows: Mapping[str, m.Flow] = field(default_factory=dict)  # for `call` (sub-flows)
+    clock: Callable[[], float] = time.time
+    extract: Callable[[object, str], str] | None = None  # JSON path lookup for `http` save
+
+
+class _Stop(Exception):
+    """Internal: the flow reached its end with this outcome."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+
+
+class CallRun:
+    """One call walking one flow. Create, then ``await run()``."""
+
+    def __init__(
+        self, flow: m.Flow, channel: Channel, services: Services | None = None,
+        record: CallRecord | None = None,
+    ) -> None:
+        self.flow = flow
+        self.channel = channel
+        self.services = services or Services()
+        info = channel.info
+        self.record = record or CallRecord(
+            call_id=info.uniqueid, flow=flow.name, flow_version=flow.version,
+            caller=info.caller_id, dnis=info.dnis, started_at=self.services.clock(),
+        )
+        self.vars: dict[str, str] = {
+            **flow.variables,
+            **{k: v for k, v in info.params.items() if k.isidentifier()},
+            "caller_id": info.caller_id, "caller_name": info.caller_name, "dnis": info.dnis,
+            "uniqueid": info.uniqueid, "channel": info.channel, "flow": flow.name,
+            "language": flow.language,
+        }
+        self.sensitive = set(flow.sensitive)
+        self.stack: list[tuple[m.Flow, str]] = []  # sub-flow return points
+        self.menus: list[str] = []  # menu history, for "back"
+        self.served = False
+        self.node: m.FlowNode | None = None
+        self.log = logging.LoggerAdapter(log, {"uniqueid": info.uniqueid})
+
+    # --- the loop ----------------------------------------------------------------------
+
+    async def run(self) -> CallRecord:
+        """Run the call to its end and return the finished record (never raises)."""
+        rec = self.record
+        outcome: Outcome = "error"
+        try:
+            await self.channel.answer()
+            await self._walk(self.flow.start)
+        except _Stop as stop:
+            outcome = stop.outcome
+        except CallHangup:
+            outcome = "self_service" if self.served else "abandoned"
+        except Exception as exc:  # a bug or a failing service must still leave a record
+            rec.error = f"{type(exc).__name__}: {exc}"
+            level = logging.ERROR if isinstance(exc, IvrError) else logging.CRITICAL
+            self.log.log(level, "call failed at %s: %s", rec.end_node, rec.error,
+                         exc_info=not isinstance(exc, IvrError))
+        if outcome != "abandoned":
+            await self._hangup_quietly()
+        rec.outcome = outcome
+        rec.ended_at = self.services.clock()
+        rec.language = self.vars.get("language", "")
+        rec.variables = self.public_variables()
+        return rec
+
+    async def _walk(self, target: str) -> None:
+        idle_steps = 0
+        while True:
+            if target == m.HANGUP:
+                raise _Stop("self_service")
+            if target == m.RETURN:
+                if not self.stack:
+                    raise _Stop("self_service")
+                self.flow, target = self.stack.pop()
+                continue
+            node = self.flow.nodes[target]
+            self.node = node
+            self.record.path.append(node.id if not self.stack else f"{self.flow.name}:{node.id}")
+            self.record.end_node = self.record.path[-1]
+            waits = isinstance(node, m.MenuNode | m.CollectNode)
+            idle_steps = 0 if waits else idle_steps + 1
+            if idle_steps > MAX_STEPS_WITHOUT_INPUT:
+                raise IvrError(f"{idle_steps} steps without waiting for the caller: a loop")
+            target = await self._step(node)
+
+    async def _step(self, node: m.FlowNode) -> str:
+        match node:
+            case m.PlayNode():
+                await self.say([node.prompt], "0123456789*#" if node.barge_in else "")
+                self.served = self.served or node.served
+                return node.next
+            case m.MenuNode():
+                return await self._menu(node)
+            case m.CollectNode():
+                return await self._collect(node)
+            case m.SetNode():
+                for name, tpl in node.assign.items():
+                    self.vars[name] = tpl.render(self.vars)
+                return node.next
+            case m.BranchNode():
+                env = self.expression_variables()
+                for case in node.cases:
+                    if case.condition.test(env):
+                        return case.target
+                return node.otherwise
+            case m.GotoNode():
+                return node.target
+            case m.CallNode():
+                return self._enter_subflow(node)
+            case m.HoursNode():
+                status = node.hours.status(self.now())
+                return {"open": node.when_open, "holiday": node.when_holiday}.get(
+                    status, node.when_closed)
+            case m.HttpNode():
+                return await self._http(node)
+            case m.TransferNode():
+                return await self._transfer(node)
+            case m.HangupNode():
+                raise _Stop(node.outcome)
+
+    # --- helpers -------------------------------------------------------------------------
+
+    async def say(self, prompts: list[m.PromptSpec | None], escape: str = "") -> str:
+        present = [p for p in prompts if p is not None]
+        return await speak(self.channel, present, self.vars, self.vars["language"], escape)
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.services.clock(), ZoneInfo(self.flow.timezone))
+
+    def expression_variables(self) -> dict[str, str | int]:
+        now = self.now()
+        return {
+            **self.vars, "time": now.strftime("%H:%M"), "hour": now.hour, "minute": now.minute,
+            "weekday": WEEKDAYS[now.weekday()], "date": now.date().isoformat(),
+        }
+
+    def public_variables(self) -> dict[str, str]:
+        """Flow variables safe to store: sensitive ones masked, per-call built-ins left out."""
+        return {
+            k: (MASK if k in self.sensitive else v)
+            for k, v in self.vars.items() if k not in m.BUILTIN_VARIABLES
+        }
+
+    def note_input(self, node: m.Node, kind: str, value: str, sensitive: bool = False) -> None:
+        at = self.services.clock() - self.record.started_at
+        shown = MASK if sensitive and value else value
+        self.record.inputs.append(InputEvent(node=node.id, kind=kind, value=shown, at_s=at))
+        self.log.info("%s at %s: %s", kind, node.id, shown)
+
+    async def _hangup_quietly(self) -> None:
+        try:
+            await self.channel.hangup()
+        except CallHangup:
+            pass
+        except IvrError as exc:
+            self.log.warning("hangup failed: %s", exc)
+
+    # --- node kinds ----------------------------------------------------------------------
+
+    async def _menu(self, node: m.MenuNode) -> str:
+        if not self.menus or self.menus[-1] != node.id:
+            self.menus.append(node.id)
+        counts = {"no_input": 0, "no_match": 0}
+        retry: m.PromptSpec | None = None
+        short = False
+        keys = node.options
+        # '#' as an option key cannot also end input
+        terminator = "" if any(node.terminator in k for k in keys) else node.terminator
+        while True:
+            main = node.short_prompt if short and node.short_prompt else node.prompt
+            digits = await read_digits(
+                self.channel, lambda esc, main=main, retry=retry: self.say([retry, main], esc),
+                max_digits=node.max_digits, timeout_s=node.timeout_s,
+                inter_digit_timeout_s=node.inter_digit_timeout_s, terminator=terminator,
+                complete=lambda d: d in keys and not any(k != d and k.startswith(d) for k in keys),
+            )
+            option = keys.get(digits)
+            if option is None:
+                kind = "no_match" if digits else "no_input"
+                self.note_input(node, kind, digits)
+                counts[kind] += 1
+                rule: m.Retry = getattr(node, kind)
+                if counts[kind] > rule.max:
+                    return rule.then or node.otherwise
+                retry, short = rule.prompt, True
+                continue
+            self.note_input(node, "dtmf", digits)
+            for name, tpl in option.assign.items():
+                self.vars[name] = tpl.render(self.vars)
+            if option.target == m.REPEAT:
+                retry, short = None, False
+                continue
+            if option.target == m.BACK:
+                self.menus.pop()
+                return self.menus.pop() if self.menus else node.id
+            return option.target
+
+    async def _collect(self, node: m.CollectNode) -> str:
+        counts = {"no_input": 0, "no_match": 0}
+        retry: m.PromptSpec | None = None
+        while True:
+            digits = await read_digits(
+                self.channel, lambda esc, retry=retry: self.say([retry, node.prompt], esc),
+                max_digits=node.max_digits, timeout_s=node.timeout_s,
+                inter_digit_timeout_s=node.inter_digit_timeout_s, terminator=node.terminator,
+            )
+            valid = node.min_digits <= len(digits) <= node.max_digits and (
+                node.pattern is None or node.pattern.fullmatch(digits) is not None)
+            if valid and node.confirm is not None:
+                valid = await self._confirmed(node, digits)
+                if not valid:
+                    retry = None
+                    continue
+            if valid:
+                self.note_input(node, "dtmf", digits, node.sensitive)
+                self.vars[node.into] = digits
+                return node.next
+            kind = "no_match" if digits else "no_input"
+            self.note_input(node, kind, digits, node.sensitive)
+            counts[kind] += 1
+            rule: m.Retry = getattr(node, kind)
+            if counts[kind] > rule.max:
+                return rule.then or node.otherwise
+            retry = rule.prompt
+
+    async def _confirmed(self, node: m.CollectNode, digits: str) -> bool:
+        previous = self.vars.get(node.into)
+        self.vars[node.into] = digits  # the confirm prompt reads the value back
+        try:
+            answer = await self.say([node.confirm], "12")
+            answer = answer or await self.channel.wait_for_digit(node.timeout_s)
+        finally:
+            if previous is None:
+                self.vars.pop(node.into, None)
+            else:
+                self.vars[node.into] = previous
+        self.note_input(node, "confirm", answer)
+        return answer == "1"
+
+    def _enter_subflow(self, node: m.CallNode) -> str:
+        sub = self.services.flows.get(node.flow)
+        if sub is None:
+            raise IvrError(f"sub-flow '{node.flow}' is not loaded")
+        if len(self.stack) >= MAX_SUBFLOW_DEPTH:
+            raise IvrError(f"sub-flows nested deeper than {MAX_SUBFLOW_DEPTH}")
+        self.stack.append((self.flow, node.next))
+        self.flow = sub
+        self.sensitive |= sub.sensitive
+        for name, value in sub.variables.items():
+            self.vars.setdefault(name, value)
+        return sub.start
+
+    async def _http(self, node: m.HttpNode) -> str:
+        http, extract = self.services.http, self.services.extract
+        if http is None or extract is None:
+            self.log.error("http node %s: no HTTP client configured (http.base_url)", node.id)
+            return node.on_error
+        try:
+            reply = await http.request(
+                node.method, node.path.render(self.vars, url=True),
+                json_body={k: t.render(self.vars) for k, t in node.body.items()} or None,
+                timeout_s=node.timeout_s, call_id=self.record.call_id,
+            )
+            saved = {var: extract(reply, path) for var, path in node.save.items()}
+        except HttpLookupError as exc:
+            self.log.warning("http node %s failed: %s", node.id, exc)
+            return node.on_error
+        self.vars.update(saved)
+        return node.next
+
+    async def _transfer(self, node: m.TransferNode) -> str:
+        await self.channel.exec("Dial", f"{node.to},{node.timeout_s}")
+        status = await self.channel.get_variable("DIALSTATUS") or ""
+        self.log.info("transfer to %s: %s", node.to, status)
+        if status == "ANSWER":
+            self.record.transfer_target = node.to
+            raise _Stop("transferred")
+        return node.on_fail

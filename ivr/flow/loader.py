@@ -1,0 +1,319 @@
+"""YAML flow file -> validated :class:`Flow`, with ``file:line:col: node 'id': message`` errors.
+
+Loading runs in three passes and reports every problem it finds, not only the first:
+schema (shape and types), node building (templates, conditions, patterns, hours), then the
+graph checks in :mod:`ivr.flow.validate`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path as FsPath
+from typing import Any
+
+from ivr.errors import ExpressionError, FlowError, FlowErrors, IvrError
+from ivr.flow import model as m
+from ivr.flow.expr import compile_expression
+from ivr.flow.hours import HoursSpecError, parse_hours
+from ivr.flow.prompts import PromptSpecError, parse_prompt
+from ivr.flow.schema import node_errors, top_level_errors
+from ivr.flow.source import Path, Source, load_source
+from ivr.flow.template import Template, parse_template
+
+KINDS = (
+    "play", "say", "menu", "collect", "set", "branch", "goto", "call", "hours", "http",
+    "transfer", "hangup",
+)
+NOT_YET = {
+    "queue": "agent queues are not available yet; use a 'transfer' node to reach an agent",
+    "survey": "post-call surveys are not available yet; remove the survey for now",
+}
+COMMON_KEYS = frozenset({"next", "served", "description", "else", "barge_in", "survey"})
+
+
+def load_flow(path: str | FsPath, prompts_dir: str | FsPath | None = None) -> m.Flow:
+    """Read, parse and validate one flow file. Raises :class:`FlowErrors`."""
+    p = FsPath(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FlowErrors([FlowError(f"cannot read the file: {exc}", file=str(p))]) from None
+    return parse_flow(text, file=str(p), name=p.stem, prompts_dir=prompts_dir)
+
+
+def parse_flow(
+    text: str, *, file: str, name: str, prompts_dir: str | FsPath | None = None
+) -> m.Flow:
+    """Parse and validate flow text. Raises :class:`FlowErrors` listing every problem."""
+    from ivr.flow.validate import check_flow
+
+    try:
+        src = load_source(text, file)
+    except FlowError as exc:
+        raise FlowErrors([exc]) from None
+    if not isinstance(src.data, dict):
+        raise FlowErrors([src.error((), "a flow file is a mapping with 'start' and 'nodes'")])
+    builder = _Builder(src, name)
+    flow = builder.build()
+    errors = builder.errors
+    if flow is not None:
+        errors += check_flow(flow, src, prompts_dir)
+    if errors or flow is None:
+        raise FlowErrors(sorted(errors, key=lambda e: (e.line, e.col)))
+    return flow
+
+
+class _Builder:
+    def __init__(self, src: Source, name: str) -> None:
+        self.src = src
+        self.data: dict[str, Any] = src.data
+        self.name = name
+        self.errors: list[FlowError] = []
+        self.language = str(self.data.get("language", "en"))
+        defaults = self.data.get("defaults") or {}
+        self.defaults: dict[str, Any] = defaults if isinstance(defaults, dict) else {}
+
+    def err(self, path: Path, message: str) -> None:
+        self.errors.append(self.src.error(path, message))
+
+    def build(self) -> m.Flow | None:
+        for path, msg in top_level_errors(self.data):
+            self.err(path, msg)
+        if self.errors:
+            return None
+        d = self.data
+        if "flow" in d and d["flow"] != self.name:
+            self.err(("flow",), f"flow name '{d['flow']}' differs from the file name "
+                     f"'{self.name}'; rename one so they match")
+        nodes: dict[str, m.FlowNode] = {}
+        for node_id, body in d["nodes"].items():
+            node = self.node(node_id, body)
+            if node is not None:
+                nodes[node_id] = node
+        if self.errors:
+            return None
+        digest = hashlib.sha256(self.src.text.encode()).hexdigest()[:12]
+        label = d.get("version")
+        sensitive = frozenset(
+            n.into for n in nodes.values() if isinstance(n, m.CollectNode) and n.sensitive
+        )
+        return m.Flow(
+            name=self.name,
+            version=f"{label}+{digest}" if label is not None else digest,
+            file=self.src.file,
+            start=d["start"],
+            nodes=nodes,
+            language=self.language,
+            languages=tuple(d.get("languages") or [self.language]),
+            timezone=str(d.get("timezone", "UTC")),
+            variables={k: _text(v) for k, v in (d.get("variables") or {}).items()},
+            sensitive=sensitive,
+        )
+
+    def node(self, node_id: str, body: dict[str, Any]) -> m.FlowNode | None:
+        base: Path = ("nodes", node_id)
+        if node_id in m.RESERVED_TARGETS:
+            self.err(base, f"'{node_id}' is a reserved word; give the node another id")
+            return None
+        kinds = [k for k in body if k in KINDS or k in NOT_YET]
+        if not kinds:
+            unknown = [k for k in body if k not in COMMON_KEYS]
+            what = f"unknown node kind '{unknown[0]}'" if unknown else "the node has no kind"
+            self.err(base, f"{what}; use one of: {', '.join(KINDS)}")
+            return None
+        if len(kinds) > 1:
+            self.err(base, f"a node has exactly one kind, this one has {', '.join(kinds)}; "
+                     "split it into several nodes")
+            return None
+        kind = kinds[0]
+        if kind in NOT_YET:
+            self.err((*base, kind), NOT_YET[kind])
+            return None
+        schema_errors = node_errors(kind, body)
+        for path, msg in schema_errors:
+            self.err((*base, *path), msg)
+        if schema_errors:
+            return None
+        line = self.src.where(base)[0]
+        try:
+            return getattr(self, f"_{kind}")(node_id, line, body, (*base, kind))
+        except _Invalid:
+            return None
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def prompt(self, value: Any, path: Path) -> m.PromptSpec:
+        try:
+            return parse_prompt(value, self.language)
+        except PromptSpecError as exc:
+            self.err((*path, *exc.path), str(exc))
+            raise _Invalid from None
+
+    def template(self, value: Any, path: Path) -> Template:
+        try:
+            return parse_template(_text(value))
+        except ExpressionError as exc:
+            self.err(path, str(exc))
+            raise _Invalid from None
+
+    def assign(self, mapping: dict[str, Any], path: Path) -> dict[str, Template]:
+        return {k: self.template(v, (*path, k)) for k, v in mapping.items()}
+
+    def retry(self, spec: dict[str, Any] | None, path: Path, fallback: str) -> m.Retry:
+        merged = {**(self.defaults.get(fallback) or {}), **(spec or {})}
+        prompt = self.prompt(merged["prompt"], (*path, "prompt")) if "prompt" in merged else None
+        return m.Retry(prompt=prompt, max=int(merged.get("max", 2)), then=merged.get("then"))
+
+    def otherwise(self, spec: dict[str, Any], path: Path) -> str:
+        if "otherwise" in spec:
+            return str(spec["otherwise"])
+        thens = [(spec.get(k) or {}).get("then") for k in ("no_input", "no_match")]
+        if all(thens):
+            return m.HANGUP  # never used: both failure paths have their own 'then'
+        self.err(path, "say where to go after too many failed attempts: add 'otherwise: "
+                 "<node>' (or 'then' under both no_input and no_match)")
+        raise _Invalid
+
+    def timeouts(self, spec: dict[str, Any], inter_default: float) -> dict[str, float]:
+        return {
+            "timeout_s": float(spec.get("timeout_s", self.defaults.get("timeout_s", 5.0))),
+            "inter_digit_timeout_s": float(spec.get(
+                "inter_digit_timeout_s", self.defaults.get("inter_digit_timeout_s", inter_default)
+            )),
+        }
+
+    # --- node kinds ----------------------------------------------------------------------
+
+    def _play(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.PlayNode:
+        return m.PlayNode(
+            id=nid, line=line, prompt=self.prompt(body[path[-1]], path), next=body["next"],
+            barge_in=bool(body.get("barge_in", False)), served=bool(body.get("served", False)),
+        )
+
+    _say = _play
+
+    def _menu(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.MenuNode:
+        spec = body["menu"]
+        if "speech" in spec.get("input", []):
+            self.err((*path, "input"), "speech input is not available yet; use input: [dtmf]")
+            raise _Invalid
+        options: dict[str, m.MenuOption] = {}
+        for key, opt in spec["options"].items():
+            if isinstance(opt, str):
+                options[key] = m.MenuOption(key=key, target=opt)
+            else:
+                options[key] = m.MenuOption(
+                    key=key, target=opt["goto"], words=tuple(opt.get("words", ())),
+                    assign=self.assign(opt.get("set", {}), (*path, "options", key, "set")),
+                )
+        short = spec.get("short_prompt")
+        return m.MenuNode(
+            id=nid, line=line, prompt=self.prompt(spec["prompt"], (*path, "prompt")),
+            short_prompt=self.prompt(short, (*path, "short_prompt")) if short else None,
+            options=options, otherwise=self.otherwise(spec, path),
+            no_input=self.retry(spec.get("no_input"), (*path, "no_input"), "no_input"),
+            no_match=self.retry(spec.get("no_match"), (*path, "no_match"), "no_match"),
+            inputs=tuple(spec.get("input", ["dtmf"])), terminator=spec.get("terminator", "#"),
+            **self.timeouts(spec, 2.0),
+        )
+
+    def _collect(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.CollectNode:
+        spec = body["collect"]
+        digits = spec.get("digits", {})
+        lo, hi = int(digits.get("min", 1)), int(digits.get("max", 20))
+        if lo > hi:
+            self.err((*path, "digits"), f"min {lo} is larger than max {hi}")
+            raise _Invalid
+        pattern = None
+        if "pattern" in spec:
+            try:
+                pattern = re.compile(spec["pattern"])
+            except re.error as exc:
+                self.err((*path, "pattern"), f"bad pattern: {exc}")
+                raise _Invalid from None
+        confirm = spec.get("confirm")
+        return m.CollectNode(
+            id=nid, line=line, prompt=self.prompt(spec["prompt"], (*path, "prompt")),
+            into=spec["into"], next=body["next"], otherwise=self.otherwise(spec, path),
+            min_digits=lo, max_digits=hi, terminator=digits.get("end", "#"), pattern=pattern,
+            confirm=self.prompt(confirm, (*path, "confirm")) if confirm else None,
+            sensitive=bool(spec.get("sensitive", False)),
+            no_input=self.retry(spec.get("no_input"), (*path, "no_input"), "no_input"),
+            no_match=self.retry(spec.get("no_match"), (*path, "no_match"), "no_match"),
+            **self.timeouts(spec, 3.0),
+        )
+
+    def _set(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.SetNode:
+        return m.SetNode(id=nid, line=line, assign=self.assign(body["set"], path),
+                         next=body["next"])
+
+    def _branch(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.BranchNode:
+        if "else" not in body:
+            self.err(path, "add 'else: <node>' for when no condition holds")
+            raise _Invalid
+        cases = []
+        for i, case in enumerate(body["branch"]):
+            try:
+                cond = compile_expression(case["if"])
+            except ExpressionError as exc:
+                self.err((*path, i, "if"), f"condition {case['if']!r}: {exc}")
+                raise _Invalid from None
+            cases.append(m.BranchCase(condition=cond, target=case["goto"], source=case["if"]))
+        return m.BranchNode(id=nid, line=line, cases=tuple(cases), otherwise=body["else"])
+
+    def _goto(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.GotoNode:
+        return m.GotoNode(id=nid, line=line, target=body["goto"])
+
+    def _call(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.CallNode:
+        return m.CallNode(id=nid, line=line, flow=body["call"], next=body["next"])
+
+    def _hours(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.HoursNode:
+        spec = body["hours"]
+        tz = spec.get("timezone", self.data.get("timezone", "UTC"))
+        try:
+            hours = parse_hours(spec["open"], spec.get("holidays", []), tz)
+        except HoursSpecError as exc:
+            self.err((*path, *exc.path), str(exc))
+            raise _Invalid from None
+        return m.HoursNode(
+            id=nid, line=line, hours=hours, when_open=spec["when_open"],
+            when_closed=spec["when_closed"],
+            when_holiday=spec.get("when_holiday", spec["when_closed"]),
+        )
+
+    def _http(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.HttpNode:
+        spec = body["http"]
+        method = "GET" if "get" in spec else "POST"
+        url = spec[method.lower()]
+        if not url.startswith("/") or url.startswith("//"):
+            self.err((*path, method.lower()), "write a path like /accounts/{account}; the "
+                     "server's address comes from the configuration (http.base_url)")
+            raise _Invalid
+        timeout = spec.get("timeout_s")
+        return m.HttpNode(
+            id=nid, line=line, method=method, path=self.template(url, (*path, method.lower())),
+            body=self.assign(spec.get("body", {}), (*path, "body")), save=dict(spec.get("save", {})),
+            timeout_s=float(timeout) if timeout is not None else None,
+            next=body["next"], on_error=spec["on_error"],
+        )
+
+    def _transfer(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.TransferNode:
+        spec = body["transfer"]
+        return m.TransferNode(id=nid, line=line, to=spec["to"], on_fail=spec["on_fail"],
+                              timeout_s=int(spec.get("timeout_s", 30)))
+
+    def _hangup(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.HangupNode:
+        spec = body["hangup"]
+        outcome = spec.get("outcome", "self_service") if isinstance(spec, dict) else "self_service"
+        return m.HangupNode(id=nid, line=line, outcome=outcome)
+
+
+class _Invalid(IvrError):
+    """A node could not be built; the reason is already in the error list."""
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

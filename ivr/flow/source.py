@@ -1,0 +1,134 @@
+"""YAML source with positions: flows are read into plain data plus a map of where each value is.
+
+The resolver follows YAML 1.2's core schema, not PyYAML's 1.1 default: ops write ``yes``, ``no``,
+``on``, ``08:00`` and ``2027-01-01`` and mean strings, not booleans, sexagesimal integers or dates.
+Mapping keys are always the raw text that was written (``1:`` is the key ``"1"``). Duplicate
+keys are an error instead of a silent override (two options on the same digit).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from ivr.errors import FlowError
+
+Path = tuple[str | int, ...]
+
+
+class _Resolver(yaml.resolver.BaseResolver):
+    """YAML 1.2 core schema: null, true/false, decimal int, float; everything else a string."""
+
+
+_Resolver.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_Resolver.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789")
+)
+_Resolver.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$"),
+    list("-+0123456789."),
+)
+_Resolver.add_implicit_resolver(
+    "tag:yaml.org,2002:null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]
+)
+
+
+class _Loader(
+    yaml.reader.Reader,
+    yaml.scanner.Scanner,
+    yaml.parser.Parser,
+    yaml.composer.Composer,
+    yaml.constructor.SafeConstructor,
+    _Resolver,
+):
+    def __init__(self, stream: str) -> None:
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+        yaml.constructor.SafeConstructor.__init__(self)
+        _Resolver.__init__(self)
+
+
+@dataclass
+class Source:
+    """Plain data read from one YAML file, with the 1-based line/column of every value."""
+
+    file: str
+    data: Any
+    text: str = ""
+    marks: dict[Path, tuple[int, int]] = field(default_factory=dict)
+
+    def where(self, path: Path) -> tuple[int, int]:
+        """Position of ``path``, or of its nearest ancestor that has one."""
+        for n in range(len(path), -1, -1):
+            mark = self.marks.get(tuple(path[:n]))
+            if mark:
+                return mark
+        return (1, 1)
+
+    def error(self, path: Path, message: str, node: str | None = None) -> FlowError:
+        line, col = self.where(path)
+        if node is None and len(path) >= 2 and path[0] == "nodes":
+            node = str(path[1])
+        return FlowError(message, file=self.file, line=line, col=col, node=node)
+
+
+def load_source(text: str, file: str) -> Source:
+    """Parse YAML text; syntax errors and duplicate keys raise :class:`FlowError`."""
+    loader = _Loader(text)
+    try:
+        root = loader.get_single_node()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise FlowError(f"YAML syntax error: {problem}", file=file, line=line, col=col) from None
+    finally:
+        loader.dispose()
+    src = Source(file=file, data=None, text=text)
+    if root is not None:
+        src.data = _convert(loader, root, (), src)
+    return src
+
+
+def _convert(loader: _Loader, node: yaml.Node, path: Path, src: Source) -> Any:
+    src.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                line = key_node.start_mark.line + 1
+                raise FlowError(
+                    "mapping keys must be plain text", file=src.file, line=line,
+                    col=key_node.start_mark.column + 1,
+                )
+            key = str(key_node.value)
+            if key in out:
+                line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+                first = src.marks.get((*path, key), (0, 0))[0]
+                raise FlowError(
+                    f"duplicate key '{key}' (first defined on line {first}); remove one of them",
+                    file=src.file, line=line, col=col,
+                )
+            src.marks[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            out[key] = _convert(loader, value_node, (*path, key), src)
+            # The key's own position is more useful than the value's for "unknown key" errors,
+            # and the value's position for bad values: keep the value's under the key path.
+            src.marks[(*path, key)] = (
+                value_node.start_mark.line + 1, value_node.start_mark.column + 1,
+            )
+            src.marks[(*path, key, "<key>")] = (
+                key_node.start_mark.line + 1, key_node.start_mark.column + 1,
+            )
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_convert(loader, item, (*path, i), src) for i, item in enumerate(node.value)]
+    return loader.construct_object(node, deep=True)

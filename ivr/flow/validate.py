@@ -1,0 +1,237 @@
+"""Graph checks on a built flow: dangling targets, unreachable nodes, loops that never wait for
+the caller, duplicate spoken words, undefined variables, missing prompt files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path as FsPath
+
+from ivr.errors import FlowError
+from ivr.flow import model as m
+from ivr.flow.source import Path, Source
+
+SOUND_EXTENSIONS = (".wav", ".gsm", ".sln", ".sln16", ".ulaw", ".alaw", ".g722", ".WAV")
+_WAITS = (m.MenuNode, m.CollectNode, m.CallNode)  # nodes that wait for the caller
+
+
+def edges(node: m.FlowNode) -> Iterator[tuple[str, Path]]:
+    """Every target a node can go to, with the YAML path (inside the node) that names it."""
+    match node:
+        case m.PlayNode() | m.SetNode() | m.CallNode():
+            yield node.next, ("next",)
+        case m.MenuNode():
+            for key, opt in node.options.items():
+                yield opt.target, ("menu", "options", key)
+            yield from _retry_edges(node, "menu")
+        case m.CollectNode():
+            yield node.next, ("next",)
+            yield from _retry_edges(node, "collect")
+        case m.BranchNode():
+            for i, case in enumerate(node.cases):
+                yield case.target, ("branch", i, "goto")
+            yield node.otherwise, ("else",)
+        case m.GotoNode():
+            yield node.target, ("goto",)
+        case m.HoursNode():
+            yield node.when_open, ("hours", "when_open")
+            yield node.when_closed, ("hours", "when_closed")
+            yield node.when_holiday, ("hours", "when_holiday")
+        case m.HttpNode():
+            yield node.next, ("next",)
+            yield node.on_error, ("http", "on_error")
+        case m.TransferNode():
+            yield node.on_fail, ("transfer", "on_fail")
+        case m.HangupNode():
+            return
+
+
+def _retry_edges(node: m.MenuNode | m.CollectNode, kind: str) -> Iterator[tuple[str, Path]]:
+    for name in ("no_input", "no_match"):
+        then = getattr(node, name).then
+        if then:
+            yield then, (kind, name, "then")
+    if not (node.no_input.then and node.no_match.then):
+        yield node.otherwise, (kind, "otherwise")
+
+
+def check_flow(flow: m.Flow, src: Source, prompts_dir: str | FsPath | None) -> list[FlowError]:
+    """All graph-level problems of one flow."""
+    errors: list[FlowError] = []
+    if flow.start not in flow.nodes:
+        errors.append(src.error(("start",), f"start node '{flow.start}' does not exist"))
+    for node in flow.nodes.values():
+        base: Path = ("nodes", node.id)
+        for target, where in edges(node):
+            if target in (m.REPEAT, m.BACK) and not isinstance(node, m.MenuNode):
+                errors.append(src.error((*base, *where), f"'{target}' only works in menu options"))
+            elif target not in flow.nodes and target not in m.RESERVED_TARGETS:
+                errors.append(src.error((*base, *where), _dangling(target, flow)))
+    errors += _unreachable(flow, src)
+    errors += _busy_loops(flow, src)
+    errors += _duplicate_words(flow, src)
+    errors += _undefined_variables(flow, src)
+    if prompts_dir is not None:
+        errors += _missing_files(flow, src, FsPath(prompts_dir))
+    return errors
+
+
+def _dangling(target: str, flow: m.Flow) -> str:
+    close = [n for n in flow.nodes if n.lower().startswith(target.lower()[:3])][:3]
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return f"goes to '{target}', which is not a node of this flow{hint}"
+
+
+def _unreachable(flow: m.Flow, src: Source) -> list[FlowError]:
+    seen, todo = set(), [flow.start]
+    while todo:
+        nid = todo.pop()
+        if nid in seen or nid not in flow.nodes:
+            continue
+        seen.add(nid)
+        todo.extend(t for t, _ in edges(flow.nodes[nid]))
+    return [
+        src.error(("nodes", nid, "<key>"), f"never reached from start '{flow.start}'; "
+                  "link it from another node or delete it", node=nid)
+        for nid in flow.nodes if nid not in seen
+    ]
+
+
+def _busy_loops(flow: m.Flow, src: Source) -> list[FlowError]:
+    """Cycles made only of nodes that never wait for the caller would spin for ever."""
+    graph = {
+        nid: [t for t, _ in edges(n) if t in flow.nodes and not isinstance(flow.nodes[t], _WAITS)]
+        for nid, n in flow.nodes.items() if not isinstance(n, _WAITS)
+    }
+    errors = []
+    for component in _strongly_connected(graph):
+        first = component[0]
+        if len(component) > 1 or first in graph[first]:
+            loop = " -> ".join([*component, first])
+            errors.append(src.error(("nodes", first, "<key>"), f"these nodes loop without ever "
+                          f"waiting for the caller: {loop}; put a menu or collect in the loop",
+                          node=first))
+    return errors
+
+
+def _strongly_connected(graph: dict[str, list[str]]) -> list[list[str]]:
+    """Tarjan's algorithm, iterative; components in discovery order."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(graph[root]))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            v, children = work[-1]
+            for w in children:
+                if w not in index:
+                    index[w] = low[w] = len(index)
+                    stack.append(w)
+                    on_stack.add(w)
+                    work.append((w, iter(graph[w])))
+                    break
+                if w in on_stack:
+                    low[v] = min(low[v], index[w])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[v])
+                if low[v] == index[v]:
+                    comp = []
+                    while True:
+                        w = stack.pop()
+                        on_stack.discard(w)
+                        comp.append(w)
+                        if w == v:
+                            break
+                    out.append(comp[::-1])
+    return out
+
+
+def _duplicate_words(flow: m.Flow, src: Source) -> list[FlowError]:
+    errors = []
+    for node in flow.nodes.values():
+        if not isinstance(node, m.MenuNode):
+            continue
+        owner: dict[str, str] = {}
+        for key, opt in node.options.items():
+            for word in opt.words:
+                norm = " ".join(word.lower().split())
+                if norm in owner and owner[norm] != key:
+                    errors.append(src.error(
+                        ("nodes", node.id, "menu", "options", key, "words"),
+                        f"the words '{word}' already choose option '{owner[norm]}'; "
+                        "a word can lead to one option only"))
+                owner[norm] = key
+    return errors
+
+
+def assigned_variables(flow: m.Flow) -> set[str]:
+    """Variables a flow can set: declared ones, set/collect/http targets and option sets."""
+    names = set(flow.variables) | m.BUILTIN_VARIABLES
+    for node in flow.nodes.values():
+        match node:
+            case m.SetNode():
+                names.update(node.assign)
+            case m.CollectNode():
+                names.add(node.into)
+            case m.HttpNode():
+                names.update(node.save)
+            case m.MenuNode():
+                for opt in node.options.values():
+                    names.update(opt.assign)
+    return names
+
+
+def used_variables(node: m.FlowNode) -> Iterator[tuple[str, Path]]:
+    """Variables a node reads, with where it reads them."""
+    for attr in ("prompt", "short_prompt", "confirm"):
+        prompt = getattr(node, attr, None)
+        if prompt is not None:
+            for name in sorted(prompt.variables):
+                yield name, (attr,)
+    match node:
+        case m.SetNode():
+            for key, tpl in node.assign.items():
+                yield from ((n, ("set", key)) for n in sorted(tpl.names))
+        case m.BranchNode():
+            for i, case in enumerate(node.cases):
+                yield from ((n, ("branch", i, "if")) for n in sorted(case.condition.names))
+        case m.HttpNode():
+            yield from ((n, ("http",)) for n in sorted(node.path.names))
+            for key, tpl in node.body.items():
+                yield from ((n, ("http", "body", key)) for n in sorted(tpl.names))
+
+
+def _undefined_variables(flow: m.Flow, src: Source) -> list[FlowError]:
+    known = assigned_variables(flow)
+    errors = []
+    for node in flow.nodes.values():
+        kind = type(node).__name__.removesuffix("Node").lower()
+        for name, where in used_variables(node):
+            if name not in known:
+                path = ("nodes", node.id, *where) if where[0] in ("set", "branch", "http") \
+                    else ("nodes", node.id, kind, *where)
+                errors.append(src.error(path, f"variable '{name}' is never set in this flow; "
+                              "check the spelling, or declare it under 'variables:'"))
+    return errors
+
+
+def _missing_files(flow: m.Flow, src: Source, prompts_dir: FsPath) -> list[FlowError]:
+    errors = []
+    for node in flow.nodes.values():
+        for prompt in m.node_prompts(node):
+            for parts in prompt.parts_by_language.values():
+                for part in parts:
+                    if isinstance(part, m.Speech) and part.kind == "file" and not any(
+                        (prompts_dir / f"{part.value}{ext}").is_file() for ext in SOUND_EXTENSIONS
+                    ):
+                        errors.append(src.error(("nodes", node.id), f"prompt file '{part.value}' "
+                                      f"is not in {prompts_dir}/ (any of .wav, .gsm, .sln...)"))
+    return errors

@@ -1,0 +1,192 @@
+"""An in-memory call: the :class:`Channel` behind ``ivr simulate`` and the interpreter tests.
+
+The caller is a list of tokens: digits (``1``, ``12345678#``), ``wait`` (let one prompt time
+out), a dial result for the next transfer (``answer``, ``busy``, ``noanswer``, ``chanunavail``),
+``hangup``; ``say:<words>`` is reserved for speech menus. When the script runs out, the caller
+hangs up, or, interactively, the next token is asked for.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from ivr.channel import DTMF_DIGITS, CallInfo, Prompt
+from ivr.errors import CallHangup, HttpLookupError, IvrError
+
+DIAL_RESULTS = {"answer": "ANSWER", "busy": "BUSY", "noanswer": "NOANSWER",
+                "chanunavail": "CHANUNAVAIL", "congestion": "CONGESTION"}
+_ids = itertools.count(1)
+
+
+class SimulationInputError(IvrError):
+    """A token of the caller script is not understood."""
+
+
+def parse_tokens(text: str) -> list[str]:
+    """``"1, 2,wait,say:billing"`` -> ``["1", "2", "wait", "say:billing"]``."""
+    tokens = [t.strip() for t in text.split(",") if t.strip()]
+    for tok in tokens:
+        if not (tok.startswith("say:") or tok.lower() in ("wait", "hangup", *DIAL_RESULTS)
+                or all(c in DTMF_DIGITS for c in tok)):
+            raise SimulationInputError(
+                f"'{tok}' is not a caller action: use digits (0-9 * #), wait, hangup, "
+                f"say:<words>, or a dial result ({', '.join(DIAL_RESULTS)})")
+    return tokens
+
+
+class SimClock:
+    """Virtual time: starts at ``start`` and moves only when the caller is waited for."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class ScriptedChannel:
+    """A :class:`ivr.channel.Channel` driven by caller tokens; records what the caller heard."""
+
+    tokens: Iterable[str] = ()
+    info: CallInfo = field(default_factory=lambda: CallInfo(uniqueid=f"sim-{next(_ids)}"))
+    clock: SimClock | None = None
+    ask: Callable[[], str | None] | None = None  # interactive: returns more tokens, None = EOF
+    emit: Callable[[str], None] = lambda line: None
+    variables: dict[str, str] = field(default_factory=dict)
+    transcript: list[str] = field(default_factory=list)
+    answered: bool = False
+    hung_up: bool = False
+
+    def __post_init__(self) -> None:
+        self._queue: deque[str] = deque()
+        self._feed(list(self.tokens))
+
+    def _feed(self, tokens: list[str]) -> None:
+        for tok in tokens:
+            if all(c in DTMF_DIGITS for c in tok):
+                self._queue.extend(tok)  # "123" is three key presses
+            else:
+                self._queue.append(tok.lower() if not tok.startswith("say:") else tok)
+
+    def _say(self, line: str) -> None:
+        self.transcript.append(line)
+        self.emit(line)
+
+    def _next(self) -> str:
+        self._alive()
+        if not self._queue and self.ask is not None:
+            more = self.ask()
+            if more is not None:
+                self._feed(parse_tokens(more))
+        if not self._queue:
+            self.hung_up = True
+            self._say("caller hangs up")
+            raise CallHangup("the caller script ended")
+        return self._queue[0]
+
+    def _alive(self) -> None:
+        if self.hung_up:
+            raise CallHangup("channel is gone")
+
+    def _advance(self, seconds: float) -> None:
+        if self.clock is not None:
+            self.clock.now += seconds
+
+    # --- Channel -----------------------------------------------------------------------
+
+    async def answer(self) -> None:
+        self._alive()
+        if not self.answered:
+            self.answered = True
+            self._say("answer")
+
+    async def play(self, prompts: list[Prompt], escape_digits: str = "") -> str:
+        self._alive()
+        for p in prompts:
+            self._say(f"play: {p.text}")
+        return ""
+
+    async def wait_for_digit(self, timeout_s: float) -> str:
+        tok = self._next()
+        if tok == "hangup":
+            self._queue.popleft()
+            self.hung_up = True
+            self._say("caller hangs up")
+            raise CallHangup("the caller hung up")
+        if tok == "wait":
+            self._queue.popleft()
+            self._advance(timeout_s)
+            self._say(f"caller: (silence {timeout_s:g} s)")
+            return ""
+        if tok.startswith("say:"):
+            raise SimulationInputError(
+                f"'{tok}': this prompt takes keys only (speech input is not available yet)")
+        if tok in DIAL_RESULTS:
+            raise SimulationInputError(f"'{tok}' given while the flow waits for a key")
+        self._queue.popleft()
+        self._advance(0.5)
+        self._say(f"caller: {tok}")
+        return tok
+
+    async def say_digits(self, digits: str, escape_digits: str = "") -> str:
+        self._alive()
+        self._say(f"say digits: {digits}")
+        return ""
+
+    async def say_number(self, number: int, escape_digits: str = "") -> str:
+        self._alive()
+        self._say(f"say number: {number}")
+        return ""
+
+    async def say_date(self, epoch_s: int, escape_digits: str = "") -> str:
+        self._alive()
+        self._say(f"say date: {epoch_s}")
+        return ""
+
+    async def get_variable(self, name: str) -> str | None:
+        self._alive()
+        return self.variables.get(name)
+
+    async def set_variable(self, name: str, value: str) -> None:
+        self._alive()
+        self.variables[name] = value
+
+    async def exec(self, application: str, args: str = "") -> int:
+        self._alive()
+        if application.lower() == "dial":
+            status = "ANSWER"
+            if self._queue and self._queue[0] in DIAL_RESULTS:
+                status = DIAL_RESULTS[self._queue.popleft()]
+            self.variables["DIALSTATUS"] = status
+            self._say(f"dial {args} -> {status}")
+            return 0
+        self._say(f"exec {application}({args})")
+        return 0
+
+    async def hangup(self) -> None:
+        if not self.hung_up:
+            self.hung_up = True
+            self._say("hangup")
+
+
+class StubHttp:
+    """``http`` nodes answered from a mapping ``{"GET /path": reply}`` (``--http-stub``)."""
+
+    def __init__(self, replies: Mapping[str, object], emit: Callable[[str], None] = print) -> None:
+        self.replies = dict(replies)
+        self.emit = emit
+
+    async def request(
+        self, method: str, path: str, *, json_body: Mapping[str, object] | None = None,
+        timeout_s: float | None = None, call_id: str = "",
+    ) -> object:
+        key = f"{method} {path}"
+        if key not in self.replies:
+            self.emit(f"http: {key} -> no stub")
+            raise HttpLookupError(f"no stub for {key}")
+        self.emit(f"http: {key} -> ok")
+        return self.replies[key]

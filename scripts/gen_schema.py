@@ -1,0 +1,134 @@
+"""Generate ivr/flow/schema.json, the flow language's JSON Schema (run from the repo root).
+
+The schema is written here in Python because it repeats many small shapes; the JSON file is what
+ships. tests/test_flow_loader.py checks the two agree.
+"""
+import json
+LANG = "^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$"
+ID = "^[A-Za-z_][A-Za-z0-9_]*$"
+VAR = "^[A-Za-z_][A-Za-z0-9_]*$"
+def obj(props, required=(), desc=None, **kw):
+    d = {"type": "object", "properties": props, "additionalProperties": False}
+    if required: d["required"] = list(required)
+    if desc: d["description"] = desc
+    d.update(kw); return d
+target = {"$ref": "#/$defs/target"}
+S = lambda desc: {"type": "string", "description": desc}
+common = {
+    "next": {**target, "description": "Node to go to afterwards (or 'hangup', or 'return' inside a sub-flow)."},
+    "served": {"type": "boolean", "description": "Reaching this node means the caller was served: a later hang-up counts as self-service, not abandoned."},
+    "description": S("A note for people reading the flow; ignored by the server."),
+}
+def node(kind, spec, extra=None, req_next=False, desc=""):
+    props = {kind: spec, **{k: v for k, v in common.items() if k != "next" or req_next}}
+    props.update(extra or {})
+    return obj(props, [kind] + (["next"] if req_next else []), desc)
+retry = obj({
+    "prompt": {"$ref": "#/$defs/prompt"},
+    "max": {"type": "integer", "minimum": 0, "maximum": 10, "description": "Retries allowed; one more failure goes to 'then'."},
+    "then": target,
+}, desc="Retry handling: say 'prompt', retry up to 'max' times, then go to 'then' (default: the node's 'otherwise').")
+timeout = {"type": "number", "exclusiveMinimum": 0, "maximum": 120}
+templ = {"type": "string", "description": "Text with {variable} or {variable:format} placeholders."}
+schema = {
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://github.com/ivr-project/ivr/flow.schema.json",
+  "title": "ivr flow",
+  "description": "A call flow for the ivr FastAGI server: nodes that play prompts, take DTMF, branch, look up data and transfer.",
+  "type": "object",
+  "additionalProperties": False,
+  "required": ["start", "nodes"],
+  "properties": {
+    "flow": {"type": "string", "pattern": ID, "description": "Flow name; must match the file name (bank.yaml -> bank)."},
+    "version": {"type": ["string", "number"], "description": "A label for people; records also store a hash of the file."},
+    "description": S("What this flow is for."),
+    "language": {"type": "string", "pattern": LANG, "description": "Default language of prompts (default: en)."},
+    "languages": {"type": "array", "items": {"type": "string", "pattern": LANG}, "uniqueItems": True},
+    "timezone": {"type": "string", "description": "IANA time zone for hours and time conditions, e.g. Asia/Shanghai."},
+    "start": {"type": "string", "pattern": ID, "description": "First node."},
+    "variables": {"type": "object", "propertyNames": {"pattern": VAR}, "additionalProperties": {"type": ["string", "number", "boolean"]}, "description": "Initial values of flow variables."},
+    "defaults": obj({
+        "timeout_s": timeout, "inter_digit_timeout_s": timeout,
+        "no_input": retry, "no_match": retry,
+    }, desc="Defaults for every menu and collect node."),
+    "nodes": {"type": "object", "minProperties": 1, "propertyNames": {"pattern": ID},
+              "additionalProperties": {"$ref": "#/$defs/node"}},
+    "surveys": {"type": "object", "description": "Post-call surveys (not available yet)."},
+  },
+  "$defs": {
+    "target": {"type": "string", "pattern": ID, "description": "A node id, or hangup / return / repeat / back."},
+    "language_map": {"type": "object", "minProperties": 1, "propertyNames": {"pattern": LANG}, "additionalProperties": {"type": "string"}},
+    "prompt_part": {"oneOf": [
+        {"type": "string", "description": "Text in the flow's language, spoken by TTS; {var:digits|number|currency|date} is said by Asterisk."},
+        {"$ref": "#/$defs/language_map"},
+        obj({"file": {"oneOf": [{"type": "string"}, {"$ref": "#/$defs/language_map"}]}}, ["file"], "A recording in prompts/ (name without extension)."),
+        obj({"sound": {"type": "string"}}, ["sound"], "An Asterisk stock sound, e.g. hello-world."),
+        obj({"text": {"type": "string"}, "language": {"type": "string", "pattern": LANG}}, ["text", "language"], "Text always spoken in this language (e.g. a language-choice prompt)."),
+        obj({"digits": templ}, ["digits"]), obj({"number": templ}, ["number"]),
+        obj({"currency": templ}, ["currency"]), obj({"date": templ}, ["date"]),
+    ]},
+    "prompt": {"oneOf": [{"$ref": "#/$defs/prompt_part"}, {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/prompt_part"}}]},
+    "assign": {"type": "object", "propertyNames": {"pattern": VAR}, "additionalProperties": {"type": ["string", "number", "boolean"]}},
+    "option": {"oneOf": [
+        target,
+        obj({"goto": target, "words": {"type": "array", "items": {"type": "string", "minLength": 1}},
+             "set": {"$ref": "#/$defs/assign"}, "description": S("For people.")}, ["goto"]),
+    ]},
+    "node": {"oneOf": [{"$ref": f"#/$defs/{k}_node"} for k in
+                       ["play", "say", "menu", "collect", "set", "branch", "goto", "call", "hours", "http", "transfer", "hangup", "queue", "survey"]]},
+    "play_node": node("play", {"$ref": "#/$defs/prompt"}, {"barge_in": {"type": "boolean"}}, True, "Play a prompt."),
+    "say_node": node("say", {"$ref": "#/$defs/prompt"}, {"barge_in": {"type": "boolean"}}, True, "Say values (digits, number, currency, date) and text."),
+    "menu_node": node("menu", obj({
+        "prompt": {"$ref": "#/$defs/prompt"}, "short_prompt": {"$ref": "#/$defs/prompt"},
+        "input": {"type": "array", "items": {"enum": ["dtmf", "speech"]}, "minItems": 1, "uniqueItems": True},
+        "options": {"type": "object", "minProperties": 1, "propertyNames": {"pattern": "^[0-9*#]{1,8}$"},
+                    "additionalProperties": {"$ref": "#/$defs/option"}},
+        "timeout_s": timeout, "inter_digit_timeout_s": timeout,
+        "terminator": {"enum": ["#", "*", ""]},
+        "no_input": retry, "no_match": retry, "otherwise": target,
+    }, ["prompt", "options"]), desc="Ask the caller to choose."),
+    "collect_node": node("collect", obj({
+        "prompt": {"$ref": "#/$defs/prompt"},
+        "into": {"type": "string", "pattern": VAR},
+        "digits": obj({"min": {"type": "integer", "minimum": 1, "maximum": 64},
+                       "max": {"type": "integer", "minimum": 1, "maximum": 64},
+                       "end": {"enum": ["#", "*", ""]}}),
+        "pattern": {"type": "string", "description": "Regular expression the whole input must match."},
+        "confirm": {"$ref": "#/$defs/prompt"},
+        "sensitive": {"type": "boolean"},
+        "timeout_s": timeout, "inter_digit_timeout_s": timeout,
+        "no_input": retry, "no_match": retry, "otherwise": target,
+    }, ["prompt", "into"]), desc="Collect digits into a variable.", req_next=True),
+    "set_node": node("set", {"$ref": "#/$defs/assign"}, req_next=True, desc="Set variables."),
+    "branch_node": node("branch", {"type": "array", "minItems": 1, "items": obj({"if": {"type": "string"}, "goto": target}, ["if", "goto"])},
+                        {"else": target}, desc="Go to the first case whose condition holds, else to 'else'."),
+    "goto_node": node("goto", target, desc="Jump to another node."),
+    "call_node": node("call", {"type": "string", "pattern": ID, "description": "Name of the sub-flow."}, req_next=True, desc="Run another flow, then come back."),
+    "hours_node": node("hours", obj({
+        "timezone": {"type": "string"},
+        "open": {"type": "object", "additionalProperties": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}},
+        "holidays": {"type": "array", "items": {"oneOf": [{"type": "string"}, obj({"date": {"type": "string"}, "name": {"type": "string"}}, ["date"])]}},
+        "when_open": target, "when_closed": target, "when_holiday": target,
+    }, ["open", "when_open", "when_closed"]), desc="Branch on business hours."),
+    "http_node": node("http", {"allOf": [obj({
+        "get": {"type": "string"}, "post": {"type": "string"},
+        "body": {"$ref": "#/$defs/assign"},
+        "timeout_s": timeout,
+        "save": {"type": "object", "propertyNames": {"pattern": VAR}, "additionalProperties": {"type": "string"}},
+        "on_error": target,
+    }, ["on_error"]), {"oneOf": [{"required": ["get"]}, {"required": ["post"]}]}]}, req_next=True, desc="Call the configured HTTP API."),
+    "transfer_node": node("transfer", obj({
+        "to": {"type": "string", "pattern": "^(PJSIP|SIP|IAX2|Local|DAHDI)/[A-Za-z0-9_.@:+-]+$"},
+        "timeout_s": {"type": "integer", "minimum": 1, "maximum": 600},
+        "on_fail": target,
+    }, ["to", "on_fail"]), desc="Dial an endpoint or number written in the flow."),
+    "hangup_node": node("hangup", {"oneOf": [{"type": "null"}, {"type": "boolean"}, obj({"outcome": {"enum": ["self_service", "abandoned"]}})]}, desc="End the call."),
+    "queue_node": node("queue", {"type": "object"}, {"survey": {"type": "string"}}, desc="Agent queue (not available yet)."),
+    "survey_node": node("survey", {"type": ["object", "string"]}, desc="Post-call survey (not available yet)."),
+  },
+}
+
+if __name__ == "__main__":
+    with open("ivr/flow/schema.json", "w", encoding="utf-8") as out:
+        json.dump(schema, out, indent=1, ensure_ascii=False)
+        out.write("\n")
