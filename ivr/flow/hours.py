@@ -1,0 +1,301 @@
+"""Business hours for the ``hours`` node: weekly windows, holidays, one IANA time zone.
+
+The spec as ops write it in a flow::
+
+    hours:
+      timezone: Europe/Paris
+      open:
+        mon-fri: ["08:00-12:00", "13:00-20:00"]
+        sat: "09:00-17:00"
+        sun: []                      # or: closed
+      holidays:
+        - 2025-12-25
+        - {date: 2025-12-31..2026-01-01, name: New year}
+
+Day keys are ``mon`` .. ``sun`` (full names work too), ranges ``mon-fri`` (``fri-mon`` wraps
+around the week) and comma lists ``sat,sun``; a day may appear only once. Windows are
+``HH:MM-HH:MM`` with ``24:00`` allowed as an end; a window that ends before it starts
+(``22:00-02:00``) runs past midnight into the next day. Everything is wall-clock time in the
+zone, so DST changes need no special care in the spec. Holidays are whole local dates and win
+over every window, including the after-midnight part of the previous day's window.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ivr.errors import IvrError
+
+__all__ = ["BusinessHours", "Holiday", "HoursSpecError", "Status", "parse_hours"]
+
+Status = Literal["open", "closed", "holiday"]
+PathPart = str | int
+Window = tuple[int, int]  # minutes since local midnight, [start, end)
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_FULL_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_DAY_MINUTES = 24 * 60
+_MAX_HOLIDAY_DAYS = 366
+_TIME = re.compile(r"(\d{1,2}):(\d{2})")
+_WINDOW = re.compile(r"\s*([^-\s]+)\s*-\s*([^-\s]+)\s*")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+class HoursSpecError(IvrError, ValueError):
+    """The hours spec is invalid. ``path`` locates the bad value, e.g. ``("open", "mon-fri", 1)``.
+
+    ``str()`` is ``open.mon-fri[1]: '25:00' is not a time; use HH:MM, 00:00-24:00``.
+    """
+
+    def __init__(self, path: tuple[PathPart, ...], message: str) -> None:
+        self.path = path
+        self.message = message
+        super().__init__(f"{_format_path(path)}: {message}")
+
+
+def _format_path(path: tuple[PathPart, ...]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out or "hours"
+
+
+@dataclass(frozen=True, slots=True)
+class Holiday:
+    """Closed from ``first`` to ``last`` (inclusive local dates)."""
+
+    first: date
+    last: date
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class BusinessHours:
+    """Parsed business hours; build with :func:`parse_hours`.
+
+    ``week[0]`` (Monday) .. ``week[6]`` hold sorted ``(start, end)`` minute windows, with
+    midnight-crossing windows already split across the two days.
+    """
+
+    zone: ZoneInfo
+    week: tuple[tuple[Window, ...], ...]
+    holidays: tuple[Holiday, ...] = ()
+
+    def local(self, at: datetime) -> datetime:
+        """``at`` in the zone; a naive datetime is taken as wall-clock time in the zone."""
+        return at.replace(tzinfo=self.zone) if at.tzinfo is None else at.astimezone(self.zone)
+
+    def holiday_name(self, at: datetime) -> str | None:
+        """The holiday covering ``at``'s local date (``""`` if unnamed), or None."""
+        day = self.local(at).date()
+        for holiday in self.holidays:
+            if holiday.first <= day <= holiday.last:
+                return holiday.name
+        return None
+
+    def status(self, at: datetime) -> Status:
+        """``"holiday"`` on a holiday, else ``"open"`` inside a window, else ``"closed"``."""
+        if self.holiday_name(at) is not None:
+            return "holiday"
+        local = self.local(at)
+        minute = local.hour * 60 + local.minute
+        windows = self.week[local.weekday()]
+        return "open" if any(s <= minute < e for s, e in windows) else "closed"
+
+    def is_open(self, at: datetime) -> bool:
+        """Shorthand for ``status(at) == "open"``."""
+        return self.status(at) == "open"
+
+    def next_open(self, at: datetime) -> datetime | None:
+        """When the line next opens, in the zone (``at`` itself if open now).
+
+        None when no window is ever open. An opening that falls in a DST gap (02:30 on the
+        spring-forward night) is reported at the first real instant after it (03:30).
+        """
+        local = self.local(at)
+        if self.status(local) == "open":
+            return local
+        if not any(self.week):
+            return None
+        instant = local.astimezone(UTC)
+        last_holiday = max((h.last for h in self.holidays), default=local.date())
+        stop = max(last_holiday, local.date()) + timedelta(days=8)
+        day = local.date()
+        while day <= stop:
+            if self.holiday_name(datetime.combine(day, time(12))) is None:
+                for start, _ in self.week[day.weekday()]:
+                    found = self._instant_after(day, start, instant)
+                    if found is not None:
+                        return found
+            day += timedelta(days=1)
+        return None  # pragma: no cover - a week past the last holiday always has a window
+
+    def _instant_after(self, day: date, minute: int, instant: datetime) -> datetime | None:
+        wall = time(minute // 60, minute % 60)
+        for fold in (0, 1):  # fall-back nights repeat an hour: try both readings
+            candidate = datetime.combine(day, wall, tzinfo=self.zone).replace(fold=fold)
+            real = candidate.astimezone(UTC)
+            if real > instant:
+                return real.astimezone(self.zone)
+        return None
+
+
+def parse_hours(
+    open_spec: Mapping[str, object],
+    holidays: Sequence[object] | None,
+    timezone: str,
+) -> BusinessHours:
+    """Validate and build :class:`BusinessHours`; raise :class:`HoursSpecError` with a path."""
+    zone = _parse_zone(timezone)
+    week = _parse_week(open_spec)
+    parsed = tuple(_parse_holidays(holidays or ()))
+    return BusinessHours(zone, week, parsed)
+
+
+def _parse_zone(name: object) -> ZoneInfo:
+    if not isinstance(name, str) or not name.strip():
+        raise HoursSpecError(("timezone",), "a time zone is required, like 'Europe/Paris'")
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise HoursSpecError(
+            ("timezone",), f"{name!r} is not a known time zone; use an IANA name like "
+            "'Europe/Paris' or 'America/New_York'") from None
+
+
+def _parse_week(spec: object) -> tuple[tuple[Window, ...], ...]:
+    if not isinstance(spec, Mapping):
+        raise HoursSpecError(("open",), "expected a mapping of days to windows, "
+                             "like {mon-fri: ['08:00-18:00']}")
+    week: list[list[Window]] = [[] for _ in DAYS]
+    owner: dict[int, str] = {}
+    for key, value in spec.items():
+        path: tuple[PathPart, ...] = ("open", str(key))
+        days = _parse_days(key, path)
+        for day in days:
+            if day in owner:
+                raise HoursSpecError(path, f"{DAYS[day]} is already set by '{owner[day]}'; "
+                                     "list each day once")
+            owner[day] = str(key)
+        for start, end in _parse_windows(value, path):
+            for day in days:
+                if start < end:
+                    week[day].append((start, end))
+                else:  # crosses midnight
+                    week[day].append((start, _DAY_MINUTES))
+                    if end:
+                        week[(day + 1) % 7].append((0, end))
+    return tuple(tuple(sorted(windows)) for windows in week)
+
+
+def _day_index(name: str, path: tuple[PathPart, ...]) -> int:
+    word = name.strip().lower()
+    if word in DAYS:
+        return DAYS.index(word)
+    if word in _FULL_DAYS:
+        return _FULL_DAYS.index(word)
+    raise HoursSpecError(path, f"{name.strip()!r} is not a day; use mon, tue, wed, thu, fri, "
+                         "sat, sun, a range like mon-fri or a list like sat,sun")
+
+
+def _parse_days(key: object, path: tuple[PathPart, ...]) -> list[int]:
+    if not isinstance(key, str) or not key.strip():
+        raise HoursSpecError(path, f"{key!r} is not a day; use mon..sun, mon-fri or sat,sun")
+    days: list[int] = []
+    for item in key.split(","):
+        first, dash, last = item.partition("-")
+        start = _day_index(first, path)
+        end = _day_index(last, path) if dash else start
+        span = (end - start) % 7
+        for offset in range(span + 1):
+            day = (start + offset) % 7
+            if day in days:
+                raise HoursSpecError(path, f"{DAYS[day]} appears twice in '{key}'")
+            days.append(day)
+    return days
+
+
+def _parse_windows(value: object, path: tuple[PathPart, ...]) -> list[Window]:
+    if value is None or (isinstance(value, str) and value.strip().lower() == "closed"):
+        return []
+    if isinstance(value, str):
+        return [_parse_window(value, path)]
+    if isinstance(value, list | tuple):
+        return [_parse_window(item, (*path, i)) for i, item in enumerate(value)]
+    raise HoursSpecError(path, f"expected a window like '08:00-17:00', a list of windows or "
+                         f"'closed'; got {value!r}")
+
+
+def _parse_window(value: object, path: tuple[PathPart, ...]) -> Window:
+    match = _WINDOW.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise HoursSpecError(path, f"{value!r} is not a window; use HH:MM-HH:MM, "
+                             "like '08:00-17:00' (quote it in YAML)")
+    start, end = _parse_time(match[1], path), _parse_time(match[2], path)
+    if start == _DAY_MINUTES:
+        raise HoursSpecError(path, "'24:00' can only end a window; start at '00:00'")
+    if start == end % _DAY_MINUTES and end != _DAY_MINUTES:
+        raise HoursSpecError(path, f"{value!r} starts and ends at the same time; "
+                             "use '00:00-24:00' for all day")
+    return start, end
+
+
+def _parse_time(text: str, path: tuple[PathPart, ...]) -> int:
+    match = _TIME.fullmatch(text)
+    hour, minute = (int(match[1]), int(match[2])) if match else (-1, -1)
+    if not (0 <= hour <= 24 and 0 <= minute <= 59) or (hour == 24 and minute):
+        raise HoursSpecError(path, f"{text!r} is not a time; use HH:MM, 00:00-24:00")
+    return hour * 60 + minute
+
+
+def _parse_holidays(items: Sequence[object]) -> list[Holiday]:
+    if isinstance(items, str | bytes) or not isinstance(items, Sequence):
+        raise HoursSpecError(("holidays",), "expected a list of dates like '2025-12-25'")
+    out: list[Holiday] = []
+    for i, item in enumerate(items):
+        path: tuple[PathPart, ...] = ("holidays", i)
+        name = ""
+        if isinstance(item, Mapping):
+            unknown = set(item) - {"date", "name"}
+            if unknown or "date" not in item:
+                raise HoursSpecError(path, "a holiday mapping takes 'date' and an optional "
+                                     f"'name'; got keys {sorted(map(str, item))}")
+            name = str(item.get("name") or "")
+            path, item = (*path, "date"), item["date"]
+        first, last = _parse_date_range(item, path)
+        out.append(Holiday(first, last, name))
+    return out
+
+
+def _parse_date_range(value: object, path: tuple[PathPart, ...]) -> tuple[date, date]:
+    if isinstance(value, datetime):
+        raise HoursSpecError(path, f"{value!r} has a time of day; a holiday is a whole date")
+    if isinstance(value, date):
+        return value, value
+    if not isinstance(value, str):
+        raise HoursSpecError(path, f"{value!r} is not a date; use YYYY-MM-DD or "
+                             "YYYY-MM-DD..YYYY-MM-DD")
+    first_text, dots, last_text = value.partition("..")
+    first = _parse_date(first_text, path)
+    last = _parse_date(last_text, path) if dots else first
+    if last < first:
+        raise HoursSpecError(path, f"{value!r} ends before it starts")
+    if (last - first).days >= _MAX_HOLIDAY_DAYS:
+        raise HoursSpecError(path, f"{value!r} is longer than a year; check the dates")
+    return first, last
+
+
+def _parse_date(text: str, path: tuple[PathPart, ...]) -> date:
+    stripped = text.strip()
+    try:
+        if not _DATE.fullmatch(stripped):
+            raise ValueError(stripped)
+        return date.fromisoformat(stripped)
+    except ValueError:
+        raise HoursSpecError(path, f"{stripped!r} is not a date; use YYYY-MM-DD, "
+                             "like 2025-12-25") from None
