@@ -101,8 +101,8 @@ class CallRun:
             level = logging.ERROR if isinstance(exc, IvrError) else logging.CRITICAL
             self.log.log(level, "call failed at %s: %s", rec.end_node, rec.error,
                          exc_info=not isinstance(exc, IvrError))
-        if outcome != "abandoned":
-            await self._hangup_quietly()
+        if outcome in ("self_service", "transferred"):
+            await self._hangup_quietly()  # on error the channel stays up for the dialplan
         rec.outcome = outcome
         rec.ended_at = self.services.clock()
         rec.language = self.vars.get("language", "")

@@ -57,8 +57,8 @@ def parse_flow(
     builder = _Builder(src, name)
     flow = builder.build()
     errors = builder.errors
-    if flow is not None:
-        errors += check_flow(flow, src, prompts_dir)
+    if flow is not None:  # graph checks still run when some nodes are broken
+        errors += check_flow(flow, src, prompts_dir, broken=builder.broken)
     if errors or flow is None:
         raise FlowErrors(sorted(errors, key=lambda e: (e.line, e.col)))
     return flow
@@ -70,6 +70,7 @@ class _Builder:
         self.data: dict[str, Any] = src.data
         self.name = name
         self.errors: list[FlowError] = []
+        self.broken: set[str] = set()  # nodes that failed to build
         self.language = str(self.data.get("language", "en"))
         defaults = self.data.get("defaults") or {}
         self.defaults: dict[str, Any] = defaults if isinstance(defaults, dict) else {}
@@ -91,8 +92,8 @@ class _Builder:
             node = self.node(node_id, body)
             if node is not None:
                 nodes[node_id] = node
-        if self.errors:
-            return None
+            else:
+                self.broken.add(node_id)
         digest = hashlib.sha256(self.src.text.encode()).hexdigest()[:12]
         label = d.get("version")
         sensitive = frozenset(

@@ -54,22 +54,26 @@ def _retry_edges(node: m.MenuNode | m.CollectNode, kind: str) -> Iterator[tuple[
         yield node.otherwise, (kind, "otherwise")
 
 
-def check_flow(flow: m.Flow, src: Source, prompts_dir: str | FsPath | None) -> list[FlowError]:
-    """All graph-level problems of one flow."""
+def check_flow(
+    flow: m.Flow, src: Source, prompts_dir: str | FsPath | None, broken: set[str] | None = None
+) -> list[FlowError]:
+    """All graph-level problems of one flow; ``broken`` nodes exist but failed to build."""
+    broken = broken or set()
     errors: list[FlowError] = []
-    if flow.start not in flow.nodes:
+    if flow.start not in flow.nodes and flow.start not in broken:
         errors.append(src.error(("start",), f"start node '{flow.start}' does not exist"))
     for node in flow.nodes.values():
         base: Path = ("nodes", node.id)
         for target, where in edges(node):
             if target in (m.REPEAT, m.BACK) and not isinstance(node, m.MenuNode):
                 errors.append(src.error((*base, *where), f"'{target}' only works in menu options"))
-            elif target not in flow.nodes and target not in m.RESERVED_TARGETS:
+            elif target not in flow.nodes and target not in m.RESERVED_TARGETS | broken:
                 errors.append(src.error((*base, *where), _dangling(target, flow)))
-    errors += _unreachable(flow, src)
-    errors += _busy_loops(flow, src)
+    if not broken:  # what a broken node links to or sets is unknown
+        errors += _unreachable(flow, src)
+        errors += _busy_loops(flow, src)
+        errors += _undefined_variables(flow, src)
     errors += _duplicate_words(flow, src)
-    errors += _undefined_variables(flow, src)
     if prompts_dir is not None:
         errors += _missing_files(flow, src, FsPath(prompts_dir))
     return errors

@@ -1,0 +1,4 @@
+from ivr.cli import main
+import sys
+
+sys.exit(main())

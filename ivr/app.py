@@ -1,0 +1,104 @@
+"""Composition root: builds the store, HTTP client, flows and FastAGI server from one config."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from pathlib import Path
+
+from ivr.agi.channel import AgiChannel
+from ivr.agi.protocol import AgiEnvironment
+from ivr.agi.server import AgiServer
+from ivr.config import Settings
+from ivr.engines.http import HttpLookup, extract
+from ivr.flow.interpreter import CallRun, Services
+from ivr.flow.library import FlowLibrary, load_library
+from ivr.store.records import RecordStore
+
+log = logging.getLogger("ivr.app")
+
+# Set on the channel when the flow could not finish the call: the dialplan's next priority
+# (a queue, an apology) takes over instead of a silent hang-up.
+RESULT_VARIABLE = "IVR_RESULT"
+
+
+class App:
+    """The running server. ``await start()``, then ``await close()``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.library = FlowLibrary()
+        self.store: RecordStore | None = None
+        self.http: HttpLookup | None = None
+        self.agi: AgiServer | None = None
+
+    async def start(self) -> None:
+        s = self.settings
+        self.library = load_library([s.flows_dir], s.prompts_dir)
+        for error in self.library.errors:
+            log.error("flow not loaded: %s", error)
+        if not self.library.flows:
+            log.warning("no flows loaded from %s", Path(s.flows_dir).resolve())
+        log.info("flows: %s", ", ".join(f"{f.name}@{f.version}"
+                                        for f in self.library.flows.values()) or "none")
+        self.store = await RecordStore.open(s.store.path)
+        recovered = await self.store.recover_unfinished(time.time())
+        if recovered:
+            log.warning("%d calls were cut off by the last stop; marked as errors", recovered)
+        if s.http.base_url:
+            secret = s.http.secret.reveal() if s.http.secret else None
+            self.http = HttpLookup(s.http.base_url, secret=secret, timeout_s=s.http.timeout_s)
+            await self.http.start()
+        self.agi = AgiServer(
+            self.handle_call, host=s.agi.host, port=s.agi.port,
+            command_timeout_s=s.agi.command_timeout_s, header_timeout_s=s.agi.header_timeout_s,
+            max_line_bytes=s.agi.max_line_bytes,
+        )
+        await self.agi.start()
+        log.info("FastAGI listening on %s:%d", s.agi.host, self.agi.port)
+
+    async def close(self) -> None:
+        if self.agi is not None:
+            await self.agi.close()
+        if self.http is not None:
+            await self.http.close()
+        if self.store is not None:
+            await self.store.close()
+
+    def services(self) -> Services:
+        return Services(http=self.http, flows=self.library.flows, extract=extract)
+
+    async def handle_call(self, env: AgiEnvironment, channel: AgiChannel) -> None:
+        """One call: pick the flow by the AGI script path, run it, store its record."""
+        assert self.store is not None
+        flow = self.library.get(env.script)
+        if flow is None:
+            log.error("call %s asked for flow %r, which is not loaded (known: %s); "
+                      "handing the call back to the dialplan", env.uniqueid, env.script,
+                      ", ".join(sorted(self.library.flows)) or "none")
+            await channel.set_variable(RESULT_VARIABLE, "unknown_flow")
+            return
+        channel.sounds_prefix = self.settings.agi.sounds_prefix
+        run = CallRun(flow, channel, self.services())
+        await self.store.begin(run.record)
+        record = await run.run()
+        await self.store.finish(record)
+        if record.outcome == "error" and not channel.hung_up:
+            await channel.set_variable(RESULT_VARIABLE, "error")
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGINT/SIGTERM, then stop accepting calls and let current ones finish."""
+    app = App(settings)
+    await app.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping")
+        await app.close()

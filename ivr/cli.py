@@ -1,0 +1,197 @@
+"""The ``ivr`` command: serve, validate, simulate, schema, lab."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ivr import __version__
+from ivr.channel import CallInfo
+from ivr.config import load_settings
+from ivr.errors import FlowErrors, IvrError
+from ivr.flow.interpreter import CallRun, Services
+from ivr.flow.library import load_library
+from ivr.sim import ScriptedChannel, SimClock, StubHttp, parse_tokens
+
+
+class _UniqueIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "uniqueid"):
+            record.uniqueid = "-"
+        return True
+
+
+def setup_logging(level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.addFilter(_UniqueIdFilter())
+    handler.setFormatter(logging.Formatter(
+        "%(asctime)s %(levelname)s %(name)s [%(uniqueid)s] %(message)s"))
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ivr`` console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except IvrError as exc:
+        print(f"ivr: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ivr", description="IVR application server for Asterisk.")
+    p.add_argument("--version", action="version", version=f"ivr {__version__}")
+    sub = p.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the FastAGI server")
+    serve.add_argument("--config", help="YAML configuration file (IVR_* variables override it)")
+    serve.set_defaults(func=_serve)
+
+    val = sub.add_parser("validate", help="check flow files; exit 1 on any error")
+    val.add_argument("paths", nargs="*", default=["flows"], help="flow files or directories")
+    val.add_argument("--prompts", default="prompts", help="prompt files directory to check")
+    val.set_defaults(func=_validate)
+
+    sim = sub.add_parser("simulate", help="run a flow without Asterisk")
+    sim.add_argument("flow", help="flow file (its directory provides sub-flows)")
+    sim.add_argument("--input", help='caller actions, e.g. "1,2,wait,12345678#,hangup"; '
+                     "without it, actions are read from the terminal")
+    sim.add_argument("--json", action="store_true", help="print the call record as JSON")
+    sim.add_argument("--caller", default="5550100", help="caller id")
+    sim.add_argument("--dnis", default="", help="dialled number")
+    sim.add_argument("--at", help="call time, ISO 8601 (e.g. 2027-01-01T10:00+08:00)")
+    sim.add_argument("--http-stub", help='YAML mapping "GET /path": reply for http nodes')
+    sim.add_argument("--config", help="configuration file (for http.base_url)")
+    sim.set_defaults(func=_simulate)
+
+    schema = sub.add_parser("schema", help="print the flow language's JSON Schema")
+    schema.set_defaults(func=_schema)
+
+    lab = sub.add_parser("lab", help="a local Asterisk for development (see ivr lab --help)",
+                         add_help=False)
+    lab.add_argument("rest", nargs=argparse.REMAINDER)
+    lab.set_defaults(func=_lab)
+    return p
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from ivr.app import serve
+
+    settings = load_settings(args.config)
+    setup_logging(settings.log_level)
+    asyncio.run(serve(settings))
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    prompts = args.prompts if Path(args.prompts).is_dir() else None
+    lib = load_library(args.paths, prompts)
+    for error in lib.errors:
+        print(error, file=sys.stderr)
+    if not lib.flows and not lib.errors:
+        print(f"no flow files found in {' '.join(args.paths)}", file=sys.stderr)
+        return 1
+    bad = len({e.file for e in lib.errors})
+    print(f"{len(lib.flows)} flow(s) valid" + (f", {bad} with errors" if bad else ""))
+    return 1 if lib.errors else 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    path = Path(args.flow)
+    lib = load_library([path.parent], None)
+    flow = lib.get(path.stem)
+    if flow is None:
+        errors = [e for e in lib.errors if Path(e.file) == path] or lib.errors
+        raise FlowErrors(errors) if errors else IvrError(f"{path}: not a flow file")
+    out = sys.stderr if args.json else sys.stdout
+    start = datetime.fromisoformat(args.at).timestamp() if args.at else time.time()
+    clock = SimClock(start)
+    interactive = args.input is None
+    channel = ScriptedChannel(
+        parse_tokens(args.input or ""),
+        info=CallInfo(uniqueid=f"sim-{int(start)}", caller_id=args.caller, dnis=args.dnis),
+        clock=clock, ask=_ask if interactive else None,
+        emit=lambda line: print(f"  {line}", file=out),
+    )
+    http: Any = None
+    if args.http_stub:
+        http = StubHttp(_read_stub(args.http_stub), emit=lambda line: print(f"  {line}", file=out))
+    elif args.config:
+        http = _real_http(args.config)
+    from ivr.engines.http import extract
+
+    services = Services(http=http, flows=lib.flows, clock=clock, extract=extract)
+    record = asyncio.run(_run_simulation(CallRun(flow, channel, services), http))
+    if args.json:
+        print(json.dumps(record.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        print(f"outcome: {record.outcome} at '{record.end_node}' "
+              f"(path: {' > '.join(record.path)})", file=out)
+    return 0
+
+
+async def _run_simulation(run: CallRun, http: Any) -> Any:
+    if hasattr(http, "start"):
+        await http.start()
+    try:
+        return await run.run()
+    finally:
+        if hasattr(http, "close"):
+            await http.close()
+
+
+def _ask() -> str | None:
+    try:
+        return input("caller> (digits, wait, hangup) ")
+    except EOFError:
+        return None
+
+
+def _read_stub(path: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise IvrError(f"{path}: cannot read the HTTP stub file: {exc}") from None
+    if not isinstance(data, dict):
+        raise IvrError(f'{path}: write a mapping like "GET /accounts/1/balance": {{...}}')
+    return data
+
+
+def _real_http(config: str) -> Any:
+    from ivr.engines.http import HttpLookup
+
+    s = load_settings(config)
+    if not s.http.base_url:
+        return None
+    secret = s.http.secret.reveal() if s.http.secret else None
+    return HttpLookup(s.http.base_url, secret=secret, timeout_s=s.http.timeout_s)
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from ivr.flow.schema import flow_schema
+
+    print(json.dumps(flow_schema(), indent=1, ensure_ascii=False))
+    return 0
+
+
+def _lab(args: argparse.Namespace) -> int:
+    from ivr.lab.cli import main as lab_main
+
+    return lab_main(args.rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
