@@ -1,0 +1,76 @@
+"""Command line of the lab: ``python -m ivr.lab up|down|status|cli|call|load`` (as root)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from ivr.lab.chroot import LabError
+from ivr.lab.lab import Lab
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lab", description="A real Asterisk in a chroot.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="build (first time) and start Asterisk")
+    up.add_argument("--rebuild", action="store_true", help="debootstrap afresh, new cache")
+    sub.add_parser("down", help="stop Asterisk and unmount (idempotent)")
+    sub.add_parser("status", help="tree, cache, mounts, running or not")
+    cli = sub.add_parser("cli", help='run an Asterisk CLI command, e.g. "core show channels"')
+    cli.add_argument("asterisk_command")
+    for name, text in (("call", "place one SIPp call"), ("load", "offer many SIPp calls")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("ext", help="100 main, 200 bank, 300 survey")
+        p.add_argument("--digits", default="", help="RFC 2833 digits, e.g. 1,2 or 12#")
+        p.add_argument("--hold-s", type=float, default=3.0,
+                       help="seconds on the line after the digits (or to wait for BYE)")
+        p.add_argument("--expect-hangup", action="store_true",
+                       help="pass only if Asterisk hangs up within --hold-s")
+        if name == "call":
+            p.add_argument("--wav", type=Path, help="caller voice, streamed as RTP (A-law)")
+        else:
+            p.add_argument("--calls", type=int, default=100)
+            p.add_argument("--rate", type=float, default=10, help="new calls per second")
+            p.add_argument("--max-concurrent", type=int, default=500)
+    return parser
+
+
+def _run(lab: Lab, args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    if args.command == "up":
+        how = lab.up(rebuild=args.rebuild)
+        print(f"asterisk up ({how}) in {time.monotonic() - started:.1f} s")
+    elif args.command == "down":
+        lab.down()
+        print(f"asterisk down in {time.monotonic() - started:.1f} s")
+    elif args.command == "status":
+        status = lab.status()
+        print(status)
+        return 0 if status.running else 3
+    elif args.command == "cli":
+        print(lab.cli(args.asterisk_command), end="")
+    elif args.command == "call":
+        result = lab.call(args.ext, digits=args.digits, wav=args.wav, hold_s=args.hold_s,
+                          expect_hangup=args.expect_hangup)
+        print(result)
+        if not result.ok:
+            print(f"scenario: {result.scenario}\n{result.errors}", file=sys.stderr)
+        return 0 if result.ok else 1
+    elif args.command == "load":
+        load = lab.load(args.ext, calls=args.calls, rate=args.rate,
+                        max_concurrent=args.max_concurrent, digits=args.digits,
+                        hold_s=args.hold_s, expect_hangup=args.expect_hangup)
+        print(load)
+        return 0 if load.ok else 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _run(Lab(), args)
+    except LabError as exc:
+        print(f"lab: error: {exc}", file=sys.stderr)
+        return 2

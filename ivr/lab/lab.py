@@ -1,0 +1,131 @@
+"""The ``Lab``: one object for tests and the CLI to drive the chroot Asterisk and SIPp."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ivr.lab import chroot, sipp
+from ivr.lab.chroot import LabError, LabPaths
+from ivr.lab.sipp import CallResult, CallSpec, LoadResult
+
+
+@dataclass(frozen=True)
+class LabStatus:
+    tree: bool  # the chroot tree exists
+    cached: bool  # the zstd tarball exists
+    running: bool  # Asterisk answers on its control socket
+    mounts: tuple[Path, ...]
+    paths: LabPaths
+
+    def __str__(self) -> str:
+        lines = [
+            f"asterisk: {'running' if self.running else 'stopped'}",
+            f"tree:     {self.paths.root} ({'present' if self.tree else 'absent'})",
+            f"cache:    {self.paths.tarball} ({'present' if self.cached else 'absent'})",
+            f"mounts:   {', '.join(map(str, self.mounts)) or 'none'}",
+            f"state:    {self.paths.state} (AMI secret: {self.paths.state / 'ami-secret'}"
+            " unless IVR_AMI_SECRET is set)",
+        ]
+        return "\n".join(lines)
+
+
+class Lab:
+    """A real Asterisk 22 in a chroot on this host, plus SIPp to call it.
+
+    >>> lab = Lab(); lab.up(); lab.call("100", digits="1").ok; lab.down()
+    """
+
+    def __init__(self, paths: LabPaths | None = None) -> None:
+        self.paths = paths or LabPaths.default()
+
+    @property
+    def ami_secret(self) -> str:
+        """The AMI secret of user ``ivr`` (IVR_AMI_SECRET or the generated one)."""
+        return chroot.secret(self.paths, "ami-secret", "IVR_AMI_SECRET")
+
+    def up(self, *, rebuild: bool = False) -> str:
+        """Build or reuse the tree, install config, mount, start Asterisk. Idempotent."""
+        chroot.require_root()
+        if chroot.running(self.paths):
+            return "already running"
+        chroot.ensure_host_tools()
+        how = chroot.build_tree(self.paths, rebuild=rebuild)
+        chroot.install_config(self.paths)
+        chroot.mount_all(self.paths)
+        try:
+            chroot.start(self.paths)
+        except LabError:
+            chroot.stop(self.paths)
+            chroot.unmount_all(self.paths)
+            raise
+        return how
+
+    def down(self) -> None:
+        """Stop Asterisk and unmount everything. Idempotent."""
+        chroot.require_root()
+        chroot.stop(self.paths)
+        chroot.unmount_all(self.paths)
+
+    def status(self) -> LabStatus:
+        return LabStatus(
+            tree=chroot.tree_ready(self.paths),
+            cached=self.paths.tarball.exists(),
+            running=chroot.running(self.paths),
+            mounts=tuple(chroot.mounted_under(self.paths.root)),
+            paths=self.paths,
+        )
+
+    def cli(self, command: str, *, timeout_s: float = 30) -> str:
+        """Run an Asterisk CLI command (``asterisk -rx``) and return its output."""
+        if not chroot.running(self.paths):
+            raise LabError("asterisk is not running: `python -m ivr.lab up` first")
+        return chroot.asterisk_rx(self.paths, command, timeout=timeout_s)
+
+    def log_path(self, name: str = "messages.log") -> Path:
+        """A file in the chroot's /var/log/asterisk (messages.log, queue_log)."""
+        return self.paths.root / "var/log/asterisk" / name
+
+    def call(self, ext: str, *, digits: str | list[str] | tuple[str, ...] = (),
+             wav: Path | str | None = None, hold_s: float = 3.0,
+             expect_hangup: bool = False, digit_gap_s: float = 1.0) -> CallResult:
+        """One SIPp call to ``ext``; digits as "1,2", "12" or a list; blocks until done."""
+        return sipp.call(self._spec(ext, digits, wav, hold_s, expect_hangup, digit_gap_s),
+                         self.paths.state / "sipp")
+
+    def load(self, ext: str, *, calls: int, rate: float, max_concurrent: int,
+             digits: str | list[str] | tuple[str, ...] = (), hold_s: float = 3.0,
+             expect_hangup: bool = False) -> LoadResult:
+        """``calls`` concurrent-capable calls at ``rate``/s (SIPp -m/-r/-l), for benchmarks."""
+        spec = self._spec(ext, digits, None, hold_s, expect_hangup, 1.0)
+        return sipp.load(spec, self.paths.state / "sipp", calls=calls, rate=rate,
+                         max_concurrent=max_concurrent)
+
+    def wait_for_log(self, needle: str, *, name: str = "messages.log",
+                     timeout_s: float = 10, since: int = 0) -> str:
+        """Wait until ``needle`` appears in a log after byte offset ``since``; return the line."""
+        deadline = time.monotonic() + timeout_s
+        path = self.log_path(name)
+        while True:
+            if path.exists():
+                with path.open("rb") as fh:
+                    fh.seek(since)
+                    for line in fh.read().decode(errors="replace").splitlines():
+                        if needle in line:
+                            return line
+            if time.monotonic() > deadline:
+                raise LabError(f"{needle!r} did not appear in {path} within {timeout_s} s")
+            time.sleep(0.1)
+
+    def log_size(self, name: str = "messages.log") -> int:
+        path = self.log_path(name)
+        return path.stat().st_size if path.exists() else 0
+
+    @staticmethod
+    def _spec(ext: str, digits: str | list[str] | tuple[str, ...], wav: Path | str | None,
+              hold_s: float, expect_hangup: bool, digit_gap_s: float) -> CallSpec:
+        if isinstance(digits, str):
+            digits = [d for d in digits.replace(",", "").replace(" ", "")]
+        return CallSpec(ext=ext, digits=tuple(digits), wav=Path(wav) if wav else None,
+                        hold_s=hold_s, expect_hangup=expect_hangup, digit_gap_s=digit_gap_s)

@@ -1,0 +1,259 @@
+"""Place SIP calls into the lab's Asterisk with SIPp: RFC 2833 digits, caller voice, load.
+
+Each call gets a generated scenario (SIPp cannot substitute fields inside ``rtp_stream`` or
+``play_pcap_audio``, so the paths are written into the file). The UAC calls the loopback test
+endpoint (asterisk-conf/pjsip.conf ``[sipp]``, 127.0.0.1:5080, no auth).
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ivr.lab.chroot import LabError, run
+
+PCAP_DIR = Path("/usr/share/sip-tester")
+TARGET = "127.0.0.1:5080"
+DIGIT_NAMES = {"*": "star", "#": "pound", **{str(d): str(d) for d in range(10)}}
+
+
+@dataclass(frozen=True)
+class CallSpec:
+    """What one SIPp call does after the 200 OK, in order."""
+
+    ext: str
+    digits: tuple[str, ...] = ()
+    wav: Path | None = None  # caller's voice, any format sox reads
+    hold_s: float = 3.0  # time on the line after digits/voice (or the wait for Asterisk's BYE)
+    expect_hangup: bool = False  # Asterisk must hang up within hold_s (else SIPp sends BYE)
+    first_digit_after_s: float = 1.0
+    digit_gap_s: float = 1.0  # silence between digits (the same digit twice needs it)
+    voice_after_s: float = 0.5
+
+    def __post_init__(self) -> None:
+        for digit in self.digits:
+            if digit not in DIGIT_NAMES:
+                raise LabError(f"digit {digit!r} has no RFC 2833 pcap; use 0-9, * or #")
+
+
+@dataclass(frozen=True)
+class CallResult:
+    ok: bool
+    exit_code: int
+    duration_s: float
+    message: str
+    scenario: Path
+    errors: str = ""  # SIPp's error file, if any
+
+    def __str__(self) -> str:
+        verdict = "PASS" if self.ok else "FAIL"
+        return f"{verdict}: {self.message} ({self.duration_s:.1f} s)"
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    ok: bool
+    offered: int
+    successful: int
+    failed: int
+    duration_s: float
+    max_concurrent: int
+    exit_code: int
+    stats: dict[str, str] = field(default_factory=dict)  # SIPp's last statistics row
+
+    def __str__(self) -> str:
+        verdict = "PASS" if self.ok else "FAIL"
+        return (f"{verdict}: {self.successful}/{self.offered} calls succeeded, "
+                f"{self.failed} failed, {self.max_concurrent} at most at once, "
+                f"{self.duration_s:.1f} s")
+
+
+INVITE = """\
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "ivr-lab" <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:sipp@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Subject: ivr-lab
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=ivrlab 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [MEDIA_PORT] RTP/AVP 8 101
+      a=rtpmap:8 PCMA/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-15
+      a=ptime:20
+      a=sendrecv
+"""
+
+ACK = """\
+      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "ivr-lab" <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Contact: <sip:sipp@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Length: 0
+"""
+
+BYE = ACK.replace("ACK sip", "BYE sip").replace("CSeq: 1 ACK", "CSeq: 2 BYE")
+
+OK_TO_BYE = """\
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:sipp@[local_ip]:[local_port]>
+      Content-Length: 0
+"""
+
+
+def _send(msg: str, retrans: bool = False) -> str:
+    attr = ' retrans="500"' if retrans else ""
+    return f"  <send{attr}>\n    <![CDATA[\n{msg}\n    ]]>\n  </send>\n"
+
+
+def _pause(seconds: float) -> str:
+    return f'  <pause milliseconds="{round(seconds * 1000)}"/>\n'
+
+
+def _exec(attr: str, value: str) -> str:
+    return f'  <nop><action><exec {attr}="{value}"/></action></nop>\n'
+
+
+def render_scenario(spec: CallSpec, voice: Path | None = None) -> str:
+    """The SIPp XML for ``spec``; ``voice`` is an 8 kHz A-law WAV (see :func:`to_alaw`)."""
+    media_port = "[rtpstream_audio_port]" if voice else "[media_port]"
+    parts = [
+        '<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="ivr-lab call">\n',
+        _send(INVITE.replace("[MEDIA_PORT]", media_port), retrans=True),
+        '  <recv response="100" optional="true"/>\n',
+        '  <recv response="180" optional="true"/>\n',
+        '  <recv response="183" optional="true"/>\n',
+        '  <recv response="200" rtd="true" crlf="true"/>\n',
+        _send(ACK),
+    ]
+    if spec.digits:
+        parts.append(_pause(spec.first_digit_after_s))
+        for i, digit in enumerate(spec.digits):
+            if i:
+                parts.append(_pause(spec.digit_gap_s))
+            parts.append(_exec("play_pcap_audio",
+                               str(PCAP_DIR / f"dtmf_2833_{DIGIT_NAMES[digit]}.pcap")))
+    if voice:
+        parts += [_pause(spec.voice_after_s), _exec("rtp_stream", f"{voice},1,8")]
+    hold_ms = round(spec.hold_s * 1000)
+    if spec.expect_hangup:
+        parts += [f'  <recv request="BYE" timeout="{hold_ms}"/>\n', _send(OK_TO_BYE)]
+    else:
+        parts += [_pause(spec.hold_s), _send(BYE, retrans=True),
+                  '  <recv response="200" crlf="true"/>\n']
+    parts.append("</scenario>\n")
+    return "".join(parts)
+
+
+def to_alaw(wav: Path, workdir: Path) -> Path:
+    """Convert any WAV to 8 kHz mono A-law, as SIPp's rtp_stream plays it (payload 8)."""
+    if not wav.exists():
+        raise LabError(f"caller voice file {wav} does not exist")
+    out = workdir / f"voice-{wav.stem}.wav"
+    run(["sox", str(wav), "-r", "8000", "-c", "1", "-e", "a-law", str(out)])
+    return out.resolve()
+
+
+def free_port(kind: int = socket.SOCK_DGRAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _prepare(spec: CallSpec, workdir: Path, name: str) -> Path:
+    if shutil.which("sipp") is None:
+        raise LabError("sipp is not installed: apt-get install sip-tester")
+    workdir.mkdir(parents=True, exist_ok=True)
+    voice = to_alaw(spec.wav, workdir) if spec.wav else None
+    scenario = workdir / f"{name}.xml"
+    scenario.write_text(render_scenario(spec, voice))
+    return scenario
+
+
+def _sipp_cmd(spec: CallSpec, scenario: Path, *, calls: int, rate: float, limit: int,
+              timeout_s: float) -> list[str]:
+    return [
+        "sipp", TARGET, "-sf", str(scenario), "-s", spec.ext,
+        "-i", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_port()),
+        "-m", str(calls), "-r", f"{rate:g}", "-rp", "1000", "-l", str(limit),
+        "-aa", "-nostdin", "-timeout", f"{timeout_s:.0f}s", "-timeout_error",
+        "-trace_err", "-error_file", str(scenario.with_suffix(".errors.log")),
+        "-trace_stat", "-stf", str(scenario.with_suffix(".stat.csv")), "-fd", "1",
+    ]
+
+
+def _call_budget_s(spec: CallSpec) -> float:
+    digits = spec.first_digit_after_s + len(spec.digits) * (spec.digit_gap_s + 0.5)
+    return 10 + digits + spec.voice_after_s + spec.hold_s + (60 if spec.wav else 0)
+
+
+def _read_errors(scenario: Path) -> str:
+    path = scenario.with_suffix(".errors.log")
+    return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+
+def call(spec: CallSpec, workdir: Path) -> CallResult:
+    """Place one call and wait for it; ``ok`` is SIPp's verdict (exit 0, one call passed)."""
+    scenario = _prepare(spec, workdir, f"call-{spec.ext}-{time.time_ns()}")
+    budget = _call_budget_s(spec)
+    cmd = _sipp_cmd(spec, scenario, calls=1, rate=1, limit=1, timeout_s=budget)
+    started = time.monotonic()
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=budget + 15, check=False)
+    duration = time.monotonic() - started
+    errors = _read_errors(scenario)
+    if done.returncode == 0:
+        message = f"call to {spec.ext} completed"
+    else:
+        reason = errors.strip().splitlines()[-1] if errors.strip() else done.stderr.strip()
+        message = f"call to {spec.ext} failed (sipp exit {done.returncode}): {reason[-500:]}"
+    return CallResult(done.returncode == 0, done.returncode, duration, message, scenario, errors)
+
+
+def _last_stats(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    rows = list(csv.DictReader(path.read_text().splitlines(), delimiter=";"))
+    return dict(rows[-1]) if rows else {}
+
+
+def load(spec: CallSpec, workdir: Path, *, calls: int, rate: float,
+         max_concurrent: int) -> LoadResult:
+    """Offer ``calls`` calls at ``rate`` calls/s, at most ``max_concurrent`` at once."""
+    scenario = _prepare(spec, workdir, f"load-{spec.ext}-{time.time_ns()}")
+    budget = _call_budget_s(spec) + calls / rate * 2 + 30
+    cmd = _sipp_cmd(spec, scenario, calls=calls, rate=rate, limit=max_concurrent,
+                    timeout_s=budget)
+    started = time.monotonic()
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=budget + 30, check=False)
+    duration = time.monotonic() - started
+    stats = _last_stats(scenario.with_suffix(".stat.csv"))
+    ok_calls = int(stats.get("SuccessfulCall(C)", "0") or 0)
+    failed = int(stats.get("FailedCall(C)", "0") or 0)
+    peak = int(stats.get("CurrentCall(P)", "0") or 0)
+    ok = done.returncode == 0 and ok_calls == calls
+    return LoadResult(ok, calls, ok_calls, failed, duration, peak, done.returncode, stats)
