@@ -218,7 +218,8 @@ class CallRun:
                 self.channel, lambda esc, main=main, retry=retry: self.say([retry, main], esc),
                 max_digits=node.max_digits, timeout_s=node.timeout_s,
                 inter_digit_timeout_s=node.inter_digit_timeout_s, terminator=terminator,
-                complete=lambda d: d in keys and not any(k != d and k.startswith(d) for k in keys),
+                # done once no longer key could still match (a unique option, or a dead end)
+                complete=lambda d: not any(k != d and k.startswith(d) for k in keys),
             )
             option = keys.get(digits)
             if option is None:

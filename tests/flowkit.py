@@ -1,0 +1,33 @@
+"""Helpers for flow tests: parse a flow from text and run it on a scripted channel."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import datetime
+from typing import Any
+
+from ivr.channel import CallInfo
+from ivr.flow.interpreter import CallRun, Services
+from ivr.flow.loader import parse_flow
+from ivr.flow.model import Flow
+from ivr.record import CallRecord
+from ivr.sim import ScriptedChannel, SimClock, parse_tokens
+
+MONDAY_10AM_UTC = datetime.fromisoformat("2026-11-30T10:00:00+00:00").timestamp()
+
+
+def flow(text: str, name: str = "test", **kw: Any) -> Flow:
+    return parse_flow(textwrap.dedent(text), file=f"{name}.yaml", name=name, **kw)
+
+
+async def run(
+    f: Flow, tokens: str = "", *, at: float = MONDAY_10AM_UTC, caller: str = "5551234",
+    flows: dict[str, Flow] | None = None, **services: Any,
+) -> tuple[CallRecord, ScriptedChannel]:
+    clock = SimClock(at)
+    channel = ScriptedChannel(
+        parse_tokens(tokens), info=CallInfo(uniqueid="t-1", caller_id=caller), clock=clock
+    )
+    svc = Services(clock=clock, flows=flows or {f.name: f}, **services)
+    record = await CallRun(f, channel, svc).run()
+    return record, channel

@@ -1,0 +1,371 @@
+"""The interpreter on an in-memory channel: every node kind and every error path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from flowkit import MONDAY_10AM_UTC, flow, run
+from ivr.engines.http import extract
+from ivr.errors import HttpLookupError
+from ivr.record import MASK
+from ivr.sim import StubHttp
+
+MENU = """
+start: menu
+nodes:
+  menu:
+    menu:
+      prompt: "Press 1 for A, 2 for B, 12 for C."
+      short_prompt: "1 A, 2 B."
+      options:
+        "1": a
+        "2": {goto: b, set: {choice: bee}}
+        "12": c
+        "*": repeat
+      timeout_s: 3
+      inter_digit_timeout_s: 1
+      no_input: {prompt: "I heard nothing.", max: 1}
+      no_match: {prompt: "Not a choice.", max: 2}
+      otherwise: fallback
+  a: {play: "A.", next: hangup, served: true}
+  b: {play: "B.", next: hangup}
+  c: {play: "C.", next: hangup}
+  fallback: {play: "Let me help.", next: hangup}
+"""
+
+
+def heard(channel: Any) -> list[str]:
+    return [line.removeprefix("play: ") for line in channel.transcript if line.startswith("play")]
+
+
+async def test_menu_digit_reaches_its_branch() -> None:
+    record, channel = await run(flow(MENU), "2")
+    assert record.path == ["menu", "b"]
+    assert record.outcome == "self_service"
+    assert record.variables["choice"] == "bee"
+    assert heard(channel)[-1] == "B."
+
+
+async def test_multi_digit_option_waits_for_the_second_digit() -> None:
+    record, _ = await run(flow(MENU), "12")
+    assert record.path == ["menu", "c"]
+    # "1" alone is also an option: after the inter-digit timeout it is chosen
+    record, _ = await run(flow(MENU), "1,wait")
+    assert record.path == ["menu", "a"]
+
+
+async def test_no_input_and_no_match_have_separate_counters_and_prompts() -> None:
+    record, channel = await run(flow(MENU), "9,wait,7,2")
+    kinds = [i.kind for i in record.inputs]
+    assert kinds == ["no_match", "no_input", "no_match", "dtmf"]
+    assert record.path[-1] == "b"
+    said = heard(channel)
+    assert said[0] == "Press 1 for A, 2 for B, 12 for C."
+    # retries use the retry prompt then the short prompt
+    assert said[1:3] == ["Not a choice.", "1 A, 2 B."]
+    assert said[3:5] == ["I heard nothing.", "1 A, 2 B."]
+
+
+async def test_too_many_no_inputs_go_to_otherwise() -> None:
+    record, _ = await run(flow(MENU), "wait,wait")
+    assert record.path == ["menu", "fallback"]
+    assert [i.kind for i in record.inputs] == ["no_input", "no_input"]
+
+
+async def test_too_many_no_matches_go_to_otherwise() -> None:
+    record, _ = await run(flow(MENU), "9,9,9")
+    assert record.path == ["menu", "fallback"]
+
+
+async def test_repeat_plays_the_long_prompt_again() -> None:
+    _, channel = await run(flow(MENU), "*,2")
+    said = heard(channel)
+    assert said[:2] == ["Press 1 for A, 2 for B, 12 for C."] * 2
+
+
+async def test_back_returns_to_the_previous_menu() -> None:
+    f = flow("""
+        start: top
+        nodes:
+          top:
+            menu:
+              prompt: "Top. 1 for sub."
+              options: {"1": sub, "2": done}
+              otherwise: done
+          sub:
+            menu:
+              prompt: "Sub. 9 to go back."
+              options: {"9": back}
+              otherwise: done
+          done: {play: "Done.", next: hangup}
+    """)
+    record, _ = await run(f, "1,9,2")
+    assert record.path == ["top", "sub", "top", "done"]
+
+
+async def test_caller_hanging_up_mid_menu_is_abandoned_at_that_node() -> None:
+    record, channel = await run(flow(MENU), "")
+    assert record.outcome == "abandoned"
+    assert record.end_node == "menu"
+    assert record.ended_at is not None
+    assert channel.hung_up
+
+
+async def test_served_node_makes_a_later_hangup_self_service() -> None:
+    f = flow("""
+        start: info
+        nodes:
+          info: {play: "Your info.", served: true, next: more}
+          more:
+            menu: {prompt: "1 again", options: {"1": info}, otherwise: hangup}
+    """)
+    record, _ = await run(f, "hangup")
+    assert record.outcome == "self_service"
+    assert record.end_node == "more"
+
+
+COLLECT = """
+start: ask
+variables: {account: ""}
+nodes:
+  ask:
+    collect:
+      prompt: "Enter your account number."
+      into: account
+      digits: {min: 4, max: 4, end: "#"}
+      pattern: "[1-9][0-9]*"
+      sensitive: true
+      confirm: "You entered {account:digits}. Press 1 if right, 2 to retry."
+      no_match: {prompt: "That is not a valid number.", max: 1}
+      no_input: {max: 0}
+      otherwise: agent
+    next: thanks
+  thanks: {play: "Thanks.", next: hangup}
+  agent: {play: "Agent.", next: hangup}
+"""
+
+
+async def test_collect_with_confirm_masks_sensitive_input() -> None:
+    record, channel = await run(flow(COLLECT), "1234#,1")
+    assert record.path == ["ask", "thanks"]
+    assert [(i.kind, i.value) for i in record.inputs] == [("confirm", "1"), ("dtmf", MASK)]
+    assert record.variables["account"] == MASK
+    assert "say digits: 1234" in channel.transcript  # read back to the caller
+
+
+async def test_collect_confirm_2_re_enters() -> None:
+    record, _ = await run(flow(COLLECT), "1234#,2,5678,wait,1")
+    assert record.path == ["ask", "thanks"]
+    assert [i.kind for i in record.inputs] == ["confirm", "confirm", "dtmf"]
+
+
+async def test_collect_rejects_pattern_and_length_then_otherwise() -> None:
+    record, channel = await run(flow(COLLECT), "0123,12#")
+    assert [i.kind for i in record.inputs] == ["no_match", "no_match"]
+    assert all(i.value == MASK for i in record.inputs)
+    assert record.path == ["ask", "agent"]
+    assert "play: That is not a valid number." in channel.transcript
+
+
+async def test_collect_too_many_digits_is_no_match() -> None:
+    record, _ = await run(flow(COLLECT), "12345")
+    assert record.inputs[0].kind == "no_match"
+
+
+async def test_set_branch_and_goto() -> None:
+    f = flow("""
+        start: init
+        variables: {tier: ""}
+        nodes:
+          init: {set: {tier: gold, greeting: "hi {tier}"}, next: route}
+          route:
+            branch:
+              - {if: 'matches(caller_id, "86.*")', goto: china}
+              - {if: 'tier == "gold" and hour >= 9', goto: vip}
+            else: plain
+          china: {goto: plain}
+          vip: {play: "VIP.", next: hangup}
+          plain: {play: "Plain.", next: hangup}
+    """)
+    record, _ = await run(f, "")
+    assert record.path == ["init", "route", "vip"]
+    assert record.variables["greeting"] == "hi gold"
+    record, _ = await run(f, "", caller="8613800000000")
+    assert record.path == ["init", "route", "china", "plain"]
+
+
+async def test_hours_open_closed_holiday() -> None:
+    f = flow("""
+        start: h
+        timezone: Asia/Shanghai
+        nodes:
+          h:
+            hours:
+              open: {mon-fri: "09:00-18:00"}
+              holidays: ["2027-01-01"]
+              when_open: open
+              when_closed: closed
+              when_holiday: holiday
+          open: {play: "Open.", next: hangup}
+          closed: {play: "Closed.", next: hangup}
+          holiday: {play: "Holiday.", next: hangup}
+    """)
+    # 10:00 UTC is 18:00 in Shanghai: closed (end is exclusive)
+    record, _ = await run(f, at=MONDAY_10AM_UTC)
+    assert record.path[-1] == "closed"
+    record, _ = await run(f, at=MONDAY_10AM_UTC - 3 * 3600)
+    assert record.path[-1] == "open"
+    new_year = 1798765200.0  # 2027-01-01 10:00 Shanghai, a Friday
+    record, _ = await run(f, at=new_year)
+    assert record.path[-1] == "holiday"
+
+
+HTTP = """
+start: look
+variables: {account: "12/34"}
+nodes:
+  look:
+    http:
+      get: "/accounts/{account}/balance"
+      save: {balance: data.available}
+      on_error: failed
+    next: tell
+  tell: {play: "Balance {balance:currency}.", next: hangup, served: true}
+  failed: {play: "Lookup failed.", next: hangup}
+"""
+
+
+async def test_http_saves_fields_and_escapes_the_path() -> None:
+    stub = StubHttp({"GET /accounts/12%2F34/balance": {"data": {"available": 1234.5}}},
+                    emit=lambda _: None)
+    record, channel = await run(flow(HTTP), http=stub, extract=extract)
+    assert record.path == ["look", "tell"]
+    assert record.variables["balance"] == "1234.5"
+    assert "say number: 1234" in channel.transcript
+    assert "say digits: 50" in channel.transcript
+
+
+async def test_http_failure_goes_to_on_error() -> None:
+    stub = StubHttp({}, emit=lambda _: None)
+    record, _ = await run(flow(HTTP), http=stub, extract=extract)
+    assert record.path == ["look", "failed"]
+
+
+async def test_http_missing_field_goes_to_on_error() -> None:
+    stub = StubHttp({"GET /accounts/12%2F34/balance": {"data": {}}}, emit=lambda _: None)
+    record, _ = await run(flow(HTTP), http=stub, extract=extract)
+    assert record.path == ["look", "failed"]
+
+
+async def test_http_without_client_goes_to_on_error() -> None:
+    record, _ = await run(flow(HTTP))
+    assert record.path == ["look", "failed"]
+
+
+TRANSFER = """
+start: agent
+nodes:
+  agent:
+    transfer: {to: "PJSIP/desk", timeout_s: 20, on_fail: busy}
+  busy: {play: "Busy.", next: hangup}
+"""
+
+
+async def test_transfer_answered_is_transferred() -> None:
+    record, channel = await run(flow(TRANSFER), "answer")
+    assert record.outcome == "transferred"
+    assert record.transfer_target == "PJSIP/desk"
+    assert "dial PJSIP/desk,20 -> ANSWER" in channel.transcript
+
+
+async def test_transfer_busy_goes_to_on_fail() -> None:
+    record, _ = await run(flow(TRANSFER), "busy")
+    assert record.path == ["agent", "busy"]
+    assert record.outcome == "self_service"
+
+
+async def test_hangup_node_outcome() -> None:
+    f = flow('start: bye\nnodes:\n  bye: {hangup: {outcome: abandoned}}\n')
+    record, channel = await run(f)
+    assert record.outcome == "abandoned"
+
+
+async def test_sub_flow_call_and_return() -> None:
+    sub = flow("""
+        start: s1
+        nodes:
+          s1: {play: "In the sub-flow.", next: return}
+    """, name="cards")
+    main = flow("""
+        start: go
+        nodes:
+          go: {call: cards, next: after}
+          after: {play: "Back.", next: hangup}
+    """)
+    record, _ = await run(main, flows={"test": main, "cards": sub})
+    assert record.path == ["go", "cards:s1", "after"]
+
+
+async def test_missing_sub_flow_is_an_error_record() -> None:
+    main = flow("start: go\nnodes:\n  go: {call: nowhere, next: hangup}\n")
+    record, channel = await run(main)
+    assert record.outcome == "error"
+    assert "nowhere" in (record.error or "")
+    assert not channel.hung_up  # left to the dialplan's fallback
+
+
+async def test_runtime_expression_error_is_an_error_record() -> None:
+    f = flow("""
+        start: b
+        variables: {x: "abc"}
+        nodes:
+          b:
+            branch: [{if: 'x > 5 and x + 1 > 2', goto: y}]
+            else: y
+          y: {play: "Y.", next: hangup}
+    """)
+    record, _ = await run(f)
+    assert record.outcome == "error"
+    assert record.end_node == "b"
+
+
+async def test_language_switch_changes_prompts() -> None:
+    f = flow("""
+        start: pick
+        languages: [en, zh]
+        nodes:
+          pick:
+            menu:
+              prompt: ["Press 1 for English.", {text: "中文请按2。", language: zh}]
+              options: {"1": hi, "2": {goto: hi, set: {language: zh}}}
+              otherwise: hi
+          hi: {play: {en: "Hello.", zh: "你好。"}, next: hangup}
+    """)
+    record, channel = await run(f, "2")
+    assert heard(channel)[-1] == "你好。"
+    assert record.language == "zh"
+    record, channel = await run(f, "1")
+    assert heard(channel)[-1] == "Hello."
+
+
+async def test_error_in_http_service_other_than_lookup_is_recorded() -> None:
+    class Broken:
+        async def request(self, *a: Any, **k: Any) -> object:
+            raise RuntimeError("bug in a service")
+
+    record, _ = await run(flow(HTTP), http=Broken(), extract=extract)
+    assert record.outcome == "error"
+    assert "bug in a service" in (record.error or "")
+
+
+
+
+
+@pytest.mark.parametrize("tokens", ["", "1", "12", "9,9", "wait,wait,wait"])
+async def test_every_path_leaves_a_complete_record(tokens: str) -> None:
+    record, _ = await run(flow(MENU), tokens)
+    assert record.outcome is not None
+    assert record.ended_at is not None and record.ended_at >= record.started_at
+    assert record.path and record.end_node == record.path[-1]
