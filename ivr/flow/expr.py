@@ -30,14 +30,8 @@ from typing import Any
 from ivr.errors import ExpressionError
 
 __all__ = [
-    "FUNCTIONS",
-    "MAX_DEPTH",
-    "MAX_LENGTH",
-    "Expression",
-    "ExpressionSyntaxError",
-    "compile_expression",
-    "to_number",
-    "to_text",
+    "FUNCTIONS", "MAX_DEPTH", "MAX_LENGTH",
+    "Expression", "ExpressionSyntaxError", "compile_expression", "to_number", "to_text",
 ]
 
 MAX_LENGTH = 1000
