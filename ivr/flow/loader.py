@@ -121,7 +121,8 @@ class _Builder:
         if not kinds:
             unknown = [k for k in body if k not in COMMON_KEYS]
             what = f"unknown node kind '{unknown[0]}'" if unknown else "the node has no kind"
-            self.err(base, f"{what}; use one of: {', '.join(KINDS)}")
+            where = (*base, unknown[0], "<key>") if unknown else base
+            self.err(where, f"{what}; use one of: {', '.join(KINDS)}")
             return None
         if len(kinds) > 1:
             self.err(base, f"a node has exactly one kind, this one has {', '.join(kinds)}; "

@@ -39,13 +39,24 @@ def _node_validator(kind: str) -> jsonschema.Draft202012Validator:
 
 def top_level_errors(data: Any) -> list[tuple[Path, str]]:
     """Schema errors outside the nodes, as (path, message)."""
-    return [(tuple(e.absolute_path), friendly(e)) for e in _top_validator().iter_errors(data)]
+    return [(_path(e), friendly(e)) for e in _top_validator().iter_errors(data)]
 
 
 def node_errors(kind: str, node: Any) -> list[tuple[Path, str]]:
     """Schema errors of one node of a known kind, paths relative to the node."""
     errors = sorted(_node_validator(kind).iter_errors(node), key=lambda e: e.path)
-    return [(tuple(e.absolute_path), friendly(e)) for e in errors]
+    return [(_path(e), friendly(e)) for e in errors]
+
+
+def _path(error: ValidationError) -> Path:
+    """Where to point: an unknown key itself rather than the mapping holding it."""
+    path: Path = tuple(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = error.schema.get("properties", {})
+        unknown = sorted(k for k in error.instance if k not in allowed)
+        if unknown:
+            return (*path, unknown[0], "<key>")
+    return path
 
 
 def friendly(error: ValidationError) -> str:

@@ -1,0 +1,242 @@
+"""Flow loading and validation: every error names file, line, column, node and the fix."""
+
+from __future__ import annotations
+
+import json
+import runpy
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from ivr.errors import FlowErrors
+from ivr.flow import model as m
+from ivr.flow.library import load_library
+from ivr.flow.loader import load_flow, parse_flow
+from ivr.flow.schema import flow_schema
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def errors_of(text: str, **kw: object) -> list[str]:
+    with pytest.raises(FlowErrors) as info:
+        parse_flow(textwrap.dedent(text), file="f.yaml", name="f", **kw)  # type: ignore[arg-type]
+    return [str(e) for e in info.value.errors]
+
+
+def test_sample_flows_are_valid() -> None:
+    lib = load_library([ROOT / "flows"], ROOT / "prompts")
+    assert lib.errors == []
+    assert {"main", "bank"} <= set(lib.flows)
+    bank = lib.flows["bank"]
+    assert bank.languages == ("en", "zh")
+    assert bank.sensitive == {"account"}
+    assert isinstance(bank.nodes["opening_hours"], m.HoursNode)
+
+
+def test_yaml_1_1_surprises_are_plain_strings() -> None:
+    f = parse_flow(textwrap.dedent("""
+        start: m
+        nodes:
+          m:
+            menu:
+              prompt: "yes or no"
+              options:
+                1: {goto: m2, words: [yes, no, on]}
+              otherwise: m2
+          m2: {play: "ok", next: hangup}
+    """), file="f.yaml", name="f")
+    menu = f.nodes["m"]
+    assert isinstance(menu, m.MenuNode)
+    assert menu.options["1"].words == ("yes", "no", "on")
+
+
+def test_duplicate_digit_names_both_lines() -> None:
+    errs = errors_of("""
+        start: m
+        nodes:
+          m:
+            menu:
+              prompt: "x"
+              options:
+                "1": a
+                1: a
+              otherwise: a
+          a: {play: "a", next: hangup}
+    """)
+    assert errs == ["f.yaml:9:9: duplicate key '1' (first defined on line 8); remove one of them"]
+
+
+def test_unknown_kind_dangling_target_and_unknown_key() -> None:
+    errs = errors_of("""
+        start: a
+        nodes:
+          a: {play: "hi", next: b}
+          b: {playy: "typo"}
+          c: {play: "x", nxt: a}
+    """)
+    assert errs[0].startswith("f.yaml:5:7: node 'b': unknown node kind 'playy'; use one of: play")
+    assert "f.yaml:6:18: node 'c': unknown key 'nxt'; allowed here: barge_in, description, next," \
+        " play, served" in errs
+    assert "f.yaml:6:6: node 'c': missing required key 'next'" in errs
+
+
+def test_dangling_target_suggests_a_name() -> None:
+    errs = errors_of("""
+        start: welcome
+        nodes:
+          welcome: {play: "hi", next: mian}
+          main: {play: "x", next: hangup}
+    """)
+    assert "f.yaml:4:31: node 'welcome': goes to 'mian', which is not a node" in errs[0]
+    assert any("node 'main': never reached from start 'welcome'" in e for e in errs)
+
+
+def test_loop_without_input_is_rejected() -> None:
+    errs = errors_of("""
+        start: a
+        nodes:
+          a: {play: "a", next: b}
+          b: {goto: a}
+    """)
+    assert errs == ["f.yaml:4:3: node 'a': these nodes loop without ever waiting for the caller:"
+                    " a -> b -> a; put a menu or collect in the loop"]
+
+
+def test_loop_through_a_menu_is_fine() -> None:
+    parse_flow(textwrap.dedent("""
+        start: a
+        nodes:
+          a: {play: "a", next: m}
+          m:
+            menu: {prompt: "again?", options: {"1": a}, otherwise: hangup}
+    """), file="f.yaml", name="f")
+
+
+def test_bad_pattern_bad_condition_bad_hours_undefined_variable() -> None:
+    errs = errors_of("""
+        start: c
+        nodes:
+          c:
+            collect: {prompt: "x", into: acct, pattern: "[0-9", otherwise: hangup}
+            next: b
+          b:
+            branch: [{if: "acct === 1", goto: h}]
+            else: h
+          h:
+            hours: {open: {mon: "9-5"}, when_open: t, when_closed: t}
+          t: {play: "You said {acount:digits}", next: hangup}
+    """)
+    joined = "\n".join(errs)
+    assert "f.yaml:5:49: node 'c': bad pattern" in joined
+    assert "node 'b': condition 'acct === 1'" in joined
+    assert "f.yaml:11:25: node 'h': open.mon: '9' is not a time" in joined
+
+
+def test_undefined_variable_is_named() -> None:
+    errs = errors_of("""
+        start: t
+        nodes:
+          t: {play: "You said {acount:digits}", next: hangup}
+    """)
+    assert errs == ["f.yaml:4:13: node 't': variable 'acount' is never set in this flow; check "
+                    "the spelling, or declare it under 'variables:'"]
+
+
+def test_text_variables_need_a_spoken_format() -> None:
+    errs = errors_of("""
+        start: t
+        variables: {name: "x"}
+        nodes:
+          t: {play: "Hello {name}", next: hangup}
+    """)
+    assert "say how to speak {name}" in errs[0]
+
+
+def test_missing_prompt_file(tmp_path: Path) -> None:
+    text = """
+        start: t
+        nodes:
+          t: {play: {file: welcome}, next: hangup}
+    """
+    errs = errors_of(text, prompts_dir=tmp_path)
+    assert "prompt file 'welcome' is not in" in errs[0]
+    (tmp_path / "welcome.wav").write_bytes(b"RIFF")
+    parse_flow(textwrap.dedent(text), file="f.yaml", name="f", prompts_dir=tmp_path)
+
+
+def test_duplicate_words_across_options() -> None:
+    errs = errors_of("""
+        start: m
+        nodes:
+          m:
+            menu:
+              prompt: "x"
+              options:
+                "1": {goto: a, words: [billing]}
+                "2": {goto: a, words: [Billing]}
+              otherwise: a
+          a: {play: "a", next: hangup}
+    """)
+    assert "the words 'Billing' already choose option '1'" in errs[0]
+
+
+def test_not_yet_available_kinds_fail_clearly() -> None:
+    errs = errors_of("""
+        start: q
+        nodes:
+          q: {queue: {name: cards}}
+    """)
+    assert "agent queues are not available yet" in errs[0]
+    errs = errors_of("""
+        start: m
+        nodes:
+          m:
+            menu: {prompt: "x", input: [speech], options: {"1": hangup}, otherwise: hangup}
+    """)
+    assert "speech input is not available yet" in errs[0]
+
+
+def test_transfer_never_takes_variables() -> None:
+    errs = errors_of("""
+        start: t
+        nodes:
+          t: {transfer: {to: "PJSIP/{digits}", on_fail: hangup}}
+    """)
+    assert "'PJSIP/{digits}' is not allowed" in errs[0]
+
+
+def test_yaml_syntax_error_has_a_position() -> None:
+    errs = errors_of("start: a\nnodes:\n  a: {play: 'x', next: hangup\n")
+    assert errs[0].startswith("f.yaml:4:1: YAML syntax error")
+
+
+def test_flow_name_must_match_file() -> None:
+    errs = errors_of("flow: other\nstart: a\nnodes:\n  a: {hangup: true}\n")
+    assert "flow name 'other' differs from the file name 'f'" in errs[0]
+
+
+def test_version_is_a_content_hash() -> None:
+    a = parse_flow("start: a\nnodes:\n  a: {hangup: true}\n", file="f.yaml", name="f")
+    b = parse_flow("start: a\nnodes:\n  a: {hangup: true}  # x\n", file="f.yaml", name="f")
+    assert a.version != b.version and len(a.version) == 12
+
+
+def test_broken_bank_copy_gets_precise_errors(tmp_path: Path) -> None:
+    text = (ROOT / "flows/bank.yaml").read_text(encoding="utf-8")
+    text = text.replace('"3": {goto: offer,', '"3": {goto: offerz,')
+    text = text.replace('pattern: "[0-9]{8}"', 'pattern: "[0-9{8}"')
+    (tmp_path / "bank.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(FlowErrors) as info:
+        load_flow(tmp_path / "bank.yaml")
+    lines = text.splitlines()
+    errors = info.value.errors
+    assert {e.node for e in errors} == {"main", "balance"}
+    for e in errors:
+        assert e.file == str(tmp_path / "bank.yaml")
+        assert ("offerz" in lines[e.line - 1]) or ("pattern" in lines[e.line - 1])
+
+
+def test_shipped_schema_matches_its_generator() -> None:
+    generated = runpy.run_path(str(ROOT / "scripts/gen_schema.py"))["schema"]
+    assert json.loads(json.dumps(generated)) == flow_schema()
