@@ -1,0 +1,124 @@
+"""AGI command lines: argument quoting as Asterisk's ``parse_args`` reads it, and one
+builder per command the project uses. Pure functions returning ``str`` (no newline); pass
+them to :meth:`ivr.agi.protocol.AgiConnection.send_command`.
+
+Each builder's docstring shows what Asterisk answers.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+# Asterisk reads a command into a 2048-byte buffer (AGI_BUF_LEN) with fgets: a longer line
+# is split and its tail runs as a second command. Refuse to build one.
+MAX_COMMAND_BYTES: Final = 2046
+
+_NEEDS_QUOTES = re.compile(r'[\s"\\]')
+_COMMAND_NAME = re.compile(r"[A-Za-z]+(?: [A-Za-z]+)*")
+
+
+def check_line(text: str) -> None:
+    """Raise ``ValueError`` if ``text`` could end the command line early."""
+    # A newline would end the command and start another one chosen by whoever wrote `text`.
+    if "\n" in text or "\r" in text or "\0" in text:
+        raise ValueError(f"newline, CR or NUL in AGI command text: {text!r}")
+
+
+def quote_arg(arg: str | int) -> str:
+    """Quote one argument the way Asterisk's ``parse_args`` reads it back.
+
+    >>> quote_arg("hello-world"), quote_arg(""), quote_arg(12)
+    ('hello-world', '""', '12')
+    >>> print(quote_arg('say "hi" \\\\ bye'))
+    "say \\"hi\\" \\\\ bye"
+    """
+    text = str(arg)
+    check_line(text)
+    if text and _NEEDS_QUOTES.search(text) is None:
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def format_command(name: str, *args: str | int) -> str:
+    """Build one AGI command line (without the newline).
+
+    >>> format_command("STREAM FILE", "welcome", "")
+    'STREAM FILE welcome ""'
+    >>> format_command("SET VARIABLE", "GREETING", "good morning")
+    'SET VARIABLE GREETING "good morning"'
+    """
+    if _COMMAND_NAME.fullmatch(name) is None:
+        raise ValueError(f"not an AGI command name: {name!r}")
+    return " ".join([name, *(quote_arg(a) for a in args)])
+
+
+def answer() -> str:
+    """``ANSWER`` -> ``200 result=0`` (``-1`` on failure)."""
+    return format_command("ANSWER")
+
+
+def stream_file(file: str, escape_digits: str = "", offset: int | None = None) -> str:
+    """``STREAM FILE file digits [offset]`` -> ``200 result=<ascii digit|0|-1> endpos=N``."""
+    if offset is None:
+        return format_command("STREAM FILE", file, escape_digits)
+    return format_command("STREAM FILE", file, escape_digits, offset)
+
+
+def wait_for_digit(timeout_ms: int) -> str:
+    """``WAIT FOR DIGIT ms`` -> ``200 result=<ascii digit>``, ``0`` on timeout, ``-1`` error."""
+    return format_command("WAIT FOR DIGIT", int(timeout_ms))
+
+
+def say_digits(digits: str, escape_digits: str = "") -> str:
+    """``SAY DIGITS 1234 digits`` -> ``200 result=<ascii digit|0|-1>``."""
+    return format_command("SAY DIGITS", digits, escape_digits)
+
+
+def say_number(number: int, escape_digits: str = "") -> str:
+    """``SAY NUMBER n digits`` -> ``200 result=<ascii digit|0|-1>``."""
+    return format_command("SAY NUMBER", int(number), escape_digits)
+
+
+def say_date(epoch_s: int, escape_digits: str = "") -> str:
+    """``SAY DATE unixtime digits`` -> ``200 result=<ascii digit|0|-1>``."""
+    return format_command("SAY DATE", int(epoch_s), escape_digits)
+
+
+def get_variable(name: str) -> str:
+    """``GET VARIABLE name`` -> ``200 result=1 (value)`` or ``200 result=0`` when unset."""
+    return format_command("GET VARIABLE", name)
+
+
+def get_full_variable(expression: str, channel: str | None = None) -> str:
+    """``GET FULL VARIABLE ${expr} [channel]`` -> ``200 result=1 (value)`` or ``result=0``."""
+    if channel is None:
+        return format_command("GET FULL VARIABLE", expression)
+    return format_command("GET FULL VARIABLE", expression, channel)
+
+
+def set_variable(name: str, value: str) -> str:
+    """``SET VARIABLE name value`` -> ``200 result=1``."""
+    return format_command("SET VARIABLE", name, value)
+
+
+def exec_application(application: str, args: str = "") -> str:
+    """``EXEC app "args"`` -> ``200 result=<app result>`` (``-2``: no such application)."""
+    if not args:
+        return format_command("EXEC", application)
+    return format_command("EXEC", application, args)
+
+
+def hangup(channel: str | None = None) -> str:
+    """``HANGUP [channel]`` -> ``200 result=1`` (``-1``: no such channel)."""
+    return format_command("HANGUP") if channel is None else format_command("HANGUP", channel)
+
+
+def verbose(message: str, level: int = 1) -> str:
+    """``VERBOSE "message" level`` -> ``200 result=1``."""
+    return format_command("VERBOSE", message, int(level))
+
+
+def noop() -> str:
+    """``NOOP`` -> ``200 result=0``; allowed on dead channels."""
+    return format_command("NOOP")

@@ -1,0 +1,421 @@
+"""Sans-IO FastAGI core: bytes in, events out; commands out as bytes. No asyncio, no sockets.
+
+What Asterisk sends on a FastAGI connection (``res_agi.c``)::
+
+    agi_network: yes
+    agi_network_script: bank?lang=zh
+    agi_request: agi://127.0.0.1:4573/bank?lang=zh
+    agi_channel: PJSIP/sipp-00000001
+    ...
+    agi_arg_1: retail
+    <blank line>
+
+then, per command the server writes (``ANSWER\\n``), one reply::
+
+    200 result=0                              # ANSWER
+    200 result=55 endpos=8640                 # STREAM FILE interrupted by "7" (ASCII 55)
+    200 result=-1 endpos=0                    # STREAM FILE: hangup or missing file
+    200 result=1 (some (value) here)          # GET VARIABLE, set
+    200 result=0                              # GET VARIABLE, unset
+    510 Invalid or unknown command
+    511 Command Not Permitted on a dead channel or intercept routine
+    520-Invalid command syntax.  Proper usage follows:
+     Usage: WAIT FOR DIGIT <timeout>
+    520 End of proper usage.
+
+and, once the caller hangs up, a bare ``HANGUP`` line (between commands, so from our side it
+can show up before the reply to the command just sent). Asterisk then keeps the socket open
+until the server closes it.
+
+Usage, as in h11::
+
+    conn = AgiConnection()
+    conn.receive_data(data)          # b"" means EOF
+    while (event := conn.next_event()) is not NEED_DATA: ...
+    sock.send(conn.send_command(commands.stream_file("hello-world", "12")))
+
+Command lines are built by :mod:`ivr.agi.commands` (``format_command`` is re-exported here).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final
+from urllib.parse import parse_qsl, urlsplit
+
+from ivr.agi.commands import MAX_COMMAND_BYTES, check_line, format_command, quote_arg
+from ivr.channel import CallInfo
+from ivr.errors import ProtocolError
+
+__all__ = [
+    "DEFAULT_MAX_LINE_BYTES", "MAX_COMMAND_BYTES", "NEED_DATA", "AgiConnection",
+    "AgiEnvironment", "AgiState", "ConnectionClosed", "EnvironmentReceived", "Event",
+    "HangupReceived", "LocalProtocolError", "Reply", "format_command", "parse_reply_line",
+    "quote_arg",
+]  # fmt: skip
+
+DEFAULT_MAX_LINE_BYTES: Final = 8192
+_MAX_BLOCK_LINES: Final = 512  # env keys or usage lines; real blocks are < 40
+
+_UNKNOWN: Final = "unknown"  # what Asterisk prints for an absent caller id / dnid / rdnis
+
+
+class LocalProtocolError(ProtocolError):
+    """We tried to do something the protocol does not allow (e.g. two commands in flight)."""
+
+
+class _NeedData(enum.Enum):
+    NEED_DATA = "NEED_DATA"
+
+
+NEED_DATA: Final = _NeedData.NEED_DATA
+"""Returned by :meth:`AgiConnection.next_event` when more bytes are needed."""
+
+
+# --------------------------------------------------------------------------- environment
+_ENV_FIELDS: Final = (
+    "network", "network_script", "request", "channel", "language", "type", "uniqueid",
+    "version", "callerid", "calleridname", "callingpres", "callingani2", "callington",
+    "callingtns", "dnid", "rdnis", "context", "extension", "priority", "enhanced",
+    "accountcode", "threadid",
+)  # fmt: skip
+_ARG_KEY = re.compile(r"agi_arg_([1-9][0-9]*)")
+_ENV_LINE = re.compile(r"(agi_[A-Za-z0-9_]+):(.*)")
+
+
+@dataclass(frozen=True, slots=True)
+class AgiEnvironment:
+    """The ``agi_*`` block Asterisk sends first, as raw strings (``agi_`` prefix dropped).
+
+    ``callerid``, ``calleridname``, ``dnid`` and ``rdnis`` are ``""`` where Asterisk wrote
+    ``unknown``. ``args`` holds ``agi_arg_1..N`` in order; unknown ``agi_*`` keys land in
+    ``extra`` (newer Asterisk versions add keys).
+    """
+
+    network: str = ""
+    network_script: str = ""
+    request: str = ""
+    channel: str = ""
+    language: str = ""
+    type: str = ""
+    uniqueid: str = ""
+    version: str = ""
+    callerid: str = ""
+    calleridname: str = ""
+    callingpres: str = ""
+    callingani2: str = ""
+    callington: str = ""
+    callingtns: str = ""
+    dnid: str = ""
+    rdnis: str = ""
+    context: str = ""
+    extension: str = ""
+    priority: str = ""
+    enhanced: str = ""
+    accountcode: str = ""
+    threadid: str = ""
+    args: tuple[str, ...] = ()
+    extra: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str]) -> AgiEnvironment:
+        """Build from ``{"agi_channel": "PJSIP/x", ...}`` (values without the ``": "``)."""
+        known: dict[str, str] = {}
+        args: dict[int, str] = {}
+        extra: dict[str, str] = {}
+        for key, value in headers.items():
+            name = key.removeprefix("agi_")
+            if (m := _ARG_KEY.fullmatch(key)) is not None:
+                args[int(m.group(1))] = value
+            elif name in _ENV_FIELDS:
+                known[name] = value
+            else:
+                extra[key] = value
+        for name in ("callerid", "calleridname", "dnid", "rdnis"):
+            if known.get(name, "").lower() == _UNKNOWN:
+                known[name] = ""
+        # agi_arg_N are numbered from 1 without gaps; keep their order even if a gap appears.
+        ordered = tuple(args[n] for n in sorted(args))
+        return cls(**known, args=ordered, extra=extra)
+
+    def _script_url(self) -> str:
+        # agi_network_script is everything after the host's first "/" (query included);
+        # fall back to agi_request's path for clients that omit it.
+        if self.network_script:
+            return "/" + self.network_script.lstrip("/")
+        parts = urlsplit(self.request)
+        return parts.path + ("?" + parts.query if parts.query else "")
+
+    @property
+    def script(self) -> str:
+        """The requested script: ``"bank"`` for ``agi://127.0.0.1:4573/bank?lang=zh``."""
+        path = self._script_url().partition("?")[0]
+        return path.strip("/")
+
+    @property
+    def params(self) -> dict[str, str]:
+        """Query parameters of the request: ``{"lang": "zh"}`` (last value wins)."""
+        query = self._script_url().partition("?")[2]
+        return dict(parse_qsl(query, keep_blank_values=True))
+
+    def to_call_info(self) -> CallInfo:
+        """What the flow interpreter needs to know about the call."""
+        return CallInfo(
+            uniqueid=self.uniqueid,
+            caller_id=self.callerid,
+            caller_name=self.calleridname,
+            dnis=self.dnid or self.extension,
+            channel=self.channel,
+            language=self.language or "en",
+            args=self.args,
+            params=self.params,
+        )
+
+
+# --------------------------------------------------------------------------- events
+@dataclass(frozen=True, slots=True)
+class EnvironmentReceived:
+    """The ``agi_*`` block ended with its blank line."""
+
+    env: AgiEnvironment
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The final reply to one command.
+
+    ``result`` is the raw token after ``result=`` (``"-1"``, ``"55"``, ``""`` for
+    ``200 result= (timeout)`` or for non-200 codes). ``data`` is the text in parentheses for
+    200 replies, the message for ``510``/``511``/single-line ``520``, and the usage text for a
+    multi-line ``520``. ``raw`` is the reply as received (lines joined with ``\\n``).
+    """
+
+    code: int
+    result: str
+    data: str | None
+    endpos: int | None
+    raw: str
+
+    def result_int(self) -> int:
+        """``result`` as an int; :class:`ProtocolError` if it is not one."""
+        try:
+            return int(self.result)
+        except ValueError:
+            raise ProtocolError(f"AGI result is not an integer: {self.raw!r}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class HangupReceived:
+    """Asterisk sent the ``HANGUP`` line: the caller is gone (replies may still follow)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionClosed:
+    """The peer closed the connection (``receive_data(b"")``)."""
+
+
+Event = EnvironmentReceived | Reply | HangupReceived | ConnectionClosed
+
+
+# --------------------------------------------------------------------------- reply parsing
+_STATUS_LINE = re.compile(r"(\d{3})([ -])(.*)")
+_RESULT = re.compile(r"result=(\S*)(.*)")
+# Data may itself contain parentheses: take the last ")" that only key=value pairs follow.
+_DATA_STRICT = re.compile(r"\((.*)\)((?:\s+\w+=\S*)*)\s*")
+_DATA_LOOSE = re.compile(r"\(([^)]*)\)(.*)")
+_ENDPOS = re.compile(r"(?:^|\s)endpos=(-?\d+)")
+_USAGE_END = "520 End of proper usage."
+
+
+def parse_reply_line(line: str) -> Reply:
+    """Parse one single-line reply.
+
+    >>> parse_reply_line("200 result=0")
+    Reply(code=200, result='0', data=None, endpos=None, raw='200 result=0')
+    >>> parse_reply_line("200 result=55 endpos=8640")
+    Reply(code=200, result='55', data=None, endpos=8640, raw='200 result=55 endpos=8640')
+    >>> parse_reply_line("200 result=1 (a (b) c)").data
+    'a (b) c'
+    >>> parse_reply_line("200 result= (timeout)")
+    Reply(code=200, result='', data='timeout', endpos=None, raw='200 result= (timeout)')
+    >>> parse_reply_line("200 result=-1 (hangup) endpos=4000").endpos
+    4000
+    >>> parse_reply_line("510 Invalid or unknown command").data
+    'Invalid or unknown command'
+    """
+    m = _STATUS_LINE.fullmatch(line)
+    if m is None or m.group(2) != " ":
+        raise ProtocolError(f"not an AGI reply line: {line!r}")
+    code, text = int(m.group(1)), m.group(3)
+    rm = _RESULT.match(text)
+    if code != 200:
+        # 510/511/520 carry a message; 503 carries "result=-2 Memory allocation failure".
+        return Reply(code, rm.group(1) if rm else "", text, None, line)
+    if rm is None:
+        raise ProtocolError(f"200 reply without result=: {line!r}")
+    result, rest = rm.group(1), rm.group(2).strip()
+    data: str | None = None
+    if rest.startswith("("):
+        dm = _DATA_STRICT.fullmatch(rest) or _DATA_LOOSE.fullmatch(rest)
+        if dm is None:
+            raise ProtocolError(f"unbalanced parentheses in AGI reply: {line!r}")
+        data, rest = dm.group(1), dm.group(2)
+    em = _ENDPOS.search(rest)
+    return Reply(code, result, data, int(em.group(1)) if em else None, line)
+
+
+# --------------------------------------------------------------------------- connection
+class AgiState(enum.Enum):
+    """Where the connection is in the conversation."""
+
+    HEADER = "header"  # reading the agi_* block
+    IDLE = "idle"  # no command in flight
+    AWAITING_REPLY = "awaiting_reply"
+    IN_BLOCK = "in_block"  # inside a multi-line (520-) reply
+    CLOSED = "closed"
+
+
+class AgiConnection:
+    """The server side of one FastAGI connection, without I/O.
+
+    Feed bytes with :meth:`receive_data`, pull events with :meth:`next_event` until it returns
+    :data:`NEED_DATA`; turn commands into bytes with :meth:`send_command`. Only one command
+    may be in flight (AGI has no pipelining). Any malformed input raises
+    :class:`ProtocolError`, and the connection stays broken after that.
+    """
+
+    def __init__(self, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
+        if max_line_bytes < 64:
+            raise ValueError("max_line_bytes must be at least 64")
+        self.max_line_bytes = max_line_bytes
+        self.state = AgiState.HEADER
+        self.env: AgiEnvironment | None = None
+        self.hangup_received = False
+        self._buffer = bytearray()
+        self._eof = False
+        self._error: ProtocolError | None = None
+        self._headers: dict[str, str] = {}
+        self._block: list[str] = []
+        self._block_code = 0
+
+    # -- input
+    def receive_data(self, data: bytes) -> None:
+        """Add bytes from the peer; ``b""`` means the peer closed the connection."""
+        if self._eof:
+            if data:
+                raise LocalProtocolError("receive_data() after EOF")
+            return
+        if data:
+            self._buffer += data
+        else:
+            self._eof = True
+
+    def next_event(self) -> Event | _NeedData:
+        """The next event, or :data:`NEED_DATA`. Raises :class:`ProtocolError` on bad input."""
+        if self._error is not None:
+            raise self._error
+        if self.state is AgiState.CLOSED:
+            return ConnectionClosed()
+        try:
+            while (line := self._next_line()) is not None:
+                event = self._handle_line(line)
+                if event is not None:
+                    return event
+        except ProtocolError as exc:
+            self._error = exc
+            self.state = AgiState.CLOSED
+            raise
+        if self._eof:
+            self.state = AgiState.CLOSED  # a partial last line is dropped with the connection
+            return ConnectionClosed()
+        return NEED_DATA
+
+    def _next_line(self) -> str | None:
+        end = self._buffer.find(b"\n")
+        if end < 0:
+            if len(self._buffer) > self.max_line_bytes:
+                raise ProtocolError(f"AGI line longer than {self.max_line_bytes} bytes")
+            return None
+        if end > self.max_line_bytes:
+            raise ProtocolError(f"AGI line longer than {self.max_line_bytes} bytes")
+        raw = bytes(self._buffer[:end])
+        del self._buffer[: end + 1]
+        try:
+            return raw.decode("utf-8").removesuffix("\r")
+        except UnicodeDecodeError:
+            raise ProtocolError(f"AGI line is not UTF-8: {raw[:80]!r}") from None
+
+    def _handle_line(self, line: str) -> Event | None:
+        if self.state is AgiState.HEADER:
+            return self._header_line(line)
+        if self.state is AgiState.IN_BLOCK:
+            return self._block_line(line)
+        if line == "HANGUP":
+            self.hangup_received = True
+            return HangupReceived()
+        if not line:
+            return None  # stray blank lines carry nothing; tolerate them
+        if self.state is AgiState.IDLE:
+            raise ProtocolError(f"unexpected line while no command is pending: {line[:80]!r}")
+        m = _STATUS_LINE.fullmatch(line)
+        if m is None:
+            raise ProtocolError(f"not an AGI reply line: {line[:80]!r}")
+        if m.group(2) == "-":
+            self.state = AgiState.IN_BLOCK
+            self._block_code, self._block = int(m.group(1)), [line]
+            return None
+        if m.group(1) == "100":
+            return None  # "100 result=0 Trying..." (GOSUB): the final reply comes later
+        self.state = AgiState.IDLE
+        return parse_reply_line(line)
+
+    def _header_line(self, line: str) -> Event | None:
+        if line:
+            m = _ENV_LINE.fullmatch(line)
+            if m is None:
+                raise ProtocolError(f"not an agi_* environment line: {line[:80]!r}")
+            if len(self._headers) >= _MAX_BLOCK_LINES:
+                raise ProtocolError("AGI environment has too many lines")
+            self._headers[m.group(1)] = m.group(2).removeprefix(" ")
+            return None
+        if not self._headers:
+            raise ProtocolError("empty AGI environment")
+        self.env = AgiEnvironment.from_headers(self._headers)
+        self.state = AgiState.IDLE
+        return EnvironmentReceived(self.env)
+
+    def _block_line(self, line: str) -> Event | None:
+        terminator = f"{self._block_code} "
+        if line.startswith(terminator) or line.endswith(_USAGE_END):
+            if not line.startswith(terminator):
+                # Some versions print the usage without a final newline, which glues the
+                # terminator onto the last usage line.
+                self._block.append(line.removesuffix(_USAGE_END))
+                line = _USAGE_END
+            usage = "\n".join(self._block[1:]).strip("\n")
+            raw = "\n".join([*self._block, line])
+            self.state, self._block = AgiState.IDLE, []
+            return Reply(self._block_code, "", usage, None, raw)
+        if len(self._block) >= _MAX_BLOCK_LINES:
+            raise ProtocolError("multi-line AGI reply is too long")
+        self._block.append(line)
+        return None
+
+    # -- output
+    def send_command(self, command: str) -> bytes:
+        """Encode one command line (e.g. from :func:`format_command`) to send to Asterisk."""
+        if self.state is AgiState.HEADER:
+            raise LocalProtocolError("cannot send a command before the AGI environment")
+        if self.state is AgiState.CLOSED:
+            raise LocalProtocolError("cannot send a command on a closed AGI connection")
+        if self.state is not AgiState.IDLE:
+            raise LocalProtocolError("an AGI command is already waiting for its reply")
+        check_line(command)
+        data = command.encode("utf-8") + b"\n"
+        if len(data) - 1 > MAX_COMMAND_BYTES:
+            raise ValueError(f"AGI command longer than {MAX_COMMAND_BYTES} bytes")
+        self.state = AgiState.AWAITING_REPLY
+        return data
