@@ -1,0 +1,265 @@
+"""``AgiChannel``: the interpreter's :class:`ivr.channel.Channel` spoken over AGI commands.
+
+The channel never touches a socket: it is given a :class:`CommandSender` (send one command
+line, await its :class:`~ivr.agi.protocol.Reply`). The FastAGI server provides one per
+connection; tests provide a scripted one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import MutableMapping
+from typing import Any, Protocol
+
+from ivr.agi import commands as c
+from ivr.agi.protocol import Reply
+from ivr.channel import DTMF_DIGITS, CallInfo, Prompt
+from ivr.errors import AgiCommandInvalid, AgiError, AgiUsageError, CallHangup
+
+logger = logging.getLogger("ivr.agi")
+
+
+class AgiCommandTimeout(AgiError):
+    """Asterisk did not answer a command in time; the connection is closed and the call ends."""
+
+
+class CommandSender(Protocol):
+    """Send one AGI command line and return its final reply.
+
+    Contract: ``timeout_s`` bounds the wait (``None``: no bound) and a timeout raises
+    :class:`AgiCommandTimeout`; when Asterisk sends ``HANGUP`` before or instead of the reply
+    (or closes the connection) the sender still consumes the reply when one comes, then raises
+    :class:`~ivr.errors.CallHangup`, so replies never get out of step with commands.
+    """
+
+    async def __call__(self, command: str, timeout_s: float | None) -> Reply: ...
+
+
+class CallLogger(logging.LoggerAdapter[logging.Logger]):
+    """Prefixes messages with ``[uniqueid]`` and adds ``uniqueid`` to each record's extras."""
+
+    def process(
+        self, msg: Any, kwargs: MutableMapping[str, Any]
+    ) -> tuple[Any, MutableMapping[str, Any]]:
+        extra = dict(self.extra or {})
+        extra.update(kwargs.get("extra") or {})
+        kwargs["extra"] = extra
+        return f"[{extra.get('uniqueid', '-')}] {msg}", kwargs
+
+
+def call_logger(uniqueid: str, base: logging.Logger | None = None) -> CallLogger:
+    """A logger for one call (``ivr.agi`` unless ``base`` is given)."""
+    return CallLogger(base or logger, {"uniqueid": uniqueid})
+
+
+def _check_escape_digits(escape_digits: str) -> None:
+    if any(d not in DTMF_DIGITS for d in escape_digits):
+        raise ValueError(f"escape digits must be in {DTMF_DIGITS!r}: {escape_digits!r}")
+
+
+def _digit(code: int) -> str:
+    """ASCII code from Asterisk -> ``"0".."9"``, ``"*"``, ``"#"``, else ``""`` (A-D, junk)."""
+    char = chr(code) if 0 < code < 128 else ""
+    return char if char in DTMF_DIGITS else ""
+
+
+class AgiChannel:
+    """One live call driven through AGI commands.
+
+    ``sounds_prefix`` is put in front of ``Prompt.file`` for ``"tts"``/``"file"`` prompts
+    (e.g. ``"ivr/"`` when the project's ``prompts/`` is mounted as ``sounds/ivr``); ``"sound"``
+    prompts are Asterisk stock sounds and go as they are. ``command_timeout_s`` bounds each
+    short command; ``wait_for_digit`` adds its own timeout, and ``exec`` is unbounded
+    (``Queue``/``Dial`` legitimately run for minutes).
+
+    Once the caller is gone every method raises :class:`~ivr.errors.CallHangup`, except
+    :meth:`hangup`, which is then a no-op.
+    """
+
+    def __init__(
+        self,
+        info: CallInfo,
+        send: CommandSender,
+        *,
+        sounds_prefix: str = "",
+        command_timeout_s: float = 30.0,
+        log: logging.LoggerAdapter[logging.Logger] | None = None,
+    ) -> None:
+        self.info = info
+        self.sounds_prefix = sounds_prefix
+        self.command_timeout_s = command_timeout_s
+        self._send = send
+        self._log = log or call_logger(info.uniqueid)
+        self._answered = False
+        self._gone = False
+
+    @property
+    def hung_up(self) -> bool:
+        """True once the caller hung up or the channel was hung up by us."""
+        return self._gone
+
+    # -- plumbing
+    async def run_command(self, command: str, timeout_s: float | None = None) -> Reply:
+        """Send a raw command line (see :mod:`ivr.agi.protocol` helpers) and map errors.
+
+        Returns the 200 reply; raises ``CallHangup`` (HANGUP line, 511), ``AgiCommandInvalid``
+        (510), ``AgiUsageError`` (520) or ``AgiError`` (anything else).
+        ``timeout_s=None`` means ``command_timeout_s``.
+        """
+        return await self._run(command, self.command_timeout_s if timeout_s is None else timeout_s)
+
+    async def _run(self, command: str, timeout_s: float | None) -> Reply:
+        if self._gone:
+            raise CallHangup(f"the call is over; not sending {_name(command)}")
+        self._log.debug("-> %s", command)
+        try:
+            reply = await self._send(command, timeout_s)
+        except CallHangup:
+            self._gone = True
+            self._log.info("caller hung up during %s", _name(command))
+            raise
+        self._log.debug("<- %s", reply.raw)
+        if reply.code == 200:
+            return reply
+        if reply.code == 511:
+            self._gone = True
+            raise CallHangup(f"{_name(command)}: channel is dead (511)")
+        if reply.code == 510:
+            raise AgiCommandInvalid(f"Asterisk does not know the command: {command}")
+        if reply.code == 520:
+            raise AgiUsageError(f"wrong usage of {_name(command)}: {command}", reply.data or "")
+        raise AgiError(f"unexpected reply to {_name(command)}: {reply.raw}")
+
+    async def _playback(self, command: str, what: str) -> str:
+        """Run a playback command; return the escape digit pressed or ``""``."""
+        code = (await self._run(command, self.command_timeout_s)).result_int()
+        if code < 0:
+            # -1 means either "hung up" or "no such sound file" (channel still up). After a
+            # hangup Asterisk sends HANGUP before reading the next command, so a NOOP (allowed
+            # on dead channels) tells the two apart: it raises CallHangup if the caller left.
+            await self._run(c.noop(), self.command_timeout_s)
+            raise AgiError(f"{what} failed (result {code}): sound missing or unplayable")
+        return _digit(code)
+
+    # -- Channel protocol
+    async def answer(self) -> None:
+        """Answer the call; a no-op when this channel already answered it."""
+        if self._answered:
+            return
+        if (await self._run(c.answer(), self.command_timeout_s)).result_int() < 0:
+            self._gone = True
+            raise CallHangup("ANSWER failed: the channel is gone")
+        self._answered = True
+
+    def sound_name(self, prompt: Prompt) -> str:
+        """The name ``STREAM FILE`` gets for ``prompt``."""
+        if prompt.kind in ("tts", "file"):
+            return self.sounds_prefix + prompt.file
+        if prompt.kind == "sound":
+            return prompt.file
+        raise ValueError(f"unknown prompt kind {prompt.kind!r} (tts, file or sound)")
+
+    async def play(self, prompts: list[Prompt], escape_digits: str = "") -> str:
+        """``STREAM FILE`` each prompt; stop at the first escape digit and return it."""
+        _check_escape_digits(escape_digits)
+        for prompt in prompts:
+            name = self.sound_name(prompt)
+            digit = await self._playback(c.stream_file(name, escape_digits), f"play {name!r}")
+            if digit and digit in escape_digits:
+                return digit
+        return ""
+
+    async def wait_for_digit(self, timeout_s: float) -> str:
+        """Wait up to ``timeout_s`` for one digit in ``[0-9*#]``; ``""`` on timeout."""
+        if timeout_s < 0:
+            raise ValueError("timeout_s must be >= 0")
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left_ms = max(0, round((deadline - time.monotonic()) * 1000))
+            reply = await self._run(c.wait_for_digit(left_ms), timeout_s + self.command_timeout_s)
+            code = reply.result_int()
+            if code < 0:
+                self._gone = True
+                raise CallHangup("WAIT FOR DIGIT failed: the caller hung up")
+            if code == 0:
+                return ""
+            if digit := _digit(code):
+                return digit
+            # A-D or junk: not a digit we accept; keep waiting for what is left.
+            if deadline - time.monotonic() <= 0:
+                return ""
+
+    async def say_digits(self, digits: str, escape_digits: str = "") -> str:
+        """``SAY DIGITS``: speak ``digits`` (``[0-9]`` only) one by one."""
+        _check_escape_digits(escape_digits)
+        if not (digits.isascii() and digits.isdigit()):
+            raise ValueError(f"say_digits takes [0-9]+, got {digits!r}")
+        digit = await self._playback(c.say_digits(digits, escape_digits), "SAY DIGITS")
+        return digit if digit in escape_digits else ""
+
+    async def say_number(self, number: int, escape_digits: str = "") -> str:
+        """``SAY NUMBER``."""
+        _check_escape_digits(escape_digits)
+        digit = await self._playback(c.say_number(number, escape_digits), "SAY NUMBER")
+        return digit if digit in escape_digits else ""
+
+    async def say_date(self, epoch_s: int, escape_digits: str = "") -> str:
+        """``SAY DATE`` for a Unix time."""
+        _check_escape_digits(escape_digits)
+        digit = await self._playback(c.say_date(epoch_s, escape_digits), "SAY DATE")
+        return digit if digit in escape_digits else ""
+
+    async def get_variable(self, name: str) -> str | None:
+        """``GET VARIABLE``: ``None`` when unset (``200 result=0``)."""
+        if not name:
+            raise ValueError("variable name is empty")
+        return _variable(await self._run(c.get_variable(name), self.command_timeout_s))
+
+    async def get_full_variable(self, expression: str) -> str | None:
+        """``GET FULL VARIABLE``: evaluate e.g. ``${CALLERID(num)}``; ``None`` when empty."""
+        return _variable(await self._run(c.get_full_variable(expression), self.command_timeout_s))
+
+    async def set_variable(self, name: str, value: str) -> None:
+        """``SET VARIABLE``."""
+        if not name:
+            raise ValueError("variable name is empty")
+        await self._run(c.set_variable(name, value), self.command_timeout_s)
+
+    async def exec(self, application: str, args: str = "") -> int:
+        """``EXEC``: run a dialplan application; returns its result (no time bound).
+
+        Raises :class:`~ivr.errors.AgiError` for ``-2`` (Asterisk has no such application),
+        because a misspelt application name must not pass for a result.
+        """
+        reply = await self._run(c.exec_application(application, args), None)
+        result = reply.result_int()
+        if result == -2:
+            raise AgiError(f"Asterisk has no application {application!r}")
+        return result
+
+    async def verbose(self, message: str, level: int = 1) -> None:
+        """``VERBOSE``: write to Asterisk's verbose log."""
+        await self._run(c.verbose(message, level), self.command_timeout_s)
+
+    async def hangup(self) -> None:
+        """``HANGUP`` the call; a no-op once the call is over."""
+        if self._gone:
+            return
+        with contextlib.suppress(CallHangup):  # already gone: what we wanted
+            await self._run(c.hangup(), self.command_timeout_s)
+        self._gone = True
+
+
+def _name(command: str) -> str:
+    """The command's name without its arguments (which may hold caller input), for logs."""
+    words = command.split(" ", 3)
+    size = 3 if " ".join(words[:2]) in ("WAIT FOR", "GET FULL") else 2
+    if words[0] not in ("STREAM", "WAIT", "SAY", "GET", "SET"):
+        size = 1
+    return " ".join(words[:size])
+
+
+def _variable(reply: Reply) -> str | None:
+    return (reply.data or "") if reply.result_int() == 1 else None
