@@ -88,7 +88,13 @@ def test_format_value_rejects_unknown_format() -> None:
 
 
 def test_formats_table_is_complete() -> None:
-    assert set(FORMATS) == {"", "digits", "number", "currency", "masked"}
+    assert set(FORMATS) == {"", "digits", "number", "currency", "masked", "date"}
+
+
+def test_date_format_checks_the_date() -> None:
+    assert parse_template("{d:date}").render({"d": "2027-01-31T10:00"}) == "2027-01-31"
+    with pytest.raises(ExpressionError):
+        parse_template("{d:date}").render({"d": "31/01/2027"})
 
 
 # ---- URL mode --------------------------------------------------------------------------------

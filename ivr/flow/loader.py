@@ -14,7 +14,7 @@ from typing import Any
 
 from ivr.errors import ExpressionError, FlowError, FlowErrors, IvrError
 from ivr.flow import model as m
-from ivr.flow.expr import compile_expression
+from ivr.flow.expr import ExpressionSyntaxError, compile_expression
 from ivr.flow.hours import HoursSpecError, parse_hours
 from ivr.flow.prompts import PromptSpecError, parse_prompt
 from ivr.flow.schema import node_errors, top_level_errors
@@ -77,6 +77,14 @@ class _Builder:
 
     def err(self, path: Path, message: str) -> None:
         self.errors.append(self.src.error(path, message))
+
+    def at_offset(self, path: Path, offset: int, message: str) -> FlowError:
+        """An error inside a one-line string value, pointing at the offending character."""
+        line, col = self.src.where(path)
+        text = self.src.text.splitlines()[line - 1] if line else ""
+        quoted = 1 if text[col - 1:col] in ("'", '"') else 0
+        return FlowError(message, file=self.src.file, line=line, col=col + offset + quoted,
+                         node=str(path[1]))
 
     def build(self) -> m.Flow | None:
         for path, msg in top_level_errors(self.data):
@@ -258,6 +266,10 @@ class _Builder:
         for i, case in enumerate(body["branch"]):
             try:
                 cond = compile_expression(case["if"])
+            except ExpressionSyntaxError as exc:
+                self.errors.append(self.at_offset((*path, i, "if"), exc.offset,
+                                                  f"condition {case['if']!r}: {exc.message}"))
+                raise _Invalid from None
             except ExpressionError as exc:
                 self.err((*path, i, "if"), f"condition {case['if']!r}: {exc}")
                 raise _Invalid from None

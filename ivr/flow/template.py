@@ -11,6 +11,7 @@ digits     every character spelled, space separated  ``1 2 3 4 . 5``
 number     a number with thousands separators        ``1,234.5``
 currency   two decimals, thousands separators        ``1,234.50``
 masked     all but the last 4 characters as ``*``    ``**34.5``
+date       an ISO date, checked (``2027-01-31``)     (an error)
 ========== ========================================= ====================
 
 A variable that is not set renders as ``""`` (like in conditions), except in URLs, where an
@@ -20,6 +21,7 @@ empty value would change which resource is addressed and is an error instead.
 from __future__ import annotations
 
 import re
+from datetime import date
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -70,12 +72,20 @@ def _masked(value: str) -> str:
     return "*" * hidden + value[hidden:]
 
 
+def _date(value: str) -> str:
+    try:
+        return date.fromisoformat(value[:10]).isoformat()
+    except ValueError:
+        raise ExpressionError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
 FORMATS: dict[str, Callable[[str], str]] = {
     "": _plain,
     "digits": _digits,
     "number": _number,
     "currency": _currency,
     "masked": _masked,
+    "date": _date,
 }
 _FORMAT_LIST = ", ".join(name for name in FORMATS if name)
 
