@@ -1,0 +1,51 @@
+# ivr - two commands do everything on a fresh Debian machine (as root, or with sudo):
+#   make run    start a local Asterisk (chroot lab) and `ivr serve` on the sample flows
+#   make test   install everything and run every test, the real-Asterisk ones included
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
+APT_PACKAGES := debootstrap sip-tester sox espeak-ng zstd docker-compose
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test deps venv lint bench clean
+include mk/lab.mk
+
+# System packages for the lab (debootstrap), SIPp calls (sip-tester), audio (sox, espeak-ng)
+# and the static compose check (docker-compose). Skipped when all are already there.
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		$(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -yq $$missing; \
+	fi
+
+venv: $(STAMP)
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+test: deps venv
+	$(BIN)/ivr validate flows/
+	$(BIN)/pytest -q -ra
+
+run: deps venv lab-up
+	@echo
+	@echo "Asterisk is up. Call sip:100@<this machine>:5060 (demo) or 200 (bank) with a"
+	@echo "softphone (user 1001, see asterisk-conf/README.md). Ctrl-C stops the server;"
+	@echo "'make lab-down' stops Asterisk."
+	@echo
+	$(BIN)/ivr serve
+
+lint: venv
+	$(BIN)/ruff check ivr tests benchmarks
+	$(BIN)/mypy ivr
+
+bench: venv
+	$(BIN)/python benchmarks/agi_load.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
