@@ -46,10 +46,15 @@ class Lab:
         return chroot.secret(self.paths, "ami-secret", "IVR_AMI_SECRET")
 
     def up(self, *, rebuild: bool = False) -> str:
-        """Build or reuse the tree, install config, mount, start Asterisk. Idempotent."""
+        """Build or reuse the tree, install config, mount, start Asterisk. Idempotent.
+
+        Returns how the tree was obtained; on a running lab it reloads asterisk-conf/.
+        """
         chroot.require_root()
         if chroot.running(self.paths):
-            return "already running"
+            chroot.install_config(self.paths)  # pick up edits to asterisk-conf/
+            chroot.asterisk_rx(self.paths, "core reload")
+            return "already running, config reloaded"
         chroot.ensure_host_tools()
         how = chroot.build_tree(self.paths, rebuild=rebuild)
         chroot.install_config(self.paths)

@@ -8,6 +8,7 @@ endpoint (asterisk-conf/pjsip.conf ``[sipp]``, 127.0.0.1:5080, no auth).
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 import socket
 import subprocess
@@ -217,6 +218,18 @@ def _read_errors(scenario: Path) -> str:
     return path.read_text(errors="replace")[-3000:] if path.exists() else ""
 
 
+def _first_event(errors: str) -> str:
+    """SIPp's first error event without timestamps, e.g. 'receive timeout on message ...'."""
+    text = " ".join(errors.split())
+    match = re.search(r"Call-Id: \S+, (.*?)(?:: aborting call|\d{4}-\d\d-\d\d |$)", text)
+    return match.group(1) if match else text[:300]
+
+
+def _cleanup(scenario: Path) -> None:
+    for suffix in (".xml", ".stat.csv", ".errors.log"):
+        scenario.with_suffix(suffix).unlink(missing_ok=True)
+
+
 def call(spec: CallSpec, workdir: Path) -> CallResult:
     """Place one call and wait for it; ``ok`` is SIPp's verdict (exit 0, one call passed)."""
     scenario = _prepare(spec, workdir, f"call-{spec.ext}-{time.time_ns()}")
@@ -228,9 +241,10 @@ def call(spec: CallSpec, workdir: Path) -> CallResult:
     errors = _read_errors(scenario)
     if done.returncode == 0:
         message = f"call to {spec.ext} completed"
+        _cleanup(scenario)  # kept only when the call failed, for the post-mortem
     else:
-        reason = errors.strip().splitlines()[-1] if errors.strip() else done.stderr.strip()
-        message = f"call to {spec.ext} failed (sipp exit {done.returncode}): {reason[-500:]}"
+        reason = _first_event(errors) or done.stderr.strip() or done.stdout.strip()[-300:]
+        message = f"call to {spec.ext} failed (sipp exit {done.returncode}): {reason[:500]}"
     return CallResult(done.returncode == 0, done.returncode, duration, message, scenario, errors)
 
 
