@@ -1,0 +1,25 @@
+# Asterisk 22 from Debian sid with the project's asterisk-conf/ (the chroot lab uses the same
+# suite, packages and config: ivr/lab/chroot.py). Build from the repository root:
+#   docker compose build asterisk
+FROM debian:sid-slim
+
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      asterisk asterisk-modules asterisk-core-sounds-en \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb \
+ && rm -rf /etc/asterisk && mkdir -p /etc/asterisk/secrets /run/asterisk \
+ && mkdir -p /usr/share/asterisk/sounds/ivr
+
+# Only the *.conf files: asterisk-conf/README.md is for people.
+COPY asterisk-conf/*.conf /etc/asterisk/
+COPY docker/asterisk-entrypoint.sh /usr/local/bin/asterisk-entrypoint.sh
+
+# SIP for softphones; RTP range = asterisk-conf/rtp.conf. 5080 (SIPp) and 5038 (AMI) stay on
+# the container's loopback, reached by the ivr and caller services sharing its network.
+EXPOSE 5060/udp 10000-10999/udp
+HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
+  CMD asterisk -rx "core waitfullybooted" >/dev/null || exit 1
+
+ENTRYPOINT ["/usr/local/bin/asterisk-entrypoint.sh"]
+# -f: stay in the foreground (PID 1 is the entrypoint's exec), no console.
+CMD ["asterisk", "-f"]
