@@ -17,6 +17,8 @@ from ivr.errors import IvrError, StoreError
 from ivr.record import CallRecord, InputEvent
 from ivr.store.records import RECOVERED_ERROR, SCHEMA_VERSION, RecordStore
 
+TIMEOUT_S = 10.0  # a store that loses a write would hang its awaiters: fail instead
+
 
 def make_record(call_id: str = "1700000000.1", **changes: object) -> CallRecord:
     record = CallRecord(
@@ -158,7 +160,8 @@ async def test_newer_schema_version_is_refused(tmp_path: Path) -> None:
 
 async def test_thousand_concurrent_finishes_all_land(store: RecordStore) -> None:
     records = [make_record(f"call-{i}", started_at=float(i)) for i in range(1000)]
-    await asyncio.gather(*(asyncio.create_task(store.finish(r)) for r in records))
+    writes = asyncio.gather(*(asyncio.create_task(store.finish(r)) for r in records))
+    await asyncio.wait_for(writes, TIMEOUT_S)
     counts = await store.count_by_outcome()
     assert counts["self_service"] == 1000
     assert sum(counts.values()) == 1000
@@ -225,7 +228,7 @@ async def test_close_flushes_pending_writes(tmp_path: Path) -> None:
     s = await RecordStore.open(db, max_batch=7)
     tasks = [asyncio.create_task(s.finish(make_record(f"x{i}"))) for i in range(100)]
     await asyncio.sleep(0)  # let the tasks queue their writes, none awaited yet
-    await s.close()
+    await asyncio.wait_for(s.close(), TIMEOUT_S)
     assert all(t.done() and t.exception() is None for t in tasks)
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0] == 100
@@ -236,12 +239,13 @@ async def test_close_flushes_pending_writes(tmp_path: Path) -> None:
 
 async def test_cancelled_write_lands(tmp_path: Path) -> None:
     db = tmp_path / "calls.db"
-    async with await RecordStore.open(db) as s:
-        task = asyncio.create_task(s.finish(make_record("hangup")))
-        await asyncio.sleep(0)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+    s = await RecordStore.open(db)
+    task = asyncio.create_task(s.finish(make_record("hangup")))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.wait_for(s.close(), TIMEOUT_S)  # the store is not wedged by the cancel
     async with await RecordStore.open(db) as s:
         assert await s.get("hangup") == make_record("hangup")
 

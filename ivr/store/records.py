@@ -17,8 +17,9 @@ import asyncio
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -35,6 +36,9 @@ RECOVERED_ERROR = "server stopped during the call"
 _COLUMNS = (
     "call_id", "flow", "flow_version", "caller", "dnis", "started_at", "ended_at", "duration_s",
     "language", "path", "inputs", "outcome", "end_node", "transfer_target", "error", "variables",
+)
+_PLAIN_COLUMNS = tuple(  # stored as they are in the record
+    c for c in _COLUMNS if c not in ("duration_s", "path", "inputs", "outcome", "variables")
 )
 _COLS = ", ".join(_COLUMNS)
 _MARKS = ", ".join("?" * len(_COLUMNS))
@@ -83,6 +87,19 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migrate_0_to_1,
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+@contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction (the connection is in autocommit mode): commit, or roll back."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 def _migrate(conn: sqlite3.Connection, path: str) -> None:
     """Bring the schema to :data:`SCHEMA_VERSION`, one transaction per step."""
     version = int(conn.execute("PRAGMA user_version").fetchone()[0])
@@ -92,14 +109,9 @@ def _migrate(conn: sqlite3.Connection, path: str) -> None:
             f"({SCHEMA_VERSION}); upgrade ivr or use another database file"
         )
     for step in range(version, SCHEMA_VERSION):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _immediate(conn):
             MIGRATIONS[step](conn)
             conn.execute(f"PRAGMA user_version = {step + 1}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
 
 def _encode(record: CallRecord) -> Params:
@@ -116,25 +128,23 @@ def _encode(record: CallRecord) -> Params:
     )
 
 
+def _checked(record: CallRecord, op: str, final: bool) -> Params:
+    """``record`` encoded, after checking it has an outcome iff ``final``."""
+    if (record.outcome is not None) != final:
+        state = "has no outcome" if final else "already has an outcome"
+        raise ValueError(f"{op}(): call {record.call_id!r} {state}")
+    return _encode(record)
+
+
 def _decode(row: sqlite3.Row) -> CallRecord:
     outcome = row["outcome"]
     if outcome is not None and outcome not in OUTCOMES:
         raise StoreError(f"call {row['call_id']!r}: unknown outcome {outcome!r} in the database")
     return CallRecord(
-        call_id=row["call_id"],
-        flow=row["flow"],
-        flow_version=row["flow_version"],
-        caller=row["caller"],
-        dnis=row["dnis"],
-        started_at=row["started_at"],
-        ended_at=row["ended_at"],
-        language=row["language"],
+        **{name: row[name] for name in _PLAIN_COLUMNS},
         path=json.loads(row["path"]),
         inputs=[InputEvent(**item) for item in json.loads(row["inputs"])],
         outcome=cast("Outcome | None", outcome),
-        end_node=row["end_node"],
-        transfer_target=row["transfer_target"],
-        error=row["error"],
         variables=json.loads(row["variables"]),
     )
 
@@ -180,7 +190,6 @@ class RecordStore:
         self._closing = False
         self._closed = False
 
-    # -- life cycle ---------------------------------------------------------------------------
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str], *, max_batch: int = 256) -> RecordStore:
@@ -191,9 +200,8 @@ class RecordStore:
         """
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
-        name = os.fspath(path)
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ivr-store")
-        store = cls(name, executor, max_batch)
+        store = cls(os.fspath(path), executor, max_batch)
         try:
             await store._run(store._connect)
         except BaseException:
@@ -248,28 +256,21 @@ class RecordStore:
         """The database path as given to :meth:`open`."""
         return self._path
 
-    # -- writes -------------------------------------------------------------------------------
 
     async def begin(self, record: CallRecord) -> None:
         """Insert the row for a call that has just started (its outcome is still ``None``).
 
         Raises :class:`StoreError` if a row with this ``call_id`` already exists.
         """
-        if record.outcome is not None:
-            raise ValueError(f"begin(): call {record.call_id!r} already has an outcome")
-        await self._enqueue(_INSERT, _encode(record))
+        await self._enqueue(_INSERT, _checked(record, "begin", final=False))
 
     async def checkpoint(self, record: CallRecord) -> None:
         """Save the state of a call in progress (path and inputs so far), outcome ``None``."""
-        if record.outcome is not None:
-            raise ValueError(f"checkpoint(): call {record.call_id!r} already has an outcome")
-        await self._enqueue(_UPSERT, _encode(record))
+        await self._enqueue(_UPSERT, _checked(record, "checkpoint", final=False))
 
     async def finish(self, record: CallRecord) -> None:
         """Insert or replace the final state of a call; ``record.outcome`` must be set."""
-        if record.outcome is None:
-            raise ValueError(f"finish(): call {record.call_id!r} has no outcome")
-        await self._enqueue(_UPSERT, _encode(record))
+        await self._enqueue(_UPSERT, _checked(record, "finish", final=True))
 
     async def _enqueue(self, sql: str, params: Params) -> None:
         if self._closing:
@@ -317,47 +318,38 @@ class RecordStore:
         back and retries each write in its own transaction, so one bad write sinks no other.
         """
         conn = self._connection()
-        results: list[Exception | None] = []
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            return self._transaction(conn, batch)
+        except sqlite3.Error as exc:
+            if len(batch) == 1:
+                return [self._error("write", exc, batch[0][1][0])]
+        results: list[Exception | None] = []
+        for sql, params in batch:
+            try:
+                results += self._transaction(conn, [(sql, params)])
+            except sqlite3.Error as exc:
+                results.append(self._error("write", exc, params[0]))
+        return results
+
+    def _transaction(
+        self, conn: sqlite3.Connection, batch: list[tuple[str, Params]]
+    ) -> list[Exception | None]:
+        results: list[Exception | None] = []
+        with _immediate(conn):
             for sql, params in batch:
                 try:
                     conn.execute(sql, params)
                     results.append(None)
-                except sqlite3.IntegrityError as exc:
+                except sqlite3.IntegrityError as exc:  # only this statement is rolled back
                     results.append(self._error("write", exc, params[0]))
-            conn.execute("COMMIT")
-            return results
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            if len(batch) == 1:
-                return [self._error("write", exc, batch[0][1][0])]
-        return [self._write_one(conn, sql, params) for sql, params in batch]
+        return results
 
-    def _write_one(self, conn: sqlite3.Connection, sql: str, params: Params) -> Exception | None:
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute(sql, params)
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            return self._error("write", exc, params[0])
-        return None
-
-    # -- reads and maintenance ----------------------------------------------------------------
 
     async def get(self, call_id: str) -> CallRecord | None:
         """The record of ``call_id``, or ``None`` if there is none."""
 
-        def query() -> CallRecord | None:
-            row = self._connection().execute(
-                "SELECT * FROM calls WHERE call_id = ?", (call_id,)
-            ).fetchone()
-            return None if row is None else _decode(row)
-
-        return await self._run(query)
+        rows = await self._fetch("SELECT * FROM calls WHERE call_id = ?", [call_id])
+        return _decode(rows[0]) if rows else None
 
     async def recent(
         self,
@@ -375,11 +367,7 @@ class RecordStore:
             raise ValueError(f"limit must be >= 1, got {limit}")
         where, params = _where(flow, outcome, since, until)
         sql = f"SELECT * FROM calls{where} ORDER BY started_at DESC, call_id LIMIT ?"
-
-        def query() -> list[CallRecord]:
-            return [_decode(r) for r in self._connection().execute(sql, [*params, limit])]
-
-        return await self._run(query)
+        return [_decode(row) for row in await self._fetch(sql, [*params, limit])]
 
     async def count_by_outcome(
         self, flow: str | None = None, since: float | None = None, until: float | None = None
@@ -387,14 +375,10 @@ class RecordStore:
         """Number of calls per outcome (``None``: still in progress), every key present."""
         where, params = _where(flow, None, since, until)
         sql = f"SELECT outcome, COUNT(*) FROM calls{where} GROUP BY outcome"
-
-        def query() -> dict[Outcome | None, int]:
-            counts: dict[Outcome | None, int] = dict.fromkeys((*OUTCOMES, None), 0)
-            for outcome, n in self._connection().execute(sql, params):
-                counts[outcome] = n
-            return counts
-
-        return await self._run(query)
+        counts: dict[Outcome | None, int] = dict.fromkeys((*OUTCOMES, None), 0)
+        for outcome, n in await self._fetch(sql, params):
+            counts[outcome] = n
+        return counts
 
     async def recover_unfinished(self, now: float) -> int:
         """Mark every call without an outcome as ``error``; returns how many were marked.
@@ -407,33 +391,26 @@ class RecordStore:
 
         def recover() -> int:
             conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                rows = conn.execute(
-                    "SELECT call_id, started_at, ended_at, path, end_node FROM calls"
-                    " WHERE outcome IS NULL"
-                ).fetchall()
-                for row in rows:
-                    path = json.loads(row["path"])
-                    end_node = path[-1] if path else row["end_node"]
-                    ended_at = row["ended_at"] if row["ended_at"] is not None else now
-                    conn.execute(
-                        "UPDATE calls SET outcome = 'error', end_node = ?, error = ?,"
-                        " ended_at = ?, duration_s = ? WHERE call_id = ?",
-                        (end_node, RECOVERED_ERROR, ended_at, ended_at - row["started_at"],
-                         row["call_id"]),
-                    )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            return len(rows)
+            with _immediate(conn):
+                return conn.execute(
+                    "UPDATE calls SET outcome = 'error', error = ?,"
+                    " end_node = COALESCE(json_extract(path, '$[#-1]'), end_node),"
+                    " ended_at = COALESCE(ended_at, ?),"
+                    " duration_s = COALESCE(ended_at, ?) - started_at"
+                    " WHERE outcome IS NULL",
+                    (RECOVERED_ERROR, now, now),
+                ).rowcount
 
         if self._closing:
             raise StoreError(f"{self._path}: the store is closed")
         return await self._run(recover)
 
-    # -- helpers ------------------------------------------------------------------------------
+
+    async def _fetch(self, sql: str, params: list[Any]) -> list[sqlite3.Row]:
+        def read() -> list[sqlite3.Row]:
+            return self._connection().execute(sql, params).fetchall()
+
+        return await self._run(read)
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
