@@ -68,7 +68,9 @@ class App:
             await self.store.close()
 
     def services(self) -> Services:
-        return Services(http=self.http, flows=self.library.flows, extract=extract)
+        assert self.store is not None
+        return Services(http=self.http, flows=self.library.flows, extract=extract,
+                        checkpoint=self.store.checkpoint)
 
     async def handle_call(self, env: AgiEnvironment, channel: AgiChannel) -> None:
         """One call: pick the flow by the AGI script path, run it, store its record."""

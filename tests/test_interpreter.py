@@ -369,3 +369,13 @@ async def test_every_path_leaves_a_complete_record(tokens: str) -> None:
     assert record.outcome is not None
     assert record.ended_at is not None and record.ended_at >= record.started_at
     assert record.path and record.end_node == record.path[-1]
+
+
+async def test_checkpoint_is_called_before_each_waiting_node() -> None:
+    seen: list[list[str]] = []
+
+    async def checkpoint(record: Any) -> None:
+        seen.append(list(record.path))
+
+    await run(flow(MENU), "9,2", checkpoint=checkpoint)
+    assert seen == [["menu"]]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -45,6 +45,9 @@ class Services:
     flows: Mapping[str, m.Flow] = field(default_factory=dict)  # for `call` (sub-flows)
     clock: Callable[[], float] = time.time
     extract: Callable[[object, str], str] | None = None  # JSON path lookup for `http` save
+    # Called with the record in progress before each node that waits for the caller, so a
+    # server crash mid-call still leaves where the call was.
+    checkpoint: Callable[[CallRecord], Awaitable[None]] | None = None
 
 
 class _Stop(Exception):
@@ -125,6 +128,8 @@ class CallRun:
             self.record.end_node = self.record.path[-1]
             waits = isinstance(node, m.MenuNode | m.CollectNode)
             idle_steps = 0 if waits else idle_steps + 1
+            if waits and self.services.checkpoint is not None:
+                await self.services.checkpoint(self.record)
             if idle_steps > MAX_STEPS_WITHOUT_INPUT:
                 raise IvrError(f"{idle_steps} steps without waiting for the caller: a loop")
             target = await self._step(node)
