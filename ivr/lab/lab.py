@@ -55,6 +55,7 @@ class Lab:
             chroot.install_config(self.paths)  # pick up edits to asterisk-conf/
             chroot.asterisk_rx(self.paths, "core reload")
             return "already running, config reloaded"
+        chroot.check_ports()  # before a minute of debootstrap, not after
         chroot.ensure_host_tools()
         how = chroot.build_tree(self.paths, rebuild=rebuild)
         chroot.install_config(self.paths)

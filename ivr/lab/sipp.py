@@ -248,11 +248,11 @@ def call(spec: CallSpec, workdir: Path) -> CallResult:
     return CallResult(done.returncode == 0, done.returncode, duration, message, scenario, errors)
 
 
-def _last_stats(path: Path) -> dict[str, str]:
+def _stat_rows(path: Path) -> list[dict[str, str]]:
+    """SIPp's -trace_stat rows (one a second with -fd 1, and a final one)."""
     if not path.exists():
-        return {}
-    rows = list(csv.DictReader(path.read_text().splitlines(), delimiter=";"))
-    return dict(rows[-1]) if rows else {}
+        return []
+    return list(csv.DictReader(path.read_text().splitlines(), delimiter=";"))
 
 
 def load(spec: CallSpec, workdir: Path, *, calls: int, rate: float,
@@ -265,9 +265,10 @@ def load(spec: CallSpec, workdir: Path, *, calls: int, rate: float,
     started = time.monotonic()
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=budget + 30, check=False)
     duration = time.monotonic() - started
-    stats = _last_stats(scenario.with_suffix(".stat.csv"))
+    rows = _stat_rows(scenario.with_suffix(".stat.csv"))
+    stats = dict(rows[-1]) if rows else {}
     ok_calls = int(stats.get("SuccessfulCall(C)", "0") or 0)
     failed = int(stats.get("FailedCall(C)", "0") or 0)
-    peak = int(stats.get("CurrentCall(P)", "0") or 0)
+    peak = max((int(row.get("CurrentCall", "0") or 0) for row in rows), default=0)
     ok = done.returncode == 0 and ok_calls == calls
     return LoadResult(ok, calls, ok_calls, failed, duration, peak, done.returncode, stats)
