@@ -16,8 +16,9 @@ SAY * ``200 result=0``; EXEC ``200 result=0``; GET VARIABLE ``200 result=1 (valu
 line; unknown commands ``510``. ``hangup_at=N`` makes the caller hang up during command ``N``
 (0-based): a media command answers ``result=-1`` then ``HANGUP``; any other command gets
 ``HANGUP`` first and then the dead-channel answer (``511`` unless allowed on dead channels).
-``rule(command, state)`` may return the reply lines itself (``[]``: never answer) or ``None``
-for the default.
+``rule(command, state)`` may return the reply lines itself (``[]``: never answer; a number
+in the list: pause that many seconds first, e.g. ``[0.5, "200 result=0 endpos=4000"]`` for a
+prompt that plays 0.5 s) or ``None`` for the default.
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ class FakeCallState:
     index: int = 0  # index of the command being answered
 
 
-Rule = Callable[[FakeCommand, FakeCallState], Sequence[str] | None]
+Rule = Callable[[FakeCommand, FakeCallState], Sequence[str | float] | None]
 
 
 @dataclass
@@ -299,8 +300,13 @@ async def run_fake_call(
                 if reply is None:
                     at_hangup = hangup_at == state.index
                     reply = _hangup_now(cmd, state) if at_hangup else default_reply(cmd, state)
-                result.replies.extend(reply)
-                writer.write("".join(f"{r}\n" for r in reply).encode())
+                for item in reply:
+                    if isinstance(item, str):
+                        result.replies.append(item)
+                        writer.write(item.encode() + b"\n")
+                    else:
+                        await writer.drain()
+                        await asyncio.sleep(item)
                 await writer.drain()
             result.closed_by_server = True
     except TimeoutError:

@@ -112,25 +112,27 @@ class AgiChannel:
 
     async def _run(self, command: str, timeout_s: float | None) -> Reply:
         if self._gone:
-            raise CallHangup(f"the call is over; not sending {_name(command)}")
+            raise CallHangup(f"the call is over; not sending {command_name(command)}")
         self._log.debug("-> %s", command)
         try:
             reply = await self._send(command, timeout_s)
         except CallHangup:
             self._gone = True
-            self._log.info("caller hung up during %s", _name(command))
+            self._log.info("caller hung up during %s", command_name(command))
             raise
         self._log.debug("<- %s", reply.raw)
         if reply.code == 200:
             return reply
         if reply.code == 511:
             self._gone = True
-            raise CallHangup(f"{_name(command)}: channel is dead (511)")
+            raise CallHangup(f"{command_name(command)}: channel is dead (511)")
         if reply.code == 510:
             raise AgiCommandInvalid(f"Asterisk does not know the command: {command}")
         if reply.code == 520:
-            raise AgiUsageError(f"wrong usage of {_name(command)}: {command}", reply.data or "")
-        raise AgiError(f"unexpected reply to {_name(command)}: {reply.raw}")
+            raise AgiUsageError(
+                f"wrong usage of {command_name(command)}: {command}", reply.data or ""
+            )
+        raise AgiError(f"unexpected reply to {command_name(command)}: {reply.raw}")
 
     async def _playback(self, command: str, what: str) -> str:
         """Run a playback command; return the escape digit pressed or ``""``."""
@@ -153,7 +155,7 @@ class AgiChannel:
             raise CallHangup("ANSWER failed: the channel is gone")
         self._answered = True
 
-    def sound_name(self, prompt: Prompt) -> str:
+    def soundcommand_name(self, prompt: Prompt) -> str:
         """The name ``STREAM FILE`` gets for ``prompt``."""
         if prompt.kind in ("tts", "file"):
             return self.sounds_prefix + prompt.file
@@ -165,7 +167,7 @@ class AgiChannel:
         """``STREAM FILE`` each prompt; stop at the first escape digit and return it."""
         _check_escape_digits(escape_digits)
         for prompt in prompts:
-            name = self.sound_name(prompt)
+            name = self.soundcommand_name(prompt)
             digit = await self._playback(c.stream_file(name, escape_digits), f"play {name!r}")
             if digit and digit in escape_digits:
                 return digit
@@ -252,7 +254,7 @@ class AgiChannel:
         self._gone = True
 
 
-def _name(command: str) -> str:
+def command_name(command: str) -> str:
     """The command's name without its arguments (which may hold caller input), for logs."""
     words = command.split(" ", 3)
     size = 3 if " ".join(words[:2]) in ("WAIT FOR", "GET FULL") else 2

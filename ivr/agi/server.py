@@ -1,0 +1,280 @@
+"""The FastAGI server: a thin asyncio shell around :class:`~ivr.agi.protocol.AgiConnection`.
+
+One task per connection: read the ``agi_*`` block (bounded in time and line length), build an
+:class:`~ivr.agi.channel.AgiChannel`, run the handler, then close the socket ourselves —
+Asterisk keeps a FastAGI connection open after ``HANGUP`` until the server closes it, so a
+server that waits for EOF keeps the channel up. A client that disconnects early or sends
+garbage only ends its own connection, and a handler's exception is logged, never fatal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+
+from ivr.agi.channel import AgiChannel, AgiCommandTimeout, CallLogger, call_logger, command_name
+from ivr.agi.protocol import (
+    NEED_DATA,
+    AgiConnection,
+    AgiEnvironment,
+    AgiState,
+    ConnectionClosed,
+    EnvironmentReceived,
+    Event,
+    HangupReceived,
+    Reply,
+)
+from ivr.errors import CallHangup, ProtocolError
+
+logger = logging.getLogger("ivr.agi")
+
+Handler = Callable[[AgiEnvironment, AgiChannel], Awaitable[None]]
+
+# What a dropped or reset TCP connection raises (ConnectionResetError, BrokenPipeError, ...
+# are OSError subclasses). Caught around socket I/O only, never around the handler.
+_IO_ERRORS: tuple[type[Exception], ...] = (ConnectionError, OSError)
+_READ_CHUNK = 65536
+
+
+class _Session:
+    """The I/O side of one connection: feeds the protocol object, implements CommandSender."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        conn: AgiConnection,
+        command_timeout_s: float,
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._conn = conn
+        self._command_timeout_s = command_timeout_s
+        self._broken: str | None = None  # why no further command can be sent
+
+    async def next_event(self) -> Event:
+        while (event := self._conn.next_event()) is NEED_DATA:
+            # read() returns b"" at EOF; the protocol then yields ConnectionClosed, so EOF
+            # ends the loop instead of spinning on it.
+            self._conn.receive_data(await self._reader.read(_READ_CHUNK))
+        return event
+
+    async def read_environment(self, timeout_s: float) -> AgiEnvironment | None:
+        """The ``agi_*`` block, or ``None`` if the peer closed before finishing it."""
+        async with asyncio.timeout(timeout_s):
+            event = await self.next_event()
+        if isinstance(event, EnvironmentReceived):
+            return event.env
+        return None  # ConnectionClosed: the protocol yields nothing else before the env
+
+    async def __call__(self, command: str, timeout_s: float | None) -> Reply:
+        """Send one command and return its reply (the ``CommandSender`` contract)."""
+        if self._broken is not None:
+            raise CallHangup(f"AGI connection is closed ({self._broken})")
+        hangup = False
+        waiting = f"the reply to a cancelled command (before {command_name(command)})"
+        bound: float | None = self._command_timeout_s
+        try:
+            if self._conn.state is not AgiState.IDLE:
+                # The previous command was cancelled while waiting: Asterisk runs commands
+                # one at a time, so its reply comes first. Drop it to stay in step.
+                async with asyncio.timeout(bound) as deadline:
+                    hangup = (await self._await_reply(deadline))[1]
+            data = self._conn.send_command(command)
+            waiting, bound = command_name(command), timeout_s
+            async with asyncio.timeout(timeout_s) as deadline:
+                self._writer.write(data)
+                await self._writer.drain()
+                reply, hung = await self._await_reply(deadline)
+        except TimeoutError as exc:
+            self._fail("command timeout")
+            raise AgiCommandTimeout(
+                f"no reply from Asterisk within {bound} s to {waiting}; closing the call"
+            ) from exc
+        except ProtocolError:
+            self._fail("protocol error")
+            raise
+        except _IO_ERRORS as exc:
+            self._fail("I/O error")
+            raise CallHangup(f"AGI connection lost: {exc!r}") from exc
+        if hangup or hung:
+            raise CallHangup("caller hung up (HANGUP)")
+        return reply
+
+    async def _await_reply(self, deadline: asyncio.Timeout) -> tuple[Reply, bool]:
+        """Read up to the next reply; also tell whether a ``HANGUP`` line came first."""
+        hangup = False
+        while True:
+            event = await self.next_event()
+            if isinstance(event, Reply):
+                return event, hangup
+            if isinstance(event, ConnectionClosed):
+                self._broken = "closed by Asterisk"
+                raise CallHangup("Asterisk closed the AGI connection")
+            if isinstance(event, HangupReceived):
+                hangup = True
+                # The reply still comes; bound the wait even for unbounded commands.
+                limit = asyncio.get_running_loop().time() + self._command_timeout_s
+                when = deadline.when()
+                if when is None or when > limit:
+                    deadline.reschedule(limit)
+
+    def _fail(self, reason: str) -> None:
+        # The stream is out of step (or gone): close now so Asterisk leaves AGI() at once
+        # instead of waiting for the handler to finish.
+        self._broken = reason
+        self._writer.close()
+
+
+class AgiServer:
+    """Serve FastAGI on ``host:port`` and run ``handler(env, channel)`` for each call.
+
+    ``port=0`` picks a free port (see :attr:`port`). ``command_timeout_s`` bounds each
+    command's reply (``AgiCommandTimeout`` ends the call); ``header_timeout_s`` bounds the
+    ``agi_*`` block; ``max_line_bytes`` bounds any line from Asterisk.
+    """
+
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 4573,
+        command_timeout_s: float = 30.0,
+        header_timeout_s: float = 5.0,
+        max_line_bytes: int = 8192,
+        sounds_prefix: str = "",
+    ) -> None:
+        self._handler = handler
+        self.host = host
+        self._port = port
+        self.command_timeout_s = command_timeout_s
+        self.header_timeout_s = header_timeout_s
+        self.max_line_bytes = max_line_bytes
+        self.sounds_prefix = sounds_prefix
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle
+    async def start(self) -> None:
+        """Start listening (returns once the socket is bound)."""
+        if self._server is not None:
+            raise RuntimeError("AgiServer already started")
+        self._server = await asyncio.start_server(self._on_connection, self.host, self._port)
+        logger.info("FastAGI listening on %s:%d", self.host, self.port)
+
+    async def serve_forever(self) -> None:
+        """Start if needed and serve until cancelled."""
+        if self._server is None:
+            await self.start()
+        assert self._server is not None
+        await self._server.serve_forever()
+
+    async def close(self, grace_s: float = 10.0) -> None:
+        """Stop accepting; let calls finish for up to ``grace_s``, then cancel the rest."""
+        if self._server is None:
+            return
+        self._server.close()
+        tasks = set(self._tasks)
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            if pending:
+                logger.warning("cancelled %d call(s) still running at shutdown", len(pending))
+                await asyncio.gather(*pending, return_exceptions=True)
+        await self._server.wait_closed()
+        self._server = None
+
+    async def __aenter__(self) -> AgiServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- introspection
+    @property
+    def sockets(self) -> tuple[socket.socket, ...]:
+        """The listening sockets (empty before :meth:`start`)."""
+        if self._server is None:
+            return ()
+        return tuple(self._server.sockets)
+
+    @property
+    def port(self) -> int:
+        """The bound port (the real one when constructed with ``port=0``)."""
+        for sock in self.sockets:
+            return int(sock.getsockname()[1])
+        return self._port
+
+    @property
+    def active_calls(self) -> int:
+        """Connections being served right now (header phase included)."""
+        return len(self._tasks)
+
+    # -- one connection
+    async def _on_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        peer = writer.get_extra_info("peername")
+        log: logging.Logger | CallLogger = logger
+        try:
+            conn = AgiConnection(max_line_bytes=self.max_line_bytes)
+            session = _Session(reader, writer, conn, self.command_timeout_s)
+            try:
+                env = await session.read_environment(self.header_timeout_s)
+            except TimeoutError:
+                logger.warning(
+                    "%s sent no AGI environment within %s s", peer, self.header_timeout_s
+                )
+                return
+            if env is None:
+                logger.info("%s closed the connection before the AGI environment ended", peer)
+                return
+            log = call_logger(env.uniqueid)
+            await self._run_handler(env, session, log)
+        except ProtocolError as exc:
+            log.warning("closing connection from %s: %s", peer, exc)
+        except _IO_ERRORS as exc:
+            log.info("connection from %s lost: %r", peer, exc)
+        finally:
+            writer.close()
+            with contextlib.suppress(*_IO_ERRORS):
+                await writer.wait_closed()
+            self._tasks.discard(task)
+
+    async def _run_handler(self, env: AgiEnvironment, session: _Session, log: CallLogger) -> None:
+        channel = AgiChannel(
+            env.to_call_info(),
+            session,
+            sounds_prefix=self.sounds_prefix,
+            command_timeout_s=self.command_timeout_s,
+            log=log,
+        )
+        log.info("call started: script=%r channel=%s", env.script, env.channel)
+        try:
+            await self._handler(env, channel)
+        except CallHangup as exc:
+            log.info("call ended: hangup (%s)", exc)
+        except AgiCommandTimeout as exc:
+            log.error("call ended: %s", exc)
+        except ProtocolError as exc:
+            log.error("call ended: AGI protocol error: %s", exc)
+        except Exception:
+            # A broken flow must cost one call, never the server.
+            log.exception("call ended: handler for script %r failed", env.script)
+        else:
+            log.info("call ended")
