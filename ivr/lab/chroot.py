@@ -268,10 +268,10 @@ def pid(paths: LabPaths) -> int | None:
     pidfile = paths.root / "run/asterisk/asterisk.pid"
     try:
         value = int(pidfile.read_text().strip())
-        os.kill(value, 0)
+        comm = Path(f"/proc/{value}/comm").read_text().strip()
     except (OSError, ValueError):
         return None
-    return value
+    return value if comm == "asterisk" else None  # a stale pid file must not kill others
 
 
 def running(paths: LabPaths) -> bool:
