@@ -155,7 +155,7 @@ class AgiChannel:
             raise CallHangup("ANSWER failed: the channel is gone")
         self._answered = True
 
-    def soundcommand_name(self, prompt: Prompt) -> str:
+    def sound_name(self, prompt: Prompt) -> str:
         """The name ``STREAM FILE`` gets for ``prompt``."""
         if prompt.kind in ("tts", "file"):
             return self.sounds_prefix + prompt.file
@@ -167,7 +167,7 @@ class AgiChannel:
         """``STREAM FILE`` each prompt; stop at the first escape digit and return it."""
         _check_escape_digits(escape_digits)
         for prompt in prompts:
-            name = self.soundcommand_name(prompt)
+            name = self.sound_name(prompt)
             digit = await self._playback(c.stream_file(name, escape_digits), f"play {name!r}")
             if digit and digit in escape_digits:
                 return digit
