@@ -93,8 +93,9 @@ async def test_server_down_falls_back_to_default_queue(lab: Lab) -> None:
     # answers, says hello-world and hangs up, which ends the call
     result = await asyncio.to_thread(lab.call, "200", hold_s=30, expect_hangup=True)
     assert result.ok, result
-    warning = lab.wait_for_log("unreachable for flow bank", since=messages_start)
-    assert "127.0.0.1:4573" in warning
+    warning = lab.wait_for_log("IVR flow bank at 127.0.0.1:4573 did not finish",
+                               since=messages_start)
+    assert "AGISTATUS=FAILURE" in warning
     enter = lab.wait_for_log("|ENTERQUEUE|", name="queue_log", since=queue_log_start)
     assert "|default|" in enter
     connect = lab.wait_for_log("|CONNECT|", name="queue_log", since=queue_log_start)
