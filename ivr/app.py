@@ -54,7 +54,7 @@ class App:
         self.agi = AgiServer(
             self.handle_call, host=s.agi.host, port=s.agi.port,
             command_timeout_s=s.agi.command_timeout_s, header_timeout_s=s.agi.header_timeout_s,
-            max_line_bytes=s.agi.max_line_bytes,
+            max_line_bytes=s.agi.max_line_bytes, sounds_prefix=s.agi.sounds_prefix,
         )
         await self.agi.start()
         log.info("FastAGI listening on %s:%d", s.agi.host, self.agi.port)
@@ -82,7 +82,6 @@ class App:
                       ", ".join(sorted(self.library.flows)) or "none")
             await channel.set_variable(RESULT_VARIABLE, "unknown_flow")
             return
-        channel.sounds_prefix = self.settings.agi.sounds_prefix
         run = CallRun(flow, channel, self.services())
         await self.store.begin(run.record)
         record = await run.run()

@@ -12,6 +12,7 @@ import itertools
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from ivr.channel import DTMF_DIGITS, CallInfo, Prompt
 from ivr.errors import CallHangup, HttpLookupError, IvrError
@@ -181,8 +182,9 @@ class StubHttp:
         self.emit = emit
 
     async def request(
-        self, method: str, path: str, *, json_body: Mapping[str, object] | None = None,
-        timeout_s: float | None = None, call_id: str = "",
+        self, method: Literal["GET", "POST"], path: str, *,
+        json_body: Mapping[str, object] | None = None, timeout_s: float | None = None,
+        call_id: str = "",
     ) -> object:
         key = f"{method} {path}"
         if key not in self.replies:

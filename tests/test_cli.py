@@ -102,7 +102,9 @@ def test_simulate_interactive_reads_the_terminal(
     assert "outcome: transferred at 'agent'" in out
 
 
-def test_simulate_broken_flow_prints_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_simulate_broken_flow_prints_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "x.yaml").write_text("start: a\nnodes:\n  a: {play: 1}\n", encoding="utf-8")
     assert main(["simulate", str(tmp_path / "x.yaml"), "--input", "1"]) == 2
     assert "x.yaml:3:" in capsys.readouterr().err

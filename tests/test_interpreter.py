@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from flowkit import MONDAY_10AM_UTC, flow, run
+
 from ivr.engines.http import extract
-from ivr.errors import HttpLookupError
 from ivr.record import MASK
 from ivr.sim import StubHttp
 
@@ -288,7 +287,7 @@ async def test_transfer_busy_goes_to_on_fail() -> None:
 
 async def test_hangup_node_outcome() -> None:
     f = flow('start: bye\nnodes:\n  bye: {hangup: {outcome: abandoned}}\n')
-    record, channel = await run(f)
+    record, _ = await run(f)
     assert record.outcome == "abandoned"
 
 

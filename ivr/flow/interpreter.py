@@ -12,7 +12,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from ivr.channel import Channel
@@ -32,8 +32,9 @@ class HttpPort(Protocol):
     """What the ``http`` node needs (``ivr.engines.http.HttpLookup`` in production)."""
 
     async def request(
-        self, method: str, path: str, *, json_body: Mapping[str, object] | None = None,
-        timeout_s: float | None = None, call_id: str = "",
+        self, method: Literal["GET", "POST"], path: str, *,
+        json_body: Mapping[str, object] | None = None, timeout_s: float | None = None,
+        call_id: str = "",
     ) -> object: ...
 
 
@@ -175,6 +176,12 @@ class CallRun:
         present = [p for p in prompts if p is not None]
         return await speak(self.channel, present, self.vars, self.vars["language"], escape)
 
+    def _prompter(self, prompts: list[m.PromptSpec | None]) -> Callable[[str], Awaitable[str]]:
+        async def play(escape: str) -> str:
+            return await self.say(prompts, escape)
+
+        return play
+
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.services.clock(), ZoneInfo(self.flow.timezone))
 
@@ -220,7 +227,7 @@ class CallRun:
         while True:
             main = node.short_prompt if short and node.short_prompt else node.prompt
             digits = await read_digits(
-                self.channel, lambda esc, main=main, retry=retry: self.say([retry, main], esc),
+                self.channel, self._prompter([retry, main]),
                 max_digits=node.max_digits, timeout_s=node.timeout_s,
                 inter_digit_timeout_s=node.inter_digit_timeout_s, terminator=terminator,
                 # done once no longer key could still match (a unique option, or a dead end)
@@ -252,7 +259,7 @@ class CallRun:
         retry: m.PromptSpec | None = None
         while True:
             digits = await read_digits(
-                self.channel, lambda esc, retry=retry: self.say([retry, node.prompt], esc),
+                self.channel, self._prompter([retry, node.prompt]),
                 max_digits=node.max_digits, timeout_s=node.timeout_s,
                 inter_digit_timeout_s=node.inter_digit_timeout_s, terminator=node.terminator,
             )

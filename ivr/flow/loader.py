@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path as FsPath
-from typing import Any
+from typing import Any, Literal, cast
 
 from ivr.errors import ExpressionError, FlowError, FlowErrors, IvrError
 from ivr.flow import model as m
@@ -147,7 +147,8 @@ class _Builder:
             return None
         line = self.src.where(base)[0]
         try:
-            return getattr(self, f"_{kind}")(node_id, line, body, (*base, kind))
+            node: m.FlowNode = getattr(self, f"_{kind}")(node_id, line, body, (*base, kind))
+            return node
         except _Invalid:
             return None
 
@@ -197,7 +198,7 @@ class _Builder:
 
     def _play(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.PlayNode:
         return m.PlayNode(
-            id=nid, line=line, prompt=self.prompt(body[path[-1]], path), next=body["next"],
+            id=nid, line=line, prompt=self.prompt(body[str(path[-1])], path), next=body["next"],
             barge_in=bool(body.get("barge_in", False)), served=bool(body.get("served", False)),
         )
 
@@ -298,7 +299,7 @@ class _Builder:
 
     def _http(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.HttpNode:
         spec = body["http"]
-        method = "GET" if "get" in spec else "POST"
+        method: Literal["GET", "POST"] = "GET" if "get" in spec else "POST"
         url = spec[method.lower()]
         if not url.startswith("/") or url.startswith("//"):
             self.err((*path, method.lower()), "write a path like /accounts/{account}; the "
@@ -307,7 +308,8 @@ class _Builder:
         timeout = spec.get("timeout_s")
         return m.HttpNode(
             id=nid, line=line, method=method, path=self.template(url, (*path, method.lower())),
-            body=self.assign(spec.get("body", {}), (*path, "body")), save=dict(spec.get("save", {})),
+            body=self.assign(spec.get("body", {}), (*path, "body")),
+            save=dict(spec.get("save", {})),
             timeout_s=float(timeout) if timeout is not None else None,
             next=body["next"], on_error=spec["on_error"],
         )
@@ -320,7 +322,7 @@ class _Builder:
     def _hangup(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.HangupNode:
         spec = body["hangup"]
         outcome = spec.get("outcome", "self_service") if isinstance(spec, dict) else "self_service"
-        return m.HangupNode(id=nid, line=line, outcome=outcome)
+        return m.HangupNode(id=nid, line=line, outcome=cast(m.HangupOutcome, outcome))
 
 
 class _Invalid(IvrError):

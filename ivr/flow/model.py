@@ -32,7 +32,7 @@ SayFormat = Literal["digits", "number", "currency", "date"]
 
 @dataclass(frozen=True)
 class Speech:
-    """A fixed spoken piece: text (rendered by TTS ahead of time), a prompt file or a stock sound."""
+    """A fixed spoken piece: text (rendered by TTS ahead of time), a file or a stock sound."""
 
     kind: Literal["text", "file", "sound"]
     value: str  # the text, or the file name without extension
@@ -192,9 +192,12 @@ class TransferNode(Node):
     timeout_s: int = 30
 
 
+HangupOutcome = Literal["self_service", "abandoned"]
+
+
 @dataclass(frozen=True)
 class HangupNode(Node):
-    outcome: Literal["self_service", "abandoned"] = "self_service"
+    outcome: HangupOutcome = "self_service"
 
 
 FlowNode = (

@@ -15,7 +15,7 @@ from ivr.flow.template import parse_template
 
 SAY_FORMATS: tuple[str, ...] = get_args(SayFormat)
 _SAY_KEYS = frozenset(SAY_FORMATS)
-_PUNCTUATION = " .,;:!?-。，、！？；："
+_PUNCTUATION = " .,;:!?-\u3002\uff0c\u3001\uff01\uff1f\uff1b\uff1a"  # ASCII and CJK
 
 
 class PromptSpecError(ValueError):

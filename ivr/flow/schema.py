@@ -52,19 +52,24 @@ def _path(error: ValidationError) -> Path:
     """Where to point: an unknown key itself rather than the mapping holding it."""
     path: Path = tuple(error.absolute_path)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = error.schema.get("properties", {})
+        allowed = _properties(error)
         unknown = sorted(k for k in error.instance if k not in allowed)
         if unknown:
             return (*path, unknown[0], "<key>")
     return path
 
 
+def _properties(error: ValidationError) -> list[str]:
+    schema = error.schema
+    return sorted(schema.get("properties", {})) if isinstance(schema, dict) else []
+
+
 def friendly(error: ValidationError) -> str:
     """Turn a jsonschema error into a message an ops person can act on."""
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = sorted(error.schema.get("properties", {}))
-        unknown = sorted(set(error.instance) - set(allowed))
-        return f"unknown key {', '.join(repr(u) for u in unknown)}; allowed here: {', '.join(allowed)}"
+        allowed = _properties(error)
+        unknown = ", ".join(repr(u) for u in sorted(set(error.instance) - set(allowed)))
+        return f"unknown key {unknown}; allowed here: {', '.join(allowed)}"
     if error.validator == "required":
         missing = str(error.message).split("'")[1] if "'" in error.message else error.message
         return f"missing required key '{missing}'"
@@ -77,8 +82,9 @@ def friendly(error: ValidationError) -> str:
             "^[0-9*#]{1,8}$": "menu keys are 1-8 of the keys 0-9 * #",
         }.get(str(error.validator_value), f"it must match {error.validator_value}")
         return f"{error.instance!r} is not allowed: {hint}"
-    if error.validator == "enum":
+    if error.validator == "enum" and isinstance(error.validator_value, list):
         return f"{error.instance!r} is not one of {', '.join(map(repr, error.validator_value))}"
     if error.validator == "type":
-        return f"expected {error.validator_value}, got {type(error.instance).__name__} {error.instance!r}"
+        got = type(error.instance).__name__
+        return f"expected {error.validator_value}, got {got} {error.instance!r}"
     return str(error.message)

@@ -21,9 +21,9 @@ empty value would change which resource is addressed and is an error instead.
 from __future__ import annotations
 
 import re
-from datetime import date
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from urllib.parse import quote
 
