@@ -16,6 +16,7 @@ from ivr.engines.http import HttpLookup, extract
 from ivr.flow.interpreter import CallRun, Services
 from ivr.flow.library import FlowLibrary, load_library
 from ivr.store.records import RecordStore
+from ivr.tts import Pyttsx3Engine, build_prompts
 
 log = logging.getLogger("ivr.app")
 
@@ -43,6 +44,7 @@ class App:
             log.warning("no flows loaded from %s", Path(s.flows_dir).resolve())
         log.info("flows: %s", ", ".join(f"{f.name}@{f.version}"
                                         for f in self.library.flows.values()) or "none")
+        await self.render_prompts()
         self.store = await RecordStore.open(s.store.path)
         recovered = await self.store.recover_unfinished(time.time())
         if recovered:
@@ -58,6 +60,17 @@ class App:
         )
         await self.agi.start()
         log.info("FastAGI listening on %s:%d", s.agi.host, self.agi.port)
+
+    async def render_prompts(self) -> None:
+        """Render missing text prompts once, before any call (TTS never runs per call)."""
+        started = time.monotonic()
+        report = await asyncio.to_thread(
+            build_prompts, self.library.flows.values(), self.settings.prompts_dir,
+            Pyttsx3Engine())
+        for name, reason in report.failed.items():
+            log.error("prompt %s not rendered: %s", name, reason)
+        log.info("prompts: %d rendered in %.1f s, %d already there", len(report.rendered),
+                 time.monotonic() - started, report.skipped)
 
     async def close(self) -> None:
         if self.agi is not None:

@@ -77,6 +77,15 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--config", help="configuration file (for http.base_url)")
     sim.set_defaults(func=_simulate)
 
+    prompts = sub.add_parser("prompts", help="render text prompts to audio")
+    psub = prompts.add_subparsers(required=True, metavar="ACTION")
+    build = psub.add_parser("build", help="render every missing text prompt of every flow")
+    build.add_argument("--flows", default="flows", help="flow files or directory")
+    build.add_argument("--prompts", default="prompts", help="where the audio goes")
+    build.add_argument("--remove-orphans", action="store_true",
+                       help="delete renderings that no flow uses any more")
+    build.set_defaults(func=_prompts_build)
+
     schema = sub.add_parser("schema", help="print the flow language's JSON Schema")
     schema.set_defaults(func=_schema)
 
@@ -178,6 +187,32 @@ def _real_http(config: str) -> Any:
         return None
     secret = s.http.secret.reveal() if s.http.secret else None
     return HttpLookup(s.http.base_url, secret=secret, timeout_s=s.http.timeout_s)
+
+
+def _prompts_build(args: argparse.Namespace) -> int:
+    from ivr.tts import Pyttsx3Engine, build_prompts
+
+    lib = load_library([args.flows], None)
+    for error in lib.errors:
+        print(error, file=sys.stderr)
+    report = build_prompts(lib.flows.values(), args.prompts, Pyttsx3Engine(),
+                           remove_orphans=args.remove_orphans, progress=_progress_bar)
+    for name, reason in report.failed.items():
+        print(f"{name}: {reason}", file=sys.stderr)
+    print(f"{len(report.rendered)} rendered, {report.skipped} already there, "
+          f"{len(report.removed)} orphans removed, {len(report.failed)} failed")
+    return 1 if report.failed or lib.errors else 0
+
+
+def _progress_bar(done: int, total: int, text: str) -> None:
+    width = 30
+    filled = width * done // total
+    line = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {text[:40]}"
+    end = "\n" if done == total else ""
+    if sys.stderr.isatty():
+        print(f"\r{line:<90}", end=end, file=sys.stderr, flush=True)
+    elif done == total or done % 10 == 0:
+        print(line, file=sys.stderr)
 
 
 def _schema(args: argparse.Namespace) -> int:
