@@ -113,7 +113,9 @@ class AgiChannel:
     async def _run(self, command: str, timeout_s: float | None) -> Reply:
         if self._gone:
             raise CallHangup(f"the call is over; not sending {command_name(command)}")
-        self._log.debug("-> %s", command)
+        # SAY commands may read back what the caller typed (an account number): never logged
+        shown = f"{command_name(command)} ..." if command.startswith("SAY ") else command
+        self._log.debug("-> %s", shown)
         try:
             reply = await self._send(command, timeout_s)
         except CallHangup:
