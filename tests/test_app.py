@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-
 from fake_asterisk import run_fake_call
+
 from ivr.app import App
 from ivr.config import AgiSettings, HttpSettings, Settings, StoreSettings
 from ivr.flow.prompts import tts_file
@@ -90,7 +90,9 @@ async def stored(app: App, call_id: str) -> object:
     raise AssertionError(f"no finished record for {call_id}")
 
 
-async def test_start_renders_prompts_and_a_menu_choice_is_recorded(app: App, prompts_dir: Path) -> None:
+async def test_start_renders_prompts_and_a_menu_choice_is_recorded(
+    app: App, prompts_dir: Path
+) -> None:
     assert (prompts_dir / f"{tts_file('Welcome to the I V R demo.', 'en')}.wav").is_file()
     result = await run_fake_call("127.0.0.1", port(app), script="main", digits=["2"],
                                  uniqueid="call-main-1")
