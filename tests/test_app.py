@@ -197,3 +197,11 @@ async def test_records_cut_off_by_a_stop_are_recovered(tmp_path: Path, prompts_d
         assert record.end_node == "menu"  # type: ignore[attr-defined]
     finally:
         await app.close()
+
+
+def test_the_shipped_docker_config_loads() -> None:
+    from ivr.config import load_settings
+
+    settings = load_settings(ROOT / "ivr.yaml", env={})
+    assert settings.store.path == "/var/lib/ivr/ivr.sqlite3"
+    assert settings.agi.host == "127.0.0.1"

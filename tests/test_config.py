@@ -1,0 +1,55 @@
+"""One typed configuration: defaults, YAML file, environment overrides, secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ivr.config import Secret, load_settings
+from ivr.errors import ConfigError
+
+
+def test_defaults_listen_on_loopback() -> None:
+    s = load_settings(env={})
+    assert (s.agi.host, s.agi.port) == ("127.0.0.1", 4573)
+    assert s.store.path == "data/ivr.sqlite3"
+    assert s.http.secret is None
+
+
+def test_file_then_environment(tmp_path: Path) -> None:
+    cfg = tmp_path / "ivr.yaml"
+    cfg.write_text("agi: {port: 4600, command_timeout_s: 10}\nflows_dir: /srv/flows\n")
+    s = load_settings(cfg, env={"IVR_AGI_PORT": "4700", "IVR_STORE_PATH": "/tmp/x.db"})
+    assert s.agi.port == 4700  # environment wins
+    assert s.agi.command_timeout_s == 10.0
+    assert s.flows_dir == "/srv/flows"
+    assert s.store.path == "/tmp/x.db"
+
+
+def test_unknown_keys_and_bad_types_are_named(tmp_path: Path) -> None:
+    cfg = tmp_path / "ivr.yaml"
+    cfg.write_text("agi: {prot: 1}\n")
+    with pytest.raises(ConfigError, match="unknown setting prot at agi; known: "):
+        load_settings(cfg, env={})
+    with pytest.raises(ConfigError, match="IVR_AGI_PORT must be a int, not 'x'"):
+        load_settings(env={"IVR_AGI_PORT": "x"})
+
+
+def test_secrets_come_from_env_or_file_and_never_show(tmp_path: Path) -> None:
+    s = load_settings(env={"IVR_HTTP_SECRET": "s3cret"})
+    assert s.http.secret == Secret(b"s3cret")
+    assert "s3cret" not in repr(s) and "s3cret" not in str(s.http)
+    file = tmp_path / "secret"
+    file.write_text("from-file\n")
+    s = load_settings(env={"IVR_HTTP_SECRET_FILE": str(file)})
+    assert s.http.secret is not None and s.http.secret.reveal() == b"from-file"
+    with pytest.raises(ConfigError, match="IVR_HTTP_SECRET_FILE: cannot read"):
+        load_settings(env={"IVR_HTTP_SECRET_FILE": str(tmp_path / "missing")})
+
+
+def test_secrets_in_the_file_are_refused(tmp_path: Path) -> None:
+    cfg = tmp_path / "ivr.yaml"
+    cfg.write_text("http: {secret: oops}\n")
+    with pytest.raises(ConfigError, match="put http.secret in the environment"):
+        load_settings(cfg, env={})
