@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from flowkit import flow
+
 from ivr.flow.prompts import tts_file
 from ivr.tts import Pyttsx3Engine, TtsError, build_prompts, wanted_prompts
 
