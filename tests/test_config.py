@@ -51,5 +51,5 @@ def test_secrets_come_from_env_or_file_and_never_show(tmp_path: Path) -> None:
 def test_secrets_in_the_file_are_refused(tmp_path: Path) -> None:
     cfg = tmp_path / "ivr.yaml"
     cfg.write_text("http: {secret: oops}\n")
-    with pytest.raises(ConfigError, match="put http.secret in the environment"):
+    with pytest.raises(ConfigError, match=r"put http\.secret in the environment"):
         load_settings(cfg, env={})
