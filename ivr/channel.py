@@ -78,3 +78,28 @@ class Channel(Protocol):
 
     async def hangup(self) -> None:
         """Hang the call up."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListenRequest:
+    """Play prompts and listen for a spoken choice (and keys) at the same time."""
+
+    prompts: list[Prompt]
+    choices: tuple[tuple[str, tuple[str, ...]], ...]  # (option key, phrases)
+    language: str = "en"
+    dtmf: bool = True  # keys are accepted too
+    barge_in: bool = True  # speech or a key stops the prompt
+    min_speech_ms: int = 300  # speech shorter than this does not stop the prompt
+    no_input_timeout_s: float = 5.0  # after the prompt ends
+    max_speech_s: float = 10.0  # an utterance is cut off after this
+
+
+@dataclass(frozen=True, slots=True)
+class Heard:
+    """What came back from :meth:`Channel.listen`."""
+
+    kind: str  # "dtmf" | "speech" | "no_input" | "no_match"
+    value: str = ""  # the key pressed or the words recognised
+    choice: str | None = None  # the option key chosen (dtmf: the key itself)
+    confidence: float = 0.0
+    prompt_played_ms: int = 0  # how much of the prompt the caller heard (barge-in)

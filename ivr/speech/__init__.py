@@ -1,0 +1,1 @@
+"""Offline speech recognition for menus: grammars built from the menu's choices."""
