@@ -79,6 +79,9 @@ class Channel(Protocol):
     async def hangup(self) -> None:
         """Hang the call up."""
 
+    async def listen(self, request: ListenRequest) -> Heard:
+        """Play prompts while listening for a spoken choice or a key (speech menus)."""
+
 
 @dataclass(frozen=True, slots=True)
 class ListenRequest:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ivr.channel import DTMF_DIGITS, CallInfo, Prompt
+from ivr.channel import DTMF_DIGITS, CallInfo, Heard, ListenRequest, Prompt
 from ivr.errors import CallHangup, HttpLookupError, IvrError
 
 DIAL_RESULTS = {"answer": "ANSWER", "busy": "BUSY", "noanswer": "NOANSWER",
@@ -168,6 +168,24 @@ class ScriptedChannel:
         self._say(f"exec {application}({args})")
         return 0
 
+    async def listen(self, request: ListenRequest) -> Heard:
+        """Speech menus: ``say:<words>`` tokens are matched against the menu's phrases."""
+        await self.play(request.prompts)
+        tok = self._next()
+        if tok.startswith("say:"):
+            self._queue.popleft()
+            words = tok[4:].strip()
+            self._advance(1.0)
+            self._say(f"caller says: {words}")
+            choice = match_phrase(words, request.choices)
+            if choice is None:
+                return Heard("no_match", words)
+            return Heard("speech", words, choice, confidence=1.0)
+        if tok in DTMF_DIGITS and not request.dtmf:
+            raise SimulationInputError(f"'{tok}': this menu takes speech only (say:<words>)")
+        digit = await self.wait_for_digit(request.no_input_timeout_s)
+        return Heard("dtmf", digit, digit) if digit else Heard("no_input")
+
     async def hangup(self) -> None:
         if not self.hung_up:
             self.hung_up = True
@@ -192,3 +210,20 @@ class StubHttp:
             raise HttpLookupError(f"no stub for {key}")
         self.emit(f"http: {key} -> ok")
         return self.replies[key]
+
+
+def _words(text: str) -> list[str]:
+    return "".join(c if c.isalnum() else " " for c in text.lower()).split()
+
+
+def match_phrase(said: str, choices: tuple[tuple[str, tuple[str, ...]], ...]) -> str | None:
+    """The option whose phrase occurs in what was said (the longest phrase wins)."""
+    words = _words(said)
+    best: tuple[int, str] | None = None
+    for key, phrases in choices:
+        for phrase in phrases:
+            p = _words(phrase)
+            hit = any(words[i:i + len(p)] == p for i in range(len(words) - len(p) + 1))
+            if p and hit and (best is None or len(p) > best[0]):
+                best = (len(p), key)
+    return best[1] if best else None

@@ -85,8 +85,11 @@ schema = {
                     "additionalProperties": {"$ref": "#/$defs/option"}},
         "timeout_s": timeout, "inter_digit_timeout_s": timeout,
         "terminator": {"enum": ["#", "*", ""]},
+        "barge_in": {"type": "boolean", "description": "Speech or a key stops the prompt (default true)."},
+        "min_speech_ms": {"type": "integer", "minimum": 50, "maximum": 3000, "description": "Speech shorter than this does not stop the prompt."},
+        "max_speech_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 60, "description": "An utterance is cut off after this."},
         "no_input": retry, "no_match": retry, "otherwise": target,
-    }, ["prompt", "options"]), desc="Ask the caller to choose."),
+    }, ["prompt", "options"]), desc="Ask the caller to choose, by key or (input: [dtmf, speech]) by voice."),
     "collect_node": node("collect", obj({
         "prompt": {"$ref": "#/$defs/prompt"},
         "into": {"type": "string", "pattern": VAR},

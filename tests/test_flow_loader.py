@@ -188,13 +188,35 @@ def test_not_yet_available_kinds_fail_clearly() -> None:
           q: {queue: {name: cards}}
     """)
     assert "agent queues are not available yet" in errs[0]
+
+
+
+def test_speech_menus_need_words_and_streamable_prompts() -> None:
     errs = errors_of("""
+        start: m
+        variables: {n: "1"}
+        nodes:
+          m:
+            menu:
+              prompt: ["You have {n:number} messages.", {sound: beep}]
+              input: [speech]
+              options: {"1": hangup}
+              otherwise: hangup
+    """)
+    assert len(errs) == 2
+    assert any("a speech menu needs words on its options" in e for e in errs)
+    assert any("f.yaml:7:15: node 'm': a speech menu streams its prompts itself" in e
+               for e in errs)
+    parse_flow(textwrap.dedent("""
         start: m
         nodes:
           m:
-            menu: {prompt: "x", input: [speech], options: {"1": hangup}, otherwise: hangup}
-    """)
-    assert "speech input is not available yet" in errs[0]
+            menu:
+              prompt: "Say billing or agent."
+              input: [dtmf, speech]
+              options: {"1": {goto: hangup, words: [billing]}, "0": {goto: hangup, words: [agent]}}
+              otherwise: hangup
+    """), file="f.yaml", name="f")
 
 
 def test_transfer_never_takes_variables() -> None:

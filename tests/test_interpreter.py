@@ -378,3 +378,45 @@ async def test_checkpoint_is_called_before_each_waiting_node() -> None:
 
     await run(flow(MENU), "9,2", checkpoint=checkpoint)
     assert seen == [["menu"]]
+
+
+SPEECH = """
+start: main
+nodes:
+  main:
+    menu:
+      prompt: "Say billing, lost card, or agent. Or press 1, 2 or 0."
+      input: [dtmf, speech]
+      options:
+        "1": {goto: billing, words: [billing, bill]}
+        "2": {goto: lost, words: [lost card, stolen card]}
+        "0": {goto: agent, words: [agent, a person]}
+        "12": secret
+      no_match: {prompt: "Sorry, I did not get that.", max: 1}
+      otherwise: agent
+  billing: {play: "Billing.", next: hangup}
+  lost: {play: "Lost card.", next: hangup}
+  agent: {play: "Agent.", next: hangup}
+  secret: {play: "Secret.", next: hangup}
+"""
+
+
+async def test_speech_menu_chooses_by_words() -> None:
+    record, _ = await run(flow(SPEECH), "say:I lost my card,say:um my card is a stolen card")
+    # "I lost my card" is not a phrase: no match, then the retry matches "stolen card"
+    assert [(i.kind, i.value) for i in record.inputs] == [
+        ("no_match", "I lost my card"), ("speech", "um my card is a stolen card")]
+    assert record.path == ["main", "lost"]
+
+
+async def test_speech_menu_still_takes_keys_including_multi_digit() -> None:
+    record, _ = await run(flow(SPEECH), "12")
+    assert record.path == ["main", "secret"]
+    record, _ = await run(flow(SPEECH), "0")
+    assert record.path == ["main", "agent"]
+
+
+async def test_speech_menu_silence_is_no_input_and_too_many_no_matches_leave() -> None:
+    record, _ = await run(flow(SPEECH), "wait,say:weather,say:news")
+    assert [i.kind for i in record.inputs] == ["no_input", "no_match", "no_match"]
+    assert record.path == ["main", "agent"]

@@ -10,13 +10,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Protocol
 
 from ivr.agi import commands as c
 from ivr.agi.protocol import Reply
-from ivr.channel import DTMF_DIGITS, CallInfo, Prompt
-from ivr.errors import AgiCommandInvalid, AgiError, AgiUsageError, CallHangup
+from ivr.channel import DTMF_DIGITS, CallInfo, Heard, ListenRequest, Prompt
+from ivr.errors import AgiCommandInvalid, AgiError, AgiUsageError, CallHangup, IvrError
 
 logger = logging.getLogger("ivr.agi")
 
@@ -94,6 +94,8 @@ class AgiChannel:
         self._log = log or call_logger(info.uniqueid)
         self._answered = False
         self._gone = False
+        # Speech menus need the AudioSocket side too; the app plugs it in (ivr.speech.service).
+        self.listener: Callable[[AgiChannel, ListenRequest], Awaitable[Heard]] | None = None
 
     @property
     def hung_up(self) -> bool:
@@ -246,6 +248,12 @@ class AgiChannel:
     async def verbose(self, message: str, level: int = 1) -> None:
         """``VERBOSE``: write to Asterisk's verbose log."""
         await self._run(c.verbose(message, level), self.command_timeout_s)
+
+    async def listen(self, request: ListenRequest) -> Heard:
+        """Speech menus: delegated to the listener the app installed (AudioSocket)."""
+        if self.listener is None:
+            raise IvrError("speech input is not configured on this server")
+        return await self.listener(self, request)
 
     async def hangup(self) -> None:
         """``HANGUP`` the call; a no-op once the call is over."""

@@ -15,10 +15,10 @@ from datetime import datetime
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
-from ivr.channel import Channel
+from ivr.channel import Channel, ListenRequest
 from ivr.errors import CallHangup, HttpLookupError, IvrError
 from ivr.flow import model as m
-from ivr.flow.speak import read_digits, speak
+from ivr.flow.speak import read_digits, speak, to_prompt
 from ivr.record import MASK, CallRecord, InputEvent, Outcome
 
 log = logging.getLogger("ivr.call")
@@ -222,28 +222,20 @@ class CallRun:
         retry: m.PromptSpec | None = None
         short = False
         keys = node.options
-        # '#' as an option key cannot also end input
-        terminator = "" if any(node.terminator in k for k in keys) else node.terminator
         while True:
             main = node.short_prompt if short and node.short_prompt else node.prompt
-            digits = await read_digits(
-                self.channel, self._prompter([retry, main]),
-                max_digits=node.max_digits, timeout_s=node.timeout_s,
-                inter_digit_timeout_s=node.inter_digit_timeout_s, terminator=terminator,
-                # done once no longer key could still match (a unique option, or a dead end)
-                complete=lambda d: not any(k != d and k.startswith(d) for k in keys),
-            )
-            option = keys.get(digits)
+            kind, key, said = await self._menu_input(node, [retry, main])
+            option = keys.get(key)
             if option is None:
-                kind = "no_match" if digits else "no_input"
-                self.note_input(node, kind, digits)
+                kind = "no_input" if kind == "no_input" else "no_match"
+                self.note_input(node, kind, said)
                 counts[kind] += 1
                 rule: m.Retry = getattr(node, kind)
                 if counts[kind] > rule.max:
                     return rule.then or node.otherwise
                 retry, short = rule.prompt, True
                 continue
-            self.note_input(node, "dtmf", digits)
+            self.note_input(node, kind, said)
             for name, tpl in option.assign.items():
                 self.vars[name] = tpl.render(self.vars)
             if option.target == m.REPEAT:
@@ -253,6 +245,42 @@ class CallRun:
                 self.menus.pop()
                 return self.menus.pop() if self.menus else node.id
             return option.target
+
+    async def _menu_input(
+        self, node: m.MenuNode, prompts: list[m.PromptSpec | None]
+    ) -> tuple[str, str, str]:
+        """One attempt: ``(kind, option key, what the caller did)``; kind is dtmf, speech,
+        no_input or no_match."""
+        keys = node.options
+        # '#' as an option key cannot also end input
+        terminator = "" if any(node.terminator in k for k in keys) else node.terminator
+        play = self._prompter(prompts)
+        if node.speech:
+            heard = await self.channel.listen(self._listen_request(node, prompts))
+            if heard.kind != "dtmf":
+                return heard.kind, heard.choice or "", heard.value
+            play = _already(heard.value)  # the key that ended listening starts the digits
+        digits = await read_digits(
+            self.channel, play,
+            max_digits=node.max_digits, timeout_s=node.timeout_s,
+            inter_digit_timeout_s=node.inter_digit_timeout_s, terminator=terminator,
+            # done once no longer key could still match (a unique option, or a dead end)
+            complete=lambda d: not any(k != d and k.startswith(d) for k in keys),
+        )
+        return ("dtmf" if digits else "no_input"), digits, digits
+
+    def _listen_request(
+        self, node: m.MenuNode, prompts: list[m.PromptSpec | None]
+    ) -> ListenRequest:
+        language = self.vars["language"]
+        parts = [p for spec in prompts if spec is not None for p in spec.parts(language)]
+        return ListenRequest(
+            prompts=[to_prompt(p) for p in parts if isinstance(p, m.Speech)],
+            choices=tuple((k, o.words) for k, o in node.options.items() if o.words),
+            language=language, dtmf="dtmf" in node.inputs, barge_in=node.barge_in,
+            min_speech_ms=node.min_speech_ms, no_input_timeout_s=node.timeout_s,
+            max_speech_s=node.max_speech_s,
+        )
 
     async def _collect(self, node: m.CollectNode) -> str:
         counts = {"no_input": 0, "no_match": 0}
@@ -335,3 +363,10 @@ class CallRun:
             self.record.transfer_target = node.to
             raise _Stop("transferred")
         return node.on_fail
+
+
+def _already(digit: str) -> Callable[[str], Awaitable[str]]:
+    async def play(escape: str) -> str:
+        return digit
+
+    return play

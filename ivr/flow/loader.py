@@ -206,9 +206,6 @@ class _Builder:
 
     def _menu(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.MenuNode:
         spec = body["menu"]
-        if "speech" in spec.get("input", []):
-            self.err((*path, "input"), "speech input is not available yet; use input: [dtmf]")
-            raise _Invalid
         options: dict[str, m.MenuOption] = {}
         for key, opt in spec["options"].items():
             if isinstance(opt, str):
@@ -226,6 +223,9 @@ class _Builder:
             no_input=self.retry(spec.get("no_input"), (*path, "no_input"), "no_input"),
             no_match=self.retry(spec.get("no_match"), (*path, "no_match"), "no_match"),
             inputs=tuple(spec.get("input", ["dtmf"])), terminator=spec.get("terminator", "#"),
+            barge_in=bool(spec.get("barge_in", True)),
+            min_speech_ms=int(spec.get("min_speech_ms", 300)),
+            max_speech_s=float(spec.get("max_speech_s", 10.0)),
             **self.timeouts(spec, 2.0),
         )
 

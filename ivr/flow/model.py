@@ -112,10 +112,17 @@ class MenuNode(Node):
     timeout_s: float = 5.0
     inter_digit_timeout_s: float = 2.0
     terminator: str = "#"
+    barge_in: bool = True  # speech menus: speaking stops the prompt
+    min_speech_ms: int = 300
+    max_speech_s: float = 10.0
 
     @property
     def max_digits(self) -> int:
         return max(len(k) for k in self.options)
+
+    @property
+    def speech(self) -> bool:
+        return "speech" in self.inputs
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,7 @@ def check_flow(
         errors += _busy_loops(flow, src)
         errors += _undefined_variables(flow, src)
     errors += _duplicate_words(flow, src)
+    errors += _speech_menus(flow, src)
     if prompts_dir is not None:
         errors += _missing_files(flow, src, FsPath(prompts_dir))
     return errors
@@ -173,6 +174,27 @@ def _duplicate_words(flow: m.Flow, src: Source) -> list[FlowError]:
                         f"the words '{word}' already choose option '{owner[norm]}'; "
                         "a word can lead to one option only"))
                 owner[norm] = key
+    return errors
+
+
+def _speech_menus(flow: m.Flow, src: Source) -> list[FlowError]:
+    """Speech menus stream their prompts over AudioSocket: text or recordings only."""
+    errors = []
+    for node in flow.nodes.values():
+        if not isinstance(node, m.MenuNode) or not node.speech:
+            continue
+        base = ("nodes", node.id, "menu")
+        if not any(opt.words for opt in node.options.values()):
+            errors.append(src.error((*base, "input"), "a speech menu needs words on its options, "
+                                    "e.g. \"1\": {goto: balance, words: [balance]}"))
+        for prompt in m.node_prompts(node):
+            for parts in prompt.parts_by_language.values():
+                bad = [p for p in parts if not isinstance(p, m.Speech) or p.kind == "sound"]
+                if bad:
+                    errors.append(src.error((*base, "prompt"), "a speech menu streams its "
+                                  "prompts itself: use text or file prompts, not spoken values "
+                                  "({x:digits}) or stock sounds"))
+                    break
     return errors
 
 
