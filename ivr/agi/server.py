@@ -38,6 +38,10 @@ Handler = Callable[[AgiEnvironment, AgiChannel], Awaitable[None]]
 # are OSError subclasses). Caught around socket I/O only, never around the handler.
 _IO_ERRORS: tuple[type[Exception], ...] = (ConnectionError, OSError)
 _READ_CHUNK = 65536
+# Accept queue length. asyncio's default (100) overflows when many calls arrive at once (a
+# burst after a restart, a load test): the kernel drops the extra SYNs and those callers wait
+# 1-3 s for a retransmit before AGI() even starts. The kernel caps it at net.core.somaxconn.
+_BACKLOG = 1024
 
 
 class _Session:
@@ -164,7 +168,9 @@ class AgiServer:
         """Start listening (returns once the socket is bound)."""
         if self._server is not None:
             raise RuntimeError("AgiServer already started")
-        self._server = await asyncio.start_server(self._on_connection, self.host, self._port)
+        self._server = await asyncio.start_server(
+            self._on_connection, self.host, self._port, backlog=_BACKLOG
+        )
         logger.info("FastAGI listening on %s:%d", self.host, self.port)
 
     async def serve_forever(self) -> None:
