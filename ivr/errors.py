@@ -78,3 +78,8 @@ class HttpLookupError(IvrError):
 
 class StoreError(IvrError):
     """The call-record store failed (wraps :class:`sqlite3.Error`); the message names the file."""
+
+
+class AudioSocketError(IvrError):
+    """The AudioSocket side of a speech menu failed (no connection for the call, an error
+    frame from Asterisk, prompt audio that cannot be streamed)."""
