@@ -12,7 +12,10 @@
   one call at a time, never on the loop.
 
 Barge-in: when ``request.barge_in``, the prompt stops as soon as speech has lasted
-``min_speech_ms`` (or a key arrives); silence keeps flowing. With ``barge_in=False`` caller
+``min_speech_ms`` (voiced time, or a key arrives); silence keeps flowing. Shorter sounds over
+the prompt (a cough) are forgotten. After the prompt, any speech the VAD finds counts, so a
+short "yes" is heard. The recogniser only ever hears one utterance: the pre-roll before the
+VAD's start plus the speech up to its end (or ``max_speech_s``). With ``barge_in=False`` caller
 audio and keys during the prompt are ignored, as with ``STREAM FILE`` without escape digits.
 At the end the session is closed with a hangup frame, so ``AudioSocket()`` returns and the
 AGI script goes on.
@@ -122,12 +125,12 @@ class _Listener:
         self.vad = Vad(vad_config)
         self.batch_bytes = batch_ms * _BYTES_PER_MS
         self.preroll: collections.deque[bytes] = collections.deque(
-            maxlen=max(
-                1, (preroll_ms + vad_config.min_speech_ms + vad_config.max_gap_ms) // FRAME_MS + 1
-            )
+            maxlen=(preroll_ms + vad_config.min_speech_ms + vad_config.max_gap_ms) // FRAME_MS + 1
         )
         self.vad_open = request.barge_in  # without barge-in: a fresh VAD once the prompt ends
-        self.in_utterance = False
+        self.in_utterance = False  # the VAD hears speech
+        self.confirmed = False  # ... long enough to barge in (or the prompt is over)
+        self.pending = bytearray()  # pre-roll and speech not confirmed yet
         self.utterance_start_ms = 0
         self.feed_closed = False
         self.batch = bytearray()
@@ -236,23 +239,42 @@ class _Listener:
             self.preroll.append(pcm)
         for event in events:
             if isinstance(event, SpeechStart) and not self.in_utterance:
-                self._start_utterance()
+                self._start_utterance(event)
             elif isinstance(event, SpeechEnd) and self.in_utterance:
-                self._end_utterance()
+                if self.confirmed or self.prompt_stopped:
+                    self._confirm()
+                    self._end_utterance()
+                else:  # a cough or click over the prompt: forget it, keep playing
+                    self.in_utterance = False
+                    self.pending.clear()
+        long_enough = self.prompt_stopped or self.vad.voiced_ms >= self.request.min_speech_ms
+        if self.in_utterance and not self.confirmed and long_enough:
+            self._confirm()
         if self.in_utterance:
             spoken_ms = self.vad.position_ms - self.utterance_start_ms
             if spoken_ms >= 1000 * self.request.max_speech_s:
                 self.vad.cut()
                 self._end_utterance()
 
-    def _start_utterance(self) -> None:
+    def _start_utterance(self, event: SpeechStart) -> None:
         self.in_utterance = True
-        self.utterance_start_ms = self.vad.position_ms
-        self.stop_prompt()  # barge-in (listening during the prompt implies barge_in)
-        self._add_speech(b"".join(self.preroll))
+        self.utterance_start_ms = event.start_ms
+        self.pending = bytearray(b"".join(self.preroll))
         self.preroll.clear()
 
+    def _confirm(self) -> None:
+        """Speech long enough to count: barge in, and let the recogniser hear it all."""
+        if self.confirmed:
+            return
+        self.confirmed = True
+        self.stop_prompt()
+        self._add_speech(bytes(self.pending))
+        self.pending.clear()
+
     def _add_speech(self, pcm: bytes) -> None:
+        if not self.confirmed:
+            self.pending += pcm
+            return
         self.batch += pcm
         if len(self.batch) >= self.batch_bytes:
             self.feed.put_nowait(bytes(self.batch))
@@ -298,10 +320,10 @@ async def listen(
     Raises :class:`CallHangup` when the caller hangs up (hangup frame or EOF) and
     :class:`AudioSocketError` for prompts that cannot be streamed. The session is always
     closed on return (hangup frame first, so Asterisk's ``AudioSocket()`` returns).
-    ``vad_config.min_speech_ms`` is replaced by ``request.min_speech_ms``.
+    ``vad_config`` tunes the VAD; ``request.min_speech_ms`` only decides barge-in.
     """
     loop = asyncio.get_running_loop()
-    config = replace(vad_config or VadConfig(), min_speech_ms=request.min_speech_ms)
+    config = vad_config or VadConfig()
     tasks: list[asyncio.Task[None]] = []
     try:
         prompt = await loop.run_in_executor(

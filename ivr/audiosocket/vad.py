@@ -9,7 +9,11 @@ The floor follows the line on every frame: it drops quickly (``floor_fall_s``) t
 frames and rises slowly (``floor_rise_s``) to louder ones, so steady hiss or hum becomes the
 floor while words, which keep dipping to the floor between syllables, stay above it; a noise
 that stays loud ends a false "speech" within a few seconds. Short clicks
-never last ``min_speech_ms``. Pure numpy, no I/O; one instance per stream.
+never last ``min_speech_ms``. :attr:`Vad.voiced_ms` tells how much of the current segment was
+voiced, for callers that want longer speech before acting on it (barge-in). Defaults were
+tuned on espeak-ng voices in telephone-band white/pink noise: every utterance found at 15 dB
+SNR and above, nearly all at 10 dB, no false start on steady or slowly wobbling hiss and hum.
+Pure numpy, no I/O; one instance per stream.
 """
 
 from __future__ import annotations
@@ -30,11 +34,11 @@ class VadConfig:
 
     sample_rate_hz: int = 8000
     frame_ms: int = 20
-    min_speech_ms: int = 300  # voiced time before speech counts as started
-    max_gap_ms: int = 100  # unvoiced frames tolerated inside a start candidate
+    min_speech_ms: int = 100  # voiced time before speech counts as started
+    max_gap_ms: int = 200  # unvoiced frames tolerated inside a start candidate
     end_silence_ms: int = 700  # hangover: silence that ends speech
-    threshold_db: float = 10.0  # above the floor to be voiced
-    continue_threshold_db: float = 6.0  # lower threshold once in speech (hysteresis)
+    threshold_db: float = 6.0  # above the floor to be voiced
+    continue_threshold_db: float = 3.0  # lower threshold once in speech (hysteresis)
     min_level_dbfs: float = -50.0  # quieter frames are never voiced
     initial_floor_dbfs: float | None = None  # None: the first frame's level
     floor_rise_s: float = 3.0  # time constant of the floor rising to louder noise
@@ -94,6 +98,7 @@ class Vad:
         self._gap_ms = 0
         self._last_voiced_ms = 0  # end of the last voiced frame
         self._speech_start = 0
+        self.voiced_ms = 0  # voiced time of the current (or last) speech segment
         frames_per_s = 1000.0 / cfg.frame_ms
         self._rise = 1.0 - math.exp(-1.0 / (cfg.floor_rise_s * frames_per_s))
         self._fall = 1.0 - math.exp(-1.0 / (cfg.floor_fall_s * frames_per_s))
@@ -141,6 +146,7 @@ class Vad:
         if self.in_speech:
             if voiced:
                 self._last_voiced_ms = self._pos_ms
+                self.voiced_ms += cfg.frame_ms
             elif self._pos_ms - self._last_voiced_ms >= cfg.end_silence_ms:
                 self.in_speech = False
                 self._cand_start = None
@@ -160,6 +166,7 @@ class Vad:
             self.in_speech = True
             self._speech_start = self._cand_start
             self._last_voiced_ms = self._pos_ms
+            self.voiced_ms = self._voiced_ms
             return SpeechStart(self._cand_start, self._pos_ms)
         return None
 
