@@ -195,8 +195,8 @@ class _Listener:
         return chunk.ljust(FRAME_BYTES, b"\0")
 
     def _check_no_input(self) -> None:
-        if self.in_utterance or self.prompt_end is None:
-            return
+        if self.in_utterance or self.confirmed or self.prompt_end is None:
+            return  # speech under way or being decoded: its result will come
         if self.loop.time() - self.prompt_end >= self.request.no_input_timeout_s:
             self.finish(Heard("no_input"))
 
@@ -245,6 +245,8 @@ class _Listener:
                     self._confirm()
                     self._end_utterance()
                 else:  # a cough or click over the prompt: forget it, keep playing
+                    logger.debug("[%s] ignored %d ms of sound over the prompt",
+                                 self.session.uuid, event.duration_ms)  # fmt: skip
                     self.in_utterance = False
                     self.pending.clear()
         long_enough = self.prompt_stopped or self.vad.voiced_ms >= self.request.min_speech_ms
