@@ -8,8 +8,11 @@ before the session is reused and left running.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
+from serve import BalanceStub, IvrServe
 
 from ivr.lab import Lab
 
@@ -24,3 +27,37 @@ def lab() -> Iterator[Lab]:
     finally:
         if not was_running:
             the_lab.down()
+
+
+# --------------------------------------------------------------------------- ivr serve
+# The real server for tests/e2e/test_calls.py. Module scope, not session: test_lab.py needs
+# port 4573 free (its own inline handler, and "server down").
+
+# The bank flow is open Monday-Friday 08:00-20:00 in Shanghai: pin the flow clock to a
+# Monday morning so the tests do not depend on when they run (see serve.py).
+BANK_OPEN_AT = datetime(2026, 11, 30, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+@pytest.fixture(scope="module")
+def balance_stub() -> Iterator[BalanceStub]:
+    stub = BalanceStub()
+    stub.start()
+    try:
+        yield stub
+    finally:
+        stub.stop()
+
+
+@pytest.fixture(scope="module")
+def ivr_server(lab: Lab, balance_stub: BalanceStub,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[IvrServe]:
+    """``ivr serve`` on 127.0.0.1:4573 (the port the dialplan dials), log in artifacts/e2e/."""
+    server = IvrServe(tmp_path_factory.mktemp("ivr-serve"), http_base_url=balance_stub.base_url,
+                      clock_at=BANK_OPEN_AT)
+    server.start()
+    try:
+        yield server
+    finally:
+        code = server.stop()
+        if code not in (0, None):
+            pytest.fail(f"ivr serve exited with {code}; log: {server.log_path}")

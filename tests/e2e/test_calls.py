@@ -1,0 +1,347 @@
+"""Real SIP calls (SIPp) through the lab's Asterisk 22 into the real ``ivr serve``.
+
+Every test checks the call record the server wrote to SQLite, not only SIPp's verdict.
+Prompts really play here (rendered by ``ivr serve`` at start-up), so digits are sent at
+realistic moments: the first one during the menu prompt (barge-in), later ones with gaps.
+
+Timings of flows/main.yaml as rendered by espeak-ng: welcome ~2.0 s, menu prompt ~9.1 s,
+short prompt ~3.3 s, "didn't hear" ~2.3 s, "not a choice" ~2.6 s, menu timeout 4 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from serve import AGI_PORT, ROOT, IvrServe
+
+from ivr.flow import model as m
+from ivr.flow.library import load_library
+from ivr.flow.model import Flow, PromptSpec
+from ivr.flow.prompts import tts_file
+from ivr.lab import CallResult, CallSpec, Lab, LoadResult, sipp
+from ivr.record import CallRecord
+from ivr.store.records import RecordStore
+
+pytestmark = pytest.mark.asterisk
+
+MAIN_PATH = ["welcome", "menu", "support", "goodbye"]
+BANK_AGENT_PATH = ["welcome", "choose_language", "opening_hours", "main", "agent"]
+AGENT = "Local/1001@agents"  # flows/bank.yaml node "agent"
+IN_MENU_S = 4.0  # after the 200 OK: the welcome (2 s) is over, the menu prompt is playing
+
+
+# --------------------------------------------------------------------------- helpers
+def spec(ext: str, digits: str = "", *, first_digit_after_s: float = IN_MENU_S,
+         digit_gap_s: float = 1.0, hold_s: float = 30.0,
+         expect_hangup: bool = True) -> CallSpec:
+    return CallSpec(ext=ext, digits=tuple(digits), first_digit_after_s=first_digit_after_s,
+                    digit_gap_s=digit_gap_s, hold_s=hold_s, expect_hangup=expect_hangup)
+
+
+async def dial(lab: Lab, call: CallSpec) -> CallResult:
+    """One SIPp call (blocking, in a thread); ``lab.call`` with the first digit's delay."""
+    return await asyncio.to_thread(sipp.call, call, lab.paths.state / "sipp")
+
+
+async def load(lab: Lab, call: CallSpec, calls: int, rate: float) -> LoadResult:
+    return await asyncio.to_thread(sipp.load, call, lab.paths.state / "sipp", calls=calls,
+                                   rate=rate, max_concurrent=calls)
+
+
+class Records:
+    """The server's SQLite store, read the way the project reads it (RecordStore)."""
+
+    def __init__(self, server: IvrServe) -> None:
+        self.path = server.db_path
+        self.before: set[str] = set()
+
+    async def all(self) -> list[CallRecord]:
+        store = await RecordStore.open(self.path)
+        try:
+            return await store.recent(limit=10_000)
+        finally:
+            await store.close()
+
+    async def snapshot(self) -> None:
+        self.before = {r.call_id for r in await self.all()}
+
+    async def new(self, count: int, timeout_s: float = 10) -> list[CallRecord]:
+        """Exactly ``count`` finished records added since :meth:`snapshot`, oldest first."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            fresh = [r for r in await self.all() if r.call_id not in self.before]
+            if len(fresh) >= count and all(r.outcome is not None for r in fresh):
+                assert len(fresh) == count, [(r.call_id, r.flow, r.outcome) for r in fresh]
+                return sorted(fresh, key=lambda r: r.started_at)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"expected {count} finished new record(s), got "
+                                     f"{[(r.call_id, r.outcome) for r in fresh]}")
+            await asyncio.sleep(0.1)
+
+    async def one(self) -> CallRecord:
+        [record] = await self.new(1)
+        return record
+
+
+def agi_connections() -> list[str]:
+    """TCP connections on the FastAGI port other than the listener and TIME-WAIT leftovers."""
+    out = subprocess.run(
+        ["ss", "-Htan", f"( sport = :{AGI_PORT} or dport = :{AGI_PORT} )"],
+        capture_output=True, text=True, check=True).stdout
+    return [line for line in out.splitlines()
+            if line.split() and line.split()[0] not in ("LISTEN", "TIME-WAIT")]
+
+
+async def wait_until_idle(lab: Lab, timeout_s: float = 10) -> tuple[str, list[str]]:
+    """Wait for 0 active calls in Asterisk and no open FastAGI socket; return the last view."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        channels = lab.cli("core show channels count")
+        sockets = agi_connections()
+        if channels.startswith("0 active channels") and not sockets:
+            return channels, sockets
+        if time.monotonic() > deadline:
+            return channels, sockets
+        await asyncio.sleep(0.1)
+
+
+def active_calls(cli_output: str) -> int:
+    match = re.search(r"^(\d+) (?:of \d+ max )?active calls?", cli_output, re.M)
+    assert match, cli_output
+    return int(match.group(1))
+
+
+def played(server: IvrServe, call_id: str, since: int = 0) -> list[str]:
+    """The sound names the server streamed on one call, from its DEBUG log."""
+    pattern = re.compile(rf"\[{re.escape(call_id)}\].* -> STREAM FILE (\S+)")
+    return [m.group(1) for line in server.log_text(since).splitlines()
+            if (m := pattern.search(line))]
+
+
+def sound(prompt: PromptSpec | None, language: str = "en") -> str:
+    """The STREAM FILE name of a one-part text prompt."""
+    assert prompt is not None
+    [part] = prompt.parts_by_language[language]
+    assert isinstance(part, m.Speech) and part.kind == "text", part
+    return f"ivr/{tts_file(part.value, language)}"
+
+
+@pytest.fixture
+async def records(ivr_server: IvrServe) -> Records:
+    rec = Records(ivr_server)
+    await rec.snapshot()
+    return rec
+
+
+@pytest.fixture(autouse=True)
+async def no_leftover_calls(lab: Lab, ivr_server: IvrServe) -> AsyncIterator[None]:
+    """Each test leaves Asterisk idle; a failed one must not leak calls into the next."""
+    yield
+    channels, _ = await wait_until_idle(lab, timeout_s=5)
+    if not channels.startswith("0 active channels"):
+        lab.cli("channel request hangup all")
+        await wait_until_idle(lab, timeout_s=5)
+    assert ivr_server.running, f"ivr serve died; log: {ivr_server.log_path}"
+
+
+@pytest.fixture(scope="module")
+def main_flow() -> Flow:
+    return load_library([str(ROOT / "flows")], None).flows["main"]
+
+
+def node_sound(flow: Flow, node: str) -> str:
+    found = flow.nodes[node]
+    assert isinstance(found, m.PlayNode)
+    return sound(found.prompt)
+
+
+def menu_node(flow: Flow) -> m.MenuNode:
+    menu = flow.nodes["menu"]
+    assert isinstance(menu, m.MenuNode)
+    return menu
+
+
+# --------------------------------------------------------------------------- 1. menu choices
+async def test_main_menu_digit_reaches_support(lab: Lab, records: Records) -> None:
+    result = await dial(lab, spec("100", "2"))
+    assert result.ok, result
+    record = await records.one()
+    assert (record.flow, record.dnis, record.caller) == ("main", "100", "sipp")
+    assert record.path == MAIN_PATH
+    assert [(i.node, i.kind, i.value) for i in record.inputs] == [("menu", "dtmf", "2")]
+    # barge-in: taken while the 9 s menu prompt played (it would end ~11 s into the call)
+    assert record.inputs[0].at_s < 9
+    assert record.outcome == "self_service" and record.end_node == "goodbye"
+    assert record.error is None and record.transfer_target is None
+
+
+async def test_bank_english_then_agent_is_transferred(lab: Lab, records: Records,
+                                                      ivr_server: IvrServe) -> None:
+    # "1" during the language prompt (after the 1.5 s welcome), "0" during the main menu
+    result = await dial(lab, spec("200", "10", first_digit_after_s=3.0, digit_gap_s=4.0))
+    assert result.ok, result  # Asterisk hung up on SIPp: the server ended the call
+    record = await records.one()
+    assert record.flow == "bank" and record.dnis == "200"
+    assert record.path == BANK_AGENT_PATH
+    assert [(i.node, i.kind, i.value) for i in record.inputs] == [
+        ("choose_language", "dtmf", "1"), ("main", "dtmf", "0")]
+    assert record.language == "en"
+    assert record.outcome == "transferred"
+    assert record.transfer_target == AGENT and record.end_node == "agent"
+    ivr_server.wait_for_log(f"[{record.call_id}] transfer to {AGENT}: ANSWER")
+
+
+# --------------------------------------------------------------------------- 2. retries
+async def test_silence_follows_the_no_input_rules(lab: Lab, records: Records,
+                                                  ivr_server: IvrServe,
+                                                  main_flow: Flow) -> None:
+    log_from = ivr_server.log_size()
+    # no key at all: menu, then (no_input max 2) two retries, then `otherwise: goodbye`
+    result = await dial(lab, spec("100", hold_s=60))
+    assert result.ok, result
+    record = await records.one()
+    assert [(i.node, i.kind) for i in record.inputs] == [("menu", "no_input")] * 3
+    assert record.path == ["welcome", "menu", "goodbye"]
+    assert record.outcome == "self_service" and record.end_node == "goodbye"
+    first, second, third = (i.at_s for i in record.inputs)
+    assert first > 2 + 9 + 4 - 1  # welcome, the whole menu prompt, then the 4 s timeout
+    for gap in (second - first, third - second):  # "didn't hear" + short prompt + 4 s
+        assert 2.3 + 3.2 + 4 - 1 < gap < 2.3 + 3.2 + 4 + 3, gap
+    menu = menu_node(main_flow)
+    retry = [sound(menu.no_input.prompt), sound(menu.short_prompt)]
+    assert played(ivr_server, record.call_id, log_from) == [
+        node_sound(main_flow, "welcome"), sound(menu.prompt), *retry, *retry,
+        node_sound(main_flow, "goodbye"),
+    ]
+
+
+async def test_wrong_digit_gives_no_match_then_a_retry(lab: Lab, records: Records,
+                                                       ivr_server: IvrServe,
+                                                       main_flow: Flow) -> None:
+    log_from = ivr_server.log_size()
+    # "0" interrupts the menu prompt; "2" comes during the retry's short prompt. (The wrong
+    # digit is "0" because SIPp replays its RFC 2833 pcaps verbatim and Asterisk drops an
+    # event whose RTP timestamp is older than the last one: "9" then "2" loses the "2".)
+    result = await dial(lab, spec("100", "02", digit_gap_s=3.5))
+    assert result.ok, result
+    record = await records.one()
+    assert [(i.node, i.kind, i.value) for i in record.inputs] == [
+        ("menu", "no_match", "0"), ("menu", "dtmf", "2")]
+    assert record.path == MAIN_PATH
+    assert record.outcome == "self_service"
+    menu = menu_node(main_flow)
+    assert played(ivr_server, record.call_id, log_from)[1:4] == [
+        sound(menu.prompt), sound(menu.no_match.prompt), sound(menu.short_prompt)]
+
+
+# --------------------------------------------------------------------------- 3. hang-up
+async def test_caller_hangs_up_mid_menu(lab: Lab, records: Records,
+                                        ivr_server: IvrServe) -> None:
+    log_from = ivr_server.log_size()
+    # SIPp sends BYE 5 s after the 200 OK: 3 s into the menu prompt
+    result = await dial(lab, spec("100", hold_s=5, expect_hangup=False))
+    assert result.ok, result
+    record = await records.one()
+    assert record.outcome == "abandoned"
+    assert record.path == ["welcome", "menu"] and record.end_node == "menu"
+    assert record.inputs == []
+    assert record.ended_at is not None and record.ended_at - record.started_at < 7
+    # the server noticed the HANGUP and closed the FastAGI socket itself ...
+    ivr_server.wait_for_log(f"[{record.call_id}] caller hung up during", since=log_from)
+    ivr_server.wait_for_log(f"[{record.call_id}] call ended", since=log_from)
+    channels, sockets = await wait_until_idle(lab)
+    assert sockets == [], f"FastAGI connections left open: {sockets}"
+    # ... so Asterisk left AGI() and tore the channel down
+    assert channels.startswith("0 active channels"), channels
+    assert active_calls(channels) == 0
+
+
+# --------------------------------------------------------------------------- 4. unknown flow
+def ami_originate_with_flow(lab: Lab, flow: str) -> list[str]:
+    """AMI Originate of ``Local/s@ivr-run`` with IVR_FLOW set (no extension for it exists).
+
+    The ;1 half waits in Wait(); the ;2 half runs the project's [ivr-run] dialplan as an
+    inbound call would, with the variable copied over from ;1."""
+    action = (
+        f"Action: Login\r\nUsername: ivr\r\nSecret: {lab.ami_secret}\r\n\r\n"
+        "Action: Originate\r\nActionID: e2e-unknown-flow\r\nChannel: Local/s@ivr-run\r\n"
+        f"Application: Wait\r\nData: 20\r\nVariable: IVR_FLOW={flow}\r\nAsync: true\r\n\r\n"
+        "Action: Logoff\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", 5038), timeout=5) as sock:
+        sock.sendall(action.encode())
+        data = b""
+        while b"Goodbye" not in data:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    lines = data.decode(errors="replace").splitlines()
+    assert "Message: Authentication accepted" in lines, lines
+    assert "Message: Originate successfully queued" in lines, lines
+    return lines
+
+
+async def test_unknown_flow_is_handed_back_to_the_dialplan(lab: Lab, records: Records,
+                                                           ivr_server: IvrServe) -> None:
+    log_from = ivr_server.log_size()
+    messages = lab.log_size("messages.log")
+    queue_log = lab.log_size("queue_log")
+    await asyncio.to_thread(ami_originate_with_flow, lab, "nosuchflow")
+    line = await asyncio.to_thread(
+        ivr_server.wait_for_log, "asked for flow 'nosuchflow', which is not loaded",
+        since=log_from)
+    call_id = re.search(r"call (\S+) asked", line).group(1)  # type: ignore[union-attr]
+    # IVR_RESULT=unknown_flow sends the call to the dialplan's fallback: apology, queue
+    warning = await asyncio.to_thread(
+        lab.wait_for_log, "IVR flow nosuchflow at 127.0.0.1:4573 did not finish",
+        since=messages)
+    assert "AGISTATUS=SUCCESS IVR_RESULT=unknown_flow" in warning
+    enter = await asyncio.to_thread(lab.wait_for_log, "|ENTERQUEUE|", name="queue_log",
+                                    since=queue_log)
+    assert "|default|" in enter
+    await asyncio.to_thread(lab.wait_for_log, "|CONNECT|", name="queue_log", since=queue_log,
+                            timeout_s=15)
+    ivr_server.wait_for_log(f"[{call_id}] call ended", since=log_from)
+    # the simulated agent hangs up after hello-world, which ends both Local halves
+    channels, sockets = await wait_until_idle(lab, timeout_s=15)
+    assert channels.startswith("0 active channels") and sockets == []
+    # unknown flows leave no call record (the app hands the call back before starting one)
+    assert [r.call_id for r in await records.all() if r.call_id not in records.before] == []
+
+
+# --------------------------------------------------------------------------- 5. load
+async def test_twenty_concurrent_calls_all_recorded(lab: Lab, records: Records) -> None:
+    main_calls = spec("100", "2")
+    bank_calls = spec("200", "10", first_digit_after_s=3.0, digit_gap_s=4.0)
+    started = time.monotonic()
+    main_result, bank_result = await asyncio.gather(
+        load(lab, main_calls, calls=10, rate=10), load(lab, bank_calls, calls=10, rate=10))
+    elapsed = time.monotonic() - started
+    assert main_result.ok, main_result
+    assert bank_result.ok, bank_result
+    fresh = await records.new(20, timeout_s=15)
+    main = [r for r in fresh if r.flow == "main"]
+    bank = [r for r in fresh if r.flow == "bank"]
+    assert len(main) == len(bank) == 10
+    assert len({r.call_id for r in fresh}) == 20
+    for r in main:
+        assert (r.outcome, r.path, [(i.kind, i.value) for i in r.inputs]) == (
+            "self_service", MAIN_PATH, [("dtmf", "2")]), r
+    for r in bank:
+        assert (r.outcome, r.transfer_target, r.path) == ("transferred", AGENT,
+                                                          BANK_AGENT_PATH), r
+        assert [i.value for i in r.inputs] == ["1", "0"], r
+    # they really overlapped: most calls were up at the same moment
+    peak = max(sum(1 for r in fresh if r.started_at <= t < (r.ended_at or 0))
+               for t in (r.started_at for r in fresh))
+    assert peak >= 15, peak
+    assert elapsed < 30, elapsed
+    channels, sockets = await wait_until_idle(lab)
+    assert channels.startswith("0 active channels") and sockets == []
