@@ -8,9 +8,15 @@ flows or the AGI layer and review the diff.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import re
+import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -26,7 +32,10 @@ from ivr.agi.protocol import (
     HangupReceived,
     Reply,
 )
+from ivr.app import App
+from ivr.config import AgiSettings, Settings, StoreSettings
 from ivr.flow.prompts import tts_file
+from ivr.record import CallRecord
 
 FIXTURES = Path(__file__).parent / "fixtures" / "agi"
 RECORDED = sorted(FIXTURES.glob("recorded_*.txt"))
@@ -213,3 +222,84 @@ def test_bank_language_then_agent_transfer() -> None:
     assert call.reply_to(dial).raw == "200 result=-1"
     assert call.reply_to("GET VARIABLE DIALSTATUS").data == "ANSWER"
     assert call.reply_to("HANGUP").raw == "200 result=1"
+
+
+# --------------------------------------------------------------------------- the real server
+# The same recordings, played back as Asterisk against today's ``ivr serve`` (App over TCP):
+# the server must send exactly the recorded commands and leave the recorded outcome.
+ROOT = Path(__file__).resolve().parent.parent
+BANK_OPEN_AT = datetime(2026, 11, 30, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()
+
+
+@pytest.fixture
+async def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[App]:
+    async def no_rendering(self: App) -> None:  # the fake Asterisk never opens a sound file
+        return None
+
+    monkeypatch.setattr(App, "render_prompts", no_rendering)
+    original = App.services
+    offset = BANK_OPEN_AT - time.time()  # as recorded: the bank open (a Monday, 10:00)
+    monkeypatch.setattr(App, "services", lambda self: dataclasses.replace(
+        original(self), clock=lambda: time.time() + offset))
+    settings = Settings(flows_dir=str(ROOT / "flows"), prompts_dir=str(tmp_path / "prompts"),
+                        agi=AgiSettings(port=0, sounds_prefix="ivr/"),
+                        store=StoreSettings(path=str(tmp_path / "calls.sqlite3")))
+    app = App(settings)
+    await app.start()
+    try:
+        yield app
+    finally:
+        await app.close()
+
+
+async def play_asterisk_side(port: int, wire: list[tuple[str, str]]) -> list[str]:
+    """Send the recorded Asterisk lines, read the server's; return what the server sent."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    got: list[str] = []
+    try:
+        async with asyncio.timeout(10):
+            for direction, text in wire:
+                if direction == "recv":  # Asterisk -> server
+                    writer.write(text.encode() + b"\n")
+                    await writer.drain()
+                else:
+                    line = (await reader.readline()).decode().rstrip("\n")
+                    got.append(line)
+                    assert line == text, f"server sent {line!r}, recorded {text!r}"
+            assert await reader.read() == b"", "the server must close the socket itself"
+    finally:
+        writer.close()
+    return got
+
+
+async def stored(app: App, call_id: str) -> CallRecord:
+    assert app.store is not None
+    for _ in range(100):
+        record = await app.store.get(call_id)
+        if record is not None and record.outcome is not None:
+            return record
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no finished record for {call_id}")
+
+
+@pytest.mark.parametrize(
+    ("name", "outcome", "path"),
+    [
+        ("main_menu_choice", "self_service", ["welcome", "menu", "support", "goodbye"]),
+        ("main_caller_hangup", "abandoned", ["welcome", "menu"]),
+        ("bank_agent_transfer", "transferred",
+         ["welcome", "choose_language", "opening_hours", "main", "agent"]),
+    ],
+)
+async def test_server_still_says_what_it_said_to_asterisk(
+    server: App, name: str, outcome: str, path: list[str]
+) -> None:
+    fixture = FIXTURES / f"recorded_{name}.txt"
+    if not fixture.exists():
+        pytest.skip(f"{fixture.name} not recorded")
+    wire = load(fixture)
+    assert server.agi is not None
+    sent = await play_asterisk_side(server.agi.port, wire)
+    assert sent == [text for direction, text in wire if direction == "send"]
+    record = await stored(server, replay(fixture).env.uniqueid)
+    assert (record.outcome, record.path) == (outcome, path)
