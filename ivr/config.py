@@ -60,6 +60,19 @@ class HttpSettings:
 
 
 @dataclass(frozen=True)
+class SpeechSettings:
+    """Speech menus: the AudioSocket server Asterisk streams calls to, and the recognisers."""
+
+    host: str = "127.0.0.1"  # AudioSocket listens here; Asterisk connects to advertise_host
+    port: int = 4574
+    advertise_host: str = "127.0.0.1"  # what the dialplan's AudioSocket() connects to
+    english_engine: str = "pocketsphinx"  # embedded; "vosk" uses vosk_model for English too
+    vosk_model: str = ""  # a Vosk model directory (e.g. vosk-model-small-en-us-0.15)
+    vosk_languages: str = "en"  # comma-separated languages the Vosk model recognises
+    workers: int = 2  # decoding threads (one per core)
+
+
+@dataclass(frozen=True)
 class StoreSettings:
     path: str = "data/ivr.sqlite3"
 
@@ -73,6 +86,7 @@ class Settings:
     log_level: str = "INFO"
     agi: AgiSettings = field(default_factory=AgiSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
+    speech: SpeechSettings = field(default_factory=SpeechSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
 
 
