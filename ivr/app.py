@@ -15,6 +15,8 @@ from ivr.config import Settings
 from ivr.engines.http import HttpLookup, extract
 from ivr.flow.interpreter import CallRun, Services
 from ivr.flow.library import FlowLibrary, load_library
+from ivr.flow.model import Flow, MenuNode
+from ivr.speech.service import SpeechService
 from ivr.store.records import RecordStore
 from ivr.tts import Pyttsx3Engine, build_prompts
 
@@ -34,6 +36,7 @@ class App:
         self.store: RecordStore | None = None
         self.http: HttpLookup | None = None
         self.agi: AgiServer | None = None
+        self.speech: SpeechService | None = None
 
     async def start(self) -> None:
         s = self.settings
@@ -45,6 +48,8 @@ class App:
         log.info("flows: %s", ", ".join(f"{f.name}@{f.version}"
                                         for f in self.library.flows.values()) or "none")
         await self.render_prompts()
+        if any(speech_languages(f) for f in self.library.flows.values()):
+            await self.start_speech()
         self.store = await RecordStore.open(s.store.path)
         recovered = await self.store.recover_unfinished(time.time())
         if recovered:
@@ -72,9 +77,23 @@ class App:
         log.info("prompts: %d rendered in %.1f s, %d already there", len(report.rendered),
                  time.monotonic() - started, report.skipped)
 
+    async def start_speech(self) -> None:
+        """Load the recognisers and open AudioSocket. A speech menu heard in a language no
+        recogniser knows takes keys only (a warning at start, never a dead line)."""
+        self.speech = SpeechService(self.settings.speech, self.settings.prompts_dir)
+        await self.speech.start()
+        for flow in self.library.flows.values():
+            missing = self.speech.missing(speech_languages(flow))
+            if missing:
+                log.warning("flow %s: no speech recogniser for %s, so its speech menus take "
+                            "keys only in that language (see speech.vosk_model and "
+                            "speech.vosk_languages)", flow.name, ", ".join(missing))
+
     async def close(self) -> None:
         if self.agi is not None:
             await self.agi.close()
+        if self.speech is not None:
+            await self.speech.close()
         if self.http is not None:
             await self.http.close()
         if self.store is not None:
@@ -82,8 +101,9 @@ class App:
 
     def services(self) -> Services:
         assert self.store is not None
+        hearable = frozenset(self.speech.engines) if self.speech else frozenset()
         return Services(http=self.http, flows=self.library.flows, extract=extract,
-                        checkpoint=self.store.checkpoint)
+                        checkpoint=self.store.checkpoint, speech_languages=hearable)
 
     async def handle_call(self, env: AgiEnvironment, channel: AgiChannel) -> None:
         """One call: pick the flow by the AGI script path, run it, store its record."""
@@ -95,12 +115,20 @@ class App:
                       ", ".join(sorted(self.library.flows)) or "none")
             await channel.set_variable(RESULT_VARIABLE, "unknown_flow")
             return
+        if self.speech is not None:
+            channel.listener = self.speech.listen
         run = CallRun(flow, channel, self.services())
         await self.store.begin(run.record)
         record = await run.run()
         await self.store.finish(record)
         if record.outcome == "error" and not channel.hung_up:
             await channel.set_variable(RESULT_VARIABLE, "error")
+
+
+def speech_languages(flow: Flow) -> set[str]:
+    """The languages a flow's speech menus may be heard in (any language the flow speaks)."""
+    speech = any(isinstance(n, MenuNode) and n.speech for n in flow.nodes.values())
+    return set(flow.languages) if speech else set()
 
 
 async def serve(settings: Settings) -> None:

@@ -22,6 +22,7 @@ from ivr.errors import FlowErrors, IvrError
 from ivr.flow.interpreter import CallRun, Services
 from ivr.flow.library import load_library
 from ivr.sim import ScriptedChannel, SimClock, StubHttp, parse_tokens
+from ivr.speech.stt import add_stt_parser
 
 
 class _UniqueIdFilter(logging.Filter):
@@ -93,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
                          add_help=False)
     lab.add_argument("rest", nargs=argparse.REMAINDER)
     lab.set_defaults(func=_lab)
+    add_stt_parser(sub)
     return p
 
 

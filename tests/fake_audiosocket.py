@@ -93,18 +93,24 @@ class FakeAudioSocket:
             self.closed_by_server.set()
 
     # -- sending
-    def start_streaming(self, pcm: bytes = b"", *, lead_s: float = 0.0) -> None:
-        """Send ``lead_s`` of silence, then ``pcm``, then silence, every 20 ms, until closed."""
-        audio = bytes(int(lead_s / FRAME_S) * FRAME_BYTES) + pcm
-        self._tasks.append(asyncio.create_task(self._stream(audio)))
+    def start_streaming(self, pcm: bytes = b"", *, lead_s: float = 0.0,
+                        then_silence: bool = True) -> None:
+        """Send ``lead_s`` of silence, then ``pcm``, then silence, every 20 ms, until closed.
 
-    async def _stream(self, audio: bytes) -> None:
+        ``then_silence=False`` stops sending after ``pcm``, as Asterisk does when the phone
+        stops sending RTP (silence suppression, SIPp's ``rtp_stream`` at its end)."""
+        audio = bytes(int(lead_s / FRAME_S) * FRAME_BYTES) + pcm
+        self._tasks.append(asyncio.create_task(self._stream(audio, then_silence)))
+
+    async def _stream(self, audio: bytes, then_silence: bool = True) -> None:
         loop = asyncio.get_running_loop()
         start = loop.time()
         self.stream_started_at = start
         i = 0
         with contextlib.suppress(ConnectionError, OSError):
             while not self.closed_by_server.is_set() and not self.writer.is_closing():
+                if not then_silence and i * FRAME_BYTES >= len(audio):
+                    return
                 chunk = audio[i * FRAME_BYTES : (i + 1) * FRAME_BYTES].ljust(FRAME_BYTES, b"\0")
                 self.writer.write(encode_frame(Audio(chunk)))
                 await self.writer.drain()

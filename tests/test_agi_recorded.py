@@ -33,7 +33,7 @@ from ivr.agi.protocol import (
     Reply,
 )
 from ivr.app import App
-from ivr.config import AgiSettings, Settings, StoreSettings
+from ivr.config import AgiSettings, Settings, SpeechSettings, StoreSettings
 from ivr.flow.prompts import tts_file
 from ivr.record import CallRecord
 
@@ -243,7 +243,8 @@ async def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
         original(self), clock=lambda: time.time() + offset))
     settings = Settings(flows_dir=str(ROOT / "flows"), prompts_dir=str(tmp_path / "prompts"),
                         agi=AgiSettings(port=0, sounds_prefix="ivr/"),
-                        store=StoreSettings(path=str(tmp_path / "calls.sqlite3")))
+                        store=StoreSettings(path=str(tmp_path / "calls.sqlite3")),
+                        speech=SpeechSettings(port=0))
     app = App(settings)
     await app.start()
     try:

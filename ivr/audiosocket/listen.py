@@ -48,6 +48,7 @@ FRAME_MS = 20
 FRAME_BYTES = 320  # 20 ms of 8 kHz 16-bit mono
 _BYTES_PER_MS = FRAME_BYTES // FRAME_MS
 SILENCE = bytes(FRAME_BYTES)
+_QUIET_LINE_S = 0.2  # no caller frame for this long: the line is silent
 STREAMABLE_KINDS = ("tts", "file")
 
 
@@ -138,6 +139,7 @@ class _Listener:
         self.result: asyncio.Future[Heard] = self.loop.create_future()
         self.late_reanchors = 0
         self.max_late_ms = 0.0
+        self.heard_until = self.loop.time()  # caller audio accounted for up to here
 
     # -- outcome
     def finish(self, heard: Heard) -> None:
@@ -176,6 +178,7 @@ class _Listener:
         deadline = self.loop.time()
         while not self.result.done():
             await self.session.send_audio(self._next_frame())
+            self._fill_quiet_line()
             self._check_no_input()
             deadline += step
             late = self.loop.time() - deadline
@@ -194,6 +197,16 @@ class _Listener:
             self.stop_prompt()
         return chunk.ljust(FRAME_BYTES, b"\0")
 
+    def _fill_quiet_line(self) -> None:
+        """A phone that stops sending RTP (silence suppression, a stream that ended) makes
+        Asterisk send nothing: after a short gap, hear that as silence, so an utterance
+        still ends and no-input still comes."""
+        now = self.loop.time()
+        if now - self.heard_until > _QUIET_LINE_S:
+            while self.heard_until < now:
+                self.heard_until += FRAME_MS / 1000
+                self._on_audio(SILENCE)
+
     def _check_no_input(self) -> None:
         if self.in_utterance or self.confirmed or self.prompt_end is None:
             return  # speech under way or being decoded: its result will come
@@ -205,6 +218,7 @@ class _Listener:
         """Consume caller frames until the peer hangs up."""
         async for frame in self.session.frames():
             if isinstance(frame, Audio):
+                self.heard_until = max(self.heard_until, self.loop.time())
                 self._on_audio(frame.pcm)
             elif isinstance(frame, Dtmf):
                 self._on_dtmf(frame.digit)
@@ -335,14 +349,12 @@ async def listen(
         for coro in (state.play(), state.hear(), state.run_recognizer()):
             tasks.append(asyncio.create_task(state.guard(coro)))
         heard = await state.result
-        logger.debug(
-            "[%s] heard %s after %d ms of prompt (late re-anchors %d, worst %.1f ms)",
-            session.uuid,
-            heard.kind,
-            heard.prompt_played_ms,
-            state.late_reanchors,
+        logger.info(
+            "[%s] heard %s after %d of %d ms of prompt (confidence %.2f; late re-anchors %d, "
+            "worst %.1f ms)", session.uuid, heard.kind, heard.prompt_played_ms,
+            len(prompt) // _BYTES_PER_MS, heard.confidence, state.late_reanchors,
             state.max_late_ms,
-        )
+        )  # fmt: skip
         return heard
     finally:
         for task in tasks:

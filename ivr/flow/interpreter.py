@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
@@ -49,6 +49,9 @@ class Services:
     # Called with the record in progress before each node that waits for the caller, so a
     # server crash mid-call still leaves where the call was.
     checkpoint: Callable[[CallRecord], Awaitable[None]] | None = None
+    # Languages speech menus can be heard in (a recogniser is loaded); menus in other
+    # languages take keys only. None: every language (simulation).
+    speech_languages: Collection[str] | None = None
 
 
 class _Stop(Exception):
@@ -255,7 +258,8 @@ class CallRun:
         # '#' as an option key cannot also end input
         terminator = "" if any(node.terminator in k for k in keys) else node.terminator
         play = self._prompter(prompts)
-        if node.speech:
+        hearable = self.services.speech_languages
+        if node.speech and (hearable is None or self.vars["language"] in hearable):
             heard = await self.channel.listen(self._listen_request(node, prompts))
             if heard.kind != "dtmf":
                 return heard.kind, heard.choice or "", heard.value

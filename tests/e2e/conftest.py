@@ -7,11 +7,12 @@ before the session is reused and left running.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from helpers import Records, wait_until_idle
 from serve import BalanceStub, IvrServe
 
 from ivr.lab import Lab
@@ -61,3 +62,23 @@ def ivr_server(lab: Lab, balance_stub: BalanceStub,
         code = server.stop()
         if code not in (0, None):
             pytest.fail(f"ivr serve exited with {code}; log: {server.log_path}")
+
+
+@pytest.fixture
+async def records(ivr_server: IvrServe) -> Records:
+    rec = Records(ivr_server)
+    await rec.snapshot()
+    return rec
+
+
+@pytest.fixture
+async def no_leftover_calls(lab: Lab, ivr_server: IvrServe) -> AsyncIterator[None]:
+    """Each test leaves Asterisk idle; a failed one must not leak calls into the next."""
+    yield
+    channels, _ = await wait_until_idle(lab, timeout_s=5)
+    if not channels.startswith("0 active channels"):
+        lab.cli("channel request hangup all")
+        await wait_until_idle(lab, timeout_s=5)
+    assert ivr_server.running, f"ivr serve died; log: {ivr_server.log_path}"
+
+

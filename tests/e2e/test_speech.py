@@ -1,0 +1,126 @@
+"""Spoken choices through the real Asterisk: SIPp streams espeak-ng speech as RTP (A-law),
+Asterisk's AudioSocket() carries it to ``ivr serve``, pocketsphinx picks the option.
+
+flows/voice.yaml (extension 400) is the speech menu. Every test checks the call record; the
+barge-in test also reads, from the server's log, how much of the prompt was streamed before
+the caller's words stopped it, against the prompt's real length.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from helpers import Records, dial, seconds, sound
+from serve import ROOT, IvrServe
+from speech_audio import speech, write_wav
+
+from ivr.flow import model as m
+from ivr.flow.library import load_library
+from ivr.flow.model import Flow
+from ivr.lab import CallSpec, Lab
+
+pytestmark = [pytest.mark.asterisk, pytest.mark.usefixtures("no_leftover_calls")]
+
+AGENT = "Local/1001@agents"
+
+
+@pytest.fixture(scope="module")
+def voice_flow() -> Flow:
+    return load_library([str(ROOT / "flows")], None).flows["voice"]
+
+
+def menu_prompt_s(flow: Flow) -> float:
+    menu = flow.nodes["menu"]
+    assert isinstance(menu, m.MenuNode)
+    return seconds(sound(menu.prompt))
+
+
+def caller_voice(tmp_path: Path, *parts: bytes) -> Path:
+    path = tmp_path / "caller.wav"
+    write_wav(str(path), b"".join(parts))
+    return path
+
+
+def heard_lines(server: IvrServe, call_id: str, since: int) -> list[tuple[str, int, int]]:
+    """``(kind, prompt ms streamed, prompt ms in all)`` of each listen on one call."""
+    log = server.log_text(since)
+    uuids = re.findall(rf"\[{re.escape(call_id)}\].* -> EXEC AudioSocket ([0-9a-f-]+),", log)
+    out = []
+    for key in uuids:
+        found = re.search(rf"\[{key}\] heard (\w+) after (\d+) of (\d+) ms of prompt", log)
+        assert found, f"no result logged for AudioSocket session {key}"
+        out.append((found.group(1), int(found.group(2)), int(found.group(3))))
+    return out
+
+
+def voice_call(wav: Path, *, after_s: float, digits: str = "") -> CallSpec:
+    return CallSpec(ext="400", wav=wav, voice_after_s=after_s, digits=tuple(digits),
+                    first_digit_after_s=after_s, hold_s=30, expect_hangup=True)
+
+
+async def test_spoken_choice_after_the_prompt(lab: Lab, records: Records, ivr_server: IvrServe,
+                                              voice_flow: Flow, tmp_path: Path) -> None:
+    log_from = ivr_server.log_size()
+    prompt_s = menu_prompt_s(voice_flow)
+    # SIPp's 200 OK is ~0.5 s before the prompt starts; speak 1 s after it ends
+    result = await dial(lab, voice_call(caller_voice(tmp_path, speech("support")),
+                                        after_s=prompt_s + 1.5))
+    assert result.ok, result
+    record = await records.one()
+    assert record.flow == "voice" and record.path == ["menu", "support", "goodbye"]
+    assert [(i.node, i.kind, i.value) for i in record.inputs] == [("menu", "speech", "support")]
+    assert record.outcome == "self_service"
+    [(kind, streamed_ms, prompt_ms)] = heard_lines(ivr_server, record.call_id, log_from)
+    assert kind == "speech" and streamed_ms == prompt_ms  # the whole prompt played
+    assert abs(prompt_ms / 1000 - prompt_s) < 0.05
+
+
+async def test_speech_over_the_prompt_barges_in(lab: Lab, records: Records,
+                                               ivr_server: IvrServe, voice_flow: Flow,
+                                               tmp_path: Path) -> None:
+    log_from = ivr_server.log_size()
+    result = await dial(lab, voice_call(caller_voice(tmp_path, speech("agent")), after_s=1.5))
+    assert result.ok, result
+    record = await records.one()
+    assert [(i.node, i.kind, i.value) for i in record.inputs] == [("menu", "speech", "agent")]
+    assert record.outcome == "transferred" and record.transfer_target == AGENT
+    [(kind, streamed_ms, prompt_ms)] = heard_lines(ivr_server, record.call_id, log_from)
+    assert kind == "speech"
+    # the words start ~1 s into the prompt (+ espeak's lead-in); the prompt stops within
+    # min_speech_ms (250) + the VAD's start (100) + network, far before its end
+    assert 800 <= streamed_ms <= 2500, streamed_ms
+    assert prompt_ms - streamed_ms > 2500, (streamed_ms, prompt_ms)
+
+
+async def test_a_key_still_works_on_a_speech_menu(lab: Lab, records: Records,
+                                                 ivr_server: IvrServe) -> None:
+    log_from = ivr_server.log_size()
+    result = await dial(lab, CallSpec(ext="400", digits=("1",), first_digit_after_s=2.0,
+                                      hold_s=30, expect_hangup=True))
+    assert result.ok, result
+    record = await records.one()
+    assert [(i.node, i.kind, i.value) for i in record.inputs] == [("menu", "dtmf", "1")]
+    assert record.path == ["menu", "sales", "goodbye"]
+    [(kind, streamed_ms, prompt_ms)] = heard_lines(ivr_server, record.call_id, log_from)
+    assert kind == "dtmf" and streamed_ms < prompt_ms
+
+
+async def test_silence_then_a_spoken_choice_on_the_retry(
+        lab: Lab, records: Records, ivr_server: IvrServe, voice_flow: Flow,
+        tmp_path: Path) -> None:
+    # (Out-of-grammar speech is tested on the recogniser itself: the embedded model's
+    # rejection of such words is weak, see benchmarks/stt_bench.py.)
+    log_from = ivr_server.log_size()
+    prompt_s = menu_prompt_s(voice_flow)
+    # nothing during the prompt and its 4 s timeout; "sales" over the retry prompts
+    result = await dial(lab, voice_call(caller_voice(tmp_path, speech("sales")),
+                                        after_s=prompt_s + 0.5 + 4 + 1.5))
+    assert result.ok, result
+    record = await records.one()
+    assert [(i.node, i.kind, i.value) for i in record.inputs] == [
+        ("menu", "no_input", ""), ("menu", "speech", "sales")]
+    assert record.path == ["menu", "sales", "goodbye"] and record.outcome == "self_service"
+    assert [k for k, _, _ in heard_lines(ivr_server, record.call_id, log_from)] == [
+        "no_input", "speech"]
