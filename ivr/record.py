@@ -24,6 +24,59 @@ class InputEvent:
     at_s: float  # seconds since the call started
 
 
+QueueResult = Literal["answered", "abandoned", "timeout", "no_agents", "closed", "callback"]
+QUEUE_RESULTS: tuple[QueueResult, ...] = (
+    "answered", "abandoned", "timeout", "no_agents", "closed", "callback")
+
+
+@dataclass(slots=True)
+class QueueVisit:
+    """The call's time in an agent queue (``queue`` node).
+
+    ``result``: ``answered`` (an agent took it), ``abandoned`` (the caller hung up while
+    waiting), ``timeout`` (the queue's time limit passed), ``no_agents`` (nobody logged in or
+    free, so it never waited), ``closed`` (outside the queue's hours), ``callback`` (the
+    caller chose to be called back instead of waiting).
+    """
+
+    queue: str
+    result: QueueResult
+    wait_s: float = 0.0  # time from joining the queue to the answer (or leaving)
+    agent: str = ""  # the member that answered (e.g. Local/1001@agents)
+    talk_s: float = 0.0  # the agent conversation
+    position: int = 0  # place in line on joining (1 = next)
+    expected_wait_s: float | None = None  # what the caller was told
+    agents_available: int = 0  # free agents when the caller arrived
+
+
+@dataclass(slots=True)
+class SurveyAnswer:
+    """One survey question and the caller's answer (``None``: no valid answer)."""
+
+    question: str  # the question's id in the flow
+    scale: str  # "1-5" | "yes-no"
+    value: int | None  # 1..5, or 1 (yes) / 0 (no)
+
+
+@dataclass(slots=True)
+class SurveyResult:
+    """The post-call survey of one call (at most one per call).
+
+    ``mode``: ``in_call`` (right after the agent hung up) or ``outbound`` (a call placed
+    later). ``status``: ``completed``, ``partial`` (some answers), ``no_answer`` (the survey
+    call was not answered or every question went unanswered), ``opted_out``.
+    ``satisfaction``: the question whose answers make the post-call satisfaction figure.
+    """
+
+    survey: str
+    mode: str
+    status: str
+    answers: list[SurveyAnswer] = field(default_factory=list)
+    satisfaction: str = ""
+    at: float = 0.0  # Unix time the survey ended
+    comment_file: str = ""  # a recorded comment, if the survey asks for one
+
+
 @dataclass(slots=True)
 class CallRecord:
     """One row per call."""
@@ -43,6 +96,8 @@ class CallRecord:
     transfer_target: str | None = None
     error: str | None = None
     variables: dict[str, str] = field(default_factory=dict)  # non-sensitive flow variables
+    queue: QueueVisit | None = None  # set when the call went to an agent queue
+    survey: SurveyResult | None = None  # set once the post-call survey ran (or failed to)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ivr.errors import IvrError, StoreError
-from ivr.record import CallRecord, InputEvent
+from ivr.record import CallRecord, InputEvent, QueueVisit, SurveyAnswer, SurveyResult
 from ivr.store.records import RECOVERED_ERROR, SCHEMA_VERSION, RecordStore
 
 TIMEOUT_S = 10.0  # a store that loses a write would hang its awaiters: fail instead
@@ -275,3 +275,55 @@ async def test_memory_database(tmp_path: Path) -> None:
     async with await RecordStore.open(":memory:") as s:
         await s.finish(make_record())
         assert await s.get(make_record().call_id) == make_record()
+
+
+def queued_record(call_id: str = "1700000000.9") -> CallRecord:
+    return make_record(
+        call_id, outcome="transferred",
+        queue=QueueVisit("cards", "answered", wait_s=12.5, agent="Local/1001@agents",
+                         talk_s=40.0, position=2, expected_wait_s=15.0, agents_available=1),
+        survey=SurveyResult("after_call", "in_call", "completed",
+                            [SurveyAnswer("satisfied", "1-5", 5),
+                             SurveyAnswer("solved", "yes-no", 1)],
+                            satisfaction="satisfied", at=1700000100.0))
+
+
+async def test_queue_and_survey_round_trip(store: RecordStore) -> None:
+    record = queued_record()
+    await store.begin(make_record(record.call_id, outcome=None))
+    await store.finish(record)
+    assert await store.get(record.call_id) == record
+
+
+async def test_a_survey_attaches_once_to_an_earlier_call(store: RecordStore) -> None:
+    record = make_record("1700000000.8", outcome="transferred")
+    await store.begin(make_record(record.call_id, outcome=None))
+    await store.finish(record)
+    survey = SurveyResult("after_call", "outbound", "completed",
+                          [SurveyAnswer("satisfied", "1-5", 4)], satisfaction="satisfied")
+    assert await store.attach_survey(record.call_id, survey) is True
+    assert await store.attach_survey(record.call_id, survey) is False  # one per call
+    assert await store.attach_survey("no-such-call", survey) is False
+    got = await store.get(record.call_id)
+    assert got is not None and got.survey == survey
+
+
+async def test_a_version_1_database_is_migrated_and_keeps_its_calls(tmp_path: Path) -> None:
+    from ivr.store import records as r
+
+    path = tmp_path / "v1.sqlite3"
+    conn = sqlite3.connect(path)
+    r.MIGRATIONS[0](conn)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("INSERT INTO calls (call_id, flow, flow_version, started_at, outcome) "
+                 "VALUES ('1.1', 'main', 'v', 1.0, 'self_service')")
+    conn.commit()
+    conn.close()
+    async with await RecordStore.open(path) as store:
+        old = await store.get("1.1")
+        assert old is not None and old.queue is None and old.survey is None
+        await store.begin(make_record("2.2", outcome=None))
+        await store.finish(queued_record("2.2"))
+        assert await store.get("2.2") == queued_record("2.2")
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2

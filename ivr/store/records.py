@@ -20,11 +20,20 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from ivr.errors import StoreError
-from ivr.record import OUTCOMES, CallRecord, InputEvent, Outcome
+from ivr.record import (
+    OUTCOMES,
+    CallRecord,
+    InputEvent,
+    Outcome,
+    QueueVisit,
+    SurveyAnswer,
+    SurveyResult,
+)
 
 __all__ = ["RECOVERED_ERROR", "SCHEMA_VERSION", "RecordStore"]
 
@@ -36,9 +45,11 @@ RECOVERED_ERROR = "server stopped during the call"
 _COLUMNS = (
     "call_id", "flow", "flow_version", "caller", "dnis", "started_at", "ended_at", "duration_s",
     "language", "path", "inputs", "outcome", "end_node", "transfer_target", "error", "variables",
+    "queue", "survey",
 )
 _PLAIN_COLUMNS = tuple(  # stored as they are in the record
-    c for c in _COLUMNS if c not in ("duration_s", "path", "inputs", "outcome", "variables")
+    c for c in _COLUMNS
+    if c not in ("duration_s", "path", "inputs", "outcome", "variables", "queue", "survey")
 )
 _COLS = ", ".join(_COLUMNS)
 _MARKS = ", ".join("?" * len(_COLUMNS))
@@ -81,9 +92,16 @@ def _migrate_0_to_1(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
+    """Agent queues and post-call surveys: one JSON column each (NULL when absent)."""
+    conn.execute("ALTER TABLE calls ADD COLUMN queue TEXT")
+    conn.execute("ALTER TABLE calls ADD COLUMN survey TEXT")
+
+
 # MIGRATIONS[n] takes a database from schema version n to n + 1. To change the schema, append a
 # function here (never edit a released one); SCHEMA_VERSION follows automatically.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migrate_0_to_1,)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _migrate_0_to_1, _migrate_1_to_2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -125,7 +143,20 @@ def _encode(record: CallRecord) -> Params:
         json.dumps(record.path, ensure_ascii=False), json.dumps(inputs, ensure_ascii=False),
         record.outcome, record.end_node, record.transfer_target, record.error,
         json.dumps(record.variables, ensure_ascii=False),
+        _json_or_none(record.queue), _json_or_none(record.survey),
     )
+
+
+def _json_or_none(value: QueueVisit | SurveyResult | None) -> str | None:
+    return None if value is None else json.dumps(asdict(value), ensure_ascii=False)
+
+
+def _survey(text: str | None) -> SurveyResult | None:
+    if text is None:
+        return None
+    data = json.loads(text)
+    data["answers"] = [SurveyAnswer(**a) for a in data["answers"]]
+    return SurveyResult(**data)
 
 
 def _checked(record: CallRecord, op: str, final: bool) -> Params:
@@ -146,6 +177,8 @@ def _decode(row: sqlite3.Row) -> CallRecord:
         inputs=[InputEvent(**item) for item in json.loads(row["inputs"])],
         outcome=cast("Outcome | None", outcome),
         variables=json.loads(row["variables"]),
+        queue=QueueVisit(**json.loads(row["queue"])) if row["queue"] is not None else None,
+        survey=_survey(row["survey"]),
     )
 
 
@@ -379,6 +412,21 @@ class RecordStore:
         for outcome, n in await self._fetch(sql, params):
             counts[outcome] = n
         return counts
+
+    async def attach_survey(self, call_id: str, survey: SurveyResult) -> bool:
+        """Store a survey against an earlier call (outbound surveys).
+
+        ``False`` when the call is unknown or already has a survey: one survey per call.
+        """
+        def attach() -> bool:
+            conn = self._connection()
+            with _immediate(conn):
+                cursor = conn.execute(
+                    "UPDATE calls SET survey = ? WHERE call_id = ? AND survey IS NULL",
+                    (_json_or_none(survey), call_id))
+            return cursor.rowcount == 1
+
+        return await self._run(attach)
 
     async def recover_unfinished(self, now: float) -> int:
         """Mark every call without an outcome as ``error``; returns how many were marked.
