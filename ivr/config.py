@@ -73,6 +73,35 @@ class SpeechSettings:
 
 
 @dataclass(frozen=True)
+class AmiSettings:
+    """Asterisk Manager Interface: queue state, originate (callbacks, surveys), events.
+
+    AMI is used only when a secret is set (IVR_AMI_SECRET or IVR_AMI_SECRET_FILE); without
+    it, queue nodes take their ``when_unavailable`` branch and outbound calls are not placed.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 5038
+    username: str = "ivr"
+    secret: Secret | None = None  # IVR_AMI_SECRET or IVR_AMI_SECRET_FILE
+    ping_s: float = 10.0  # keepalive; a missed pong reconnects
+    reconnect_max_s: float = 30.0  # backoff ceiling between reconnect attempts
+    action_timeout_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class AdminSettings:
+    """The ops console and its HTTP API (``/healthz``, ``/metrics``, ``/api/...``)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"  # loopback unless configured
+    port: int = 8080
+    token: Secret | None = None  # IVR_ADMIN_TOKEN or IVR_ADMIN_TOKEN_FILE; needed to change
+    open_read: bool = False  # true: read-only endpoints need no token
+    max_body_bytes: int = 1_000_000
+
+
+@dataclass(frozen=True)
 class StoreSettings:
     path: str = "data/ivr.sqlite3"
 
@@ -88,9 +117,11 @@ class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
     speech: SpeechSettings = field(default_factory=SpeechSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    ami: AmiSettings = field(default_factory=AmiSettings)
+    admin: AdminSettings = field(default_factory=AdminSettings)
 
 
-_SECRETS = {("http", "secret")}
+_SECRETS = {("http", "secret"), ("ami", "secret"), ("admin", "token")}
 
 
 def load_settings(path: str | os.PathLike[str] | None = None,
