@@ -83,3 +83,7 @@ class StoreError(IvrError):
 class AudioSocketError(IvrError):
     """The AudioSocket side of a speech menu failed (no connection for the call, an error
     frame from Asterisk, prompt audio that cannot be streamed)."""
+
+
+class AmiError(IvrError):
+    """The Asterisk Manager Interface is down, refused an action, or did not answer in time."""

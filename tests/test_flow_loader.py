@@ -181,14 +181,75 @@ def test_duplicate_words_across_options() -> None:
     assert "the words 'Billing' already choose option '1'" in errs[0]
 
 
-def test_not_yet_available_kinds_fail_clearly() -> None:
+def test_queue_node_needs_its_branches_and_a_known_survey() -> None:
     errs = errors_of("""
         start: q
         nodes:
           q: {queue: {name: cards}}
     """)
-    assert "agent queues are not available yet" in errs[0]
+    assert "missing required key 'when_unavailable'" in errs[0]
+    errs = errors_of("""
+        start: q
+        nodes:
+          q: {queue: {name: cards, when_unavailable: bye, when_timeout: bye}, survey: nope}
+          bye: {hangup: true}
+    """)
+    assert "no survey named 'nope' in 'surveys:'" in errs[0] and ":4:" in errs[0]
 
+
+def test_survey_section_is_checked() -> None:
+    errs = errors_of("""
+        start: s
+        surveys:
+          after:
+            questions:
+              - {id: happy, prompt: "Rate us", scale: "1-5"}
+            satisfaction: unknown
+        nodes:
+          s: {survey: after}
+    """)
+    assert "'unknown' is not one of the questions (happy)" in errs[0]
+    errs = errors_of("""
+        start: s
+        surveys:
+          after:
+            questions: [{id: happy, prompt: "Rate us"}]
+            outbound: {dial: "PJSIP/555@trunk"}
+        nodes:
+          s: {survey: after}
+    """)
+    assert ":6:22:" in errs[0] and "PJSIP/555@trunk" in errs[0] and "number" in errs[0]
+
+
+def test_queue_and_survey_load() -> None:
+    flow = parse_flow(textwrap.dedent("""
+        start: q
+        surveys:
+          after:
+            questions:
+              - {id: solved, prompt: "Solved? 1 yes 2 no", scale: yes-no}
+              - {id: happy, prompt: "Rate us 1 to 5"}
+            outbound: {dial: "PJSIP/{number}@trunk", hours: {mon-fri: "09:00-18:00"}}
+        nodes:
+          q:
+            queue:
+              name: cards
+              timeout_s: 60
+              callback: {prompt: "Press 1 for a callback", over_s: 30, then: booked}
+              when_unavailable: bye
+              when_timeout: bye
+            survey: after
+            next: bye
+          booked: {play: "We will call you", next: bye}
+          bye: {hangup: true}
+    """), file="f.yaml", name="f")
+    q = flow.nodes["q"]
+    assert isinstance(q, m.QueueNode) and q.queue == "cards" and q.survey == "after"
+    assert q.callback is not None and q.callback.over_s == 30 and q.callback.then == "booked"
+    survey = flow.surveys["after"]
+    assert survey.satisfaction == "happy"  # the first 1-5 question by default
+    assert survey.outbound is not None and survey.outbound.hours is not None
+    assert len(flow.prompts()) == 4  # the callback offer, the play, two questions
 
 
 def test_speech_menus_need_words_and_streamable_prompts() -> None:

@@ -15,10 +15,12 @@ from datetime import datetime
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
-from ivr.channel import Channel, ListenRequest
+from ivr.channel import Channel, ListenRequest, Prompt
 from ivr.errors import CallHangup, HttpLookupError, IvrError
 from ivr.flow import model as m
+from ivr.flow.queueing import OutboundPort, QueuePort, run_queue
 from ivr.flow.speak import read_digits, speak, to_prompt
+from ivr.flow.survey import run_survey
 from ivr.record import MASK, CallRecord, InputEvent, Outcome
 
 log = logging.getLogger("ivr.call")
@@ -52,6 +54,8 @@ class Services:
     # Languages speech menus can be heard in (a recogniser is loaded); menus in other
     # languages take keys only. None: every language (simulation).
     speech_languages: Collection[str] | None = None
+    queues: QueuePort | None = None  # agent queues (AMI); None: Queue() without a check
+    outbound: OutboundPort | None = None  # callbacks and outbound surveys
 
 
 class _Stop(Exception):
@@ -87,6 +91,7 @@ class CallRun:
         self.stack: list[tuple[m.Flow, str]] = []  # sub-flow return points
         self.menus: list[str] = []  # menu history, for "back"
         self.served = False
+        self.agent_reached = False  # an agent answered: the call counts as transferred
         self.node: m.FlowNode | None = None
         self.log = logging.LoggerAdapter(log, {"uniqueid": info.uniqueid})
 
@@ -108,6 +113,8 @@ class CallRun:
             level = logging.ERROR if isinstance(exc, IvrError) else logging.CRITICAL
             self.log.log(level, "call failed at %s: %s", rec.end_node, rec.error,
                          exc_info=not isinstance(exc, IvrError))
+        if self.agent_reached and outcome in ("self_service", "abandoned"):
+            outcome = "transferred"
         if outcome in ("self_service", "transferred"):
             await self._hangup_quietly()  # on error the channel stays up for the dialplan
         rec.outcome = outcome
@@ -170,10 +177,29 @@ class CallRun:
                 return await self._http(node)
             case m.TransferNode():
                 return await self._transfer(node)
+            case m.QueueNode():
+                return await run_queue(self, node)
+            case m.SurveyNode():
+                await self.run_survey(self.flow.surveys[node.survey], "in_call")
+                return node.next
             case m.HangupNode():
                 raise _Stop(node.outcome)
 
     # --- helpers -------------------------------------------------------------------------
+
+    async def run_survey(self, spec: m.SurveySpec, mode: str) -> None:
+        await run_survey(self, spec, mode)
+
+    def can_hear(self) -> bool:
+        """Speech input works in the call's current language."""
+        hearable = self.services.speech_languages
+        return hearable is None or self.vars["language"] in hearable
+
+    def prompts_for(self, specs: list[m.PromptSpec | None]) -> list[Prompt]:
+        """The streamable parts of prompts in the call's language (speech listening)."""
+        language = self.vars["language"]
+        parts = [p for spec in specs if spec is not None for p in spec.parts(language)]
+        return [to_prompt(p) for p in parts if isinstance(p, m.Speech)]
 
     async def say(self, prompts: list[m.PromptSpec | None], escape: str = "") -> str:
         present = [p for p in prompts if p is not None]
@@ -258,8 +284,7 @@ class CallRun:
         # '#' as an option key cannot also end input
         terminator = "" if any(node.terminator in k for k in keys) else node.terminator
         play = self._prompter(prompts)
-        hearable = self.services.speech_languages
-        if node.speech and (hearable is None or self.vars["language"] in hearable):
+        if node.speech and self.can_hear():
             heard = await self.channel.listen(self._listen_request(node, prompts))
             if heard.kind != "dtmf":
                 return heard.kind, heard.choice or "", heard.value
@@ -276,12 +301,10 @@ class CallRun:
     def _listen_request(
         self, node: m.MenuNode, prompts: list[m.PromptSpec | None]
     ) -> ListenRequest:
-        language = self.vars["language"]
-        parts = [p for spec in prompts if spec is not None for p in spec.parts(language)]
         return ListenRequest(
-            prompts=[to_prompt(p) for p in parts if isinstance(p, m.Speech)],
+            prompts=self.prompts_for(prompts),
             choices=tuple((k, o.words) for k, o in node.options.items() if o.words),
-            language=language, dtmf="dtmf" in node.inputs, barge_in=node.barge_in,
+            language=self.vars["language"], dtmf="dtmf" in node.inputs, barge_in=node.barge_in,
             min_speech_ms=node.min_speech_ms, no_input_timeout_s=node.timeout_s,
             max_speech_s=node.max_speech_s,
         )

@@ -23,12 +23,8 @@ from ivr.flow.template import Template, parse_template
 
 KINDS = (
     "play", "say", "menu", "collect", "set", "branch", "goto", "call", "hours", "http",
-    "transfer", "hangup",
+    "transfer", "hangup", "queue", "survey",
 )
-NOT_YET = {
-    "queue": "agent queues are not available yet; use a 'transfer' node to reach an agent",
-    "survey": "post-call surveys are not available yet; remove the survey for now",
-}
 COMMON_KEYS = frozenset({"next", "served", "description", "else", "barge_in", "survey"})
 
 
@@ -118,6 +114,7 @@ class _Builder:
             timezone=str(d.get("timezone", "UTC")),
             variables={k: _text(v) for k, v in (d.get("variables") or {}).items()},
             sensitive=sensitive,
+            surveys=self.surveys(d.get("surveys") or {}),
         )
 
     def node(self, node_id: str, body: dict[str, Any]) -> m.FlowNode | None:
@@ -125,7 +122,9 @@ class _Builder:
         if node_id in m.RESERVED_TARGETS:
             self.err(base, f"'{node_id}' is a reserved word; give the node another id")
             return None
-        kinds = [k for k in body if k in KINDS or k in NOT_YET]
+        kinds = [k for k in body if k in KINDS]
+        if len(kinds) > 1 and "survey" in kinds:  # `survey: NAME` on a queue node
+            kinds.remove("survey")
         if not kinds:
             unknown = [k for k in body if k not in COMMON_KEYS]
             what = f"unknown node kind '{unknown[0]}'" if unknown else "the node has no kind"
@@ -137,9 +136,6 @@ class _Builder:
                      "split it into several nodes")
             return None
         kind = kinds[0]
-        if kind in NOT_YET:
-            self.err((*base, kind), NOT_YET[kind])
-            return None
         schema_errors = node_errors(kind, body)
         for path, msg in schema_errors:
             self.err((*base, *path), msg)
@@ -323,6 +319,81 @@ class _Builder:
         spec = body["hangup"]
         outcome = spec.get("outcome", "self_service") if isinstance(spec, dict) else "self_service"
         return m.HangupNode(id=nid, line=line, outcome=cast(m.HangupOutcome, outcome))
+
+
+    def _queue(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.QueueNode:
+        spec = body["queue"]
+        offer = spec.get("callback")
+        callback = None
+        if offer is not None:
+            callback = m.CallbackOffer(
+                prompt=self.prompt(offer["prompt"], (*path, "callback", "prompt")),
+                over_s=float(offer.get("over_s", 60)), key=str(offer.get("key", "1")),
+                then=offer.get("then", m.HANGUP))
+        survey = body.get("survey")
+        if survey is not None and survey not in (self.data.get("surveys") or {}):
+            self.err(("nodes", nid, "survey"), f"no survey named '{survey}' in 'surveys:'")
+            raise _Invalid
+        return m.QueueNode(
+            id=nid, line=line, queue=spec["name"], when_unavailable=spec["when_unavailable"],
+            when_timeout=spec["when_timeout"], next=body.get("next", m.HANGUP),
+            timeout_s=int(spec.get("timeout_s", 300)), music=spec.get("music", ""),
+            announce=self.prompt(spec["announce"], (*path, "announce"))
+            if "announce" in spec else None,
+            require_available=bool(spec.get("require_available", False)),
+            callback=callback, survey=survey)
+
+    def _survey(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.SurveyNode:
+        name = body["survey"]
+        if name not in (self.data.get("surveys") or {}):
+            self.err(path, f"no survey named '{name}' in 'surveys:'")
+            raise _Invalid
+        return m.SurveyNode(id=nid, line=line, survey=name, next=body.get("next", m.HANGUP))
+
+    def surveys(self, section: dict[str, Any]) -> dict[str, m.SurveySpec]:
+        out: dict[str, m.SurveySpec] = {}
+        for name, spec in section.items():
+            path: Path = ("surveys", name)
+            questions = tuple(
+                m.SurveyQuestion(q["id"],
+                                 self.prompt(q["prompt"], (*path, "questions", i, "prompt")),
+                                 scale=q.get("scale", "1-5"))
+                for i, q in enumerate(spec["questions"]))
+            ids = [q.id for q in questions]
+            rated = [q.id for q in questions if q.scale == "1-5"]
+            satisfaction = spec.get("satisfaction") or (rated[0] if rated else ids[0])
+            if satisfaction not in ids:
+                self.err((*path, "satisfaction"), f"'{satisfaction}' is not one of the "
+                         f"questions ({', '.join(ids)})")
+                continue
+            if len(set(ids)) != len(ids):
+                self.err((*path, "questions"), "two questions have the same id")
+                continue
+            outbound = None
+            if "outbound" in spec:
+                o = spec["outbound"]
+                hours = None
+                if "hours" in o:
+                    try:
+                        hours = parse_hours(o["hours"], [], self.data.get("timezone", "UTC"))
+                    except HoursSpecError as exc:
+                        self.err((*path, "outbound", "hours", *exc.path), str(exc))
+                        continue
+                outbound = m.OutboundSurvey(
+                    dial=o["dial"], delay_s=float(o.get("delay_s", 120)), hours=hours,
+                    attempts=int(o.get("attempts", 2)),
+                    retry_after_s=float(o.get("retry_after_s", 600)),
+                    max_concurrent=int(o.get("max_concurrent", 2)),
+                    caller_id=str(o.get("caller_id", "")))
+            out[name] = m.SurveySpec(
+                name=name, line=self.src.where(path)[0], questions=questions,
+                satisfaction=satisfaction,
+                intro=self.prompt(spec["intro"], (*path, "intro")) if "intro" in spec else None,
+                thanks=self.prompt(spec["thanks"], (*path, "thanks")) if "thanks" in spec else None,
+                inputs=tuple(spec.get("input", ["dtmf"])),
+                timeout_s=float(spec.get("timeout_s", 6)), retries=int(spec.get("retries", 1)),
+                outbound=outbound)
+        return out
 
 
 class _Invalid(IvrError):

@@ -199,6 +199,80 @@ class TransferNode(Node):
     timeout_s: int = 30
 
 
+@dataclass(frozen=True)
+class CallbackOffer:
+    """In a queue: offer to call the caller back instead of waiting."""
+
+    prompt: PromptSpec  # e.g. "To be called back instead of waiting, press 1."
+    over_s: float = 60.0  # offer when the estimated wait is at least this
+    key: str = "1"
+    then: str = HANGUP  # where the call goes once the callback is booked
+
+
+@dataclass(frozen=True)
+class QueueNode(Node):
+    """Hand the caller to an agent queue (Asterisk ``Queue()``), after checking it over AMI."""
+
+    queue: str  # a queues.conf queue, written in the flow
+    when_unavailable: str  # nobody logged in / free to answer, or AMI down
+    when_timeout: str  # waited ``timeout_s`` without an answer
+    next: str = HANGUP  # after the agent hung up (and the survey, if any)
+    timeout_s: int = 300
+    music: str = ""  # music-on-hold class ("" = the queue's)
+    announce: PromptSpec | None = None  # said before joining; may use {queue_position} etc.
+    require_available: bool = False  # true: all agents busy also counts as unavailable
+    callback: CallbackOffer | None = None
+    survey: str | None = None  # survey (flow `surveys:`) after the agent hangs up
+
+
+@dataclass(frozen=True)
+class SurveyQuestion:
+    id: str
+    prompt: PromptSpec
+    scale: Literal["1-5", "yes-no"] = "1-5"
+
+
+@dataclass(frozen=True)
+class OutboundSurvey:
+    """Call the caller back for the survey when they hung up before it could run."""
+
+    dial: str  # channel pattern with {number}, e.g. PJSIP/{number}@trunk
+    delay_s: float = 120.0
+    hours: BusinessHours | None = None  # calling hours
+    attempts: int = 2
+    retry_after_s: float = 600.0
+    max_concurrent: int = 2
+    caller_id: str = ""
+
+
+@dataclass(frozen=True)
+class SurveySpec:
+    """A post-call survey (flow section ``surveys:``)."""
+
+    name: str
+    line: int
+    questions: tuple[SurveyQuestion, ...]
+    satisfaction: str  # the question that makes the satisfaction figure
+    intro: PromptSpec | None = None
+    thanks: PromptSpec | None = None
+    inputs: tuple[str, ...] = ("dtmf",)  # "speech" too: answers may be said
+    timeout_s: float = 6.0
+    retries: int = 1  # per question, after no input or a key outside the scale
+    outbound: OutboundSurvey | None = None
+
+    def prompts(self) -> list[PromptSpec]:
+        extra = [p for p in (self.intro, self.thanks) if p is not None]
+        return [q.prompt for q in self.questions] + extra
+
+
+@dataclass(frozen=True)
+class SurveyNode(Node):
+    """Run a survey of this flow now (e.g. at the end of a self-service call)."""
+
+    survey: str
+    next: str = HANGUP
+
+
 HangupOutcome = Literal["self_service", "abandoned"]
 
 
@@ -209,7 +283,7 @@ class HangupNode(Node):
 
 FlowNode = (
     PlayNode | MenuNode | CollectNode | SetNode | BranchNode | GotoNode | CallNode | HoursNode
-    | HttpNode | TransferNode | HangupNode
+    | HttpNode | TransferNode | HangupNode | QueueNode | SurveyNode
 )
 
 
@@ -227,16 +301,18 @@ class Flow:
     timezone: str = "UTC"
     variables: dict[str, str] = field(default_factory=dict)
     sensitive: frozenset[str] = frozenset()  # variables never logged or recorded
+    surveys: dict[str, SurveySpec] = field(default_factory=dict)
 
     def prompts(self) -> list[PromptSpec]:
         """Every prompt of the flow (for TTS rendering and prompt-file checks)."""
-        return [p for node in self.nodes.values() for p in node_prompts(node)]
+        nodes = [p for node in self.nodes.values() for p in node_prompts(node)]
+        return nodes + [p for survey in self.surveys.values() for p in survey.prompts()]
 
 
 def node_prompts(node: FlowNode) -> list[PromptSpec]:
     """Every prompt one node can say, retry prompts included."""
     out: list[PromptSpec] = []
-    for attr in ("prompt", "short_prompt", "confirm"):
+    for attr in ("prompt", "short_prompt", "confirm", "announce"):
         p = getattr(node, attr, None)
         if p is not None:
             out.append(p)
@@ -244,4 +320,6 @@ def node_prompts(node: FlowNode) -> list[PromptSpec]:
         r = getattr(node, attr, None)
         if r is not None and r.prompt is not None:
             out.append(r.prompt)
+    if isinstance(node, QueueNode) and node.callback:
+        out.append(node.callback.prompt)
     return out

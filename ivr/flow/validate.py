@@ -11,7 +11,8 @@ from ivr.flow import model as m
 from ivr.flow.source import Path, Source
 
 SOUND_EXTENSIONS = (".wav", ".gsm", ".sln", ".sln16", ".ulaw", ".alaw", ".g722", ".WAV")
-_WAITS = (m.MenuNode, m.CollectNode, m.CallNode)  # nodes that wait for the caller
+# nodes that wait for the caller
+_WAITS = (m.MenuNode, m.CollectNode, m.CallNode, m.QueueNode, m.SurveyNode)
 
 
 def edges(node: m.FlowNode) -> Iterator[tuple[str, Path]]:
@@ -41,6 +42,14 @@ def edges(node: m.FlowNode) -> Iterator[tuple[str, Path]]:
             yield node.on_error, ("http", "on_error")
         case m.TransferNode():
             yield node.on_fail, ("transfer", "on_fail")
+        case m.QueueNode():
+            yield node.when_unavailable, ("queue", "when_unavailable")
+            yield node.when_timeout, ("queue", "when_timeout")
+            yield node.next, ("next",)
+            if node.callback is not None:
+                yield node.callback.then, ("queue", "callback", "then")
+        case m.SurveyNode():
+            yield node.next, ("next",)
         case m.HangupNode():
             return
 

@@ -1,0 +1,239 @@
+"""The ``queue`` node: check the queue, announce the wait, offer a callback, run ``Queue()``.
+
+Sans-IO towards Asterisk's manager: the interpreter sees the queue through :class:`QueuePort`
+(AMI behind it, a fake in tests) and the call through its :class:`~ivr.channel.Channel`.
+
+The estimated wait is computed, never guessed (:func:`estimate_wait_s`): with ``n`` agents
+logged in and ``k`` of them free, the caller at ``position`` waits for ``position - k``
+calls to end; ``n`` agents finish a call every ``talk / n`` seconds on average, so the wait is
+``(position - k) * talk / n``, with ``talk`` the queue's recent average talk time. Without any
+talk-time history, the queue's average hold time stands in.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from ivr.channel import Prompt
+from ivr.errors import CallHangup
+from ivr.flow import model as m
+from ivr.record import QueueResult, QueueVisit
+
+if TYPE_CHECKING:
+    from ivr.flow.interpreter import CallRun
+
+# Asterisk's QUEUESTATUS when Queue() returns without an agent
+_UNAVAILABLE = {"JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL", "FULL"}
+NUMBER = re.compile(r"^\+?[0-9]{3,15}$")  # a number we may dial back
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """A queue as AMI's ``QueueSummary`` sees it."""
+
+    logged_in: int
+    available: int
+    callers: int
+    holdtime_s: float  # recent average
+    talktime_s: float  # recent average
+    longest_hold_s: float = 0.0
+
+
+class QueueWatch(Protocol):
+    """What AMI events said about one caller in a queue (filled while ``Queue()`` runs)."""
+
+    agent: str  # the member that answered, "" if none
+    hold_s: float
+    talk_s: float
+    abandoned: bool
+
+    def close(self) -> None:
+        """Stop following the caller."""
+
+
+class QueuePort(Protocol):
+    """Agent queues, as the interpreter needs them."""
+
+    async def state(self, queue: str) -> QueueState | None:
+        """The queue now; ``None`` when it cannot be known (AMI down, unknown queue)."""
+
+    def watch(self, uniqueid: str) -> QueueWatch:
+        """Start following the caller's channel in queue events."""
+
+
+class OutboundPort(Protocol):
+    """Durable outbound calls (callbacks, outbound surveys), placed later over AMI."""
+
+    async def book_callback(self, run: CallRun, node: m.QueueNode, number: str,
+                            due_in_s: float) -> None:
+        """Store a callback request; it keeps the caller's place in line."""
+
+    async def book_survey(self, run: CallRun, survey: m.SurveySpec) -> None:
+        """Store an outbound survey for this call (at most one per call)."""
+
+
+def estimate_wait_s(position: int, state: QueueState) -> float:
+    """Expected seconds until an agent answers the caller at ``position`` (1 = next)."""
+    ahead = position - state.available
+    if ahead <= 0:
+        return 0.0
+    per_call = state.talktime_s or state.holdtime_s
+    return ahead * per_call / max(state.logged_in, 1)
+
+
+async def run_queue(run: CallRun, node: m.QueueNode) -> str:
+    """Run one ``queue`` node; returns the next target. Records ``run.record.queue``."""
+    queues = run.services.queues
+    state = await queues.state(node.queue) if queues is not None else None
+    if state is not None:
+        nobody = state.logged_in == 0 or (node.require_available and state.available == 0)
+        if nobody:
+            run.log.info("queue %s: no agent (%d logged in, %d free)", node.queue,
+                         state.logged_in, state.available)
+            _visit(run, node, "no_agents", state)
+            return node.when_unavailable
+        position = state.callers + 1
+        wait = estimate_wait_s(position, state)
+        run.vars.update(queue_position=str(position), queue_wait_min=str(math.ceil(wait / 60)),
+                        queue_agents=str(state.available))
+        offer = node.callback
+        if offer is not None and wait >= offer.over_s and await _offer_callback(
+                run, node, offer, wait):
+            _visit(run, node, "callback", state, position=position, expected=wait)
+            return offer.then
+        await _announce(run, node, position, wait)
+    else:
+        position, wait = 0, 0.0
+        run.log.warning("queue %s: state unknown (AMI down?); joining without announcement",
+                        node.queue)
+    return await _wait_in_queue(run, node, state, position, wait)
+
+
+async def _wait_in_queue(run: CallRun, node: m.QueueNode, state: QueueState | None,
+                         position: int, wait: float) -> str:
+    queues = run.services.queues
+    watch = queues.watch(run.channel.info.uniqueid) if queues is not None else None
+    started = run.services.clock()
+    if node.music:
+        await run.channel.set_variable("CHANNEL(musicclass)", node.music)
+    visit = _visit(run, node, "abandoned", state, position=position, expected=wait)
+    try:
+        await run.channel.exec("Queue", f"{node.queue},c,,,{node.timeout_s}")
+        status = await run.channel.get_variable("QUEUESTATUS") or ""
+    except CallHangup:
+        _settle(run, visit, watch, started, answered_hint=False)
+        if visit.result == "answered" and node.survey:
+            survey = run.flow.surveys[node.survey]
+            if survey.outbound is not None and run.services.outbound is not None:
+                await run.services.outbound.book_survey(run, survey)
+        raise
+    finally:
+        if watch is not None:
+            watch.close()
+    # With option c the caller comes back here after the agent hangs up.
+    _settle(run, visit, watch, started, answered_hint=status in ("", "CONTINUE"))
+    run.log.info("queue %s: %s (QUEUESTATUS=%s, agent %s, waited %.0f s)", node.queue,
+                 visit.result, status or "-", visit.agent or "-", visit.wait_s)
+    if visit.result == "answered":
+        if node.survey:
+            await run.run_survey(run.flow.surveys[node.survey], "in_call")
+        return node.next
+    if status in _UNAVAILABLE:
+        visit.result = "no_agents"
+        return node.when_unavailable
+    visit.result = "timeout"
+    return node.when_timeout
+
+
+def _visit(run: CallRun, node: m.QueueNode, result: QueueResult, state: QueueState | None,
+           *, position: int = 0, expected: float | None = None) -> QueueVisit:
+    visit = QueueVisit(
+        node.queue, result, position=position, expected_wait_s=expected,
+        agents_available=state.available if state is not None else 0)
+    run.record.queue = visit
+    return visit
+
+
+def _settle(run: CallRun, visit: QueueVisit, watch: QueueWatch | None, started: float,
+            answered_hint: bool) -> None:
+    """Fill the visit from AMI's events (who answered, hold and talk time)."""
+    elapsed = run.services.clock() - started
+    if watch is not None and watch.agent:
+        visit.result, visit.agent = "answered", watch.agent
+        visit.wait_s = watch.hold_s
+        visit.talk_s = watch.talk_s or max(0.0, elapsed - watch.hold_s)
+    elif answered_hint and watch is None:
+        visit.result, visit.wait_s = "answered", elapsed  # AMI down: Queue() says so
+    else:
+        visit.wait_s = elapsed
+    if visit.result == "answered":
+        run.agent_reached = True
+
+
+async def _announce(run: CallRun, node: m.QueueNode, position: int, wait: float) -> None:
+    if node.announce is not None:
+        await run.say([node.announce])
+        return
+    if position <= 1:
+        return
+    # Asterisk's stock queue sounds: "there are" N "calls waiting"; "hold time" M "minutes"
+    ch = run.channel
+    await ch.play([Prompt("sound", "queue-thereare")])
+    await ch.say_number(position - 1)
+    await ch.play([Prompt("sound", "queue-callswaiting")])
+    if wait >= 60:
+        await ch.play([Prompt("sound", "queue-holdtime")])
+        await ch.say_number(math.ceil(wait / 60))
+        await ch.play([Prompt("sound", "queue-minutes")])
+
+
+async def _offer_callback(run: CallRun, node: m.QueueNode, offer: m.CallbackOffer,
+                          wait: float) -> bool:
+    """Offer a callback; book it when the caller accepts and confirms a number."""
+    if run.services.outbound is None:
+        return False
+    key = await run.say([offer.prompt], offer.key) or await run.channel.wait_for_digit(5.0)
+    if key != offer.key:
+        return False
+    run.note_input(node, "dtmf", key)
+    number = await _confirm_number(run, node)
+    if number is None:
+        return False
+    await run.services.outbound.book_callback(run, node, number, wait)
+    run.log.info("queue %s: callback booked in %.0f s", node.queue, wait)
+    return True
+
+
+async def _confirm_number(run: CallRun, node: m.QueueNode) -> str | None:
+    """Read the caller id back; 1 keeps it, 2 lets the caller key in another (ends with #)."""
+    number = run.vars.get("caller_id", "")
+    for _ in range(3):
+        if NUMBER.match(number):
+            await run.channel.play([Prompt("sound", "vm-num-i-have")])
+            await run.channel.say_digits(number.lstrip("+"))
+            key = await run.channel.play([Prompt("sound", "press-1"),
+                                          Prompt("sound", "to-confirm")], "12")
+            key = key or await run.channel.wait_for_digit(5.0)
+            if key == "1":
+                run.note_input(node, "confirm", "1")
+                return number
+        key_in = await run.channel.play([Prompt("sound", "please-enter-the"),
+                                         Prompt("sound", "number")], "0123456789")
+        digits = await _read_number(run, key_in)
+        run.note_input(node, "dtmf", digits)
+        number = digits
+    return None
+
+
+async def _read_number(run: CallRun, first: str) -> str:
+    digits = first
+    while len(digits) < 15:
+        digit = await run.channel.wait_for_digit(5.0)
+        if digit in ("", "#"):
+            break
+        digits += digit
+    return digits
+
