@@ -1,9 +1,9 @@
 """An in-memory call: the :class:`Channel` behind ``ivr simulate`` and the interpreter tests.
 
 The caller is a list of tokens: digits (``1``, ``12345678#``), ``wait`` (let one prompt time
-out), a dial result for the next transfer (``answer``, ``busy``, ``noanswer``, ``chanunavail``),
-``hangup``; ``say:<words>`` is reserved for speech menus. When the script runs out, the caller
-hangs up, or, interactively, the next token is asked for.
+out), a dial result for the next transfer or queue (``answer``, ``busy``, ``noanswer``,
+``chanunavail``), ``hangup``; ``say:<words>`` answers speech menus. When the script runs out,
+the caller hangs up, or, interactively, the next token is asked for.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from ivr.errors import CallHangup, HttpLookupError, IvrError
 
 DIAL_RESULTS = {"answer": "ANSWER", "busy": "BUSY", "noanswer": "NOANSWER",
                 "chanunavail": "CHANUNAVAIL", "congestion": "CONGESTION"}
+# Queue(): how waiting ends for a dial-result token (QUEUESTATUS; CONTINUE = an agent talked)
+QUEUE_RESULTS = {"answer": "CONTINUE", "noanswer": "TIMEOUT", "busy": "TIMEOUT",
+                 "chanunavail": "JOINEMPTY", "congestion": "JOINUNAVAIL"}
 _ids = itertools.count(1)
 
 
@@ -165,7 +168,26 @@ class ScriptedChannel:
             self.variables["DIALSTATUS"] = status
             self._say(f"dial {args} -> {status}")
             return 0
+        if application.lower() == "queue":
+            return self._queue_app(args)
         self._say(f"exec {application}({args})")
+        return 0
+
+    def _queue_app(self, args: str) -> int:
+        """``Queue()``: the next dial-result token says how waiting ended (default answer);
+        ``hangup`` is the caller leaving while in the queue (or talking to the agent)."""
+        tok = self._queue[0] if self._queue else ""
+        if tok == "hangup":
+            self._queue.popleft()
+            self.hung_up = True
+            self._say(f"queue {args}: caller hangs up")
+            raise CallHangup("the caller hung up in the queue")
+        status = QUEUE_RESULTS.get(tok, "CONTINUE")
+        if tok in QUEUE_RESULTS:
+            self._queue.popleft()
+        self.variables["QUEUESTATUS"] = status
+        self._advance(30.0)
+        self._say(f"queue {args} -> {'agent answered' if status == 'CONTINUE' else status}")
         return 0
 
     async def listen(self, request: ListenRequest) -> Heard:

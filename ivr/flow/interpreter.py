@@ -113,8 +113,7 @@ class CallRun:
             level = logging.ERROR if isinstance(exc, IvrError) else logging.CRITICAL
             self.log.log(level, "call failed at %s: %s", rec.end_node, rec.error,
                          exc_info=not isinstance(exc, IvrError))
-        if self.agent_reached and outcome in ("self_service", "abandoned"):
-            outcome = "transferred"
+        outcome = self._agent_outcome(outcome)
         if outcome in ("self_service", "transferred"):
             await self._hangup_quietly()  # on error the channel stays up for the dialplan
         rec.outcome = outcome
@@ -122,6 +121,16 @@ class CallRun:
         rec.language = self.vars.get("language", "")
         rec.variables = self.public_variables()
         return rec
+
+    def _agent_outcome(self, outcome: Outcome) -> Outcome:
+        """A caller who asked for an agent was not self-served: ``transferred`` when an agent
+        answered (or a callback was booked), else ``abandoned`` (nobody could take it)."""
+        visit = self.record.queue
+        if outcome not in ("self_service", "abandoned") or visit is None:
+            return outcome
+        if self.agent_reached or visit.result == "callback":
+            return "transferred"
+        return "abandoned"
 
     async def _walk(self, target: str) -> None:
         idle_steps = 0

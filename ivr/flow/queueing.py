@@ -165,8 +165,8 @@ def _settle(run: CallRun, visit: QueueVisit, watch: QueueWatch | None, started: 
         visit.result, visit.agent = "answered", watch.agent
         visit.wait_s = watch.hold_s
         visit.talk_s = watch.talk_s or max(0.0, elapsed - watch.hold_s)
-    elif answered_hint and watch is None:
-        visit.result, visit.wait_s = "answered", elapsed  # AMI down: Queue() says so
+    elif answered_hint:  # no AMI events (AMI down): Queue()'s status says so
+        visit.result, visit.wait_s = "answered", elapsed
     else:
         visit.wait_s = elapsed
     if visit.result == "answered":
