@@ -5,14 +5,16 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
-APT_PACKAGES := debootstrap sip-tester sox espeak-ng zstd docker-compose
+APT_PACKAGES := debootstrap sip-tester sox espeak-ng zstd docker-compose graphviz \
+                chromium chromium-driver
 STAMP  := $(VENV)/.installed
 
 .PHONY: run test deps venv lint bench clean
 include mk/lab.mk
 
-# System packages for the lab (debootstrap), SIPp calls (sip-tester), audio (sox, espeak-ng)
-# and the static compose check (docker-compose). Skipped when all are already there.
+# System packages for the lab (debootstrap), SIPp calls (sip-tester), audio (sox, espeak-ng),
+# the static compose check (docker-compose), flow pictures (graphviz: dot) and the dashboard's
+# browser tests (chromium, chromium-driver). Skipped when all are already there.
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

@@ -19,6 +19,7 @@ from ivr import __version__
 from ivr.channel import CallInfo
 from ivr.config import load_settings
 from ivr.errors import FlowErrors, IvrError
+from ivr.flow.graph import add_graph_parser
 from ivr.flow.interpreter import CallRun, Services
 from ivr.flow.library import load_library
 from ivr.sim import ScriptedChannel, SimClock, StubHttp, parse_tokens
@@ -95,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     lab.add_argument("rest", nargs=argparse.REMAINDER)
     lab.set_defaults(func=_lab)
     add_stt_parser(sub)
+    add_graph_parser(sub)
     return p
 
 
