@@ -159,20 +159,50 @@ def test_call_nodes_point_at_the_sub_flow() -> None:
     assert '"flow:card_services" [label=<' in dot and "sub-flow" in dot
 
 
+def test_queue_and_survey_nodes() -> None:
+    f = flow("""
+        start: agent
+        surveys:
+          after_call:
+            questions:
+              - {id: satisfied, prompt: "How satisfied were you, 1 to 5?"}
+        nodes:
+          agent:
+            queue:
+              name: cards
+              callback: {prompt: "To be called back instead, press 1.", then: booked}
+              when_unavailable: busy
+              when_timeout: busy
+            survey: after_call
+            next: rate
+          rate: {survey: after_call, next: hangup}
+          booked: {play: "We will call you back.", next: hangup}
+          busy: {play: "All agents are busy.", next: hangup}
+    """)
+    edges = {(e.source, e.target, e.label) for e in flow_edges(f)}
+    assert {("agent", "booked", "1 callback"), ("agent", "busy", "unavailable"),
+            ("agent", "busy", "timeout"), ("agent", "rate", "after the agent"),
+            ("rate", "hangup", "")} <= edges
+    assert node_kind(f.nodes["agent"]) == "queue" and node_kind(f.nodes["rate"]) == "survey"
+    dot = flow_dot(f)
+    assert "queue cards" in dot and "then survey after_call" in dot
+    assert analyse(f).dead_ends == frozenset()
+
+
 def test_node_kinds_added_later_are_drawn_from_their_attributes() -> None:
     @dataclass(frozen=True)
-    class QueueNode(m.Node):
-        queue: str
-        when_unavailable: str
+    class FaxNode(m.Node):
+        to: str
+        on_fail: str
         next: str = m.HANGUP
 
     f = flow(LOOPING)
-    q = QueueNode(id="wait", line=1, queue="cards", when_unavailable="bye")
-    f = dataclasses.replace(f, nodes={**f.nodes, "wait": q})  # type: ignore[dict-item]
-    assert node_kind(q) == "queue"
-    edges = {(e.target, e.label) for e in flow_edges(f) if e.source == "wait"}
-    assert edges == {("bye", "unavailable"), ("hangup", "next")}
-    assert "queue cards" in flow_dot(f)
+    fax = FaxNode(id="fax", line=1, to="+33100000000", on_fail="bye")
+    f = dataclasses.replace(f, nodes={**f.nodes, "fax": fax})  # type: ignore[dict-item]
+    assert node_kind(fax) == "fax"
+    edges = {(e.target, e.label) for e in flow_edges(f) if e.source == "fax"}
+    assert edges == {("bye", "on_fail"), ("hangup", "next")}
+    assert "to +33100000000" in flow_dot(f)
 
 
 # --- DOT and SVG ------------------------------------------------------------------------------

@@ -85,6 +85,7 @@ _KINDS: dict[type, str] = {
     m.PlayNode: "play", m.MenuNode: "menu", m.CollectNode: "collect", m.SetNode: "set",
     m.BranchNode: "branch", m.GotoNode: "goto", m.CallNode: "call", m.HoursNode: "hours",
     m.HttpNode: "http", m.TransferNode: "transfer", m.HangupNode: "hangup",
+    m.QueueNode: "queue", m.SurveyNode: "survey",
 }
 
 # kind -> (shape, extra style, fill colour); pale fills keep black text readable
@@ -181,11 +182,17 @@ def _node_edges(node: object) -> Iterator[tuple[str, str, EdgeStyle]]:
             yield node.on_error, "on_error", "error"
         case m.TransferNode():
             yield node.on_fail, "on_fail", "error"
-        case m.PlayNode() | m.SetNode():
+        case m.QueueNode():
+            if node.callback is not None:
+                yield node.callback.then, f"{node.callback.key} callback", "option"
+            yield node.when_unavailable, "unavailable", "error"
+            yield node.when_timeout, "timeout", "retry"
+            yield node.next, "after the agent", "next"
+        case m.PlayNode() | m.SetNode() | m.SurveyNode():
             yield node.next, "", "next"
         case m.HangupNode():
             return
-        case _:  # a kind this module has no case for (queue, survey): known attribute names
+        case _:  # a kind added after this module: follow the usual attribute names
             for attr, label, style in _GENERIC_EXITS:
                 target: object = node
                 for part in attr.split("."):
@@ -380,7 +387,12 @@ def _details(node: object) -> list[str]:
             return [f"to {node.to}"]
         case m.HangupNode():
             return [node.outcome.replace("_", " ")]
-    out = []  # kinds without a case: queue, survey
+        case m.QueueNode():
+            return [f"queue {node.queue}"] + ([f"then survey {node.survey}"]
+                                              if node.survey else [])
+        case m.SurveyNode():
+            return [f"survey {node.survey}"]
+    out = []  # a kind added after this module
     for attr in ("queue", "survey", "to"):
         value = getattr(node, attr, None)
         if isinstance(value, str) and value:
