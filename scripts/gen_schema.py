@@ -138,11 +138,16 @@ schema = {
             "key": {"type": "string", "pattern": "^[0-9*#]$"},
             "prompt": {"$ref": "#/$defs/prompt"},
             "then": target,
-        }, ["prompt"], desc="Offer a callback instead of waiting."),
+            "dial": {"$ref": "#/$defs/dial_pattern"},
+            "attempts": {"type": "integer", "minimum": 1, "maximum": 10},
+            "retry_after_s": {"type": "number", "minimum": 0},
+        }, ["prompt", "dial"], desc="Offer a callback instead of waiting."),
         "when_unavailable": target, "when_timeout": target,
     }, ["name", "when_unavailable", "when_timeout"]), {"survey": {"type": "string", "pattern": ID, "description": "Survey to run after the agent hangs up."}, "next": common["next"]},
         desc="Put the caller in an agent queue (checked over AMI first)."),
     "survey_node": node("survey", {"type": "string", "pattern": ID, "description": "Name of a survey in 'surveys:'."}, {"next": common["next"]}, desc="Run a survey now."),
+    "dial_pattern": {"type": "string", "pattern": "^(PJSIP|SIP|IAX2|Local|DAHDI)/[A-Za-z0-9_.@:+-]*\\{number\\}[A-Za-z0-9_.@:+-]*$",
+                     "description": "Channel to call back, with {number} (checked to be digits), e.g. PJSIP/{number}@trunk."},
     "survey": obj({
         "intro": {"$ref": "#/$defs/prompt"},
         "questions": {"type": "array", "minItems": 1, "maxItems": 10, "items": obj({
@@ -156,7 +161,7 @@ schema = {
         "timeout_s": timeout,
         "retries": {"type": "integer", "minimum": 0, "maximum": 3},
         "outbound": obj({
-            "dial": {"type": "string", "pattern": "^(PJSIP|SIP|IAX2|Local|DAHDI)/[A-Za-z0-9_.@:+{}-]*\\{number\\}[A-Za-z0-9_.@:+{}-]*$", "description": "Channel with {number}, e.g. PJSIP/{number}@trunk."},
+            "dial": {"$ref": "#/$defs/dial_pattern"},
             "delay_s": {"type": "number", "minimum": 0, "maximum": 86400},
             "hours": {"type": "object", "additionalProperties": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}},
             "attempts": {"type": "integer", "minimum": 1, "maximum": 10},

@@ -235,7 +235,8 @@ def test_queue_and_survey_load() -> None:
             queue:
               name: cards
               timeout_s: 60
-              callback: {prompt: "Press 1 for a callback", over_s: 30, then: booked}
+              callback: {prompt: "Press 1 for a callback", over_s: 30, then: booked,
+                         dial: "Local/{number}@callbacks"}
               when_unavailable: bye
               when_timeout: bye
             survey: after

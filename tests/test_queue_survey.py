@@ -30,7 +30,8 @@ BANK_LIKE = """
         queue:
           name: cards
           timeout_s: 120
-          callback: {prompt: "To be called back instead, press 1.", over_s: 100, then: booked}
+          callback: {prompt: "To be called back instead, press 1.", over_s: 100, then: booked,
+                     dial: "PJSIP/{number}@callback-line"}
           when_unavailable: busy
           when_timeout: busy
         survey: after_call

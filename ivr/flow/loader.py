@@ -328,8 +328,10 @@ class _Builder:
         if offer is not None:
             callback = m.CallbackOffer(
                 prompt=self.prompt(offer["prompt"], (*path, "callback", "prompt")),
-                over_s=float(offer.get("over_s", 60)), key=str(offer.get("key", "1")),
-                then=offer.get("then", m.HANGUP))
+                dial=offer["dial"], over_s=float(offer.get("over_s", 60)),
+                key=str(offer.get("key", "1")), then=offer.get("then", m.HANGUP),
+                attempts=int(offer.get("attempts", 3)),
+                retry_after_s=float(offer.get("retry_after_s", 300)))
         survey = body.get("survey")
         if survey is not None and survey not in (self.data.get("surveys") or {}):
             self.err(("nodes", nid, "survey"), f"no survey named '{survey}' in 'surveys:'")

@@ -204,9 +204,12 @@ class CallbackOffer:
     """In a queue: offer to call the caller back instead of waiting."""
 
     prompt: PromptSpec  # e.g. "To be called back instead of waiting, press 1."
+    dial: str  # channel pattern with {number}, e.g. PJSIP/{number}@trunk
     over_s: float = 60.0  # offer when the estimated wait is at least this
     key: str = "1"
-    then: str = HANGUP  # where the call goes once the callback is booked
+    then: str = HANGUP
+    attempts: int = 3
+    retry_after_s: float = 300.0  # where the call goes once the callback is booked
 
 
 @dataclass(frozen=True)

@@ -98,10 +98,37 @@ def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE calls ADD COLUMN survey TEXT")
 
 
+def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
+    """Outbound calls (callbacks, outbound surveys) and the survey opt-out list."""
+    conn.execute("""
+        CREATE TABLE outbound (
+            id            INTEGER PRIMARY KEY,
+            kind          TEXT NOT NULL CHECK (kind IN ('callback', 'survey')),
+            call_id       TEXT NOT NULL,      -- the call it belongs to
+            flow          TEXT NOT NULL,
+            target        TEXT NOT NULL,      -- the survey name or the queue node id
+            number        TEXT NOT NULL,
+            channel       TEXT NOT NULL,      -- dial string, built and checked when booked
+            caller_id     TEXT NOT NULL DEFAULT '',
+            due_at        REAL NOT NULL,
+            attempts      INTEGER NOT NULL DEFAULT 0,
+            max_attempts  INTEGER NOT NULL,
+            retry_after_s REAL NOT NULL,
+            status        TEXT NOT NULL DEFAULT 'pending' CHECK (status IN
+                              ('pending', 'dialing', 'answered', 'done', 'failed')),
+            last_result   TEXT NOT NULL DEFAULT '',
+            created_at    REAL NOT NULL,
+            updated_at    REAL NOT NULL,
+            UNIQUE (kind, call_id)
+        )""")
+    conn.execute("CREATE INDEX outbound_due ON outbound (status, due_at)")
+    conn.execute("CREATE TABLE opt_out (number TEXT PRIMARY KEY, at REAL NOT NULL)")
+
+
 # MIGRATIONS[n] takes a database from schema version n to n + 1. To change the schema, append a
 # function here (never edit a released one); SCHEMA_VERSION follows automatically.
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
-    _migrate_0_to_1, _migrate_1_to_2)
+    _migrate_0_to_1, _migrate_1_to_2, _migrate_2_to_3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -412,6 +439,15 @@ class RecordStore:
         for outcome, n in await self._fetch(sql, params):
             counts[outcome] = n
         return counts
+
+    async def transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(connection)`` in one write transaction on the store's thread."""
+        def call() -> T:
+            conn = self._connection()
+            with _immediate(conn):
+                return fn(conn)
+
+        return await self._run(call)
 
     async def attach_survey(self, call_id: str, survey: SurveyResult) -> bool:
         """Store a survey against an earlier call (outbound surveys).

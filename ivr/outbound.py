@@ -1,0 +1,262 @@
+"""Outbound calls placed over AMI: queued callbacks and outbound post-call surveys.
+
+Every outbound call is a row in the ``outbound`` table first (:class:`Outbound` books it),
+so it survives a restart and is never placed twice:
+
+- ``UNIQUE (kind, call_id)``: one callback and one survey per call at most;
+- the attempt is written (``dialing``, attempts + 1) **before** ``Originate`` is sent, and a
+  lost AMI answer is never re-sent: the row waits ``retry_after_s`` like a failed attempt;
+- a restart turns rows left in ``dialing`` into a counted attempt, retried later.
+
+The :class:`Dialer` wakes every ``poll_s``, picks due rows within the survey's calling hours
+and under ``max_concurrent`` per survey, and originates ``channel`` into the dialplan context
+``ivr-outbound``, which runs ``agi://.../<flow>?job=<id>``; the app then runs the survey (or
+puts the callback in the queue ahead of later callers) and closes the row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from ivr.ami.client import AmiClient
+from ivr.errors import AmiError
+from ivr.flow import model as m
+from ivr.flow.queueing import NUMBER
+from ivr.store.records import RecordStore
+
+log = logging.getLogger("ivr.outbound")
+
+CONTEXT = "ivr-outbound"  # asterisk-conf/extensions.conf
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    kind: str  # "callback" | "survey"
+    call_id: str
+    flow: str
+    target: str
+    number: str
+    channel: str
+    caller_id: str
+    attempts: int
+    max_attempts: int
+    retry_after_s: float
+    status: str
+
+
+def dial_string(pattern: str, number: str) -> str:
+    """``pattern`` with ``{number}``; the number must be digits (an optional leading +)."""
+    if not NUMBER.match(number):
+        raise ValueError(f"not a number we may dial: {number!r}")
+    return pattern.replace("{number}", number)
+
+
+class Outbound:
+    """Books and tracks outbound calls in the record store (the interpreter's OutboundPort)."""
+
+    def __init__(self, store: RecordStore, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.clock = clock
+
+    # -- booking (OutboundPort)
+    async def book_callback(self, run: object, node: m.QueueNode, number: str,
+                            due_in_s: float) -> None:
+        from ivr.flow.interpreter import CallRun
+
+        assert isinstance(run, CallRun) and node.callback is not None
+        await self._book("callback", run.record.call_id, run.flow.name, node.id, number,
+                         node.callback.dial, "", due_in_s, node.callback.attempts,
+                         node.callback.retry_after_s)
+
+    async def book_survey(self, run: object, survey: m.SurveySpec) -> None:
+        from ivr.flow.interpreter import CallRun
+
+        assert isinstance(run, CallRun) and survey.outbound is not None
+        o = survey.outbound
+        number = run.record.caller
+        if not NUMBER.match(number):
+            run.log.info("no outbound survey: caller id %r is not a number to call", number)
+            return
+        if await self.opted_out(number):
+            run.log.info("no outbound survey: the caller opted out")
+            return
+        await self._book("survey", run.record.call_id, run.flow.name, survey.name, number,
+                         o.dial, o.caller_id, o.delay_s, o.attempts, o.retry_after_s)
+
+    async def _book(self, kind: str, call_id: str, flow: str, target: str, number: str,
+                    pattern: str, caller_id: str, due_in_s: float, attempts: int,
+                    retry_after_s: float) -> bool:
+        channel = dial_string(pattern, number)
+        now = self.clock()
+
+        def insert(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO outbound (kind, call_id, flow, target, number, channel,"
+                " caller_id, due_at, max_attempts, retry_after_s, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (kind, call_id, flow, target, number, channel, caller_id, now + due_in_s,
+                 attempts, retry_after_s, now, now))
+            return cursor.rowcount == 1
+
+        booked = await self.store.transaction(insert)
+        log.info("[%s] %s %s (due in %.0f s)", call_id, kind,
+                 "booked" if booked else "already booked", due_in_s)
+        return booked
+
+    # -- opt-out list
+    async def opt_out(self, number: str) -> None:
+        await self.store.transaction(lambda c: c.execute(
+            "INSERT OR REPLACE INTO opt_out (number, at) VALUES (?, ?)", (number, self.clock())))
+
+    async def opted_out(self, number: str) -> bool:
+        return bool(await self.store.transaction(lambda c: c.execute(
+            "SELECT 1 FROM opt_out WHERE number = ?", (number,)).fetchone()))
+
+    # -- the dialer's side
+    async def due(self, limit: int = 20) -> list[Job]:
+        now = self.clock()
+        rows = await self.store.transaction(lambda c: c.execute(
+            f"SELECT {_JOB_COLUMNS} FROM outbound WHERE status = 'pending' AND due_at <= ?"
+            " ORDER BY due_at LIMIT ?", (now, limit)).fetchall())
+        return [Job(*row) for row in rows]
+
+    async def get(self, job_id: int) -> Job | None:
+        row = await self.store.transaction(lambda c: c.execute(
+            f"SELECT {_JOB_COLUMNS} FROM outbound WHERE id = ?", (job_id,)).fetchone())
+        return Job(*row) if row else None
+
+    async def jobs(self) -> list[Job]:
+        rows = await self.store.transaction(lambda c: c.execute(
+            f"SELECT {_JOB_COLUMNS} FROM outbound ORDER BY id").fetchall())
+        return [Job(*row) for row in rows]
+
+    async def start_attempt(self, job: Job) -> bool:
+        """Mark the job ``dialing`` (attempt + 1) before dialling; False if it moved on."""
+        now = self.clock()
+        return bool(await self.store.transaction(lambda c: c.execute(
+            "UPDATE outbound SET status = 'dialing', attempts = attempts + 1, updated_at = ?"
+            " WHERE id = ? AND status = 'pending'", (now, job.id)).rowcount))
+
+    async def attempt_failed(self, job: Job, result: str) -> None:
+        """No answer, busy, or an unknown fate: retry later, or give up after the last."""
+        now = self.clock()
+        await self.store.transaction(lambda c: c.execute(
+            "UPDATE outbound SET status = CASE WHEN attempts >= max_attempts THEN 'failed'"
+            " ELSE 'pending' END, due_at = ?, last_result = ?, updated_at = ?"
+            " WHERE id = ? AND status = 'dialing'", (now + job.retry_after_s, result, now, job.id)))
+
+    async def answered(self, job_id: int) -> Job | None:
+        """The callee answered and the AGI call arrived: claim the job (once)."""
+        now = self.clock()
+        claimed = await self.store.transaction(lambda c: c.execute(
+            "UPDATE outbound SET status = 'answered', last_result = 'answered', updated_at = ?"
+            " WHERE id = ? AND status = 'dialing'", (now, job_id)).rowcount)
+        return await self.get(job_id) if claimed else None
+
+    async def done(self, job_id: int, result: str) -> None:
+        now = self.clock()
+        await self.store.transaction(lambda c: c.execute(
+            "UPDATE outbound SET status = 'done', last_result = ?, updated_at = ? WHERE id = ?",
+            (result, now, job_id)))
+
+    async def recover(self) -> int:
+        """At start-up: attempts cut off by the last stop count as failed attempts."""
+        now = self.clock()
+        return int(await self.store.transaction(lambda c: c.execute(
+            "UPDATE outbound SET status = CASE WHEN attempts >= max_attempts THEN 'failed'"
+            " ELSE 'pending' END, due_at = ? + retry_after_s, last_result = 'interrupted',"
+            " updated_at = ? WHERE status IN ('dialing', 'answered')", (now, now)).rowcount))
+
+
+_JOB_COLUMNS = ("id, kind, call_id, flow, target, number, channel, caller_id, attempts,"
+                " max_attempts, retry_after_s, status")
+
+
+class Dialer:
+    """Places due outbound calls over AMI. ``start()``, then ``await close()``."""
+
+    def __init__(self, outbound: Outbound, ami: AmiClient,
+                 flows: Callable[[], Mapping[str, m.Flow]], *, poll_s: float = 1.0,
+                 ring_s: float = 30.0) -> None:
+        self.outbound = outbound
+        self.ami = ami
+        self.flows = flows
+        self.poll_s = poll_s
+        self.ring_s = ring_s
+        self._task: asyncio.Task[None] | None = None
+        self._dialing: dict[int, asyncio.Task[None]] = {}
+        self._by_target: dict[str, set[int]] = {}  # jobs dialling per survey/queue node
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop())
+
+    async def close(self) -> None:
+        tasks = [t for t in (self._task, *self._dialing.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                if self.ami.up:
+                    await self.tick()
+            except Exception:  # the dialer must outlive any one bad row
+                log.exception("outbound dialer round failed")
+            await asyncio.sleep(self.poll_s)
+
+    async def tick(self) -> None:
+        """One round: start every due job that is within hours and under its limit."""
+        for job in await self.outbound.due():
+            if job.id in self._dialing:
+                continue
+            limit, open_now = self._rules(job)
+            busy = len(self._by_target.get(job.target, ()))
+            if not open_now or busy >= limit:
+                continue
+            if not await self.outbound.start_attempt(job):
+                continue
+            self._by_target.setdefault(job.target, set()).add(job.id)
+            self._dialing[job.id] = asyncio.create_task(self._dial(job))
+
+    def _rules(self, job: Job) -> tuple[int, bool]:
+        """``(max concurrent, within calling hours now)`` for the job's survey/callback."""
+        flow = self.flows().get(job.flow)
+        if flow is None:
+            return 1, True
+        spec = flow.surveys.get(job.target) if job.kind == "survey" else None
+        if spec is None or spec.outbound is None:
+            return 2, True
+        hours = spec.outbound.hours
+        now = datetime.fromtimestamp(self.outbound.clock(), ZoneInfo(flow.timezone))
+        return spec.outbound.max_concurrent, hours is None or hours.status(now) == "open"
+
+    async def _dial(self, job: Job) -> None:
+        try:
+            log.info("[%s] placing %s call %d (attempt %d of %d)", job.call_id, job.kind,
+                     job.id, job.attempts + 1, job.max_attempts)
+            reply = await self.ami.originate(
+                job.channel, context=CONTEXT, exten="s", caller_id=job.caller_id,
+                variables={"IVR_FLOW": job.flow, "IVR_JOB": str(job.id)},
+                timeout_s=self.ring_s, channel_id=f"ivr-job-{job.id}-{job.attempts + 1}")
+            if str(reply.get("Response", "")).lower() != "success":
+                await self.outbound.attempt_failed(job, f"reason {reply.get('Reason', '?')}")
+                log.info("[%s] %s call %d not answered (reason %s)", job.call_id, job.kind,
+                         job.id, reply.get("Reason"))
+        except AmiError as exc:  # fate unknown: never re-sent at once
+            await self.outbound.attempt_failed(job, f"ami: {exc}")
+            log.warning("[%s] %s call %d: %s", job.call_id, job.kind, job.id, exc)
+        finally:
+            self._dialing.pop(job.id, None)
+            self._by_target.get(job.target, set()).discard(job.id)
