@@ -6,16 +6,21 @@ import asyncio
 import logging
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ivr.agi.channel import AgiChannel
 from ivr.agi.protocol import AgiEnvironment
 from ivr.agi.server import AgiServer
+from ivr.ami.client import AmiClient
+from ivr.ami.queues import AmiQueues
 from ivr.config import Settings
 from ivr.engines.http import HttpLookup, extract
 from ivr.flow.interpreter import CallRun, Services
 from ivr.flow.library import FlowLibrary, load_library
-from ivr.flow.model import Flow, MenuNode
+from ivr.flow.model import Flow, MenuNode, QueueNode
+from ivr.jobs import run_job
+from ivr.outbound import Dialer, Outbound
 from ivr.speech.service import SpeechService
 from ivr.store.records import RecordStore
 from ivr.tts import Pyttsx3Engine, build_prompts
@@ -30,6 +35,8 @@ RESULT_VARIABLE = "IVR_RESULT"
 class App:
     """The running server. ``await start()``, then ``await close()``."""
 
+    clock: Callable[[], float] = staticmethod(time.time)  # calls, records, outbound hours
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.library = FlowLibrary()
@@ -37,6 +44,10 @@ class App:
         self.http: HttpLookup | None = None
         self.agi: AgiServer | None = None
         self.speech: SpeechService | None = None
+        self.ami: AmiClient | None = None
+        self.queues: AmiQueues | None = None
+        self.outbound: Outbound | None = None
+        self.dialer: Dialer | None = None
 
     async def start(self) -> None:
         s = self.settings
@@ -54,6 +65,14 @@ class App:
         recovered = await self.store.recover_unfinished(time.time())
         if recovered:
             log.warning("%d calls were cut off by the last stop; marked as errors", recovered)
+        self.outbound = Outbound(self.store, clock=self.clock)
+        if await self.outbound.recover():
+            log.warning("outbound calls cut off by the last stop will be retried later")
+        if s.ami.secret is not None:
+            await self.start_ami()
+        else:
+            log.warning("AMI off (no IVR_AMI_SECRET): queues join without a check, no "
+                        "callbacks or outbound surveys are placed")
         if s.http.base_url:
             secret = s.http.secret.reveal() if s.http.secret else None
             self.http = HttpLookup(s.http.base_url, secret=secret, timeout_s=s.http.timeout_s)
@@ -89,9 +108,27 @@ class App:
                             "keys only in that language (see speech.vosk_model and "
                             "speech.vosk_languages)", flow.name, ", ".join(missing))
 
+    async def start_ami(self) -> None:
+        """AMI for queue checks and outbound calls; never blocks start-up when it is down."""
+        assert self.outbound is not None
+        self.ami = AmiClient(self.settings.ami)
+        self.queues = AmiQueues(self.ami)
+        await self.ami.start()
+        self.dialer = Dialer(self.outbound, self.ami, lambda: self.library.flows)
+        self.dialer.start()
+
+    def queue_names(self) -> list[str]:
+        """Every queue a loaded flow sends callers to."""
+        return sorted({n.queue for f in self.library.flows.values() for n in f.nodes.values()
+                       if isinstance(n, QueueNode)})
+
     async def close(self) -> None:
         if self.agi is not None:
             await self.agi.close()
+        if self.dialer is not None:
+            await self.dialer.close()
+        if self.ami is not None:
+            await self.ami.close()
         if self.speech is not None:
             await self.speech.close()
         if self.http is not None:
@@ -103,7 +140,9 @@ class App:
         assert self.store is not None
         hearable = frozenset(self.speech.engines) if self.speech else frozenset()
         return Services(http=self.http, flows=self.library.flows, extract=extract,
-                        checkpoint=self.store.checkpoint, speech_languages=hearable)
+                        checkpoint=self.store.checkpoint, speech_languages=hearable,
+                        clock=self.clock,
+                        queues=self.queues, outbound=self.outbound if self.ami else None)
 
     async def handle_call(self, env: AgiEnvironment, channel: AgiChannel) -> None:
         """One call: pick the flow by the AGI script path, run it, store its record."""
@@ -117,6 +156,10 @@ class App:
             return
         if self.speech is not None:
             channel.listener = self.speech.listen
+        if "job" in env.params and self.outbound is not None:  # an outbound call answered
+            await run_job(env.params["job"], flow, channel, self.services(), self.store,
+                          self.outbound)
+            return
         run = CallRun(flow, channel, self.services())
         await self.store.begin(run.record)
         record = await run.run()

@@ -127,10 +127,10 @@ async def test_caller_hangs_up_mid_menu(app: App) -> None:
 async def test_bank_balance_then_agent(app: App, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     digits = ["1", "1", *ACCOUNT, "#", "1", "9", "0"]
-    # Monday 10:00 in Shanghai is open; the fake says DIALSTATUS=ANSWER for the transfer
+    # Monday 10:00 in Shanghai is open; the fake says an agent took the call (no AMI here)
     result = await run_fake_call(
         "127.0.0.1", port(app), script="bank", digits=digits, uniqueid="call-bank",
-        variables={"DIALSTATUS": "ANSWER"}, timeout_s=20,
+        variables={"QUEUESTATUS": "CONTINUE"}, timeout_s=20,
     )
     assert result.closed_by_server
     record = await stored(app, "call-bank")
@@ -138,8 +138,8 @@ async def test_bank_balance_then_agent(app: App, caplog: pytest.LogCaptureFixtur
     assert path[-5:] == ["fetch_balance", "tell_balance", "anything_else", "main", "agent"]
     assert record.outcome == "transferred"  # type: ignore[attr-defined]
     assert record.variables["balance"] == "99.50"  # type: ignore[attr-defined]
-    assert any(c == 'EXEC Dial "Local/1001@agents,30"' or c == "EXEC Dial Local/1001@agents,30"
-               for c in result.commands)
+    assert "EXEC Queue default,c,,,120" in result.commands
+    assert record.queue is not None and record.queue.result == "answered"  # type: ignore[attr-defined]
     # the account number never reaches our logs (the stub bank's access log is not ours)
     ours = [r.getMessage() for r in caplog.records if r.name.startswith("ivr")]
     assert len(ours) > 20

@@ -53,7 +53,8 @@ def simulate(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, object
          "self_service"),
         ("1,1,99999999#,1", OPEN, ["fetch_balance", "lookup_failed", "agent"], "transferred"),
         ("1,2,answer", OPEN, ["main", "lost_card", "agent"], "transferred"),
-        ("1,2,busy", OPEN, ["agent", "agents_busy", "goodbye"], "self_service"),
+        # no agent: the queue times out; a caller who wanted a person was not self-served
+        ("1,2,busy", OPEN, ["agent", "agents_busy", "goodbye"], "abandoned"),
         ("1,3,1", OPEN, ["offer", "offer_accepted", "agent"], "transferred"),
         ("1,3,9,0", OPEN, ["offer", "main", "agent"], "transferred"),
         ("2,0", OPEN, ["opening_hours", "main", "agent"], "transferred"),

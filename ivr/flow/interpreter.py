@@ -97,13 +97,15 @@ class CallRun:
 
     # --- the loop ----------------------------------------------------------------------
 
-    async def run(self) -> CallRecord:
-        """Run the call to its end and return the finished record (never raises)."""
+    async def run(self, start: str | None = None) -> CallRecord:
+        """Run the call to its end and return the finished record (never raises).
+
+        ``start`` begins at another node than the flow's start (a callback's queue node)."""
         rec = self.record
         outcome: Outcome = "error"
         try:
             await self.channel.answer()
-            await self._walk(self.flow.start)
+            await self._walk(start or self.flow.start)
         except _Stop as stop:
             outcome = stop.outcome
         except CallHangup:

@@ -99,7 +99,7 @@ async def run_queue(run: CallRun, node: m.QueueNode) -> str:
         wait = estimate_wait_s(position, state)
         run.vars.update(queue_position=str(position), queue_wait_min=str(math.ceil(wait / 60)),
                         queue_agents=str(state.available))
-        offer = node.callback
+        offer = node.callback if "callback_for" not in run.vars else None  # not twice
         if offer is not None and wait >= offer.over_s and await _offer_callback(
                 run, node, offer, wait):
             _visit(run, node, "callback", state, position=position, expected=wait)

@@ -54,7 +54,7 @@ def ivr_server(lab: Lab, balance_stub: BalanceStub,
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[IvrServe]:
     """``ivr serve`` on 127.0.0.1:4573 (the port the dialplan dials), log in artifacts/e2e/."""
     server = IvrServe(tmp_path_factory.mktemp("ivr-serve"), http_base_url=balance_stub.base_url,
-                      clock_at=BANK_OPEN_AT)
+                      clock_at=BANK_OPEN_AT, ami_secret=lab.ami_secret)
     server.start()
     try:
         yield server

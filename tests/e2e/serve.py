@@ -58,7 +58,9 @@ class IvrServe:
 
     def __init__(self, workdir: Path, *, http_base_url: str, port: int = AGI_PORT,
                  clock_at: datetime | None = None, log_level: str = "DEBUG",
-                 artifacts: Path = ARTIFACTS, name: str = "ivr-serve") -> None:
+                 artifacts: Path = ARTIFACTS, name: str = "ivr-serve",
+                 ami_secret: str | None = None) -> None:
+        self.ami_secret = ami_secret
         self.workdir = workdir
         self.port = port
         self.http_base_url = http_base_url
@@ -94,6 +96,8 @@ class IvrServe:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(yaml.safe_dump(self.config()), encoding="utf-8")
         env = {k: v for k, v in os.environ.items() if not k.startswith("IVR_")}
+        if self.ami_secret is not None:
+            env["IVR_AMI_SECRET"] = self.ami_secret
         with self.log_path.open("wb") as log:
             self._proc = subprocess.Popen(self.command(), cwd=ROOT, env=env,
                                           stdout=log, stderr=subprocess.STDOUT)
@@ -219,18 +223,12 @@ class BalanceStub:
 
 
 def _pin_flow_clock(at: datetime) -> None:
-    """Make the flow interpreter's clock read ``at`` now and run on at real speed."""
-    import dataclasses
-
+    """Make the server's clock (flows, records, outbound hours) read ``at`` now, running at
+    real speed."""
     from ivr.app import App
 
     offset = at.timestamp() - time.time()
-    original = App.services
-
-    def services(self: App) -> object:
-        return dataclasses.replace(original(self), clock=lambda: time.time() + offset)
-
-    App.services = services  # type: ignore[method-assign,assignment]
+    App.clock = staticmethod(lambda: time.time() + offset)  # type: ignore[assignment]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,79 @@
+"""What an answered outbound call does once Asterisk hands it to us (``?job=<id>``).
+
+- a **survey** call asks the flow's survey and stores the answers against the original call
+  (``attach_survey``: one survey per call), without a call record of its own;
+- a **callback** call tells the callee who is calling and puts them in the queue node's queue
+  with a high ``QUEUE_PRIO``, so they go ahead of callers who arrived after their request; it
+  leaves a call record of its own with ``callback_for`` = the original call.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ivr.channel import Channel, Prompt
+from ivr.errors import CallHangup
+from ivr.flow import model as m
+from ivr.flow.interpreter import CallRun, Services
+from ivr.outbound import Job, Outbound
+from ivr.record import CallRecord
+from ivr.store.records import RecordStore
+
+log = logging.getLogger("ivr.jobs")
+
+CALLBACK_PRIORITY = "10"  # Queue() serves higher QUEUE_PRIO first
+
+
+async def run_job(job_id: str, flow: m.Flow, channel: Channel, services: Services,
+                  store: RecordStore, outbound: Outbound) -> CallRecord | None:
+    """Run outbound job ``job_id`` on the answered ``channel``; the callback's record, if any."""
+    job = await outbound.answered(int(job_id)) if job_id.isdigit() else None
+    if job is None or job.flow != flow.name:
+        log.error("outbound call for unknown or finished job %r; hanging up", job_id)
+        await channel.hangup()
+        return None
+    if job.kind == "survey":
+        await _survey(job, flow, channel, services, store, outbound)
+        return None
+    return await _callback(job, flow, channel, services, store, outbound)
+
+
+async def _survey(job: Job, flow: m.Flow, channel: Channel, services: Services,
+                  store: RecordStore, outbound: Outbound) -> None:
+    spec = flow.surveys.get(job.target)
+    run = CallRun(flow, channel, services)
+    try:
+        await channel.answer()
+        if spec is not None:
+            await run.run_survey(spec, "outbound")
+    except CallHangup:
+        pass
+    finally:
+        survey = run.record.survey
+        if survey is not None:
+            stored = await store.attach_survey(job.call_id, survey)
+            log.info("[%s] outbound survey %s: %s%s", job.call_id, job.target, survey.status,
+                     "" if stored else " (not stored: the call already has a survey)")
+        await outbound.done(job.id, survey.status if survey else "no_survey")
+        if not channel_gone(channel):
+            await channel.hangup()
+
+
+async def _callback(job: Job, flow: m.Flow, channel: Channel, services: Services,
+                    store: RecordStore, outbound: Outbound) -> CallRecord:
+    run = CallRun(flow, channel, services)
+    run.vars["callback_for"] = job.call_id
+    await store.begin(run.record)
+    try:
+        await channel.set_variable("QUEUE_PRIO", CALLBACK_PRIORITY)
+        await channel.play([Prompt("sound", "hello")])  # then the queue node's own prompts
+    except CallHangup:
+        pass
+    record = await run.run(start=job.target)
+    await store.finish(record)
+    await outbound.done(job.id, record.queue.result if record.queue else record.outcome or "")
+    return record
+
+
+def channel_gone(channel: Channel) -> bool:
+    return bool(getattr(channel, "hung_up", False))

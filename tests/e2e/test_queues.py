@@ -1,0 +1,120 @@
+"""Agent queues, post-call surveys and outbound calls through the real Asterisk and AMI.
+
+flows/bank.yaml sends "0" to queue ``default``, whose members are ``Local/10XX@agents``
+channels that answer, say hello-world and hang up. Tests change the members with Asterisk's
+CLI (remove, pause, a long-talking agent) and put them back with ``queue reload members``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from helpers import Records, dial, spec
+from serve import IvrServe
+
+from ivr.lab import Lab
+from ivr.lab.sipp import Answerer
+
+pytestmark = [pytest.mark.asterisk, pytest.mark.usefixtures("no_leftover_calls")]
+
+BANK_AGENT_PATH = ["welcome", "choose_language", "opening_hours", "main", "agent"]
+MEMBERS = ("Local/1001@agents/n", "Local/1002@agents/n")
+CALLER = "8613800138000"
+
+
+@contextmanager
+def members(lab: Lab, *, remove: bool = False, pause: bool = False,
+            add: tuple[str, ...] = ()) -> Iterator[None]:
+    """Change queue ``default`` for one test; queues.conf's members come back afterwards."""
+    try:
+        for member in MEMBERS:
+            if remove:
+                lab.cli(f"queue remove member {member} from default")
+            if pause:
+                lab.cli(f"queue pause member {member} queue default")
+        for member in add:
+            lab.cli(f"queue add member {member} to default")
+        yield
+    finally:
+        for member in add:
+            lab.cli(f"queue remove member {member} from default")
+        for member in MEMBERS:
+            lab.cli(f"queue unpause member {member} queue default")
+        lab.cli("queue reload members default")
+
+
+def outbound_jobs(server: IvrServe) -> list[sqlite3.Row]:
+    with sqlite3.connect(server.db_path) as conn:
+        conn.row_factory = sqlite3.Row
+        return conn.execute("SELECT * FROM outbound ORDER BY id").fetchall()
+
+
+async def test_nobody_logged_in_goes_to_agents_busy(lab: Lab, records: Records) -> None:
+    with members(lab, remove=True):
+        result = await dial(lab, spec("200", "10", first_digit_after_s=3.0, digit_gap_s=4.0))
+    assert result.ok, result
+    record = await records.one()
+    assert record.path == [*BANK_AGENT_PATH, "agents_busy", "goodbye"]
+    assert record.queue is not None and record.queue.result == "no_agents"
+    assert record.outcome == "abandoned"  # asked for a person, got none
+
+
+async def test_caller_abandons_while_waiting(lab: Lab, records: Records) -> None:
+    with members(lab, pause=True):  # logged in, all paused: the caller waits
+        call = spec("200", "10", first_digit_after_s=3.0, digit_gap_s=4.0, hold_s=8,
+                    expect_hangup=False)
+        started = time.monotonic()
+        result = await dial(lab, call)
+        elapsed = time.monotonic() - started
+    assert result.ok, result
+    record = await records.one()
+    assert record.outcome == "abandoned" and record.path == BANK_AGENT_PATH
+    visit = record.queue
+    assert visit is not None and visit.result == "abandoned" and visit.agent == ""
+    assert 3 < visit.wait_s < elapsed, (visit, elapsed)
+    assert visit.agents_available == 0 and visit.position == 1
+
+
+async def test_caller_hangs_up_on_the_agent_then_answers_the_outbound_survey(
+        lab: Lab, records: Records, ivr_server: IvrServe, tmp_path: Path) -> None:
+    with members(lab, remove=True, add=("Local/1099@agents/n",)):  # a 20 s conversation
+        call = spec("200", "10", first_digit_after_s=3.0, digit_gap_s=4.0, hold_s=5,
+                    expect_hangup=False)
+        result = await dial(lab, call.__class__(**{**call.__dict__, "caller": CALLER}))
+        assert result.ok, result
+        record = await records.one()
+    assert record.caller == CALLER and record.outcome == "transferred"
+    assert record.queue is not None and record.queue.result == "answered"
+    assert record.queue.agent == "Local/1099@agents/n" and record.survey is None
+    [job] = outbound_jobs(ivr_server)
+    assert (job["kind"], job["call_id"], job["number"], job["status"]) == (
+        "survey", record.call_id, CALLER, "pending")
+    assert job["channel"] == f"PJSIP/{CALLER}@survey-line"
+    assert job["due_at"] - record.started_at >= 60  # the flow's delay_s (server clock)
+    # The SIPp callee answers, hears the intro, presses 4, then 1. The survey is made due
+    # now instead of in 60 s; the dialer picks it up within a second.
+    callee = Answerer(("4", "1"), tmp_path, first_digit_after_s=6.0, gaps_s=(3.0,))
+    callee.start()
+    try:
+        with sqlite3.connect(ivr_server.db_path) as conn:
+            conn.execute("UPDATE outbound SET due_at = 0 WHERE id = ?", (job["id"],))
+        answered = await asyncio.to_thread(callee.wait, 60)
+    finally:
+        callee.stop()
+    assert answered.ok, answered
+    deadline = time.monotonic() + 10
+    while (done := outbound_jobs(ivr_server)[0])["status"] != "done":
+        assert time.monotonic() < deadline, dict(done)
+        await asyncio.sleep(0.2)
+    assert done["attempts"] == 1 and done["last_result"] == "completed"
+    [stored] = [r for r in await records.all() if r.call_id == record.call_id]
+    survey = stored.survey
+    assert survey is not None and (survey.mode, survey.status) == ("outbound", "completed")
+    assert [(a.question, a.value) for a in survey.answers] == [("satisfied", 4), ("solved", 1)]
+    ivr_server.wait_for_log(f"[{record.call_id}] outbound survey after_call: completed")

@@ -1,0 +1,195 @@
+"""AmiClient against a small fake Asterisk Manager over TCP: login, actions, event lists,
+reconnect with backoff after the link drops, and no action ever re-sent by a reconnect."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from ivr.ami.client import AmiClient
+from ivr.ami.queues import AmiQueues
+from ivr.config import AmiSettings, Secret
+from ivr.errors import AmiError
+
+SECRET = "s3cret"
+
+
+@dataclass
+class FakeManager:
+    """Speaks just enough AMI; counts every action it receives by name."""
+
+    drop_on: str = ""  # close the connection on receiving this action (once)
+    silent_on: str = ""  # never answer this action
+    actions: list[str] = field(default_factory=list)
+    logins: int = 0
+    writers: list[asyncio.StreamWriter] = field(default_factory=list)
+    server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._client, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def close(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        for w in self.writers:
+            w.close()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writers.append(writer)
+        writer.write(b"Asterisk Call Manager/11.0.0\r\n")
+        try:
+            while True:
+                raw = await reader.readuntil(b"\r\n\r\n")
+                lines = raw.decode().split("\r\n")
+                fields = dict(line.split(": ", 1) for line in lines if ": " in line)
+                await self._answer(fields, writer)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+
+    async def _answer(self, f: dict[str, str], writer: asyncio.StreamWriter) -> None:
+        name, aid = f.get("Action", ""), f.get("ActionID", "")
+        self.actions.append(name)
+        if name == self.drop_on:
+            self.drop_on = ""
+            writer.close()
+            return
+        if name == self.silent_on:
+            return
+        if name == "Login":
+            ok = f.get("Secret") == SECRET
+            self.logins += ok
+            msg = ("Response: Success\r\nMessage: Authentication accepted" if ok else
+                   "Response: Error\r\nMessage: Authentication failed")
+            writer.write(f"{msg}\r\nActionID: {aid}\r\n\r\n".encode())
+            if ok:
+                writer.write(b"Event: FullyBooted\r\nStatus: Fully Booted\r\n\r\n")
+        elif name == "QueueSummary":
+            writer.write(
+                f"Response: Success\r\nActionID: {aid}\r\nEventList: start\r\n"
+                f"Message: Queue summary will follow\r\n\r\n"
+                f"Event: QueueSummary\r\nActionID: {aid}\r\nQueue: {f['Queue']}\r\n"
+                f"LoggedIn: 3\r\nAvailable: 1\r\nCallers: 2\r\nHoldTime: 14\r\n"
+                f"TalkTime: 95\r\nLongestHoldTime: 31\r\n\r\n"
+                f"Event: QueueSummaryComplete\r\nActionID: {aid}\r\nEventList: Complete\r\n"
+                f"ListItems: 1\r\n\r\n".encode())
+        elif name == "Originate":
+            writer.write(f"Response: Success\r\nActionID: {aid}\r\n"
+                         f"Message: Originate successfully queued\r\n\r\n"
+                         f"Event: OriginateResponse\r\nActionID: {aid}\r\nResponse: Success\r\n"
+                         f"Channel: {f['Channel']}\r\nReason: 4\r\nUniqueid: x\r\n\r\n".encode())
+        else:
+            writer.write(f"Response: Success\r\nActionID: {aid}\r\nPing: Pong\r\n\r\n".encode())
+        await writer.drain()
+
+    def send_event(self, text: str) -> None:
+        self.writers[-1].write(text.encode())
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeManager]:
+    manager = FakeManager()
+    yield manager
+    await manager.close()
+
+
+def settings(port: int, secret: str = SECRET, **kw: float) -> AmiSettings:
+    return AmiSettings(port=port, secret=Secret(secret.encode()),
+                       **{"action_timeout_s": 1.0, "reconnect_max_s": 2.0, **kw})  # type: ignore[arg-type]
+
+
+async def test_login_queue_summary_and_originate(fake: FakeManager) -> None:
+    client = AmiClient(settings(await fake.start()))
+    await client.start()
+    try:
+        assert client.up and fake.logins == 1
+        summary = await client.queue_summary("cards")
+        assert (summary["LoggedIn"], summary["Available"], summary["TalkTime"]) == ("3", "1", "95")
+        state = await AmiQueues(client).state("cards")
+        assert state is not None
+        assert (state.logged_in, state.callers, state.talktime_s) == (3, 2, 95)
+        reply = await client.originate("PJSIP/5550100@trunk", context="ivr-outbound", exten="s",
+                                       variables={"IVR_JOB": "7"}, channel_id="ivr-job-7-1")
+        assert reply["Event"] == "OriginateResponse" and reply["Response"] == "Success"
+    finally:
+        await client.close()
+
+
+async def test_wrong_secret_is_never_up(fake: FakeManager) -> None:
+    client = AmiClient(settings(await fake.start(), secret="wrong"))
+    await client.start(wait_s=0.5)
+    try:
+        assert not client.up and fake.logins == 0
+        with pytest.raises(AmiError, match="not connected"):
+            await client.action("Ping")
+    finally:
+        await client.close()
+
+
+async def test_no_secret_is_a_clear_error() -> None:
+    with pytest.raises(AmiError, match="IVR_AMI_SECRET"):
+        await AmiClient(AmiSettings()).start()
+
+
+async def test_a_dropped_link_reconnects_and_the_lost_originate_is_not_resent(
+        fake: FakeManager) -> None:
+    reconnected: list[int] = []
+    client = AmiClient(settings(await fake.start()), on_reconnect=lambda: reconnected.append(1))
+    await client.start()
+    fake.drop_on = "Originate"
+    try:
+        with pytest.raises(AmiError):
+            await client.originate("PJSIP/5550100@trunk", context="ivr-outbound", exten="s",
+                                   timeout_s=0.5)
+        for _ in range(100):  # backoff starts at 1 s
+            if client.up and fake.logins == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert client.up and fake.logins == 2 and reconnected == [1]
+        await asyncio.sleep(0.5)  # panoramisk would re-send pending actions on FullyBooted
+        assert fake.actions.count("Originate") == 1
+        assert (await client.action("Ping"))[0]["Ping"] == "Pong"
+    finally:
+        await client.close()
+
+
+async def test_unanswered_pings_drop_the_link_and_it_comes_back(fake: FakeManager) -> None:
+    client = AmiClient(settings(await fake.start(), ping_s=0.2, action_timeout_s=0.3))
+    await client.start()
+    fake.silent_on = "Ping"
+    try:
+        for _ in range(100):
+            if fake.logins >= 2:
+                break
+            await asyncio.sleep(0.05)
+        assert fake.logins >= 2  # the dead link was noticed and replaced
+    finally:
+        fake.silent_on = ""
+        await client.close()
+
+
+async def test_queue_events_fill_the_callers_watch(fake: FakeManager) -> None:
+    client = AmiClient(settings(await fake.start()))
+    queues = AmiQueues(client)
+    await client.start()
+    try:
+        watch = queues.watch("1700.42")
+        other = queues.watch("1700.43")
+        fake.send_event("Event: AgentConnect\r\nUniqueid: 1700.42\r\nQueue: cards\r\n"
+                        "Interface: Local/1001@agents/n\r\nHoldTime: 17\r\nRingTime: 2\r\n\r\n"
+                        "Event: AgentComplete\r\nUniqueid: 1700.42\r\nTalkTime: 64\r\n"
+                        "Reason: agent\r\n\r\n"
+                        "Event: QueueCallerAbandon\r\nUniqueid: 1700.43\r\nHoldTime: 40\r\n\r\n")
+        for _ in range(50):
+            if watch.talk_s and other.abandoned:
+                break
+            await asyncio.sleep(0.02)
+        assert (watch.agent, watch.hold_s, watch.talk_s) == ("Local/1001@agents/n", 17.0, 64.0)
+        assert other.abandoned and other.hold_s == 40.0 and other.agent == ""
+        watch.close()
+        assert "1700.42" not in queues._watches
+    finally:
+        await client.close()
