@@ -35,11 +35,16 @@ class QueueState:
     """A queue as AMI's ``QueueSummary`` sees it."""
 
     logged_in: int
-    available: int
+    available: int  # free to take a call now
     callers: int
     holdtime_s: float  # recent average
     talktime_s: float  # recent average
     longest_hold_s: float = 0.0
+    staffed: int | None = None  # logged in and not paused (on duty); None: as logged_in
+
+    @property
+    def on_duty(self) -> int:
+        return self.logged_in if self.staffed is None else self.staffed
 
 
 class QueueWatch(Protocol):
@@ -81,7 +86,7 @@ def estimate_wait_s(position: int, state: QueueState) -> float:
     if ahead <= 0:
         return 0.0
     per_call = state.talktime_s or state.holdtime_s
-    return ahead * per_call / max(state.logged_in, 1)
+    return ahead * per_call / max(state.on_duty, 1)
 
 
 async def run_queue(run: CallRun, node: m.QueueNode) -> str:
@@ -89,10 +94,10 @@ async def run_queue(run: CallRun, node: m.QueueNode) -> str:
     queues = run.services.queues
     state = await queues.state(node.queue) if queues is not None else None
     if state is not None:
-        nobody = state.logged_in == 0 or (node.require_available and state.available == 0)
+        nobody = state.on_duty == 0 or (node.require_available and state.available == 0)
         if nobody:
-            run.log.info("queue %s: no agent (%d logged in, %d free)", node.queue,
-                         state.logged_in, state.available)
+            run.log.info("queue %s: no agent (%d on duty, %d free)", node.queue,
+                         state.on_duty, state.available)
             _visit(run, node, "no_agents", state)
             return node.when_unavailable
         position = state.callers + 1
