@@ -94,8 +94,19 @@ def test_bank_edges_carry_digits_words_and_exits() -> None:
     assert ("opening_hours", "holiday", "holiday") in edges
     assert ("opening_hours", "closed", "closed") in edges
     assert ("fetch_balance", "lookup_failed", "on_error") in edges
-    assert ("agent", "agents_busy", "on_fail") in edges
+    assert ("agent", "agents_busy", "unavailable") in edges  # the queue node
+    assert ("agent", "agents_busy", "timeout") in edges
+    assert ("agent", "callback_booked", "1 callback") in edges
+    assert ("agent", "hangup", "after the agent") in edges
     assert ("goodbye", "hangup", "") in edges
+
+
+def test_transfer_on_fail_and_speech_menus() -> None:
+    f = load_flow(ROOT / "flows" / "voice.yaml")
+    edges = {(e.source, e.target, e.label) for e in flow_edges(f)}
+    assert ("agent", "goodbye", "on_fail") in edges
+    dot = flow_dot(f)
+    assert "to Local/1001@agents" in dot and "dtmf + speech" in dot
 
 
 def test_bank_has_no_dead_end_and_nothing_unreachable() -> None:
@@ -170,7 +181,8 @@ def test_queue_and_survey_nodes() -> None:
           agent:
             queue:
               name: cards
-              callback: {prompt: "To be called back instead, press 1.", then: booked}
+              callback: {prompt: "To be called back instead, press 1.", then: booked,
+                         dial: "PJSIP/{number}@callback-line"}
               when_unavailable: busy
               when_timeout: busy
             survey: after_call
@@ -225,10 +237,12 @@ def test_every_bank_node_and_edge_label_is_in_the_svg() -> None:
     for label in ("1 (balance, account balance)", "2 (lost card, stolen card)",
                   "0 (agent, operator)", "3 (offers, instalments)", "1 (yes)", "2 (no)",
                   "* repeat", "9 back", "no_input", "no_match", "otherwise", "open",
-                  "closed", "holiday", "on_error", "on_fail", "next"):
+                  "closed", "holiday", "on_error", "unavailable", "timeout", "1 callback",
+                  "after the agent", "next"):
         assert label in edge_text.splitlines(), label
-    # transfer and hours details
-    assert "to Local/1001@agents" in texts(nodes["agent"])
+    # queue and hours details
+    assert "queue default" in texts(nodes["agent"])
+    assert "then survey after_call" in texts(nodes["agent"])
     assert "mon-fri 08:00-20:00" in texts(nodes["opening_hours"])
     assert "sat 09:00-12:00, 13:00-17:00" in texts(nodes["opening_hours"])
 
