@@ -8,8 +8,10 @@ SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 APT_PACKAGES := debootstrap sip-tester sox espeak-ng zstd docker-compose graphviz \
                 chromium chromium-driver
 STAMP  := $(VENV)/.installed
+CHARTJS_VERSION := 4.5.1
+VENDOR_DIR := ivr/admin/static/vendor
 
-.PHONY: run test deps venv lint bench clean
+.PHONY: run test deps venv lint bench clean vendor
 include mk/lab.mk
 
 # System packages for the lab (debootstrap), SIPp calls (sip-tester), audio (sox, espeak-ng),
@@ -48,6 +50,18 @@ lint: venv
 
 bench: venv
 	$(BIN)/python benchmarks/agi_load.py
+
+# Re-fetch the dashboard's chart library from the npm registry (build time only; the committed
+# file is what runs). Drops the sourceMappingURL comment: the map is not shipped.
+vendor:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	npm pack --silent --pack-destination "$$tmp" chart.js@$(CHARTJS_VERSION) >/dev/null && \
+	tar -xzf "$$tmp"/chart.js-$(CHARTJS_VERSION).tgz -C "$$tmp" && \
+	sed '/^\/\/# sourceMappingURL=/d' "$$tmp/package/dist/chart.umd.js" \
+		> $(VENDOR_DIR)/chart.umd.js && \
+	cp "$$tmp/package/LICENSE.md" $(VENDOR_DIR)/chart.js.LICENSE.md && \
+	echo "chart.js $(CHARTJS_VERSION) -> $(VENDOR_DIR)/chart.umd.js" && \
+	sha256sum $(VENDOR_DIR)/chart.umd.js
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
