@@ -11,7 +11,8 @@ Two kinds of problem are highlighted in red/grey, with the reason written in the
 picture also reads in black and white:
 
 * **dead end**: no path from the node reaches an end of the call (a ``hangup`` node or target,
-  a ``transfer``, or ``return`` in a sub-flow); a caller there can only hang up themselves;
+  a ``transfer`` or ``queue`` to an agent, or ``return`` in a sub-flow); a caller there can
+  only hang up themselves;
 * **unreachable**: no path from ``start`` reaches the node.
 
 Labels are Graphviz HTML-like labels, XML-escaped here, so quotes, ``<``, ``&`` and Chinese text
@@ -250,7 +251,7 @@ def _previous_menus(flow: m.Flow, menu_id: str) -> list[str]:
 
 def analyse(flow: m.Flow, edges: Iterable[Edge] | None = None) -> FlowAnalysis:
     """Unreachable nodes (not reached from start) and dead ends (nodes from which no path
-    reaches a hangup, a transfer or a return)."""
+    reaches a hangup, a transfer, a queue or a return)."""
     edge_list = list(flow_edges(flow) if edges is None else edges)
     forward: dict[str, set[str]] = {}
     backward: dict[str, set[str]] = {}
@@ -259,13 +260,17 @@ def analyse(flow: m.Flow, edges: Iterable[Edge] | None = None) -> FlowAnalysis:
         backward.setdefault(e.target, set()).add(e.source)
 
     reached = _closure([flow.start], forward)
-    ends = [nid for nid, n in flow.nodes.items() if isinstance(n, m.HangupNode | m.TransferNode)]
+    ends = [nid for nid, n in flow.nodes.items() if isinstance(n, _ENDS)]
     ends += [m.HANGUP, m.RETURN]
     can_end = _closure(ends, backward)
     return FlowAnalysis(
         unreachable=frozenset(n for n in flow.nodes if n not in reached),
         dead_ends=frozenset(n for n in flow.nodes if n not in can_end),
     )
+
+
+# nodes that end the call (with an agent, for transfer and queue), whatever comes after
+_ENDS = (m.HangupNode, m.TransferNode, m.QueueNode)
 
 
 def _closure(roots: Iterable[str], graph: dict[str, set[str]]) -> set[str]:
