@@ -235,12 +235,17 @@ class Dialer:
         flow = self.flows().get(job.flow)
         if flow is None:
             return 1, True
-        spec = flow.surveys.get(job.target) if job.kind == "survey" else None
-        if spec is None or spec.outbound is None:
-            return 2, True
-        hours = spec.outbound.hours
+        rules: m.OutboundSurvey | m.CallbackOffer | None = None
+        if job.kind == "survey":
+            spec = flow.surveys.get(job.target)
+            rules = spec.outbound if spec is not None else None
+        else:
+            node = flow.nodes.get(job.target)
+            rules = node.callback if isinstance(node, m.QueueNode) else None
+        if rules is None:
+            return 1, True
         now = datetime.fromtimestamp(self.outbound.clock(), ZoneInfo(flow.timezone))
-        return spec.outbound.max_concurrent, hours is None or hours.status(now) == "open"
+        return rules.max_concurrent, rules.hours is None or rules.hours.status(now) == "open"
 
     async def _dial(self, job: Job) -> None:
         try:

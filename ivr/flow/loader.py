@@ -326,12 +326,20 @@ class _Builder:
         offer = spec.get("callback")
         callback = None
         if offer is not None:
+            hours = None
+            if "hours" in offer:
+                try:
+                    hours = parse_hours(offer["hours"], [], self.data.get("timezone", "UTC"))
+                except HoursSpecError as exc:
+                    self.err((*path, "callback", "hours", *exc.path), str(exc))
+                    raise _Invalid from None
             callback = m.CallbackOffer(
                 prompt=self.prompt(offer["prompt"], (*path, "callback", "prompt")),
                 dial=offer["dial"], over_s=float(offer.get("over_s", 60)),
                 key=str(offer.get("key", "1")), then=offer.get("then", m.HANGUP),
                 attempts=int(offer.get("attempts", 3)),
-                retry_after_s=float(offer.get("retry_after_s", 300)))
+                retry_after_s=float(offer.get("retry_after_s", 300)), hours=hours,
+                max_concurrent=int(offer.get("max_concurrent", 2)))
         survey = body.get("survey")
         if survey is not None and survey not in (self.data.get("surveys") or {}):
             self.err(("nodes", nid, "survey"), f"no survey named '{survey}' in 'surveys:'")

@@ -209,7 +209,9 @@ class CallbackOffer:
     key: str = "1"
     then: str = HANGUP
     attempts: int = 3
-    retry_after_s: float = 300.0  # where the call goes once the callback is booked
+    retry_after_s: float = 300.0
+    hours: BusinessHours | None = None  # calling hours: a callback waits for them
+    max_concurrent: int = 2  # where the call goes once the callback is booked
 
 
 @dataclass(frozen=True)

@@ -213,23 +213,24 @@ async def _offer_callback(run: CallRun, node: m.QueueNode, offer: m.CallbackOffe
 
 
 async def _confirm_number(run: CallRun, node: m.QueueNode) -> str | None:
-    """Read the caller id back; 1 keeps it, 2 lets the caller key in another (ends with #)."""
+    """Read the number back; 1 keeps it, anything else lets the caller key in another
+    (ending with #). Stock Asterisk sounds: "you entered <digits>, if correct press 1"."""
+    ch = run.channel
     number = run.vars.get("caller_id", "")
     for _ in range(3):
         if NUMBER.match(number):
-            await run.channel.play([Prompt("sound", "vm-num-i-have")])
-            await run.channel.say_digits(number.lstrip("+"))
-            key = await run.channel.play([Prompt("sound", "press-1"),
-                                          Prompt("sound", "to-confirm")], "12")
-            key = key or await run.channel.wait_for_digit(5.0)
+            key = await ch.play([Prompt("sound", "you-entered")], "0123456789*#")
+            key = key or await ch.say_digits(number.lstrip("+"), "0123456789*#")
+            key = key or await ch.play([Prompt("sound", "if-correct-press")], "0123456789*#")
+            key = key or await ch.say_digits("1", "0123456789*#")
+            key = key or await ch.wait_for_digit(5.0)
             if key == "1":
                 run.note_input(node, "confirm", "1")
                 return number
-        key_in = await run.channel.play([Prompt("sound", "please-enter-the"),
-                                         Prompt("sound", "number")], "0123456789")
-        digits = await _read_number(run, key_in)
-        run.note_input(node, "dtmf", digits)
-        number = digits
+        key = await ch.play([Prompt("sound", "vm-enter-num-to-call"),
+                             Prompt("sound", "vm-then-pound")], "0123456789")
+        number = await _read_number(run, key)
+        run.note_input(node, "dtmf", number)
     return None
 
 

@@ -59,8 +59,9 @@ class IvrServe:
     def __init__(self, workdir: Path, *, http_base_url: str, port: int = AGI_PORT,
                  clock_at: datetime | None = None, log_level: str = "DEBUG",
                  artifacts: Path = ARTIFACTS, name: str = "ivr-serve",
-                 ami_secret: str | None = None) -> None:
+                 ami_secret: str | None = None, flows_dir: Path = ROOT / "flows") -> None:
         self.ami_secret = ami_secret
+        self.flows_dir = flows_dir
         self.workdir = workdir
         self.port = port
         self.http_base_url = http_base_url
@@ -74,7 +75,7 @@ class IvrServe:
 
     def config(self) -> dict[str, object]:
         return {
-            "flows_dir": str(ROOT / "flows"),
+            "flows_dir": str(self.flows_dir),
             "prompts_dir": str(ROOT / "prompts"),
             "log_level": self.log_level,
             "agi": {"host": AGI_HOST, "port": self.port},
