@@ -146,6 +146,7 @@ class ScriptedCall:
     digit_gap_s: float = 1.0
     hold_s: float = 30.0
     expect_hangup: bool = True
+    gaps_s: tuple[float, ...] = ()
 
 
 CALLS = (
@@ -161,10 +162,11 @@ CALLS = (
         "# NOOP's reply) and the server closes the socket.",
         "100", hold_s=5.0, expect_hangup=False),
     ScriptedCall(
-        "bank_agent_transfer",
-        "Ext 200 (flows/bank.yaml, flow clock pinned to a Monday 10:00 in Shanghai): '1' for\n"
-        "# English, '0' for an agent: EXEC Dial to the lab's simulated agent, DIALSTATUS=ANSWER.",
-        "200", digits=("1", "0"), first_digit_after_s=3.0, digit_gap_s=4.0),
+        "bank_agent_survey",
+        "Ext 200 (flows/bank.yaml, flow clock pinned to a Monday 10:00 in Shanghai, AMI off):\n"
+        "# '1' English, '0' agent: EXEC Queue default (a simulated agent answers and hangs up,\n"
+        "# QUEUESTATUS=CONTINUE), then the in-call survey: '5', '1'.",
+        "200", digits=("1", "0", "5", "1"), first_digit_after_s=3.0, gaps_s=(4.0, 9.0, 3.0)),
 )
 
 BANK_OPEN_AT = datetime(2026, 11, 30, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))  # a Monday
@@ -195,7 +197,7 @@ async def record_fixtures(out: Path, upstream_port: int = 4583) -> list[Path]:
                 spec = CallSpec(ext=call.ext, digits=call.digits, hold_s=call.hold_s,
                                 expect_hangup=call.expect_hangup,
                                 first_digit_after_s=call.first_digit_after_s,
-                                digit_gap_s=call.digit_gap_s)
+                                digit_gap_s=call.digit_gap_s, gaps_s=call.gaps_s)
                 result = await asyncio.to_thread(sipp.call, spec, lab.paths.state / "sipp")
                 if not result.ok:
                     raise SystemExit(f"{call.name}: {result}")

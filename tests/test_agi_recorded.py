@@ -149,7 +149,7 @@ def test_every_line_replays_and_the_server_closes(path: Path) -> None:
         if command.startswith("STREAM FILE"):
             # prompts as Asterisk sees them: sounds/ivr/tts/<lang>/<hash>
             assert re.fullmatch(r'STREAM FILE ivr/tts/(en|zh)/[0-9a-f]{16} '
-                                r'("")?(0123456789\*#)?', command), command
+                                r'("")?(0123456789\*#|12345|12)?', command), command
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 64])
@@ -209,19 +209,19 @@ def test_caller_hangup_mid_prompt() -> None:
     assert commands.hangup() not in call.sent  # the caller is gone: no HANGUP from us
 
 
-@pytest.mark.skipif(not (FIXTURES / "recorded_bank_agent_transfer.txt").exists(),
-                    reason="no bank recording")
-def test_bank_language_then_agent_transfer() -> None:
-    call = replay(FIXTURES / "recorded_bank_agent_transfer.txt")
+def test_bank_language_agent_queue_then_survey() -> None:
+    call = replay(FIXTURES / "recorded_bank_agent_survey.txt")
     assert call.env.script == "bank" and call.env.dnid == "200"
     language, main = (call.replies()[i] for i in (2, 3))
     assert chr(language.result_int()) == "1" and chr(main.result_int()) == "0"
-    dial = commands.exec_application("Dial", "Local/1001@agents,30")
-    assert call.sent[4:] == [dial, commands.get_variable("DIALSTATUS"), commands.hangup()]
-    # Dial answers -1 when the bridged agent hangs up; DIALSTATUS still says ANSWER
-    assert call.reply_to(dial).raw == "200 result=-1"
-    assert call.reply_to("GET VARIABLE DIALSTATUS").data == "ANSWER"
-    assert call.reply_to("HANGUP").raw == "200 result=1"
+    queue = commands.exec_application("Queue", "default,c,,,120")
+    assert call.sent[4:6] == [queue, commands.get_variable("QUEUESTATUS")]
+    # with option c the caller comes back after the agent hung up: QUEUESTATUS=CONTINUE
+    assert call.reply_to(queue).raw == "200 result=0"
+    assert call.reply_to("GET VARIABLE QUEUESTATUS").data == "CONTINUE"
+    survey_keys = [chr(r.result_int()) for r in call.replies()[7:9]]
+    assert survey_keys == ["5", "1"]  # STREAM FILE ... 12345 / 12 ended by the caller's keys
+    assert call.sent[-1] == commands.hangup() and call.reply_to("HANGUP").raw == "200 result=1"
 
 
 # --------------------------------------------------------------------------- the real server
@@ -288,7 +288,7 @@ async def stored(app: App, call_id: str) -> CallRecord:
     [
         ("main_menu_choice", "self_service", ["welcome", "menu", "support", "goodbye"]),
         ("main_caller_hangup", "abandoned", ["welcome", "menu"]),
-        ("bank_agent_transfer", "transferred",
+        ("bank_agent_survey", "transferred",
          ["welcome", "choose_language", "opening_hours", "main", "agent"]),
     ],
 )
