@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from ivr import __version__
+from ivr.campaign_cli import add_campaign_parser
 from ivr.channel import CallInfo
 from ivr.config import load_settings
 from ivr.errors import FlowErrors, IvrError
@@ -97,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     lab.set_defaults(func=_lab)
     add_stt_parser(sub)
     add_graph_parser(sub)
+    add_campaign_parser(sub)
 
     rep = sub.add_parser("report", help="KPIs from the call records (see README)")
     rep.add_argument("--since", help="first day, YYYY-MM-DD or ISO date-time (in --tz)")

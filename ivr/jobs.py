@@ -2,6 +2,8 @@
 
 - a **survey** call asks the flow's survey and stores the answers against the original call
   (``attach_survey``: one survey per call), without a call record of its own;
+- a **campaign** call runs the flow from its start with the call list's columns as
+  variables and leaves a call record (variable ``campaign``);
 - a **callback** call tells the callee who is calling and puts them in the queue node's queue
   with a high ``QUEUE_PRIO``, so they go ahead of callers who arrived after their request; it
   leaves a call record of its own with ``callback_for`` = the original call.
@@ -35,6 +37,8 @@ async def run_job(job_id: str, flow: m.Flow, channel: Channel, services: Service
     if job.kind == "survey":
         await _survey(job, flow, channel, services, store, outbound)
         return None
+    if job.kind == "campaign":
+        return await _campaign(job, flow, channel, services, store, outbound)
     return await _callback(job, flow, channel, services, store, outbound)
 
 
@@ -72,6 +76,20 @@ async def _callback(job: Job, flow: m.Flow, channel: Channel, services: Services
     record = await run.run(start=job.target)
     await store.finish(record)
     await outbound.done(job.id, record.queue.result if record.queue else record.outcome or "")
+    return record
+
+
+async def _campaign(job: Job, flow: m.Flow, channel: Channel, services: Services,
+                    store: RecordStore, outbound: Outbound) -> CallRecord:
+    """A campaign call: the flow from its start, with the list's columns as variables."""
+    run = CallRun(flow, channel, services)
+    run.vars.update({k: v for k, v in job.variables.items() if k.isidentifier()})
+    run.vars["campaign"] = job.target
+    await store.begin(run.record)
+    record = await run.run()
+    await store.finish(record)
+    result = "interested" if record.variables.get("interested") == "yes" else "answered"
+    await outbound.done(job.id, result)
     return record
 
 

@@ -17,7 +17,9 @@ puts the callback in the queue ahead of later callers) and closes the row.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import json
 import logging
 import sqlite3
 import time
@@ -29,6 +31,7 @@ from zoneinfo import ZoneInfo
 from ivr.ami.client import AmiClient
 from ivr.errors import AmiError
 from ivr.flow import model as m
+from ivr.flow.hours import BusinessHours, parse_hours
 from ivr.flow.queueing import NUMBER
 from ivr.store.records import RecordStore
 
@@ -51,6 +54,30 @@ class Job:
     max_attempts: int
     retry_after_s: float
     status: str
+    variables_json: str = "{}"
+
+    @property
+    def variables(self) -> dict[str, str]:
+        data = json.loads(self.variables_json)
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """An outbound campaign's settings (table ``campaigns``)."""
+
+    name: str
+    flow: str
+    rate: float
+    max_concurrent: int
+    hours: BusinessHours | None
+    timezone: str
+    state: str  # "active" | "paused"
+
+
+# OriginateResponse Reason codes (Asterisk's AST_CONTROL_*)
+REASONS = {"0": "failed", "1": "hung up", "3": "no answer", "4": "answered", "5": "busy",
+           "8": "congestion"}
 
 
 def dial_string(pattern: str, number: str) -> str:
@@ -111,6 +138,16 @@ class Outbound:
         log.info("[%s] %s %s (due in %.0f s)", call_id, kind,
                  "booked" if booked else "already booked", due_in_s)
         return booked
+
+    async def campaigns(self) -> dict[str, Campaign]:
+        rows = await self.store.transaction(lambda c: c.execute(
+            "SELECT name, flow, rate, max_concurrent, hours, timezone, state FROM campaigns"
+        ).fetchall())
+        out = {}
+        for name, flow, rate, limit, hours, tz, state in rows:
+            parsed = parse_hours(json.loads(hours), [], tz) if hours else None
+            out[name] = Campaign(name, flow, float(rate), int(limit), parsed, tz, state)
+        return out
 
     # -- opt-out list
     async def opt_out(self, number: str) -> None:
@@ -178,7 +215,7 @@ class Outbound:
 
 
 _JOB_COLUMNS = ("id, kind, call_id, flow, target, number, channel, caller_id, attempts,"
-                " max_attempts, retry_after_s, status")
+                " max_attempts, retry_after_s, status, variables")
 
 
 class Dialer:
@@ -195,6 +232,8 @@ class Dialer:
         self._task: asyncio.Task[None] | None = None
         self._dialing: dict[int, asyncio.Task[None]] = {}
         self._by_target: dict[str, set[int]] = {}  # jobs dialling per survey/queue node
+        self._started: dict[str, collections.deque[float]] = {}  # campaign -> recent starts
+        self._campaigns: dict[str, Campaign] = {}
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop())
@@ -217,13 +256,14 @@ class Dialer:
             await asyncio.sleep(self.poll_s)
 
     async def tick(self) -> None:
-        """One round: start every due job that is within hours and under its limit."""
-        for job in await self.outbound.due():
+        """One round: start every due job that is within hours and under its limits."""
+        self._campaigns = await self.outbound.campaigns()
+        for job in await self.outbound.due(limit=200):
             if job.id in self._dialing:
                 continue
             limit, open_now = self._rules(job)
             busy = len(self._by_target.get(job.target, ()))
-            if not open_now or busy >= limit:
+            if not open_now or busy >= limit or not self._rate_allows(job):
                 continue
             if not await self.outbound.start_attempt(job):
                 continue
@@ -232,6 +272,13 @@ class Dialer:
 
     def _rules(self, job: Job) -> tuple[int, bool]:
         """``(max concurrent, within calling hours now)`` for the job's survey/callback."""
+        if job.kind == "campaign":
+            campaign = self._campaigns.get(job.target)
+            if campaign is None or campaign.state != "active":
+                return 0, False
+            now = datetime.fromtimestamp(self.outbound.clock(), ZoneInfo(campaign.timezone))
+            hours = campaign.hours
+            return campaign.max_concurrent, hours is None or hours.status(now) == "open"
         flow = self.flows().get(job.flow)
         if flow is None:
             return 1, True
@@ -247,6 +294,21 @@ class Dialer:
         now = datetime.fromtimestamp(self.outbound.clock(), ZoneInfo(flow.timezone))
         return rules.max_concurrent, rules.hours is None or rules.hours.status(now) == "open"
 
+    def _rate_allows(self, job: Job) -> bool:
+        """Campaigns start at most ``rate`` calls in any one second (sliding window)."""
+        campaign = self._campaigns.get(job.target) if job.kind == "campaign" else None
+        if campaign is None:
+            return True
+        now = time.monotonic()
+        starts = self._started.setdefault(campaign.name, collections.deque())
+        while starts and now - starts[0] >= 1.0:
+            starts.popleft()
+        if len(starts) >= max(1, campaign.rate) or (
+                campaign.rate < 1 and starts and now - starts[-1] < 1 / campaign.rate):
+            return False
+        starts.append(now)
+        return True
+
     async def _dial(self, job: Job) -> None:
         try:
             log.info("[%s] placing %s call %d (attempt %d of %d)", job.call_id, job.kind,
@@ -256,9 +318,9 @@ class Dialer:
                 variables={"IVR_FLOW": job.flow, "IVR_JOB": str(job.id)},
                 timeout_s=self.ring_s, channel_id=f"ivr-job-{job.id}-{job.attempts + 1}")
             if str(reply.get("Response", "")).lower() != "success":
-                await self.outbound.attempt_failed(job, f"reason {reply.get('Reason', '?')}")
-                log.info("[%s] %s call %d not answered (reason %s)", job.call_id, job.kind,
-                         job.id, reply.get("Reason"))
+                reason = REASONS.get(str(reply.get("Reason")), f"reason {reply.get('Reason')}")
+                await self.outbound.attempt_failed(job, reason)
+                log.info("[%s] %s call %d: %s", job.call_id, job.kind, job.id, reason)
         except AmiError as exc:  # fate unknown: never re-sent at once
             await self.outbound.attempt_failed(job, f"ami: {exc}")
             log.warning("[%s] %s call %d: %s", job.call_id, job.kind, job.id, exc)

@@ -99,12 +99,12 @@ def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
 
 
 def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
-    """Outbound calls (callbacks, outbound surveys) and the survey opt-out list."""
+    """Outbound calls (callbacks, outbound surveys, campaigns) and the opt-out list."""
     conn.execute("""
         CREATE TABLE outbound (
             id            INTEGER PRIMARY KEY,
-            kind          TEXT NOT NULL CHECK (kind IN ('callback', 'survey')),
-            call_id       TEXT NOT NULL,      -- the call it belongs to
+            kind          TEXT NOT NULL CHECK (kind IN ('callback', 'survey', 'campaign')),
+            call_id       TEXT NOT NULL,      -- the call it belongs to (campaign:<name>:<number>)
             flow          TEXT NOT NULL,
             target        TEXT NOT NULL,      -- the survey name or the queue node id
             number        TEXT NOT NULL,
@@ -119,7 +119,19 @@ def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
             last_result   TEXT NOT NULL DEFAULT '',
             created_at    REAL NOT NULL,
             updated_at    REAL NOT NULL,
+            variables     TEXT NOT NULL DEFAULT '{}',  -- for the flow (campaign list columns)
             UNIQUE (kind, call_id)
+        )""")
+    conn.execute("""
+        CREATE TABLE campaigns (
+            name           TEXT PRIMARY KEY,
+            flow           TEXT NOT NULL,
+            rate           REAL NOT NULL,     -- calls started per second, at most
+            max_concurrent INTEGER NOT NULL,
+            hours          TEXT NOT NULL DEFAULT '',  -- JSON of a flow `hours: open:` map
+            timezone       TEXT NOT NULL DEFAULT 'UTC',
+            state          TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'paused')),
+            created_at     REAL NOT NULL
         )""")
     conn.execute("CREATE INDEX outbound_due ON outbound (status, due_at)")
     conn.execute("CREATE TABLE opt_out (number TEXT PRIMARY KEY, at REAL NOT NULL)")

@@ -1,0 +1,177 @@
+"""Outbound campaigns: a call list (CSV) dialled by ``ivr serve``'s dialer, a flow on answer.
+
+``ivr campaign start list.csv --flow offer`` writes the campaign and one outbound row per
+number into the server's database; the running server's dialer places them within the
+campaign's hours, at most ``rate`` per second and ``max_concurrent`` at once. Each number is
+called at most once per campaign (``campaign:<name>:<number>`` is unique), so ``start`` can be
+re-run with a longer list, and ``pause``/``resume`` never call anyone twice. Answered calls
+run the flow and leave a call record (variables ``campaign`` and the list's columns);
+``status`` counts what happened.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ivr.errors import IvrError
+from ivr.flow.hours import HoursSpecError, parse_hours
+from ivr.flow.queueing import NUMBER
+from ivr.outbound import dial_string
+from ivr.store.records import RecordStore
+
+NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
+MAX_VALUE = 200  # characters per list value
+DIAL = re.compile(r"^(PJSIP|SIP|IAX2|Local|DAHDI)/[A-Za-z0-9_.@:+-]*\{number\}[A-Za-z0-9_.@:+-]*$")
+
+
+class CampaignError(IvrError):
+    """A campaign cannot be started or changed (bad list, unknown campaign...)."""
+
+
+@dataclass(frozen=True)
+class CallList:
+    rows: list[dict[str, str]]  # "number" plus the other columns
+    duplicates: int
+    rejected: list[str]  # "line N: reason"
+
+
+def read_list(path: str | Path) -> CallList:
+    """Read a CSV call list with a header; ``number`` is required, other columns become flow
+    variables. Bad numbers are rejected by line, repeated numbers kept once."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            fields = reader.fieldnames or []
+            if "number" not in fields:
+                raise CampaignError(f"{path}: the first line must name the columns, with "
+                                    f"'number' among them (found: {', '.join(fields) or 'none'})")
+            bad = [c for c in fields if not COLUMN.match(c)]
+            if bad:
+                raise CampaignError(f"{path}: column names must be identifiers: {bad}")
+            rows, seen, rejected, duplicates = [], set(), [], 0
+            for line, row in enumerate(reader, start=2):
+                number = (row.get("number") or "").strip().replace(" ", "")
+                if not NUMBER.match(number):
+                    rejected.append(f"line {line}: {number!r} is not a number to call")
+                    continue
+                if number.lstrip("+") in seen:  # +8613... and 8613... are one number
+                    duplicates += 1
+                    continue
+                values = {k: (v or "").strip() for k, v in row.items() if k and k != "number"}
+                if any(len(v) > MAX_VALUE for v in values.values()):
+                    rejected.append(f"line {line}: a value is longer than {MAX_VALUE} chars")
+                    continue
+                seen.add(number.lstrip("+"))
+                rows.append({"number": number, **values})
+    except OSError as exc:
+        raise CampaignError(f"{path}: {exc.strerror}") from None
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise CampaignError(f"{path}: not a CSV file: {exc}") from None
+    return CallList(rows, duplicates, rejected)
+
+
+@dataclass(frozen=True)
+class Settings:
+    name: str
+    flow: str
+    dial: str  # PJSIP/{number}@trunk
+    rate: float = 1.0
+    max_concurrent: int = 2
+    hours: dict[str, Any] | None = None  # a flow `open:` map, e.g. {"mon-fri": "09:00-20:00"}
+    timezone: str = "UTC"
+    attempts: int = 2
+    retry_after_s: float = 600.0
+    caller_id: str = ""
+
+
+class Campaigns:
+    """Campaign rows in the record store (used by the ``ivr campaign`` command)."""
+
+    def __init__(self, store: RecordStore, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.clock = clock
+
+    async def start(self, s: Settings, calls: CallList) -> int:
+        """Create (or extend) a campaign; returns how many numbers were added."""
+        if not NAME.match(s.name):
+            raise CampaignError(f"campaign name {s.name!r}: letters, digits, - and _ only")
+        if s.rate <= 0 or s.max_concurrent < 1 or s.attempts < 1:
+            raise CampaignError("rate must be > 0, max-concurrent and attempts >= 1")
+        if s.hours is not None:
+            try:
+                parse_hours(s.hours, [], s.timezone)
+            except HoursSpecError as exc:
+                raise CampaignError(f"hours: {exc}") from None
+        if not DIAL.match(s.dial):
+            raise CampaignError(f"--dial {s.dial!r}: a channel with {{number}}, e.g. "
+                                "PJSIP/{number}@trunk")
+        channels = [dial_string(s.dial, row["number"]) for row in calls.rows]
+        now = self.clock()
+
+        def write(conn: sqlite3.Connection) -> int:
+            conn.execute(
+                "INSERT INTO campaigns (name, flow, rate, max_concurrent, hours, timezone,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET"
+                " rate = excluded.rate, max_concurrent = excluded.max_concurrent,"
+                " hours = excluded.hours, timezone = excluded.timezone",
+                (s.name, s.flow, s.rate, s.max_concurrent,
+                 json.dumps(s.hours) if s.hours else "", s.timezone, now))
+            flow = conn.execute("SELECT flow FROM campaigns WHERE name = ?",
+                                (s.name,)).fetchone()[0]
+            if flow != s.flow:
+                raise CampaignError(f"campaign {s.name} runs flow {flow}, not {s.flow}")
+            added = 0
+            for row, channel in zip(calls.rows, channels, strict=True):
+                variables = {k: v for k, v in row.items() if k != "number"}
+                key = f"campaign:{s.name}:{row['number'].lstrip('+')}"
+                added += conn.execute(
+                    "INSERT OR IGNORE INTO outbound (kind, call_id, flow, target, number,"
+                    " channel, caller_id, due_at, max_attempts, retry_after_s, created_at,"
+                    " updated_at, variables) VALUES ('campaign', ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                    " ?, ?, ?)",
+                    (key, s.flow, s.name, row["number"],
+                     channel, s.caller_id, now, s.attempts, s.retry_after_s, now, now,
+                     json.dumps(variables, ensure_ascii=False))).rowcount
+            return added
+
+        return await self.store.transaction(write)
+
+    async def set_state(self, name: str, state: str) -> None:
+        """``active`` or ``paused``; the dialer stops starting calls at once when paused
+        (calls already ringing go on)."""
+        changed = await self.store.transaction(lambda c: c.execute(
+            "UPDATE campaigns SET state = ? WHERE name = ?", (state, name)).rowcount)
+        if not changed:
+            raise CampaignError(f"no campaign named {name!r}")
+
+    async def status(self, name: str) -> dict[str, Any]:
+        """The campaign's settings and counts: calls by state, results, and interested."""
+        def read(conn: sqlite3.Connection) -> dict[str, Any]:
+            row = conn.execute("SELECT flow, rate, max_concurrent, state FROM campaigns "
+                               "WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                raise CampaignError(f"no campaign named {name!r}")
+            by_status = dict(conn.execute(
+                "SELECT status, COUNT(*) FROM outbound WHERE kind = 'campaign' AND target = ?"
+                " GROUP BY status", (name,)).fetchall())
+            results = dict(conn.execute(
+                "SELECT last_result, COUNT(*) FROM outbound WHERE kind = 'campaign' AND"
+                " target = ? AND last_result != '' GROUP BY last_result", (name,)).fetchall())
+            interested = conn.execute(
+                "SELECT COUNT(*) FROM calls WHERE json_extract(variables, '$.campaign') = ?"
+                " AND json_extract(variables, '$.interested') = 'yes'", (name,)).fetchone()[0]
+            total = sum(by_status.values())
+            return {"name": name, "flow": row[0], "rate": row[1], "max_concurrent": row[2],
+                    "state": row[3], "numbers": total, "by_status": by_status,
+                    "results": results, "interested": interested}
+
+        return await self.store.transaction(read)

@@ -1,0 +1,104 @@
+"""``ivr campaign start|pause|resume|status``: manage outbound campaigns (see ivr.campaign)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from ivr.campaign import CampaignError, Campaigns, Settings, read_list
+from ivr.config import load_settings
+from ivr.flow.library import load_library
+from ivr.store.records import RecordStore
+
+
+def add_campaign_parser(subparsers: Any) -> None:
+    """Register ``campaign`` on the ``ivr`` sub-parsers."""
+    p = subparsers.add_parser("campaign", help="outbound campaigns placed by ivr serve")
+    sub = p.add_subparsers(dest="action", required=True)
+    start = sub.add_parser("start", help="add a CSV call list (column 'number') to a campaign")
+    start.add_argument("file", help="CSV with a header line; 'number' plus any columns")
+    start.add_argument("--flow", required=True, help="the flow callers hear when they answer")
+    start.add_argument("--name", help="campaign name (default: the file name)")
+    start.add_argument("--dial", default="PJSIP/{number}@trunk",
+                       help="channel to dial, with {number} (default PJSIP/{number}@trunk)")
+    start.add_argument("--rate", type=float, default=1.0, help="calls started per second")
+    start.add_argument("--max-concurrent", type=int, default=2)
+    start.add_argument("--hours", action="append", metavar="DAYS=HH:MM-HH:MM",
+                       help="calling hours, e.g. mon-fri=09:00-20:00 (repeat); default: any")
+    start.add_argument("--timezone", default="UTC", help="time zone of --hours")
+    start.add_argument("--attempts", type=int, default=2)
+    start.add_argument("--retry-after-s", type=float, default=600)
+    start.add_argument("--caller-id", default="", help="caller id number shown to the callee")
+    for name in ("pause", "resume", "status"):
+        q = sub.add_parser(name, help=f"{name} a campaign")
+        q.add_argument("name")
+        if name == "status":
+            q.add_argument("--json", action="store_true")
+    for q in sub.choices.values():  # start, pause, resume, status
+        q.add_argument("--config", help="configuration file (flows_dir, store.path)")
+        q.add_argument("--db", help="database of ivr serve (default: store.path)")
+    p.set_defaults(func=_campaign)
+
+
+def _campaign(args: argparse.Namespace) -> int:
+    return asyncio.run(_run(args))
+
+
+async def _run(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    db = args.db or settings.store.path
+    if args.action != "start" and not Path(db).is_file():
+        raise CampaignError(f"{db}: no database there (use --db, or store.path in --config)")
+    store = await RecordStore.open(db)
+    try:
+        campaigns = Campaigns(store)
+        if args.action == "start":
+            return await _start(args, campaigns, settings.flows_dir)
+        if args.action in ("pause", "resume"):
+            await campaigns.set_state(args.name, "paused" if args.action == "pause" else "active")
+            print(f"campaign {args.name}: {'paused' if args.action == 'pause' else 'active'}")
+            return 0
+        status = await campaigns.status(args.name)
+        if args.json:
+            print(json.dumps(status, indent=2))
+        else:
+            print(f"campaign {status['name']} ({status['state']}), flow {status['flow']}, "
+                  f"{status['numbers']} numbers")
+            for key in ("by_status", "results"):
+                for what, n in sorted(status[key].items()):
+                    print(f"  {what:<12} {n}")
+            print(f"  interested   {status['interested']}")
+        return 0
+    finally:
+        await store.close()
+
+
+async def _start(args: argparse.Namespace, campaigns: Campaigns, flows_dir: str) -> int:
+    library = load_library([flows_dir])
+    if args.flow not in library.flows:
+        raise CampaignError(f"flow {args.flow!r} is not among the loadable flows in "
+                            f"{flows_dir} ({', '.join(sorted(library.flows)) or 'none'})")
+    hours = None
+    if args.hours:
+        hours = {}
+        for item in args.hours:
+            days, sep, window = item.partition("=")
+            if not sep:
+                raise CampaignError(f"--hours {item!r}: write DAYS=HH:MM-HH:MM")
+            hours[days.strip()] = window.strip()
+    calls = read_list(args.file)
+    name = args.name or Path(args.file).stem
+    added = await campaigns.start(Settings(
+        name=name, flow=args.flow, dial=args.dial, rate=args.rate,
+        max_concurrent=args.max_concurrent, hours=hours, timezone=args.timezone,
+        attempts=args.attempts, retry_after_s=args.retry_after_s, caller_id=args.caller_id),
+        calls)
+    for problem in calls.rejected:
+        print(f"skipped {problem}")
+    print(f"campaign {name}: {added} numbers added ({len(calls.rows) - added} already in it, "
+          f"{calls.duplicates} repeated in the file, {len(calls.rejected)} rejected); "
+          "ivr serve places the calls")
+    return 0

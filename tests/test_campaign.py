@@ -1,0 +1,189 @@
+"""Campaigns and the outbound dialer with a fake AMI: lists, pause/resume, rate and
+concurrency limits, calling hours, never the same number twice."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from ivr.campaign import CampaignError, Campaigns, Settings, read_list
+from ivr.cli import main
+from ivr.outbound import Dialer, Outbound
+from ivr.store.records import RecordStore
+
+MONDAY_NOON_UTC = 1796040000.0  # 2026-11-30 12:00 UTC
+
+
+@dataclass
+class FakeAmi:
+    """Originate answers after ``ring_s`` with the scripted result per number."""
+
+    results: dict[str, str] = field(default_factory=dict)  # number -> Response
+    ring_s: float = 0.2
+    up: bool = True
+    dialled: list[tuple[float, str]] = field(default_factory=list)
+    active: int = 0
+    peak: int = 0
+
+    async def originate(self, channel: str, **kw: object) -> dict[str, str]:
+        self.dialled.append((time.monotonic(), channel))
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        try:
+            await asyncio.sleep(self.ring_s)
+        finally:
+            self.active -= 1
+        number = channel.split("/")[1].split("@")[0]
+        ok = self.results.get(number, "Success")
+        return {"Response": ok, "Reason": "4" if ok == "Success" else "3"}
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[RecordStore]:
+    s = await RecordStore.open(tmp_path / "calls.sqlite3")
+    yield s
+    await s.close()
+
+
+def write_list(tmp_path: Path, numbers: list[str]) -> Path:
+    path = tmp_path / "list.csv"
+    path.write_text("number,name\n" + "".join(f"{n},N{i}\n" for i, n in enumerate(numbers)))
+    return path
+
+
+def settings(**kw: object) -> Settings:
+    base: dict[str, object] = {"name": "spring", "flow": "offer", "dial": "PJSIP/{number}@trunk"}
+    base.update(kw)
+    return Settings(**base)  # type: ignore[arg-type]
+
+
+async def run_dialer(dialer: Dialer, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        await dialer.tick()
+        await asyncio.sleep(0.05)
+    while dialer._dialing:
+        await asyncio.sleep(0.05)
+
+
+def test_list_reading_rejects_bad_rows_and_keeps_numbers_once(tmp_path: Path) -> None:
+    path = tmp_path / "l.csv"
+    path.write_text("number,name,amount\n+8613800000001,Li,300\n8613800000001,again,1\n"
+                    "12ab,X,1\n5550100,Wang,20\n")
+    calls = read_list(path)
+    assert [r["number"] for r in calls.rows] == ["+8613800000001", "5550100"]
+    assert calls.rows[0] == {"number": "+8613800000001", "name": "Li", "amount": "300"}
+    assert calls.duplicates == 1 and calls.rejected == ["line 4: '12ab' is not a number to call"]
+    (tmp_path / "bad.csv").write_text("phone,name\n1,2\n")
+    with pytest.raises(CampaignError, match="'number' among them"):
+        read_list(tmp_path / "bad.csv")
+
+
+async def test_start_twice_adds_only_new_numbers(store: RecordStore, tmp_path: Path) -> None:
+    campaigns = Campaigns(store)
+    assert await campaigns.start(settings(), read_list(write_list(tmp_path, ["5550001"]))) == 1
+    more = read_list(write_list(tmp_path, ["5550001", "5550002"]))
+    assert await campaigns.start(settings(), more) == 1
+    status = await campaigns.status("spring")
+    assert status["numbers"] == 2 and status["by_status"] == {"pending": 2}
+    with pytest.raises(CampaignError, match="runs flow offer"):
+        await campaigns.start(settings(flow="other"), more)
+    with pytest.raises(CampaignError, match="with \\{number\\}"):
+        await campaigns.start(settings(name="x", dial="PJSIP/555@trunk"), more)
+
+
+async def test_rate_and_concurrency_limits(store: RecordStore, tmp_path: Path) -> None:
+    numbers = [f"55501{i:02d}" for i in range(6)]
+    await Campaigns(store).start(settings(rate=2, max_concurrent=2),
+                                 read_list(write_list(tmp_path, numbers)))
+    ami = FakeAmi(ring_s=0.3)
+    outbound = Outbound(store)
+    dialer = Dialer(outbound, ami, dict, poll_s=0.05)  # type: ignore[arg-type]
+    await run_dialer(dialer, 3.5)
+    assert sorted(ch for _, ch in ami.dialled) == sorted(f"PJSIP/{n}@trunk" for n in numbers)
+    assert ami.peak <= 2
+    starts = [t for t, _ in ami.dialled]
+    assert all(b - a >= 0.99 for a, b in zip(starts, starts[2:], strict=False))  # <= 2 per s
+    jobs = await outbound.jobs()
+    assert {(j.status, j.attempts) for j in jobs} == {("dialing", 1)}  # answered: AGI's turn
+
+
+async def test_pause_stops_new_calls_and_resume_goes_on_without_repeats(
+        store: RecordStore, tmp_path: Path) -> None:
+    numbers = [f"55502{i:02d}" for i in range(4)]
+    campaigns = Campaigns(store)
+    await campaigns.start(settings(rate=10, max_concurrent=1),
+                          read_list(write_list(tmp_path, numbers)))
+    ami = FakeAmi(ring_s=0.3)
+    dialer = Dialer(Outbound(store), ami, dict, poll_s=0.05)  # type: ignore[arg-type]
+    await run_dialer(dialer, 0.5)  # one or two calls
+    await campaigns.set_state("spring", "paused")
+    paused_at = len(ami.dialled)
+    await run_dialer(dialer, 1.0)
+    assert len(ami.dialled) == paused_at and 1 <= paused_at < 4
+    await campaigns.set_state("spring", "active")
+    await run_dialer(dialer, 2.0)
+    assert sorted(ch for _, ch in ami.dialled) == sorted(f"PJSIP/{n}@trunk" for n in numbers)
+
+
+async def test_no_answer_is_retried_after_the_delay_then_given_up(
+        store: RecordStore, tmp_path: Path) -> None:
+    await Campaigns(store).start(settings(attempts=2, retry_after_s=0.5),
+                                 read_list(write_list(tmp_path, ["5550300"])))
+    ami = FakeAmi(results={"5550300": "Failure"}, ring_s=0.05)
+    outbound = Outbound(store)
+    dialer = Dialer(outbound, ami, dict, poll_s=0.05)  # type: ignore[arg-type]
+    await run_dialer(dialer, 0.3)
+    [job] = await outbound.jobs()
+    assert (job.status, job.attempts, len(ami.dialled)) == ("pending", 1, 1)
+    await run_dialer(dialer, 1.0)
+    [job] = await outbound.jobs()
+    assert (job.status, job.attempts, len(ami.dialled)) == ("failed", 2, 2)
+    status = await Campaigns(store).status("spring")
+    assert status["results"] == {"no answer": 1} and status["by_status"] == {"failed": 1}
+
+
+async def test_outside_calling_hours_nothing_is_dialled(store: RecordStore,
+                                                        tmp_path: Path) -> None:
+    await Campaigns(store).start(
+        settings(hours={"mon-fri": "09:00-10:00"}, timezone="UTC"),
+        read_list(write_list(tmp_path, ["5550400"])))
+    outbound = Outbound(store, clock=lambda: MONDAY_NOON_UTC)
+    ami = FakeAmi()
+    await run_dialer(Dialer(outbound, ami, dict, poll_s=0.05), 0.3)  # type: ignore[arg-type]
+    assert ami.dialled == []
+    outbound.clock = lambda: MONDAY_NOON_UTC - 2.5 * 3600  # 09:30
+    await run_dialer(Dialer(outbound, ami, dict, poll_s=0.05), 0.3)  # type: ignore[arg-type]
+    assert len(ami.dialled) == 1
+
+
+async def test_a_restart_mid_dial_counts_the_attempt(store: RecordStore, tmp_path: Path) -> None:
+    await Campaigns(store).start(settings(attempts=3, retry_after_s=60),
+                                 read_list(write_list(tmp_path, ["5550500"])))
+    outbound = Outbound(store)
+    [job] = await outbound.due()
+    assert await outbound.start_attempt(job)
+    assert not await outbound.start_attempt(job)  # never twice
+    assert await outbound.recover() == 1  # the server died while it rang
+    [job] = await outbound.jobs()
+    assert (job.status, job.attempts) == ("pending", 1)
+    assert await outbound.due() == []  # not before retry_after_s
+
+
+def test_cli_start_pause_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "c.sqlite3")
+    path = write_list(tmp_path, ["5550600", "5550601"])
+    assert main(["campaign", "start", str(path), "--flow", "offer", "--db", db,
+                 "--hours", "mon-fri=09:00-20:00", "--timezone", "Asia/Shanghai"]) == 0
+    assert "2 numbers added" in capsys.readouterr().out
+    assert main(["campaign", "pause", "list", "--db", db]) == 0
+    assert main(["campaign", "status", "list", "--db", db, "--json"]) == 0
+    out = capsys.readouterr().out
+    assert '"state": "paused"' in out and '"pending": 2' in out
+    assert main(["campaign", "start", str(path), "--flow", "nosuchflow", "--db", db]) == 2
+    assert "not among the loadable flows" in capsys.readouterr().err
