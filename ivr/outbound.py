@@ -163,8 +163,15 @@ class Outbound:
         now = self.clock()
         rows = await self.store.transaction(lambda c: c.execute(
             f"SELECT {_JOB_COLUMNS} FROM outbound WHERE status = 'pending' AND due_at <= ?"
-            " ORDER BY due_at LIMIT ?", (now, limit)).fetchall())
+            " ORDER BY due_at, id LIMIT ?", (now, limit)).fetchall())
         return [Job(*row) for row in rows]
+
+    async def in_progress(self) -> dict[str, int]:
+        """Calls ringing or answered (not done yet), per survey / queue node / campaign."""
+        rows = await self.store.transaction(lambda c: c.execute(
+            "SELECT target, COUNT(*) FROM outbound WHERE status IN ('dialing', 'answered')"
+            " GROUP BY target").fetchall())
+        return {str(target): int(n) for target, n in rows}
 
     async def get(self, job_id: int) -> Job | None:
         row = await self.store.transaction(lambda c: c.execute(
@@ -231,7 +238,6 @@ class Dialer:
         self.ring_s = ring_s
         self._task: asyncio.Task[None] | None = None
         self._dialing: dict[int, asyncio.Task[None]] = {}
-        self._by_target: dict[str, set[int]] = {}  # jobs dialling per survey/queue node
         self._started: dict[str, collections.deque[float]] = {}  # campaign -> recent starts
         self._campaigns: dict[str, Campaign] = {}
 
@@ -258,16 +264,16 @@ class Dialer:
     async def tick(self) -> None:
         """One round: start every due job that is within hours and under its limits."""
         self._campaigns = await self.outbound.campaigns()
+        busy = await self.outbound.in_progress()  # ringing or in the call, per target
         for job in await self.outbound.due(limit=200):
             if job.id in self._dialing:
                 continue
             limit, open_now = self._rules(job)
-            busy = len(self._by_target.get(job.target, ()))
-            if not open_now or busy >= limit or not self._rate_allows(job):
+            if not open_now or busy.get(job.target, 0) >= limit or not self._rate_allows(job):
                 continue
             if not await self.outbound.start_attempt(job):
                 continue
-            self._by_target.setdefault(job.target, set()).add(job.id)
+            busy[job.target] = busy.get(job.target, 0) + 1
             self._dialing[job.id] = asyncio.create_task(self._dial(job))
 
     def _rules(self, job: Job) -> tuple[int, bool]:
@@ -326,4 +332,3 @@ class Dialer:
             log.warning("[%s] %s call %d: %s", job.call_id, job.kind, job.id, exc)
         finally:
             self._dialing.pop(job.id, None)
-            self._by_target.get(job.target, set()).discard(job.id)

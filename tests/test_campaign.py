@@ -25,6 +25,7 @@ class FakeAmi:
 
     results: dict[str, str] = field(default_factory=dict)  # number -> Response
     ring_s: float = 0.2
+    outbound: Outbound | None = None  # answered calls are "done" at once (as after AGI)
     up: bool = True
     dialled: list[tuple[float, str]] = field(default_factory=list)
     active: int = 0
@@ -40,6 +41,10 @@ class FakeAmi:
             self.active -= 1
         number = channel.split("/")[1].split("@")[0]
         ok = self.results.get(number, "Success")
+        if ok == "Success" and self.outbound is not None:
+            job_id = int(str(kw["channel_id"]).split("-")[2])
+            assert await self.outbound.answered(job_id) is not None
+            await self.outbound.done(job_id, "answered")
         return {"Response": ok, "Reason": "4" if ok == "Success" else "3"}
 
 
@@ -101,8 +106,8 @@ async def test_rate_and_concurrency_limits(store: RecordStore, tmp_path: Path) -
     numbers = [f"55501{i:02d}" for i in range(6)]
     await Campaigns(store).start(settings(rate=2, max_concurrent=2),
                                  read_list(write_list(tmp_path, numbers)))
-    ami = FakeAmi(ring_s=0.3)
     outbound = Outbound(store)
+    ami = FakeAmi(ring_s=0.3, outbound=outbound)
     dialer = Dialer(outbound, ami, dict, poll_s=0.05)  # type: ignore[arg-type]
     await run_dialer(dialer, 3.5)
     assert sorted(ch for _, ch in ami.dialled) == sorted(f"PJSIP/{n}@trunk" for n in numbers)
@@ -110,7 +115,16 @@ async def test_rate_and_concurrency_limits(store: RecordStore, tmp_path: Path) -
     starts = [t for t, _ in ami.dialled]
     assert all(b - a >= 0.99 for a, b in zip(starts, starts[2:], strict=False))  # <= 2 per s
     jobs = await outbound.jobs()
-    assert {(j.status, j.attempts) for j in jobs} == {("dialing", 1)}  # answered: AGI's turn
+    assert {(j.status, j.attempts) for j in jobs} == {("done", 1)}
+
+
+async def test_a_call_in_progress_counts_against_max_concurrent(
+        store: RecordStore, tmp_path: Path) -> None:
+    await Campaigns(store).start(settings(rate=10, max_concurrent=1),
+                                 read_list(write_list(tmp_path, ["5550700", "5550701"])))
+    ami = FakeAmi(ring_s=0.05)  # answered, and the flow is still running (no "done")
+    await run_dialer(Dialer(Outbound(store), ami, dict, poll_s=0.05), 0.5)  # type: ignore[arg-type]
+    assert len(ami.dialled) == 1
 
 
 async def test_pause_stops_new_calls_and_resume_goes_on_without_repeats(
@@ -119,8 +133,9 @@ async def test_pause_stops_new_calls_and_resume_goes_on_without_repeats(
     campaigns = Campaigns(store)
     await campaigns.start(settings(rate=10, max_concurrent=1),
                           read_list(write_list(tmp_path, numbers)))
-    ami = FakeAmi(ring_s=0.3)
-    dialer = Dialer(Outbound(store), ami, dict, poll_s=0.05)  # type: ignore[arg-type]
+    outbound = Outbound(store)
+    ami = FakeAmi(ring_s=0.3, outbound=outbound)
+    dialer = Dialer(outbound, ami, dict, poll_s=0.05)  # type: ignore[arg-type]
     await run_dialer(dialer, 0.5)  # one or two calls
     await campaigns.set_state("spring", "paused")
     paused_at = len(ami.dialled)
