@@ -97,11 +97,14 @@ def write_telephone_wav(source: Path, target: Path) -> None:
     import numpy as np
     import soxr
 
-    with wave.open(str(source), "rb") as w:
-        if w.getsampwidth() != 2:
-            raise TtsError(f"{source}: expected 16-bit audio, got {8 * w.getsampwidth()}-bit")
-        rate, channels = w.getframerate(), w.getnchannels()
-        samples = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    try:
+        with wave.open(str(source), "rb") as w:
+            if w.getsampwidth() != 2:
+                raise TtsError(f"{source}: expected 16-bit audio, got {8 * w.getsampwidth()}-bit")
+            rate, channels = w.getframerate(), w.getnchannels()
+            samples = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    except (EOFError, wave.Error) as exc:  # an empty or cut file from the engine
+        raise TtsError(f"{source}: the engine produced no audio ({exc or 'empty file'})") from None
     if samples.size == 0:
         raise TtsError(f"{source}: the engine produced no audio")
     if channels > 1:
@@ -155,11 +158,14 @@ def build_prompts(
         text, language = wanted[name]
         target = root / f"{name}.wav"
         target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            engine.render(text, language, target)
-            report.rendered.append(name)
-        except TtsError as exc:
-            report.failed[name] = str(exc)
+        for attempt in (1, 2):  # espeak-ng through pyttsx3 now and then writes an empty file
+            try:
+                engine.render(text, language, target)
+                report.rendered.append(name)
+                break
+            except TtsError as exc:
+                if attempt == 2:
+                    report.failed[name] = str(exc)
         if progress is not None:
             progress(i, len(todo), text)
     if remove_orphans:

@@ -10,7 +10,7 @@ import pytest
 from flowkit import flow
 
 from ivr.flow.prompts import tts_file
-from ivr.tts import Pyttsx3Engine, TtsError, build_prompts, wanted_prompts
+from ivr.tts import Pyttsx3Engine, TtsError, build_prompts, wanted_prompts, write_telephone_wav
 
 FLOW = """
 start: a
@@ -77,3 +77,37 @@ def test_build_skips_rendered_and_removes_orphans(tmp_path: Path, engine: Pyttsx
     assert second.removed == ["tts/en/0000000000000000"]
     assert not orphan.exists()
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+class FlakyEngine:
+    """Fails the first render of each text the way espeak-ng sometimes does: an empty file."""
+
+    def __init__(self, fail_times: int) -> None:
+        self.fail_times = fail_times
+        self.calls = 0
+
+    def render(self, text: str, language: str, path: Path) -> None:
+        self.calls += 1
+        empty = path.with_suffix(".raw.wav")
+        empty.write_bytes(b"")
+        if self.calls <= self.fail_times:
+            write_telephone_wav(empty, path)  # raises TtsError, not EOFError
+        path.write_bytes(b"RIFF")
+
+
+def flow_with_prompt(text: str) -> object:
+    return flow(f"""
+        start: a
+        nodes:
+          a: {{play: "{text}", next: hangup}}
+    """)
+
+
+def test_an_empty_rendering_is_retried_once_then_reported(tmp_path: Path) -> None:
+    f = flow_with_prompt("Hello there.")
+    report = build_prompts([f], tmp_path, FlakyEngine(fail_times=1))
+    assert report.rendered and not report.failed
+    report = build_prompts([flow_with_prompt("Another.")], tmp_path, FlakyEngine(fail_times=2))
+    [(name, reason)] = report.failed.items()
+    assert name == tts_file("Another.", "en")
+    assert "produced no audio" in reason

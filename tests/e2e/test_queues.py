@@ -116,3 +116,40 @@ async def test_caller_hangs_up_on_the_agent_then_answers_the_outbound_survey(
     assert survey is not None and (survey.mode, survey.status) == ("outbound", "completed")
     assert [(a.question, a.value) for a in survey.answers] == [("satisfied", 4), ("solved", 1)]
     ivr_server.wait_for_log(f"[{record.call_id}] outbound survey after_call: completed")
+
+
+async def test_campaign_calls_each_number_once_and_records_interest(
+        lab: Lab, records: Records, ivr_server: IvrServe, tmp_path: Path) -> None:
+    from ivr.cli import main
+
+    call_list = tmp_path / "spring.csv"
+    call_list.write_text("number,name\n8613900000001,Li\n8613900000002,Wang\n")
+    callee = Answerer(("1",), tmp_path, first_digit_after_s=3.0)  # "1": interested
+    callee.start()
+    try:
+        code = await asyncio.to_thread(main, [
+            "campaign", "start", str(call_list), "--flow", "offer", "--db",
+            str(ivr_server.db_path), "--dial", "PJSIP/{number}@survey-line", "--rate", "1",
+            "--max-concurrent", "1", "--attempts", "1"])
+        assert code == 0
+        answered = await asyncio.to_thread(callee.wait, 60)
+        assert answered.ok, answered
+        deadline = time.monotonic() + 45  # the second number: nobody answers any more
+        while {j["status"] for j in outbound_jobs(ivr_server)} - {"done", "failed"}:
+            assert time.monotonic() < deadline, [dict(j) for j in outbound_jobs(ivr_server)]
+            await asyncio.sleep(0.5)
+    finally:
+        callee.stop()
+    first, second = outbound_jobs(ivr_server)
+    assert (first["number"], first["status"], first["attempts"], first["last_result"]) == (
+        "8613900000001", "done", 1, "interested")
+    assert (second["status"], second["attempts"]) == ("failed", 1)
+    assert second["last_result"] != "answered"
+    [record] = await records.new(1)
+    assert record.flow == "offer" and record.call_id == f"ivr-job-{first['id']}-1"
+    assert record.variables["campaign"] == "spring" and record.variables["name"] == "Li"
+    assert record.variables["interested"] == "yes" and record.outcome == "transferred"
+    assert record.queue is not None and record.queue.result == "answered"
+    status = await asyncio.to_thread(main, ["campaign", "status", "spring", "--db",
+                                            str(ivr_server.db_path)])
+    assert status == 0
