@@ -38,11 +38,12 @@ test: deps venv
 
 run: deps venv lab-up
 	@echo
-	@echo "Asterisk is up. Call sip:100@<this machine>:5060 (demo) or 200 (bank) with a"
-	@echo "softphone (user 1001, see asterisk-conf/README.md). Ctrl-C stops the server;"
-	@echo "'make lab-down' stops Asterisk."
+	@echo "Asterisk is up. Call sip:100@<this machine>:5060 (demo), 200 (bank) or 400 (speech)"
+	@echo "with a softphone (user 1001, see asterisk-conf/README.md). Ops console:"
+	@echo "http://127.0.0.1:8080/. Ctrl-C stops the server; 'make lab-down' stops Asterisk."
 	@echo
-	$(BIN)/ivr serve
+	IVR_AMI_SECRET="$$($(BIN)/python -c 'from ivr.lab import Lab; print(Lab().ami_secret)')" \
+		$(BIN)/ivr serve
 
 lint: venv
 	$(BIN)/ruff check ivr tests benchmarks
