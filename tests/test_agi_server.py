@@ -308,7 +308,7 @@ async def test_handler_exception_is_logged_with_uniqueid(
         result = await run_fake_call(HOST, server.port, uniqueid="1718000000.77")
     assert result.closed_by_server
     [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
-    assert "1718000000.77" in record.getMessage() and record.exc_info is not None
+    assert record.exc_info is not None  # the uniqueid is a field: printed once by the format
     assert getattr(record, "uniqueid", None) == "1718000000.77"
     again = await run_fake_call(HOST, server.port)  # the server lives on
     assert again.commands == ["ANSWER"]

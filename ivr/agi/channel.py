@@ -38,7 +38,7 @@ class CommandSender(Protocol):
 
 
 class CallLogger(logging.LoggerAdapter[logging.Logger]):
-    """Prefixes messages with ``[uniqueid]`` and adds ``uniqueid`` to each record's extras."""
+    """Adds ``uniqueid`` to each record's extras (the log format prints it in brackets)."""
 
     def process(
         self, msg: Any, kwargs: MutableMapping[str, Any]
@@ -46,7 +46,7 @@ class CallLogger(logging.LoggerAdapter[logging.Logger]):
         extra = dict(self.extra or {})
         extra.update(kwargs.get("extra") or {})
         kwargs["extra"] = extra
-        return f"[{extra.get('uniqueid', '-')}] {msg}", kwargs
+        return msg, kwargs
 
 
 def call_logger(uniqueid: str, base: logging.Logger | None = None) -> CallLogger:
