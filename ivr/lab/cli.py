@@ -22,14 +22,19 @@ def _parser() -> argparse.ArgumentParser:
     cli.add_argument("asterisk_command")
     for name, text in (("call", "place one SIPp call"), ("load", "offer many SIPp calls")):
         p = sub.add_parser(name, help=text)
-        p.add_argument("ext", help="100 main, 200 bank, 300 survey")
+        p.add_argument("ext", help="100 main, 200 bank, 400 speech")
         p.add_argument("--digits", default="", help="RFC 2833 digits, e.g. 1,2 or 12#")
         p.add_argument("--hold-s", type=float, default=3.0,
                        help="seconds on the line after the digits (or to wait for BYE)")
         p.add_argument("--expect-hangup", action="store_true",
                        help="pass only if Asterisk hangs up within --hold-s")
+        p.add_argument("--first-digit-after-s", type=float, default=1.0,
+                       help="seconds after the answer before the first digit")
+        p.add_argument("--digit-gap-s", type=float, default=1.0)
+        p.add_argument("--caller", default="sipp", help="caller id number (From user)")
         if name == "call":
             p.add_argument("--wav", type=Path, help="caller voice, streamed as RTP (A-law)")
+            p.add_argument("--voice-after-s", type=float, default=0.5)
         else:
             p.add_argument("--calls", type=int, default=100)
             p.add_argument("--rate", type=float, default=10, help="new calls per second")
@@ -52,8 +57,8 @@ def _run(lab: Lab, args: argparse.Namespace) -> int:
     elif args.command == "cli":
         print(lab.cli(args.asterisk_command), end="")
     elif args.command == "call":
-        result = lab.call(args.ext, digits=args.digits, wav=args.wav, hold_s=args.hold_s,
-                          expect_hangup=args.expect_hangup)
+        result = lab.call(args.ext, digits=args.digits, wav=args.wav, **_timing(args),
+                          voice_after_s=args.voice_after_s)
         print(result)
         if not result.ok:
             print(f"scenario: {result.scenario}\n{result.errors}", file=sys.stderr)
@@ -61,10 +66,15 @@ def _run(lab: Lab, args: argparse.Namespace) -> int:
     elif args.command == "load":
         load = lab.load(args.ext, calls=args.calls, rate=args.rate,
                         max_concurrent=args.max_concurrent, digits=args.digits,
-                        hold_s=args.hold_s, expect_hangup=args.expect_hangup)
+                        **_timing(args))
         print(load)
         return 0 if load.ok else 1
     return 0
+
+
+def _timing(args: argparse.Namespace) -> dict[str, object]:
+    return {"hold_s": args.hold_s, "expect_hangup": args.expect_hangup, "caller": args.caller,
+            "first_digit_after_s": args.first_digit_after_s, "digit_gap_s": args.digit_gap_s}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ivr.lab import chroot, sipp
 from ivr.lab.chroot import LabError, LabPaths
@@ -94,19 +95,18 @@ class Lab:
         return self.paths.root / "var/log/asterisk" / name
 
     def call(self, ext: str, *, digits: str | list[str] | tuple[str, ...] = (),
-             wav: Path | str | None = None, hold_s: float = 3.0,
-             expect_hangup: bool = False, digit_gap_s: float = 1.0) -> CallResult:
-        """One SIPp call to ``ext``; digits as "1,2", "12" or a list; blocks until done."""
-        return sipp.call(self._spec(ext, digits, wav, hold_s, expect_hangup, digit_gap_s),
-                         self.paths.state / "sipp")
+             wav: Path | str | None = None, **timing: Any) -> CallResult:
+        """One SIPp call to ``ext``; digits as "1,2", "12" or a list; blocks until done.
+
+        ``timing``: any other :class:`CallSpec` field (``hold_s``, ``expect_hangup``,
+        ``first_digit_after_s``, ``digit_gap_s``, ``voice_after_s``, ``caller``...)."""
+        return sipp.call(self._spec(ext, digits, wav, timing), self.paths.state / "sipp")
 
     def load(self, ext: str, *, calls: int, rate: float, max_concurrent: int,
-             digits: str | list[str] | tuple[str, ...] = (), hold_s: float = 3.0,
-             expect_hangup: bool = False) -> LoadResult:
+             digits: str | list[str] | tuple[str, ...] = (), **timing: Any) -> LoadResult:
         """``calls`` concurrent-capable calls at ``rate``/s (SIPp -m/-r/-l), for benchmarks."""
-        spec = self._spec(ext, digits, None, hold_s, expect_hangup, 1.0)
-        return sipp.load(spec, self.paths.state / "sipp", calls=calls, rate=rate,
-                         max_concurrent=max_concurrent)
+        return sipp.load(self._spec(ext, digits, None, timing), self.paths.state / "sipp",
+                         calls=calls, rate=rate, max_concurrent=max_concurrent)
 
     def wait_for_log(self, needle: str, *, name: str = "messages.log",
                      timeout_s: float = 10, since: int = 0) -> str:
@@ -130,8 +130,7 @@ class Lab:
 
     @staticmethod
     def _spec(ext: str, digits: str | list[str] | tuple[str, ...], wav: Path | str | None,
-              hold_s: float, expect_hangup: bool, digit_gap_s: float) -> CallSpec:
+              timing: dict[str, Any]) -> CallSpec:
         if isinstance(digits, str):
             digits = [d for d in digits.replace(",", "").replace(" ", "")]
-        return CallSpec(ext=ext, digits=tuple(digits), wav=Path(wav) if wav else None,
-                        hold_s=hold_s, expect_hangup=expect_hangup, digit_gap_s=digit_gap_s)
+        return CallSpec(ext=ext, digits=tuple(digits), wav=Path(wav) if wav else None, **timing)

@@ -11,6 +11,9 @@ short prompt ~3.3 s, "didn't hear" ~2.3 s, "not a choice" ~2.6 s, menu timeout 4
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
+import json
 import re
 import socket
 import time
@@ -30,6 +33,7 @@ from helpers import (
 )
 from serve import ROOT, IvrServe
 
+from ivr.cli import main
 from ivr.flow import model as m
 from ivr.flow.library import load_library
 from ivr.flow.model import Flow
@@ -95,6 +99,15 @@ async def test_bank_english_agent_then_in_call_survey(lab: Lab, records: Records
     assert survey is not None and (survey.mode, survey.status) == ("in_call", "completed")
     assert [(a.question, a.value) for a in survey.answers] == [("satisfied", 5), ("solved", 1)]
     ivr_server.wait_for_log(f"[{record.call_id}] queue default: answered")
+    # the KPIs count it: `ivr report --json` on the server's database
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert await asyncio.to_thread(
+            main, ["report", "--json", "--flow", "bank", "--db", str(ivr_server.db_path)]) == 0
+    bank = json.loads(out.getvalue())["flows"]["bank"]
+    assert bank["agent_requests"] >= 1 and bank["agent_answer_rate"] is not None
+    assert bank["satisfaction_answers"] >= 1 and bank["surveys_offered"] >= 1
+    assert bank["satisfaction"] == 1.0  # this call's 5 is the only answer in this module
 
 
 # --------------------------------------------------------------------------- 2. retries

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -153,3 +155,31 @@ async def test_campaign_calls_each_number_once_and_records_interest(
     status = await asyncio.to_thread(main, ["campaign", "status", "spring", "--db",
                                             str(ivr_server.db_path)])
     assert status == 0
+
+
+def kill_ami_connections() -> None:
+    """Cut every TCP connection to AMI (5038) as a network failure would (ss -K)."""
+    subprocess.run(["ss", "-K", "dst", "127.0.0.1", "dport", "=", "5038"], check=True,
+                   capture_output=True)
+
+
+async def test_ami_cut_mid_call_the_call_goes_on_and_ami_comes_back(
+        lab: Lab, records: Records, ivr_server: IvrServe) -> None:
+    log_from = ivr_server.log_size()
+    call = replace(spec("200", "1051", first_digit_after_s=3.0), gaps_s=(4.0, 9.0, 3.0))
+    dialling = asyncio.create_task(dial(lab, call))
+    await asyncio.sleep(7.3)  # "0" was pressed: the caller is in the queue / with the agent
+    kill_ami_connections()
+    result = await dialling
+    assert result.ok, result
+    record = await records.one()
+    assert record.queue is not None and record.queue.result == "answered"
+    assert record.survey is not None and record.survey.status == "completed"
+    ivr_server.wait_for_log("AMI connection lost", since=log_from)
+    ivr_server.wait_for_log("AMI logged in", since=log_from, timeout_s=15)
+    # the next caller gets the full check again (agents counted over AMI)
+    await records.snapshot()
+    result = await dial(lab, call)
+    assert result.ok, result
+    again = await records.one()
+    assert again.queue is not None and again.queue.agents_available == 2
