@@ -3,8 +3,9 @@
 Starts ``ivr serve`` as a subprocess (temporary config, store, flows and prompts; an aiohttp
 balance stub in this process) and drives it with the scripted fake Asterisk
 (``tests/fake_asterisk.py``). Every call takes the same realistic bank path: English (1),
-balance (1), account ``12345678#``, confirm (1), back to the main menu (9), agent (0) with
-``DIALSTATUS=ANSWER``. Then it does the same against a bare ``asyncio.start_server`` FastAGI
+balance (1), account ``12345678#``, confirm (1), back to the main menu (9), agent (0): the
+agent queue answers (``QUEUESTATUS=CONTINUE``, no AMI) and the post-call survey goes
+unanswered. Then it does the same against a bare ``asyncio.start_server`` FastAGI
 handler (run from this file as a subprocess) that sends the exact command sequence captured
 from one real call, with no flow, store or interpreter, and prints ours/bare ratios.
 
@@ -80,7 +81,7 @@ HOST = "127.0.0.1"
 ACCOUNT = "12345678"
 BALANCE = "1234.50"
 DIGITS = ("1", "1", *ACCOUNT, "#", "1", "9", "0")
-VARIABLES = {"DIALSTATUS": "ANSWER"}
+VARIABLES = {"QUEUESTATUS": "CONTINUE"}
 EXPECTED_PATH = [
     "welcome", "choose_language", "opening_hours", "main", "balance", "fetch_balance",
     "tell_balance", "anything_else", "main", "agent",
