@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,11 +49,16 @@ def load_library(paths: list[str | Path], prompts_dir: str | Path | None = None)
                                         f"{lib.flows[flow.name].file}", file=str(file), line=1))
             continue
         lib.flows[flow.name] = flow
-    for flow in list(lib.flows.values()):
-        for node in flow.nodes.values():
-            if isinstance(node, CallNode) and node.flow not in lib.flows:
-                lib.errors.append(FlowError(
-                    f"calls flow '{node.flow}', which is not loaded (no {node.flow}.yaml "
-                    "next to this file, or it has errors)", file=flow.file, line=node.line,
-                    col=1, node=node.id))
+    lib.errors += subflow_errors(lib.flows)
     return lib
+
+
+def subflow_errors(flows: Mapping[str, Flow]) -> list[FlowError]:
+    """Sub-flow calls (``call:``) naming a flow that is not among ``flows``."""
+    return [
+        FlowError(f"calls flow '{node.flow}', which is not loaded (no {node.flow}.yaml "
+                  "next to this file, or it has errors)", file=flow.file, line=node.line,
+                  col=1, node=node.id)
+        for flow in flows.values() for node in flow.nodes.values()
+        if isinstance(node, CallNode) and node.flow not in flows
+    ]
