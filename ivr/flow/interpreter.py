@@ -56,6 +56,8 @@ class Services:
     speech_languages: Collection[str] | None = None
     queues: QueuePort | None = None  # agent queues (AMI); None: Queue() without a check
     outbound: OutboundPort | None = None  # callbacks and outbound surveys
+    # Called after each node with (flow name, node kind, seconds spent in it): metrics.
+    on_node: Callable[[str, str, float], None] | None = None
 
 
 class _Stop(Exception):
@@ -154,7 +156,19 @@ class CallRun:
                 await self.services.checkpoint(self.record)
             if idle_steps > MAX_STEPS_WITHOUT_INPUT:
                 raise IvrError(f"{idle_steps} steps without waiting for the caller: a loop")
-            target = await self._step(node)
+            flow, started = self.flow.name, time.monotonic()
+            try:
+                target = await self._step(node)
+            finally:
+                self._node_done(flow, node, time.monotonic() - started)
+
+    def _node_done(self, flow: str, node: m.FlowNode, seconds: float) -> None:
+        if self.services.on_node is None:
+            return
+        try:
+            self.services.on_node(flow, type(node).__name__.removesuffix("Node").lower(), seconds)
+        except Exception:  # metrics must never cost a call
+            self.log.exception("on_node hook failed")
 
     async def _step(self, node: m.FlowNode) -> str:
         match node:
