@@ -6,9 +6,11 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from ivr.admin.console import AppConsole, LiveCalls
+from ivr.admin.server import AdminServer
 from ivr.agi.channel import AgiChannel
 from ivr.agi.protocol import AgiEnvironment
 from ivr.agi.server import AgiServer
@@ -17,9 +19,11 @@ from ivr.ami.queues import AmiQueues
 from ivr.config import Settings
 from ivr.engines.http import HttpLookup, extract
 from ivr.flow.interpreter import CallRun, Services
-from ivr.flow.library import FlowLibrary, load_library
+from ivr.flow.library import FlowLibrary
 from ivr.flow.model import Flow, MenuNode, QueueNode
+from ivr.flow.registry import FlowRegistry, ReloadResult
 from ivr.jobs import run_job
+from ivr.metrics import Metrics, TimedEngine
 from ivr.outbound import Dialer, Outbound
 from ivr.speech.service import SpeechService
 from ivr.store.records import RecordStore
@@ -39,7 +43,12 @@ class App:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.library = FlowLibrary()
+        self.metrics = Metrics()
+        self.live = LiveCalls(self.metrics)  # calls in progress (console, metrics)
+        # flows_poll_s: FlowRegistry's default until the config has a setting for it
+        self.flows = FlowRegistry(settings.flows_dir, settings.prompts_dir,
+                                  prepare=self.render_prompts, on_reload=self._reloaded)
+        self.admin: AdminServer | None = None
         self.store: RecordStore | None = None
         self.http: HttpLookup | None = None
         self.agi: AgiServer | None = None
@@ -49,16 +58,16 @@ class App:
         self.outbound: Outbound | None = None
         self.dialer: Dialer | None = None
 
+    @property
+    def library(self) -> FlowLibrary:
+        """The flows new calls get (the registry's current library; replaced on reload)."""
+        return self.flows.library
+
     async def start(self) -> None:
         s = self.settings
-        self.library = load_library([s.flows_dir], s.prompts_dir)
-        for error in self.library.errors:
-            log.error("flow not loaded: %s", error)
+        await self.flows.reload("start-up")  # logs errors; renders the flows' text prompts
         if not self.library.flows:
             log.warning("no flows loaded from %s", Path(s.flows_dir).resolve())
-        log.info("flows: %s", ", ".join(f"{f.name}@{f.version}"
-                                        for f in self.library.flows.values()) or "none")
-        await self.render_prompts()
         if any(speech_languages(f) for f in self.library.flows.values()):
             await self.start_speech()
         self.store = await RecordStore.open(s.store.path)
@@ -77,6 +86,9 @@ class App:
             secret = s.http.secret.reveal() if s.http.secret else None
             self.http = HttpLookup(s.http.base_url, secret=secret, timeout_s=s.http.timeout_s)
             await self.http.start()
+        if s.admin.enabled:  # before FastAGI: a taken admin port stops start-up, no calls
+            self.admin = AdminServer(AppConsole(self), s.admin)
+            await self.admin.start()
         self.agi = AgiServer(
             self.handle_call, host=s.agi.host, port=s.agi.port,
             command_timeout_s=s.agi.command_timeout_s, header_timeout_s=s.agi.header_timeout_s,
@@ -84,13 +96,14 @@ class App:
         )
         await self.agi.start()
         log.info("FastAGI listening on %s:%d", s.agi.host, self.agi.port)
+        self.flows.start_watching()
 
-    async def render_prompts(self) -> None:
-        """Render missing text prompts once, before any call (TTS never runs per call)."""
+    async def render_prompts(self, flows: Iterable[Flow]) -> None:
+        """Render missing text prompts of ``flows`` before they take calls (at start-up and
+        before a reloaded flow is swapped in; TTS never runs per call)."""
         started = time.monotonic()
         report = await asyncio.to_thread(
-            build_prompts, self.library.flows.values(), self.settings.prompts_dir,
-            Pyttsx3Engine())
+            build_prompts, list(flows), self.settings.prompts_dir, Pyttsx3Engine())
         for name, reason in report.failed.items():
             log.error("prompt %s not rendered: %s", name, reason)
         log.info("prompts: %d rendered in %.1f s, %d already there", len(report.rendered),
@@ -101,6 +114,8 @@ class App:
         recogniser knows takes keys only (a warning at start, never a dead line)."""
         self.speech = SpeechService(self.settings.speech, self.settings.prompts_dir)
         await self.speech.start()
+        self.speech.engines = {lang: TimedEngine(engine, self.metrics.recognized)
+                               for lang, engine in self.speech.engines.items()}
         for flow in self.library.flows.values():
             missing = self.speech.missing(speech_languages(flow))
             if missing:
@@ -111,7 +126,7 @@ class App:
     async def start_ami(self) -> None:
         """AMI for queue checks and outbound calls; never blocks start-up when it is down."""
         assert self.outbound is not None
-        self.ami = AmiClient(self.settings.ami)
+        self.ami = AmiClient(self.settings.ami, on_reconnect=self.metrics.ami_reconnected)
         self.queues = AmiQueues(self.ami)
         await self.ami.start()
         self.dialer = Dialer(self.outbound, self.ami, lambda: self.library.flows)
@@ -122,9 +137,21 @@ class App:
         return sorted({n.queue for f in self.library.flows.values() for n in f.nodes.values()
                        if isinstance(n, QueueNode)})
 
+    def _reloaded(self, result: ReloadResult) -> None:
+        if not result.initial:
+            self.metrics.reload(result.result)
+        self.metrics.flow_errors(len({e.file for e in self.flows.errors}))
+        if self.speech is None and not result.initial and any(
+                speech_languages(self.flows.flows[n]) for n in result.added + result.changed):
+            log.warning("a reloaded flow has speech menus, but speech is off until a restart: "
+                        "they take keys only")
+
     async def close(self) -> None:
+        await self.flows.close()
         if self.agi is not None:
             await self.agi.close()
+        if self.admin is not None:
+            await self.admin.close()
         if self.dialer is not None:
             await self.dialer.close()
         if self.ami is not None:
@@ -141,7 +168,7 @@ class App:
         hearable = frozenset(self.speech.engines) if self.speech else frozenset()
         return Services(http=self.http, flows=self.library.flows, extract=extract,
                         checkpoint=self.store.checkpoint, speech_languages=hearable,
-                        clock=self.clock,
+                        clock=self.clock, on_node=self.metrics.node_done,
                         queues=self.queues, outbound=self.outbound if self.ami else None)
 
     async def handle_call(self, env: AgiEnvironment, channel: AgiChannel) -> None:
@@ -161,9 +188,10 @@ class App:
                           self.outbound)
             return
         run = CallRun(flow, channel, self.services())
-        await self.store.begin(run.record)
-        record = await run.run()
-        await self.store.finish(record)
+        with self.live.track(run):
+            await self.store.begin(run.record)
+            record = await run.run()
+            await self.store.finish(record)
         if record.outcome == "error" and not channel.hung_up:
             await channel.set_variable(RESULT_VARIABLE, "error")
 

@@ -33,7 +33,7 @@ from ivr.agi.protocol import (
     Reply,
 )
 from ivr.app import App
-from ivr.config import AgiSettings, Settings, SpeechSettings, StoreSettings
+from ivr.config import AdminSettings, AgiSettings, Settings, SpeechSettings, StoreSettings
 from ivr.flow.prompts import tts_file
 from ivr.record import CallRecord
 
@@ -233,7 +233,7 @@ BANK_OPEN_AT = datetime(2026, 11, 30, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")).t
 
 @pytest.fixture
 async def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[App]:
-    async def no_rendering(self: App) -> None:  # the fake Asterisk never opens a sound file
+    async def no_rendering(self: App, flows: object) -> None:  # the fake never opens a sound
         return None
 
     monkeypatch.setattr(App, "render_prompts", no_rendering)
@@ -244,7 +244,7 @@ async def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
     settings = Settings(flows_dir=str(ROOT / "flows"), prompts_dir=str(tmp_path / "prompts"),
                         agi=AgiSettings(port=0, sounds_prefix="ivr/"),
                         store=StoreSettings(path=str(tmp_path / "calls.sqlite3")),
-                        speech=SpeechSettings(port=0))
+                        speech=SpeechSettings(port=0), admin=AdminSettings(port=0))
     app = App(settings)
     await app.start()
     try:

@@ -13,7 +13,14 @@ from aiohttp import web
 from fake_asterisk import run_fake_call
 
 from ivr.app import App
-from ivr.config import AgiSettings, HttpSettings, Settings, SpeechSettings, StoreSettings
+from ivr.config import (
+    AdminSettings,
+    AgiSettings,
+    HttpSettings,
+    Settings,
+    SpeechSettings,
+    StoreSettings,
+)
 from ivr.flow.prompts import tts_file
 from ivr.store.records import RecordStore
 
@@ -48,7 +55,7 @@ async def start_app(tmp_path: Path, prompts: Path, flows: Path, base_url: str = 
         agi=AgiSettings(port=0, sounds_prefix="ivr/"),
         http=HttpSettings(base_url=base_url),
         store=StoreSettings(path=str(tmp_path / "calls.sqlite3")),
-        speech=SpeechSettings(port=0),
+        speech=SpeechSettings(port=0), admin=AdminSettings(port=0),
     )
     app = App(settings)
     await app.start()

@@ -1,0 +1,604 @@
+"""The admin API: over a stand-in Console (no Asterisk), then inside a real App driven by the
+scripted fake Asterisk (hot reload with a call in progress, metrics, /healthz, a taken port)."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import ClientResponse, ClientSession
+from aiohttp.test_utils import TestClient, TestServer
+from fake_asterisk import FakeCallState, FakeCommand, run_fake_call
+from prometheus_client.parser import text_string_to_metric_families
+
+from ivr.admin.api import make_admin_app
+from ivr.admin.console import Health, LiveCall
+from ivr.app import App
+from ivr.config import (
+    AdminSettings,
+    AgiSettings,
+    Secret,
+    Settings,
+    SpeechSettings,
+    StoreSettings,
+)
+from ivr.errors import ConfigError
+from ivr.flow.registry import FlowRegistry
+from ivr.metrics import Metrics
+from ivr.record import CallRecord, SurveyAnswer, SurveyResult
+from ivr.store.records import RecordStore
+
+TOKEN = "s3cret-token-value"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+DAY = 1_780_000_000.0  # 2026-05-28 20:26:40 UTC
+
+
+def flow_text(label: str, end: str = "bye") -> str:
+    """A flow on stock sounds (nothing to render): hello, a menu (1 -> end), end."""
+    return (f'version: "{label}"\nstart: hello\nnodes:\n'
+            f"  hello: {{play: {{sound: hello-world}}, next: menu}}\n"
+            f"  menu:\n    menu:\n      prompt: {{sound: press-1}}\n"
+            f'      options: {{"1": {end}}}\n      otherwise: {end}\n'
+            f"  {end}: {{hangup: true}}\n")
+
+
+BROKEN = 'start: hello\nnodes:\n  hello: {play: {sound: x}, next: nowhere}\n'
+
+
+def write(path: Path, text: str) -> None:
+    """Write ``text`` and move the mtime on (some file systems keep 1 s granularity)."""
+    old = path.stat().st_mtime_ns if path.exists() else 0
+    path.write_text(text, encoding="utf-8")
+    st = path.stat()
+    if st.st_mtime_ns <= old:
+        os.utime(path, ns=(st.st_atime_ns, old + 1_000_000_000))
+
+
+@dataclass
+class StubConsole:
+    """A Console with a real registry and store, and scripted health, live calls, queues."""
+
+    flows: FlowRegistry
+    store: RecordStore | None
+    metrics: Metrics = field(default_factory=Metrics)
+    live: list[LiveCall] = field(default_factory=list)
+    checks: dict[str, Health] = field(default_factory=lambda: {
+        "fastagi": Health("up", "127.0.0.1:4573"), "audiosocket": Health("off"),
+        "ami": Health("off"), "store": Health("up"), "recogniser": Health("off")})
+    queues: list[dict[str, object]] = field(default_factory=list)
+
+    def live_calls(self) -> list[LiveCall]:
+        return list(self.live)
+
+    async def health(self) -> dict[str, Health]:
+        return dict(self.checks)
+
+    async def queue_state(self) -> list[dict[str, object]]:
+        return list(self.queues)
+
+
+@pytest.fixture
+def flows_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "flows"
+    d.mkdir()
+    write(d / "main.yaml", flow_text("v1"))
+    return d
+
+
+@pytest.fixture
+async def console(tmp_path: Path, flows_dir: Path) -> AsyncIterator[StubConsole]:
+    registry = FlowRegistry(flows_dir)
+    await registry.reload()
+    store = await RecordStore.open(tmp_path / "calls.sqlite3")
+    yield StubConsole(registry, store)
+    await store.close()
+
+
+Client = Callable[..., Awaitable[TestClient[Any, Any]]]
+
+
+@pytest.fixture
+async def make_client(console: StubConsole) -> AsyncIterator[Client]:
+    clients: list[TestClient[Any, Any]] = []
+
+    async def make(**admin: ClientSession) -> TestClient[Any, Any]:
+        settings = AdminSettings(port=0, **admin)
+        client = TestClient(TestServer(make_admin_app(console, settings)))
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.close()
+
+
+@pytest.fixture
+async def client(make_client: Client) -> TestClient[Any, Any]:
+    return await make_client(token=Secret(TOKEN.encode()))
+
+
+async def error_of(response: ClientResponse, status: int) -> str:
+    assert response.status == status, await response.text()
+    assert response.content_type == "application/json"
+    body = await response.json()
+    assert set(body) >= {"error"}
+    return str(body["error"])
+
+
+def record(call_id: str, started: float, **kw: Any) -> CallRecord:
+    values: dict[str, Any] = {"flow": "main", "flow_version": "v1+abc", "caller": "13800138000",
+                              "ended_at": started + 30, "outcome": "self_service",
+                              "path": ["hello", "menu", "bye"], "end_node": "bye"}
+    values.update(kw)
+    return CallRecord(call_id=call_id, started_at=started, **values)
+
+
+async def store_records(store: RecordStore | None, *records: CallRecord) -> None:
+    assert store is not None
+    for r in records:
+        await (store.finish(r) if r.outcome is not None else store.begin(r))
+
+
+def survey(status: str = "completed", satisfied: int | None = 5) -> SurveyResult:
+    return SurveyResult(survey="after_call", mode="in_call", status=status, answers=[
+        SurveyAnswer("satisfied", "1-5", satisfied), SurveyAnswer("solved", "yes-no", 1)],
+        satisfaction="satisfied", at=DAY + 100)
+
+
+# --- access -------------------------------------------------------------------------------
+
+
+async def test_read_endpoints_need_the_token(
+    client: TestClient[Any, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    response = await client.get("/api/calls")
+    assert "Bearer" in response.headers["WWW-Authenticate"]
+    assert "Authorization" in await error_of(response, 401)
+    response = await client.get("/api/calls", headers={"Authorization": "Bearer wrong"})
+    assert await error_of(response, 401) == "the token was refused"
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    response = await client.get("/api/calls", headers={"Authorization": f"Basic {TOKEN}"})
+    await error_of(response, 401)
+    response = await client.get("/api/calls", headers=AUTH)
+    assert response.status == 200
+    for path in ("/api/flows", "/api/kpis", "/api/surveys", "/api/surveys.csv", "/api/schema",
+                 "/api/queues", "/api/flows/main"):
+        assert (await client.get(path)).status == 401, path
+        assert (await client.get(path, headers=AUTH)).status == 200, path
+    assert TOKEN not in caplog.text
+
+
+async def test_open_endpoints_need_no_token(client: TestClient[Any, Any]) -> None:
+    for path in ("/healthz", "/metrics", "/", "/app.js"):
+        assert (await client.get(path)).status == 200, path
+    response = await client.post("/api/validate", data=flow_text("x"))
+    assert response.status == 200 and (await response.json())["ok"] is True
+
+
+async def test_reload_needs_the_token(make_client: Client) -> None:
+    client = await make_client(token=Secret(TOKEN.encode()), open_read=True)
+    assert (await client.get("/api/flows")).status == 200  # open_read
+    await error_of(await client.post("/api/flows/reload"), 401)
+    bad = {"Authorization": "Bearer " + TOKEN[:-1]}
+    await error_of(await client.post("/api/flows/reload", headers=bad), 401)
+    response = await client.post("/api/flows/reload", headers=AUTH, data=b"{not json")
+    assert response.status == 200 and (await response.json())["result"] == "ok"
+
+
+async def test_without_a_token_changes_are_refused(make_client: Client) -> None:
+    client = await make_client()  # no token, open_read false
+    assert "IVR_ADMIN_TOKEN" in await error_of(await client.get("/api/calls"), 403)
+    assert "IVR_ADMIN_TOKEN" in await error_of(
+        await client.post("/api/flows/reload", headers=AUTH), 403)
+    assert (await client.get("/healthz")).status == 200
+    client = await make_client(open_read=True)  # reads open, reload still refused
+    assert (await client.get("/api/calls")).status == 200
+    assert "set IVR_ADMIN_TOKEN" in await error_of(await client.post("/api/flows/reload"), 403)
+
+
+# --- errors -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("query", [
+    "limit=0", "limit=abc", "limit=1001", "outcome=bogus", "since=yesterday",
+    "since=2026-13-01", "since=nan", "since=2026-03-02&until=2026-03-01", "tz=Mars/Olympus",
+    "live=maybe", "flow=" + "x" * 300, "since=1e400",
+])
+async def test_bad_query_values_are_400(client: TestClient[Any, Any], query: str) -> None:
+    await error_of(await client.get(f"/api/calls?{query}", headers=AUTH), 400)
+
+
+@pytest.mark.parametrize("query", ["since=2026-02-30", "tz=Nowhere", "until=x", "flow=%00"])
+async def test_bad_kpi_and_export_queries_are_400(
+    client: TestClient[Any, Any], query: str
+) -> None:
+    await error_of(await client.get(f"/api/kpis?{query}", headers=AUTH), 400)
+    await error_of(await client.get(f"/api/surveys.csv?{query}", headers=AUTH), 400)
+
+
+async def test_unknown_routes_and_methods_are_json(client: TestClient[Any, Any]) -> None:
+    await error_of(await client.get("/api/nope", headers=AUTH), 404)
+    await error_of(await client.get("/nope.html"), 404)
+    await error_of(await client.get("/%2e%2e/%2e%2e/etc/passwd"), 404)
+    await error_of(await client.get("/api/flows/nope", headers=AUTH), 404)
+    await error_of(await client.get("/api/flows/nope/graph.svg", headers=AUTH), 404)
+    response = await client.put("/api/calls", headers=AUTH)
+    await error_of(response, 405)
+    assert "GET" in response.headers["Allow"]
+    await error_of(await client.get("/api/validate"), 405)
+
+
+async def test_an_oversized_body_is_413(make_client: Client) -> None:
+    client = await make_client(max_body_bytes=1000, token=Secret(TOKEN.encode()))
+    response = await client.post("/api/validate", data=b"#" * 5000)
+    await error_of(response, 413)
+    response = await client.post("/api/validate", data=flow_text("small"))
+    assert response.status == 200
+
+
+async def test_garbage_never_crashes_the_server(client: TestClient[Any, Any]) -> None:
+    await error_of(await client.post("/api/validate", data=b"\xff\xfe\x00garbage"), 400)
+    response = await client.post("/api/validate?name=../x", data=flow_text("x"))
+    await error_of(response, 400)
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(b"\x16\x03\x01 not http at all\r\n\r\n")
+    await writer.drain()
+    await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    assert (await client.get("/healthz")).status == 200
+
+
+# --- validate, schema, flows --------------------------------------------------------------
+
+
+async def test_validate_reports_line_col_node(client: TestClient[Any, Any]) -> None:
+    response = await client.post("/api/validate", data=BROKEN)
+    body = await response.json()
+    assert body["ok"] is False
+    [error] = body["errors"]
+    assert error["line"] == 3 and error["node"] == "hello" and "nowhere" in error["message"]
+    body = await (await client.post("/api/validate", data="start: [unclosed\n")).json()
+    assert body["ok"] is False and body["errors"][0]["line"] >= 1
+    body = await (await client.post("/api/validate", data="")).json()
+    assert body["ok"] is False
+
+
+async def test_validate_checks_sub_flows_against_the_loaded_ones(
+    client: TestClient[Any, Any]
+) -> None:
+    text = ("start: a\nnodes:\n  a: {call: main, next: b}\n  b: {call: gone, next: c}\n"
+            "  c: {hangup: true}\n")
+    body = await (await client.post("/api/validate", data=text)).json()
+    assert [e["node"] for e in body["errors"]] == ["b"]
+    assert "gone" in body["errors"][0]["message"]
+
+
+async def test_validate_refuses_a_billion_laughs(client: TestClient[Any, Any]) -> None:
+    lines = ["  a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"  a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    text = "start: s\nvariables:\n" + "\n".join(lines) + "\nnodes:\n  s: {hangup: true}\n"
+    response = await asyncio.wait_for(client.post("/api/validate", data=text), 5)
+    body = await response.json()
+    assert body["ok"] is False and "aliases" in body["errors"][0]["message"]
+
+
+async def test_schema(client: TestClient[Any, Any]) -> None:
+    schema = await (await client.get("/api/schema", headers=AUTH)).json()
+    assert "nodes" in schema["properties"]
+
+
+async def test_flows_versions_errors_and_reload(
+    client: TestClient[Any, Any], flows_dir: Path
+) -> None:
+    body = await (await client.get("/api/flows", headers=AUTH)).json()
+    [main] = body["flows"]
+    assert main["name"] == "main" and main["version"].startswith("v1+") and main["nodes"] == 3
+    assert main["file"] == str(flows_dir / "main.yaml") and len(main["versions"]) == 1
+    assert body["errors"] == []
+    write(flows_dir / "main.yaml", flow_text("v2"))
+    result = await (await client.post("/api/flows/reload", headers=AUTH)).json()
+    assert result["result"] == "ok" and result["changed"] == ["main"]
+    write(flows_dir / "main.yaml", BROKEN)
+    result = await (await client.post("/api/flows/reload", headers=AUTH)).json()
+    assert result["result"] == "partial" and result["kept"] == ["main"]
+    body = await (await client.get("/api/flows", headers=AUTH)).json()
+    [main] = body["flows"]
+    assert main["version"].startswith("v2+")  # still serving
+    assert [v["version"].split("+")[0] for v in main["versions"]] == ["v2", "v1"]
+    [error] = body["errors"]
+    assert error == {"file": str(flows_dir / "main.yaml"), "line": 3, "col": error["col"],
+                     "node": "hello", "message": error["message"]}
+    source = await (await client.get("/api/flows/main", headers=AUTH)).json()
+    assert source["current"] and source["version"] == main["version"]
+    assert source["source"] == flow_text("v2")
+    old = main["versions"][1]["version"]
+    source = await (await client.get("/api/flows/main", params={"version": old},
+                                     headers=AUTH)).json()
+    assert source["source"] == flow_text("v1") and not source["current"]
+    await error_of(await client.get("/api/flows/main?version=zzz", headers=AUTH), 404)
+
+
+async def test_flow_picture(client: TestClient[Any, Any]) -> None:
+    import shutil
+
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz dot is not installed")
+    response = await client.get("/api/flows/main/graph.svg", headers=AUTH)
+    assert response.status == 200 and response.content_type == "image/svg+xml"
+    assert "<svg" in await response.text()
+
+
+# --- health, metrics ----------------------------------------------------------------------
+
+
+async def test_healthz(client: TestClient[Any, Any], console: StubConsole) -> None:
+    body = await (await client.get("/healthz")).json()
+    assert body["status"] == "ok"
+    assert set(body["components"]) == {"fastagi", "audiosocket", "ami", "store", "recogniser"}
+    console.checks["ami"] = Health("down", "unreachable")
+    response = await client.get("/healthz")
+    assert response.status == 200 and (await response.json())["status"] == "degraded"
+    console.checks["store"] = Health("down", "disk I/O error")
+    response = await client.get("/healthz")
+    body = await response.json()
+    assert response.status == 503 and body["status"] == "down"
+    assert body["components"]["store"] == {"status": "down", "detail": "disk I/O error"}
+    console.checks["store"] = Health("up")
+    console.checks["fastagi"] = Health("down", "not listening")
+    assert (await client.get("/healthz")).status == 503
+
+
+async def test_metrics_text_parses(client: TestClient[Any, Any], console: StubConsole) -> None:
+    console.metrics.call_started("main")
+    console.metrics.call_finished("main", "self_service")
+    console.metrics.node_done("main", "menu", 1.5)
+    console.metrics.recognized(0.2)
+    console.metrics.ami_reconnected()
+    console.metrics.reload("partial")
+    response = await client.get("/metrics")
+    assert response.headers["Content-Type"].startswith("text/plain")
+    families = {f.name: f for f in text_string_to_metric_families(await response.text())}
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for f in families.values() for s in f.samples}
+    assert samples[("ivr_calls_total", (("flow", "main"), ("outcome", "self_service")))] == 1
+    assert samples[("ivr_calls_in_progress", (("flow", "main"),))] == 0
+    assert samples[("ivr_node_seconds_count", (("flow", "main"), ("node_kind", "menu")))] == 1
+    assert samples[("ivr_recognizer_seconds_count", ())] == 1
+    assert samples[("ivr_ami_reconnects_total", ())] == 1
+    assert samples[("ivr_flow_reloads_total", (("result", "partial"),))] == 1
+    assert samples[("ivr_flow_reloads_total", (("result", "ok"),))] == 0
+    assert families["ivr_node_seconds"].type == "histogram"
+
+
+# --- calls, KPIs, surveys, queues ---------------------------------------------------------
+
+
+async def test_calls_live_and_recent(client: TestClient[Any, Any], console: StubConsole) -> None:
+    console.live = [
+        LiveCall("c9", "main", "v1+abc", "menu", DAY + 500, "en", "***8000"),
+        LiveCall("c8", "other", "o1", "x", DAY + 400, "en", "***"),
+    ]
+    await store_records(
+        console.store, record("c1", DAY), record("c2", DAY + 60, outcome="abandoned"),
+        record("c3", DAY + 120, flow="other"), record("c4", DAY + 180, outcome=None,
+                                                      ended_at=None))
+    body = await (await client.get("/api/calls?live=1", headers=AUTH)).json()
+    assert [c["call_id"] for c in body["live"]] == ["c9", "c8"]
+    assert [r["call_id"] for r in body["recent"]] == ["c4", "c3", "c2", "c1"]
+    assert body["recent"][0]["caller"] == "***8000"  # masked like live calls
+    body = await (await client.get("/api/calls", headers=AUTH)).json()
+    assert body["live"] == []
+    query = f"live=1&flow=main&outcome=abandoned&since={DAY + 1}&limit=5"
+    body = await (await client.get(f"/api/calls?{query}", headers=AUTH)).json()
+    assert [c["call_id"] for c in body["live"]] == ["c9"]
+    assert [r["call_id"] for r in body["recent"]] == ["c2"]
+    body = await (await client.get("/api/calls?limit=1", headers=AUTH)).json()
+    assert len(body["recent"]) == 1
+
+
+async def test_kpis_are_the_kpi_report(client: TestClient[Any, Any], console: StubConsole) -> None:
+    from ivr.kpi import report
+
+    records = [record("k1", DAY), record("k2", DAY + 60, outcome="abandoned"),
+               record("k3", DAY - 86400 * 3, survey=survey())]
+    await store_records(console.store, *records)
+    response = await client.get("/api/kpis?since=2026-05-28&until=2026-05-28&tz=UTC",
+                                headers=AUTH)
+    body = await response.json()
+    assert body == report(records[:2], tz="UTC")
+    assert body["overall"]["calls"] == 2 and body["timezone"] == "UTC"
+    body = await (await client.get("/api/kpis?tz=Asia/Shanghai", headers=AUTH)).json()
+    assert body["overall"]["calls"] == 3 and body["timezone"] == "Asia/Shanghai"
+
+
+async def test_surveys_and_csv_export(client: TestClient[Any, Any], console: StubConsole) -> None:
+    await store_records(
+        console.store, record("s1", DAY, survey=survey()),
+        record("s2", DAY + 60), record("s3", DAY + 120, survey=survey("partial", None)),
+        record("=cmd", DAY + 180, survey=survey()))
+    body = await (await client.get("/api/surveys?limit=2", headers=AUTH)).json()
+    rows = body["surveys"]
+    assert [r["call_id"] for r in rows] == ["=cmd", "s3"]
+    assert rows[1]["status"] == "partial" and rows[1]["flow"] == "main"
+    assert rows[1]["answers"][0] == {"question": "satisfied", "scale": "1-5", "value": None}
+    await error_of(await client.get("/api/surveys?limit=x", headers=AUTH), 400)
+    response = await client.get("/api/surveys.csv?since=2026-05-28", headers=AUTH)
+    assert response.content_type == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"]
+    table = list(csv.DictReader(io.StringIO(await response.text())))
+    assert [r["call_id"] for r in table] == ["'=cmd", "s3", "s1"]  # no formula injection
+    s1 = table[2]
+    assert s1["started_at"] == "2026-05-28T20:26:40+00:00" and s1["survey"] == "after_call"
+    assert s1["satisfied"] == "5" and s1["solved"] == "1" and s1["satisfaction"] == "5"
+    assert s1["satisfaction_question"] == "satisfied" and table[1]["satisfied"] == ""
+
+
+async def test_queues(client: TestClient[Any, Any], console: StubConsole) -> None:
+    assert await (await client.get("/api/queues", headers=AUTH)).json() == {
+        "ami": "off", "queues": []}
+    console.checks["ami"] = Health("up")
+    console.queues = [{"name": "cards", "logged_in": 2, "available": 1, "callers": 0}]
+    body = await (await client.get("/api/queues", headers=AUTH)).json()
+    assert body["ami"] == "up" and body["queues"][0]["name"] == "cards"
+
+
+async def test_no_store_is_503(client: TestClient[Any, Any], console: StubConsole) -> None:
+    store, console.store = console.store, None
+    try:
+        await error_of(await client.get("/api/calls", headers=AUTH), 503)
+    finally:
+        console.store = store
+
+
+# --- inside ivr serve -----------------------------------------------------------------------
+
+
+def app_settings(tmp_path: Path, flows: Path, **admin: ClientSession) -> Settings:
+    return Settings(
+        flows_dir=str(flows), prompts_dir=str(tmp_path / "prompts"),
+        agi=AgiSettings(port=0), store=StoreSettings(path=str(tmp_path / "calls.sqlite3")),
+        speech=SpeechSettings(port=0),
+        admin=AdminSettings(port=0, token=Secret(TOKEN.encode()), **admin),
+    )
+
+
+@pytest.fixture
+async def app(tmp_path: Path, flows_dir: Path) -> AsyncIterator[App]:
+    app = App(app_settings(tmp_path, flows_dir))
+    await app.start()
+    yield app
+    await app.close()
+
+
+@pytest.fixture
+async def admin(app: App) -> AsyncIterator[ClientSession]:
+    assert app.admin is not None
+    async with ClientSession(f"http://127.0.0.1:{app.admin.port}") as session:
+        yield session
+
+
+def agi_port(app: App) -> int:
+    assert app.agi is not None
+    return app.agi.port
+
+
+async def finished(app: App, call_id: str) -> CallRecord:
+    assert app.store is not None
+    for _ in range(100):
+        rec = await app.store.get(call_id)
+        if rec is not None and rec.outcome is not None:
+            return rec
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no finished record for {call_id}")
+
+
+async def test_a_call_in_progress_keeps_its_version(
+    app: App, admin: ClientSession, flows_dir: Path
+) -> None:
+    at_menu = asyncio.Event()
+
+    def hold_at_menu(cmd: FakeCommand, state: FakeCallState) -> list[str | float] | None:
+        if cmd.name == "STREAM FILE" and "press-1" in cmd.raw:
+            at_menu.set()
+            return [1.0, "200 result=49 endpos=100"]  # pressed 1 after a long prompt
+        return None
+
+    held = asyncio.create_task(run_fake_call("127.0.0.1", agi_port(app), script="main",
+                                             rule=hold_at_menu, uniqueid="held",
+                                             caller="13800138000"))
+    await asyncio.wait_for(at_menu.wait(), 5)
+    body = await (await admin.get("/api/calls?live=1", headers=AUTH)).json()
+    [live] = body["live"]
+    assert live["call_id"] == "held" and live["node"] == "menu" and live["caller"] == "***8000"
+    assert live["flow_version"].startswith("v1+")
+    write(flows_dir / "main.yaml", flow_text("v2", end="farewell"))
+    result = await (await admin.post("/api/flows/reload", headers=AUTH)).json()
+    assert result["changed"] == ["main"]
+    await run_fake_call("127.0.0.1", agi_port(app), script="main", digits=["1"],
+                        uniqueid="new")
+    assert not held.done()  # the new call finished while the old one was still at the menu
+    await held
+    old, new = await finished(app, "held"), await finished(app, "new")
+    assert old.flow_version.startswith("v1+") and old.path == ["hello", "menu", "bye"]
+    assert new.flow_version.startswith("v2+") and new.path == ["hello", "menu", "farewell"]
+    assert old.outcome == new.outcome == "self_service"
+
+
+async def test_metrics_count_a_finished_call(app: App, admin: ClientSession) -> None:
+    await run_fake_call("127.0.0.1", agi_port(app), script="main", digits=["1"], uniqueid="m")
+    await finished(app, "m")
+    text = await (await admin.get("/metrics")).text()
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for f in text_string_to_metric_families(text) for s in f.samples}
+    assert samples[("ivr_calls_total", (("flow", "main"), ("outcome", "self_service")))] == 1
+    assert samples[("ivr_calls_in_progress", (("flow", "main"),))] == 0
+    assert samples[("ivr_node_seconds_count", (("flow", "main"), ("node_kind", "menu")))] == 1
+    assert samples[("ivr_node_seconds_count", (("flow", "main"), ("node_kind", "play")))] == 1
+    assert samples[("ivr_flow_reloads_total", (("result", "ok"),))] == 0  # start-up is no reload
+
+
+async def test_healthz_through_the_app(app: App, admin: ClientSession) -> None:
+    response = await admin.get("/healthz")
+    body = await response.json()
+    assert response.status == 200 and body["status"] == "ok"
+    assert body["components"]["ami"]["status"] == "off"
+    assert body["components"]["store"]["status"] == "up"
+    assert app.agi is not None
+    await app.agi.close()  # FastAGI gone: 503
+    response = await admin.get("/healthz")
+    assert response.status == 503 and (await response.json())["status"] == "down"
+
+
+async def test_the_watcher_reloads_inside_the_app(tmp_path: Path, flows_dir: Path) -> None:
+    app = App(app_settings(tmp_path, flows_dir))
+    app.flows.poll_s = 0.02
+    await app.start()
+    try:
+        write(flows_dir / "main.yaml", flow_text("w2"))
+        for _ in range(250):
+            if app.library.flows["main"].version.startswith("w2+"):
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError("not reloaded")
+        await run_fake_call("127.0.0.1", agi_port(app), script="main", digits=["1"],
+                            uniqueid="w")
+        assert (await finished(app, "w")).flow_version.startswith("w2+")
+    finally:
+        await app.close()
+
+
+async def test_a_taken_admin_port_stops_start_up(tmp_path: Path, flows_dir: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = app_settings(tmp_path, flows_dir)
+        app = App(replace(settings, admin=replace(settings.admin, port=port)))
+        try:
+            with pytest.raises(ConfigError, match=f"127.0.0.1:{port}"):
+                await app.start()
+            assert app.agi is None  # no calls were taken
+        finally:
+            await app.close()
+
+
+async def test_admin_off(tmp_path: Path, flows_dir: Path) -> None:
+    settings = app_settings(tmp_path, flows_dir)
+    app = App(replace(settings, admin=replace(settings.admin, enabled=False)))
+    await app.start()
+    try:
+        assert app.admin is None
+    finally:
+        await app.close()
