@@ -258,6 +258,7 @@ def start_ours(work: Path, base_url: str) -> Server:
         "agi": {"host": HOST, "port": port},
         "http": {"base_url": base_url, "timeout_s": 5},
         "store": {"path": str(work / "calls.sqlite3")},
+        "admin": {"host": HOST, "port": 0},  # any free port: never 8080 of a running server
     }  # fmt: skip
     (work / "ivr.yaml").write_text(json.dumps(config, indent=1))  # JSON is YAML
     log = work / "ivr-serve.log"
