@@ -43,7 +43,7 @@ run: deps venv lab-up
 	@echo "http://127.0.0.1:8080/. Ctrl-C stops the server; 'make lab-down' stops Asterisk."
 	@echo
 	IVR_AMI_SECRET="$$($(BIN)/python -c 'from ivr.lab import Lab; print(Lab().ami_secret)')" \
-		$(BIN)/ivr serve
+		IVR_ADMIN_OPEN_READ=true $(BIN)/ivr serve
 
 lint: venv
 	$(BIN)/ruff check ivr tests benchmarks

@@ -45,8 +45,8 @@ class App:
         self.settings = settings
         self.metrics = Metrics()
         self.live = LiveCalls(self.metrics)  # calls in progress (console, metrics)
-        # flows_poll_s: FlowRegistry's default until the config has a setting for it
         self.flows = FlowRegistry(settings.flows_dir, settings.prompts_dir,
+                                  poll_s=settings.flows_poll_s,
                                   prepare=self.render_prompts, on_reload=self._reloaded)
         self.admin: AdminServer | None = None
         self.store: RecordStore | None = None

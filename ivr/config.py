@@ -111,6 +111,7 @@ class Settings:
     """The whole configuration of ``ivr serve``."""
 
     flows_dir: str = "flows"
+    flows_poll_s: float = 2.0  # hot reload: how often flows_dir is checked (0: never)
     prompts_dir: str = "prompts"
     log_level: str = "INFO"
     agi: AgiSettings = field(default_factory=AgiSettings)

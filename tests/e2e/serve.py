@@ -81,6 +81,7 @@ class IvrServe:
             "agi": {"host": AGI_HOST, "port": self.port},
             "http": {"base_url": self.http_base_url, "timeout_s": 2},
             "store": {"path": str(self.db_path)},
+            "admin": {"port": 0},  # never the 8080 of another server
         }
 
     def command(self) -> list[str]:
