@@ -4,9 +4,7 @@ against the bare FastAGI baseline. Needs the lab (root); about 35 s."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,11 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytestmark = [
-    pytest.mark.asterisk,
-    pytest.mark.skipif(os.geteuid() != 0, reason="the Asterisk lab needs root"),
-    pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp (sip-tester) not installed"),
-]
+pytestmark = pytest.mark.asterisk  # the lab needs root and sipp, like every e2e test
 
 
 def test_quick_sipp_benchmark_runs_without_failures() -> None:

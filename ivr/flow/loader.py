@@ -15,7 +15,7 @@ from typing import Any, Literal, cast
 from ivr.errors import ExpressionError, FlowError, FlowErrors, IvrError
 from ivr.flow import model as m
 from ivr.flow.expr import ExpressionSyntaxError, compile_expression
-from ivr.flow.hours import HoursSpecError, parse_hours
+from ivr.flow.hours import BusinessHours, HoursSpecError, parse_hours
 from ivr.flow.prompts import PromptSpecError, parse_prompt
 from ivr.flow.schema import node_errors, top_level_errors
 from ivr.flow.source import Path, Source, load_source
@@ -326,13 +326,7 @@ class _Builder:
         offer = spec.get("callback")
         callback = None
         if offer is not None:
-            hours = None
-            if "hours" in offer:
-                try:
-                    hours = parse_hours(offer["hours"], [], self.data.get("timezone", "UTC"))
-                except HoursSpecError as exc:
-                    self.err((*path, "callback", "hours", *exc.path), str(exc))
-                    raise _Invalid from None
+            hours = self.calling_hours(offer, (*path, "callback"))
             callback = m.CallbackOffer(
                 prompt=self.prompt(offer["prompt"], (*path, "callback", "prompt")),
                 dial=offer["dial"], over_s=float(offer.get("over_s", 60)),
@@ -360,6 +354,16 @@ class _Builder:
             raise _Invalid
         return m.SurveyNode(id=nid, line=line, survey=name, next=body.get("next", m.HANGUP))
 
+    def calling_hours(self, spec: dict[str, Any], path: Path) -> BusinessHours | None:
+        """The optional ``hours:`` of an outbound section, in the flow's time zone."""
+        if "hours" not in spec:
+            return None
+        try:
+            return parse_hours(spec["hours"], [], self.data.get("timezone", "UTC"))
+        except HoursSpecError as exc:
+            self.err((*path, "hours", *exc.path), str(exc))
+            raise _Invalid from None
+
     def surveys(self, section: dict[str, Any]) -> dict[str, m.SurveySpec]:
         out: dict[str, m.SurveySpec] = {}
         for name, spec in section.items():
@@ -382,13 +386,10 @@ class _Builder:
             outbound = None
             if "outbound" in spec:
                 o = spec["outbound"]
-                hours = None
-                if "hours" in o:
-                    try:
-                        hours = parse_hours(o["hours"], [], self.data.get("timezone", "UTC"))
-                    except HoursSpecError as exc:
-                        self.err((*path, "outbound", "hours", *exc.path), str(exc))
-                        continue
+                try:
+                    hours = self.calling_hours(o, (*path, "outbound"))
+                except _Invalid:
+                    continue
                 outbound = m.OutboundSurvey(
                     dial=o["dial"], delay_s=float(o.get("delay_s", 120)), hours=hours,
                     attempts=int(o.get("attempts", 2)),
