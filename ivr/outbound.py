@@ -17,7 +17,6 @@ puts the callback in the queue ahead of later callers) and closes the row.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import json
 import logging
@@ -229,7 +228,7 @@ class Dialer:
     """Places due outbound calls over AMI. ``start()``, then ``await close()``."""
 
     def __init__(self, outbound: Outbound, ami: AmiClient,
-                 flows: Callable[[], Mapping[str, m.Flow]], *, poll_s: float = 1.0,
+                 flows: Callable[[], Mapping[str, m.Flow]], *, poll_s: float = 0.2,
                  ring_s: float = 30.0) -> None:
         self.outbound = outbound
         self.ami = ami
@@ -238,7 +237,7 @@ class Dialer:
         self.ring_s = ring_s
         self._task: asyncio.Task[None] | None = None
         self._dialing: dict[int, asyncio.Task[None]] = {}
-        self._started: dict[str, collections.deque[float]] = {}  # campaign -> recent starts
+        self._next_start: dict[str, float] = {}  # campaign -> earliest next call start
         self._campaigns: dict[str, Campaign] = {}
 
     def start(self) -> None:
@@ -301,18 +300,16 @@ class Dialer:
         return rules.max_concurrent, rules.hours is None or rules.hours.status(now) == "open"
 
     def _rate_allows(self, job: Job) -> bool:
-        """Campaigns start at most ``rate`` calls in any one second (sliding window)."""
+        """Campaign calls start evenly spaced, one every ``1 / rate`` seconds."""
         campaign = self._campaigns.get(job.target) if job.kind == "campaign" else None
         if campaign is None:
             return True
         now = time.monotonic()
-        starts = self._started.setdefault(campaign.name, collections.deque())
-        while starts and now - starts[0] >= 1.0:
-            starts.popleft()
-        if len(starts) >= max(1, campaign.rate) or (
-                campaign.rate < 1 and starts and now - starts[-1] < 1 / campaign.rate):
+        due = self._next_start.get(campaign.name, now)
+        if now < due:
             return False
-        starts.append(now)
+        # a late tick does not earn a burst: the next start is one interval after this one
+        self._next_start[campaign.name] = max(due, now - self.poll_s) + 1 / campaign.rate
         return True
 
     async def _dial(self, job: Job) -> None:
