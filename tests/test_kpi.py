@@ -375,3 +375,24 @@ def test_cli_bad_arguments_exit_2(
 ) -> None:
     assert main(["report", "--db", db, *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_all_abandoned() -> None:
+    # three callers asked for an agent and hung up while waiting (30, 60, 90 s)
+    records = [call(f"ab{i}", f"2026-03-02T10:0{i}", "abandoned", queue="abandoned",
+                    wait=30.0 * (i + 1)) for i in range(3)]
+    k = report(records)["overall"]
+    assert (k["calls"], k["self_service_rate"]) == (3, 0.0)
+    assert (k["agent_requests"], k["agent_answer_rate"], k["abandon_rate"]) == (3, 0.0, 1.0)
+    assert (k["avg_wait_s"], k["p50_wait_s"], k["p90_wait_s"]) == (60.0, 60.0, 90.0)
+    assert (k["surveys_offered"], k["satisfaction"]) == (0, None)
+
+
+def test_a_call_spanning_midnight_counts_on_the_day_it_started() -> None:
+    late = call("late", "2026-03-02T23:59", "transferred", queue="answered", wait=20)
+    late.ended_at = at("2026-03-03T00:09")  # ten minutes later, the next day
+    early = call("early", "2026-03-03T00:05")
+    days = {d["day"]: d for d in report([late, early])["days"]}
+    assert sorted(days) == ["2026-03-02", "2026-03-03"]
+    assert (days["2026-03-02"]["calls"], days["2026-03-02"]["agent_answer_rate"]) == (1, 1.0)
+    assert (days["2026-03-03"]["calls"], days["2026-03-03"]["self_service_rate"]) == (1, 1.0)
