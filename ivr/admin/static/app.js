@@ -297,7 +297,7 @@ function satisfactionText(s) {
 }
 
 function surveyText(s) {
-  return `${s.status}, satisfaction ${satisfactionText(s)}`;
+  return `${String(s.status).replace("_", " ")}, satisfaction ${satisfactionText(s)}`;
 }
 
 // --- queues ---------------------------------------------------------------------------------
