@@ -353,17 +353,7 @@ ANSWER_OK = """\
       Content-Type: application/sdp
       Content-Length: [len]
 
-      v=0
-      o=ivrlab 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP 8 101
-      a=rtpmap:8 PCMA/8000
-      a=rtpmap:101 telephone-event/8000
-      a=fmtp:101 0-15
-      a=sendrecv
-"""
+""" + INVITE[INVITE.index("      v=0"):].replace("[MEDIA_PORT]", "[media_port]")  # same SDP
 
 
 @dataclass
