@@ -87,6 +87,8 @@ class FakeAudioSocket:
                     self._conn.receive_data(data)
                     continue
                 self.received.append(Received(loop.time(), event))
+                if isinstance(event, Hangup):  # AudioSocket() returns and closes its socket
+                    self.writer.close()
                 if isinstance(event, ConnectionClosed):
                     return
         finally:

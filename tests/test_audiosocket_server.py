@@ -10,7 +10,16 @@ from collections.abc import AsyncIterator
 import pytest
 from fake_audiosocket import FakeAudioSocket
 
-from ivr.audiosocket.protocol import Audio, Dtmf, Hangup, encode_frame
+from ivr.audiosocket.protocol import (
+    NEED_DATA,
+    Audio,
+    AudioSocketConnection,
+    ConnectionClosed,
+    Dtmf,
+    Hangup,
+    Uuid,
+    encode_frame,
+)
 from ivr.audiosocket.server import AudioSession, AudioSocketServer, IncomingFrame
 from ivr.errors import AudioSocketError, ProtocolError
 
@@ -65,6 +74,45 @@ async def test_close_sends_a_hangup_frame_so_audiosocket_returns(
     await caller.wait_closed_by_server()
     assert caller.got_hangup
     await caller.close()
+
+
+async def test_hangup_frame_survives_a_caller_still_sending_audio(
+    server: AudioSocketServer,
+) -> None:
+    # Asterisk streams the caller's audio until it reads our hangup frame. Closing with that
+    # audio unread makes the kernel send a reset, which can destroy the hangup frame (CI saw
+    # "Connection reset by peer" instead of it). Here the caller floods audio, so unread
+    # data is certain at close time; the frame must still arrive, then a clean EOF.
+    key = uuid.uuid4()
+    fut = server.expect(key)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(encode_frame(Uuid(key)))
+    session = await asyncio.wait_for(fut, 2)
+    got: list[object] = []
+
+    async def flood() -> None:
+        frames = encode_frame(Audio(bytes(320))) * 50
+        while not writer.is_closing():
+            writer.write(frames)
+            await writer.drain()
+
+    async def hear() -> None:
+        conn = AudioSocketConnection(role="client")
+        while not got or not isinstance(got[-1], ConnectionClosed):
+            event = conn.next_event()
+            if event is NEED_DATA:
+                conn.receive_data(await reader.read(65536))  # a reset raises here
+                continue
+            got.append(event)
+            if isinstance(event, Hangup):  # what Asterisk does: AudioSocket() returns
+                writer.close()
+
+    flooding = asyncio.create_task(flood())
+    hearing = asyncio.create_task(hear())
+    await asyncio.sleep(0.3)  # the server's buffers fill up: nobody reads the session
+    await asyncio.wait_for(session.close(), 5)
+    await asyncio.wait_for(asyncio.gather(hearing, flooding), 5)
+    assert got == [Hangup(), ConnectionClosed()]
 
 
 async def test_uuid_nobody_expects_is_logged_and_closed(

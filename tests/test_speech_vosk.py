@@ -102,4 +102,7 @@ def test_one_shared_model_four_threads(engine: VoskEngine) -> None:
     for i, got in results.items():
         want = [expected[(i + k) % 4] for k in range(4)]
         assert [(r.text, r.choice) for r in got] == [(r.text, r.choice) for r in want]
-        assert all(abs(a.confidence - b.confidence) < 0.1 for a, b in zip(got, want, strict=True))
+        # Vosk's word confidence wobbles on its own: 이 gave 0.802 then 0.826 in two runs on
+        # one thread, up to 0.06 apart under four threads here and more on a loaded CI box.
+        # A model broken by sharing gives other words or no word, which the line above catches.
+        assert all(abs(a.confidence - b.confidence) < 0.25 for a, b in zip(got, want, strict=True))

@@ -72,14 +72,18 @@ class AudioSession:
         conn: AudioSocketConnection,
         *,
         write_timeout_s: float = 5.0,
+        linger_s: float = 2.0,
     ) -> None:
         self.uuid = uuid
         self._reader = reader
         self._writer = writer
         self._conn = conn
         self._write_timeout_s = write_timeout_s
-        self._closed = asyncio.Event()
+        self._closed = asyncio.Event()  # close() has begun
+        self._finished = asyncio.Event()  # ... and the socket is closed
         self._broken = False  # the stream failed: no hangup frame on close
+        self._reading = False  # a task is waiting in frames(): close() must not read too
+        self._linger_s = linger_s
         self.peer = writer.get_extra_info("peername")
 
     @property
@@ -92,6 +96,7 @@ class AudioSession:
         closes the socket (iteration just ends). Garbage closes the session and raises
         :class:`ProtocolError`."""
         while not self.closed:
+            self._reading = True
             try:
                 event = await _read_event(self._reader, self._conn)
             except ProtocolError as exc:
@@ -99,6 +104,8 @@ class AudioSession:
                 self._broken = True
                 await self.close()
                 raise
+            finally:
+                self._reading = False
             if isinstance(event, ConnectionClosed):
                 self._broken = True
                 return
@@ -129,19 +136,42 @@ class AudioSession:
     async def close(self) -> None:
         """Send the hangup frame (so ``AudioSocket()`` returns) and close the socket."""
         if self.closed:
+            await self._finished.wait()
             return
         self._closed.set()
         try:
             if not self._broken and not self._conn.hangup_received:
                 self._writer.write(self._conn.send_hangup())
+                await self._linger()
             self._writer.close()
             await self._writer.wait_closed()
         except _IO_ERRORS as exc:
             logger.debug("[%s] AudioSocket close: %r", self.uuid, exc)
+        finally:
+            self._finished.set()
+
+    async def _linger(self) -> None:
+        """Half-close and read until Asterisk closes its end (it does on our hangup frame).
+
+        Closing a socket with the caller's audio still unread makes the kernel send a reset,
+        which can destroy the hangup frame before Asterisk reads it; ``AudioSocket()`` then
+        fails instead of returning. Skipped while :meth:`frames` is reading (that task drains).
+        """
+        if self._writer.can_write_eof():
+            self._writer.write_eof()
+        if self._reading:
+            return
+        try:
+            async with asyncio.timeout(self._linger_s):
+                while await self._reader.read(65536):
+                    pass
+        except TimeoutError:
+            logger.info("[%s] AudioSocket peer still open %s s after the hangup frame",
+                        self.uuid, self._linger_s)
 
     async def wait_closed(self) -> None:
-        """Return once :meth:`close` has been called."""
-        await self._closed.wait()
+        """Return once :meth:`close` has finished (hangup frame sent, socket closed)."""
+        await self._finished.wait()
 
 
 class AudioSocketServer:

@@ -228,17 +228,30 @@ def mount_all(paths: LabPaths) -> None:
         run(["mount", "-t", "devpts", "-o", "newinstance,ptmxmode=0666", "devpts",
              str(root / "dev/pts")])
     sounds = root / SOUNDS_SUBDIR
+    if is_mounted(sounds) and not _same_dir(sounds, paths.prompts):
+        # left over from another checkout (mounts outlive the processes of a session):
+        # Asterisk would play that checkout's prompts and miss this one's
+        _unmount(sounds)
     if not is_mounted(sounds):
         sounds.mkdir(parents=True, exist_ok=True)
         run(["mount", "--bind", str(paths.prompts), str(sounds)])
         run(["mount", "-o", "remount,bind,ro", str(sounds)])
 
 
+def _same_dir(a: Path, b: Path) -> bool:
+    sa, sb = a.stat(), b.stat()
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def _unmount(point: Path) -> None:
+    while is_mounted(point):  # a path can be stacked by repeated mounts
+        if subprocess.run(["umount", str(point)], capture_output=True).returncode != 0:
+            run(["umount", "-l", str(point)])
+
+
 def unmount_all(paths: LabPaths) -> None:
     for point in paths.mountpoints:
-        while is_mounted(point):  # a path can be stacked by repeated mounts
-            if subprocess.run(["umount", str(point)], capture_output=True).returncode != 0:
-                run(["umount", "-l", str(point)])
+        _unmount(point)
 
 
 def check_ports() -> None:

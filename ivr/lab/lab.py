@@ -54,6 +54,7 @@ class Lab:
         chroot.require_root()
         if chroot.running(self.paths):
             chroot.install_config(self.paths)  # pick up edits to asterisk-conf/
+            chroot.mount_all(self.paths)  # and serve this checkout's prompts/
             chroot.asterisk_rx(self.paths, "core reload")
             return "already running, config reloaded"
         chroot.check_ports()  # before a minute of debootstrap, not after

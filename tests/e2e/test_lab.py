@@ -6,13 +6,16 @@ A tiny FastAGI handler written here answers on 127.0.0.1:4573, as ``ivr serve`` 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from ivr.lab import Lab
+from ivr.lab import Lab, chroot
+from ivr.lab.chroot import SOUNDS_SUBDIR
 
 pytestmark = pytest.mark.asterisk
 
@@ -116,6 +119,25 @@ def test_cli_shows_project_config(lab: Lab) -> None:
     manager = lab.cli("manager show user ivr")
     assert "write perm: call,originate" in manager
     assert "secret: <Set>" in manager
+
+
+def test_up_rebinds_prompts_left_from_another_checkout(lab: Lab, tmp_path: Path) -> None:
+    # Mounts outlive a session's processes: a lab started from another clone must not keep
+    # playing that clone's prompts/ (CI once got "200 result=-1" for a prompt written here).
+    sounds = lab.paths.root / SOUNDS_SUBDIR
+    other = tmp_path / "prompts"
+    other.mkdir()
+    (other / "stale-marker").touch()
+    try:
+        subprocess.run(["umount", str(sounds)], check=True)
+        subprocess.run(["mount", "--bind", str(other), str(sounds)], check=True)
+        assert (sounds / "stale-marker").exists()
+        assert lab.up() == "already running, config reloaded"
+        assert not (sounds / "stale-marker").exists()
+        assert os.stat(sounds).st_ino == os.stat(PROMPTS).st_ino
+        assert lab.status().mounts.count(sounds) == 1
+    finally:
+        chroot.mount_all(lab.paths)
 
 
 def _sine_wav_8k(seconds: float) -> bytes:
