@@ -28,7 +28,7 @@ from ivr.audiosocket.vad import frame_level_dbfs
 from ivr.channel import Heard, ListenRequest, Prompt
 from ivr.errors import AudioSocketError, CallHangup
 from ivr.speech.base import Recognition, SpeechChoice
-from ivr.tts import Pyttsx3Engine, TtsError
+from ivr.tts import Pyttsx3Engine
 
 RATE = 8000
 CHOICES = (("1", ("balance",)), ("2", ("lost card",)), ("3", ("agent",)))
@@ -106,15 +106,12 @@ def prompts_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _write(root / "short.wav", _tone(1.0))
     _write(root / "wideband.wav", _tone(1.0), rate=16000)
     engine = Pyttsx3Engine()
-    try:
-        (root / "tts/en").mkdir(parents=True)
-        engine.render("Say balance, lost card, or agent. You can also press a key.", "en",
-                      root / "tts/en/menu.wav")  # fmt: skip
-        (root / "caller").mkdir()
-        engine.render("lost card", "en", root / "caller/lost_card.wav")
-        engine.render("yes", "en", root / "caller/yes.wav")
-    except TtsError as exc:
-        pytest.skip(f"pyttsx3/espeak-ng unavailable: {exc}")
+    (root / "tts/en").mkdir(parents=True)
+    engine.render("Say balance, lost card, or agent. You can also press a key.", "en",
+                  root / "tts/en/menu.wav")  # fmt: skip
+    (root / "caller").mkdir()
+    engine.render("lost card", "en", root / "caller/lost_card.wav")
+    engine.render("yes", "en", root / "caller/yes.wav")
     return root
 
 
