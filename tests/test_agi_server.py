@@ -220,6 +220,45 @@ async def test_command_timeout_ends_the_call(start: Start) -> None:
     assert isinstance(error, AgiCommandTimeout) and "ANSWER" in str(error)
 
 
+async def test_a_short_timeout_after_a_long_one_still_fires_on_time(start: Start) -> None:
+    # WAIT FOR DIGIT 2000 is bounded by 2 s + the command timeout; the stuck GET VARIABLE
+    # after it must give up after the command timeout alone.
+    def rule(cmd: FakeCommand, state: FakeCallState) -> list[str | float] | None:
+        if cmd.name == "WAIT FOR DIGIT":
+            return [f"200 result={ord('5')}"]
+        return [] if cmd.name == "GET VARIABLE" else None
+
+    async def flow(env: AgiEnvironment, channel: AgiChannel) -> None:
+        assert await channel.wait_for_digit(2) == "5"
+        await channel.get_variable("TIER")
+
+    server, rec = await start(flow, command_timeout_s=0.3)
+    t0 = time.monotonic()
+    result = await run_fake_call(HOST, server.port, rule=rule, timeout_s=5)
+    assert 0.25 < time.monotonic() - t0 < 1.5
+    assert result.names == ["WAIT FOR DIGIT", "GET VARIABLE"] and result.closed_by_server
+    [error] = rec.errors
+    assert isinstance(error, AgiCommandTimeout) and "GET VARIABLE" in str(error)
+
+
+async def test_hangup_line_bounds_an_unbounded_command(start: Start) -> None:
+    # EXEC has no time bound (Queue() runs for minutes), but after HANGUP the reply must
+    # come within the command timeout.
+    def rule(cmd: FakeCommand, state: FakeCallState) -> list[str | float] | None:
+        return [0.1, "HANGUP"] if cmd.name == "EXEC" else None
+
+    async def flow(env: AgiEnvironment, channel: AgiChannel) -> None:
+        await channel.exec("Queue", "support")
+
+    server, rec = await start(flow, command_timeout_s=0.3)
+    t0 = time.monotonic()
+    result = await run_fake_call(HOST, server.port, rule=rule, timeout_s=5)
+    assert 0.3 < time.monotonic() - t0 < 1.5
+    assert result.names == ["EXEC"] and result.closed_by_server
+    [error] = rec.errors
+    assert isinstance(error, AgiCommandTimeout) and "EXEC" in str(error)
+
+
 async def test_cancelled_command_reply_is_dropped_not_misdelivered(start: Start) -> None:
     # panoramisk hands a stale reply to the next command; we must skip it.
     def rule(cmd: FakeCommand, state: FakeCallState) -> list[str | float] | None:

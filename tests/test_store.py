@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -112,11 +113,46 @@ async def test_invalid_outcome_is_rejected_by_the_schema(store: RecordStore) -> 
     assert sum((await store.count_by_outcome()).values()) == 20
 
 
+async def test_checkpoints_are_not_awaited_and_the_newest_queued_one_wins(
+    tmp_path: Path,
+) -> None:
+    store = await RecordStore.open(tmp_path / "calls.db")
+    written: list[str] = []
+    real = store._write_batch
+
+    def spy(batch: list[tuple[str, Any]]) -> list[Exception | None]:
+        written.extend(params[0] for _, params in batch)
+        return real(batch)
+
+    store._write_batch = spy  # type: ignore[method-assign]
+    await store.begin(make_record("a", path=[], outcome=None, ended_at=None, end_node=None))
+    for i in range(1, 6):  # one queue slot, the newest wins; nothing handed to the writer yet
+        store.checkpoint(make_record("a", path=["menu"] * i, outcome=None, ended_at=None,
+                                     end_node="menu"))
+    assert written == ["a"]
+    await store.finish(make_record("b"))  # the checkpoint rides in the same batch
+    assert written == ["a", "a", "b"]
+    a = await store.get("a")
+    assert a is not None and a.path == ["menu"] * 5 and a.outcome is None
+    # alone, a checkpoint goes after checkpoint_delay_s
+    store.checkpoint_delay_s = 0.05
+    store.checkpoint(make_record("c", path=["menu"], outcome=None, ended_at=None))
+    await asyncio.sleep(0.3)
+    assert written == ["a", "a", "b", "c"]
+    # and close() writes what is still queued
+    store.checkpoint_delay_s = 60
+    store.checkpoint(make_record("d", path=["menu"], outcome=None, ended_at=None))
+    await store.close()
+    assert written[-1] == "d"
+    with pytest.raises(StoreError, match="closed"):
+        store.checkpoint(make_record("a", outcome=None, ended_at=None))
+
+
 async def test_unfinished_calls_are_recovered_after_reopening(tmp_path: Path) -> None:
     db = tmp_path / "calls.db"
     s = await RecordStore.open(db)
     await s.begin(make_record("crashed", path=[], outcome=None, ended_at=None, end_node=None))
-    await s.checkpoint(
+    s.checkpoint(
         make_record("crashed", path=["welcome", "menu"], outcome=None, ended_at=None,
                     end_node=None)
     )

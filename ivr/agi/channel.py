@@ -115,16 +115,19 @@ class AgiChannel:
     async def _run(self, command: str, timeout_s: float | None) -> Reply:
         if self._gone:
             raise CallHangup(f"the call is over; not sending {command_name(command)}")
-        # SAY commands may read back what the caller typed (an account number): never logged
-        shown = f"{command_name(command)} ..." if command.startswith("SAY ") else command
-        self._log.debug("-> %s", shown)
+        debug = self._log.isEnabledFor(logging.DEBUG)  # two log calls per command otherwise
+        if debug:
+            # SAY commands may read back what the caller typed (an account number): not logged
+            shown = f"{command_name(command)} ..." if command.startswith("SAY ") else command
+            self._log.debug("-> %s", shown)
         try:
             reply = await self._send(command, timeout_s)
         except CallHangup:
             self._gone = True
             self._log.info("caller hung up during %s", command_name(command))
             raise
-        self._log.debug("<- %s", reply.raw)
+        if debug:
+            self._log.debug("<- %s", reply.raw)
         if reply.code == 200:
             return reply
         if reply.code == 511:
@@ -182,8 +185,8 @@ class AgiChannel:
         if timeout_s < 0:
             raise ValueError("timeout_s must be >= 0")
         deadline = time.monotonic() + timeout_s
+        left_ms = round(timeout_s * 1000)  # exact on the first pass (a GIL switch costs ms)
         while True:
-            left_ms = max(0, round((deadline - time.monotonic()) * 1000))
             reply = await self._run(c.wait_for_digit(left_ms), timeout_s + self.command_timeout_s)
             code = reply.result_int()
             if code < 0:
@@ -194,7 +197,8 @@ class AgiChannel:
             if digit := _digit(code):
                 return digit
             # A-D or junk: not a digit we accept; keep waiting for what is left.
-            if deadline - time.monotonic() <= 0:
+            left_ms = round((deadline - time.monotonic()) * 1000)
+            if left_ms <= 0:
                 return ""
 
     async def say_digits(self, digits: str, escape_digits: str = "") -> str:

@@ -59,6 +59,13 @@ class _Session:
         self._conn = conn
         self._command_timeout_s = command_timeout_s
         self._broken: str | None = None  # why no further command can be sent
+        # One lazily re-armed timer per connection instead of an asyncio.timeout() per
+        # command (a third of the server's own CPU per command went to those): the timer
+        # checks the current deadline and, once it has passed, closes the connection.
+        self._loop = asyncio.get_running_loop()
+        self._deadline: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timed_out = False
 
     async def next_event(self) -> Event:
         while (event := self._conn.next_event()) is NEED_DATA:
@@ -79,37 +86,63 @@ class _Session:
         """Send one command and return its reply (the ``CommandSender`` contract)."""
         if self._broken is not None:
             raise CallHangup(f"AGI connection is closed ({self._broken})")
-        hangup = False
-        waiting = f"the reply to a cancelled command (before {command_name(command)})"
+        hangup = cancelled = False
         bound: float | None = self._command_timeout_s
         try:
             if self._conn.state is not AgiState.IDLE:
                 # The previous command was cancelled while waiting: Asterisk runs commands
                 # one at a time, so its reply comes first. Drop it to stay in step.
-                async with asyncio.timeout(bound) as deadline:
-                    hangup = (await self._await_reply(deadline))[1]
+                cancelled = True
+                self._set_deadline(bound)
+                hangup = (await self._await_reply())[1]
             data = self._conn.send_command(command)
-            waiting, bound = command_name(command), timeout_s
-            async with asyncio.timeout(timeout_s) as deadline:
-                self._writer.write(data)
-                await self._writer.drain()
-                reply, hung = await self._await_reply(deadline)
-        except TimeoutError as exc:
-            self._fail("command timeout")
+            cancelled, bound = False, timeout_s
+            self._set_deadline(timeout_s)
+            self._writer.write(data)
+            await self._writer.drain()
+            reply, hung = await self._await_reply()
+        except (CallHangup, ConnectionError, OSError) as exc:  # CallHangup or _IO_ERRORS
+            if not self._timed_out:
+                self._fail("I/O error")
+                if isinstance(exc, CallHangup):
+                    raise
+                raise CallHangup(f"AGI connection lost: {exc!r}") from exc
+            waiting = (f"the reply to a cancelled command (before {command_name(command)})"
+                       if cancelled else command_name(command))
             raise AgiCommandTimeout(
                 f"no reply from Asterisk within {bound} s to {waiting}; closing the call"
-            ) from exc
+            ) from None
         except ProtocolError:
             self._fail("protocol error")
             raise
-        except _IO_ERRORS as exc:
-            self._fail("I/O error")
-            raise CallHangup(f"AGI connection lost: {exc!r}") from exc
+        finally:
+            self._deadline = None
         if hangup or hung:
             raise CallHangup("caller hung up (HANGUP)")
         return reply
 
-    async def _await_reply(self, deadline: asyncio.Timeout) -> tuple[Reply, bool]:
+    def _set_deadline(self, timeout_s: float | None) -> None:
+        if timeout_s is None:
+            self._deadline = None
+            return
+        self._deadline = deadline = self._loop.time() + timeout_s
+        if self._timer is not None and self._timer.when() <= deadline:
+            return  # it fires first, finds the new deadline and re-arms
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._loop.call_at(deadline, self._check_deadline)
+
+    def _check_deadline(self) -> None:
+        self._timer = None
+        if self._deadline is None or self._broken is not None:
+            return
+        if self._loop.time() < self._deadline:
+            self._timer = self._loop.call_at(self._deadline, self._check_deadline)
+            return
+        self._timed_out = True
+        self._fail("command timeout")  # EOF for the reader: the waiting command gives up
+
+    async def _await_reply(self) -> tuple[Reply, bool]:
         """Read up to the next reply; also tell whether a ``HANGUP`` line came first."""
         hangup = False
         while True:
@@ -117,21 +150,29 @@ class _Session:
             if isinstance(event, Reply):
                 return event, hangup
             if isinstance(event, ConnectionClosed):
-                self._broken = "closed by Asterisk"
+                if self._broken is None:
+                    self._broken = "closed by Asterisk"
                 raise CallHangup("Asterisk closed the AGI connection")
             if isinstance(event, HangupReceived):
                 hangup = True
                 # The reply still comes; bound the wait even for unbounded commands.
-                limit = asyncio.get_running_loop().time() + self._command_timeout_s
-                when = deadline.when()
-                if when is None or when > limit:
-                    deadline.reschedule(limit)
+                if self._deadline is None or self._deadline > (
+                        self._loop.time() + self._command_timeout_s):
+                    self._set_deadline(self._command_timeout_s)
 
     def _fail(self, reason: str) -> None:
         # The stream is out of step (or gone): close now so Asterisk leaves AGI() at once
         # instead of waiting for the handler to finish.
-        self._broken = reason
+        if self._broken is None:
+            self._broken = reason
         self._writer.close()
+        self.stop_timer()
+
+    def stop_timer(self) -> None:
+        """Drop the deadline timer (the call is over; it would keep the session alive)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
 
 class AgiServer:
@@ -237,6 +278,7 @@ class AgiServer:
         self._tasks.add(task)
         peer = writer.get_extra_info("peername")
         log: logging.Logger | CallLogger = logger
+        session: _Session | None = None
         try:
             conn = AgiConnection(max_line_bytes=self.max_line_bytes)
             session = _Session(reader, writer, conn, self.command_timeout_s)
@@ -257,6 +299,8 @@ class AgiServer:
         except _IO_ERRORS as exc:
             log.info("connection from %s lost: %r", peer, exc)
         finally:
+            if session is not None:
+                session.stop_timer()
             writer.close()
             with contextlib.suppress(*_IO_ERRORS):
                 await writer.wait_closed()

@@ -50,7 +50,7 @@ class Services:
     extract: Callable[[object, str], str] | None = None  # JSON path lookup for `http` save
     # Called with the record in progress before each node that waits for the caller, so a
     # server crash mid-call still leaves where the call was.
-    checkpoint: Callable[[CallRecord], Awaitable[None]] | None = None
+    checkpoint: Callable[[CallRecord], None] | None = None  # a crash-safety snapshot
     # Languages speech menus can be heard in (a recogniser is loaded); menus in other
     # languages take keys only. None: every language (simulation).
     speech_languages: Collection[str] | None = None
@@ -153,7 +153,7 @@ class CallRun:
             waits = isinstance(node, m.MenuNode | m.CollectNode)
             idle_steps = 0 if waits else idle_steps + 1
             if waits and self.services.checkpoint is not None:
-                await self.services.checkpoint(self.record)
+                self.services.checkpoint(self.record)
             if idle_steps > MAX_STEPS_WITHOUT_INPUT:
                 raise IvrError(f"{idle_steps} steps without waiting for the caller: a loop")
             flow, started = self.flow.name, time.monotonic()

@@ -8,19 +8,21 @@ concurrent calls cost one fsync-free WAL commit per batch instead of one per rec
 
 Crash safety: ``begin`` inserts the row with ``outcome`` NULL as the call starts, so a server that
 dies mid-call leaves a row that :meth:`RecordStore.recover_unfinished` (called at start-up) marks
-``error``.
+``error``. Checkpoints (the path so far, at each menu) are not awaited: a newer one replaces
+an older one of the same call that is still queued.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -36,6 +38,8 @@ from ivr.record import (
 )
 
 __all__ = ["RECOVERED_ERROR", "SCHEMA_VERSION", "RecordStore"]
+
+log = logging.getLogger("ivr.store")
 
 T = TypeVar("T")
 Params = tuple[Any, ...]
@@ -237,7 +241,11 @@ def _where(
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
-_Write = tuple[str, Params, "asyncio.Future[None]"]
+@dataclass(slots=True)
+class _Write:
+    sql: str
+    params: Params  # params[0] is the call_id
+    done: asyncio.Future[None] | None  # None: a checkpoint, which nobody awaits
 
 
 class RecordStore:
@@ -256,6 +264,9 @@ class RecordStore:
         self._conn: sqlite3.Connection | None = None  # touched only on the writer thread
         self._loop = asyncio.get_running_loop()
         self._pending: list[_Write] = []
+        self._snapshots: dict[str, _Write] = {}  # queued checkpoints by call_id
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self.checkpoint_delay_s = 0.2  # the longest a checkpoint waits for a batch to join
         self._in_flight = False
         self._idle = asyncio.Event()
         self._idle.set()
@@ -304,6 +315,7 @@ class RecordStore:
         if self._closed:
             return
         self._closing = True
+        self._flush()  # queued checkpoints
         while not self._idle.is_set():
             await self._idle.wait()
         try:
@@ -336,9 +348,32 @@ class RecordStore:
         """
         await self._enqueue(_INSERT, _checked(record, "begin", final=False))
 
-    async def checkpoint(self, record: CallRecord) -> None:
-        """Save the state of a call in progress (path and inputs so far), outcome ``None``."""
-        await self._enqueue(_UPSERT, _checked(record, "checkpoint", final=False))
+    def checkpoint(self, record: CallRecord) -> None:
+        """Queue a snapshot of a call in progress (path and inputs so far, outcome ``None``).
+
+        Only a crash needs it (a hang-up still ends in :meth:`finish`), so the call does not
+        wait for the disk, and a snapshot replaces the same call's older one still in the
+        queue. A failed write is logged.
+        """
+        params = _checked(record, "checkpoint", final=False)
+        if self._closing:
+            raise StoreError(f"{self._path}: the store is closed")
+        queued = self._snapshots.get(record.call_id)
+        if queued is not None:
+            queued.params = params
+            return
+        write = _Write(_UPSERT, params, None)
+        self._snapshots[record.call_id] = write
+        self._pending.append(write)
+        # No batch of its own right away: it rides with the next begin/finish, or goes
+        # after checkpoint_delay_s (a hand-off to the writer thread costs more than the row).
+        if not self._in_flight and self._flush_timer is None:
+            self._flush_timer = self._loop.call_later(self.checkpoint_delay_s, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_timer = None
+        if self._pending and not self._in_flight:
+            self._kick()
 
     async def finish(self, record: CallRecord) -> None:
         """Insert or replace the final state of a call; ``record.outcome`` must be set."""
@@ -348,20 +383,29 @@ class RecordStore:
         if self._closing:
             raise StoreError(f"{self._path}: the store is closed")
         done: asyncio.Future[None] = self._loop.create_future()
-        self._pending.append((sql, params, done))
+        self._queue(_Write(sql, params, done))
+        await done
+
+    def _queue(self, write: _Write) -> None:
+        self._pending.append(write)
         if not self._in_flight:
             self._kick()
-        await done
 
     def _kick(self) -> None:
         """Hand the next batch of queued writes to the writer thread (loop thread only)."""
         batch, self._pending = (
             self._pending[: self._max_batch], self._pending[self._max_batch :]
         )
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
         self._in_flight = True
         self._idle.clear()
+        for write in batch:
+            if write.done is None:  # a checkpoint leaves the queue: the next one is new
+                del self._snapshots[write.params[0]]
         job = self._loop.run_in_executor(
-            self._executor, self._write_batch, [(sql, params) for sql, params, _ in batch]
+            self._executor, self._write_batch, [(w.sql, w.params) for w in batch]
         )
         job.add_done_callback(lambda j: self._batch_done(j, batch))
 
@@ -370,7 +414,12 @@ class RecordStore:
         results: Sequence[BaseException | None] = (
             [exc] * len(batch) if exc is not None else job.result()
         )
-        for (_, _, done), error in zip(batch, results, strict=True):
+        for write, error in zip(batch, results, strict=True):
+            done = write.done
+            if done is None:
+                if error is not None:
+                    log.warning("checkpoint of call %s not saved: %s", write.params[0], error)
+                continue
             if done.done():  # the awaiting task was cancelled; the write happened anyway
                 continue
             if error is None:
