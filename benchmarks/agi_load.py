@@ -12,15 +12,18 @@ from one real call, with no flow, store or interpreter, and prints ours/bare rat
 The bank flow's business hours (Asia/Shanghai, weekdays 08:00-20:00) are replaced, in a
 temporary copy, by ``mon-sun 00:00-24:00`` so the run never depends on the wall clock.
 
-Phases, for each server:
+Both servers run at once. Phases:
 
-1. reference: one call; its command sequence becomes the bare handler's script (ours) or is
-   checked against it (bare); then a few warm-up calls;
+1. reference: one call through ours; its command sequence becomes the bare handler's script
+   and every later call of either server is checked against it; then a few warm-up calls;
 2. hold (``--hold N``): N calls parked together on the same prompt (the fake does not answer
    that STREAM FILE until all N are parked), RSS read from ``/proc/<pid>/status`` before and
    during: (VmRSS held - VmRSS idle) / N is the RSS per idle concurrent call;
-3. throughput: ``--calls`` calls, ``--concurrency`` at a time, each prompt "playing" for
-   ``--prompt-ms``. Reports calls/s, server CPU per call, and the per-step server time:
+3. throughput: ``--calls`` calls split into ``--rounds`` rounds taken in turn (ours, bare,
+   ours, bare, ...: this machine's speed drifts by tens of percent over a minute, and both
+   servers must see the same drift), ``--concurrency`` at a time, each prompt "playing" for
+   ``--prompt-ms``. Reports the median calls/s and server CPU per call over the rounds
+   (and each round's), and the per-step server time:
    measured on the client side as the time from the fake writing its reply to a command
    (after the scripted prompt delay) to receiving the next command, i.e. the server's
    processing time per step plus loopback and client-loop scheduling latency (which is the
@@ -62,6 +65,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import median
 from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
@@ -365,12 +369,29 @@ async def sample_rss(pid: int, peak: list[int]) -> None:
 
 # --------------------------------------------------------------------------- figures
 @dataclass
+class Round:
+    calls: int
+    elapsed_s: float
+    cpu_s: float  # server process
+    client_cpu_s: float  # this process (the load generator)
+
+    @property
+    def calls_per_s(self) -> float:
+        return self.calls / self.elapsed_s
+
+    @property
+    def cpu_ms_per_call(self) -> float:
+        return 1000 * self.cpu_s / self.calls
+
+    @property
+    def client_load(self) -> float:
+        return self.client_cpu_s / self.elapsed_s
+
+
+@dataclass
 class Figures:
     name: str
-    calls: int = 0
-    elapsed_s: float = 0.0
-    cpu_s: float = 0.0
-    client_cpu_s: float = 0.0
+    rounds: list[Round] = field(default_factory=list)
     steps_s: list[float] = field(default_factory=list)
     peak_active: int = 0
     run_rss_kb: int = 0  # highest VmRSS seen during the throughput phase
@@ -385,12 +406,21 @@ class Figures:
     problems: list[str] = field(default_factory=list)  # server log warnings/errors
 
     @property
+    def calls(self) -> int:
+        return sum(r.calls for r in self.rounds)
+
+    @property
     def calls_per_s(self) -> float:
-        return self.calls / self.elapsed_s if self.elapsed_s else 0.0
+        """Median over the rounds (the machine's speed drifts between rounds)."""
+        return median([r.calls_per_s for r in self.rounds])
 
     @property
     def cpu_ms_per_call(self) -> float:
-        return 1000 * self.cpu_s / self.calls if self.calls else 0.0
+        return median([r.cpu_ms_per_call for r in self.rounds])
+
+    @property
+    def client_load(self) -> float:
+        return median([r.client_load for r in self.rounds])
 
     @property
     def per_idle_call_kb(self) -> float:
@@ -450,6 +480,7 @@ class Plan:
     hold_max_s: float
     warmup: int
     timeout_s: float
+    rounds: int = 1
 
 
 async def hold_phase(server: Server, plan: Plan, index: int, fig: Figures,
@@ -478,68 +509,88 @@ async def hold_phase(server: Server, plan: Plan, index: int, fig: Figures,
     return ids
 
 
-async def measure(server: Server, plan: Plan, reference: list[str], fig: Figures) -> list[str]:
-    """Warm-up, hold and throughput phases against one running server; returns call ids."""
+async def prepare(server: Server, plan: Plan, reference: list[str], fig: Figures,
+                  stats: CallStats) -> list[str]:
+    """Warm-up and hold phases against one running server; returns their call ids."""
     prefix = f"{server.name}-{int(time.time())}"
-    stats = CallStats()
     warm = [f"{prefix}-warm-{i}" for i in range(plan.warmup)]
     await run_batch(server.port, warm, 10, 0.0, plan.timeout_s, stats, measure=False)
     ids = list(warm)
     if plan.hold:
         ids += await hold_phase(server, plan, hold_index(reference), fig, stats, prefix)
-    run = [f"{prefix}-run-{i}" for i in range(plan.calls)]
+    return ids
+
+
+async def throughput_round(server: Server, plan: Plan, fig: Figures, stats: CallStats,
+                           number: int) -> list[str]:
+    """``plan.calls // plan.rounds`` calls, ``plan.concurrency`` at a time."""
+    run = [f"{server.name}-run{number}-{i}" for i in range(plan.calls // plan.rounds)]
     timing = CallStats()
     peak = [0]
     sampler = asyncio.create_task(sample_rss(server.proc.pid, peak))
     cpu0, client0 = proc_cpu_s(server.proc.pid), sum(os.times()[:2])
-    fig.elapsed_s = await run_batch(server.port, run, plan.concurrency, plan.prompt_s,
-                                    plan.timeout_s, timing)
-    fig.cpu_s = proc_cpu_s(server.proc.pid) - cpu0
-    fig.client_cpu_s = sum(os.times()[:2]) - client0
+    elapsed = await run_batch(server.port, run, plan.concurrency, plan.prompt_s,
+                              plan.timeout_s, timing)
+    fig.rounds.append(Round(len(run), elapsed, proc_cpu_s(server.proc.pid) - cpu0,
+                            sum(os.times()[:2]) - client0))
     sampler.cancel()
-    fig.calls, fig.steps_s, fig.peak_active, fig.run_rss_kb = (
-        plan.calls, timing.steps_s, timing.peak_active, peak[0])
+    fig.steps_s += timing.steps_s
+    fig.peak_active = max(fig.peak_active, timing.peak_active)
+    fig.run_rss_kb = max(fig.run_rss_kb, peak[0])
+    stats.results.update(timing.results)
+    stats.errors.update(timing.errors)
+    return run
+
+
+async def finish(server: Server, fig: Figures, stats: CallStats, reference: list[str]) -> None:
     fig.hwm_kb = proc_status_kb(server.proc.pid, "VmHWM")
     await asyncio.sleep(0.5)
     fig.end_kb = proc_status_kb(server.proc.pid, "VmRSS")
-    stats.results.update(timing.results)
-    stats.errors.update(timing.errors)
     fig.failures.update(check_calls(stats, reference))
-    return [*ids, *run]
 
 
-async def bench_ours(work: Path, base_url: str, plan: Plan) -> tuple[Figures, list[str]]:
-    fig = Figures("ours")
-    server = start_ours(work, base_url)
+async def reference_call(server: Server, plan: Plan) -> tuple[str, list[str]]:
+    """One call through ours: its command sequence is what every call must send."""
+    stats = CallStats()
+    ref_id = f"ours-ref-{int(time.time())}"
+    await one_call(server.port, ref_id, stats, 0.0, plan.timeout_s, measure=False)
+    if ref_id not in stats.results or stats.results[ref_id].timed_out:
+        raise RuntimeError(f"the reference call failed: {stats.errors} {server.log_tail()}")
+    return ref_id, stats.results[ref_id].commands
+
+
+async def bench_both(work: Path, base_url: str, plan: Plan
+                     ) -> tuple[Figures, Figures, list[str]]:
+    """Both servers up at once; warm-up and hold on each, then throughput rounds taken in
+    turn (ours, bare, ours, bare...) so a drift in the machine's speed hits both alike."""
+    ours, bare = Figures("ours"), Figures("bare")
+    stats = {"ours": CallStats(), "bare": CallStats()}
+    servers: list[Server] = []
     try:
-        await server.wait_ready()
-        stats = CallStats()
-        ref_id = f"ours-ref-{int(time.time())}"
-        await one_call(server.port, ref_id, stats, 0.0, plan.timeout_s, measure=False)
-        if ref_id not in stats.results or stats.results[ref_id].timed_out:
-            raise RuntimeError(f"the reference call failed: {stats.errors} {server.log_tail()}")
-        reference = stats.results[ref_id].commands
-        ids = [ref_id, *await measure(server, plan, reference, fig)]
+        servers.append(start_ours(work / "ours", base_url))
+        await servers[0].wait_ready()
+        ref_id, reference = await reference_call(servers[0], plan)
+        servers.append(start_bare(work / "bare", reference))
+        await servers[1].wait_ready()
+        ids = [ref_id]
+        for server, fig in zip(servers, (ours, bare), strict=True):
+            got = await prepare(server, plan, reference, fig, stats[fig.name])
+            ids += got if fig is ours else []
+        for number in range(plan.rounds):
+            for server, fig in zip(servers, (ours, bare), strict=True):
+                got = await throughput_round(server, plan, fig, stats[fig.name], number)
+                ids += got if fig is ours else []
+        for server, fig in zip(servers, (ours, bare), strict=True):
+            await finish(server, fig, stats[fig.name], reference)
     finally:
-        code = server.stop()
-    if code != 0:
-        fig.problems.append(f"ivr serve exited with {code}")
-    fig.problems += server.log_problems()
-    assert server.db is not None
-    fig.failures.update(check_records(server.db, ids))
-    return fig, reference
-
-
-async def bench_bare(work: Path, plan: Plan, reference: list[str]) -> Figures:
-    fig = Figures("bare")
-    server = start_bare(work, reference)
-    try:
-        await server.wait_ready()
-        await measure(server, plan, reference, fig)
-    finally:
-        server.stop()
-    fig.problems += server.log_problems()
-    return fig
+        codes = [server.stop() for server in servers]
+    if codes and codes[0] != 0:
+        ours.problems.append(f"ivr serve exited with {codes[0]}")
+    for server, fig in zip(servers, (ours, bare), strict=False):
+        fig.problems += server.log_problems()
+    assert servers[0].db is not None
+    ours.failures.update(check_records(servers[0].db, ids))
+    return ours, bare, reference
 
 
 # --------------------------------------------------------------------------- report
@@ -561,8 +612,7 @@ def report(ours: Figures, bare: Figures, plan: Plan, reference: list[str], argv:
         ("calls/s", ours.calls_per_s, bare.calls_per_s, "{:.1f}"),
         ("failures", len(ours.failures), len(bare.failures), "{:.0f}"),
         ("server CPU ms per call", ours.cpu_ms_per_call, bare.cpu_ms_per_call, "{:.2f}"),
-        ("client CPU % of a core", 100 * ours.client_cpu_s / (ours.elapsed_s or 1),
-         100 * bare.client_cpu_s / (bare.elapsed_s or 1), "{:.0f}"),
+        ("client CPU % of a core", 100 * ours.client_load, 100 * bare.client_load, "{:.0f}"),
         ("step p50 ms", 1000 * percentile(ours.steps_s, 0.5),
          1000 * percentile(bare.steps_s, 0.5), "{:.3f}"),
         ("step p99 ms", 1000 * percentile(ours.steps_s, 0.99),
@@ -582,8 +632,16 @@ def report(ours: Figures, bare: Figures, plan: Plan, reference: list[str], argv:
     print(f"{'':32}{'ours':>12}{'bare':>12}{'ours/bare':>11}")
     for label, a, b, fmt in rows:
         print(f"{label:32}{fmt.format(a):>12}{fmt.format(b):>12}{_ratio(a, b):>11}")
+    if plan.rounds > 1:
+        print(f"calls/s and CPU are medians of {plan.rounds} rounds of "
+              f"{plan.calls // plan.rounds} calls, taken in turn; per round (ours/bare):")
+        for i, (a, b) in enumerate(zip(ours.rounds, bare.rounds, strict=True), 1):
+            cpu_ratio = a.cpu_ms_per_call / b.cpu_ms_per_call
+            print(f"  round {i}: {a.calls_per_s:6.1f} / {b.calls_per_s:6.1f} calls/s "
+                  f"({a.calls_per_s / b.calls_per_s:.2f}x), CPU {a.cpu_ms_per_call:.2f} / "
+                  f"{b.cpu_ms_per_call:.2f} ms per call ({cpu_ratio:.2f}x)")
     for fig in (ours, bare):
-        if fig.elapsed_s and fig.client_cpu_s / fig.elapsed_s > 0.9:
+        if fig.client_load > 0.9:
             print(f"note: the load generator used ~100% of a core during the {fig.name} run: "
                   f"{fig.name} calls/s is a lower bound there; compare server CPU per call")
         for call_id, why in list(fig.failures.items())[:10]:
@@ -618,6 +676,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--hold-max-s", type=float, default=60.0,
                    help="longest wait for all held calls to park")
     p.add_argument("--warmup", type=int, default=20, help="warm-up calls before measuring")
+    p.add_argument("--rounds", type=int, default=5,
+                   help="throughput rounds per server, taken in turn (--calls is split)")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 100 calls, concurrency 20, 50 held")
     p.add_argument("--max-s", type=float, default=1200.0, help="give up after this long")
@@ -625,7 +685,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--sequence", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.quick:
-        args.calls, args.concurrency, args.hold, args.warmup = 100, 20, 50, 5
+        args.calls, args.concurrency, args.hold, args.warmup, args.rounds = 100, 20, 50, 5, 2
         args.hold_max_s = min(args.hold_max_s, 20.0)
     return args
 
@@ -634,7 +694,8 @@ async def bench(args: argparse.Namespace, argv: str) -> int:
     streams = 12  # STREAM FILEs per call, rounded up
     plan = Plan(calls=args.calls, concurrency=args.concurrency, prompt_s=args.prompt_ms / 1000,
                 hold=args.hold, hold_max_s=args.hold_max_s, warmup=args.warmup,
-                timeout_s=30.0 + streams * args.prompt_ms / 1000)
+                timeout_s=30.0 + streams * args.prompt_ms / 1000,
+                rounds=max(1, min(args.rounds, args.calls)))
     limit = raise_fd_limit(4 * max(args.hold, args.concurrency) + 1024)
     print(f"fd limit: {limit}")
     runner, base_url, hits = await start_stub()
@@ -643,8 +704,7 @@ async def bench(args: argparse.Namespace, argv: str) -> int:
             with tempfile.TemporaryDirectory(prefix="agi-load-") as tmp:
                 (Path(tmp) / "ours").mkdir()
                 (Path(tmp) / "bare").mkdir()
-                ours, reference = await bench_ours(Path(tmp) / "ours", base_url, plan)
-                bare = await bench_bare(Path(tmp) / "bare", plan, reference)
+                ours, bare, reference = await bench_both(Path(tmp), base_url, plan)
     finally:
         await runner.cleanup()
     report(ours, bare, plan, reference, argv)
