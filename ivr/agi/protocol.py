@@ -228,6 +228,8 @@ _DATA_STRICT = re.compile(r"\((.*)\)((?:\s+\w+=\S*)*)\s*")
 _DATA_LOOSE = re.compile(r"\(([^)]*)\)(.*)")
 _ENDPOS = re.compile(r"(?:^|\s)endpos=(-?\d+)")
 _USAGE_END = "520 End of proper usage."
+# Most replies are exactly this ("200 result=0", "200 result=55 endpos=8640"): one match.
+_PLAIN_200 = re.compile(r"200 result=(-?\d+)(?: endpos=(-?\d+))?")
 
 
 def parse_reply_line(line: str) -> Reply:
@@ -246,6 +248,9 @@ def parse_reply_line(line: str) -> Reply:
     >>> parse_reply_line("510 Invalid or unknown command").data
     'Invalid or unknown command'
     """
+    if plain := _PLAIN_200.fullmatch(line):
+        endpos = plain.group(2)
+        return Reply(200, plain.group(1), None, None if endpos is None else int(endpos), line)
     m = _STATUS_LINE.fullmatch(line)
     if m is None or m.group(2) != " ":
         raise ProtocolError(f"not an AGI reply line: {line!r}")
@@ -360,6 +365,9 @@ class AgiConnection:
             return None  # stray blank lines carry nothing; tolerate them
         if self.state is AgiState.IDLE:
             raise ProtocolError(f"unexpected line while no command is pending: {line[:80]!r}")
+        if line.startswith("200 "):  # final by definition: no status-line pass first
+            self.state = AgiState.IDLE
+            return parse_reply_line(line)
         m = _STATUS_LINE.fullmatch(line)
         if m is None:
             raise ProtocolError(f"not an AGI reply line: {line[:80]!r}")
