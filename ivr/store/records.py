@@ -63,6 +63,11 @@ _UPSERT = (
     + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[1:])
 )
 
+# A checkpoint saves where the caller is; the rest of the row comes with begin and finish.
+# (call_id first, as in every write: errors and the checkpoint queue are keyed on params[0].)
+_CHECKPOINT = ("UPDATE calls SET language = ?2, path = ?3, inputs = ?4, end_node = ?5 "
+               "WHERE call_id = ?1")
+
 _SCHEMA_V1 = (
     """
     CREATE TABLE calls (
@@ -177,17 +182,27 @@ def _migrate(conn: sqlite3.Connection, path: str) -> None:
 
 def _encode(record: CallRecord) -> Params:
     """A record as the parameter tuple for :data:`_INSERT` (JSON for the list/dict fields)."""
-    inputs = [
-        {"node": i.node, "kind": i.kind, "value": i.value, "at_s": i.at_s} for i in record.inputs
-    ]
     return (
         record.call_id, record.flow, record.flow_version, record.caller, record.dnis,
         record.started_at, record.ended_at, record.duration_s, record.language,
-        json.dumps(record.path, ensure_ascii=False), json.dumps(inputs, ensure_ascii=False),
+        json.dumps(record.path, ensure_ascii=False), _inputs_json(record),
         record.outcome, record.end_node, record.transfer_target, record.error,
         json.dumps(record.variables, ensure_ascii=False),
         _json_or_none(record.queue), _json_or_none(record.survey),
     )
+
+
+def _progress(record: CallRecord) -> Params:
+    """The :data:`_CHECKPOINT` parameters of a call in progress."""
+    if record.outcome is not None:
+        raise ValueError(f"checkpoint(): call {record.call_id!r} already has an outcome")
+    return (record.call_id, record.language, json.dumps(record.path, ensure_ascii=False),
+            _inputs_json(record), record.end_node)
+
+
+def _inputs_json(record: CallRecord) -> str:
+    return json.dumps([{"node": i.node, "kind": i.kind, "value": i.value, "at_s": i.at_s}
+                       for i in record.inputs], ensure_ascii=False)
 
 
 def _json_or_none(value: QueueVisit | SurveyResult | None) -> str | None:
@@ -349,20 +364,21 @@ class RecordStore:
         await self._enqueue(_INSERT, _checked(record, "begin", final=False))
 
     def checkpoint(self, record: CallRecord) -> None:
-        """Queue a snapshot of a call in progress (path and inputs so far, outcome ``None``).
+        """Queue a snapshot of a call in progress: its language, path, inputs and node so far
+        (the row :meth:`begin` inserted; nothing is written for a call without one).
 
         Only a crash needs it (a hang-up still ends in :meth:`finish`), so the call does not
         wait for the disk, and a snapshot replaces the same call's older one still in the
         queue. A failed write is logged.
         """
-        params = _checked(record, "checkpoint", final=False)
+        params = _progress(record)
         if self._closing:
             raise StoreError(f"{self._path}: the store is closed")
         queued = self._snapshots.get(record.call_id)
         if queued is not None:
             queued.params = params
             return
-        write = _Write(_UPSERT, params, None)
+        write = _Write(_CHECKPOINT, params, None)
         self._snapshots[record.call_id] = write
         self._pending.append(write)
         # No batch of its own right away: it rides with the next begin/finish, or goes
