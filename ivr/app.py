@@ -203,13 +203,27 @@ def speech_languages(flow: Flow) -> set[str]:
 
 
 async def serve(settings: Settings) -> None:
-    """Run until SIGINT/SIGTERM, then stop accepting calls and let current ones finish."""
+    """Run until SIGINT/SIGTERM, then stop accepting calls and let current ones finish.
+    SIGHUP reloads the flows (as ``POST /api/flows/reload`` does)."""
     app = App(settings)
     await app.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    reloads: set[asyncio.Task[None]] = set()
+
+    async def hup() -> None:
+        result = await app.flows.reload("SIGHUP")
+        log.info("SIGHUP: flow reload %s (%d added, %d changed, %d removed)", result.result,
+                 len(result.added), len(result.changed), len(result.removed))
+
+    def reload() -> None:
+        task = loop.create_task(hup())
+        reloads.add(task)  # a strong reference until it is done
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
     try:
         await stop.wait()
     finally:
