@@ -76,6 +76,7 @@ assert Path(CHROMIUM).exists(), "apt-get install chromium chromium-driver (make 
 
 TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 D3 = TODAY - timedelta(days=3)
+D2 = TODAY - timedelta(days=2)  # no calls that day
 D1 = TODAY - timedelta(days=1)
 CALLER = "13800138000"  # shown masked: ***8000
 BANK_PATH = ["welcome", "choose_language", "opening_hours", "main"]
@@ -270,16 +271,17 @@ def test_dashboard_shows_the_seeded_store(dash: Dashboard) -> None:
     expect(page.locator("#kpi-scope")).to_contain_text("All flows")
     expect(page.locator("#kpi-scope")).to_contain_text("(days in UTC)")
 
-    # the daily trends: one point per day with calls, a day without valid answers is a gap
+    # the daily trends: a point per day, a day without calls (D2) or without valid answers is
+    # a gap
     trends = page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('.tile')]
         .map((t) => [t.dataset.kpi, {data: Chart.getChart(t.querySelector('canvas'))
           ?.data.datasets[0].data ?? null, labels: Chart.getChart(t.querySelector('canvas'))
           ?.data.labels ?? null}]))""")
-    assert trends["agent_answer_rate"]["data"] == [0, 100]
-    assert trends["self_service_rate"]["data"] == [33.3, 40]
-    assert trends["satisfaction"]["data"] == [None, 66.7]
-    assert trends["abandon_rate"]["data"] == [100, 0]
-    assert trends["agent_answer_rate"]["labels"] == [short_day(D3), short_day(D1)]
+    assert trends["agent_answer_rate"]["data"] == [0, None, 100]
+    assert trends["self_service_rate"]["data"] == [33.3, None, 40]
+    assert trends["satisfaction"]["data"] == [None, None, 66.7]
+    assert trends["abandon_rate"]["data"] == [100, None, 0]
+    assert trends["agent_answer_rate"]["labels"] == [short_day(D3), short_day(D2), short_day(D1)]
 
     # recent calls: the seeded ids, newest first, with their queue visits and surveys
     recent = page.locator("#recent-table tbody tr")

@@ -138,7 +138,7 @@ function renderKpis() {
   $("kpi-scope").textContent = `${flow || "All flows"}, ${data.range.since} to ` +
     `${data.range.until}${tz}.` + (flow ? " Daily trends are for all flows." : "");
 
-  const days = data.days || [];
+  const days = everyDay(data.days || []);
   for (const tile of document.querySelectorAll(".tile[data-kpi]")) {
     const key = tile.dataset.kpi;
     const value = percent(k[key]);
@@ -158,6 +158,20 @@ function renderKpis() {
     list.replaceChildren(...Object.entries(defs).flatMap(([key, text]) =>
       [el("dt", {}, key), el("dd", {}, text)]));
   }
+}
+
+// The API lists only days with calls; a day without any still takes its place on the axis.
+function everyDay(days) {
+  if (days.length < 2) return days;
+  const byDay = new Map(days.map((d) => [d.day, d]));
+  const out = [];
+  const last = new Date(`${days[days.length - 1].day}T00:00:00Z`);
+  for (let d = new Date(`${days[0].day}T00:00:00Z`); d <= last && out.length < 1000;
+    d.setUTCDate(d.getUTCDate() + 1)) {
+    const day = d.toISOString().slice(0, 10);
+    out.push(byDay.get(day) || { day });
+  }
+  return out;
 }
 
 function dayLabel(day) {
