@@ -2,7 +2,8 @@
 
 The caller is a list of tokens: digits (``1``, ``12345678#``), ``wait`` (let one prompt time
 out), a dial result for the next transfer or queue (``answer``, ``busy``, ``noanswer``,
-``chanunavail``), ``hangup``; ``say:<words>`` answers speech menus. When the script runs out,
+``chanunavail``), ``hold:<key>`` (a key pressed during a queue's hold music), ``hangup``;
+``say:<words>`` answers speech menus. When the script runs out,
 the caller hangs up, or, interactively, the next token is asked for.
 """
 
@@ -16,6 +17,7 @@ from typing import Literal
 
 from ivr.channel import DTMF_DIGITS, CallInfo, Heard, ListenRequest, Prompt
 from ivr.errors import CallHangup, HttpLookupError, IvrError
+from ivr.flow.queueing import EXIT_CONTEXT
 
 DIAL_RESULTS = {"answer": "ANSWER", "busy": "BUSY", "noanswer": "NOANSWER",
                 "chanunavail": "CHANUNAVAIL", "congestion": "CONGESTION"}
@@ -34,11 +36,17 @@ def parse_tokens(text: str) -> list[str]:
     tokens = [t.strip() for t in text.split(",") if t.strip()]
     for tok in tokens:
         if not (tok.startswith("say:") or tok.lower() in ("wait", "hangup", *DIAL_RESULTS)
-                or all(c in DTMF_DIGITS for c in tok)):
+                or all(c in DTMF_DIGITS for c in tok) or _hold_key(tok)):
             raise SimulationInputError(
                 f"'{tok}' is not a caller action: use digits (0-9 * #), wait, hangup, "
-                f"say:<words>, or a dial result ({', '.join(DIAL_RESULTS)})")
+                f"say:<words>, hold:<key>, or a dial result ({', '.join(DIAL_RESULTS)})")
     return tokens
+
+
+def _hold_key(tok: str) -> str:
+    """``hold:1`` -> ``"1"``: the key pressed while waiting in a queue; else ``""``."""
+    key = tok.removeprefix("hold:")
+    return key if tok.startswith("hold:") and len(key) == 1 and key in DTMF_DIGITS else ""
 
 
 class SimClock:
@@ -129,7 +137,7 @@ class ScriptedChannel:
         if tok.startswith("say:"):
             raise SimulationInputError(
                 f"'{tok}': this prompt takes keys only (speech input is not available yet)")
-        if tok in DIAL_RESULTS:
+        if tok in DIAL_RESULTS or _hold_key(tok):
             raise SimulationInputError(f"'{tok}' given while the flow waits for a key")
         self._queue.popleft()
         self._advance(0.5)
@@ -182,6 +190,14 @@ class ScriptedChannel:
             self.hung_up = True
             self._say(f"queue {args}: caller hangs up")
             raise CallHangup("the caller hung up in the queue")
+        if key := _hold_key(tok):  # Queue() returns at once, the channel moved to the key
+            self._queue.popleft()
+            self.variables.pop("QUEUESTATUS", None)
+            self.variables.update(CONTEXT=EXIT_CONTEXT, EXTEN=key)
+            self._advance(10.0)
+            self._say(f"queue {args}: caller presses {key} while waiting")
+            return 0
+        self.variables.pop("CONTEXT", None)
         status = QUEUE_RESULTS.get(tok, "CONTINUE")
         if tok in QUEUE_RESULTS:
             self._queue.popleft()

@@ -179,6 +179,29 @@ async def test_declining_the_callback_keeps_waiting() -> None:
     assert record.queue.result == "timeout"
 
 
+async def test_the_callback_key_during_the_hold_music_books_a_callback() -> None:
+    # a short wait: no offer before joining, but 1 still works while the music plays
+    outbound = FakeOutbound()
+    record, channel = await run(flow(BANK_LIKE), "hold:1,1", queues=FakeQueues(state()),
+                                outbound=outbound, caller="+8613800138000")
+    assert outbound.callbacks == [("t-1", "+8613800138000", 0.0)]
+    q = record.queue
+    assert q is not None and (q.result, q.agent, q.wait_s) == ("callback", "", 10.0)
+    assert record.path == ["agent", "booked"] and record.outcome == "transferred"  # as promised
+    assert [(i.kind, i.value) for i in record.inputs] == [("dtmf", "1"), ("confirm", "1")]
+    assert "queue cards,c,,,120: caller presses 1 while waiting" in channel.transcript
+
+
+async def test_another_key_during_the_hold_music_goes_back_in_line() -> None:
+    outbound = FakeOutbound()
+    record, channel = await run(flow(BANK_LIKE), "hold:5,noanswer", queues=FakeQueues(state()),
+                                outbound=outbound)
+    assert outbound.callbacks == [] and record.queue is not None
+    assert record.queue.result == "timeout" and record.path == ["agent", "busy"]
+    assert [line for line in channel.transcript if line.startswith("queue ")] == [
+        "queue cards,c,,,120: caller presses 5 while waiting", "queue cards,c,,,120 -> TIMEOUT"]
+
+
 async def test_ami_down_still_queues_and_trusts_queuestatus() -> None:
     record, _ = await run(flow(BANK_LIKE), "answer,4,2", queues=FakeQueues(None))
     assert record.queue is not None and record.queue.result == "answered"

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 # Asterisk's QUEUESTATUS when Queue() returns without an agent
 _UNAVAILABLE = {"JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL", "FULL"}
+# asterisk-conf/queues.conf `context`: a key pressed during the hold music that is an
+# extension there makes Queue() return with the channel moved to it (QUEUESTATUS unset).
+EXIT_CONTEXT = "ivr-queue-exit"
 NUMBER = re.compile(r"^\+?[0-9]{3,15}$")  # a number we may dial back
 
 
@@ -127,8 +130,19 @@ async def _wait_in_queue(run: CallRun, node: m.QueueNode, state: QueueState | No
         await run.channel.set_variable("CHANNEL(musicclass)", node.music)
     visit = _visit(run, node, "abandoned", state, position=position, expected=wait)
     try:
-        await run.channel.exec("Queue", f"{node.queue},c,,,{node.timeout_s}")
-        status = await run.channel.get_variable("QUEUESTATUS") or ""
+        while True:
+            await run.channel.exec("Queue", f"{node.queue},c,,,{node.timeout_s}")
+            status = await run.channel.get_variable("QUEUESTATUS") or ""
+            key = "" if status else await _exit_key(run)
+            if not key:
+                break
+            left_at = run.services.clock()
+            run.note_input(node, "dtmf", key)
+            if await _callback_from_queue(run, node, key, wait):
+                visit.result, visit.wait_s = "callback", left_at - started
+                assert node.callback is not None
+                return node.callback.then
+            # another key, or no number confirmed: back in line
     except CallHangup:
         _settle(run, visit, watch, started, answered_hint=False)
         if visit.result == "answered" and node.survey:
@@ -152,6 +166,28 @@ async def _wait_in_queue(run: CallRun, node: m.QueueNode, state: QueueState | No
         return node.when_unavailable
     visit.result = "timeout"
     return node.when_timeout
+
+
+async def _exit_key(run: CallRun) -> str:
+    """The key that made Queue() return, if the caller left it by a key."""
+    if await run.channel.get_variable("CONTEXT") != EXIT_CONTEXT:
+        return ""
+    key = await run.channel.get_variable("EXTEN") or ""
+    return key if len(key) == 1 and key in "0123456789*#" else ""
+
+
+async def _callback_from_queue(run: CallRun, node: m.QueueNode, key: str, wait: float) -> bool:
+    """The callback key pressed during the hold music: confirm a number and book it."""
+    offer = node.callback
+    if (offer is None or key != offer.key or run.services.outbound is None
+            or "callback_for" in run.vars):
+        return False
+    number = await _confirm_number(run, node)
+    if number is None:
+        return False
+    await run.services.outbound.book_callback(run, node, number, wait)
+    run.log.info("queue %s: callback booked from the queue (key %s)", node.queue, key)
+    return True
 
 
 def _visit(run: CallRun, node: m.QueueNode, result: QueueResult, state: QueueState | None,

@@ -7,6 +7,8 @@ import re
 import subprocess
 import time
 import wave
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from serve import AGI_PORT, ROOT, IvrServe
 
@@ -123,3 +125,23 @@ def seconds(sound_name: str) -> float:
         return wav.getnframes() / wav.getframerate()
 
 
+MEMBERS = ("Local/1001@agents/n", "Local/1002@agents/n")  # queue default (queues.conf)
+
+
+@contextmanager
+def members(lab: Lab, *, pause: bool = False, add: tuple[str, ...] = ()) -> Iterator[None]:
+    """Change queue ``default`` for one test (static members can only be paused); it is put
+    back afterwards."""
+    try:
+        for member in MEMBERS:
+            if pause:
+                lab.cli(f"queue pause member {member} queue default")
+        for member in add:
+            lab.cli(f"queue add member {member} to default")
+        yield
+    finally:
+        for member in add:
+            lab.cli(f"queue remove member {member} from default")
+        for member in MEMBERS:
+            lab.cli(f"queue unpause member {member} queue default")
+        lab.cli("queue reload members default")

@@ -19,7 +19,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from helpers import Records, dial, spec
+from helpers import Records, dial, members, spec
 from serve import ROOT, BalanceStub, IvrServe
 
 from ivr.lab import Lab
@@ -119,3 +119,29 @@ async def test_callback_booked_survives_a_restart_and_is_placed_once(
         callee.stop()
         afternoon.stop()
         ivr_server.start()  # the module's server again, for the fixtures that follow
+
+
+async def test_the_callback_key_works_while_the_hold_music_plays(
+        lab: Lab, records: Records, ivr_server: IvrServe) -> None:
+    # "1" English, "0" agent; no key for the offer made before joining (it times out after
+    # 5 s), so the caller waits in the queue, where the only agent never answers. 25 s after
+    # the "0" the music plays: "1" leaves Queue() for a callback, "1" confirms the number.
+    before = {job["id"] for job in jobs(ivr_server)}
+    log_from = ivr_server.log_size()
+    with members(lab, pause=True, add=("Local/1098@agents/n",)):
+        call = replace(spec("200", "1011", first_digit_after_s=3.0, hold_s=60),
+                       caller=CALLER, gaps_s=(4.0, 25.0, 6.0))
+        result = await dial(lab, call)
+    assert result.ok, result
+    record = await records.one()
+    assert record.path[-2:] == ["agent", "callback_booked"]
+    visit = record.queue
+    assert visit is not None and visit.result == "callback" and visit.agent == ""
+    assert 5 < visit.wait_s < 25, visit  # it did wait in the queue before the key
+    assert [(i.node, i.kind, i.value) for i in record.inputs][-2:] == [
+        ("agent", "dtmf", "1"), ("agent", "confirm", "1")]
+    ivr_server.wait_for_log(f"[{record.call_id}] queue default: callback booked from the "
+                            "queue (key 1)", since=log_from)
+    [job] = [job for job in jobs(ivr_server) if job["id"] not in before]
+    assert (job["kind"], job["call_id"], job["number"], job["status"]) == (
+        "callback", record.call_id, CALLER, "pending")

@@ -11,13 +11,11 @@ import asyncio
 import sqlite3
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from helpers import Records, dial, spec
+from helpers import Records, dial, members, spec
 from serve import IvrServe
 
 from ivr.lab import Lab
@@ -26,27 +24,7 @@ from ivr.lab.sipp import Answerer
 pytestmark = [pytest.mark.asterisk, pytest.mark.usefixtures("no_leftover_calls")]
 
 BANK_AGENT_PATH = ["welcome", "choose_language", "opening_hours", "main", "agent"]
-MEMBERS = ("Local/1001@agents/n", "Local/1002@agents/n")
 CALLER = "8613800138000"
-
-
-@contextmanager
-def members(lab: Lab, *, pause: bool = False, add: tuple[str, ...] = ()) -> Iterator[None]:
-    """Change queue ``default`` for one test (static members can only be paused); it is put
-    back afterwards."""
-    try:
-        for member in MEMBERS:
-            if pause:
-                lab.cli(f"queue pause member {member} queue default")
-        for member in add:
-            lab.cli(f"queue add member {member} to default")
-        yield
-    finally:
-        for member in add:
-            lab.cli(f"queue remove member {member} from default")
-        for member in MEMBERS:
-            lab.cli(f"queue unpause member {member} queue default")
-        lab.cli("queue reload members default")
 
 
 def outbound_jobs(server: IvrServe, kind: str = "survey") -> list[sqlite3.Row]:
