@@ -182,12 +182,7 @@ async def _callback_from_queue(run: CallRun, node: m.QueueNode, key: str, wait: 
     if (offer is None or key != offer.key or run.services.outbound is None
             or "callback_for" in run.vars):
         return False
-    number = await _confirm_number(run, node)
-    if number is None:
-        return False
-    await run.services.outbound.book_callback(run, node, number, wait)
-    run.log.info("queue %s: callback booked from the queue (key %s)", node.queue, key)
-    return True
+    return await _book_callback(run, node, wait, f"from the queue (key {key})")
 
 
 def _visit(run: CallRun, node: m.QueueNode, result: QueueResult, state: QueueState | None,
@@ -241,11 +236,17 @@ async def _offer_callback(run: CallRun, node: m.QueueNode, offer: m.CallbackOffe
     if key != offer.key:
         return False
     run.note_input(node, "dtmf", key)
+    return await _book_callback(run, node, wait, "before joining")
+
+
+async def _book_callback(run: CallRun, node: m.QueueNode, wait: float, how: str) -> bool:
+    """Confirm the number to call back, then book the callback (due after ``wait``)."""
+    assert run.services.outbound is not None
     number = await _confirm_number(run, node)
     if number is None:
         return False
     await run.services.outbound.book_callback(run, node, number, wait)
-    run.log.info("queue %s: callback booked in %.0f s", node.queue, wait)
+    run.log.info("queue %s: callback booked %s, due in %.0f s", node.queue, how, wait)
     return True
 
 
