@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from ivr.record import CallRecord, InputEvent
-from ivr.store import records
+from ivr.store import records, schema
 from ivr.store.records import RecordStore
 
 
@@ -57,7 +57,7 @@ def baseline(db: Path, rows: list[CallRecord]) -> tuple[float, list[float]]:
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
-    records._migrate(conn, str(db))
+    schema.migrate(conn, str(db))
     latencies: list[float] = []
     start = time.perf_counter()
     for record in rows:

@@ -8,6 +8,7 @@ start-up rather than per call.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import os
@@ -67,7 +68,13 @@ class _Espeak:
             for voice in self.engine.getProperty("voices"):
                 for lang in voice.languages or []:
                     self.voices.setdefault(str(lang), voice.id)
+            # let it go while the interpreter is whole: pyttsx3's __del__ fails at teardown
+            atexit.register(self.close)
         return self.engine
+
+    def close(self) -> None:
+        with self.lock:
+            self.engine = None
 
 
 _ESPEAK = _Espeak()

@@ -345,11 +345,11 @@ async def test_a_survey_attaches_once_to_an_earlier_call(store: RecordStore) -> 
 
 
 async def test_a_version_1_database_is_migrated_and_keeps_its_calls(tmp_path: Path) -> None:
-    from ivr.store import records as r
+    from ivr.store import schema
 
     path = tmp_path / "v1.sqlite3"
     conn = sqlite3.connect(path)
-    r.MIGRATIONS[0](conn)
+    schema.MIGRATIONS[0](conn)
     conn.execute("PRAGMA user_version = 1")
     conn.execute("INSERT INTO calls (call_id, flow, flow_version, started_at, outcome) "
                  "VALUES ('1.1', 'main', 'v', 1.0, 'self_service')")

@@ -19,9 +19,8 @@ import json
 import logging
 import os
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -36,6 +35,7 @@ from ivr.record import (
     SurveyAnswer,
     SurveyResult,
 )
+from ivr.store.schema import SCHEMA_VERSION, immediate, migrate
 
 __all__ = ["RECOVERED_ERROR", "SCHEMA_VERSION", "RecordStore"]
 
@@ -67,118 +67,6 @@ _UPSERT = (
 # (call_id first, as in every write: errors and the checkpoint queue are keyed on params[0].)
 _CHECKPOINT = ("UPDATE calls SET language = ?2, path = ?3, inputs = ?4, end_node = ?5 "
                "WHERE call_id = ?1")
-
-_SCHEMA_V1 = (
-    """
-    CREATE TABLE calls (
-        call_id         TEXT PRIMARY KEY,
-        flow            TEXT NOT NULL,
-        flow_version    TEXT NOT NULL,
-        caller          TEXT NOT NULL DEFAULT '',
-        dnis            TEXT NOT NULL DEFAULT '',
-        started_at      REAL NOT NULL,
-        ended_at        REAL,
-        duration_s      REAL,
-        language        TEXT NOT NULL DEFAULT '',
-        path            TEXT NOT NULL DEFAULT '[]',
-        inputs          TEXT NOT NULL DEFAULT '[]',
-        outcome         TEXT CHECK (outcome IS NULL OR outcome IN
-                            ('self_service', 'transferred', 'abandoned', 'error')),
-        end_node        TEXT,
-        transfer_target TEXT,
-        error           TEXT,
-        variables       TEXT NOT NULL DEFAULT '{}'
-    )
-    """,
-    "CREATE INDEX calls_started_at ON calls (started_at)",
-    "CREATE INDEX calls_flow_started_at ON calls (flow, started_at)",
-    "CREATE INDEX calls_outcome_started_at ON calls (outcome, started_at)",
-)
-
-
-def _migrate_0_to_1(conn: sqlite3.Connection) -> None:
-    for statement in _SCHEMA_V1:
-        conn.execute(statement)
-
-
-def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
-    """Agent queues and post-call surveys: one JSON column each (NULL when absent)."""
-    conn.execute("ALTER TABLE calls ADD COLUMN queue TEXT")
-    conn.execute("ALTER TABLE calls ADD COLUMN survey TEXT")
-
-
-def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
-    """Outbound calls (callbacks, outbound surveys, campaigns) and the opt-out list."""
-    conn.execute("""
-        CREATE TABLE outbound (
-            id            INTEGER PRIMARY KEY,
-            kind          TEXT NOT NULL CHECK (kind IN ('callback', 'survey', 'campaign')),
-            call_id       TEXT NOT NULL,      -- the call it belongs to (campaign:<name>:<number>)
-            flow          TEXT NOT NULL,
-            target        TEXT NOT NULL,      -- the survey name or the queue node id
-            number        TEXT NOT NULL,
-            channel       TEXT NOT NULL,      -- dial string, built and checked when booked
-            caller_id     TEXT NOT NULL DEFAULT '',
-            due_at        REAL NOT NULL,
-            attempts      INTEGER NOT NULL DEFAULT 0,
-            max_attempts  INTEGER NOT NULL,
-            retry_after_s REAL NOT NULL,
-            status        TEXT NOT NULL DEFAULT 'pending' CHECK (status IN
-                              ('pending', 'dialing', 'answered', 'done', 'failed')),
-            last_result   TEXT NOT NULL DEFAULT '',
-            created_at    REAL NOT NULL,
-            updated_at    REAL NOT NULL,
-            variables     TEXT NOT NULL DEFAULT '{}',  -- for the flow (campaign list columns)
-            UNIQUE (kind, call_id)
-        )""")
-    conn.execute("""
-        CREATE TABLE campaigns (
-            name           TEXT PRIMARY KEY,
-            flow           TEXT NOT NULL,
-            rate           REAL NOT NULL,     -- calls started per second, at most
-            max_concurrent INTEGER NOT NULL,
-            hours          TEXT NOT NULL DEFAULT '',  -- JSON of a flow `hours: open:` map
-            timezone       TEXT NOT NULL DEFAULT 'UTC',
-            state          TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'paused')),
-            created_at     REAL NOT NULL
-        )""")
-    conn.execute("CREATE INDEX outbound_due ON outbound (status, due_at)")
-    conn.execute("CREATE TABLE opt_out (number TEXT PRIMARY KEY, at REAL NOT NULL)")
-
-
-# MIGRATIONS[n] takes a database from schema version n to n + 1. To change the schema, append a
-# function here (never edit a released one); SCHEMA_VERSION follows automatically.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
-    _migrate_0_to_1, _migrate_1_to_2, _migrate_2_to_3)
-SCHEMA_VERSION = len(MIGRATIONS)
-
-
-@contextmanager
-def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
-    """One write transaction (the connection is in autocommit mode): commit, or roll back."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-
-
-def _migrate(conn: sqlite3.Connection, path: str) -> None:
-    """Bring the schema to :data:`SCHEMA_VERSION`, one transaction per step."""
-    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    if version > SCHEMA_VERSION:
-        raise StoreError(
-            f"{path}: schema version {version} is newer than this ivr supports "
-            f"({SCHEMA_VERSION}); upgrade ivr or use another database file"
-        )
-    for step in range(version, SCHEMA_VERSION):
-        with _immediate(conn):
-            MIGRATIONS[step](conn)
-            conn.execute(f"PRAGMA user_version = {step + 1}")
-
 
 def _encode(record: CallRecord) -> Params:
     """A record as the parameter tuple for :data:`_INSERT` (JSON for the list/dict fields)."""
@@ -319,7 +207,7 @@ class RecordStore:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA busy_timeout = 5000")
-            _migrate(conn, self._path)
+            migrate(conn, self._path)
         except BaseException:
             conn.close()
             raise
@@ -472,7 +360,7 @@ class RecordStore:
         self, conn: sqlite3.Connection, batch: list[tuple[str, Params]]
     ) -> list[Exception | None]:
         results: list[Exception | None] = []
-        with _immediate(conn):
+        with immediate(conn):
             for sql, params in batch:
                 try:
                     conn.execute(sql, params)
@@ -521,7 +409,7 @@ class RecordStore:
         """Run ``fn(connection)`` in one write transaction on the store's thread."""
         def call() -> T:
             conn = self._connection()
-            with _immediate(conn):
+            with immediate(conn):
                 return fn(conn)
 
         return await self._run(call)
@@ -533,7 +421,7 @@ class RecordStore:
         """
         def attach() -> bool:
             conn = self._connection()
-            with _immediate(conn):
+            with immediate(conn):
                 cursor = conn.execute(
                     "UPDATE calls SET survey = ? WHERE call_id = ? AND survey IS NULL",
                     (_json_or_none(survey), call_id))
@@ -552,7 +440,7 @@ class RecordStore:
 
         def recover() -> int:
             conn = self._connection()
-            with _immediate(conn):
+            with immediate(conn):
                 return conn.execute(
                     "UPDATE calls SET outcome = 'error', error = ?,"
                     " end_node = COALESCE(json_extract(path, '$[#-1]'), end_node),"

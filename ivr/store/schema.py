@@ -1,0 +1,126 @@
+"""The call store's SQLite schema: its migrations, applied in order at open, one transaction
+each, and the write-transaction helper the store uses.
+
+``MIGRATIONS[n]`` takes a database from schema version ``n`` (SQLite's ``user_version``) to
+``n + 1``. To change the schema, append a function (never edit a released one);
+``SCHEMA_VERSION`` follows.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from ivr.errors import StoreError
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "immediate", "migrate"]
+
+_SCHEMA_V1 = (
+    """
+    CREATE TABLE calls (
+        call_id         TEXT PRIMARY KEY,
+        flow            TEXT NOT NULL,
+        flow_version    TEXT NOT NULL,
+        caller          TEXT NOT NULL DEFAULT '',
+        dnis            TEXT NOT NULL DEFAULT '',
+        started_at      REAL NOT NULL,
+        ended_at        REAL,
+        duration_s      REAL,
+        language        TEXT NOT NULL DEFAULT '',
+        path            TEXT NOT NULL DEFAULT '[]',
+        inputs          TEXT NOT NULL DEFAULT '[]',
+        outcome         TEXT CHECK (outcome IS NULL OR outcome IN
+                            ('self_service', 'transferred', 'abandoned', 'error')),
+        end_node        TEXT,
+        transfer_target TEXT,
+        error           TEXT,
+        variables       TEXT NOT NULL DEFAULT '{}'
+    )
+    """,
+    "CREATE INDEX calls_started_at ON calls (started_at)",
+    "CREATE INDEX calls_flow_started_at ON calls (flow, started_at)",
+    "CREATE INDEX calls_outcome_started_at ON calls (outcome, started_at)",
+)
+
+
+def _migrate_0_to_1(conn: sqlite3.Connection) -> None:
+    for statement in _SCHEMA_V1:
+        conn.execute(statement)
+
+
+def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
+    """Agent queues and post-call surveys: one JSON column each (NULL when absent)."""
+    conn.execute("ALTER TABLE calls ADD COLUMN queue TEXT")
+    conn.execute("ALTER TABLE calls ADD COLUMN survey TEXT")
+
+
+def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
+    """Outbound calls (callbacks, outbound surveys, campaigns) and the opt-out list."""
+    conn.execute("""
+        CREATE TABLE outbound (
+            id            INTEGER PRIMARY KEY,
+            kind          TEXT NOT NULL CHECK (kind IN ('callback', 'survey', 'campaign')),
+            call_id       TEXT NOT NULL,      -- the call it belongs to (campaign:<name>:<number>)
+            flow          TEXT NOT NULL,
+            target        TEXT NOT NULL,      -- the survey name or the queue node id
+            number        TEXT NOT NULL,
+            channel       TEXT NOT NULL,      -- dial string, built and checked when booked
+            caller_id     TEXT NOT NULL DEFAULT '',
+            due_at        REAL NOT NULL,
+            attempts      INTEGER NOT NULL DEFAULT 0,
+            max_attempts  INTEGER NOT NULL,
+            retry_after_s REAL NOT NULL,
+            status        TEXT NOT NULL DEFAULT 'pending' CHECK (status IN
+                              ('pending', 'dialing', 'answered', 'done', 'failed')),
+            last_result   TEXT NOT NULL DEFAULT '',
+            created_at    REAL NOT NULL,
+            updated_at    REAL NOT NULL,
+            variables     TEXT NOT NULL DEFAULT '{}',  -- for the flow (campaign list columns)
+            UNIQUE (kind, call_id)
+        )""")
+    conn.execute("""
+        CREATE TABLE campaigns (
+            name           TEXT PRIMARY KEY,
+            flow           TEXT NOT NULL,
+            rate           REAL NOT NULL,     -- calls started per second, at most
+            max_concurrent INTEGER NOT NULL,
+            hours          TEXT NOT NULL DEFAULT '',  -- JSON of a flow `hours: open:` map
+            timezone       TEXT NOT NULL DEFAULT 'UTC',
+            state          TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'paused')),
+            created_at     REAL NOT NULL
+        )""")
+    conn.execute("CREATE INDEX outbound_due ON outbound (status, due_at)")
+    conn.execute("CREATE TABLE opt_out (number TEXT PRIMARY KEY, at REAL NOT NULL)")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _migrate_0_to_1, _migrate_1_to_2, _migrate_2_to_3)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@contextmanager
+def immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction (the connection is in autocommit mode): commit, or roll back."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def migrate(conn: sqlite3.Connection, path: str) -> None:
+    """Bring the schema to :data:`SCHEMA_VERSION`, one transaction per step."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: schema version {version} is newer than this ivr supports "
+            f"({SCHEMA_VERSION}); upgrade ivr or use another database file"
+        )
+    for step in range(version, SCHEMA_VERSION):
+        with immediate(conn):
+            MIGRATIONS[step](conn)
+            conn.execute(f"PRAGMA user_version = {step + 1}")
