@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -19,16 +18,15 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from browser_page import Dashboard, chromium, dashboard
 from dashboard_seed import Seed, make_app
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # `make deps` installs Debian's chromium; a missing browser is a failure, never a skip
-assert Path(CHROMIUM).exists(), "apt-get install chromium chromium-driver (make deps)"
 
 BROKEN_FLOW = """\
 start: welcome
@@ -88,41 +86,14 @@ def seed(server: Server) -> Iterator[Seed]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--disable-gpu"])
+    with chromium() as b:
         yield b
-        b.close()
-
-
-@dataclass
-class Dashboard:
-    page: Page
-    url: str
-    errors: list[str] = field(default_factory=list)
-    allowed: list[re.Pattern[str]] = field(default_factory=list)
-
-    def open(self) -> Page:
-        self.page.goto(self.url)
-        return self.page
-
-    def unexpected_errors(self) -> list[str]:
-        return [e for e in self.errors if not any(p.search(e) for p in self.allowed)]
 
 
 @pytest.fixture
 def dash(browser: Browser, server: Server, seed: Seed) -> Iterator[Dashboard]:
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="en-GB")
-    page = context.new_page()
-    d = Dashboard(page, server.url + "/")
-
-    def on_console(msg: ConsoleMessage) -> None:
-        if msg.type == "error":
-            d.errors.append(f"console: {msg.text} ({msg.location.get('url', '')})")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: d.errors.append(f"pageerror: {exc}"))
-    yield d
-    context.close()
+    with dashboard(browser, server.url + "/") as d:
+        yield d
     assert d.unexpected_errors() == [], "JavaScript or console errors on the dashboard"
 
 

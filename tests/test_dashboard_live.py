@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Response, expect, sync_playwright
+from browser_page import Dashboard, chromium, dashboard
+from playwright.sync_api import Browser, expect
 
 from ivr.app import App
 from ivr.config import AdminSettings, AgiSettings, Settings, SpeechSettings, StoreSettings
@@ -37,9 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FLOWS = ROOT / "flows"
 ARTIFACTS = ROOT / "artifacts"
 SHOT = ARTIFACTS / "dashboard-live.png"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # `make deps` installs Debian's chromium; a missing browser is a failure, never a skip
-assert Path(CHROMIUM).exists(), "apt-get install chromium chromium-driver (make deps)"
 
 # --- the seeded store -----------------------------------------------------------------------
 #
@@ -198,43 +196,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--disable-gpu"])
+    with chromium() as b:
         yield b
-        b.close()
-
-
-@dataclass
-class Dashboard:
-    page: Page
-    url: str
-    errors: list[str] = field(default_factory=list)
-
-    def open(self) -> Page:
-        self.page.goto(self.url)
-        return self.page
 
 
 @pytest.fixture
 def dash(browser: Browser, server: Server) -> Iterator[Dashboard]:
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="en-GB",
-                                  timezone_id="UTC")
-    page = context.new_page()
-    d = Dashboard(page, server.url + "/")
-
-    def on_console(msg: ConsoleMessage) -> None:
-        if msg.type == "error":
-            d.errors.append(f"console: {msg.text} ({msg.location.get('url', '')})")
-
-    def on_response(response: Response) -> None:
-        if response.status >= 400:
-            d.errors.append(f"HTTP {response.status}: {response.url}")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: d.errors.append(f"pageerror: {exc}"))
-    page.on("response", on_response)
-    yield d
-    context.close()
+    with dashboard(browser, server.url + "/", timezone_id="UTC", http_errors=True) as d:
+        yield d
 
 
 def tile(kpi: str, role: str = "value") -> str:
