@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from ivr.channel import Prompt
+from ivr.channel import DTMF_DIGITS, Prompt
 from ivr.errors import CallHangup
 from ivr.flow import model as m
 from ivr.record import QueueResult, QueueVisit
@@ -173,7 +173,7 @@ async def _exit_key(run: CallRun) -> str:
     if await run.channel.get_variable("CONTEXT") != EXIT_CONTEXT:
         return ""
     key = await run.channel.get_variable("EXTEN") or ""
-    return key if len(key) == 1 and key in "0123456789*#" else ""
+    return key if len(key) == 1 and key in DTMF_DIGITS else ""
 
 
 async def _callback_from_queue(run: CallRun, node: m.QueueNode, key: str, wait: float) -> bool:

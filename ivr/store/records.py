@@ -287,13 +287,10 @@ class RecordStore:
         if self._closing:
             raise StoreError(f"{self._path}: the store is closed")
         done: asyncio.Future[None] = self._loop.create_future()
-        self._queue(_Write(sql, params, done))
-        await done
-
-    def _queue(self, write: _Write) -> None:
-        self._pending.append(write)
+        self._pending.append(_Write(sql, params, done))
         if not self._in_flight:
             self._kick()
+        await done
 
     def _kick(self) -> None:
         """Hand the next batch of queued writes to the writer thread (loop thread only)."""
