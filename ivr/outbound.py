@@ -6,7 +6,8 @@ so it survives a restart and is never placed twice:
 - ``UNIQUE (kind, call_id)``: one callback and one survey per call at most;
 - the attempt is written (``dialing``, attempts + 1) **before** ``Originate`` is sent, and a
   lost AMI answer is never re-sent: the row waits ``retry_after_s`` like a failed attempt;
-- a restart turns rows left in ``dialing`` into a counted attempt, retried later.
+- a restart turns rows left in ``dialing`` into a counted attempt, retried later; a row
+  left ``answered`` reached its callee and is closed (``interrupted``), never dialled again.
 
 The :class:`Dialer` wakes every ``poll_s``, picks due rows within the survey's calling hours
 and under ``max_concurrent`` per survey, and originates ``channel`` into the dialplan context
@@ -212,12 +213,26 @@ class Outbound:
             (result, now, job_id)))
 
     async def recover(self) -> int:
-        """At start-up: attempts cut off by the last stop count as failed attempts."""
+        """At start-up: attempts cut off by the last stop count as failed attempts (how many
+        will be retried). An ``answered`` job reached its callee: it is closed, never re-dialled
+        (a second call to the same customer is worse than a cut-off one)."""
         now = self.clock()
-        return int(await self.store.transaction(lambda c: c.execute(
-            "UPDATE outbound SET status = CASE WHEN attempts >= max_attempts THEN 'failed'"
-            " ELSE 'pending' END, due_at = ? + retry_after_s, last_result = 'interrupted',"
-            " updated_at = ? WHERE status IN ('dialing', 'answered')", (now, now)).rowcount))
+
+        def close_and_requeue(conn: sqlite3.Connection) -> tuple[int, int]:
+            closed = conn.execute(
+                "UPDATE outbound SET status = 'done', last_result = 'interrupted',"
+                " updated_at = ? WHERE status = 'answered'", (now,)).rowcount
+            requeued = conn.execute(
+                "UPDATE outbound SET status = CASE WHEN attempts >= max_attempts THEN 'failed'"
+                " ELSE 'pending' END, due_at = ? + retry_after_s, last_result = 'interrupted',"
+                " updated_at = ? WHERE status = 'dialing'", (now, now)).rowcount
+            return closed, requeued
+
+        closed, requeued = await self.store.transaction(close_and_requeue)
+        if closed:
+            log.warning("%d answered outbound calls were cut off by the last stop: closed as "
+                        "'interrupted', not called again", closed)
+        return int(requeued)
 
 
 _JOB_COLUMNS = ("id, kind, call_id, flow, target, number, channel, caller_id, attempts,"
