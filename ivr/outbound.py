@@ -6,6 +6,8 @@ so it survives a restart and is never placed twice:
 - ``UNIQUE (kind, call_id)``: one callback and one survey per call at most;
 - the attempt is written (``dialing``, attempts + 1) **before** ``Originate`` is sent, and a
   lost AMI answer is never re-sent: the row waits ``retry_after_s`` like a failed attempt;
+- the booking, the attempt and the answer are committed with ``synchronous=FULL`` (synced:
+  they survive a power loss, where the store's usual WAL commits may not);
 - a restart turns rows left in ``dialing`` into a counted attempt, retried later; a row
   left ``answered`` reached its callee and is closed (``interrupted``), never dialled again.
 
@@ -134,7 +136,7 @@ class Outbound:
                  attempts, retry_after_s, now, now))
             return cursor.rowcount == 1
 
-        booked = await self.store.transaction(insert)
+        booked = await self.store.transaction(insert, durable=True)  # promised to the caller
         log.info("[%s] %s %s (due in %.0f s)", call_id, kind,
                  "booked" if booked else "already booked", due_in_s)
         return booked
@@ -188,7 +190,8 @@ class Outbound:
         now = self.clock()
         return bool(await self.store.transaction(lambda c: c.execute(
             "UPDATE outbound SET status = 'dialing', attempts = attempts + 1, updated_at = ?"
-            " WHERE id = ? AND status = 'pending'", (now, job.id)).rowcount))
+            " WHERE id = ? AND status = 'pending'", (now, job.id)).rowcount,
+            durable=True))  # a lost mark would dial the same customer again after a restart
 
     async def attempt_failed(self, job: Job, result: str) -> None:
         """No answer, busy, or an unknown fate: retry later, or give up after the last."""
@@ -203,7 +206,8 @@ class Outbound:
         now = self.clock()
         claimed = await self.store.transaction(lambda c: c.execute(
             "UPDATE outbound SET status = 'answered', last_result = 'answered', updated_at = ?"
-            " WHERE id = ? AND status = 'dialing'", (now, job_id)).rowcount)
+            " WHERE id = ? AND status = 'dialing'", (now, job_id)).rowcount,
+            durable=True)  # lost, recover() would take the job for unanswered and re-dial
         return await self.get(job_id) if claimed else None
 
     async def done(self, job_id: int, result: str) -> None:

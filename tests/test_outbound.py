@@ -8,7 +8,7 @@ clock is injected into :class:`Outbound`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
@@ -114,3 +114,41 @@ async def test_recover_never_calls_an_answered_customer_again(store: RecordStore
     assert await outbound.due() == []
     [job] = await outbound.jobs()
     assert job.status == "done"
+
+
+async def synced_writes(store: RecordStore, action: Awaitable[object]) -> list[str]:
+    """The outbound writes ``action`` committed with ``synchronous=FULL``, as SQL prefixes;
+    and the connection is back to NORMAL afterwards."""
+    statements: list[str] = []
+    await store.transaction(lambda c: c.set_trace_callback(statements.append))
+    await action
+    await store.transaction(lambda c: c.set_trace_callback(None))
+    synced, full = [], False
+    for sql in statements:
+        full = {"PRAGMA synchronous = FULL": True,
+                "PRAGMA synchronous = NORMAL": False}.get(sql, full)
+        if full and "outbound" in sql and not sql.startswith("SELECT"):
+            synced.append(sql.split(" SET ")[0].split(" (")[0])
+    setting = await store.transaction(lambda c: c.execute("PRAGMA synchronous").fetchone()[0])
+    assert setting == 1  # NORMAL again, for the call records' group commits
+    return synced
+
+
+@pytest.mark.parametrize("kind", ["callback", "survey"])
+async def test_a_booking_is_committed_with_synchronous_full(store: RecordStore,
+                                                            kind: str) -> None:
+    # WAL with synchronous=NORMAL syncs at checkpoints only: power lost right after the
+    # caller heard "we will call you back" could lose the booking. FULL syncs the commit.
+    outbound = Outbound(store, clock=Clock(next_monday_utc(9, 30)))
+    booking = book(outbound, flow(BANK, name="bank"), "c-1", kind)
+    assert await synced_writes(store, booking) == ["INSERT OR IGNORE INTO outbound"]
+
+
+async def test_the_attempt_and_the_answer_are_synced_before_they_count(
+        store: RecordStore) -> None:
+    # lost on a power cut, either would let the restarted server dial the customer again
+    outbound = Outbound(store, clock=Clock(next_monday_utc(9, 30)))
+    await book(outbound, flow(BANK, name="bank"), "c-1", "callback")
+    [job] = await outbound.due()
+    assert await synced_writes(store, outbound.start_attempt(job)) == ["UPDATE outbound"]
+    assert await synced_writes(store, outbound.answered(job.id)) == ["UPDATE outbound"]

@@ -402,12 +402,25 @@ class RecordStore:
             counts[outcome] = n
         return counts
 
-    async def transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(connection)`` in one write transaction on the store's thread."""
+    async def transaction(self, fn: Callable[[sqlite3.Connection], T], *,
+                          durable: bool = False) -> T:
+        """Run ``fn(connection)`` in one write transaction on the store's thread.
+
+        ``durable``: the commit is synced to disk before this returns (``synchronous=FULL``),
+        so it survives a power loss, not only a crash (WAL with NORMAL syncs at checkpoints).
+        For the few writes that promise something to a caller, e.g. a booked callback.
+        """
         def call() -> T:
             conn = self._connection()
-            with immediate(conn):
-                return fn(conn)
+            if not durable:
+                with immediate(conn):
+                    return fn(conn)
+            conn.execute("PRAGMA synchronous = FULL")  # not allowed inside a transaction
+            try:
+                with immediate(conn):
+                    return fn(conn)
+            finally:
+                conn.execute("PRAGMA synchronous = NORMAL")
 
         return await self._run(call)
 
