@@ -273,3 +273,90 @@ def test_to_text(value: object, text: str) -> None:
 )
 def test_to_number(text: object, number: object) -> None:
     assert to_number(text) == number
+
+
+# ---- caller and back-office values never escape as Python errors -----------------------------
+
+
+def _product(depth: int) -> str:
+    """``((x*x)*(x*x))...``: 2**depth factors of x, balanced to stay under MAX_DEPTH."""
+    return "x" if depth == 0 else f"({_product(depth - 1)}*{_product(depth - 1)})"
+
+
+BIG = _product(7)  # 128 factors of a 40-digit number: 5120 digits, over int's str limit
+FLOAT_39 = "9" * 38 + ".5"  # a numeric string at the length limit, as a float
+
+
+@pytest.mark.parametrize(
+    ("src", "x"),
+    [
+        ("int(x * x * x * x * x * x * x * x * x * x * x) > 0", FLOAT_39),  # inf -> OverflowError
+        ("int(1e400) > 0", ""),  # a literal that is already inf
+        ("x * x * x * x * x * x * x * x * x * x * x - x * x * x * x * x * x * x * x * x * x * x"
+         " == 0", FLOAT_39),  # inf - inf is nan
+        (f"len(str({BIG})) > 0", "9" * 40),  # str() of 5120 digits: ValueError
+        (f"{BIG} / 3 > 1", "9" * 40),  # int too large for a float division
+        (f"{BIG} * 1.5 > 1", "9" * 40),
+        (f"\"5\" in {BIG}", "9" * 40),
+    ],
+)
+def test_numbers_too_large_are_expression_errors(src: str, x: str) -> None:
+    expr = compile_expression(src)
+    with pytest.raises(ExpressionError, match="too large"):
+        expr.evaluate({"x": x})
+
+
+def test_large_but_sane_arithmetic_still_works() -> None:
+    assert ev("x * x > 1", x="9" * 40) is True
+    assert ev("int(x / 3) == 33", x="100") is True
+
+
+# ---- matches(): RE2, linear time --------------------------------------------------------------
+
+
+def test_matches_is_linear_time_on_a_pathological_pattern() -> None:
+    # A backtracking engine doubles its time per character here: 0.8 s at 25 characters,
+    # minutes at 30. RE2 answers in microseconds, and 1 MB (an HTTP value) stays fast.
+    expr = compile_expression('matches(x, "([0-9]+)+")')
+    assert expr.evaluate({"x": "1" * 29 + "x"}) is False
+    assert expr.evaluate({"x": "1" * 1_000_000 + "x"}) is False
+    assert expr.evaluate({"x": "1" * 30}) is True
+
+
+@pytest.mark.parametrize(
+    ("pattern", "hint"),
+    [
+        (r"(a)\\1", "backreferences"),
+        ("(?P<n>a)(?P=n)", "backreferences"),
+        ("(?=a)a", "lookahead"),
+        ("(?!a)b", "lookahead"),
+        ("(?<=a)b", "lookbehind"),
+        ("(?<!a)b", "lookbehind"),
+        ("a{2000}", "repetition"),
+    ],
+)
+def test_matches_rejects_what_re2_cannot_run(pattern: str, hint: str) -> None:
+    err = syntax_error(f'matches(x, "{pattern}")')
+    assert err.offset == len("matches(x, ")
+    assert hint in err.message
+    assert "RE2" in err.message
+
+
+def test_unsupported_regex_names_file_line_and_node() -> None:
+    from flowkit import flow
+
+    from ivr.errors import FlowErrors
+
+    with pytest.raises(FlowErrors) as info:
+        flow("""
+            start: b
+            nodes:
+              b:
+                branch: [{if: 'matches(caller_name, "(?=x).*")', goto: y}]
+                else: y
+              y: {play: "Y.", next: hangup}
+        """)
+    text = str(info.value)
+    assert "test.yaml:5:" in text
+    assert "node 'b'" in text
+    assert "lookahead" in text

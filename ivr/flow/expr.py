@@ -21,6 +21,7 @@ is not set evaluates to ``""``. ``true``/``false``/``null`` are aliases of ``Tru
 from __future__ import annotations
 
 import ast
+import math
 import re
 import warnings
 from collections.abc import Callable, Mapping
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ivr.errors import ExpressionError
+from ivr.flow.regex import PatternError, compile_flow_regex
 
 __all__ = [
     "FUNCTIONS", "MAX_DEPTH", "MAX_LENGTH",
@@ -37,6 +39,9 @@ __all__ = [
 MAX_LENGTH = 1000
 MAX_DEPTH = 32
 MAX_NUMERIC_TEXT = 40
+# Far beyond any amount a flow handles; keeps results finite (no inf/nan) and printable
+# (str() of an int refuses over 4300 digits).
+MAX_MAGNITUDE = 10**100
 
 Value = str | int | float | bool | None
 Operand = Value | tuple[Value, ...]
@@ -141,22 +146,35 @@ def _arith(symbol: str, a: Value, b: Value) -> Value:
         raise ExpressionError(f"'{symbol}' needs numbers, got {_show(bad)}")
     if symbol in "/%" and nb == 0:
         raise ExpressionError(f"division by zero in {_show(a)} {symbol} {_show(b)}")
+    _bounded(na, f"'{symbol}'")
+    _bounded(nb, f"'{symbol}'")
+    return _bounded(_apply(symbol, na, nb), f"'{symbol}'")
+
+
+def _apply(symbol: str, a: int | float, b: int | float) -> int | float:
     if symbol == "+":
-        return na + nb
+        return a + b
     if symbol == "-":
-        return na - nb
+        return a - b
     if symbol == "*":
-        return na * nb
+        return a * b
     if symbol == "/":
-        return na / nb
-    return na % nb
+        return a / b
+    return a % b
+
+
+def _bounded(number: int | float, where: str) -> int | float:
+    """``number`` if it is finite and within ``MAX_MAGNITUDE``, else an ExpressionError."""
+    if (isinstance(number, float) and not math.isfinite(number)) or abs(number) > MAX_MAGNITUDE:
+        raise ExpressionError(f"number too large for {where} (over 1e100)")
+    return number
 
 
 def _fn_int(value: Value) -> Value:
     number = to_number(value)
     if number is None:
         raise ExpressionError(f"int() needs a number, got {_show(value)}")
-    return int(number)
+    return int(_bounded(number, "int()"))
 
 
 def _text_fn(name: str, impl: Callable[..., Value]) -> Callable[..., Value]:
@@ -425,8 +443,8 @@ class _Compiler:
             raise self.fail(pattern_node, "matches() needs the pattern as a quoted literal, "
                             "like matches(pin, \"[0-9]{4}\")")
         try:
-            regex = re.compile(pattern_node.value)
-        except re.error as exc:
+            regex = compile_flow_regex(pattern_node.value)
+        except PatternError as exc:
             raise self.fail(pattern_node, f"invalid pattern for matches(): {exc}") from None
         text_of = _text_fn("matches", lambda s: s)
 
