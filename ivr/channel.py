@@ -8,10 +8,37 @@ caller is gone.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
 DTMF_DIGITS = "0123456789*#"
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape(char: str, backslash: str) -> str:
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that surrogateescape kept: show the byte
+        return f"{backslash}x{code - 0xDC00:02x}"
+    return f"{backslash}u{code:04x}"
+
+
+def readable(text: str, *, in_json: bool = False) -> str:
+    r"""``text`` with bytes that were not UTF-8 shown as ``\xe9``, for logs and records.
+
+    Text from Asterisk (caller names, channel variables) is decoded with ``surrogateescape``
+    so an old PBX's Latin-1 or GBK bytes survive the round trip back to Asterisk; but a UTF-8
+    encoder (SQLite, a log file) refuses those surrogates. ``in_json`` doubles the backslash,
+    for text that is already JSON (a surrogate can only sit inside one of its strings).
+
+    >>> readable("Jos\udce9"), readable("José")
+    ('Jos\\xe9', 'José')
+    """
+    if text.isascii() or _SURROGATE.search(text) is None:
+        return text
+    backslash = "\\\\" if in_json else "\\"
+    return _SURROGATE.sub(lambda m: _escape(m.group(), backslash), text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -189,8 +189,12 @@ def build_env(
 
 
 def env_block(env: dict[str, str]) -> bytes:
-    """Serialise an env dict as Asterisk writes it (``key: value`` lines, blank line)."""
-    return "".join(f"{k}: {v}\n" for k, v in env.items()).encode() + b"\n"
+    """Serialise an env dict as Asterisk writes it (``key: value`` lines, blank line).
+
+    Values may hold ``surrogateescape`` characters: they go out as the raw bytes (a Latin-1
+    caller name from an old PBX)."""
+    text = "".join(f"{k}: {v}\n" for k, v in env.items())
+    return text.encode("utf-8", "surrogateescape") + b"\n"
 
 
 def _usage(name: str) -> list[str]:
@@ -292,7 +296,7 @@ async def run_fake_call(
             writer.write(env_block(env))
             await writer.drain()
             while line := await reader.readline():
-                raw = line.decode().removesuffix("\n")
+                raw = line.decode("utf-8", "surrogateescape").removesuffix("\n")
                 result.commands.append(raw)
                 cmd = FakeCommand.parse(raw)
                 state.index = len(result.commands) - 1
@@ -303,7 +307,7 @@ async def run_fake_call(
                 for item in reply:
                     if isinstance(item, str):
                         result.replies.append(item)
-                        writer.write(item.encode() + b"\n")
+                        writer.write(item.encode("utf-8", "surrogateescape") + b"\n")
                     else:
                         await writer.drain()
                         await asyncio.sleep(item)

@@ -24,6 +24,7 @@ from ivr.agi.protocol import (
     Reply,
     parse_reply_line,
 )
+from ivr.channel import readable
 from ivr.errors import ProtocolError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "agi"
@@ -279,6 +280,56 @@ def test_env_line_too_long() -> None:
         conn.next_event()
 
 
+# --------------------------------------------------------------------------- caller bytes
+# An old PBX hands Asterisk a display name in Latin-1 or GBK; Asterisk passes the bytes on.
+LATIN1_NAME = "José".encode("latin-1")  # b"Jos\xe9"
+GBK_NAME = "张三".encode("gbk")  # b"\xd5\xc5\xc8\xfd"
+
+
+@pytest.mark.parametrize("name", [LATIN1_NAME, GBK_NAME, b"caf\xc3"])  # last: cut-off UTF-8
+def test_env_value_that_is_not_utf8_keeps_its_bytes(name: bytes) -> None:
+    conn = AgiConnection()
+    conn.receive_data(ENV.replace(b"agi_calleridname: unknown", b"agi_calleridname: " + name))
+    [event] = drain(conn)
+    assert isinstance(event, EnvironmentReceived)
+    assert event.env.calleridname.encode("utf-8", "surrogateescape") == name
+    info = event.env.to_call_info()
+    assert info.caller_name == event.env.calleridname and info.caller_id == "5551234"
+    assert conn.state is AgiState.IDLE  # the call goes on: commands can be sent
+
+
+def test_reply_data_that_is_not_utf8_keeps_its_bytes() -> None:
+    conn = ready()
+    wire = b"200 result=1 (" + LATIN1_NAME + b")\n"
+    [reply] = exchange(conn, "GET VARIABLE CALLERID(name)", wire)
+    assert isinstance(reply, Reply) and reply.result == "1"
+    assert reply.data is not None and reply.data.encode("utf-8", "surrogateescape") == LATIN1_NAME
+
+
+def test_a_value_read_from_asterisk_goes_back_as_the_same_bytes() -> None:
+    conn = ready()
+    name = LATIN1_NAME.decode("utf-8", "surrogateescape")
+    wire = conn.send_command(format_command("SET VARIABLE", "GREETED", name))
+    assert wire == b"SET VARIABLE GREETED " + LATIN1_NAME + b"\n"
+
+
+def test_uniqueid_is_readable_text_for_logs_and_keys() -> None:
+    conn = AgiConnection()
+    conn.receive_data(ENV.replace(b"1718000000.1", b"1718000000.\xff"))
+    [event] = drain(conn)
+    assert isinstance(event, EnvironmentReceived)
+    assert event.env.to_call_info().uniqueid == "1718000000.\\xff"
+
+
+def test_readable_shows_bytes_that_were_not_utf8_as_escapes() -> None:
+    assert readable("José 张") == "José 张"  # real text is left alone
+    assert readable(LATIN1_NAME.decode("utf-8", "surrogateescape")) == "Jos\\xe9"
+    assert readable(GBK_NAME.decode("utf-8", "surrogateescape")) == "\\xd5\\xc5\\xc8\\xfd"
+    assert readable("\ud800") == "\\ud800"  # a lone surrogate from elsewhere (JSON)
+    # Inside JSON text the backslash itself is escaped, so the JSON stays valid.
+    assert readable('{"n": "Jos\udce9"}', in_json=True) == '{"n": "Jos\\\\xe9"}'
+
+
 @pytest.mark.parametrize(
     "wire",
     [
@@ -286,7 +337,6 @@ def test_env_line_too_long() -> None:
         b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
         b"agi_network yes\n",
         b"\n",  # empty environment
-        b"agi_channel: caf\xc3\n\n",  # truncated UTF-8
     ],
 )
 def test_garbage_header(wire: bytes) -> None:

@@ -353,6 +353,35 @@ async def test_handler_exception_is_logged_with_uniqueid(
     assert again.commands == ["ANSWER"]
 
 
+
+async def test_caller_bytes_that_are_not_utf8_run_the_call_and_log_escaped(
+    start: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An old PBX's Latin-1 caller name: the call runs, and a value read from Asterisk goes
+    # back to it as the same bytes.
+    name = b"Jos\xe9".decode("utf-8", "surrogateescape")
+    seen: list[str | None] = []
+
+    async def flow(env: AgiEnvironment, channel: AgiChannel) -> None:
+        await channel.answer()
+        seen.append(channel.info.caller_name)
+        value = await channel.get_variable("CALLERID(name)")
+        seen.append(value)
+        await channel.set_variable("GREETED", value or "")
+        await channel.hangup()
+
+    server, rec = await start(flow)
+    with caplog.at_level(logging.DEBUG, logger="ivr.agi"):
+        result = await run_fake_call(HOST, server.port, caller_name=name,
+                                     variables={"CALLERID(name)": name})
+    assert rec.errors == [] and seen == [name, name]
+    assert result.names == ["ANSWER", "GET VARIABLE", "SET VARIABLE", "HANGUP"]
+    assert result.variables["GREETED"].encode("utf-8", "surrogateescape") == b"Jos\xe9"
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("(Jos\\xe9)" in m for m in messages)  # the reply, shown escaped
+    for m in messages:
+        m.encode("utf-8")  # a UTF-8 log file can take every line
+
 # --------------------------------------------------------------------------- scale, lifecycle
 async def test_fifty_concurrent_calls(start: Start) -> None:
     answered = 0

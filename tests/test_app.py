@@ -159,6 +159,20 @@ async def test_bank_balance_then_agent(app: App, caplog: pytest.LogCaptureFixtur
     app.store = None
 
 
+async def test_caller_bytes_that_are_not_utf8_are_stored_escaped(app: App) -> None:
+    # An old PBX: a GBK name in the number field, a Latin-1 display name, a Latin-1 query value.
+    number = "张三".encode("gbk").decode("utf-8", "surrogateescape")
+    name = "José".encode("latin-1").decode("utf-8", "surrogateescape")
+    result = await run_fake_call("127.0.0.1", port(app), script="main", digits=["2"],
+                                 uniqueid="call-latin1", caller=number, caller_name=name,
+                                 query=f"src={name}")
+    assert result.closed_by_server and result.names[-1] == "HANGUP"
+    record = await stored(app, "call-latin1")
+    assert record.outcome == "self_service"  # type: ignore[attr-defined]
+    assert record.caller == "\\xd5\\xc5\\xc8\\xfd"  # type: ignore[attr-defined]
+    assert record.variables["src"] == "Jos\\xe9"  # type: ignore[attr-defined]
+
+
 async def test_garbage_connection_does_not_disturb_a_call(app: App) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port(app))
     writer.write(b"\xff\xfe not agi at all\n" * 100)

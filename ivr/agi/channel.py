@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from ivr.agi import commands as c
 from ivr.agi.protocol import Reply
-from ivr.channel import DTMF_DIGITS, CallInfo, Heard, ListenRequest, Prompt
+from ivr.channel import DTMF_DIGITS, CallInfo, Heard, ListenRequest, Prompt, readable
 from ivr.errors import AgiCommandInvalid, AgiError, AgiUsageError, CallHangup, IvrError
 
 logger = logging.getLogger("ivr.agi")
@@ -119,7 +119,7 @@ class AgiChannel:
         if debug:
             # SAY commands may read back what the caller typed (an account number): not logged
             shown = f"{command_name(command)} ..." if command.startswith("SAY ") else command
-            self._log.debug("-> %s", shown)
+            self._log.debug("-> %s", readable(shown))  # caller bytes shown as \xe9
         try:
             reply = await self._send(command, timeout_s)
         except CallHangup:
@@ -127,19 +127,19 @@ class AgiChannel:
             self._log.info("caller hung up during %s", command_name(command))
             raise
         if debug:
-            self._log.debug("<- %s", reply.raw)
+            self._log.debug("<- %s", readable(reply.raw))
         if reply.code == 200:
             return reply
         if reply.code == 511:
             self._gone = True
             raise CallHangup(f"{command_name(command)}: channel is dead (511)")
         if reply.code == 510:
-            raise AgiCommandInvalid(f"Asterisk does not know the command: {command}")
+            raise AgiCommandInvalid(f"Asterisk does not know the command: {readable(command)}")
         if reply.code == 520:
             raise AgiUsageError(
-                f"wrong usage of {command_name(command)}: {command}", reply.data or ""
+                f"wrong usage of {command_name(command)}: {readable(command)}", reply.data or ""
             )
-        raise AgiError(f"unexpected reply to {command_name(command)}: {reply.raw}")
+        raise AgiError(f"unexpected reply to {command_name(command)}: {readable(reply.raw)}")
 
     async def _playback(self, command: str, what: str) -> str:
         """Run a playback command; return the escape digit pressed or ``""``."""

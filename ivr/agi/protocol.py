@@ -47,7 +47,7 @@ from typing import Final
 from urllib.parse import parse_qsl, urlsplit
 
 from ivr.agi.commands import MAX_COMMAND_BYTES, check_line, format_command, quote_arg
-from ivr.channel import CallInfo
+from ivr.channel import CallInfo, readable
 from ivr.errors import ProtocolError
 
 __all__ = [
@@ -89,6 +89,9 @@ _ENV_LINE = re.compile(r"(agi_[A-Za-z0-9_]+):(.*)")
 @dataclass(frozen=True, slots=True)
 class AgiEnvironment:
     """The ``agi_*`` block Asterisk sends first, as raw strings (``agi_`` prefix dropped).
+
+    Bytes that are not UTF-8 (a Latin-1 caller name) are kept as ``surrogateescape``
+    characters; :func:`ivr.channel.readable` shows them as ``\\xe9`` in logs and records.
 
     ``callerid``, ``calleridname``, ``dnid`` and ``rdnis`` are ``""`` where Asterisk wrote
     ``unknown``. ``args`` holds ``agi_arg_1..N`` in order; unknown ``agi_*`` keys land in
@@ -164,7 +167,7 @@ class AgiEnvironment:
     def to_call_info(self) -> CallInfo:
         """What the flow interpreter needs to know about the call."""
         return CallInfo(
-            uniqueid=self.uniqueid,
+            uniqueid=readable(self.uniqueid),  # a key in logs and the store: plain text
             caller_id=self.callerid,
             caller_name=self.calleridname,
             dnis=self.dnid or self.extension,
@@ -348,10 +351,9 @@ class AgiConnection:
             raise ProtocolError(f"AGI line longer than {self.max_line_bytes} bytes")
         raw = bytes(self._buffer[:end])
         del self._buffer[: end + 1]
-        try:
-            return raw.decode("utf-8").removesuffix("\r")
-        except UnicodeDecodeError:
-            raise ProtocolError(f"AGI line is not UTF-8: {raw[:80]!r}") from None
+        # Caller names from an old PBX arrive as Latin-1 or GBK bytes: keep them (lossless,
+        # see ivr.channel.readable) rather than drop the call over a display name.
+        return raw.decode("utf-8", "surrogateescape").removesuffix("\r")
 
     def _handle_line(self, line: str) -> Event | None:
         if self.state is AgiState.HEADER:
@@ -422,7 +424,7 @@ class AgiConnection:
         if self.state is not AgiState.IDLE:
             raise LocalProtocolError("an AGI command is already waiting for its reply")
         check_line(command)
-        data = command.encode("utf-8") + b"\n"
+        data = command.encode("utf-8", "surrogateescape") + b"\n"  # bytes read come back as-is
         if len(data) - 1 > MAX_COMMAND_BYTES:
             raise ValueError(f"AGI command longer than {MAX_COMMAND_BYTES} bytes")
         self.state = AgiState.AWAITING_REPLY

@@ -28,6 +28,7 @@ from ivr.agi.protocol import (
     HangupReceived,
     Reply,
 )
+from ivr.channel import readable
 from ivr.errors import CallHangup, ProtocolError
 
 logger = logging.getLogger("ivr.agi")
@@ -292,7 +293,7 @@ class AgiServer:
             if env is None:
                 logger.info("%s closed the connection before the AGI environment ended", peer)
                 return
-            log = call_logger(env.uniqueid)
+            log = call_logger(readable(env.uniqueid))
             await self._run_handler(env, session, log)
         except ProtocolError as exc:
             log.warning("closing connection from %s: %s", peer, exc)
@@ -314,7 +315,7 @@ class AgiServer:
             command_timeout_s=self.command_timeout_s,
             log=log,
         )
-        log.info("call started: script=%r channel=%s", env.script, env.channel)
+        log.info("call started: script=%r channel=%s", env.script, readable(env.channel))
         try:
             await self._handler(env, channel)
         except CallHangup as exc:

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+from ivr.channel import readable
 from ivr.errors import StoreError
 from ivr.record import (
     OUTCOMES,
@@ -70,31 +71,41 @@ _CHECKPOINT = ("UPDATE calls SET language = ?2, path = ?3, inputs = ?4, end_node
 
 def _encode(record: CallRecord) -> Params:
     """A record as the parameter tuple for :data:`_INSERT` (JSON for the list/dict fields)."""
-    return (
+    return _readable((
         record.call_id, record.flow, record.flow_version, record.caller, record.dnis,
         record.started_at, record.ended_at, record.duration_s, record.language,
-        json.dumps(record.path, ensure_ascii=False), _inputs_json(record),
+        _dumps(record.path), _inputs_json(record),
         record.outcome, record.end_node, record.transfer_target, record.error,
-        json.dumps(record.variables, ensure_ascii=False),
-        _json_or_none(record.queue), _json_or_none(record.survey),
-    )
+        _dumps(record.variables), _json_or_none(record.queue), _json_or_none(record.survey),
+    ))
+
+
+def _readable(params: Params) -> Params:
+    """Caller text from Asterisk may hold bytes that were not UTF-8 (``surrogateescape``),
+    which SQLite cannot encode: they are stored as ``\\xe9`` text. ``params[0]`` (the
+    call_id, a queue key) is left as it is; the AGI server already made it plain text."""
+    return (params[0], *(readable(p) if isinstance(p, str) else p for p in params[1:]))
+
+
+def _dumps(value: object) -> str:
+    return readable(json.dumps(value, ensure_ascii=False), in_json=True)
 
 
 def _progress(record: CallRecord) -> Params:
     """The :data:`_CHECKPOINT` parameters of a call in progress."""
     if record.outcome is not None:
         raise ValueError(f"checkpoint(): call {record.call_id!r} already has an outcome")
-    return (record.call_id, record.language, json.dumps(record.path, ensure_ascii=False),
-            _inputs_json(record), record.end_node)
+    return _readable((record.call_id, record.language, _dumps(record.path),
+                      _inputs_json(record), record.end_node))
 
 
 def _inputs_json(record: CallRecord) -> str:
-    return json.dumps([{"node": i.node, "kind": i.kind, "value": i.value, "at_s": i.at_s}
-                       for i in record.inputs], ensure_ascii=False)
+    return _dumps([{"node": i.node, "kind": i.kind, "value": i.value, "at_s": i.at_s}
+                   for i in record.inputs])
 
 
 def _json_or_none(value: QueueVisit | SurveyResult | None) -> str | None:
-    return None if value is None else json.dumps(asdict(value), ensure_ascii=False)
+    return None if value is None else _dumps(asdict(value))
 
 
 def _survey(text: str | None) -> SurveyResult | None:
