@@ -1,4 +1,5 @@
-"""``ivr campaign start|pause|resume|status``: manage outbound campaigns (see ivr.campaign)."""
+"""``ivr campaign start|pause|resume|status``: manage outbound campaigns (see ivr.campaign);
+``ivr campaign jobs``: every outbound call (callbacks and surveys too), e.g. the held ones."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ivr.admin.console import mask_caller
 from ivr.campaign import CampaignError, Campaigns, Settings, read_list
 from ivr.config import load_settings
 from ivr.flow.library import load_library
+from ivr.outbound import Job, Outbound
 from ivr.store.records import RecordStore
 
 
@@ -37,10 +40,16 @@ def add_campaign_parser(subparsers: Any) -> None:
         q.add_argument("name")
         if name == "status":
             q.add_argument("--json", action="store_true")
-    for q in sub.choices.values():  # start, pause, resume, status
+    jobs = sub.add_parser("jobs", help="outbound calls: callbacks, surveys, campaign calls")
+    jobs.add_argument("--status", choices=STATUSES, help="only these (e.g. held)")
+    jobs.add_argument("--json", action="store_true")
+    for q in sub.choices.values():  # start, pause, resume, status, jobs
         q.add_argument("--config", help="configuration file (flows_dir, store.path)")
         q.add_argument("--db", help="database of ivr serve (default: store.path)")
     p.set_defaults(func=_campaign)
+
+
+STATUSES = ("pending", "dialing", "answered", "done", "failed", "held")
 
 
 def _campaign(args: argparse.Namespace) -> int:
@@ -57,6 +66,9 @@ async def _run(args: argparse.Namespace) -> int:
         campaigns = Campaigns(store)
         if args.action == "start":
             return await _start(args, campaigns, settings.flows_dir)
+        if args.action == "jobs":
+            _print_jobs(await Outbound(store).jobs(args.status), args.json)
+            return 0
         if args.action in ("pause", "resume"):
             await campaigns.set_state(args.name, "paused" if args.action == "pause" else "active")
             print(f"campaign {args.name}: {'paused' if args.action == 'pause' else 'active'}")
@@ -102,3 +114,22 @@ async def _start(args: argparse.Namespace, campaigns: Campaigns, flows_dir: str)
           f"{calls.duplicates} repeated in the file, {len(calls.rejected)} rejected); "
           "ivr serve places the calls")
     return 0
+
+
+def _print_jobs(jobs: list[Job], as_json: bool) -> None:
+    """One line per job (numbers masked); a held job says why it is held."""
+    if as_json:
+        print(json.dumps([_job_fields(j) for j in jobs], indent=2))
+        return
+    print(f"{'id':>6}  {'kind':<8} {'status':<8} {'call':<24} {'flow/target':<24} "
+          f"{'number':<8} tries  result / reason")
+    for j in jobs:
+        print(f"{j.id:>6}  {j.kind:<8} {j.status:<8} {j.call_id:<24} "
+              f"{j.flow + '/' + j.target:<24} {mask_caller(j.number):<8} {j.attempts:>5}  "
+              f"{j.reason or j.last_result}")
+
+
+def _job_fields(job: Job) -> dict[str, Any]:
+    return {"id": job.id, "kind": job.kind, "status": job.status, "call_id": job.call_id,
+            "flow": job.flow, "target": job.target, "number": mask_caller(job.number),
+            "attempts": job.attempts, "result": job.last_result, "reason": job.reason}

@@ -27,13 +27,13 @@ import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from ivr.ami.client import AmiClient
 from ivr.errors import AmiError
 from ivr.flow import model as m
-from ivr.flow.hours import BusinessHours, parse_hours
+from ivr.flow.hours import BusinessHours, Holiday, parse_hours
 from ivr.flow.queueing import NUMBER
 from ivr.store.records import RecordStore
 
@@ -57,6 +57,10 @@ class Job:
     retry_after_s: float
     status: str
     variables_json: str = "{}"
+    hours_json: str | None = None  # the calling hours booked with ("" any hour; None: see rules)
+    max_concurrent: int | None = None  # booked with (None: a campaign's, or booked before v4)
+    reason: str = ""  # why it is held
+    last_result: str = ""
 
     @property
     def variables(self) -> dict[str, str]:
@@ -75,6 +79,41 @@ class Campaign:
     hours: BusinessHours | None
     timezone: str
     state: str  # "active" | "paused"
+
+
+@dataclass(frozen=True)
+class Rules:
+    """When, and how many at once, calls of one callback offer, survey or campaign go out."""
+
+    max_concurrent: int
+    hours: BusinessHours | None  # None: any hour
+
+    def open_at(self, now: float) -> bool:
+        return self.hours is None or self.hours.status(datetime.fromtimestamp(now, UTC)) == "open"
+
+
+CLOSED = Rules(0, None)
+
+Offer = m.CallbackOffer | m.OutboundSurvey
+
+
+def hours_to_json(hours: BusinessHours | None) -> str:
+    """Calling hours as a job keeps them (``""``: any hour)."""
+    if hours is None:
+        return ""
+    holidays = [[h.first.isoformat(), h.last.isoformat(), h.name] for h in hours.holidays]
+    return json.dumps({"timezone": hours.zone.key, "week": hours.week, "holidays": holidays})
+
+
+def hours_from_json(text: str) -> BusinessHours | None:
+    """The inverse of :func:`hours_to_json`."""
+    if not text:
+        return None
+    data = json.loads(text)
+    week = tuple(tuple((int(start), int(end)) for start, end in day) for day in data["week"])
+    holidays = tuple(Holiday(date.fromisoformat(first), date.fromisoformat(last), name)
+                     for first, last, name in data["holidays"])
+    return BusinessHours(ZoneInfo(data["timezone"]), week, holidays)
 
 
 # OriginateResponse Reason codes (Asterisk's AST_CONTROL_*)
@@ -102,9 +141,7 @@ class Outbound:
         from ivr.flow.interpreter import CallRun
 
         assert isinstance(run, CallRun) and node.callback is not None
-        await self._book("callback", run.record.call_id, run.flow.name, node.id, number,
-                         node.callback.dial, "", due_in_s, node.callback.attempts,
-                         node.callback.retry_after_s)
+        await self._book("callback", run, node.id, number, node.callback, due_in_s)
 
     async def book_survey(self, run: object, survey: m.SurveySpec) -> None:
         from ivr.flow.interpreter import CallRun
@@ -118,22 +155,28 @@ class Outbound:
         if await self.opted_out(number):
             run.log.info("no outbound survey: the caller opted out")
             return
-        await self._book("survey", run.record.call_id, run.flow.name, survey.name, number,
-                         o.dial, o.caller_id, o.delay_s, o.attempts, o.retry_after_s)
+        await self._book("survey", run, survey.name, number, o, o.delay_s)
 
-    async def _book(self, kind: str, call_id: str, flow: str, target: str, number: str,
-                    pattern: str, caller_id: str, due_in_s: float, attempts: int,
-                    retry_after_s: float) -> bool:
-        channel = dial_string(pattern, number)
+    async def _book(self, kind: str, run: object, target: str, number: str, offer: Offer,
+                    due_in_s: float) -> bool:
+        """One job, with the offer's calling hours and limit: a later edit of the flow does
+        not change what the caller was promised."""
+        from ivr.flow.interpreter import CallRun
+
+        assert isinstance(run, CallRun)
+        call_id = run.record.call_id
+        channel = dial_string(offer.dial, number)
+        caller_id = offer.caller_id if isinstance(offer, m.OutboundSurvey) else ""
         now = self.clock()
 
         def insert(conn: sqlite3.Connection) -> bool:
             cursor = conn.execute(
                 "INSERT OR IGNORE INTO outbound (kind, call_id, flow, target, number, channel,"
-                " caller_id, due_at, max_attempts, retry_after_s, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (kind, call_id, flow, target, number, channel, caller_id, now + due_in_s,
-                 attempts, retry_after_s, now, now))
+                " caller_id, due_at, max_attempts, retry_after_s, created_at, updated_at,"
+                " hours, max_concurrent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (kind, call_id, run.flow.name, target, number, channel, caller_id,
+                 now + due_in_s, offer.attempts, offer.retry_after_s, now, now,
+                 hours_to_json(offer.hours), offer.max_concurrent))
             return cursor.rowcount == 1
 
         booked = await self.store.transaction(insert, durable=True)  # promised to the caller
@@ -180,10 +223,22 @@ class Outbound:
             f"SELECT {_JOB_COLUMNS} FROM outbound WHERE id = ?", (job_id,)).fetchone())
         return Job(*row) if row else None
 
-    async def jobs(self) -> list[Job]:
+    async def jobs(self, status: str | None = None) -> list[Job]:
+        """Every job (or those with ``status``), oldest first."""
+        where, params = (" WHERE status = ?", (status,)) if status else ("", ())
         rows = await self.store.transaction(lambda c: c.execute(
-            f"SELECT {_JOB_COLUMNS} FROM outbound ORDER BY id").fetchall())
+            f"SELECT {_JOB_COLUMNS} FROM outbound{where} ORDER BY id", params).fetchall())
         return [Job(*row) for row in rows]
+
+    async def hold(self, job: Job, reason: str) -> bool:
+        """Keep a pending job from being dialled (its flow or node is gone), saying why."""
+        now = self.clock()
+        held = bool(await self.store.transaction(lambda c: c.execute(
+            "UPDATE outbound SET status = 'held', reason = ?, updated_at = ?"
+            " WHERE id = ? AND status = 'pending'", (reason, now, job.id)).rowcount))
+        if held:
+            log.warning("[%s] %s call %d held: %s", job.call_id, job.kind, job.id, reason)
+        return held
 
     async def start_attempt(self, job: Job) -> bool:
         """Mark the job ``dialing`` (attempt + 1) before dialling; False if it moved on."""
@@ -240,7 +295,22 @@ class Outbound:
 
 
 _JOB_COLUMNS = ("id, kind, call_id, flow, target, number, channel, caller_id, attempts,"
-                " max_attempts, retry_after_s, status, variables")
+                " max_attempts, retry_after_s, status, variables, hours, max_concurrent,"
+                " reason, last_result")
+
+
+def _offer(flow: m.Flow, job: Job) -> Offer | str | None:
+    """The flow's current offer behind a callback or survey job (None: it no longer calls
+    out), or why the job's survey or queue node is gone."""
+    if job.kind == "survey":
+        survey = flow.surveys.get(job.target)
+        if survey is None:
+            return f"survey {job.target} is not in flow {flow.name}"
+        return survey.outbound
+    node = flow.nodes.get(job.target)
+    if not isinstance(node, m.QueueNode):
+        return f"queue node {job.target} is not in flow {flow.name}"
+    return node.callback
 
 
 class Dialer:
@@ -283,40 +353,42 @@ class Dialer:
         """One round: start every due job that is within hours and under its limits."""
         self._campaigns = await self.outbound.campaigns()
         busy = await self.outbound.in_progress()  # ringing or in the call, per target
+        now = self.outbound.clock()
         for job in await self.outbound.due(limit=200):
             if job.id in self._dialing:
                 continue
-            limit, open_now = self._rules(job)
-            if not open_now or busy.get(job.target, 0) >= limit or not self._rate_allows(job):
+            rules = self._rules(job)
+            if isinstance(rules, str):
+                await self.outbound.hold(job, rules)
+                continue
+            if (not rules.open_at(now) or busy.get(job.target, 0) >= rules.max_concurrent
+                    or not self._rate_allows(job)):
                 continue
             if not await self.outbound.start_attempt(job):
                 continue
             busy[job.target] = busy.get(job.target, 0) + 1
             self._dialing[job.id] = asyncio.create_task(self._dial(job))
 
-    def _rules(self, job: Job) -> tuple[int, bool]:
-        """``(max concurrent, within calling hours now)`` for the job's survey/callback."""
+    def _rules(self, job: Job) -> Rules | str:
+        """The job's calling rules, or why it must not be placed (its flow or node is gone:
+        the answered call would find nothing to run)."""
         if job.kind == "campaign":
             campaign = self._campaigns.get(job.target)
             if campaign is None or campaign.state != "active":
-                return 0, False
-            now = datetime.fromtimestamp(self.outbound.clock(), ZoneInfo(campaign.timezone))
-            hours = campaign.hours
-            return campaign.max_concurrent, hours is None or hours.status(now) == "open"
-        flow = self.flows().get(job.flow)
-        if flow is None:
-            return 1, True
-        rules: m.OutboundSurvey | m.CallbackOffer | None = None
-        if job.kind == "survey":
-            spec = flow.surveys.get(job.target)
-            rules = spec.outbound if spec is not None else None
-        else:
-            node = flow.nodes.get(job.target)
-            rules = node.callback if isinstance(node, m.QueueNode) else None
-        if rules is None:
-            return 1, True
-        now = datetime.fromtimestamp(self.outbound.clock(), ZoneInfo(flow.timezone))
-        return rules.max_concurrent, rules.hours is None or rules.hours.status(now) == "open"
+                return CLOSED
+            return Rules(campaign.max_concurrent, campaign.hours)
+        flows = self.flows()
+        flow = flows.get(job.flow)
+        if flow is None:  # no flow at all: a missing or broken flows_dir, not an edit; wait
+            return f"flow {job.flow} is not loaded (removed or renamed)" if flows else CLOSED
+        offer = _offer(flow, job)
+        if isinstance(offer, str):
+            return offer
+        if job.max_concurrent is not None:  # as booked, whatever the flow says now
+            return Rules(job.max_concurrent, hours_from_json(job.hours_json or ""))
+        if offer is None:  # booked before jobs kept their rules, and nothing says when to call
+            return f"{job.kind} no longer set in flow {flow.name}; its calling hours are unknown"
+        return Rules(offer.max_concurrent, offer.hours)
 
     def _rate_allows(self, job: Job) -> bool:
         """Campaign calls start evenly spaced, one every ``1 / rate`` seconds."""

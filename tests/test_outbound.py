@@ -8,6 +8,8 @@ clock is injected into :class:`Outbound`.
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,6 +20,7 @@ import pytest
 from flowkit import flow
 
 from ivr.channel import CallInfo
+from ivr.cli import main
 from ivr.flow import model as m
 from ivr.flow.interpreter import CallRun, Services
 from ivr.outbound import Dialer, Outbound
@@ -152,3 +155,139 @@ async def test_the_attempt_and_the_answer_are_synced_before_they_count(
     [job] = await outbound.due()
     assert await synced_writes(store, outbound.start_attempt(job)) == ["UPDATE outbound"]
     assert await synced_writes(store, outbound.answered(job.id)) == ["UPDATE outbound"]
+
+
+# The same flow after an edit: the callback and the outbound survey now call at any hour,
+# five at once; or they no longer call out at all.
+BANK_ANY_HOUR = (BANK.replace('max_concurrent: 1, hours: {mon-sun: "09:00-10:00"}',
+                              "max_concurrent: 5")
+                 .replace('max_concurrent: 1,\n                   hours: {mon-sun: "09:00-10:00"}',
+                          "max_concurrent: 5"))
+BANK_NO_OUTBOUND = """
+    start: agent
+    surveys:
+      after_call:
+        questions:
+          - {id: satisfied, prompt: "How satisfied were you, 1 to 5?"}
+    nodes:
+      agent:
+        queue: {name: cards, when_unavailable: busy, when_timeout: busy}
+        survey: after_call
+        next: hangup
+      busy: {play: "All agents are busy.", next: hangup}
+"""
+
+
+async def book_two(store: RecordStore, kind: str) -> Outbound:
+    """Two jobs of ``kind`` booked with the original flow at 08:00 (due at once)."""
+    outbound = Outbound(store, clock=Clock(next_monday_utc(8)))
+    for call_id in ("c-1", "c-2"):
+        await book(outbound, flow(BANK, name="bank"), call_id, kind, number=f"555010{call_id[-1]}")
+    return outbound
+
+
+@pytest.mark.parametrize("edited", [BANK_ANY_HOUR, BANK_NO_OUTBOUND], ids=["any-hour", "removed"])
+@pytest.mark.parametrize("kind", ["callback", "survey"])
+async def test_a_job_keeps_the_calling_hours_and_limit_it_was_booked_with(
+        store: RecordStore, kind: str, edited: str) -> None:
+    assert "09:00" not in BANK_ANY_HOUR and BANK_ANY_HOUR.count("max_concurrent: 5") == 2
+    outbound = await book_two(store, kind)
+    bank = flow(edited, name="bank")
+    ami = FakeAmi()
+    dialer = Dialer(outbound, ami, lambda: {"bank": bank})  # type: ignore[arg-type]
+    outbound.clock = Clock(next_monday_utc(12))  # outside the hours the jobs were booked with
+    await tick(dialer)
+    assert ami.dialled == []
+    outbound.clock = Clock(next_monday_utc(9, 30))
+    await tick(dialer)
+    await tick(dialer)
+    assert ami.dialled == ["PJSIP/5550101@" + ("callback-line" if kind == "callback"
+                                               else "survey-line")]  # one at once, as booked
+
+
+BANK_RENAMED = (BANK.replace("start: agent", "start: agents")
+                .replace("      agent:\n", "      agents:\n")
+                .replace("after_call", "after_the_call"))
+
+
+@pytest.mark.parametrize(("flows", "reason"), [
+    ({"other": BANK}, "flow bank is not loaded"),
+    ({"bank": BANK_RENAMED}, "is not in flow bank"),
+], ids=["flow-gone", "node-gone"])
+@pytest.mark.parametrize("kind", ["callback", "survey"])
+async def test_a_job_whose_flow_or_node_is_gone_is_held_with_the_reason(
+        store: RecordStore, kind: str, flows: dict[str, str], reason: str) -> None:
+    assert "      agents:\n" in BANK_RENAMED and "after_call" not in BANK_RENAMED
+    outbound = await book_two(store, kind)
+    loaded = {name: flow(text, name=name) for name, text in flows.items()}
+    ami = FakeAmi()
+    dialer = Dialer(outbound, ami, lambda: loaded)  # type: ignore[arg-type]
+    for hour in (12, 9):  # out of the booked hours, then in them
+        outbound.clock = Clock(next_monday_utc(hour, 30))
+        await tick(dialer)
+    assert ami.dialled == []
+    held = await outbound.jobs(status="held")
+    assert [j.call_id for j in held] == ["c-1", "c-2"]
+    assert all(reason in j.reason for j in held), held
+    assert await outbound.jobs(status="pending") == []
+
+
+def make_v3_database(path: Path, rows: list[tuple[str, str, str]]) -> None:
+    """A database of schema version 3 with pending outbound ``(kind, call_id, target)`` rows
+    of flow ``bank``, due long ago (no calling hours or limits on them yet)."""
+    from ivr.store import schema
+
+    with sqlite3.connect(path) as conn:
+        for step in schema.MIGRATIONS[:3]:
+            step(conn)
+        conn.execute("PRAGMA user_version = 3")
+        conn.executemany(
+            "INSERT INTO outbound (kind, call_id, flow, target, number, channel, due_at,"
+            " max_attempts, retry_after_s, created_at, updated_at) VALUES (?, ?, 'bank', ?,"
+            " '5550100', 'PJSIP/5550100@line', 0, 3, 60, 0, 0)", rows)
+    conn.close()
+
+
+@pytest.mark.parametrize(("edited", "dialled_at_noon"), [(BANK, 0), (BANK_ANY_HOUR, 2)],
+                         ids=["hours-kept", "hours-changed"])
+async def test_jobs_booked_before_v4_follow_the_flow_and_are_held_when_it_says_nothing(
+        tmp_path: Path, edited: str, dialled_at_noon: int) -> None:
+    path = tmp_path / "v3.sqlite3"
+    make_v3_database(path, [("callback", "c-1", "agent"), ("survey", "c-2", "after_call")])
+    async with await RecordStore.open(path) as store:
+        outbound = Outbound(store, clock=Clock(next_monday_utc(12)))
+        jobs = await outbound.jobs()
+        assert [(j.call_id, j.status, j.hours_json, j.max_concurrent) for j in jobs] == [
+            ("c-1", "pending", None, None), ("c-2", "pending", None, None)]
+        ami = FakeAmi()
+        bank = flow(edited, name="bank")
+        await tick(Dialer(outbound, ami, lambda: {"bank": bank}))  # type: ignore[arg-type]
+        assert len(ami.dialled) == dialled_at_noon  # the flow's rules, as before v4
+        no_outbound = flow(BANK_NO_OUTBOUND, name="bank")
+        await tick(Dialer(outbound, ami, lambda: {"bank": no_outbound}))  # type: ignore[arg-type]
+        held = await outbound.jobs(status="held")
+        assert len(ami.dialled) == dialled_at_noon
+        assert len(held) == 2 - dialled_at_noon and all("unknown" in j.reason for j in held)
+
+
+def test_held_jobs_are_listed_with_their_reason(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "calls.sqlite3"
+
+    async def hold_a_callback() -> None:
+        async with await RecordStore.open(db) as store:
+            outbound = await book_two(store, "callback")
+            other = flow(BANK, name="other")
+            await tick(Dialer(outbound, FakeAmi(), lambda: {"other": other}))  # type: ignore[arg-type]
+
+    asyncio.run(hold_a_callback())
+    assert main(["campaign", "jobs", "--status", "held", "--db", str(db)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and "reason" in lines[0], lines  # a header, then the two jobs
+    assert all(w in lines[1] for w in ("callback", "held", "c-1", "***0101",
+                                       "flow bank is not loaded")), lines
+    assert "5550101" not in lines[1]  # numbers masked, as in the ops console
+    assert main(["campaign", "jobs", "--db", str(db), "--json"]) == 0
+    [first, _] = json.loads(capsys.readouterr().out)
+    assert (first["status"], first["reason"]) == ("held", "flow bank is not loaded "
+                                                  "(removed or renamed)")

@@ -94,8 +94,54 @@ def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE opt_out (number TEXT PRIMARY KEY, at REAL NOT NULL)")
 
 
+_OUTBOUND_V4 = """
+    CREATE TABLE outbound_v4 (
+        id             INTEGER PRIMARY KEY,
+        kind           TEXT NOT NULL CHECK (kind IN ('callback', 'survey', 'campaign')),
+        call_id        TEXT NOT NULL,     -- the call it belongs to (campaign:<name>:<number>)
+        flow           TEXT NOT NULL,
+        target         TEXT NOT NULL,     -- the survey name, queue node id or campaign name
+        number         TEXT NOT NULL,
+        channel        TEXT NOT NULL,     -- dial string, built and checked when booked
+        caller_id      TEXT NOT NULL DEFAULT '',
+        due_at         REAL NOT NULL,
+        attempts       INTEGER NOT NULL DEFAULT 0,
+        max_attempts   INTEGER NOT NULL,
+        retry_after_s  REAL NOT NULL,
+        status         TEXT NOT NULL DEFAULT 'pending' CHECK (status IN
+                           ('pending', 'dialing', 'answered', 'done', 'failed', 'held')),
+        last_result    TEXT NOT NULL DEFAULT '',
+        created_at     REAL NOT NULL,
+        updated_at     REAL NOT NULL,
+        variables      TEXT NOT NULL DEFAULT '{}',  -- for the flow (campaign list columns)
+        -- the calling hours (JSON, '' = any hour) and limit a callback or survey was booked
+        -- with; NULL for campaign calls (the campaign's) and for jobs booked before v4
+        hours          TEXT,
+        max_concurrent INTEGER,
+        reason         TEXT NOT NULL DEFAULT '',   -- why the job is held
+        UNIQUE (kind, call_id)
+    )"""
+_OUTBOUND_V3_COLUMNS = (
+    "id, kind, call_id, flow, target, number, channel, caller_id, due_at, attempts,"
+    " max_attempts, retry_after_s, status, last_result, created_at, updated_at, variables")
+
+
+def _migrate_3_to_4(conn: sqlite3.Connection) -> None:
+    """Outbound jobs keep the rules they were booked with, and may be ``held`` (their flow or
+    node is gone) with a reason. A CHECK cannot be changed in place: the table is rebuilt."""
+    conn.execute(_OUTBOUND_V4)
+    conn.execute(f"INSERT INTO outbound_v4 ({_OUTBOUND_V3_COLUMNS})"
+                 f" SELECT {_OUTBOUND_V3_COLUMNS} FROM outbound")
+    conn.execute("DROP TABLE outbound")  # and its index
+    conn.execute("ALTER TABLE outbound_v4 RENAME TO outbound")
+    conn.execute("CREATE INDEX outbound_due ON outbound (status, due_at)")
+    # the dialer's selection: due jobs per kind and target, oldest first
+    conn.execute("CREATE INDEX outbound_target_due ON outbound"
+                 " (status, kind, flow, target, due_at)")
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
-    _migrate_0_to_1, _migrate_1_to_2, _migrate_2_to_3)
+    _migrate_0_to_1, _migrate_1_to_2, _migrate_2_to_3, _migrate_3_to_4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
