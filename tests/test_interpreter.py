@@ -7,7 +7,11 @@ from typing import Any
 import pytest
 from flowkit import MONDAY_10AM_UTC, flow, run
 
+from ivr.agi.channel import AgiChannel
+from ivr.agi.protocol import Reply, parse_reply_line
+from ivr.channel import CallInfo
 from ivr.engines.http import extract
+from ivr.flow.interpreter import CallRun, Services
 from ivr.record import MASK
 from ivr.sim import StubHttp
 
@@ -420,3 +424,63 @@ async def test_speech_menu_silence_is_no_input_and_too_many_no_matches_leave() -
     record, _ = await run(flow(SPEECH), "wait,say:weather,say:news")
     assert [i.kind for i in record.inputs] == ["no_input", "no_match", "no_match"]
     assert record.path == ["main", "agent"]
+
+
+# ---- caller and back-office values never crash a call ------------------------------------------
+
+
+class IdleAsterisk:
+    """An AGI CommandSender answering like Asterisk when nobody presses a key."""
+
+    def __init__(self) -> None:
+        self.commands: list[str] = []
+
+    async def __call__(self, command: str, timeout_s: float | None) -> Reply:
+        self.commands.append(command)
+        endpos = " endpos=8000" if command.startswith("STREAM FILE") else ""
+        return parse_reply_line(f"200 result=0{endpos}")
+
+
+async def run_on_agi(f: Any, *, caller: str = "5551234") -> tuple[Any, list[str]]:
+    """Run ``f`` on the real AgiChannel, which checks arguments the way Asterisk needs them."""
+    asterisk = IdleAsterisk()
+    channel = AgiChannel(CallInfo(uniqueid="t-agi", caller_id=caller), asterisk)
+    record = await CallRun(f, channel, Services(flows={f.name: f})).run()
+    return record, asterisk.commands
+
+
+async def test_caller_id_with_star_is_spoken_digit_by_digit() -> None:
+    f = flow('start: n\nnodes:\n  n: {play: ["You called from", {digits: "{caller_id}"}], '
+             'next: hangup}\n')
+    record, commands = await run_on_agi(f, caller="*67#555")
+    assert record.outcome == "self_service", record.error
+    spoken = [c for c in commands if c.startswith(("SAY", "STREAM FILE digits/"))]
+    assert spoken == ['STREAM FILE digits/star ""', 'SAY DIGITS 67 ""',
+                      'STREAM FILE digits/pound ""', 'SAY DIGITS 555 ""']
+
+
+@pytest.mark.parametrize("value", ["Infinity", "-inf", "nan", "1e400", "1e308", "1000000000",
+                                   "12abc"])
+@pytest.mark.parametrize("kind", ["currency", "number"])
+async def test_amounts_asterisk_cannot_say_are_skipped(kind: str, value: str) -> None:
+    f = flow(f"""
+        start: n
+        variables: {{amount: "{value}"}}
+        nodes:
+          n: {{play: ["You owe", {{{kind}: "{{amount}}"}}, "Goodbye."], next: hangup}}
+    """)
+    record, commands = await run_on_agi(f)
+    assert record.outcome == "self_service", record.error
+    assert not [c for c in commands if c.startswith("SAY")]
+    assert sum(c.startswith("STREAM FILE") for c in commands) == 2  # the text around it
+
+
+@pytest.mark.parametrize(("amount", "said"), [
+    ("999999999.5", ['SAY NUMBER 999999999 ""', 'SAY DIGITS 50 ""']),
+    ("999999999.996", []),  # rounds up to a billion
+])
+async def test_largest_amount_asterisk_says_is_still_said(amount: str, said: list[str]) -> None:
+    f = flow(f'start: n\nvariables: {{amount: "{amount}"}}\nnodes:\n'
+             '  n: {play: [{currency: "{amount}"}], next: hangup}\n')
+    _, commands = await run_on_agi(f)
+    assert [c for c in commands if c.startswith("SAY")] == said

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import logging
+import math
 from collections.abc import Awaitable, Callable, Mapping
 
 from ivr.channel import DTMF_DIGITS, Channel, Prompt
 from ivr.flow.model import PromptSpec, SayValue, Speech
 from ivr.flow.prompts import tts_file
+
+log = logging.getLogger("ivr.call")
+
+# SAY NUMBER goes up to 999,999,999 (Asterisk's English says -1, "too big for me", beyond:
+# the AGI reads that as a hang-up). Larger amounts are skipped rather than end the call.
+MAX_SAY_NUMBER = 999_999_999
+# SAY DIGITS takes [0-9] only; these keys are said with the sounds Asterisk itself uses.
+KEY_SOUNDS = {"*": Prompt("sound", "digits/star", "star"),
+              "#": Prompt("sound", "digits/pound", "pound")}
 
 
 def to_prompt(part: Speech) -> Prompt:
@@ -43,39 +55,83 @@ async def speak(
 
 
 async def say_value(channel: Channel, part: SayValue, value: str, escape: str) -> str:
-    """Speak a variable's value in its format; values that don't fit are skipped."""
+    """Speak a variable's value in its format; values that don't fit are skipped (logged)."""
     match part.format:
         case "digits":
-            digits = "".join(c for c in value if c in DTMF_DIGITS)
-            return await channel.say_digits(digits, escape) if digits else ""
+            return await _say_keys(channel, value, escape)
         case "number":
-            number = _number(value)
-            return await channel.say_number(int(number), escape) if number is not None else ""
-        case "currency":
-            number = _number(value)
+            number = _whole(value)
             if number is None:
-                return ""
-            units, cents = divmod(round(abs(number) * 100), 100)
-            digit = await channel.say_number(int(units), escape)
-            if digit or not cents:
-                return digit
-            digit = await channel.play([Prompt("sound", "letters/dot", "point")], escape)
-            return digit or await channel.say_digits(f"{cents:02d}", escape)
+                return _skip(channel, part, value)
+            return await channel.say_number(number, escape)
+        case "currency":
+            amount = _amount(value)
+            if amount is None:
+                return _skip(channel, part, value)
+            return await _say_currency(channel, *amount, escape)
         case "date":
             try:
                 day = dt.date.fromisoformat(value[:10])
             except ValueError:
-                return ""
+                return _skip(channel, part, value)
             epoch = int(dt.datetime(day.year, day.month, day.day, 12, tzinfo=dt.UTC).timestamp())
             return await channel.say_date(epoch, escape)
     return ""
 
 
-def _number(value: str) -> float | None:
+async def _say_keys(channel: Channel, value: str, escape: str) -> str:
+    """Runs of 0-9 with SAY DIGITS, ``*``/``#`` as sounds (``*67555``); other characters are
+    not keys and are left out."""
+    keys = [c for c in value if c in DTMF_DIGITS]
+    for is_digit, run in itertools.groupby(keys, key=str.isdigit):
+        text = "".join(run)
+        if is_digit:
+            digit = await channel.say_digits(text, escape)
+        else:
+            digit = await channel.play([KEY_SOUNDS[c] for c in text], escape)
+        if digit:
+            return digit
+    return ""
+
+
+async def _say_currency(channel: Channel, units: int, cents: int, escape: str) -> str:
+    digit = await channel.say_number(units, escape)
+    if digit or not cents:
+        return digit
+    digit = await channel.play([Prompt("sound", "letters/dot", "point")], escape)
+    return digit or await channel.say_digits(f"{cents:02d}", escape)
+
+
+def _finite(value: str) -> float | None:
+    """``value`` as a number SAY NUMBER can take (a back office may send ``Infinity``)."""
     try:
-        return float(value.replace(",", ""))
+        number = float(value.replace(",", ""))
     except ValueError:
         return None
+    return number if math.isfinite(number) and abs(number) < MAX_SAY_NUMBER + 1 else None
+
+
+def _whole(value: str) -> int | None:
+    number = _finite(value)
+    return None if number is None else int(number)
+
+
+def _amount(value: str) -> tuple[int, int] | None:
+    """``(units, cents)``, rounded to the cent, when the units can be said."""
+    number = _finite(value)
+    if number is None:
+        return None
+    units, cents = divmod(round(abs(number) * 100), 100)
+    return (units, cents) if units <= MAX_SAY_NUMBER else None
+
+
+def _skip(channel: Channel, part: SayValue, value: str) -> str:
+    """Say nothing for this value, and log it with the call (an unset variable is quiet)."""
+    if value:
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        log.warning("not saying {%s:%s}: %r cannot be said that way", part.variable,
+                    part.format, shown, extra={"uniqueid": channel.info.uniqueid})
+    return ""
 
 
 async def read_digits(
