@@ -58,6 +58,13 @@ class Backend:
     async def nan(self, request: web.Request) -> web.Response:
         return web.Response(text='{"x": NaN}', content_type="application/json")
 
+    async def deep(self, request: web.Request) -> web.Response:
+        depth = int(request.query.get("depth", "200000"))
+        return web.Response(text="[" * depth + "]" * depth, content_type="application/json")
+
+    async def huge_number(self, request: web.Request) -> web.Response:
+        return web.Response(text='{"x": -1e400}', content_type="application/json")
+
     async def empty(self, request: web.Request) -> web.Response:
         return web.Response(status=204)
 
@@ -88,6 +95,8 @@ async def backend() -> AsyncIterator[tuple[Backend, str]]:
     app.router.add_get("/api/fail", fake.fail)
     app.router.add_get("/api/not-json", fake.not_json)
     app.router.add_get("/api/nan", fake.nan)
+    app.router.add_get("/api/deep", fake.deep)
+    app.router.add_get("/api/huge-number", fake.huge_number)
     app.router.add_get("/api/empty", fake.empty)
     app.router.add_get("/api/big", fake.big)
     app.router.add_get("/api/big-chunked", fake.big_chunked)
@@ -185,6 +194,21 @@ async def test_redirects_are_not_followed(lookup: HttpLookup) -> None:
 async def test_bad_json(lookup: HttpLookup, path: str) -> None:
     with pytest.raises(HttpLookupError, match=f"GET {path}: the response is not valid JSON"):
         await lookup.request("GET", path)
+
+
+async def test_json_nested_too_deeply_is_a_lookup_error(backend: tuple[Backend, str]) -> None:
+    async with HttpLookup(backend[1], max_response_bytes=1_000_000) as client:
+        with pytest.raises(HttpLookupError, match="GET /deep: the response is nested too deeply"):
+            await client.request("GET", "/deep")  # json.loads: RecursionError
+        reasonable = await client.request("GET", "/deep?depth=50")
+        assert str(reasonable) == "[" * 50 + "]" * 50
+
+
+async def test_number_beyond_a_float_is_a_lookup_error(lookup: HttpLookup) -> None:
+    # json.loads makes -1e400 -inf, which a say node or a condition cannot use
+    with pytest.raises(HttpLookupError, match="GET /huge-number: a number in the response is "
+                       "out of range"):
+        await lookup.request("GET", "/huge-number")
 
 
 async def test_empty_response(lookup: HttpLookup) -> None:

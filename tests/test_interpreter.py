@@ -484,3 +484,11 @@ async def test_largest_amount_asterisk_says_is_still_said(amount: str, said: lis
              '  n: {play: [{currency: "{amount}"}], next: hangup}\n')
     _, commands = await run_on_agi(f)
     assert [c for c in commands if c.startswith("SAY")] == said
+
+
+async def test_http_path_with_an_empty_caller_value_goes_to_on_error() -> None:
+    stub = StubHttp({}, emit=lambda _: None)
+    f = flow(HTTP.replace("variables: {account: \"12/34\"}", "variables: {account: \"\"}"))
+    record, _ = await run(f, http=stub, extract=extract)
+    assert record.outcome == "self_service", record.error
+    assert record.path == ["look", "failed"]

@@ -11,8 +11,8 @@
 Paths are always relative to ``base_url`` (callers build them with
 ``parse_template(...).render(vars, url=True)``, which percent-encodes caller input), redirects are
 not followed, and every failure (timeout, connection, non-2xx status, oversized or non-JSON
-body) is one :class:`~ivr.errors.HttpLookupError` with a short message that never contains the
-secret.
+body, JSON nested too deeply or with a number beyond a float) is one
+:class:`~ivr.errors.HttpLookupError` with a short message that never contains the secret.
 
 Signing (when ``secret`` is set): ``X-IVR-Timestamp: <unix seconds>`` and
 ``X-IVR-Signature: sha256=<hex>``, the HMAC-SHA256 of ``f"{timestamp}.{method}.{path}.".encode()
@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -229,14 +230,30 @@ def _reject_constant(name: str) -> object:
     raise ValueError(name)
 
 
+class _OutOfRange(ValueError):
+    """A JSON number too large for a float (``1e400`` would become ``inf``)."""
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise _OutOfRange(text)
+    return number
+
+
 def _parse_json(raw: bytes, what: str) -> object:
     if not raw.strip():
         raise HttpLookupError(f"{what}: the response is empty; expected JSON")
     try:
-        result: object = json.loads(raw, parse_constant=_reject_constant)
+        result: object = json.loads(raw, parse_constant=_reject_constant,
+                                    parse_float=_finite_float)
         return result
+    except _OutOfRange as exc:
+        raise HttpLookupError(f"{what}: a number in the response is out of range") from exc
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, NaN/Infinity
         raise HttpLookupError(f"{what}: the response is not valid JSON") from exc
+    except RecursionError:  # the C parser recurses per level: [[[[...]]]] 200,000 deep
+        raise HttpLookupError(f"{what}: the response is nested too deeply") from None
 
 
 def extract(data: object, path: str) -> str:

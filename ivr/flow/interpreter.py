@@ -16,7 +16,7 @@ from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from ivr.channel import Channel, ListenRequest, Prompt
-from ivr.errors import CallHangup, HttpLookupError, IvrError
+from ivr.errors import CallHangup, ExpressionError, HttpLookupError, IvrError
 from ivr.flow import model as m
 from ivr.flow.queueing import OutboundPort, QueuePort, run_queue
 from ivr.flow.speak import read_digits, speak, to_prompt
@@ -401,7 +401,7 @@ class CallRun:
                 timeout_s=node.timeout_s, call_id=self.record.call_id,
             )
             saved = {var: extract(reply, path) for var, path in node.save.items()}
-        except HttpLookupError as exc:
+        except (HttpLookupError, ExpressionError) as exc:  # the lookup, or a value for the URL
             self.log.warning("http node %s failed: %s", node.id, exc)
             return node.on_error
         self.vars.update(saved)
