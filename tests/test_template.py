@@ -82,6 +82,28 @@ def test_number_formats_reject_non_numbers(fmt: str, value: str) -> None:
         render("{v:" + fmt + "}", v=value)
 
 
+@pytest.mark.parametrize(
+    ("fmt", "value", "expected"),
+    [
+        ("currency", "9" * 40, f"{int('9' * 40):,}.00"),  # beyond decimal's default precision
+        ("currency", "-" + "9" * 39, f"-{int('9' * 39):,}.00"),
+        ("currency", "1234567890123456789012345678.555",
+         "1,234,567,890,123,456,789,012,345,678.56"),
+        ("number", "1234567890123456789012345678901.5",
+         "1,234,567,890,123,456,789,012,345,678,901.5"),
+    ],
+)
+def test_long_numbers_keep_every_digit(fmt: str, value: str, expected: str) -> None:
+    assert format_value(value, fmt) == expected
+
+
+@pytest.mark.parametrize("value", ["Infinity", "-inf", "nan", "NaN", "1e400"])
+@pytest.mark.parametrize("fmt", ["number", "currency"])
+def test_number_formats_reject_what_is_not_a_finite_decimal(fmt: str, value: str) -> None:
+    with pytest.raises(ExpressionError, match="not a number"):
+        format_value(value, fmt)
+
+
 def test_format_value_rejects_unknown_format() -> None:
     with pytest.raises(ExpressionError, match="unknown format 'money'"):
         format_value("1", "money")

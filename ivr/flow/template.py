@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from urllib.parse import quote
 
 from ivr.errors import ExpressionError
@@ -35,6 +35,9 @@ __all__ = ["FORMATS", "Placeholder", "Template", "format_value", "parse_template
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
 _MAX_DECIMAL_TEXT = 40
+# Room for every digit of the longest accepted value plus cents: the default context (28
+# digits) would round a long amount, or raise InvalidOperation when quantizing it.
+_EXACT = Context(prec=_MAX_DECIMAL_TEXT + 10, rounding=ROUND_HALF_UP)
 
 
 def _decimal(value: str, fmt: str) -> Decimal:
@@ -59,11 +62,11 @@ def _number(value: str) -> str:
     number = _decimal(value, "number")
     if number == number.to_integral_value():
         return f"{int(number):,}"
-    return f"{number.normalize():,f}"
+    return f"{number.normalize(_EXACT):,f}"
 
 
 def _currency(value: str) -> str:
-    number = _decimal(value, "currency").quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    number = _decimal(value, "currency").quantize(Decimal("0.01"), context=_EXACT)
     return f"{number:,.2f}"
 
 
