@@ -4,6 +4,10 @@ The resolver follows YAML 1.2's core schema, not PyYAML's 1.1 default: ops write
 ``on``, ``08:00`` and ``2027-01-01`` and mean strings, not booleans, sexagesimal integers or dates.
 Mapping keys are always the raw text that was written (``1:`` is the key ``"1"``). Duplicate
 keys are an error instead of a silent override (two options on the same digit).
+
+Anchors and aliases are refused as the parser meets them, before anything is composed: a few
+hundred bytes of nested aliases expand to hundreds of millions of values ("billion laughs").
+Nesting deeper than :data:`MAX_DEPTH` is refused too (the composer recurses once per level).
 """
 
 from __future__ import annotations
@@ -17,6 +21,21 @@ import yaml
 from ivr.errors import FlowError
 
 Path = tuple[str | int, ...]
+
+MAX_DEPTH = 64  # mappings and lists inside each other; a real flow needs fewer than ten
+ALIASES_REFUSED = "anchors and aliases are not allowed in flows; write the value out"
+TOO_DEEP = f"values nested too deeply (more than {MAX_DEPTH} levels); a flow needs a few"
+
+
+class _Refused(yaml.YAMLError):
+    """Something the flow loader refuses to compose, where it starts and in which flow node."""
+
+    def __init__(self, message: str, event: yaml.Event, node: str | None) -> None:
+        super().__init__(message)
+        self.message = message
+        mark = event.start_mark
+        self.line, self.col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        self.node = node
 
 
 class _Resolver(yaml.resolver.BaseResolver):
@@ -54,6 +73,26 @@ class _Loader(
         yaml.composer.Composer.__init__(self)
         yaml.constructor.SafeConstructor.__init__(self)
         _Resolver.__init__(self)
+        self._keys: list[str | None] = []  # mapping keys from the root to the node composed
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        """Refuse an anchor, an alias or one level too many before composing anything."""
+        event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]  # untyped stub
+        key = index.value if isinstance(index, yaml.ScalarNode) else None
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise _Refused(ALIASES_REFUSED, event, self._flow_node(key))
+        if len(self._keys) > MAX_DEPTH:
+            raise _Refused(TOO_DEEP, event, self._flow_node(key))
+        self._keys.append(key)
+        try:
+            return yaml.composer.Composer.compose_node(self, parent, index)
+        finally:
+            self._keys.pop()
+
+    def _flow_node(self, key: str | None) -> str | None:
+        """The id of the flow node being composed (``nodes: {<id>: ...}``), if any."""
+        path = [*self._keys[1:], key]  # the first entry is the document itself
+        return str(path[1]) if len(path) >= 2 and path[0] == "nodes" and path[1] else None
 
 
 @dataclass
@@ -81,10 +120,14 @@ class Source:
 
 
 def load_source(text: str, file: str) -> Source:
-    """Parse YAML text; syntax errors and duplicate keys raise :class:`FlowError`."""
+    """Parse YAML text; syntax errors, duplicate keys, anchors, aliases and too deep nesting
+    raise :class:`FlowError`."""
     loader = _Loader(text)
     try:
         root = loader.get_single_node()
+    except _Refused as exc:
+        raise FlowError(exc.message, file=file, line=exc.line, col=exc.col, node=exc.node) \
+            from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
