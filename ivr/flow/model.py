@@ -6,13 +6,13 @@ started with while a reload swaps in a new one.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from ivr.flow.expr import Expression
     from ivr.flow.hours import BusinessHours
+    from ivr.flow.regex import Matcher
     from ivr.flow.template import Template
 
 # Targets with a meaning of their own; node ids may not use them.
@@ -134,7 +134,7 @@ class CollectNode(Node):
     min_digits: int = 1
     max_digits: int = 20
     terminator: str = "#"
-    pattern: re.Pattern[str] | None = None
+    pattern: Matcher | None = None  # a compiled pattern; flow patterns: ivr.flow.regex (RE2)
     confirm: PromptSpec | None = None
     sensitive: bool = False
     no_input: Retry = Retry()
