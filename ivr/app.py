@@ -93,6 +93,7 @@ class App:
             self.handle_call, host=s.agi.host, port=s.agi.port,
             command_timeout_s=s.agi.command_timeout_s, header_timeout_s=s.agi.header_timeout_s,
             max_line_bytes=s.agi.max_line_bytes, sounds_prefix=s.agi.sounds_prefix,
+            prompts_dir=s.prompts_dir, unknown_prompt_s=s.agi.unknown_prompt_s,
         )
         await self.agi.start()
         log.info("FastAGI listening on %s:%d", s.agi.host, self.agi.port)

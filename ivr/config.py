@@ -46,7 +46,8 @@ class Secret:
 class AgiSettings:
     host: str = "127.0.0.1"  # FastAGI is plaintext and unauthenticated: loopback by default
     port: int = 4573
-    command_timeout_s: float = 30.0
+    command_timeout_s: float = 30.0  # a playback gets its prompt's length on top
+    unknown_prompt_s: float = 300.0  # the length assumed when a prompt's file is not here
     header_timeout_s: float = 5.0
     max_line_bytes: int = 8192
     sounds_prefix: str = "ivr/"  # where Asterisk sees prompts/ among its sounds

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
+from sound_files import write_wav
 
 from ivr.agi.channel import AgiChannel, AgiCommandTimeout
 from ivr.agi.protocol import Reply, parse_reply_line
+from ivr.agi.sounds import SoundLengths
 from ivr.channel import CallInfo, Channel, Prompt
 from ivr.errors import AgiCommandInvalid, AgiError, AgiUsageError, CallHangup
 
@@ -72,7 +75,7 @@ async def test_play_file_names_and_escape_digit() -> None:
     ]
     assert await channel.play(prompts, "17#") == "7"
     assert sender.commands == ["STREAM FILE ivr/tts/abc123 17#", "STREAM FILE hello-world 17#"]
-    assert sender.sent[0][1] == 3.0
+    assert sender.sent[0][1] == 300.0 + 3.0  # length unknown (no sounds dir): a generous bound
 
 
 async def test_play_without_digits_plays_all_and_sends_empty_escape() -> None:
@@ -172,6 +175,37 @@ async def test_exec_result_and_unbounded_timeout() -> None:
     assert sender.sent[0] == ("EXEC Queue support,c", None)
     with pytest.raises(AgiError, match="no application"):
         await channel.exec("Qeueu", "support")
+
+
+
+async def test_playback_deadline_follows_the_prompt_length(tmp_path: Path) -> None:
+    # A 95 s legal disclaimer must not be cut at the 3 s command timeout.
+    write_wav(tmp_path / "tts" / "disclaimer.wav", 95.0)
+    write_wav(tmp_path / "beep.wav", 0.5)
+    sender = ScriptedSender(["200 result=0 endpos=760000"] * 6)
+    info = CallInfo(uniqueid="1718000000.42")
+    channel = AgiChannel(info, sender, sounds_prefix="ivr/", command_timeout_s=3.0,
+                         sounds=SoundLengths(tmp_path), unknown_prompt_s=600.0)
+    await channel.play([Prompt("tts", "tts/disclaimer"), Prompt("sound", "hello-world")])
+    await channel.exec("Playback", "ivr/tts/disclaimer&ivr/beep,noanswer")
+    await channel.exec("Playback", "ivr/beep&vm-goodbye")  # one part of unknown length
+    await channel.say_digits("123456")
+    await channel.say_number(1234567)
+    timeouts = [t for _, t in sender.sent]
+    assert timeouts[0] == pytest.approx(95.0 + 3.0)
+    assert timeouts[1] == pytest.approx(600.0 + 3.0)  # a stock sound: not on this machine
+    assert timeouts[2] == pytest.approx(95.5 + 3.0)
+    assert timeouts[3] == pytest.approx(600.0 + 0.5 + 3.0)
+    assert 6.0 + 3.0 <= timeouts[4] <= 30.0  # generous estimates for spoken digits
+    assert 7.0 + 3.0 <= timeouts[5] <= 60.0
+
+
+async def test_queue_and_dial_have_no_deadline() -> None:
+    channel, sender = make("200 result=0", "200 result=0", "200 result=0")
+    await channel.exec("Queue", "support,c,,,600")
+    await channel.exec("Dial", "PJSIP/100,30")
+    await channel.exec("AudioSocket", "uuid,127.0.0.1:4574")
+    assert [t for _, t in sender.sent] == [None, None, None]
 
 
 @pytest.mark.parametrize(

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
 from fake_asterisk import DEAD_511, FakeCallState, FakeCommand, build_env, env_block, run_fake_call
+from sound_files import write_wav
 
+from ivr.agi import server as agi_server
 from ivr.agi.channel import AgiChannel, AgiCommandTimeout
 from ivr.agi.protocol import AgiEnvironment
 from ivr.agi.server import AgiServer
@@ -239,6 +243,94 @@ async def test_a_short_timeout_after_a_long_one_still_fires_on_time(start: Start
     assert result.names == ["WAIT FOR DIGIT", "GET VARIABLE"] and result.closed_by_server
     [error] = rec.errors
     assert isinstance(error, AgiCommandTimeout) and "GET VARIABLE" in str(error)
+
+
+
+async def test_a_long_prompt_plays_to_the_end(start: Start, tmp_path: Path) -> None:
+    # The prompt lasts 0.8 s, longer than the 0.2 s command timeout: Asterisk answers when it
+    # has played. A stuck GET VARIABLE afterwards still times out after 0.2 s.
+    write_wav(tmp_path / "tts" / "disclaimer.wav", 0.8)
+
+    def rule(cmd: FakeCommand, state: FakeCallState) -> list[str | float] | None:
+        if cmd.name in ("STREAM FILE", "EXEC"):
+            return [0.7, "200 result=0 endpos=6400"]
+        return [] if cmd.name == "GET VARIABLE" else None
+
+    async def flow(env: AgiEnvironment, channel: AgiChannel) -> None:
+        await channel.play([Prompt("tts", "tts/disclaimer")])
+        await channel.exec("Playback", "ivr/tts/disclaimer")
+        await channel.get_variable("TIER")
+
+    server, rec = await start(flow, command_timeout_s=0.2, prompts_dir=str(tmp_path))
+    t0 = time.monotonic()
+    result = await run_fake_call(HOST, server.port, rule=rule, timeout_s=5)
+    assert 1.5 < time.monotonic() - t0 < 2.5
+    assert result.names == ["STREAM FILE", "EXEC", "GET VARIABLE"] and result.closed_by_server
+    [error] = rec.errors
+    assert isinstance(error, AgiCommandTimeout) and "GET VARIABLE" in str(error)
+
+
+async def test_a_prompt_that_overruns_its_length_times_out(start: Start, tmp_path: Path) -> None:
+    write_wav(tmp_path / "short.wav", 0.1)
+
+    def rule(cmd: FakeCommand, state: FakeCallState) -> list[str | float] | None:
+        return [] if cmd.name == "STREAM FILE" else None  # a stuck Asterisk
+
+    async def flow(env: AgiEnvironment, channel: AgiChannel) -> None:
+        await channel.play([Prompt("file", "short")])
+
+    server, rec = await start(flow, command_timeout_s=0.2, prompts_dir=str(tmp_path))
+    t0 = time.monotonic()
+    result = await run_fake_call(HOST, server.port, rule=rule, timeout_s=5)
+    assert 0.25 < time.monotonic() - t0 < 1.0  # 0.1 s prompt + 0.2 s margin
+    assert result.closed_by_server
+    [error] = rec.errors
+    assert isinstance(error, AgiCommandTimeout) and "STREAM FILE" in str(error)
+
+
+async def test_exec_queue_has_no_deadline(start: Start) -> None:
+    def rule(cmd: FakeCommand, state: FakeCallState) -> list[str | float] | None:
+        return [0.6, "200 result=0"] if cmd.name == "EXEC" else None  # the caller waits
+
+    async def flow(env: AgiEnvironment, channel: AgiChannel) -> None:
+        await channel.exec("Queue", "support,c")
+        await channel.hangup()
+
+    server, rec = await start(flow, command_timeout_s=0.2)
+    result = await run_fake_call(HOST, server.port, rule=rule, timeout_s=5)
+    assert rec.errors == [] and result.names == ["EXEC", "HANGUP"]
+
+
+async def test_accepted_sockets_use_tcp_keepalive(
+    start: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A half-open connection (the Asterisk box died mid-Queue) is noticed by TCP keepalive,
+    # since Queue() has no deadline of its own.
+    accepted: list[socket.socket] = []
+    real = agi_server.set_keepalive
+
+    def spy(sock: socket.socket) -> None:
+        accepted.append(sock)
+        real(sock)
+
+    monkeypatch.setattr(agi_server, "set_keepalive", spy)
+    options: list[tuple[int, ...]] = []
+
+    async def flow(env: AgiEnvironment, channel: AgiChannel) -> None:
+        [sock] = accepted
+        options.append((
+            sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+            sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+            sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
+            sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
+        ))
+
+    server, rec = await start(flow)
+    await run_fake_call(HOST, server.port)
+    [(on, idle, interval, count)] = options
+    assert on == 1 and rec.errors == []
+    assert idle + interval * count <= 180  # a dead peer is noticed within a few minutes
+    assert idle <= 120 and count >= 3
 
 
 async def test_hangup_line_bounds_an_unbounded_command(start: Start) -> None:

@@ -173,6 +173,15 @@ async def test_caller_bytes_that_are_not_utf8_are_stored_escaped(app: App) -> No
     assert record.variables["src"] == "Jos\\xe9"  # type: ignore[attr-defined]
 
 
+
+async def test_playback_deadlines_know_the_rendered_prompts(app: App, prompts_dir: Path) -> None:
+    assert app.agi is not None
+    assert app.agi.sounds.directory == prompts_dir  # where the TTS renders, Asterisk plays
+    assert app.agi.unknown_prompt_s == app.settings.agi.unknown_prompt_s
+    welcome = tts_file("Welcome to the I V R demo.", "en")
+    seconds = app.agi.sounds.seconds(welcome)
+    assert seconds is not None and 0.5 < seconds < 10
+
 async def test_garbage_connection_does_not_disturb_a_call(app: App) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port(app))
     writer.write(b"\xff\xfe not agi at all\n" * 100)

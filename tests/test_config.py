@@ -53,3 +53,9 @@ def test_secrets_in_the_file_are_refused(tmp_path: Path) -> None:
     cfg.write_text("http: {secret: oops}\n")
     with pytest.raises(ConfigError, match=r"put http\.secret in the environment"):
         load_settings(cfg, env={})
+
+
+def test_agi_playback_bound_for_prompts_of_unknown_length() -> None:
+    assert load_settings(env={}).agi.unknown_prompt_s == 300.0
+    s = load_settings(env={"IVR_AGI_UNKNOWN_PROMPT_S": "900"})
+    assert s.agi.unknown_prompt_s == 900.0

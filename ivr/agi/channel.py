@@ -15,10 +15,20 @@ from typing import Any, Protocol
 
 from ivr.agi import commands as c
 from ivr.agi.protocol import Reply
+from ivr.agi.sounds import SoundLengths
 from ivr.channel import DTMF_DIGITS, CallInfo, Heard, ListenRequest, Prompt, readable
 from ivr.errors import AgiCommandInvalid, AgiError, AgiUsageError, CallHangup, IvrError
 
 logger = logging.getLogger("ivr.agi")
+
+# Generous guesses for what Asterisk says itself (SAY *): its digit and number files are
+# well under a second each; a number is at most about two words per digit.
+_SAY_DIGIT_S = 1.0
+_SAY_NUMBER_DIGIT_S = 2.0
+_SAY_DATE_S = 10.0
+# Applications that play files (``Playback(a&b,options)``): bounded by the files' length.
+# Every other one (Queue, Dial, AudioSocket) runs as long as it takes: no deadline.
+_PLAYBACK_APPS = frozenset({"playback", "background"})
 
 
 class AgiCommandTimeout(AgiError):
@@ -71,8 +81,11 @@ class AgiChannel:
     ``sounds_prefix`` is put in front of ``Prompt.file`` for ``"tts"``/``"file"`` prompts
     (e.g. ``"ivr/"`` when the project's ``prompts/`` is mounted as ``sounds/ivr``); ``"sound"``
     prompts are Asterisk stock sounds and go as they are. ``command_timeout_s`` bounds each
-    short command; ``wait_for_digit`` adds its own timeout, and ``exec`` is unbounded
-    (``Queue``/``Dial`` legitimately run for minutes).
+    short command; ``wait_for_digit`` adds its own timeout. A playback (``STREAM FILE``,
+    ``SAY *``, ``EXEC Playback``) gets its length plus ``command_timeout_s``: the length is read
+    from the file under ``sounds`` (the prompts directory, seen by Asterisk under
+    ``sounds_prefix``), estimated for ``SAY``, and ``unknown_prompt_s`` when unknown (a stock
+    sound). Other ``exec`` applications are unbounded (``Queue``/``Dial`` run for minutes).
 
     Once the caller is gone every method raises :class:`~ivr.errors.CallHangup`, except
     :meth:`hangup`, which is then a no-op.
@@ -85,11 +98,15 @@ class AgiChannel:
         *,
         sounds_prefix: str = "",
         command_timeout_s: float = 30.0,
+        sounds: SoundLengths | None = None,
+        unknown_prompt_s: float = 300.0,
         log: logging.LoggerAdapter[logging.Logger] | None = None,
     ) -> None:
         self.info = info
         self.sounds_prefix = sounds_prefix
         self.command_timeout_s = command_timeout_s
+        self.sounds = sounds
+        self.unknown_prompt_s = unknown_prompt_s
         self._send = send
         self._log = log or call_logger(info.uniqueid)
         self._answered = False
@@ -141,9 +158,20 @@ class AgiChannel:
             )
         raise AgiError(f"unexpected reply to {command_name(command)}: {readable(reply.raw)}")
 
-    async def _playback(self, command: str, what: str) -> str:
+    def _sound_seconds(self, name: str) -> float | None:
+        """Length of the sound Asterisk knows as ``name``; ``None`` if not one of ours."""
+        if self.sounds is None or not name.startswith(self.sounds_prefix):
+            return None
+        return self.sounds.seconds(name[len(self.sounds_prefix):])
+
+    def _playback_timeout(self, *lengths: float | None) -> float:
+        """Deadline of a playback: what it plays, plus the command timeout as a margin."""
+        known = sum(self.unknown_prompt_s if s is None else s for s in lengths)
+        return known + self.command_timeout_s
+
+    async def _playback(self, command: str, what: str, timeout_s: float) -> str:
         """Run a playback command; return the escape digit pressed or ``""``."""
-        code = (await self._run(command, self.command_timeout_s)).result_int()
+        code = (await self._run(command, timeout_s)).result_int()
         if code < 0:
             # -1 means either "hung up" or "no such sound file" (channel still up). After a
             # hangup Asterisk sends HANGUP before reading the next command, so a NOOP (allowed
@@ -175,7 +203,8 @@ class AgiChannel:
         _check_escape_digits(escape_digits)
         for prompt in prompts:
             name = self.sound_name(prompt)
-            digit = await self._playback(c.stream_file(name, escape_digits), f"play {name!r}")
+            digit = await self._playback(c.stream_file(name, escape_digits), f"play {name!r}",
+                                         self._playback_timeout(self._sound_seconds(name)))
             if digit and digit in escape_digits:
                 return digit
         return ""
@@ -206,19 +235,23 @@ class AgiChannel:
         _check_escape_digits(escape_digits)
         if not (digits.isascii() and digits.isdigit()):
             raise ValueError(f"say_digits takes [0-9]+, got {digits!r}")
-        digit = await self._playback(c.say_digits(digits, escape_digits), "SAY DIGITS")
+        digit = await self._playback(c.say_digits(digits, escape_digits), "SAY DIGITS",
+                                     self._playback_timeout(len(digits) * _SAY_DIGIT_S))
         return digit if digit in escape_digits else ""
 
     async def say_number(self, number: int, escape_digits: str = "") -> str:
         """``SAY NUMBER``."""
         _check_escape_digits(escape_digits)
-        digit = await self._playback(c.say_number(number, escape_digits), "SAY NUMBER")
+        spoken = len(str(abs(number))) * _SAY_NUMBER_DIGIT_S + _SAY_DIGIT_S  # + "minus"
+        digit = await self._playback(c.say_number(number, escape_digits), "SAY NUMBER",
+                                     self._playback_timeout(spoken))
         return digit if digit in escape_digits else ""
 
     async def say_date(self, epoch_s: int, escape_digits: str = "") -> str:
         """``SAY DATE`` for a Unix time."""
         _check_escape_digits(escape_digits)
-        digit = await self._playback(c.say_date(epoch_s, escape_digits), "SAY DATE")
+        digit = await self._playback(c.say_date(epoch_s, escape_digits), "SAY DATE",
+                                     self._playback_timeout(_SAY_DATE_S))
         return digit if digit in escape_digits else ""
 
     async def get_variable(self, name: str) -> str | None:
@@ -238,12 +271,17 @@ class AgiChannel:
         await self._run(c.set_variable(name, value), self.command_timeout_s)
 
     async def exec(self, application: str, args: str = "") -> int:
-        """``EXEC``: run a dialplan application; returns its result (no time bound).
+        """``EXEC``: run a dialplan application; returns its result. ``Playback`` is bounded
+        by its files' length; any other application by nothing (a queue wait is minutes).
 
         Raises :class:`~ivr.errors.AgiError` for ``-2`` (Asterisk has no such application),
         because a misspelt application name must not pass for a result.
         """
-        reply = await self._run(c.exec_application(application, args), None)
+        timeout_s: float | None = None
+        if application.lower() in _PLAYBACK_APPS:
+            files = args.split(",", 1)[0].split("&")
+            timeout_s = self._playback_timeout(*(self._sound_seconds(f) for f in files if f))
+        reply = await self._run(c.exec_application(application, args), timeout_s)
         result = reply.result_int()
         if result == -2:
             raise AgiError(f"Asterisk has no application {application!r}")

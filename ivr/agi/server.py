@@ -28,6 +28,7 @@ from ivr.agi.protocol import (
     HangupReceived,
     Reply,
 )
+from ivr.agi.sounds import SoundLengths
 from ivr.channel import readable
 from ivr.errors import CallHangup, ProtocolError
 
@@ -43,6 +44,23 @@ _READ_CHUNK = 65536
 # burst after a restart, a load test): the kernel drops the extra SYNs and those callers wait
 # 1-3 s for a retransmit before AGI() even starts. The kernel caps it at net.core.somaxconn.
 _BACKLOG = 1024
+# TCP keepalive on every call's socket: Queue()/Dial() have no deadline, so a half-open
+# connection (the Asterisk box died or a firewall dropped the flow) is noticed by the kernel:
+# first probe after 60 s idle, then every 10 s, given up after 6 misses (~2 minutes).
+_KEEPALIVE_IDLE_S = 60
+_KEEPALIVE_INTERVAL_S = 10
+_KEEPALIVE_COUNT = 6
+
+
+def set_keepalive(sock: socket.socket) -> None:
+    """Turn on TCP keepalive with the timings above (where the platform has the options)."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (("TCP_KEEPIDLE", _KEEPALIVE_IDLE_S),
+                        ("TCP_KEEPINTVL", _KEEPALIVE_INTERVAL_S),
+                        ("TCP_KEEPCNT", _KEEPALIVE_COUNT)):
+        option = getattr(socket, name, None)  # Linux has all three; macOS names them apart
+        if option is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, option, value)
 
 
 class _Session:
@@ -180,8 +198,10 @@ class AgiServer:
     """Serve FastAGI on ``host:port`` and run ``handler(env, channel)`` for each call.
 
     ``port=0`` picks a free port (see :attr:`port`). ``command_timeout_s`` bounds each
-    command's reply (``AgiCommandTimeout`` ends the call); ``header_timeout_s`` bounds the
-    ``agi_*`` block; ``max_line_bytes`` bounds any line from Asterisk.
+    command's reply (``AgiCommandTimeout`` ends the call); a playback gets the prompt's length
+    on top, read from the files under ``prompts_dir`` (``unknown_prompt_s`` when unknown, see
+    :class:`~ivr.agi.channel.AgiChannel`). ``header_timeout_s`` bounds the ``agi_*`` block;
+    ``max_line_bytes`` bounds any line from Asterisk.
     """
 
     def __init__(
@@ -194,6 +214,8 @@ class AgiServer:
         header_timeout_s: float = 5.0,
         max_line_bytes: int = 8192,
         sounds_prefix: str = "",
+        prompts_dir: str | None = None,
+        unknown_prompt_s: float = 300.0,
     ) -> None:
         self._handler = handler
         self.host = host
@@ -202,6 +224,8 @@ class AgiServer:
         self.header_timeout_s = header_timeout_s
         self.max_line_bytes = max_line_bytes
         self.sounds_prefix = sounds_prefix
+        self.sounds = SoundLengths(prompts_dir)  # one cache for every call
+        self.unknown_prompt_s = unknown_prompt_s
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -281,6 +305,7 @@ class AgiServer:
         log: logging.Logger | CallLogger = logger
         session: _Session | None = None
         try:
+            set_keepalive(writer.get_extra_info("socket"))
             conn = AgiConnection(max_line_bytes=self.max_line_bytes)
             session = _Session(reader, writer, conn, self.command_timeout_s)
             try:
@@ -313,6 +338,8 @@ class AgiServer:
             session,
             sounds_prefix=self.sounds_prefix,
             command_timeout_s=self.command_timeout_s,
+            sounds=self.sounds,
+            unknown_prompt_s=self.unknown_prompt_s,
             log=log,
         )
         log.info("call started: script=%r channel=%s", env.script, readable(env.channel))
