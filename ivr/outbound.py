@@ -11,10 +11,14 @@ so it survives a restart and is never placed twice:
 - a restart turns rows left in ``dialing`` into a counted attempt, retried later; a row
   left ``answered`` reached its callee and is closed (``interrupted``), never dialled again.
 
-The :class:`Dialer` wakes every ``poll_s``, picks due rows within the survey's calling hours
-and under ``max_concurrent`` per survey, and originates ``channel`` into the dialplan context
-``ivr-outbound``, which runs ``agi://.../<flow>?job=<id>``; the app then runs the survey (or
-puts the callback in the queue ahead of later callers) and closes the row.
+The :class:`Dialer` wakes every ``poll_s`` and, target by target (a callback offer, a survey,
+a campaign; callbacks and surveys first), picks due rows within the target's calling hours
+and under its ``max_concurrent``, so rows that cannot go out now hide no others. It
+originates ``channel`` into the dialplan context ``ivr-outbound``, which runs
+``agi://.../<flow>?job=<id>``; the app then runs the survey (or puts the callback in the
+queue ahead of later callers) and closes the row. A callback or survey keeps the hours and
+limit it was booked with; one whose flow, queue node or survey is gone is ``held`` with a
+reason instead of dialled.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import json
 import logging
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -69,6 +74,26 @@ class Job:
 
 
 @dataclass(frozen=True)
+class Target:
+    """What due jobs are placed for: one callback offer, survey or campaign, with the rules
+    its jobs were booked with (None: not kept on the job). The dialer selects per target."""
+
+    kind: str
+    flow: str
+    target: str  # queue node id, survey name or campaign name
+    hours_json: str | None = None
+    max_concurrent: int | None = None
+
+    @property
+    def key(self) -> Key:
+        return self.kind, self.flow, self.target
+
+
+Key = tuple[str, str, str]  # kind, flow, target: calls in progress are counted per key
+_IN_TARGET = "kind = ? AND flow = ? AND target = ? AND hours IS ? AND max_concurrent IS ?"
+
+
+@dataclass(frozen=True)
 class Campaign:
     """An outbound campaign's settings (table ``campaigns``)."""
 
@@ -79,6 +104,10 @@ class Campaign:
     hours: BusinessHours | None
     timezone: str
     state: str  # "active" | "paused"
+
+    @property
+    def target(self) -> Target:
+        return Target("campaign", self.flow, self.name)
 
 
 @dataclass(frozen=True)
@@ -205,18 +234,40 @@ class Outbound:
 
     # -- the dialer's side
     async def due(self, limit: int = 20) -> list[Job]:
+        """Due pending jobs of every kind, oldest first (for tools; the dialer selects per
+        target, so that jobs it cannot place yet hide no others)."""
         now = self.clock()
         rows = await self.store.transaction(lambda c: c.execute(
             f"SELECT {_JOB_COLUMNS} FROM outbound WHERE status = 'pending' AND due_at <= ?"
             " ORDER BY due_at, id LIMIT ?", (now, limit)).fetchall())
         return [Job(*row) for row in rows]
 
-    async def in_progress(self) -> dict[str, int]:
-        """Calls ringing or answered (not done yet), per survey / queue node / campaign."""
+    async def due_targets(self) -> list[Target]:
+        """Callback offers and surveys with jobs due now, one per set of booked rules, the
+        longest waiting first (campaigns are listed by :meth:`campaigns`)."""
+        now = self.clock()
         rows = await self.store.transaction(lambda c: c.execute(
-            "SELECT target, COUNT(*) FROM outbound WHERE status IN ('dialing', 'answered')"
-            " GROUP BY target").fetchall())
-        return {str(target): int(n) for target, n in rows}
+            "SELECT kind, flow, target, hours, max_concurrent FROM outbound"
+            " WHERE status = 'pending' AND kind IN ('callback', 'survey') AND due_at <= ?"
+            " GROUP BY kind, flow, target, hours, max_concurrent ORDER BY MIN(due_at)",
+            (now,)).fetchall())
+        return [Target(*row) for row in rows]
+
+    async def due_in(self, target: Target, limit: int) -> list[Job]:
+        """Up to ``limit`` due jobs of ``target``, oldest first."""
+        now = self.clock()
+        rows = await self.store.transaction(lambda c: c.execute(
+            f"SELECT {_JOB_COLUMNS} FROM outbound WHERE status = 'pending' AND {_IN_TARGET}"
+            " AND due_at <= ? ORDER BY due_at, id LIMIT ?",
+            (*_target_params(target), now, limit)).fetchall())
+        return [Job(*row) for row in rows]
+
+    async def in_progress(self) -> dict[Key, int]:
+        """Calls ringing or answered (not done yet), per kind, flow and target."""
+        rows = await self.store.transaction(lambda c: c.execute(
+            "SELECT kind, flow, target, COUNT(*) FROM outbound"
+            " WHERE status IN ('dialing', 'answered') GROUP BY kind, flow, target").fetchall())
+        return {(str(kind), str(flow), str(target)): int(n) for kind, flow, target, n in rows}
 
     async def get(self, job_id: int) -> Job | None:
         row = await self.store.transaction(lambda c: c.execute(
@@ -230,14 +281,17 @@ class Outbound:
             f"SELECT {_JOB_COLUMNS} FROM outbound{where} ORDER BY id", params).fetchall())
         return [Job(*row) for row in rows]
 
-    async def hold(self, job: Job, reason: str) -> bool:
-        """Keep a pending job from being dialled (its flow or node is gone), saying why."""
+    async def hold(self, target: Target, reason: str) -> int:
+        """Keep the due jobs of ``target`` from being dialled (its flow or node is gone),
+        saying why; how many were held."""
         now = self.clock()
-        held = bool(await self.store.transaction(lambda c: c.execute(
+        held = int(await self.store.transaction(lambda c: c.execute(
             "UPDATE outbound SET status = 'held', reason = ?, updated_at = ?"
-            " WHERE id = ? AND status = 'pending'", (reason, now, job.id)).rowcount))
+            f" WHERE status = 'pending' AND {_IN_TARGET} AND due_at <= ?",
+            (reason, now, *_target_params(target), now)).rowcount))
         if held:
-            log.warning("[%s] %s call %d held: %s", job.call_id, job.kind, job.id, reason)
+            log.warning("%d %s calls of %s/%s held: %s", held, target.kind, target.flow,
+                        target.target, reason)
         return held
 
     async def start_attempt(self, job: Job) -> bool:
@@ -294,22 +348,27 @@ class Outbound:
         return int(requeued)
 
 
+def _target_params(t: Target) -> tuple[object, ...]:
+    """The parameters of :data:`_IN_TARGET`."""
+    return t.kind, t.flow, t.target, t.hours_json, t.max_concurrent
+
+
 _JOB_COLUMNS = ("id, kind, call_id, flow, target, number, channel, caller_id, attempts,"
                 " max_attempts, retry_after_s, status, variables, hours, max_concurrent,"
                 " reason, last_result")
 
 
-def _offer(flow: m.Flow, job: Job) -> Offer | str | None:
-    """The flow's current offer behind a callback or survey job (None: it no longer calls
-    out), or why the job's survey or queue node is gone."""
-    if job.kind == "survey":
-        survey = flow.surveys.get(job.target)
+def _offer(flow: m.Flow, target: Target) -> Offer | str | None:
+    """The flow's current offer behind callback or survey jobs (None: it no longer calls
+    out), or why the jobs' survey or queue node is gone."""
+    if target.kind == "survey":
+        survey = flow.surveys.get(target.target)
         if survey is None:
-            return f"survey {job.target} is not in flow {flow.name}"
+            return f"survey {target.target} is not in flow {flow.name}"
         return survey.outbound
-    node = flow.nodes.get(job.target)
+    node = flow.nodes.get(target.target)
     if not isinstance(node, m.QueueNode):
-        return f"queue node {job.target} is not in flow {flow.name}"
+        return f"queue node {target.target} is not in flow {flow.name}"
     return node.callback
 
 
@@ -350,44 +409,53 @@ class Dialer:
             await asyncio.sleep(self.poll_s)
 
     async def tick(self) -> None:
-        """One round: start every due job that is within hours and under its limits."""
+        """One round: start due jobs target by target, each within its calling hours and
+        limits, so that jobs one target cannot place now (a paused or closed campaign, a
+        survey out of hours) never hide the jobs of another."""
         self._campaigns = await self.outbound.campaigns()
-        busy = await self.outbound.in_progress()  # ringing or in the call, per target
+        busy = Counter(await self.outbound.in_progress())  # ringing or in the call
         now = self.outbound.clock()
-        for job in await self.outbound.due(limit=200):
-            if job.id in self._dialing:
-                continue
-            rules = self._rules(job)
+        targets = await self.outbound.due_targets()  # callbacks, surveys: few, go first
+        for target in [*targets, *(c.target for c in self._campaigns.values())]:
+            rules = self._rules(target)
             if isinstance(rules, str):
-                await self.outbound.hold(job, rules)
+                await self.outbound.hold(target, rules)
                 continue
-            if (not rules.open_at(now) or busy.get(job.target, 0) >= rules.max_concurrent
-                    or not self._rate_allows(job)):
-                continue
-            if not await self.outbound.start_attempt(job):
-                continue
-            busy[job.target] = busy.get(job.target, 0) + 1
-            self._dialing[job.id] = asyncio.create_task(self._dial(job))
+            free = rules.max_concurrent - busy[target.key]
+            if free > 0 and rules.open_at(now):
+                busy[target.key] += await self._start(target, free)
 
-    def _rules(self, job: Job) -> Rules | str:
-        """The job's calling rules, or why it must not be placed (its flow or node is gone:
-        the answered call would find nothing to run)."""
-        if job.kind == "campaign":
-            campaign = self._campaigns.get(job.target)
+    async def _start(self, target: Target, free: int) -> int:
+        """Start up to ``free`` due jobs of ``target``; how many were started."""
+        started = 0
+        for job in await self.outbound.due_in(target, free):
+            if not self._rate_allows(job):
+                break
+            if job.id in self._dialing or not await self.outbound.start_attempt(job):
+                continue  # moved on since it was read
+            self._dialing[job.id] = asyncio.create_task(self._dial(job))
+            started += 1
+        return started
+
+    def _rules(self, target: Target) -> Rules | str:
+        """The target's calling rules, or why its jobs must not be placed (their flow or
+        node is gone: the answered call would find nothing to run)."""
+        if target.kind == "campaign":
+            campaign = self._campaigns.get(target.target)
             if campaign is None or campaign.state != "active":
                 return CLOSED
             return Rules(campaign.max_concurrent, campaign.hours)
         flows = self.flows()
-        flow = flows.get(job.flow)
+        flow = flows.get(target.flow)
         if flow is None:  # no flow at all: a missing or broken flows_dir, not an edit; wait
-            return f"flow {job.flow} is not loaded (removed or renamed)" if flows else CLOSED
-        offer = _offer(flow, job)
+            return f"flow {target.flow} is not loaded (removed or renamed)" if flows else CLOSED
+        offer = _offer(flow, target)
         if isinstance(offer, str):
             return offer
-        if job.max_concurrent is not None:  # as booked, whatever the flow says now
-            return Rules(job.max_concurrent, hours_from_json(job.hours_json or ""))
+        if target.max_concurrent is not None:  # as booked, whatever the flow says now
+            return Rules(target.max_concurrent, hours_from_json(target.hours_json or ""))
         if offer is None:  # booked before jobs kept their rules, and nothing says when to call
-            return f"{job.kind} no longer set in flow {flow.name}; its calling hours are unknown"
+            return f"{target.kind} no longer set in flow {flow.name}; its calling hours are unknown"
         return Rules(offer.max_concurrent, offer.hours)
 
     def _rate_allows(self, job: Job) -> bool:

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from flowkit import flow
 
+from ivr.campaign import Campaigns, Settings, read_list
 from ivr.channel import CallInfo
 from ivr.cli import main
 from ivr.flow import model as m
@@ -291,3 +292,33 @@ def test_held_jobs_are_listed_with_their_reason(tmp_path: Path,
     [first, _] = json.loads(capsys.readouterr().out)
     assert (first["status"], first["reason"]) == ("held", "flow bank is not loaded "
                                                   "(removed or renamed)")
+
+
+async def start_campaign(store: RecordStore, tmp_path: Path, name: str, numbers: list[str],
+                         at: float, **settings: object) -> None:
+    path = tmp_path / f"{name}.csv"
+    path.write_text("number\n" + "".join(f"{n}\n" for n in numbers))
+    await Campaigns(store, clock=Clock(at)).start(
+        Settings(name=name, flow="offer", dial="PJSIP/{number}@trunk", **settings),  # type: ignore[arg-type]
+        read_list(path))
+
+
+@pytest.mark.parametrize("stalled", ["paused", "out-of-hours"])
+async def test_a_stalled_campaign_hides_no_callback_survey_or_other_campaign(
+        store: RecordStore, tmp_path: Path, stalled: str) -> None:
+    at = next_monday_utc(9, 30)  # the callback and survey hours are 09:00-10:00
+    hours = {"mon-sun": "14:00-15:00"} if stalled == "out-of-hours" else None
+    await start_campaign(store, tmp_path, "big", [f"5551{i:03d}" for i in range(250)],
+                         at - 600, hours=hours)
+    if stalled == "paused":
+        await Campaigns(store).set_state("big", "paused")
+    await start_campaign(store, tmp_path, "small", ["5559000"], at - 600)
+    outbound = Outbound(store, clock=Clock(at - 300))  # booked after every campaign row
+    bank = flow(BANK, name="bank")
+    await book(outbound, bank, "c-1", "callback", number="5550101")
+    await book(outbound, bank, "c-2", "survey", number="5550102")
+    outbound.clock = Clock(at)
+    ami = FakeAmi()
+    await tick(Dialer(outbound, ami, lambda: {"bank": bank}))  # type: ignore[arg-type]
+    assert sorted(ami.dialled) == ["PJSIP/5550101@callback-line", "PJSIP/5550102@survey-line",
+                                   "PJSIP/5559000@trunk"]

@@ -132,10 +132,11 @@ def _migrate_3_to_4(conn: sqlite3.Connection) -> None:
     conn.execute(_OUTBOUND_V4)
     conn.execute(f"INSERT INTO outbound_v4 ({_OUTBOUND_V3_COLUMNS})"
                  f" SELECT {_OUTBOUND_V3_COLUMNS} FROM outbound")
-    conn.execute("DROP TABLE outbound")  # and its index
+    conn.execute("DROP TABLE outbound")  # and its index on (status, due_at)
     conn.execute("ALTER TABLE outbound_v4 RENAME TO outbound")
-    conn.execute("CREATE INDEX outbound_due ON outbound (status, due_at)")
-    # the dialer's selection: due jobs per kind and target, oldest first
+    # The dialer's selection: due jobs per kind and target, oldest first. The old index is
+    # not kept: the planner took it for "due callbacks and surveys" and walked every
+    # pending campaign row to find them.
     conn.execute("CREATE INDEX outbound_target_due ON outbound"
                  " (status, kind, flow, target, due_at)")
 
