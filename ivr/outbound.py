@@ -50,7 +50,7 @@ CONTEXT = "ivr-outbound"  # asterisk-conf/extensions.conf
 @dataclass(frozen=True)
 class Job:
     id: int
-    kind: str  # "callback" | "survey"
+    kind: str  # "callback" | "survey" | "campaign"
     call_id: str
     flow: str
     target: str
