@@ -1,20 +1,26 @@
 """Flow files cannot exhaust the server: anchors and aliases are refused on every path that
-loads a flow (no "billion laughs"), and nesting deeper than the stack is a flow error.
-(``/api/validate`` is in ``test_admin_api.py``.)"""
+loads a flow (no "billion laughs"), nesting deeper than the stack is a flow error, and the graph
+checks are linear in the size of the flow. (``/api/validate`` is in ``test_admin_api.py``.)"""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ivr.cli import main
 from ivr.errors import FlowErrors
+from ivr.flow import model as m
+from ivr.flow.graph import flow_edges
 from ivr.flow.library import load_library
 from ivr.flow.loader import load_flow, parse_flow
 from ivr.flow.registry import FlowRegistry
+from ivr.flow.source import load_source
+from ivr.flow.validate import check_flow
 
 REFUSED = "anchors and aliases are not allowed in flows; write the value out"
 SMALL = 'start: hello\nnodes:\n  hello: {play: {sound: hello-world}, next: hangup}\n'
@@ -26,6 +32,23 @@ def billion_laughs(levels: int = 9) -> str:
     lines = ["  a0: &a0 [" + ", ".join(["lol"] * 9) + "]"]
     lines += [f"  a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, levels)]
     return "start: s\nvariables:\n" + "\n".join(lines) + "\nnodes:\n  s: {hangup: true}\n"
+
+
+def goto_chain(n: int, *, dangling: bool = False) -> str:
+    """``n`` goto nodes in a row, then a hangup; ``dangling``: each goes to a missing node."""
+    lines = ["start: g0", "nodes:"]
+    lines += [f"  g{i}: {{goto: {'x' if dangling else 'g'}{i + 1}}}" for i in range(n)]
+    lines.append(f"  g{n}: {{hangup: true}}")
+    return "\n".join(lines) + "\n"
+
+
+def back_menus(n: int) -> str:
+    """``n`` menus in a row, each with a ``back`` option, then a hangup."""
+    lines = ["start: g0", "nodes:"]
+    lines += [f"  g{i}: {{menu: {{prompt: hi, options: {{'1': g{i + 1}, '2': back}}, "
+              "otherwise: hangup}}" for i in range(n)]
+    lines.append(f"  g{n}: {{hangup: true}}")
+    return "\n".join(lines) + "\n"
 
 
 def errors_of(text: str) -> list[str]:
@@ -103,3 +126,75 @@ async def test_reload_keeps_the_old_version_and_frees_its_lock(tmp_path: Path) -
     write(tmp_path / "main.yaml", 'version: "v2"\n' + SMALL)  # the next reload gets the lock
     result = await asyncio.wait_for(reg.reload("file change"), 30)
     assert result.result == "ok" and result.changed == ["main"]
+
+
+# --- linear checks ------------------------------------------------------------------------
+
+
+def test_8000_goto_nodes_validate() -> None:
+    flow = parse_flow(goto_chain(8000), file="f.yaml", name="f")
+    assert len(flow.nodes) == 8001
+    errs = errors_of(goto_chain(8000, dangling=True))
+    assert len(errs) == 2 * 8000  # each goto dangles, and each but g0 is unreachable
+    assert errs[0] == "f.yaml:3:14: node 'g0': goes to 'x1', which is not a node of this flow"
+
+
+def test_did_you_mean_still_names_the_first_three_close_nodes() -> None:
+    text = ("start: Menu_a\nnodes:\n  Menu_a: {goto: menu}\n  menu_b: {goto: MENU_c}\n"
+            "  mEnU_c: {goto: Menu_a}\n  other: {goto: ot}\n  menu_d: {goto: zz}\n"
+            "  m: {goto: M}\n")
+    with pytest.raises(FlowErrors) as info:
+        parse_flow(text, file="f.yaml", name="f")
+    hints = {e.node: e.message.partition("; ")[2] for e in info.value.errors
+             if "goes to" in e.message}
+    menus = "did you mean 'Menu_a' or 'menu_b' or 'mEnU_c'?"
+    assert hints == {"Menu_a": menus, "menu_b": menus, "other": "did you mean 'other'?",
+                     "menu_d": "", "m": menus}
+
+
+class _CountingNodes(dict[str, m.FlowNode]):
+    """A node table that counts how often it is walked from end to end."""
+
+    walks = 0
+
+    def __iter__(self) -> Iterator[str]:
+        self.walks += 1
+        return super().__iter__()
+
+    def values(self) -> Iterator[m.FlowNode]:  # type: ignore[override]
+        self.walks += 1
+        return iter(list(super().values()))
+
+
+def _validate_walks(n: int, *, dangling: bool) -> int:
+    """How often ``check_flow`` walks the node table of an ``n``-goto chain."""
+    text = goto_chain(n)
+    flow = parse_flow(text, file="f.yaml", name="f")
+    nodes = _CountingNodes({
+        nid: dataclasses.replace(node, target=f"x{node.target}")
+        if dangling and isinstance(node, m.GotoNode) else node
+        for nid, node in flow.nodes.items()})
+    check_flow(dataclasses.replace(flow, nodes=nodes), load_source(text, "f.yaml"), None)
+    return nodes.walks
+
+
+def test_dangling_targets_do_not_walk_the_nodes_once_each() -> None:
+    """The node table is walked a fixed number of times however many targets dangle (a
+    did-you-mean scan per dangling target made 8,000 gotos take 20 s)."""
+    assert _validate_walks(50, dangling=True) == _validate_walks(400, dangling=True)
+    assert _validate_walks(400, dangling=True) <= _validate_walks(400, dangling=False) + 1
+
+
+def _graph_walks(n: int) -> int:
+    flow = parse_flow(back_menus(n), file="f.yaml", name="f")
+    nodes = _CountingNodes(flow.nodes)
+    flow_edges(dataclasses.replace(flow, nodes=nodes))
+    return nodes.walks
+
+
+def test_back_options_do_not_walk_the_nodes_once_each() -> None:
+    """Drawing resolves every ``back`` option from one table of incoming arrows."""
+    assert _graph_walks(20) == _graph_walks(200)
+    edges = flow_edges(parse_flow(back_menus(3), file="f.yaml", name="f"))
+    assert [(e.source, e.target) for e in edges if e.style == "back"] == [
+        ("g0", "back"), ("g1", "g0"), ("g2", "g1")]

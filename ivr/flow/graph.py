@@ -27,6 +27,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,12 +143,14 @@ def flow_edges(flow: m.Flow) -> list[Edge]:
     """Every arrow of the flow's picture, in node order; ``back`` options are resolved to the
     menus that can lead to the menu (an arrow to each)."""
     out: list[Edge] = []
+    into: dict[str, set[str]] | None = None  # built once, at the first `back` option
     for node in flow.nodes.values():
         for target, label, style in _node_edges(node):
             if target == m.REPEAT:
                 out.append(Edge(node.id, node.id, label, "option"))
             elif target == m.BACK:
-                previous = _previous_menus(flow, node.id) or [m.BACK]
+                into = _incoming(flow) if into is None else into
+                previous = _previous_menus(flow, node.id, into) or [m.BACK]
                 out += [Edge(node.id, p, label, "back") for p in previous]
             else:
                 out.append(Edge(node.id, target, label, style))
@@ -224,18 +227,23 @@ def _retry_edges(node: m.MenuNode | m.CollectNode) -> Iterator[tuple[str, str, E
         yield node.otherwise, "otherwise", "retry"
 
 
-def _previous_menus(flow: m.Flow, menu_id: str) -> list[str]:
-    """Menus from which ``menu_id`` is reached without passing through another menu: where a
-    ``back`` option in ``menu_id`` can lead."""
+def _incoming(flow: m.Flow) -> dict[str, set[str]]:
+    """The nodes that lead to each target."""
     into: dict[str, set[str]] = {}
     for node in flow.nodes.values():
         for target, _, _ in _node_edges(node):
             into.setdefault(target, set()).add(node.id)
+    return into
+
+
+def _previous_menus(flow: m.Flow, menu_id: str, into: dict[str, set[str]]) -> list[str]:
+    """Menus from which ``menu_id`` is reached without passing through another menu: where a
+    ``back`` option in ``menu_id`` can lead."""
     found: list[str] = []
     seen = {menu_id}
-    todo = sorted(into.get(menu_id, ()))
+    todo = deque(sorted(into.get(menu_id, ())))
     while todo:
-        nid = todo.pop(0)
+        nid = todo.popleft()
         if nid in seen:
             continue
         seen.add(nid)

@@ -77,7 +77,7 @@ class _Builder:
     def at_offset(self, path: Path, offset: int, message: str) -> FlowError:
         """An error inside a one-line string value, pointing at the offending character."""
         line, col = self.src.where(path)
-        text = self.src.text.splitlines()[line - 1] if line else ""
+        text = self.src.line_text(line)
         quoted = 1 if text[col - 1:col] in ("'", '"') else 0
         return FlowError(message, file=self.src.file, line=line, col=col + offset + quoted,
                          node=str(path[1]))

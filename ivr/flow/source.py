@@ -103,6 +103,7 @@ class Source:
     data: Any
     text: str = ""
     marks: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    _lines: list[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def where(self, path: Path) -> tuple[int, int]:
         """Position of ``path``, or of its nearest ancestor that has one."""
@@ -111,6 +112,12 @@ class Source:
             if mark:
                 return mark
         return (1, 1)
+
+    def line_text(self, line: int) -> str:
+        """The text of a 1-based line, "" past the end (split once: errors ask line by line)."""
+        if self._lines is None:
+            self._lines = self.text.splitlines()
+        return self._lines[line - 1] if 0 < line <= len(self._lines) else ""
 
     def error(self, path: Path, message: str, node: str | None = None) -> FlowError:
         line, col = self.where(path)

@@ -71,13 +71,7 @@ def check_flow(
     errors: list[FlowError] = []
     if flow.start not in flow.nodes and flow.start not in broken:
         errors.append(src.error(("start",), f"start node '{flow.start}' does not exist"))
-    for node in flow.nodes.values():
-        base: Path = ("nodes", node.id)
-        for target, where in edges(node):
-            if target in (m.REPEAT, m.BACK) and not isinstance(node, m.MenuNode):
-                errors.append(src.error((*base, *where), f"'{target}' only works in menu options"))
-            elif target not in flow.nodes and target not in m.RESERVED_TARGETS | broken:
-                errors.append(src.error((*base, *where), _dangling(target, flow)))
+    errors += _dangling_targets(flow, src, m.RESERVED_TARGETS | broken)
     if not broken:  # what a broken node links to or sets is unknown
         errors += _unreachable(flow, src)
         errors += _busy_loops(flow, src)
@@ -89,9 +83,37 @@ def check_flow(
     return errors
 
 
-def _dangling(target: str, flow: m.Flow) -> str:
-    close = [n for n in flow.nodes if n.lower().startswith(target.lower()[:3])][:3]
-    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+def _dangling_targets(flow: m.Flow, src: Source, known: frozenset[str]) -> list[FlowError]:
+    """Targets that are neither a node nor ``known`` (reserved words, broken nodes)."""
+    errors = []
+    close: dict[str, list[str]] | None = None  # built once, at the first dangling target
+    for node in flow.nodes.values():
+        base: Path = ("nodes", node.id)
+        for target, where in edges(node):
+            if target in (m.REPEAT, m.BACK) and not isinstance(node, m.MenuNode):
+                errors.append(src.error((*base, *where), f"'{target}' only works in menu options"))
+            elif target not in flow.nodes and target not in known:
+                close = _close_names(flow) if close is None else close
+                errors.append(src.error((*base, *where), _dangling(target, close)))
+    return errors
+
+
+def _close_names(flow: m.Flow) -> dict[str, list[str]]:
+    """Node ids by their first 0-3 letters, lower case, the first three of each in file order:
+    one pass, so that each dangling target costs a lookup instead of a scan of every node."""
+    out: dict[str, list[str]] = {}
+    for nid in flow.nodes:
+        lower = nid.lower()
+        for n in range(min(3, len(lower)) + 1):
+            names = out.setdefault(lower[:n], [])
+            if len(names) < 3:
+                names.append(nid)
+    return out
+
+
+def _dangling(target: str, close: dict[str, list[str]]) -> str:
+    names = close.get(target.lower()[:3], [])
+    hint = f"; did you mean {' or '.join(repr(c) for c in names)}?" if names else ""
     return f"goes to '{target}', which is not a node of this flow{hint}"
 
 
