@@ -30,12 +30,13 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
+from instants import next_open_monday  # noqa: E402  (tests/instants.py)
 from serve import IvrServe  # noqa: E402  (tests/e2e/serve.py)
 
 from ivr.cli import main as ivr_main  # noqa: E402
@@ -43,7 +44,7 @@ from ivr.lab import CallSpec, Lab, sipp  # noqa: E402
 from ivr.lab.sipp import Answerer  # noqa: E402
 from ivr.store.records import RecordStore  # noqa: E402
 
-MORNING = datetime(2026, 11, 30, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))  # bank open
+MORNING = next_open_monday(ROOT / "flows" / "bank.yaml", 10)  # bank open, from now
 STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*placing campaign call")
 
 

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 from ivr.admin.console import AppConsole, LiveCalls
@@ -16,6 +16,7 @@ from ivr.agi.protocol import AgiEnvironment
 from ivr.agi.server import AgiServer
 from ivr.ami.client import AmiClient
 from ivr.ami.queues import AmiQueues
+from ivr.clock import Clock, system_clock
 from ivr.config import Settings
 from ivr.engines.http import HttpLookup, extract
 from ivr.flow.interpreter import CallRun, Services
@@ -39,14 +40,14 @@ RESULT_VARIABLE = "IVR_RESULT"
 class App:
     """The running server. ``await start()``, then ``await close()``."""
 
-    clock: Callable[[], float] = staticmethod(time.time)  # calls, records, outbound hours
+    clock: Clock = staticmethod(system_clock)  # calls, records, outbound, reload stamps
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.metrics = Metrics()
         self.live = LiveCalls(self.metrics)  # calls in progress (console, metrics)
         self.flows = FlowRegistry(settings.flows_dir, settings.prompts_dir,
-                                  poll_s=settings.flows_poll_s,
+                                  poll_s=settings.flows_poll_s, clock=self.clock,
                                   prepare=self.render_prompts, on_reload=self._reloaded)
         self.admin: AdminServer | None = None
         self.store: RecordStore | None = None
@@ -71,7 +72,7 @@ class App:
         if any(speech_languages(f) for f in self.library.flows.values()):
             await self.start_speech()
         self.store = await RecordStore.open(s.store.path)
-        recovered = await self.store.recover_unfinished(time.time())
+        recovered = await self.store.recover_unfinished(self.clock())
         if recovered:
             log.warning("%d calls were cut off by the last stop; marked as errors", recovered)
         self.outbound = Outbound(self.store, clock=self.clock)
@@ -84,7 +85,8 @@ class App:
                         "callbacks or outbound surveys are placed")
         if s.http.base_url:
             secret = s.http.secret.reveal() if s.http.secret else None
-            self.http = HttpLookup(s.http.base_url, secret=secret, timeout_s=s.http.timeout_s)
+            self.http = HttpLookup(s.http.base_url, secret=secret, timeout_s=s.http.timeout_s,
+                                   clock=self.clock)
             await self.http.start()
         if s.admin.enabled:  # before FastAGI: a taken admin port stops start-up, no calls
             self.admin = AdminServer(AppConsole(self), s.admin)

@@ -7,7 +7,6 @@ import asyncio
 import json
 import logging
 import sys
-import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +17,7 @@ import yaml
 from ivr import __version__
 from ivr.campaign_cli import add_campaign_parser
 from ivr.channel import CallInfo
+from ivr.clock import system_clock
 from ivr.config import load_settings
 from ivr.errors import FlowErrors, IvrError
 from ivr.flow.graph import add_graph_parser
@@ -142,7 +142,7 @@ def _simulate(args: argparse.Namespace) -> int:
         errors = [e for e in lib.errors if Path(e.file) == path] or lib.errors
         raise FlowErrors(errors) if errors else IvrError(f"{path}: not a flow file")
     out = sys.stderr if args.json else sys.stdout
-    start = datetime.fromisoformat(args.at).timestamp() if args.at else time.time()
+    start = datetime.fromisoformat(args.at).timestamp() if args.at else system_clock()
     clock = SimClock(start)
     interactive = args.input is None
     channel = ScriptedChannel(

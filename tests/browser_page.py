@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import timeshift
 from playwright.sync_api import Browser, ConsoleMessage, Page, Response, sync_playwright
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -49,6 +52,8 @@ def dashboard(browser: Browser, url: str, *, timezone_id: str | None = None,
     """A laptop-sized page on ``url`` that collects errors (HTTP >= 400 too if asked)."""
     context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="en-GB",
                                   timezone_id=timezone_id)
+    if os.environ.get(timeshift.SHIFT_ENV):  # the page reads the session's shifted clock
+        context.clock.install(time=time.time())
     page = context.new_page()
     d = Dashboard(page, url)
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import textwrap
-from datetime import datetime
 from typing import Any
+
+from instants import next_monday_at
 
 from ivr.channel import CallInfo
 from ivr.flow.interpreter import CallRun, Services
@@ -13,7 +14,8 @@ from ivr.flow.model import Flow
 from ivr.record import CallRecord
 from ivr.sim import ScriptedChannel, SimClock, parse_tokens
 
-MONDAY_10AM_UTC = datetime.fromisoformat("2026-11-30T10:00:00+00:00").timestamp()
+# the next Monday 10:00 UTC (18:00 in Shanghai), built from now: no date that will pass
+MONDAY_10AM_UTC = next_monday_at(10).timestamp()
 
 
 def flow(text: str, name: str = "test", **kw: Any) -> Flow:

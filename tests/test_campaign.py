@@ -11,13 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from instants import next_monday_at
 
 from ivr.campaign import CampaignError, Campaigns, Settings, read_list
 from ivr.cli import main
 from ivr.outbound import Dialer, Outbound
 from ivr.store.records import RecordStore
-
-MONDAY_NOON_UTC = 1796040000.0  # 2026-11-30 12:00 UTC
 
 
 @dataclass
@@ -169,14 +168,15 @@ async def test_no_answer_is_retried_after_the_delay_then_given_up(
 
 async def test_outside_calling_hours_nothing_is_dialled(store: RecordStore,
                                                         tmp_path: Path) -> None:
-    await Campaigns(store).start(
+    noon = next_monday_at(12).timestamp()  # every clock reads from here: no pinned date
+    await Campaigns(store, clock=lambda: noon - 4 * 3600).start(  # booked at 08:00
         settings(hours={"mon-fri": "09:00-10:00"}, timezone="UTC"),
         read_list(write_list(tmp_path, ["5550400"])))
-    outbound = Outbound(store, clock=lambda: MONDAY_NOON_UTC)
+    outbound = Outbound(store, clock=lambda: noon)
     ami = FakeAmi()
     await run_dialer(Dialer(outbound, ami, dict, poll_s=0.05), 0.3)  # type: ignore[arg-type]
     assert ami.dialled == []
-    outbound.clock = lambda: MONDAY_NOON_UTC - 2.5 * 3600  # 09:30
+    outbound.clock = lambda: noon - 2.5 * 3600  # 09:30
     await run_dialer(Dialer(outbound, ami, dict, poll_s=0.05), 0.3)  # type: ignore[arg-type]
     assert len(ami.dialled) == 1
 

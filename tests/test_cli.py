@@ -9,13 +9,18 @@ import sys
 from pathlib import Path
 
 import pytest
+from instants import first_holiday, next_open_monday
 
 from ivr.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 BANK = str(ROOT / "flows/bank.yaml")
 STUB = str(ROOT / "examples/http-stub.yaml")
-OPEN = "2026-11-30T10:00+08:00"  # a Monday morning in Shanghai
+# simulate --at pins the flow clock; the instants still come from now and the flow itself
+OPEN_AT = next_open_monday(BANK, 10)  # a Monday morning in Shanghai, the bank open
+OPEN = OPEN_AT.isoformat()
+EVENING = OPEN_AT.replace(hour=22).isoformat()
+HOLIDAY = f"{first_holiday(BANK).isoformat()}T10:00+08:00"
 
 
 def test_validate_sample_flows_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
@@ -58,9 +63,9 @@ def simulate(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, object
         ("1,3,1", OPEN, ["offer", "offer_accepted", "agent"], "transferred"),
         ("1,3,9,0", OPEN, ["offer", "main", "agent"], "transferred"),
         ("2,0", OPEN, ["opening_hours", "main", "agent"], "transferred"),
-        ("wait,wait", "2026-11-30T22:00+08:00", ["opening_hours", "closed", "goodbye"],
+        ("wait,wait", EVENING, ["opening_hours", "closed", "goodbye"],
          "self_service"),
-        ("1", "2027-10-02T10:00+08:00", ["opening_hours", "holiday", "goodbye"], "self_service"),
+        ("1", HOLIDAY, ["opening_hours", "holiday", "goodbye"], "self_service"),
         ("1,5,5,5", OPEN, ["main", "agent"], "transferred"),
         ("1", OPEN, ["opening_hours", "main"], "abandoned"),
     ],

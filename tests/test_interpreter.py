@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime, time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flowkit import MONDAY_10AM_UTC, flow, run
+from instants import next_new_year
 
 from ivr.agi.channel import AgiChannel
 from ivr.agi.protocol import Reply, parse_reply_line
@@ -200,6 +203,7 @@ async def test_set_branch_and_goto() -> None:
 
 
 async def test_hours_open_closed_holiday() -> None:
+    new_year = next_new_year("Asia/Shanghai")
     f = flow("""
         start: h
         timezone: Asia/Shanghai
@@ -207,21 +211,21 @@ async def test_hours_open_closed_holiday() -> None:
           h:
             hours:
               open: {mon-fri: "09:00-18:00"}
-              holidays: ["2027-01-01"]
+              holidays: ["NEW_YEAR"]
               when_open: open
               when_closed: closed
               when_holiday: holiday
           open: {play: "Open.", next: hangup}
           closed: {play: "Closed.", next: hangup}
           holiday: {play: "Holiday.", next: hangup}
-    """)
+    """.replace("NEW_YEAR", new_year.isoformat()))
     # 10:00 UTC is 18:00 in Shanghai: closed (end is exclusive)
     record, _ = await run(f, at=MONDAY_10AM_UTC)
     assert record.path[-1] == "closed"
     record, _ = await run(f, at=MONDAY_10AM_UTC - 3 * 3600)
     assert record.path[-1] == "open"
-    new_year = 1798765200.0  # 2027-01-01 10:00 Shanghai, a Friday
-    record, _ = await run(f, at=new_year)
+    at = datetime.combine(new_year, time(10), ZoneInfo("Asia/Shanghai")).timestamp()
+    record, _ = await run(f, at=at)
     assert record.path[-1] == "holiday"
 
 

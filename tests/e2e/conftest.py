@@ -8,12 +8,11 @@ before the session is reused and left running.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import pytest
 from helpers import Records, wait_until_idle
-from serve import BalanceStub, IvrServe
+from instants import next_open_monday
+from serve import ROOT, BalanceStub, IvrServe
 
 from ivr.lab import Lab
 
@@ -34,9 +33,10 @@ def lab() -> Iterator[Lab]:
 # The real server for tests/e2e/test_calls.py. Module scope, not session: test_lab.py needs
 # port 4573 free (its own inline handler, and "server down").
 
-# The bank flow is open Monday-Friday 08:00-20:00 in Shanghai: pin the flow clock to a
-# Monday morning so the tests do not depend on when they run (see serve.py).
-BANK_OPEN_AT = datetime(2026, 11, 30, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+# The bank flow is open Monday-Friday 08:00-20:00 in Shanghai: pin the flow clock to the next
+# Monday morning it is open, built from now, so the tests do not depend on when they run and
+# `ivr campaign start` (real time) books jobs the server sees as due (see serve.py).
+BANK_OPEN_AT = next_open_monday(ROOT / "flows" / "bank.yaml", 10)
 
 
 @pytest.fixture(scope="module")

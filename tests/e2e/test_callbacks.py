@@ -14,12 +14,11 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from helpers import Records, dial, members, spec
+from instants import next_open_monday
 from serve import ROOT, BalanceStub, IvrServe
 
 from ivr.lab import Lab
@@ -28,7 +27,7 @@ from ivr.lab.sipp import Answerer
 pytestmark = [pytest.mark.asterisk, pytest.mark.usefixtures("no_leftover_calls")]
 
 CALLER = "8613800138000"
-MORNING = datetime(2026, 11, 30, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))  # a Monday
+MORNING = next_open_monday(ROOT / "flows" / "bank.yaml", 10)  # the next open Monday, 10:00
 AFTERNOON = MORNING.replace(hour=13)
 
 
