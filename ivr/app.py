@@ -96,6 +96,7 @@ class App:
             command_timeout_s=s.agi.command_timeout_s, header_timeout_s=s.agi.header_timeout_s,
             max_line_bytes=s.agi.max_line_bytes, sounds_prefix=s.agi.sounds_prefix,
             prompts_dir=s.prompts_dir, unknown_prompt_s=s.agi.unknown_prompt_s,
+            max_connections=s.agi.max_connections, on_reject=self.metrics.agi_rejected,
         )
         await self.agi.start()
         log.info("FastAGI listening on %s:%d", s.agi.host, self.agi.port)

@@ -51,6 +51,7 @@ class AgiSettings:
     header_timeout_s: float = 5.0
     max_line_bytes: int = 8192
     sounds_prefix: str = "ivr/"  # where Asterisk sees prompts/ among its sounds
+    max_connections: int = 2000  # calls at once; more go back to the dialplan (IVR_RESULT=busy)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ name                            type       labels / meaning
 ``ivr_node_seconds``            histogram  ``flow``, ``node_kind``: time spent in one node
 ``ivr_recognizer_seconds``      histogram  decoding time of one utterance (worker thread)
 ``ivr_ami_reconnects_total``    counter    AMI logins after a lost link
+``ivr_agi_rejected_total``      counter    calls over ``agi.max_connections``, handed back
+                                           to the dialplan unserved
 ``ivr_flow_reloads_total``      counter    ``result``: ``ok``, ``partial`` (some files kept
                                            their previous version), ``error`` (nothing
                                            changed)
@@ -58,12 +60,16 @@ class Metrics:
             buckets=RECOGNIZER_BUCKETS, registry=r)
         self._ami_reconnects = Counter(
             "ivr_ami_reconnects", "AMI logins after a lost link", registry=r)
+        self._agi_rejected = Counter(
+            "ivr_agi_rejected", "Calls over agi.max_connections, handed back to the dialplan",
+            registry=r)
         self._reloads = Counter(
             "ivr_flow_reloads", "Flow directory reloads by result", ["result"], registry=r)
         self._flow_errors = Gauge(
             "ivr_flow_errors", "Flow files with errors (not serving their latest text)",
             registry=r)
         self._ami_reconnects.inc(0)
+        self._agi_rejected.inc(0)
         for result in RELOAD_RESULTS:  # every series present from the start, at 0
             self._reloads.labels(result=result).inc(0)
 
@@ -88,6 +94,10 @@ class Metrics:
     def ami_reconnected(self) -> None:
         """AMI logged in again after losing its link."""
         self._ami_reconnects.inc()
+
+    def agi_rejected(self) -> None:
+        """A call came in over ``agi.max_connections`` and went back to the dialplan."""
+        self._agi_rejected.inc()
 
     def reload(self, result: str) -> None:
         """A flow reload ended with ``result`` (one of :data:`RELOAD_RESULTS`)."""

@@ -63,7 +63,7 @@ async def start() -> AsyncIterator[Start]:
     """``server, recorder = await start(body, **server_kwargs)``; closed after the test."""
     servers: list[AgiServer] = []
 
-    async def _start(body: Handler, **kwargs: float | int | str) -> tuple[AgiServer, Recorder]:
+    async def _start(body: Handler, **kwargs: object) -> tuple[AgiServer, Recorder]:
         recorder = Recorder(body)
         server = AgiServer(recorder, host=HOST, port=0, **kwargs)  # type: ignore[arg-type]
         await server.start()
@@ -378,6 +378,58 @@ async def test_header_timeout(start: Start) -> None:
     writer.close()
     assert rec.envs == []
     await wait_until(lambda: server.active_calls == 0)
+
+
+
+async def test_over_max_connections_the_dialplan_fallback_takes_the_call(
+    start: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Over the cap the server reads nothing: it tells the dialplan (IVR_RESULT=busy, which
+    # sends the caller to the fallback queue) and closes. An AGI() that only sees the socket
+    # close reports AGISTATUS=SUCCESS, and the dialplan would hang up on the caller.
+    release = asyncio.Event()
+
+    async def hold(env: AgiEnvironment, channel: AgiChannel) -> None:
+        await channel.answer()
+        await release.wait()
+
+    rejected: list[int] = []
+    server, rec = await start(hold, max_connections=2, on_reject=lambda: rejected.append(1))
+    held = [asyncio.create_task(run_fake_call(HOST, server.port)) for _ in range(2)]
+    await wait_until(lambda: len(rec.envs) == 2)
+    with caplog.at_level(logging.WARNING, logger="ivr.agi"):
+        t0 = time.monotonic()
+        over = [await run_fake_call(HOST, server.port, timeout_s=5) for _ in range(3)]
+        assert time.monotonic() - t0 < 1.0
+    for result in over:
+        assert result.commands == ["SET VARIABLE IVR_RESULT busy"] and result.closed_by_server
+        assert result.variables == {"IVR_RESULT": "busy"}
+    assert len(rec.envs) == 2 and len(rejected) == 3 and server.active_calls == 2
+    [warning] = [r for r in caplog.records if r.levelno >= logging.WARNING]  # rate-limited
+    assert "max_connections" in warning.getMessage()
+    release.set()
+    await asyncio.gather(*held)
+    result = await run_fake_call(HOST, server.port)  # room again
+    assert result.names == ["ANSWER"] and len(rec.envs) == 3
+
+
+async def test_a_bare_connect_and_close_is_logged_at_debug(
+    start: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A port check (a health probe, a load balancer) is no news; a half-sent block is.
+    server, rec = await start(bank_flow)
+    with caplog.at_level(logging.DEBUG, logger="ivr.agi"):
+        for sent in (b"", b"agi_network: yes\n"):
+            caplog.clear()
+            _, writer = await asyncio.open_connection(HOST, server.port)
+            writer.write(sent)
+            writer.close()
+            await writer.wait_closed()
+            await wait_until(lambda: any("closed the connection" in r.getMessage()
+                                         for r in caplog.records))
+            [record] = [r for r in caplog.records if "closed the connection" in r.getMessage()]
+            assert record.levelno == (logging.INFO if sent else logging.DEBUG)
+    assert rec.envs == []
 
 
 # --------------------------------------------------------------------------- bad clients

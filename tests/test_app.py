@@ -182,6 +182,21 @@ async def test_playback_deadlines_know_the_rendered_prompts(app: App, prompts_di
     seconds = app.agi.sounds.seconds(welcome)
     assert seconds is not None and 0.5 < seconds < 10
 
+
+async def test_calls_over_the_connection_cap_are_counted(app: App) -> None:
+    assert app.agi is not None
+    assert app.agi.max_connections == app.settings.agi.max_connections == 2000
+    app.agi.max_connections = 1  # the test's own call fills it
+    _, writer = await asyncio.open_connection("127.0.0.1", port(app))
+    for _ in range(100):  # accepted, waiting for its agi_* block
+        if app.agi.active_calls == 1:
+            break
+        await asyncio.sleep(0.01)
+    result = await run_fake_call("127.0.0.1", port(app), script="main", uniqueid="call-busy")
+    writer.close()
+    assert result.variables == {"IVR_RESULT": "busy"}
+    assert b"ivr_agi_rejected_total 1.0" in app.metrics.render()
+
 async def test_garbage_connection_does_not_disturb_a_call(app: App) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port(app))
     writer.write(b"\xff\xfe not agi at all\n" * 100)

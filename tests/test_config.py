@@ -59,3 +59,8 @@ def test_agi_playback_bound_for_prompts_of_unknown_length() -> None:
     assert load_settings(env={}).agi.unknown_prompt_s == 300.0
     s = load_settings(env={"IVR_AGI_UNKNOWN_PROMPT_S": "900"})
     assert s.agi.unknown_prompt_s == 900.0
+
+
+def test_agi_connection_cap() -> None:
+    assert load_settings(env={}).agi.max_connections == 2000
+    assert load_settings(env={"IVR_AGI_MAX_CONNECTIONS": "500"}).agi.max_connections == 500

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 
 from ivr.agi.channel import AgiChannel, AgiCommandTimeout, CallLogger, call_logger, command_name
+from ivr.agi.limits import Rejections, set_keepalive, turn_away
 from ivr.agi.protocol import (
     NEED_DATA,
     AgiConnection,
@@ -44,23 +45,6 @@ _READ_CHUNK = 65536
 # burst after a restart, a load test): the kernel drops the extra SYNs and those callers wait
 # 1-3 s for a retransmit before AGI() even starts. The kernel caps it at net.core.somaxconn.
 _BACKLOG = 1024
-# TCP keepalive on every call's socket: Queue()/Dial() have no deadline, so a half-open
-# connection (the Asterisk box died or a firewall dropped the flow) is noticed by the kernel:
-# first probe after 60 s idle, then every 10 s, given up after 6 misses (~2 minutes).
-_KEEPALIVE_IDLE_S = 60
-_KEEPALIVE_INTERVAL_S = 10
-_KEEPALIVE_COUNT = 6
-
-
-def set_keepalive(sock: socket.socket) -> None:
-    """Turn on TCP keepalive with the timings above (where the platform has the options)."""
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    for name, value in (("TCP_KEEPIDLE", _KEEPALIVE_IDLE_S),
-                        ("TCP_KEEPINTVL", _KEEPALIVE_INTERVAL_S),
-                        ("TCP_KEEPCNT", _KEEPALIVE_COUNT)):
-        option = getattr(socket, name, None)  # Linux has all three; macOS names them apart
-        if option is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, option, value)
 
 
 class _Session:
@@ -85,12 +69,15 @@ class _Session:
         self._deadline: float | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timed_out = False
+        self.received = 0  # bytes from the peer (0 at EOF: a bare connect, e.g. a port check)
 
     async def next_event(self) -> Event:
         while (event := self._conn.next_event()) is NEED_DATA:
             # read() returns b"" at EOF; the protocol then yields ConnectionClosed, so EOF
             # ends the loop instead of spinning on it.
-            self._conn.receive_data(await self._reader.read(_READ_CHUNK))
+            data = await self._reader.read(_READ_CHUNK)
+            self.received += len(data)
+            self._conn.receive_data(data)
         return event
 
     async def read_environment(self, timeout_s: float) -> AgiEnvironment | None:
@@ -201,7 +188,9 @@ class AgiServer:
     command's reply (``AgiCommandTimeout`` ends the call); a playback gets the prompt's length
     on top, read from the files under ``prompts_dir`` (``unknown_prompt_s`` when unknown, see
     :class:`~ivr.agi.channel.AgiChannel`). ``header_timeout_s`` bounds the ``agi_*`` block;
-    ``max_line_bytes`` bounds any line from Asterisk.
+    ``max_line_bytes`` bounds any line from Asterisk. Beyond ``max_connections`` at once a
+    new connection gets :data:`~ivr.agi.limits.BUSY_COMMAND` and is closed, unread;
+    ``on_reject`` counts it.
     """
 
     def __init__(
@@ -216,7 +205,11 @@ class AgiServer:
         sounds_prefix: str = "",
         prompts_dir: str | None = None,
         unknown_prompt_s: float = 300.0,
+        max_connections: int = 2000,
+        on_reject: Callable[[], None] | None = None,
     ) -> None:
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be at least 1, got {max_connections}")
         self._handler = handler
         self.host = host
         self._port = port
@@ -226,6 +219,8 @@ class AgiServer:
         self.sounds_prefix = sounds_prefix
         self.sounds = SoundLengths(prompts_dir)  # one cache for every call
         self.unknown_prompt_s = unknown_prompt_s
+        self.max_connections = max_connections
+        self._rejections = Rejections(on_reject)
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -298,6 +293,10 @@ class AgiServer:
     async def _on_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
+        if len(self._tasks) >= self.max_connections:
+            self._rejections.note(self.max_connections)
+            await turn_away(reader, writer, self.header_timeout_s)
+            return
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
@@ -316,7 +315,11 @@ class AgiServer:
                 )
                 return
             if env is None:
-                logger.info("%s closed the connection before the AGI environment ended", peer)
+                if session.received:
+                    logger.info("%s closed the connection before the AGI environment ended",
+                                peer)
+                else:  # a port check (health probe, load balancer): routine
+                    logger.debug("%s closed the connection without sending anything", peer)
                 return
             log = call_logger(readable(env.uniqueid))
             await self._run_handler(env, session, log)

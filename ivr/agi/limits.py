@@ -1,0 +1,87 @@
+"""The FastAGI server at its limits: TCP keepalive, and calls beyond ``agi.max_connections``.
+
+Over the cap a call goes back to the dialplan at once. Closing the socket alone is not
+enough: ``AGI()`` reads EOF as the script's normal end (``AGISTATUS=SUCCESS``, see
+``run_agi`` in Asterisk's ``res_agi.c``) and the dialplan hangs up. ``IVR_RESULT`` set sends
+the caller to its fallback instead (``asterisk-conf/extensions.conf``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import socket
+import time
+from collections.abc import Callable
+from typing import Final
+
+from ivr.agi.commands import format_command
+
+logger = logging.getLogger("ivr.agi")
+
+BUSY_COMMAND: Final = format_command("SET VARIABLE", "IVR_RESULT", "busy")
+
+# TCP keepalive on every call's socket: Queue()/Dial() have no deadline, so a half-open
+# connection (the Asterisk box died, a firewall dropped the flow) is noticed by the kernel:
+# first probe after 60 s idle, then every 10 s, given up after 6 misses (~2 minutes).
+_KEEPALIVE_IDLE_S = 60
+_KEEPALIVE_INTERVAL_S = 10
+_KEEPALIVE_COUNT = 6
+_IO_ERRORS: Final = (ConnectionError, OSError)  # TimeoutError is an OSError too
+_READ_CHUNK = 65536
+
+
+def set_keepalive(sock: socket.socket) -> None:
+    """Turn on TCP keepalive with the timings above (where the platform has the options)."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (("TCP_KEEPIDLE", _KEEPALIVE_IDLE_S),
+                        ("TCP_KEEPINTVL", _KEEPALIVE_INTERVAL_S),
+                        ("TCP_KEEPCNT", _KEEPALIVE_COUNT)):
+        option = getattr(socket, name, None)  # Linux has all three; macOS names them apart
+        if option is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, option, value)
+
+
+async def turn_away(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, timeout_s: float
+) -> None:
+    """Send :data:`BUSY_COMMAND` and end, parsing nothing. Asterisk runs the command once it
+    has sent its ``agi_*`` block, then sees our EOF and leaves ``AGI()``. What it sent is
+    dropped unread, but drained until it closes: unread bytes turn a close into a reset."""
+    try:
+        writer.write(BUSY_COMMAND.encode() + b"\n")
+        writer.write_eof()
+        async with asyncio.timeout(timeout_s):  # a peer that never closes
+            while await reader.read(_READ_CHUNK):
+                pass
+    except _IO_ERRORS:
+        pass  # gone or stuck: the close below is all that is left to do
+    finally:
+        writer.close()
+        with contextlib.suppress(*_IO_ERRORS):
+            await writer.wait_closed()
+
+
+class Rejections:
+    """Counts calls turned away (``on_reject``, e.g. a metric) and warns at most once every
+    ``every_s`` with how many there were: a burst must not flood the log."""
+
+    def __init__(self, on_reject: Callable[[], None] | None, every_s: float = 10.0) -> None:
+        self.on_reject = on_reject
+        self.every_s = every_s
+        self._unlogged = 0
+        self._logged_at = -math.inf
+
+    def note(self, max_connections: int) -> None:
+        """One more connection over the cap of ``max_connections``."""
+        if self.on_reject is not None:
+            self.on_reject()
+        self._unlogged += 1
+        now = time.monotonic()
+        if now - self._logged_at >= self.every_s:
+            logger.warning("%d call(s) over agi.max_connections=%d handed back to the dialplan "
+                           "(IVR_RESULT=busy) since the last warning", self._unlogged,
+                           max_connections)
+            self._unlogged, self._logged_at = 0, now
