@@ -15,12 +15,11 @@ import csv
 import json
 import re
 import sqlite3
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ivr.clock import Clock, system_clock
 from ivr.errors import IvrError
 from ivr.flow.hours import HoursSpecError, parse_hours
 from ivr.flow.queueing import NUMBER
@@ -96,7 +95,7 @@ class Settings:
 class Campaigns:
     """Campaign rows in the record store (used by the ``ivr campaign`` command)."""
 
-    def __init__(self, store: RecordStore, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: RecordStore, clock: Clock = system_clock) -> None:
         self.store = store
         self.clock = clock
 

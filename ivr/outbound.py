@@ -36,6 +36,7 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from ivr.ami.client import AmiClient
+from ivr.clock import Clock, system_clock
 from ivr.errors import AmiError
 from ivr.flow import model as m
 from ivr.flow.hours import BusinessHours, Holiday, parse_hours
@@ -160,7 +161,7 @@ def dial_string(pattern: str, number: str) -> str:
 class Outbound:
     """Books and tracks outbound calls in the record store (the interpreter's OutboundPort)."""
 
-    def __init__(self, store: RecordStore, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: RecordStore, clock: Clock = system_clock) -> None:
         self.store = store
         self.clock = clock
 

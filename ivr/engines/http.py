@@ -28,8 +28,7 @@ import hmac
 import json
 import math
 import re
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from types import TracebackType
 from typing import Literal
@@ -38,6 +37,7 @@ from urllib.parse import unquote
 import aiohttp
 from yarl import URL
 
+from ivr.clock import Clock, system_clock
 from ivr.errors import HttpLookupError
 
 __all__ = ["HttpLookup", "extract", "sign", "verify_signature"]
@@ -72,7 +72,7 @@ def verify_signature(
         ts = int(timestamp)
     except (TypeError, ValueError):
         return False
-    if max_age_s is not None and abs((time.time() if now is None else now) - ts) > max_age_s:
+    if max_age_s is not None and abs((system_clock() if now is None else now) - ts) > max_age_s:
         return False
     return hmac.compare_digest(sign(secret, ts, method, path, body), header)
 
@@ -88,7 +88,7 @@ class HttpLookup:
         timeout_s: float = 2.0,
         max_response_bytes: int = 1_000_000,
         user_agent: str = "ivr/0.1",
-        clock: Callable[[], float] = time.time,
+        clock: Clock = system_clock,
     ) -> None:
         url = URL(base_url)
         if url.scheme not in ("http", "https") or not url.host or url.query_string or url.fragment:

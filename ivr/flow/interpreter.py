@@ -16,6 +16,7 @@ from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from ivr.channel import Channel, ListenRequest, Prompt
+from ivr.clock import Clock, system_clock
 from ivr.errors import CallHangup, ExpressionError, HttpLookupError, IvrError
 from ivr.flow import model as m
 from ivr.flow.queueing import OutboundPort, QueuePort, run_queue
@@ -46,7 +47,7 @@ class Services:
 
     http: HttpPort | None = None
     flows: Mapping[str, m.Flow] = field(default_factory=dict)  # for `call` (sub-flows)
-    clock: Callable[[], float] = time.time
+    clock: Clock = system_clock
     extract: Callable[[object, str], str] | None = None  # JSON path lookup for `http` save
     # Called with the record in progress before each node that waits for the caller, so a
     # server crash mid-call still leaves where the call was.

@@ -29,13 +29,13 @@ import contextlib
 import hashlib
 import logging
 import os
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ivr.clock import Clock, system_clock
 from ivr.errors import FlowError
 from ivr.flow.library import FlowLibrary, flow_files, load_library, subflow_errors
 from ivr.flow.model import Flow
@@ -113,7 +113,7 @@ class FlowRegistry:
         *,
         keep: int = KEEP_VERSIONS,
         poll_s: float = 2.0,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = system_clock,
         prepare: Callable[[list[Flow]], Awaitable[None]] | None = None,
         on_reload: Callable[[ReloadResult], None] | None = None,
     ) -> None:
