@@ -9,6 +9,7 @@ import io
 import logging
 import os
 import socket
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,6 +21,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from fake_asterisk import FakeCallState, FakeCommand, run_fake_call
 from prometheus_client.parser import text_string_to_metric_families
 
+from ivr.admin import api
 from ivr.admin.api import make_admin_app
 from ivr.admin.console import Health, LiveCall
 from ivr.app import App
@@ -31,7 +33,7 @@ from ivr.config import (
     SpeechSettings,
     StoreSettings,
 )
-from ivr.errors import ConfigError
+from ivr.errors import ConfigError, FlowErrors
 from ivr.flow.registry import FlowRegistry
 from ivr.metrics import Metrics
 from ivr.record import CallRecord, SurveyAnswer, SurveyResult
@@ -290,7 +292,66 @@ async def test_validate_refuses_a_billion_laughs(client: TestClient[Any, Any]) -
     text = "start: s\nvariables:\n" + "\n".join(lines) + "\nnodes:\n  s: {hangup: true}\n"
     response = await asyncio.wait_for(client.post("/api/validate", data=text), 5)
     body = await response.json()
-    assert body["ok"] is False and "aliases" in body["errors"][0]["message"]
+    assert body == {"ok": False, "errors": [{"line": 3, "col": 7, "node": None, "message":
+                    "anchors and aliases are not allowed in flows; write the value out"}]}
+
+
+async def test_validate_takes_flows_up_to_its_own_size_limit(
+    client: TestClient[Any, Any]
+) -> None:
+    big = flow_text("x") + "#" * api.VALIDATE_MAX_BYTES
+    assert "ivr validate" in await error_of(await client.post("/api/validate", data=big), 413)
+    response = await client.post("/api/validate", data=big[:api.VALIDATE_MAX_BYTES])
+    assert response.status == 200 and (await response.json())["ok"] is True
+
+
+class SlowParse:
+    """``parse_flow`` stand-in that blocks its worker thread until released, and counts."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.started = self.running = self.peak = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, text: str, **kw: Any) -> Any:
+        with self._lock:
+            self.started += 1
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+        self.release.wait(30)
+        with self._lock:
+            self.running -= 1
+        raise FlowErrors([])  # a valid flow, as far as _check can tell
+
+
+async def test_validations_are_bounded_and_a_timed_out_one_keeps_its_slot(
+    client: TestClient[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slow = SlowParse()
+    monkeypatch.setattr(api, "parse_flow", slow)
+    monkeypatch.setattr(api, "VALIDATE_TIMEOUT_S", 0.2)
+    try:
+        flood = await asyncio.gather(*(client.post("/api/validate", data=flow_text("x"))
+                                       for _ in range(8)))
+        statuses = sorted(r.status for r in flood)
+        assert statuses == [429] * 6 + [503] * 2  # two ran out of time, six were refused
+        busy = next(r for r in flood if r.status == 429)
+        assert "validations are already running" in await error_of(busy, 429)
+        assert int(busy.headers["Retry-After"]) > 0
+        late = next(r for r in flood if r.status == 503)
+        assert "longer than 0.2 s" in await error_of(late, 503)
+        for _ in range(4):  # the timed-out threads still run: no new thread is started
+            await error_of(await client.post("/api/validate", data=flow_text("x")), 429)
+        assert slow.started == 2 and slow.peak == 2
+    finally:
+        slow.release.set()
+    for _ in range(100):  # the slots come back when the threads end
+        response = await client.post("/api/validate", data=flow_text("x"))
+        if response.status == 200:
+            break
+        await asyncio.sleep(0.05)
+    assert response.status == 200 and (await response.json())["ok"] is True
+    assert slow.started == 3 and slow.peak == 2
 
 
 async def test_schema(client: TestClient[Any, Any]) -> None:
