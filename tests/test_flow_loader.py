@@ -133,6 +133,70 @@ def test_bad_pattern_bad_condition_bad_hours_undefined_variable() -> None:
     assert "f.yaml:11:25: node 'h': open.mon: '9' is not a time" in joined
 
 
+# --- collect patterns: RE2, like matches() ------------------------------------------------
+
+# `(\d+)+5` against 64 digits with no 5 is 2**63 ways to split the digits for a backtracking
+# engine: minutes to forever on the event loop. RE2 is linear in the digits.
+PATHOLOGICAL = r"""
+    start: c
+    nodes:
+      c:
+        collect:
+          prompt: "Your number?"
+          into: acct
+          digits: {min: 1, max: 64}
+          pattern: '(\d+)+5'
+          no_match: {max: 0}
+          otherwise: hangup
+        next: hangup
+"""
+
+
+async def test_a_pathological_collect_pattern_on_64_digits_is_linear() -> None:
+    from flowkit import flow, run
+
+    f = flow(PATHOLOGICAL)
+    record, _ = await run(f, "1" * 64 + "#")
+    assert [i.kind for i in record.inputs] == ["no_match"]
+    record, _ = await run(f, "1" * 63 + "5#")
+    assert [i.kind for i in record.inputs] == ["dtmf"]
+
+
+def collect_pattern(pattern: str) -> m.Matcher:
+    f = parse_flow("start: c\nnodes:\n  c:\n    collect: {prompt: x, into: acct, "
+                   f"pattern: '{pattern}', otherwise: hangup}}\n    next: hangup\n",
+                   file="f.yaml", name="f")
+    node = f.nodes["c"]
+    assert isinstance(node, m.CollectNode) and node.pattern is not None
+    return node.pattern
+
+
+def test_a_collect_pattern_matches_the_whole_input_and_only_ascii_digits() -> None:
+    assert collect_pattern("[0-9]{4}").fullmatch("1234") is not None
+    assert collect_pattern("[0-9]{4}").fullmatch("12345") is None  # whole input, not a prefix
+    assert collect_pattern("[0-9]{4}$").fullmatch("1234\n") is None  # no `$`-before-\n trap
+    assert collect_pattern(r"\d+").fullmatch("1234\n") is None
+    assert collect_pattern(r"\d{4}").fullmatch("١٢٣٤") is None  # Arabic-Indic digits: not \d
+
+
+@pytest.mark.parametrize(("pattern", "hint"), [
+    (r"(\d)\1", "backreferences (\\1) are not supported"),
+    ("(?=1)[0-9]+", "lookahead (?=...) is not supported"),
+], ids=["backreference", "lookahead"])
+def test_a_collect_pattern_re2_cannot_run_names_file_line_and_node(
+    pattern: str, hint: str
+) -> None:
+    [error] = errors_of(f"""
+        start: c
+        nodes:
+          c:
+            collect: {{prompt: "x", into: acct, pattern: '{pattern}', otherwise: hangup}}
+            next: hangup
+    """)
+    assert error.startswith(f"f.yaml:5:49: node 'c': bad pattern: {hint}")
+    assert "RE2" in error
+
+
 def test_undefined_variable_is_named() -> None:
     errs = errors_of("""
         start: t

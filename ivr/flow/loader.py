@@ -8,7 +8,6 @@ graph checks in :mod:`ivr.flow.validate`.
 from __future__ import annotations
 
 import hashlib
-import re
 from pathlib import Path as FsPath
 from typing import Any, Literal, cast
 
@@ -17,6 +16,7 @@ from ivr.flow import model as m
 from ivr.flow.expr import ExpressionSyntaxError, compile_expression
 from ivr.flow.hours import BusinessHours, HoursSpecError, parse_hours
 from ivr.flow.prompts import PromptSpecError, parse_prompt
+from ivr.flow.regex import FlowRegex, PatternError, compile_flow_regex
 from ivr.flow.schema import node_errors, top_level_errors
 from ivr.flow.source import Path, Source, load_source
 from ivr.flow.template import Template, parse_template
@@ -164,6 +164,15 @@ class _Builder:
             self.err(path, str(exc))
             raise _Invalid from None
 
+    def pattern(self, value: str, path: Path) -> FlowRegex:
+        """RE2, like matches(): the caller's digits meet it on the event loop, where a
+        backtracking engine could stall every call on a pattern like ``(\\d+)+5``."""
+        try:
+            return compile_flow_regex(value)
+        except PatternError as exc:
+            self.err(path, f"bad pattern: {exc}")
+            raise _Invalid from None
+
     def assign(self, mapping: dict[str, Any], path: Path) -> dict[str, Template]:
         return {k: self.template(v, (*path, k)) for k, v in mapping.items()}
 
@@ -232,13 +241,7 @@ class _Builder:
         if lo > hi:
             self.err((*path, "digits"), f"min {lo} is larger than max {hi}")
             raise _Invalid
-        pattern = None
-        if "pattern" in spec:
-            try:
-                pattern = re.compile(spec["pattern"])
-            except re.error as exc:
-                self.err((*path, "pattern"), f"bad pattern: {exc}")
-                raise _Invalid from None
+        pattern = self.pattern(spec["pattern"], (*path, "pattern")) if "pattern" in spec else None
         confirm = spec.get("confirm")
         return m.CollectNode(
             id=nid, line=line, prompt=self.prompt(spec["prompt"], (*path, "prompt")),
