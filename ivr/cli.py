@@ -23,6 +23,7 @@ from ivr.errors import FlowErrors, IvrError
 from ivr.flow.graph import add_graph_parser
 from ivr.flow.interpreter import CallRun, Services
 from ivr.flow.library import load_library
+from ivr.flow.source import YamlRefused, safe_load
 from ivr.sim import ScriptedChannel, SimClock, StubHttp, parse_tokens
 from ivr.speech.stt import add_stt_parser
 
@@ -187,7 +188,9 @@ def _ask() -> str | None:
 
 def _read_stub(path: str) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        data = safe_load(Path(path).read_text(encoding="utf-8"), "HTTP stub files") or {}
+    except YamlRefused as exc:
+        raise IvrError(exc.at(path)) from None
     except (OSError, yaml.YAMLError) as exc:
         raise IvrError(f"{path}: cannot read the HTTP stub file: {exc}") from None
     if not isinstance(data, dict):

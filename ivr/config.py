@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from ivr.errors import ConfigError
+from ivr.flow.source import YamlRefused, safe_load
 
 
 class Secret:
@@ -134,7 +135,9 @@ def load_settings(path: str | os.PathLike[str] | None = None,
     data: dict[str, Any] = {}
     if path is not None:
         try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+            loaded = safe_load(Path(path).read_text(encoding="utf-8"), "the configuration") or {}
+        except YamlRefused as exc:
+            raise ConfigError(exc.at(str(path))) from None
         except (OSError, yaml.YAMLError) as exc:
             raise ConfigError(f"{path}: cannot read the configuration: {exc}") from None
         if not isinstance(loaded, dict):

@@ -127,3 +127,18 @@ def test_console_script_runs() -> None:
     proc = subprocess.run([str(exe), "validate", str(ROOT / "flows")], capture_output=True,
                           text=True, check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize(("stub", "where"), [
+    ('"GET /a": &reply {available: "1"}\n"GET /b": *reply\n', "1:11"),
+    ('"GET /a": {available: *nothing}\n', "1:23"),
+], ids=["anchor", "alias"])
+def test_simulate_refuses_anchors_and_aliases_in_the_http_stub(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], stub: str, where: str
+) -> None:
+    path = tmp_path / "stub.yaml"
+    path.write_text(stub, encoding="utf-8")
+    assert main(["simulate", BANK, "--input", "hangup", "--http-stub", str(path)]) == 2
+    first = capsys.readouterr().err.splitlines()[0]
+    assert first == (f"ivr: {path}:{where}: anchors and aliases are not allowed in HTTP stub "
+                     "files; write the value out")

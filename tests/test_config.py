@@ -64,3 +64,39 @@ def test_agi_playback_bound_for_prompts_of_unknown_length() -> None:
 def test_agi_connection_cap() -> None:
     assert load_settings(env={}).agi.max_connections == 2000
     assert load_settings(env={"IVR_AGI_MAX_CONNECTIONS": "500"}).agi.max_connections == 500
+
+
+# --- anchors, aliases and deep nesting: refused like in flows ------------------------------
+
+
+def laughs(levels: int = 9) -> str:
+    """A billion laughs under ``variables:``: 9**levels values once expanded. The first anchor
+    is at line 2, column 7."""
+    lines = ["  a0: &a0 [" + ", ".join(["lol"] * 9) + "]"]
+    lines += [f"  a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, levels)]
+    return "variables:\n" + "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(("text", "where", "what"), [
+    (laughs(), "2:7", "anchors and aliases are not allowed in the configuration; "
+     "write the value out"),
+    ("agi: {port: 4600}\nflows_dir: *dir\n", "2:12", "anchors and aliases are not allowed in "
+     "the configuration; write the value out"),
+    ("flows_dir: " + "[" * 5000 + "]" * 5000 + "\n", "1:", "values nested too deeply"),
+], ids=["billion-laughs", "alias", "deep"])
+def test_anchors_aliases_and_deep_nesting_are_refused_with_file_and_line(
+    tmp_path: Path, text: str, where: str, what: str
+) -> None:
+    cfg = tmp_path / "ivr.yaml"
+    cfg.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg, env={})
+    assert str(info.value).startswith(f"{cfg}:{where}")
+    assert what in str(info.value)
+
+
+def test_the_configuration_is_still_read_as_yaml_1_1(tmp_path: Path) -> None:
+    cfg = tmp_path / "ivr.yaml"
+    cfg.write_text("agi: {port: 4600}\nadmin: {open_read: on}\n")  # `on` is true in YAML 1.1
+    s = load_settings(cfg, env={})
+    assert s.agi.port == 4600 and s.admin.open_read is True

@@ -8,6 +8,7 @@ keys are an error instead of a silent override (two options on the same digit).
 Anchors and aliases are refused as the parser meets them, before anything is composed: a few
 hundred bytes of nested aliases expand to hundreds of millions of values ("billion laughs").
 Nesting deeper than :data:`MAX_DEPTH` is refused too (the composer recurses once per level).
+The configuration and ``--http-stub`` files get the same refusals through :func:`safe_load`.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ ALIASES_REFUSED = "anchors and aliases are not allowed in flows; write the value
 TOO_DEEP = f"values nested too deeply (more than {MAX_DEPTH} levels); a flow needs a few"
 
 
-class _Refused(yaml.YAMLError):
-    """Something the flow loader refuses to compose, where it starts and in which flow node."""
+class YamlRefused(yaml.YAMLError):
+    """Something a loader here refuses to compose, where it starts and in which flow node."""
 
     def __init__(self, message: str, event: yaml.Event, node: str | None) -> None:
         super().__init__(message)
@@ -36,6 +37,40 @@ class _Refused(yaml.YAMLError):
         mark = event.start_mark
         self.line, self.col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         self.node = node
+
+    def at(self, file: str) -> str:
+        """``file:line:col: message``, the way flow errors read."""
+        return f"{file}:{self.line}:{self.col}: {self.message}"
+
+
+class _Guard(yaml.composer.Composer):
+    """The composer of every YAML loader here: refuses anchors, aliases and nesting deeper than
+    :data:`MAX_DEPTH` as the parser meets them, before anything is composed."""
+
+    aliases_refused = ALIASES_REFUSED
+    too_deep = TOO_DEEP
+
+    def __init__(self) -> None:
+        yaml.composer.Composer.__init__(self)
+        self._keys: list[str | None] = []  # mapping keys from the root to the node composed
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        """Refuse an anchor, an alias or one level too many before composing anything."""
+        event: yaml.Event = self.peek_event()  # type: ignore[attr-defined]  # Parser's
+        key = index.value if isinstance(index, yaml.ScalarNode) else None
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise YamlRefused(self.aliases_refused, event, self._flow_node(key))
+        if len(self._keys) > MAX_DEPTH:
+            raise YamlRefused(self.too_deep, event, self._flow_node(key))
+        self._keys.append(key)
+        try:
+            return yaml.composer.Composer.compose_node(self, parent, index)
+        finally:
+            self._keys.pop()
+
+    def _flow_node(self, key: str | None) -> str | None:
+        """The flow node being composed, for the error; only flows have nodes."""
+        return None
 
 
 class _Resolver(yaml.resolver.BaseResolver):
@@ -62,7 +97,7 @@ class _Loader(
     yaml.reader.Reader,
     yaml.scanner.Scanner,
     yaml.parser.Parser,
-    yaml.composer.Composer,
+    _Guard,
     yaml.constructor.SafeConstructor,
     _Resolver,
 ):
@@ -70,29 +105,46 @@ class _Loader(
         yaml.reader.Reader.__init__(self, stream)
         yaml.scanner.Scanner.__init__(self)
         yaml.parser.Parser.__init__(self)
-        yaml.composer.Composer.__init__(self)
+        _Guard.__init__(self)
         yaml.constructor.SafeConstructor.__init__(self)
         _Resolver.__init__(self)
-        self._keys: list[str | None] = []  # mapping keys from the root to the node composed
-
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        """Refuse an anchor, an alias or one level too many before composing anything."""
-        event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]  # untyped stub
-        key = index.value if isinstance(index, yaml.ScalarNode) else None
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-            raise _Refused(ALIASES_REFUSED, event, self._flow_node(key))
-        if len(self._keys) > MAX_DEPTH:
-            raise _Refused(TOO_DEEP, event, self._flow_node(key))
-        self._keys.append(key)
-        try:
-            return yaml.composer.Composer.compose_node(self, parent, index)
-        finally:
-            self._keys.pop()
 
     def _flow_node(self, key: str | None) -> str | None:
         """The id of the flow node being composed (``nodes: {<id>: ...}``), if any."""
         path = [*self._keys[1:], key]  # the first entry is the document itself
         return str(path[1]) if len(path) >= 2 and path[0] == "nodes" and path[1] else None
+
+
+class _SafeLoader(
+    yaml.reader.Reader,
+    yaml.scanner.Scanner,
+    yaml.parser.Parser,
+    _Guard,
+    yaml.constructor.SafeConstructor,
+    yaml.resolver.Resolver,
+):
+    """``yaml.SafeLoader`` (YAML 1.1, what these files were always read with) behind the guard."""
+
+    def __init__(self, stream: str, what: str) -> None:
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        _Guard.__init__(self)
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+        self.aliases_refused = f"anchors and aliases are not allowed in {what}; write the value out"
+        self.too_deep = f"values nested too deeply (more than {MAX_DEPTH} levels)"
+
+
+def safe_load(text: str, what: str) -> Any:
+    """``yaml.safe_load`` for the other YAML files (configuration, HTTP stubs), refusing
+    anchors, aliases and deep nesting as flows do: :class:`YamlRefused` (a ``yaml.YAMLError``;
+    ``exc.at(file)`` reads ``file:line:col: ... not allowed in <what> ...``)."""
+    loader = _SafeLoader(text, what)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 @dataclass
@@ -132,7 +184,7 @@ def load_source(text: str, file: str) -> Source:
     loader = _Loader(text)
     try:
         root = loader.get_single_node()
-    except _Refused as exc:
+    except YamlRefused as exc:
         raise FlowError(exc.message, file=file, line=exc.line, col=exc.col, node=exc.node) \
             from None
     except yaml.YAMLError as exc:
