@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import signal
 import time
 from collections.abc import Iterable
+from dataclasses import asdict
 from pathlib import Path
 
 from ivr.admin.console import AppConsole, LiveCalls
@@ -19,6 +21,7 @@ from ivr.ami.queues import AmiQueues
 from ivr.clock import Clock, system_clock
 from ivr.config import Settings
 from ivr.engines.http import HttpLookup, extract
+from ivr.errors import AgiError, CallHangup, IvrError
 from ivr.flow.interpreter import CallRun, Services
 from ivr.flow.library import FlowLibrary
 from ivr.flow.model import Flow, MenuNode, QueueNode
@@ -26,15 +29,19 @@ from ivr.flow.registry import FlowRegistry, ReloadResult
 from ivr.jobs import run_job
 from ivr.metrics import Metrics, TimedEngine
 from ivr.outbound import Dialer, Outbound
+from ivr.record import CallRecord
 from ivr.speech.service import SpeechService
 from ivr.store.records import RecordStore
 from ivr.tts import Pyttsx3Engine, build_prompts
 
 log = logging.getLogger("ivr.app")
 
-# Set on the channel when the flow could not finish the call: the dialplan's next priority
-# (a queue, an apology) takes over instead of a silent hang-up.
+# Set on the channel as the server hands it back: "done" when the flow has finished with the
+# call. Anything else, or nothing at all (a crash, a kill, a deploy, a full server), sends the
+# caller to the dialplan's fallback (an apology and a queue) instead of a silent hang-up.
 RESULT_VARIABLE = "IVR_RESULT"
+DONE = "done"
+STOPPED_ERROR = "server stopping: handed back to the dialplan"
 
 
 class App:
@@ -58,6 +65,7 @@ class App:
         self.queues: AmiQueues | None = None
         self.outbound: Outbound | None = None
         self.dialer: Dialer | None = None
+        self._writes: set[asyncio.Task[None]] = set()  # record writes after their call
 
     @property
     def library(self) -> FlowLibrary:
@@ -71,7 +79,7 @@ class App:
             log.warning("no flows loaded from %s", Path(s.flows_dir).resolve())
         if any(speech_languages(f) for f in self.library.flows.values()):
             await self.start_speech()
-        self.store = await RecordStore.open(s.store.path)
+        self.store = await RecordStore.open(s.store.path, journal_path=s.store.journal_path or None)
         recovered = await self.store.recover_unfinished(self.clock())
         if recovered:
             log.warning("%d calls were cut off by the last stop; marked as errors", recovered)
@@ -153,7 +161,7 @@ class App:
     async def close(self) -> None:
         await self.flows.close()
         if self.agi is not None:
-            await self.agi.close()
+            await self.agi.close(self.settings.agi.shutdown_grace_s)
         if self.admin is not None:
             await self.admin.close()
         if self.dialer is not None:
@@ -164,6 +172,8 @@ class App:
             await self.speech.close()
         if self.http is not None:
             await self.http.close()
+        if self._writes:
+            await asyncio.gather(*self._writes)
         if self.store is not None:
             await self.store.close()
 
@@ -183,7 +193,7 @@ class App:
             log.error("call %s asked for flow %r, which is not loaded (known: %s); "
                       "handing the call back to the dialplan", env.uniqueid, env.script,
                       ", ".join(sorted(self.library.flows)) or "none")
-            await channel.set_variable(RESULT_VARIABLE, "unknown_flow")
+            await hand_back(channel, "unknown_flow")
             return
         if self.speech is not None:
             channel.listener = self.speech.listen
@@ -193,11 +203,43 @@ class App:
             return
         run = CallRun(flow, channel, self.services())
         with self.live.track(run):
-            await self.store.begin(run.record)
-            record = await run.run()
-            await self.store.finish(record)
-        if record.outcome == "error" and not channel.hung_up:
-            await channel.set_variable(RESULT_VARIABLE, "error")
+            # The caller never waits for the disk: the row goes in while the flow runs, and
+            # the record after the line is back with Asterisk (the store never loses it).
+            begun = asyncio.create_task(self.store.begin(run.record))
+            try:
+                record = await run.run()
+            except asyncio.CancelledError:  # shutdown grace over: the dialplan takes it
+                run.record.outcome, run.record.error = "error", STOPPED_ERROR
+                run.record.ended_at = self.clock()
+                self._write_after(begun, run.record)
+                raise
+            await hand_back(channel, "error" if record.outcome == "error" else DONE)
+            self._write_after(begun, record)
+
+    def _write_after(self, begun: asyncio.Task[None], record: CallRecord) -> None:
+        task = asyncio.create_task(self._finish(begun, record))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def _finish(self, begun: asyncio.Task[None], record: CallRecord) -> None:
+        assert self.store is not None
+        for write in (begun, self.store.finish(record)):
+            try:
+                await write
+            except IvrError as exc:  # only a closed store raises: the record goes to the log
+                log.error("call %s: record not stored (%s): %s", record.call_id, exc,
+                          json.dumps(asdict(record), ensure_ascii=False, default=str))
+                return
+
+
+async def hand_back(channel: AgiChannel, result: str) -> None:
+    """Tell the dialplan how the call ends (``IVR_RESULT``) while the channel is still up."""
+    if channel.hung_up:
+        return
+    try:
+        await channel.set_variable(RESULT_VARIABLE, result)
+    except (CallHangup, AgiError) as exc:
+        log.info("call %s: %s not set: %s", channel.info.uniqueid, RESULT_VARIABLE, exc)
 
 
 def speech_languages(flow: Flow) -> set[str]:

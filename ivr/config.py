@@ -53,6 +53,7 @@ class AgiSettings:
     max_line_bytes: int = 8192
     sounds_prefix: str = "ivr/"  # where Asterisk sees prompts/ among its sounds
     max_connections: int = 2000  # calls at once; more go back to the dialplan (IVR_RESULT=busy)
+    shutdown_grace_s: float = 30.0  # on SIGTERM, calls in progress get this long to finish
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,9 @@ class AdminSettings:
 @dataclass(frozen=True)
 class StoreSettings:
     path: str = "data/ivr.sqlite3"
+    # records the database refuses (locked, disk full, read-only) wait here, fsync'd, until
+    # it is back; empty: <path>.journal. Another disk survives that disk filling up.
+    journal_path: str = ""
 
 
 @dataclass(frozen=True)

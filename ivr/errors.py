@@ -80,6 +80,10 @@ class StoreError(IvrError):
     """The call-record store failed (wraps :class:`sqlite3.Error`); the message names the file."""
 
 
+class DuplicateCallError(StoreError):
+    """A call record with this ``call_id`` is already stored."""
+
+
 class AudioSocketError(IvrError):
     """The AudioSocket side of a speech menu failed (no connection for the call, an error
     frame from Asterisk, prompt audio that cannot be streamed)."""

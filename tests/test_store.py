@@ -9,6 +9,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -88,11 +89,20 @@ async def test_begin_then_finish_replaces_the_row(store: RecordStore) -> None:
     assert (await store.count_by_outcome())["self_service"] == 1
 
 
-async def test_begin_twice_raises_store_error(store: RecordStore) -> None:
-    start = make_record(outcome=None)
-    await store.begin(start)
-    with pytest.raises(StoreError, match=re.escape("1700000000.1")):
-        await store.begin(start)
+async def test_a_call_id_seen_before_gets_a_suffix_and_both_records_stay(
+        store: RecordStore) -> None:
+    earlier = make_record(outcome=None)
+    await store.begin(earlier)
+    await store.finish(replace(earlier, outcome="self_service", ended_at=earlier.started_at + 9))
+    again = make_record(outcome=None, caller="5550000")  # the same uniqueid, another call
+    await store.begin(again)
+    assert again.call_id == "1700000000.1-2"
+    store.checkpoint(replace(earlier, path=["overwritten?"]))  # never on a finished row
+    await store.finish(replace(again, outcome="abandoned", ended_at=again.started_at + 1))
+    first, second = await store.get("1700000000.1"), await store.get("1700000000.1-2")
+    assert first is not None and second is not None
+    assert (first.outcome, first.path) == ("self_service", earlier.path)
+    assert (second.outcome, second.caller) == ("abandoned", "5550000")
 
 
 async def test_finish_without_outcome_is_refused(store: RecordStore) -> None:

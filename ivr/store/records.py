@@ -15,6 +15,7 @@ an older one of the same call that is still queued.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from ivr.channel import readable
-from ivr.errors import StoreError
+from ivr.errors import DuplicateCallError, StoreError
 from ivr.record import (
     OUTCOMES,
     CallRecord,
@@ -36,6 +37,7 @@ from ivr.record import (
     SurveyAnswer,
     SurveyResult,
 )
+from ivr.store.journal import Backlog, Entry, Journal, Op
 from ivr.store.schema import SCHEMA_VERSION, immediate, migrate
 
 __all__ = ["RECOVERED_ERROR", "SCHEMA_VERSION", "RecordStore"]
@@ -66,8 +68,12 @@ _UPSERT = (
 
 # A checkpoint saves where the caller is; the rest of the row comes with begin and finish.
 # (call_id first, as in every write: errors and the checkpoint queue are keyed on params[0].)
+# Never on a finished row: that is an earlier call that had the same id.
 _CHECKPOINT = ("UPDATE calls SET language = ?2, path = ?3, inputs = ?4, end_node = ?5 "
-               "WHERE call_id = ?1")
+               "WHERE call_id = ?1 AND outcome IS NULL")
+
+# Writes that hold a record, and so go to the backlog when the database refuses them.
+_BACKLOG_OPS: dict[str, Op] = {_INSERT: "begin", _UPSERT: "finish"}
 
 def _encode(record: CallRecord) -> Params:
     """A record as the parameter tuple for :data:`_INSERT` (JSON for the list/dict fields)."""
@@ -170,9 +176,16 @@ class RecordStore:
     database path in the message). Cancelling a task awaiting a write does not cancel the write.
     """
 
-    def __init__(self, path: str, executor: ThreadPoolExecutor, max_batch: int) -> None:
+    def __init__(self, path: str, executor: ThreadPoolExecutor, max_batch: int,
+                 journal: Journal | None, busy_timeout_ms: int, retry_s: float) -> None:
         """Internal: use :meth:`open`."""
         self._path = path
+        self._backlog = Backlog(journal)  # writer thread only
+        self._down = False  # writer thread: the database failed; writes go to the backlog
+        self._busy_timeout_ms = busy_timeout_ms
+        self.retry_s = retry_s
+        self._retry_timer: asyncio.TimerHandle | None = None
+        self._retrying: asyncio.Task[None] | None = None
         self._executor = executor
         self._max_batch = max_batch
         self._conn: sqlite3.Connection | None = None  # touched only on the writer thread
@@ -189,16 +202,28 @@ class RecordStore:
 
 
     @classmethod
-    async def open(cls, path: str | os.PathLike[str], *, max_batch: int = 256) -> RecordStore:
+    async def open(
+        cls, path: str | os.PathLike[str], *, max_batch: int = 256,
+        journal_path: str | os.PathLike[str] | None = None, busy_timeout_ms: int = 5000,
+        retry_s: float = 2.0,
+    ) -> RecordStore:
         """Open (creating parent directories, file and schema) the store at ``path``.
 
         ``":memory:"`` gives a private in-memory database (tests). ``max_batch`` caps how many
-        queued writes share one transaction (1 disables group commit).
+        queued writes share one transaction (1 disables group commit). Records the database
+        refuses (locked past ``busy_timeout_ms``, disk full, read-only) go to the journal at
+        ``journal_path`` (default: next to the database, ``<path>.journal``; none for
+        ``:memory:``) and are replayed every ``retry_s`` until the database takes them, and at
+        the next open.
         """
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        path = os.fspath(path)
+        if journal_path is None and path != ":memory:":
+            journal_path = path + ".journal"
+        journal = Journal(journal_path) if journal_path is not None else None
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ivr-store")
-        store = cls(os.fspath(path), executor, max_batch)
+        store = cls(path, executor, max_batch, journal, busy_timeout_ms, retry_s)
         try:
             await store._run(store._connect)
         except BaseException:
@@ -212,17 +237,38 @@ class RecordStore:
                 Path(self._path).parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreError(f"{self._path}: cannot create the directory: {exc}") from exc
+        conn = self._new_connection()
+        try:
+            migrate(conn, self._path)
+            if len(self._backlog):  # what the last run could not write
+                log.warning("%s: replaying %d record write(s) from %s", self._path,
+                            len(self._backlog), self._backlog.journal and
+                            self._backlog.journal.path)
+                self._backlog.replay(conn, _replay_one)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    def _new_connection(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, isolation_level=None)
         try:
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA busy_timeout = 5000")
-            migrate(conn, self._path)
+            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
         except BaseException:
             conn.close()
             raise
-        self._conn = conn
+        return conn
+
+    def _reconnect(self) -> None:
+        """Writer thread: a connection SQLite opened read-only (the file was read-only at
+        the time) stays so: open it again to see whether it is writable now."""
+        conn = self._new_connection()
+        old, self._conn = self._conn, conn
+        if old is not None:
+            old.close()
 
     async def close(self) -> None:
         """Commit every queued write, then close the database. Idempotent."""
@@ -232,6 +278,12 @@ class RecordStore:
         self._flush()  # queued checkpoints
         while not self._idle.is_set():
             await self._idle.wait()
+        if self._retry_timer is not None:
+            self._retry_timer.cancel()
+            self._retry_timer = None
+        if self._retrying is not None:
+            await self._retrying
+        await self._run(self._last_replay)
         try:
             await self._run(self._disconnect)
         finally:
@@ -258,9 +310,18 @@ class RecordStore:
     async def begin(self, record: CallRecord) -> None:
         """Insert the row for a call that has just started (its outcome is still ``None``).
 
-        Raises :class:`StoreError` if a row with this ``call_id`` already exists.
+        A ``call_id`` the store already holds (Asterisk restarted its counter, the dialplan ran
+        the AGI twice on one channel) is never an error that costs the call or the earlier
+        record: ``record.call_id`` gets a suffix (``-2``, ``-3``...) and the row goes in under it.
         """
-        await self._enqueue(_INSERT, _checked(record, "begin", final=False))
+        original = record.call_id
+        for n in range(2, 1000):
+            try:
+                await self._enqueue(_INSERT, _checked(record, "begin", final=False))
+                return
+            except DuplicateCallError:
+                record.call_id = f"{original}-{n}"
+        raise StoreError(f"{self._path}: call {original!r}: 1000 calls with this id")
 
     def checkpoint(self, record: CallRecord) -> None:
         """Queue a snapshot of a call in progress: its language, path, inputs and node so far
@@ -339,6 +400,8 @@ class RecordStore:
             else:
                 done.set_exception(error)
         self._in_flight = False
+        if self._down:
+            self._schedule_retry()
         if self._pending:
             self._kick()
         else:
@@ -347,12 +410,19 @@ class RecordStore:
     def _write_batch(self, batch: list[tuple[str, Params]]) -> list[Exception | None]:
         """Writer thread: commit ``batch`` in one transaction; per-write errors are returned.
 
-        A constraint violation fails only its own statement. Any other error rolls the batch
-        back and retries each write in its own transaction, so one bad write sinks no other.
+        A constraint violation fails only its own statement. When the database itself fails
+        (an OperationalError: locked, disk full, read-only), the batch goes to the backlog and
+        counts as saved; until a retry gets through, later batches go there at once, without
+        waiting out the busy timeout again. Any other error rolls the batch back and retries
+        each write in its own transaction, so one bad write sinks no other.
         """
         conn = self._connection()
+        if self._down:
+            return self._set_aside(batch, None)
         try:
             return self._transaction(conn, batch)
+        except sqlite3.OperationalError as exc:
+            return self._set_aside(batch, exc)
         except sqlite3.Error as exc:
             if len(batch) == 1:
                 return [self._error("write", exc, batch[0][1][0])]
@@ -360,9 +430,74 @@ class RecordStore:
         for sql, params in batch:
             try:
                 results += self._transaction(conn, [(sql, params)])
+            except sqlite3.OperationalError as exc:
+                results += self._set_aside([(sql, params)], exc)
             except sqlite3.Error as exc:
                 results.append(self._error("write", exc, params[0]))
         return results
+
+    def _set_aside(self, batch: list[tuple[str, Params]],
+                   exc: sqlite3.Error | None) -> list[Exception | None]:
+        """Writer thread: records into the backlog (checkpoints, mere crash snapshots, are
+        dropped); every write of the batch counts as done."""
+        if not self._down:
+            journal = self._backlog.journal
+            log.error("%s: database unavailable (%s): call records go to %s and are replayed "
+                      "every %.0f s until it is back", self._path, exc,
+                      journal.path if journal else "memory", self.retry_s)
+        self._down = True
+        self._backlog.add([(_BACKLOG_OPS[sql], params) for sql, params in batch
+                           if sql in _BACKLOG_OPS])
+        return [None] * len(batch)
+
+    def _replay(self) -> int:
+        """Writer thread: move the backlog into the database; how many writes are still
+        waiting (0: the database is back)."""
+        try:
+            count = self._backlog.replay(self._connection(), _replay_one)
+        except sqlite3.Error as exc:
+            self._backlog.save()  # memory into the journal, if it can take it now
+            log.debug("%s: still unavailable: %s", self._path, exc)
+            if "readonly" in str(exc):
+                with contextlib.suppress(sqlite3.Error):
+                    self._reconnect()
+            return len(self._backlog)
+        if self._down or count:
+            log.warning("%s: database back: %d record write(s) replayed", self._path, count)
+        self._down = False
+        return 0
+
+    def _last_replay(self) -> None:
+        """Writer thread, at close: a last replay; what only memory holds is logged whole,
+        the only copy left."""
+        if not len(self._backlog) or not self._replay():
+            return
+        self._backlog.save()
+        for op, row in self._backlog.memory:
+            log.critical("%s: call record not saved (%s): %s", self._path, op,
+                         json.dumps(row, ensure_ascii=False))
+
+    def _schedule_retry(self) -> None:
+        if self._retry_timer is None and self._retrying is None and not self._closed:
+            self._retry_timer = self._loop.call_later(self.retry_s, self._start_retry)
+
+    def _start_retry(self) -> None:
+        self._retry_timer = None
+        if self._in_flight:  # a batch is on the writer thread: try after it
+            self._schedule_retry()
+            return
+        self._retrying = self._loop.create_task(self._retry())
+
+    async def _retry(self) -> None:
+        try:
+            left = await self._run(self._replay)
+        except StoreError as exc:
+            log.warning("%s: replay failed: %s", self._path, exc)
+            left = 1
+        finally:
+            self._retrying = None
+        if left and not self._closing:
+            self._schedule_retry()
 
     def _transaction(
         self, conn: sqlite3.Connection, batch: list[tuple[str, Params]]
@@ -489,7 +624,9 @@ class RecordStore:
 
     def _error(self, what: str, exc: sqlite3.Error, call_id: object = None) -> StoreError:
         call = f" call {call_id!r}:" if call_id is not None else ""
-        error = StoreError(f"{self._path}:{call} {what} failed: {exc}")
+        kind = (DuplicateCallError if isinstance(exc, sqlite3.IntegrityError)
+                and "calls.call_id" in str(exc) else StoreError)
+        error = kind(f"{self._path}:{call} {what} failed: {exc}")
         error.__cause__ = exc
         return error
 
@@ -505,3 +642,23 @@ class RecordStore:
                 raise self._error(getattr(fn, "__name__", "operation").strip("_"), exc) from exc
 
         return await self._loop.run_in_executor(self._executor, call)
+
+
+def _replay_one(conn: sqlite3.Connection, entry: Entry) -> None:
+    """One backlog entry into the database, idempotently: a replay cut short by a crash is
+    run again whole. A begin already there is left alone; a finish completes its own call's
+    row (same id and start), and lands under a suffixed id when an earlier, finished call
+    holds that id."""
+    op, row = entry
+    if op == "begin":
+        conn.execute(_INSERT + " ON CONFLICT(call_id) DO NOTHING", row)
+        return
+    call_id, started_at = row[0], row[_COLUMNS.index("started_at")]
+    for n in range(1, 1000):
+        key = call_id if n == 1 else f"{call_id}-{n}"
+        found = conn.execute("SELECT started_at, outcome FROM calls WHERE call_id = ?",
+                             (key,)).fetchone()
+        if found is None or found[0] == started_at or found[1] is None:
+            conn.execute(_UPSERT, (key, *row[1:]))
+            return
+    log.error("call %r: not replayed: 1000 calls with this id", call_id)
