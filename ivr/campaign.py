@@ -4,23 +4,30 @@
 number into the server's database; the running server's dialer places them within the
 campaign's hours, at most ``rate`` per second and ``max_concurrent`` at once. Each number is
 called at most once per campaign (``campaign:<name>:<number>`` is unique), so ``start`` can be
-re-run with a longer list, and ``pause``/``resume`` never call anyone twice. Answered calls
+re-run with a longer list, and ``pause``/``resume`` never call anyone twice. The list goes in
+in short transactions, so a running server's call records are never locked out for long (the
+dialer may start on the first numbers while the rest go in); an import cut off says how far
+it got, and running it again adds the rest. Answered calls
 run the flow and leave a call record (variables ``campaign`` and the list's columns);
 ``status`` counts what happened.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import functools
 import json
+import logging
 import re
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ivr.clock import Clock, system_clock
-from ivr.errors import IvrError
+from ivr.errors import IvrError, StoreError
 from ivr.flow.hours import HoursSpecError, parse_hours
 from ivr.flow.queueing import NUMBER
 from ivr.outbound import dial_string
@@ -29,6 +36,15 @@ from ivr.store.records import RecordStore
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
 MAX_VALUE = 200  # characters per list value
+# An import holds the database's write lock for about BATCH_S per transaction (the live
+# server's call records wait that long at most), then lets go for PAUSE_S: SQLite's busy
+# handler retries a waiting writer every 1-25 ms in its first 128 ms, so it gets in.
+BATCH_S = 0.05
+PAUSE_S = 0.03
+CHUNK_ROWS = 500  # rows per executemany: a few ms, so a batch ends close to BATCH_S
+
+log = logging.getLogger("ivr.campaign")
+
 DIAL = re.compile(r"^(PJSIP|SIP|IAX2|Local|DAHDI)/[A-Za-z0-9_.@:+-]*\{number\}[A-Za-z0-9_.@:+-]*$")
 
 
@@ -92,57 +108,113 @@ class Settings:
     caller_id: str = ""
 
 
+def _check(s: Settings) -> None:
+    """Refuse settings the dialer could not use, before anything is written."""
+    if not NAME.match(s.name):
+        raise CampaignError(f"campaign name {s.name!r}: letters, digits, - and _ only")
+    if s.rate <= 0 or s.max_concurrent < 1 or s.attempts < 1:
+        raise CampaignError("rate must be > 0, max-concurrent and attempts >= 1")
+    if s.hours is not None:
+        try:
+            parse_hours(s.hours, [], s.timezone)
+        except HoursSpecError as exc:
+            raise CampaignError(f"hours: {exc}") from None
+    if not DIAL.match(s.dial):
+        raise CampaignError(f"--dial {s.dial!r}: a channel with {{number}}, e.g. "
+                            "PJSIP/{number}@trunk")
+
+
+def _write_campaign(conn: sqlite3.Connection, s: Settings, now: float) -> None:
+    """Create the campaign row, or update its limits; a campaign keeps its flow."""
+    conn.execute(
+        "INSERT INTO campaigns (name, flow, rate, max_concurrent, hours, timezone,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET"
+        " rate = excluded.rate, max_concurrent = excluded.max_concurrent,"
+        " hours = excluded.hours, timezone = excluded.timezone",
+        (s.name, s.flow, s.rate, s.max_concurrent,
+         json.dumps(s.hours) if s.hours else "", s.timezone, now))
+    flow = conn.execute("SELECT flow FROM campaigns WHERE name = ?", (s.name,)).fetchone()[0]
+    if flow != s.flow:
+        raise CampaignError(f"campaign {s.name} runs flow {flow}, not {s.flow}")
+
+
+Row = tuple[object, ...]
+
+_INSERT = (
+    "INSERT OR IGNORE INTO outbound (kind, call_id, flow, target, number, channel, caller_id,"
+    " due_at, max_attempts, retry_after_s, created_at, updated_at, variables)"
+    " VALUES ('campaign', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def _outbound_rows(s: Settings, calls: CallList, now: float) -> list[Row]:
+    """The parameters of :data:`_INSERT` for each number of the list."""
+    rows: list[Row] = []
+    for row in calls.rows:
+        variables = {k: v for k, v in row.items() if k != "number"}
+        key = f"campaign:{s.name}:{row['number'].lstrip('+')}"  # UNIQUE: never added twice
+        rows.append((key, s.flow, s.name, row["number"], dial_string(s.dial, row["number"]),
+                     s.caller_id, now, s.attempts, s.retry_after_s, now, now,
+                     json.dumps(variables, ensure_ascii=False)))
+    return rows
+
+
+def _insert_batch(conn: sqlite3.Connection, *, rows: list[Row], first: int,
+                  budget_s: float) -> tuple[int, int]:
+    """Insert ``rows[first:]`` in chunks until ``budget_s`` has passed (the transaction holds
+    the write lock that long); how many rows were written, and how many of them are new."""
+    deadline = time.monotonic() + budget_s
+    end, added = first, 0
+    while end < len(rows):
+        chunk = rows[end:end + CHUNK_ROWS]
+        added += conn.executemany(_INSERT, chunk).rowcount
+        end += len(chunk)
+        if time.monotonic() >= deadline:
+            break
+    return end - first, added
+
+
+def _stopped(name: str, written: int, total: int, added: int, why: object) -> str:
+    return (f"campaign {name}: the import stopped after {written} of {total} numbers "
+            f"({added} of them new): {why}. Run the same command again to add the rest "
+            "(numbers already in the campaign are skipped)")
+
+
 class Campaigns:
     """Campaign rows in the record store (used by the ``ivr campaign`` command)."""
 
-    def __init__(self, store: RecordStore, clock: Clock = system_clock) -> None:
+    def __init__(self, store: RecordStore, clock: Clock = system_clock, *,
+                 batch_s: float = BATCH_S) -> None:
         self.store = store
         self.clock = clock
+        self.batch_s = batch_s
 
     async def start(self, s: Settings, calls: CallList) -> int:
-        """Create (or extend) a campaign; returns how many numbers were added."""
-        if not NAME.match(s.name):
-            raise CampaignError(f"campaign name {s.name!r}: letters, digits, - and _ only")
-        if s.rate <= 0 or s.max_concurrent < 1 or s.attempts < 1:
-            raise CampaignError("rate must be > 0, max-concurrent and attempts >= 1")
-        if s.hours is not None:
-            try:
-                parse_hours(s.hours, [], s.timezone)
-            except HoursSpecError as exc:
-                raise CampaignError(f"hours: {exc}") from None
-        if not DIAL.match(s.dial):
-            raise CampaignError(f"--dial {s.dial!r}: a channel with {{number}}, e.g. "
-                                "PJSIP/{number}@trunk")
-        channels = [dial_string(s.dial, row["number"]) for row in calls.rows]
+        """Create (or extend) a campaign; returns how many numbers were added.
+
+        The list goes in in transactions of about ``batch_s`` each, with a pause between
+        them, so that the live server's call records never wait long for the write lock. A
+        cut-off import says how far it got; running it again adds the rest (each number is
+        in a campaign once)."""
+        _check(s)
         now = self.clock()
-
-        def write(conn: sqlite3.Connection) -> int:
-            conn.execute(
-                "INSERT INTO campaigns (name, flow, rate, max_concurrent, hours, timezone,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET"
-                " rate = excluded.rate, max_concurrent = excluded.max_concurrent,"
-                " hours = excluded.hours, timezone = excluded.timezone",
-                (s.name, s.flow, s.rate, s.max_concurrent,
-                 json.dumps(s.hours) if s.hours else "", s.timezone, now))
-            flow = conn.execute("SELECT flow FROM campaigns WHERE name = ?",
-                                (s.name,)).fetchone()[0]
-            if flow != s.flow:
-                raise CampaignError(f"campaign {s.name} runs flow {flow}, not {s.flow}")
-            added = 0
-            for row, channel in zip(calls.rows, channels, strict=True):
-                variables = {k: v for k, v in row.items() if k != "number"}
-                key = f"campaign:{s.name}:{row['number'].lstrip('+')}"
-                added += conn.execute(
-                    "INSERT OR IGNORE INTO outbound (kind, call_id, flow, target, number,"
-                    " channel, caller_id, due_at, max_attempts, retry_after_s, created_at,"
-                    " updated_at, variables) VALUES ('campaign', ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-                    " ?, ?, ?)",
-                    (key, s.flow, s.name, row["number"],
-                     channel, s.caller_id, now, s.attempts, s.retry_after_s, now, now,
-                     json.dumps(variables, ensure_ascii=False))).rowcount
-            return added
-
-        return await self.store.transaction(write)
+        rows = _outbound_rows(s, calls, now)  # built before any lock is taken
+        await self.store.transaction(lambda conn: _write_campaign(conn, s, now))
+        written = added = 0
+        try:
+            while written < len(rows):
+                if written:
+                    await asyncio.sleep(PAUSE_S)  # a waiting writer's busy handler gets in
+                n, new = await self.store.transaction(
+                    functools.partial(_insert_batch, rows=rows, first=written,
+                                      budget_s=self.batch_s))
+                written, added = written + n, added + new
+        except StoreError as exc:
+            raise CampaignError(_stopped(s.name, written, len(rows), added, exc)) from exc
+        except asyncio.CancelledError:  # Ctrl-C: the CLI's user must know what is in
+            why = "interrupted (the batch being written may have gone in too)"
+            log.warning("%s", _stopped(s.name, written, len(rows), added, why))
+            raise
+        return added
 
     async def set_state(self, name: str, state: str) -> None:
         """``active`` or ``paused``; the dialer stops starting calls at once when paused

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -13,10 +15,12 @@ from pathlib import Path
 import pytest
 from instants import next_monday_at
 
-from ivr.campaign import CampaignError, Campaigns, Settings, read_list
+from ivr.campaign import CallList, CampaignError, Campaigns, Settings, read_list
 from ivr.cli import main
+from ivr.errors import StoreError
 from ivr.outbound import Dialer, Outbound
 from ivr.store.records import RecordStore
+from ivr.store.schema import immediate
 
 
 @dataclass
@@ -206,3 +210,74 @@ def test_cli_start_pause_status(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert '"state": "paused"' in out and '"pending": 2' in out
     assert main(["campaign", "start", str(path), "--flow", "nosuchflow", "--db", db]) == 2
     assert "not among the loadable flows" in capsys.readouterr().err
+
+
+def big_list(n: int) -> CallList:
+    return CallList([{"number": f"55{i:08d}", "name": f"N{i}"} for i in range(n)], 0, [])
+
+
+class Writer(threading.Thread):
+    """Small writes from a second connection (as ``ivr serve``'s call records while
+    ``ivr campaign start`` runs): how many campaign rows each one saw when it got the lock."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(daemon=True)
+        self.path = path
+        self.seen: list[int] = []
+        self.stop = threading.Event()
+        with sqlite3.connect(path) as conn:
+            conn.execute("CREATE TABLE probe (n INTEGER)")
+        conn.close()
+
+    def run(self) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        while not self.stop.is_set():
+            with immediate(conn):
+                n = conn.execute("SELECT COUNT(*) FROM outbound").fetchone()[0]
+                conn.execute("INSERT INTO probe VALUES (?)", (n,))
+            self.seen.append(n)
+            time.sleep(0.001)
+        conn.close()
+
+
+async def test_a_large_import_commits_in_batches_that_let_other_writers_in(
+        store: RecordStore) -> None:
+    statements: list[str] = []
+    await store.transaction(lambda c: c.set_trace_callback(statements.append))
+    writer = Writer(store.path)
+    writer.start()
+    try:
+        added = await Campaigns(store, batch_s=0.01).start(settings(), big_list(20_000))
+    finally:
+        writer.stop.set()
+        await asyncio.to_thread(writer.join)
+    assert added == 20_000
+    assert statements.count("BEGIN IMMEDIATE") >= 3  # the campaign row, then the list in batches
+    assert any(0 < n < 20_000 for n in writer.seen), writer.seen  # got in mid-import
+    assert await store.transaction(lambda c: c.execute(
+        "SELECT COUNT(DISTINCT number) FROM outbound").fetchone()[0]) == 20_000
+
+
+async def test_an_import_cut_off_says_how_far_it_got_and_a_rerun_adds_the_rest(
+        store: RecordStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    transaction, calls = store.transaction, 0
+
+    async def full_disk_at_the_fourth(fn: object, **kw: bool) -> object:
+        nonlocal calls
+        calls += 1
+        if calls == 4:  # the campaign row and two batches are in
+            raise StoreError("database or disk is full")
+        return await transaction(fn, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "transaction", full_disk_at_the_fourth)
+    with pytest.raises(CampaignError, match=r"stopped after \d+ of 20000 numbers") as cut:
+        await Campaigns(store, batch_s=0.01).start(settings(), big_list(20_000))
+    monkeypatch.undo()
+    count = "SELECT COUNT(*), COUNT(DISTINCT number) FROM outbound"
+    [(written, distinct)] = await store.transaction(lambda c: c.execute(count).fetchall())
+    assert f"stopped after {written} of 20000 numbers" in str(cut.value)
+    assert "disk is full" in str(cut.value) and "again" in str(cut.value)
+    assert 0 < written == distinct < 20_000
+    assert await Campaigns(store).start(settings(), big_list(20_000)) == 20_000 - written
+    assert tuple(await store.transaction(lambda c: c.execute(count).fetchone())) == (20_000,
+                                                                                  20_000)
