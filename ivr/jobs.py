@@ -30,8 +30,14 @@ async def run_job(job_id: str, flow: m.Flow, channel: Channel, services: Service
                   store: RecordStore, outbound: Outbound) -> CallRecord | None:
     """Run outbound job ``job_id`` on the answered ``channel``; the callback's record, if any."""
     job = await outbound.answered(int(job_id)) if job_id.isdigit() else None
-    if job is None or job.flow != flow.name:
+    if job is None:
         log.error("outbound call for unknown or finished job %r; hanging up", job_id)
+        await channel.hangup()
+        return None
+    if job.flow != flow.name:  # claimed above: close it, or it stays 'answered' for good
+        reason = f"the answered call asked for flow {flow.name}, not {job.flow}"
+        log.error("[%s] %s call %d: %s; hanging up", job.call_id, job.kind, job.id, reason)
+        await outbound.failed(job.id, "wrong flow", reason)
         await channel.hangup()
         return None
     if job.kind == "survey":

@@ -18,7 +18,9 @@ originates ``channel`` into the dialplan context ``ivr-outbound``, which runs
 ``agi://.../<flow>?job=<id>``; the app then runs the survey (or puts the callback in the
 queue ahead of later callers) and closes the row. A callback or survey keeps the hours and
 limit it was booked with; one whose flow, queue node or survey is gone is ``held`` with a
-reason instead of dialled.
+reason instead of dialled, and so is a campaign call whose flow is gone (with no flow loaded
+at all, jobs wait instead). An answered call that asks for another flow than its job's closes
+the job as ``failed``.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ class Job:
     variables_json: str = "{}"
     hours_json: str | None = None  # the calling hours booked with ("" any hour; None: see rules)
     max_concurrent: int | None = None  # booked with (None: a campaign's, or booked before v4)
-    reason: str = ""  # why it is held
+    reason: str = ""  # why it is held (or failed without running its flow)
     last_result: str = ""
 
     @property
@@ -320,6 +322,14 @@ class Outbound:
             durable=True)  # lost, recover() would take the job for unanswered and re-dial
         return await self.get(job_id) if claimed else None
 
+    async def failed(self, job_id: int, result: str, reason: str) -> None:
+        """Close an answered job that could not run its flow (the callee was reached: never
+        dialled again by itself)."""
+        now = self.clock()
+        await self.store.transaction(lambda c: c.execute(
+            "UPDATE outbound SET status = 'failed', last_result = ?, reason = ?, updated_at = ?"
+            " WHERE id = ? AND status = 'answered'", (result, reason, now, job_id)))
+
     async def done(self, job_id: int, result: str) -> None:
         now = self.clock()
         await self.store.transaction(lambda c: c.execute(
@@ -357,6 +367,12 @@ def _target_params(t: Target) -> tuple[object, ...]:
 _JOB_COLUMNS = ("id, kind, call_id, flow, target, number, channel, caller_id, attempts,"
                 " max_attempts, retry_after_s, status, variables, hours, max_concurrent,"
                 " reason, last_result")
+
+
+def _flow_missing(name: str, flows: Mapping[str, m.Flow]) -> Rules | str:
+    """Why jobs of flow ``name`` are held; with no flow loaded at all (a missing or broken
+    flows_dir, not an edit) they wait instead."""
+    return f"flow {name} is not loaded (removed or renamed)" if flows else CLOSED
 
 
 def _offer(flow: m.Flow, target: Target) -> Offer | str | None:
@@ -441,15 +457,12 @@ class Dialer:
     def _rules(self, target: Target) -> Rules | str:
         """The target's calling rules, or why its jobs must not be placed (their flow or
         node is gone: the answered call would find nothing to run)."""
-        if target.kind == "campaign":
-            campaign = self._campaigns.get(target.target)
-            if campaign is None or campaign.state != "active":
-                return CLOSED
-            return Rules(campaign.max_concurrent, campaign.hours)
         flows = self.flows()
+        if target.kind == "campaign":
+            return self._campaign_rules(target, flows)
         flow = flows.get(target.flow)
-        if flow is None:  # no flow at all: a missing or broken flows_dir, not an edit; wait
-            return f"flow {target.flow} is not loaded (removed or renamed)" if flows else CLOSED
+        if flow is None:
+            return _flow_missing(target.flow, flows)
         offer = _offer(flow, target)
         if isinstance(offer, str):
             return offer
@@ -458,6 +471,14 @@ class Dialer:
         if offer is None:  # booked before jobs kept their rules, and nothing says when to call
             return f"{target.kind} no longer set in flow {flow.name}; its calling hours are unknown"
         return Rules(offer.max_concurrent, offer.hours)
+
+    def _campaign_rules(self, target: Target, flows: Mapping[str, m.Flow]) -> Rules | str:
+        campaign = self._campaigns.get(target.target)
+        if campaign is None or campaign.state != "active":
+            return CLOSED  # a paused campaign's jobs stay as they are
+        if target.flow not in flows:
+            return _flow_missing(target.flow, flows)
+        return Rules(campaign.max_concurrent, campaign.hours)
 
     def _rate_allows(self, job: Job) -> bool:
         """Campaign calls start evenly spaced, one every ``1 / rate`` seconds."""

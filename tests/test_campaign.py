@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from flowkit import flow
 from instants import next_monday_at
 
 from ivr.campaign import CallList, CampaignError, Campaigns, Settings, read_list
 from ivr.cli import main
 from ivr.errors import StoreError
+from ivr.flow.model import Flow
 from ivr.outbound import Dialer, Outbound
 from ivr.store.records import RecordStore
 from ivr.store.schema import immediate
@@ -50,6 +52,18 @@ class FakeAmi:
             assert await self.outbound.answered(job_id) is not None
             await self.outbound.done(job_id, "answered")
         return {"Response": ok, "Reason": "4" if ok == "Success" else "3"}
+
+
+OFFER_FLOW = flow("""
+    start: offer
+    nodes:
+      offer: {play: "A new card for you.", next: hangup}
+""", name="offer")
+
+
+def offer_flows() -> dict[str, Flow]:
+    """The server's loaded flows: the campaigns' flow is there (else their calls are held)."""
+    return {"offer": OFFER_FLOW}
 
 
 @pytest.fixture
@@ -112,7 +126,7 @@ async def test_rate_and_concurrency_limits(store: RecordStore, tmp_path: Path) -
                                  read_list(write_list(tmp_path, numbers)))
     outbound = Outbound(store)
     ami = FakeAmi(ring_s=0.3, outbound=outbound)
-    dialer = Dialer(outbound, ami, dict, poll_s=0.05)  # type: ignore[arg-type]
+    dialer = Dialer(outbound, ami, offer_flows, poll_s=0.05)  # type: ignore[arg-type]
     await run_dialer(dialer, 3.5)
     assert sorted(ch for _, ch in ami.dialled) == sorted(f"PJSIP/{n}@trunk" for n in numbers)
     assert ami.peak <= 2
@@ -130,7 +144,7 @@ async def test_a_call_in_progress_counts_against_max_concurrent(
     await Campaigns(store).start(settings(rate=10, max_concurrent=1),
                                  read_list(write_list(tmp_path, ["5550700", "5550701"])))
     ami = FakeAmi(ring_s=0.05)  # answered, and the flow is still running (no "done")
-    await run_dialer(Dialer(Outbound(store), ami, dict, poll_s=0.05), 0.5)  # type: ignore[arg-type]
+    await run_dialer(Dialer(Outbound(store), ami, offer_flows, poll_s=0.05), 0.5)  # type: ignore[arg-type]
     assert len(ami.dialled) == 1
 
 
@@ -142,7 +156,7 @@ async def test_pause_stops_new_calls_and_resume_goes_on_without_repeats(
                           read_list(write_list(tmp_path, numbers)))
     outbound = Outbound(store)
     ami = FakeAmi(ring_s=0.3, outbound=outbound)
-    dialer = Dialer(outbound, ami, dict, poll_s=0.05)  # type: ignore[arg-type]
+    dialer = Dialer(outbound, ami, offer_flows, poll_s=0.05)  # type: ignore[arg-type]
     await run_dialer(dialer, 0.5)  # one or two calls
     await campaigns.set_state("spring", "paused")
     paused_at = len(ami.dialled)
@@ -159,7 +173,7 @@ async def test_no_answer_is_retried_after_the_delay_then_given_up(
                                  read_list(write_list(tmp_path, ["5550300"])))
     ami = FakeAmi(results={"5550300": "Failure"}, ring_s=0.05)
     outbound = Outbound(store)
-    dialer = Dialer(outbound, ami, dict, poll_s=0.05)  # type: ignore[arg-type]
+    dialer = Dialer(outbound, ami, offer_flows, poll_s=0.05)  # type: ignore[arg-type]
     await run_dialer(dialer, 0.3)
     [job] = await outbound.jobs()
     assert (job.status, job.attempts, len(ami.dialled)) == ("pending", 1, 1)
@@ -178,10 +192,10 @@ async def test_outside_calling_hours_nothing_is_dialled(store: RecordStore,
         read_list(write_list(tmp_path, ["5550400"])))
     outbound = Outbound(store, clock=lambda: noon)
     ami = FakeAmi()
-    await run_dialer(Dialer(outbound, ami, dict, poll_s=0.05), 0.3)  # type: ignore[arg-type]
+    await run_dialer(Dialer(outbound, ami, offer_flows, poll_s=0.05), 0.3)  # type: ignore[arg-type]
     assert ami.dialled == []
     outbound.clock = lambda: noon - 2.5 * 3600  # 09:30
-    await run_dialer(Dialer(outbound, ami, dict, poll_s=0.05), 0.3)  # type: ignore[arg-type]
+    await run_dialer(Dialer(outbound, ami, offer_flows, poll_s=0.05), 0.3)  # type: ignore[arg-type]
     assert len(ami.dialled) == 1
 
 

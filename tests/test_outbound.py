@@ -24,6 +24,7 @@ from ivr.channel import CallInfo
 from ivr.cli import main
 from ivr.flow import model as m
 from ivr.flow.interpreter import CallRun, Services
+from ivr.jobs import run_job
 from ivr.outbound import Dialer, Outbound
 from ivr.sim import ScriptedChannel
 from ivr.store.records import RecordStore
@@ -294,6 +295,13 @@ def test_held_jobs_are_listed_with_their_reason(tmp_path: Path,
                                                   "(removed or renamed)")
 
 
+OFFER = """
+    start: offer
+    nodes:
+      offer: {play: "A new card for you.", next: hangup}
+"""
+
+
 async def start_campaign(store: RecordStore, tmp_path: Path, name: str, numbers: list[str],
                          at: float, **settings: object) -> None:
     path = tmp_path / f"{name}.csv"
@@ -319,6 +327,61 @@ async def test_a_stalled_campaign_hides_no_callback_survey_or_other_campaign(
     await book(outbound, bank, "c-2", "survey", number="5550102")
     outbound.clock = Clock(at)
     ami = FakeAmi()
-    await tick(Dialer(outbound, ami, lambda: {"bank": bank}))  # type: ignore[arg-type]
+    flows = {"bank": bank, "offer": flow(OFFER, name="offer")}
+    await tick(Dialer(outbound, ami, lambda: flows))  # type: ignore[arg-type]
     assert sorted(ami.dialled) == ["PJSIP/5550101@callback-line", "PJSIP/5550102@survey-line",
                                    "PJSIP/5559000@trunk"]
+
+
+
+@pytest.mark.parametrize("loaded", ["other", "renamed"])
+async def test_a_campaign_whose_flow_is_gone_is_held_with_the_reason(
+        store: RecordStore, tmp_path: Path, loaded: str) -> None:
+    # the answered call would get unknown_flow, and the job stay 'dialing' for ever
+    at = next_monday_utc(10)
+    await start_campaign(store, tmp_path, "spring", ["5550201", "5550202"], at - 60)
+    flows = {"bank": flow(BANK, name="bank")}
+    if loaded == "renamed":
+        flows["offers"] = flow(OFFER, name="offers")
+    outbound = Outbound(store, clock=Clock(at))
+    ami = FakeAmi()
+    await tick(Dialer(outbound, ami, lambda: flows))  # type: ignore[arg-type]
+    assert ami.dialled == []
+    held = await outbound.jobs(status="held")
+    assert [j.number for j in held] == ["5550201", "5550202"]
+    assert all(j.reason == "flow offer is not loaded (removed or renamed)" for j in held), held
+    status = await Campaigns(store).status("spring")
+    assert status["by_status"] == {"held": 2}
+
+
+async def test_a_campaign_waits_while_no_flow_is_loaded_at_all(store: RecordStore,
+                                                               tmp_path: Path) -> None:
+    # a missing or broken flows_dir is not an edit: nothing is held, nothing is dialled
+    at = next_monday_utc(10)
+    await start_campaign(store, tmp_path, "spring", ["5550201"], at - 60)
+    outbound = Outbound(store, clock=Clock(at))
+    ami = FakeAmi()
+    await tick(Dialer(outbound, ami, dict))  # type: ignore[arg-type]
+    assert ami.dialled == [] and [j.status for j in await outbound.jobs()] == ["pending"]
+    offer = flow(OFFER, name="offer")
+    await tick(Dialer(outbound, ami, lambda: {"offer": offer}))  # type: ignore[arg-type]
+    assert ami.dialled == ["PJSIP/5550201@trunk"]
+
+
+async def test_an_answered_job_of_another_flow_is_closed_with_the_reason(
+        store: RecordStore, tmp_path: Path) -> None:
+    # left 'answered', it counted against the campaign's max_concurrent until a restart
+    at = next_monday_utc(10)
+    await start_campaign(store, tmp_path, "spring", ["5550201"], at - 60)
+    outbound = Outbound(store, clock=Clock(at))
+    [job] = await outbound.due()
+    assert await outbound.start_attempt(job)
+    channel = ScriptedChannel(info=CallInfo(uniqueid="o-1", caller_id="5550201"))
+    bank = flow(BANK, name="bank")  # the AGI request named flow bank
+    assert await run_job(str(job.id), bank, channel, Services(clock=outbound.clock), store,
+                         outbound) is None
+    assert channel.hung_up
+    [job] = await outbound.jobs()
+    assert (job.status, job.last_result) == ("failed", "wrong flow")
+    assert job.reason == "the answered call asked for flow bank, not offer"
+    assert await outbound.in_progress() == {}
