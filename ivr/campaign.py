@@ -30,17 +30,15 @@ from ivr.clock import Clock, system_clock
 from ivr.errors import IvrError, StoreError
 from ivr.flow.hours import HoursSpecError, parse_hours
 from ivr.flow.queueing import NUMBER
-from ivr.outbound import dial_string
+from ivr.outbound import PAUSE_S, dial_string
 from ivr.store.records import RecordStore
 
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
 MAX_VALUE = 200  # characters per list value
 # An import holds the database's write lock for about BATCH_S per transaction (the live
-# server's call records wait that long at most), then lets go for PAUSE_S: SQLite's busy
-# handler retries a waiting writer every 1-25 ms in its first 128 ms, so it gets in.
+# server's call records wait that long at most), then lets go for PAUSE_S (see ivr.outbound).
 BATCH_S = 0.05
-PAUSE_S = 0.03
 CHUNK_ROWS = 500  # rows per executemany: a few ms, so a batch ends close to BATCH_S
 
 log = logging.getLogger("ivr.campaign")

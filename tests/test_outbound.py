@@ -385,3 +385,18 @@ async def test_an_answered_job_of_another_flow_is_closed_with_the_reason(
     assert (job.status, job.last_result) == ("failed", "wrong flow")
     assert job.reason == "the answered call asked for flow bank, not offer"
     assert await outbound.in_progress() == {}
+
+
+async def test_a_big_campaign_is_held_a_batch_per_round(store: RecordStore, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # one UPDATE of every row of a 500,000-number campaign held the write lock for seconds
+    monkeypatch.setattr("ivr.outbound.BATCH_ROWS", 2)
+    at = next_monday_utc(10)
+    await start_campaign(store, tmp_path, "spring", [f"555020{i}" for i in range(5)], at - 60)
+    outbound = Outbound(store, clock=Clock(at))
+    dialer = Dialer(outbound, FakeAmi(), lambda: {"bank": flow(BANK, name="bank")})  # type: ignore[arg-type]
+    held = []
+    for _ in range(4):
+        await tick(dialer)
+        held.append(len(await outbound.jobs(status="held")))
+    assert held == [2, 4, 5, 5]
