@@ -59,8 +59,10 @@ class IvrServe:
     def __init__(self, workdir: Path, *, http_base_url: str, port: int = AGI_PORT,
                  clock_at: datetime | None = None, log_level: str = "DEBUG",
                  artifacts: Path = ARTIFACTS, name: str = "ivr-serve",
-                 ami_secret: str | None = None, flows_dir: Path = ROOT / "flows") -> None:
+                 ami_secret: str | None = None, flows_dir: Path = ROOT / "flows",
+                 agi: dict[str, object] | None = None) -> None:
         self.ami_secret = ami_secret
+        self.agi = agi or {}
         self.flows_dir = flows_dir
         self.workdir = workdir
         self.port = port
@@ -78,7 +80,7 @@ class IvrServe:
             "flows_dir": str(self.flows_dir),
             "prompts_dir": str(ROOT / "prompts"),
             "log_level": self.log_level,
-            "agi": {"host": AGI_HOST, "port": self.port},
+            "agi": {"host": AGI_HOST, "port": self.port, **self.agi},
             "http": {"base_url": self.http_base_url, "timeout_s": 2},
             "store": {"path": str(self.db_path)},
             "admin": {"port": 0},  # never the 8080 of another server
@@ -97,7 +99,8 @@ class IvrServe:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(yaml.safe_dump(self.config()), encoding="utf-8")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("IVR_")}
+        env = {k: v for k, v in os.environ.items()  # the test clock shift passes through
+               if not k.startswith("IVR_") or k.startswith("IVR_TEST_")}
         if self.ami_secret is not None:
             env["IVR_AMI_SECRET"] = self.ami_secret
         with self.log_path.open("wb") as log:
@@ -127,6 +130,13 @@ class IvrServe:
                 proc.kill()
                 proc.wait(5)
         return proc.returncode
+
+    def kill(self) -> None:
+        """SIGKILL, as an OOM kill or a crash would stop it: nothing runs on the way out."""
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait(5)
+            self._proc = None
 
     @property
     def running(self) -> bool:
