@@ -16,7 +16,7 @@ import yaml
 
 from ivr import __version__
 from ivr.campaign_cli import add_campaign_parser
-from ivr.channel import CallInfo
+from ivr.channel import CallInfo, readable
 from ivr.clock import system_clock
 from ivr.config import load_settings
 from ivr.errors import FlowErrors, IvrError
@@ -35,10 +35,18 @@ class _UniqueIdFilter(logging.Filter):
         return True
 
 
+class _ReadableFormatter(logging.Formatter):
+    """Caller bytes that were not UTF-8 appear as ``\\xe9`` in every line, whichever module
+    logged them (a bare surrogate would make the stream handler fail the whole line)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return readable(super().format(record))
+
+
 def setup_logging(level: str) -> None:
     handler = logging.StreamHandler()
     handler.addFilter(_UniqueIdFilter())
-    handler.setFormatter(logging.Formatter(
+    handler.setFormatter(_ReadableFormatter(
         "%(asctime)s %(levelname)s %(name)s [%(uniqueid)s] %(message)s"))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
 

@@ -142,3 +142,18 @@ def test_simulate_refuses_anchors_and_aliases_in_the_http_stub(
     first = capsys.readouterr().err.splitlines()[0]
     assert first == (f"ivr: {path}:{where}: anchors and aliases are not allowed in HTTP stub "
                      "files; write the value out")
+
+
+def test_log_lines_show_caller_bytes_that_are_not_utf8_escaped(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    from ivr.cli import setup_logging
+
+    setup_logging("INFO")
+    try:
+        logging.getLogger("ivr.test").info("caller name %s", "Jos\udce9")
+    finally:
+        logging.basicConfig(force=True, handlers=[logging.NullHandler()])
+    err = capsys.readouterr().err
+    assert "caller name Jos\\xe9" in err and "\udce9" not in err
