@@ -1,5 +1,6 @@
 """``ivr campaign start|pause|resume|status``: manage outbound campaigns (see ivr.campaign);
-``ivr campaign jobs``: every outbound call (callbacks and surveys too), e.g. the held ones."""
+``ivr campaign jobs``: every outbound call (callbacks and surveys too), e.g. the held ones;
+``ivr campaign release``: held calls back to pending once their flow is back."""
 
 from __future__ import annotations
 
@@ -43,7 +44,12 @@ def add_campaign_parser(subparsers: Any) -> None:
     jobs = sub.add_parser("jobs", help="outbound calls: callbacks, surveys, campaign calls")
     jobs.add_argument("--status", choices=STATUSES, help="only these (e.g. held)")
     jobs.add_argument("--json", action="store_true")
-    for q in sub.choices.values():  # start, pause, resume, status, jobs
+    release = sub.add_parser("release", help="held calls back to pending, due now (once "
+                             "their flow is back): a campaign's, or jobs by id")
+    release.add_argument("name", nargs="?", help="the campaign whose held calls to release")
+    release.add_argument("--job", type=int, action="append", default=[], metavar="ID",
+                         help="a held job, as ivr campaign jobs lists it (repeat)")
+    for q in sub.choices.values():  # start, pause, resume, status, jobs, release
         q.add_argument("--config", help="configuration file (flows_dir, store.path)")
         q.add_argument("--db", help="database of ivr serve (default: store.path)")
     p.set_defaults(func=_campaign)
@@ -68,6 +74,9 @@ async def _run(args: argparse.Namespace) -> int:
             return await _start(args, campaigns, settings.flows_dir)
         if args.action == "jobs":
             _print_jobs(await Outbound(store).jobs(args.status), args.json)
+            return 0
+        if args.action == "release":
+            print(await _release(args, Outbound(store)))
             return 0
         if args.action in ("pause", "resume"):
             await campaigns.set_state(args.name, "paused" if args.action == "pause" else "active")
@@ -114,6 +123,20 @@ async def _start(args: argparse.Namespace, campaigns: Campaigns, flows_dir: str)
           f"{calls.duplicates} repeated in the file, {len(calls.rejected)} rejected); "
           "ivr serve places the calls")
     return 0
+
+
+async def _release(args: argparse.Namespace, outbound: Outbound) -> str:
+    """Release a campaign's held calls or the ``--job`` ids; what was done."""
+    if bool(args.name) == bool(args.job):
+        raise CampaignError("release: give a campaign name or --job ID, not both")
+    if args.job:
+        n = await outbound.release_jobs(args.job)
+        others = "" if n == len(args.job) else " (the others are not held)"
+        return f"{n} of {len(args.job)} jobs back to pending, due now{others}"
+    if args.name not in await outbound.campaigns():
+        raise CampaignError(f"no campaign named {args.name!r}")
+    n = await outbound.release_campaign(args.name)
+    return f"campaign {args.name}: {n} held calls back to pending, due now"
 
 
 def _print_jobs(jobs: list[Job], as_json: bool) -> None:

@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -305,6 +306,27 @@ class Outbound:
                         target.target, reason)
         return held
 
+    async def release_campaign(self, name: str) -> int:
+        """Campaign ``name``'s held calls back to pending, due now; how many."""
+        return await self._release("kind = 'campaign' AND target = ?", (name,))
+
+    async def release_jobs(self, ids: Sequence[int]) -> int:
+        """These jobs back to pending, due now, those that are held; how many."""
+        marks = ", ".join("?" * len(ids))
+        return await self._release(f"id IN ({marks})", tuple(ids)) if ids else 0
+
+    async def _release(self, where: str, params: tuple[object, ...]) -> int:
+        """Held jobs matching ``where`` back to pending, due now (held jobs were due already:
+        their retry delay has passed), BATCH_ROWS at a time, PAUSE_S apart."""
+        released = 0
+        while True:
+            n = await self.store.transaction(functools.partial(
+                _release_batch, where=where, params=params, now=self.clock()))
+            released += n
+            if n < BATCH_ROWS:
+                return released
+            await asyncio.sleep(PAUSE_S)  # a waiting writer gets the lock
+
     async def start_attempt(self, job: Job) -> bool:
         """Mark the job ``dialing`` (attempt + 1) before dialling; False if it moved on."""
         now = self.clock()
@@ -365,6 +387,14 @@ class Outbound:
             log.warning("%d answered outbound calls were cut off by the last stop: closed as "
                         "'interrupted', not called again", closed)
         return int(requeued)
+
+
+def _release_batch(conn: sqlite3.Connection, *, where: str, params: tuple[object, ...],
+                   now: float) -> int:
+    return int(conn.execute(
+        "UPDATE outbound SET status = 'pending', reason = '', due_at = ?, updated_at = ?"
+        f" WHERE id IN (SELECT id FROM outbound WHERE status = 'held' AND {where} LIMIT ?)",
+        (now, now, *params, BATCH_ROWS)).rowcount)
 
 
 def _target_params(t: Target) -> tuple[object, ...]:

@@ -295,3 +295,32 @@ async def test_an_import_cut_off_says_how_far_it_got_and_a_rerun_adds_the_rest(
     assert await Campaigns(store).start(settings(), big_list(20_000)) == 20_000 - written
     assert tuple(await store.transaction(lambda c: c.execute(count).fetchone())) == (20_000,
                                                                                   20_000)
+
+
+def test_cli_release_puts_held_calls_back_due_now(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "c.sqlite3")
+    assert main(["campaign", "start", str(write_list(tmp_path, ["5550600", "5550601"])),
+                 "--flow", "offer", "--db", db]) == 0
+
+    async def hold_them() -> None:  # the flow was renamed in the server's flows_dir
+        async with await RecordStore.open(db) as store:
+            renamed = {"offers": OFFER_FLOW}
+            await Dialer(Outbound(store), FakeAmi(), lambda: renamed).tick()  # type: ignore[arg-type]
+
+    asyncio.run(hold_them())
+    capsys.readouterr()
+    assert main(["campaign", "release", "--job", "1", "--db", db]) == 0
+    assert capsys.readouterr().out == "1 of 1 jobs back to pending, due now\n"
+    before = time.time()
+    assert main(["campaign", "release", "list", "--db", db]) == 0
+    assert capsys.readouterr().out == "campaign list: 1 held calls back to pending, due now\n"
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT status, reason, due_at FROM outbound ORDER BY id").fetchall()
+    conn.close()
+    assert [r[:2] for r in rows] == [("pending", ""), ("pending", "")]
+    assert before <= rows[1][2] <= time.time()
+    assert main(["campaign", "release", "nosuch", "--db", db]) == 2
+    assert "no campaign named 'nosuch'" in capsys.readouterr().err
+    assert main(["campaign", "release", "--db", db]) == 2
+    assert "a campaign name or --job" in capsys.readouterr().err

@@ -400,3 +400,43 @@ async def test_a_big_campaign_is_held_a_batch_per_round(store: RecordStore, tmp_
         await tick(dialer)
         held.append(len(await outbound.jobs(status="held")))
     assert held == [2, 4, 5, 5]
+
+
+async def due_at(store: RecordStore) -> set[float]:
+    return {row[0] for row in await store.transaction(
+        lambda c: c.execute("SELECT due_at FROM outbound").fetchall())}
+
+
+async def test_held_campaign_calls_are_released_due_from_now(
+        store: RecordStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("ivr.outbound.BATCH_ROWS", 2)  # a big campaign is released in batches
+    at = next_monday_utc(10)
+    await start_campaign(store, tmp_path, "spring", [f"555020{i}" for i in range(5)], at - 60)
+    outbound = Outbound(store, clock=Clock(at))
+    gone = Dialer(outbound, FakeAmi(), lambda: {"bank": flow(BANK, name="bank")})  # type: ignore[arg-type]
+    for _ in range(3):
+        await tick(gone)
+    assert len(await outbound.jobs(status="held")) == 5
+    outbound.clock = Clock(at + 3600)  # the flow is back an hour later
+    assert await outbound.release_campaign("spring") == 5
+    assert {(j.status, j.reason) for j in await outbound.jobs()} == {("pending", "")}
+    assert await due_at(store) == {at + 3600}
+    assert await outbound.release_campaign("spring") == 0
+    ami = FakeAmi()
+    offer = flow(OFFER, name="offer")
+    await tick(Dialer(outbound, ami, lambda: {"offer": offer}))  # type: ignore[arg-type]
+    assert ami.dialled == ["PJSIP/5550200@trunk"]  # one per second (rate 1)
+
+
+async def test_a_held_callback_is_released_by_its_id(store: RecordStore) -> None:
+    outbound = await book_two(store, "callback")
+    other = flow(BANK, name="other")
+    await tick(Dialer(outbound, FakeAmi(), lambda: {"other": other}))  # type: ignore[arg-type]
+    first, second = await outbound.jobs(status="held")
+    outbound.clock = Clock(next_monday_utc(9, 30))
+    assert await outbound.release_jobs([first.id, 999]) == 1
+    assert [(j.id, j.status) for j in await outbound.jobs()] == [(first.id, "pending"),
+                                                                 (second.id, "held")]
+    assert await outbound.release_jobs([first.id]) == 0  # pending: not held any more
+    [job] = await outbound.due()
+    assert job.id == first.id
