@@ -186,20 +186,22 @@ class App:
                         queues=self.queues, outbound=self.outbound if self.ami else None)
 
     async def handle_call(self, env: AgiEnvironment, channel: AgiChannel) -> None:
-        """One call: pick the flow by the AGI script path, run it, store its record."""
+        """One call: pick the flow by the AGI script path, run it, store its record, and
+        tell the dialplan ``IVR_RESULT=done`` if the flow finished with it (any other call
+        takes the dialplan's fallback)."""
         assert self.store is not None
         flow = self.library.get(env.script)
-        if flow is None:
-            log.error("call %s asked for flow %r, which is not loaded (known: %s); "
-                      "handing the call back to the dialplan", env.uniqueid, env.script,
-                      ", ".join(sorted(self.library.flows)) or "none")
-            await hand_back(channel, "unknown_flow")
-            return
         if self.speech is not None:
             channel.listener = self.speech.listen
         if "job" in env.params and self.outbound is not None:  # an outbound call answered
             await run_job(env.params["job"], flow, channel, self.services(), self.store,
                           self.outbound)
+            return
+        if flow is None:
+            log.error("call %s asked for flow %r, which is not loaded (known: %s); "
+                      "handing the call back to the dialplan", env.uniqueid, env.script,
+                      ", ".join(sorted(self.library.flows)) or "none")
+            await hand_back(channel, "unknown_flow")
             return
         run = CallRun(flow, channel, self.services())
         with self.live.track(run):

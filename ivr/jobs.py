@@ -26,16 +26,18 @@ log = logging.getLogger("ivr.jobs")
 CALLBACK_PRIORITY = "10"  # Queue() serves higher QUEUE_PRIO first
 
 
-async def run_job(job_id: str, flow: m.Flow, channel: Channel, services: Services,
+async def run_job(job_id: str, flow: m.Flow | None, channel: Channel, services: Services,
                   store: RecordStore, outbound: Outbound) -> CallRecord | None:
-    """Run outbound job ``job_id`` on the answered ``channel``; the callback's record, if any."""
+    """Run outbound job ``job_id`` on the answered ``channel``; the callback's record, if any.
+    ``flow`` is None when the job's flow was removed while the call rang."""
     job = await outbound.answered(int(job_id)) if job_id.isdigit() else None
     if job is None:
         log.error("outbound call for unknown or finished job %r; hanging up", job_id)
         await channel.hangup()
         return None
-    if job.flow != flow.name:  # claimed above: close it, or it stays 'answered' for good
-        reason = f"the answered call asked for flow {flow.name}, not {job.flow}"
+    if flow is None or job.flow != flow.name:  # claimed above: close it, never 'answered'
+        reason = (f"flow {job.flow} was removed while the call rang" if flow is None else
+                  f"the answered call asked for flow {flow.name}, not {job.flow}")
         log.error("[%s] %s call %d: %s; hanging up", job.call_id, job.kind, job.id, reason)
         await outbound.failed(job.id, "wrong flow", reason)
         await channel.hangup()

@@ -387,6 +387,22 @@ async def test_an_answered_job_of_another_flow_is_closed_with_the_reason(
     assert await outbound.in_progress() == {}
 
 
+async def test_an_answered_job_whose_flow_was_removed_while_it_rang_is_closed(
+        store: RecordStore, tmp_path: Path) -> None:
+    at = next_monday_utc(10)
+    await start_campaign(store, tmp_path, "spring", ["5550201"], at - 60)
+    outbound = Outbound(store, clock=Clock(at))
+    [job] = await outbound.due()
+    assert await outbound.start_attempt(job)
+    channel = ScriptedChannel(info=CallInfo(uniqueid="o-2", caller_id="5550201"))
+    assert await run_job(str(job.id), None, channel, Services(clock=outbound.clock), store,
+                         outbound) is None
+    assert channel.hung_up
+    [job] = await outbound.jobs()
+    assert (job.status, job.reason) == ("failed", "flow offer was removed while the call rang")
+    assert await outbound.in_progress() == {}
+
+
 async def test_a_big_campaign_is_held_a_batch_per_round(store: RecordStore, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     # one UPDATE of every row of a 500,000-number campaign held the write lock for seconds
