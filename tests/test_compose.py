@@ -106,3 +106,11 @@ def test_docker_compose_config_is_valid() -> None:
     done = subprocess.run([binary, "-f", str(COMPOSE), "config", "-q"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_ivr_stop_grace_outlasts_the_shutdown_grace(compose: dict[str, Any]) -> None:
+    """SIGTERM lets calls finish for agi.shutdown_grace_s; compose must not SIGKILL before."""
+    from ivr.config import AgiSettings
+
+    grace = compose["services"]["ivr"]["stop_grace_period"]
+    assert grace.endswith("s") and float(grace[:-1]) > AgiSettings().shutdown_grace_s
