@@ -99,3 +99,18 @@ async def test_sigterm_lets_calls_finish_then_hands_the_rest_back(
     assert outcomes == [("error", STOPPED_ERROR), ("self_service", "")]
     channels, _ = await wait_until_idle(lab, timeout_s=15)
     assert channels.startswith("0 active channels")
+
+
+async def test_a_full_server_sends_the_extra_caller_to_the_fallback(
+        lab: Lab, server_factory: list[IvrServe], tmp_path: Path) -> None:
+    server = start(server_factory, tmp_path / "c", max_connections=1)
+    messages, queue_log = lab.log_size("messages.log"), lab.log_size("queue_log")
+    first = asyncio.create_task(dial(lab, spec("100", "2")))
+    await asyncio.to_thread(server.wait_for_log, "-> STREAM FILE", timeout_s=15)
+    extra = await dial(lab, spec("200", hold_s=60))  # over the cap: turned away at once
+    assert extra.ok, extra
+    warning = await fell_back(lab, messages, queue_log, "bank")
+    assert "IVR_RESULT=busy" in warning
+    assert (await first).ok
+    [record] = await Records(server).all()
+    assert (record.flow, record.outcome) == ("main", "self_service")
