@@ -21,7 +21,7 @@ from ivr.ami.queues import AmiQueues
 from ivr.clock import Clock, system_clock
 from ivr.config import Settings
 from ivr.engines.http import HttpLookup, extract
-from ivr.errors import AgiError, CallHangup, IvrError
+from ivr.errors import AgiError, CallHangup
 from ivr.flow.interpreter import CallRun, Services
 from ivr.flow.library import FlowLibrary
 from ivr.flow.model import Flow, MenuNode, QueueNode
@@ -224,14 +224,17 @@ class App:
         task.add_done_callback(self._writes.discard)
 
     async def _finish(self, begun: asyncio.Task[None], record: CallRecord) -> None:
+        """The final record, after its begin (which may have renamed a duplicate call id)."""
         assert self.store is not None
-        for write in (begun, self.store.finish(record)):
-            try:
-                await write
-            except IvrError as exc:  # only a closed store raises: the record goes to the log
-                log.error("call %s: record not stored (%s): %s", record.call_id, exc,
-                          json.dumps(asdict(record), ensure_ascii=False, default=str))
-                return
+        try:
+            await begun
+        except Exception as exc:  # the finish below still writes the whole row
+            log.error("call %s: start of the record not stored: %s", record.call_id, exc)
+        try:
+            await self.store.finish(record)
+        except Exception as exc:  # only a closed store refuses: the log keeps the record
+            log.error("call %s: record not stored (%s): %s", record.call_id, exc,
+                      json.dumps(asdict(record), ensure_ascii=False, default=str))
 
 
 async def hand_back(channel: AgiChannel, result: str) -> None:

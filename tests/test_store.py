@@ -105,6 +105,22 @@ async def test_a_call_id_seen_before_gets_a_suffix_and_both_records_stay(
     assert (second.outcome, second.caller) == ("abandoned", "5550000")
 
 
+async def test_a_duplicate_call_that_ends_before_its_begin_is_retried_keeps_its_record(
+        store: RecordStore) -> None:
+    """The flow runs while begin is written: a short call can end before the duplicate id
+    is found and retried under the new one."""
+    earlier = make_record(outcome=None)
+    await store.begin(earlier)
+    again = make_record(outcome=None, caller="5550000")
+    begun = asyncio.create_task(store.begin(again))
+    await asyncio.sleep(0)  # begin has taken its row; the flow goes on
+    again.outcome, again.ended_at = "abandoned", again.started_at + 1
+    await begun
+    await store.finish(again)
+    stored = await store.get("1700000000.1-2")
+    assert stored is not None and (stored.outcome, stored.caller) == ("abandoned", "5550000")
+
+
 async def test_finish_without_outcome_is_refused(store: RecordStore) -> None:
     with pytest.raises(ValueError, match="no outcome"):
         await store.finish(make_record(outcome=None))

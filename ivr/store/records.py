@@ -315,12 +315,14 @@ class RecordStore:
         record: ``record.call_id`` gets a suffix (``-2``, ``-3``...) and the row goes in under it.
         """
         original = record.call_id
+        params = _checked(record, "begin", final=False)  # the call goes on meanwhile
         for n in range(2, 1000):
             try:
-                await self._enqueue(_INSERT, _checked(record, "begin", final=False))
+                await self._enqueue(_INSERT, params)
                 return
             except DuplicateCallError:
                 record.call_id = f"{original}-{n}"
+                params = (record.call_id, *params[1:])
         raise StoreError(f"{self._path}: call {original!r}: 1000 calls with this id")
 
     def checkpoint(self, record: CallRecord) -> None:
