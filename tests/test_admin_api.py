@@ -420,6 +420,55 @@ async def test_healthz(client: TestClient[Any, Any], console: StubConsole) -> No
     assert (await client.get("/healthz")).status == 503
 
 
+class _FailingStore:
+    path = "/var/lib/ivr/secret-place/calls.sqlite3"
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+
+    async def get(self, call_id: str) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+def fake_app(store: Any) -> Any:
+    from types import SimpleNamespace as NS
+
+    return NS(
+        agi=NS(host="10.9.8.7", port=4573, sockets=[object()], active_calls=3),
+        speech=NS(address="10.9.8.7:4574", server=NS(sockets=[object()], active_sessions=1),
+                  engines={"en": NS(name="vosk")}),
+        ami=NS(up=True, reconnects=2),
+        settings=Settings(ami=replace(Settings().ami, host="pbx.internal", port=5038)),
+        store=store,
+    )
+
+
+async def test_health_details_name_no_paths_or_hosts(caplog: pytest.LogCaptureFixture) -> None:
+    from ivr.admin.console import AppConsole
+    from ivr.errors import StoreError
+
+    def shown(checks: dict[str, Health]) -> str:
+        return " ".join(h.detail for h in checks.values())
+
+    app = fake_app(_FailingStore())
+    checks = await AppConsole(app).health()
+    assert {n: h.status for n, h in checks.items()} == {
+        "fastagi": "up", "audiosocket": "up", "ami": "up", "store": "up", "recogniser": "up"}
+    assert checks["fastagi"].detail == "3 connection(s)"
+    assert checks["audiosocket"].detail == "1 session(s)"
+    assert checks["ami"].detail == "2 reconnect(s)"
+    assert checks["recogniser"].detail == "en=vosk"
+    app.ami.up = False
+    app.store = _FailingStore(StoreError(f"{_FailingStore.path}: disk I/O error"))
+    caplog.set_level(logging.WARNING)
+    checks = await AppConsole(app).health()
+    assert checks["ami"].status == checks["store"].status == "down"
+    for text in ("10.9.8.7", "4573", "4574", "pbx.internal", "5038", "/var/lib", "sqlite3"):
+        assert text not in shown(checks), text
+    assert "disk I/O error" in caplog.text  # the whole message goes to the log
+
+
 async def test_metrics_text_parses(client: TestClient[Any, Any], console: StubConsole) -> None:
     console.metrics.call_started("main")
     console.metrics.call_finished("main", "self_service")
@@ -609,12 +658,15 @@ async def test_metrics_count_a_finished_call(app: App, admin: ClientSession) -> 
     assert samples[("ivr_flow_reloads_total", (("result", "ok"),))] == 0  # start-up is no reload
 
 
-async def test_healthz_through_the_app(app: App, admin: ClientSession) -> None:
+async def test_healthz_through_the_app(app: App, admin: ClientSession, tmp_path: Path) -> None:
     response = await admin.get("/healthz")
     body = await response.json()
     assert response.status == 200 and body["status"] == "ok"
     assert body["components"]["ami"]["status"] == "off"
     assert body["components"]["store"]["status"] == "up"
+    text = await response.text()  # open to anyone who reaches it: no file paths, no hosts
+    for hidden in (str(tmp_path), "calls.sqlite3", "127.0.0.1", f":{agi_port(app)}"):
+        assert hidden not in text, hidden
     assert app.agi is not None
     await app.agi.close()  # FastAGI gone: 503
     response = await admin.get("/healthz")
