@@ -103,6 +103,17 @@ class AdminSettings:
     token: Secret | None = None  # IVR_ADMIN_TOKEN or IVR_ADMIN_TOKEN_FILE; needed to change
     open_read: bool = False  # true: read-only endpoints need no token
     max_body_bytes: int = 1_000_000
+    # more names a request's Host may carry (comma-separated) besides host, localhost,
+    # 127.0.0.1 and [::1]; any other Host is refused (421), against DNS rebinding
+    allowed_hosts: str = ""
+
+    TOKEN_MIN_LENGTH = 16  # bytes; `openssl rand -hex 16` gives 32
+
+    def __post_init__(self) -> None:
+        if self.token is not None and len(self.token.reveal()) < self.TOKEN_MIN_LENGTH:
+            raise ConfigError(f"the admin token (IVR_ADMIN_TOKEN or IVR_ADMIN_TOKEN_FILE) must "
+                              f"have at least {self.TOKEN_MIN_LENGTH} characters; make one with "
+                              "openssl rand -hex 16")
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
-from aiohttp import ClientResponse, ClientSession
+from aiohttp import ClientResponse, ClientSession, TCPConnector
 from aiohttp.test_utils import TestClient, TestServer
 from fake_asterisk import FakeCallState, FakeCommand, run_fake_call
 from prometheus_client.parser import text_string_to_metric_families
@@ -32,6 +32,7 @@ from ivr.config import (
     Settings,
     SpeechSettings,
     StoreSettings,
+    load_settings,
 )
 from ivr.errors import ConfigError, FlowErrors
 from ivr.flow.registry import FlowRegistry
@@ -129,6 +130,12 @@ async def client(make_client: Client) -> TestClient[Any, Any]:
     return await make_client(token=Secret(TOKEN.encode()))
 
 
+def validate(client: TestClient[Any, Any], text: str | bytes,
+             query: str = "") -> Awaitable[ClientResponse]:
+    """``POST /api/validate`` with the token."""
+    return client.post(f"/api/validate{query}", headers=AUTH, data=text)
+
+
 async def error_of(response: ClientResponse, status: int) -> str:
     assert response.status == status, await response.text()
     assert response.content_type == "application/json"
@@ -184,6 +191,21 @@ async def test_read_endpoints_need_the_token(
 async def test_open_endpoints_need_no_token(client: TestClient[Any, Any]) -> None:
     for path in ("/healthz", "/metrics", "/", "/app.js"):
         assert (await client.get(path)).status == 200, path
+
+
+async def test_validate_needs_the_token_unless_reads_are_open(make_client: Client) -> None:
+    # it names the loaded flows (sub-flow checks) and costs CPU: a read, not an open endpoint
+    client = await make_client(token=Secret(TOKEN.encode()))
+    response = await client.post("/api/validate", data=flow_text("x"))
+    assert "Authorization" in await error_of(response, 401)
+    response = await client.post("/api/validate", data=b"#" * (api.VALIDATE_MAX_BYTES + 1))
+    await error_of(response, 401)  # refused before the body is read
+    response = await validate(client, flow_text("x"))
+    assert response.status == 200 and (await response.json())["ok"] is True
+    client = await make_client()  # no token at all
+    assert "IVR_ADMIN_TOKEN" in await error_of(
+        await client.post("/api/validate", data=flow_text("x")), 403)
+    client = await make_client(open_read=True)
     response = await client.post("/api/validate", data=flow_text("x"))
     assert response.status == 200 and (await response.json())["ok"] is True
 
@@ -243,15 +265,15 @@ async def test_unknown_routes_and_methods_are_json(client: TestClient[Any, Any])
 
 async def test_an_oversized_body_is_413(make_client: Client) -> None:
     client = await make_client(max_body_bytes=1000, token=Secret(TOKEN.encode()))
-    response = await client.post("/api/validate", data=b"#" * 5000)
+    response = await validate(client, b"#" * 5000)
     await error_of(response, 413)
-    response = await client.post("/api/validate", data=flow_text("small"))
+    response = await validate(client, flow_text("small"))
     assert response.status == 200
 
 
 async def test_garbage_never_crashes_the_server(client: TestClient[Any, Any]) -> None:
-    await error_of(await client.post("/api/validate", data=b"\xff\xfe\x00garbage"), 400)
-    response = await client.post("/api/validate?name=../x", data=flow_text("x"))
+    await error_of(await validate(client, b"\xff\xfe\x00garbage"), 400)
+    response = await validate(client, flow_text("x"), "?name=../x")
     await error_of(response, 400)
     reader, writer = await asyncio.open_connection(client.host, client.port)
     writer.write(b"\x16\x03\x01 not http at all\r\n\r\n")
@@ -265,14 +287,14 @@ async def test_garbage_never_crashes_the_server(client: TestClient[Any, Any]) ->
 
 
 async def test_validate_reports_line_col_node(client: TestClient[Any, Any]) -> None:
-    response = await client.post("/api/validate", data=BROKEN)
+    response = await validate(client, BROKEN)
     body = await response.json()
     assert body["ok"] is False
     [error] = body["errors"]
     assert error["line"] == 3 and error["node"] == "hello" and "nowhere" in error["message"]
-    body = await (await client.post("/api/validate", data="start: [unclosed\n")).json()
+    body = await (await validate(client, "start: [unclosed\n")).json()
     assert body["ok"] is False and body["errors"][0]["line"] >= 1
-    body = await (await client.post("/api/validate", data="")).json()
+    body = await (await validate(client, "")).json()
     assert body["ok"] is False
 
 
@@ -281,7 +303,7 @@ async def test_validate_checks_sub_flows_against_the_loaded_ones(
 ) -> None:
     text = ("start: a\nnodes:\n  a: {call: main, next: b}\n  b: {call: gone, next: c}\n"
             "  c: {hangup: true}\n")
-    body = await (await client.post("/api/validate", data=text)).json()
+    body = await (await validate(client, text)).json()
     assert [e["node"] for e in body["errors"]] == ["b"]
     assert "gone" in body["errors"][0]["message"]
 
@@ -290,7 +312,7 @@ async def test_validate_refuses_a_billion_laughs(client: TestClient[Any, Any]) -
     lines = ["  a0: &a0 [x, x, x, x, x, x, x, x, x]"]
     lines += [f"  a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
     text = "start: s\nvariables:\n" + "\n".join(lines) + "\nnodes:\n  s: {hangup: true}\n"
-    response = await asyncio.wait_for(client.post("/api/validate", data=text), 5)
+    response = await asyncio.wait_for(validate(client, text), 5)
     body = await response.json()
     assert body == {"ok": False, "errors": [{"line": 3, "col": 7, "node": None, "message":
                     "anchors and aliases are not allowed in flows; write the value out"}]}
@@ -300,8 +322,8 @@ async def test_validate_takes_flows_up_to_its_own_size_limit(
     client: TestClient[Any, Any]
 ) -> None:
     big = flow_text("x") + "#" * api.VALIDATE_MAX_BYTES
-    assert "ivr validate" in await error_of(await client.post("/api/validate", data=big), 413)
-    response = await client.post("/api/validate", data=big[:api.VALIDATE_MAX_BYTES])
+    assert "ivr validate" in await error_of(await validate(client, big), 413)
+    response = await validate(client, big[:api.VALIDATE_MAX_BYTES])
     assert response.status == 200 and (await response.json())["ok"] is True
 
 
@@ -331,7 +353,7 @@ async def test_validations_are_bounded_and_a_timed_out_one_keeps_its_slot(
     monkeypatch.setattr(api, "parse_flow", slow)
     monkeypatch.setattr(api, "VALIDATE_TIMEOUT_S", 0.2)
     try:
-        flood = await asyncio.gather(*(client.post("/api/validate", data=flow_text("x"))
+        flood = await asyncio.gather(*(validate(client, flow_text("x"))
                                        for _ in range(8)))
         statuses = sorted(r.status for r in flood)
         assert statuses == [429] * 6 + [503] * 2  # two ran out of time, six were refused
@@ -341,12 +363,12 @@ async def test_validations_are_bounded_and_a_timed_out_one_keeps_its_slot(
         late = next(r for r in flood if r.status == 503)
         assert "longer than 0.2 s" in await error_of(late, 503)
         for _ in range(4):  # the timed-out threads still run: no new thread is started
-            await error_of(await client.post("/api/validate", data=flow_text("x")), 429)
+            await error_of(await validate(client, flow_text("x")), 429)
         assert slow.started == 2 and slow.peak == 2
     finally:
         slow.release.set()
     for _ in range(100):  # the slots come back when the threads end
-        response = await client.post("/api/validate", data=flow_text("x"))
+        response = await validate(client, flow_text("x"))
         if response.status == 200:
             break
         await asyncio.sleep(0.05)
@@ -398,6 +420,186 @@ async def test_flow_picture(client: TestClient[Any, Any]) -> None:
     response = await client.get("/api/flows/main/graph.svg", headers=AUTH)
     assert response.status == 200 and response.content_type == "image/svg+xml"
     assert "<svg" in await response.text()
+
+
+# --- hardening: headers, the Host check, token rules ------------------------------------------
+
+
+def directives(policy: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for part in policy.split(";"):
+        name, *values = part.split()
+        out[name] = values
+    return out
+
+
+def assert_security_headers(response: ClientResponse) -> None:
+    csp = directives(response.headers["Content-Security-Policy"])
+    assert csp["default-src"] == ["'none'"]
+    assert csp["script-src"] == ["'self'"] and csp["style-src"] == ["'self'"]
+    assert csp["connect-src"] == ["'self'"] and csp["base-uri"] == ["'none'"]
+    assert csp["frame-ancestors"] == ["'none'"]
+    assert not [v for values in csp.values() for v in values if "unsafe" in v or "*" in v]
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+
+
+@pytest.mark.parametrize("path", ["/", "/index.html", "/app.js", "/style.css", "/healthz",
+                                  "/metrics", "/api/calls", "/nope.html", "/api/nope"])
+async def test_every_answer_carries_the_security_headers(
+    client: TestClient[Any, Any], path: str
+) -> None:
+    for headers in ({}, AUTH):
+        assert_security_headers(await client.get(path, headers=headers))
+
+
+async def test_error_answers_carry_the_security_headers(client: TestClient[Any, Any]) -> None:
+    assert_security_headers(await client.put("/api/calls", headers=AUTH))  # 405
+    assert_security_headers(await validate(client, b"\xff"))  # 400
+    assert_security_headers(await client.get("/", headers={"Host": "evil.example"}))  # 421
+
+
+@pytest.mark.parametrize("host", [
+    "evil.example", "evil.example:8080", "127.0.0.1.nip.io", "localhost.evil.example",
+    "127.0.0.2", "[::2]:8080", "0.0.0.0:8080", "", "localhost:80:80", "user@localhost",
+    "[::1", "localhost:http",
+])
+async def test_a_request_for_another_host_name_is_refused(
+    client: TestClient[Any, Any], host: str
+) -> None:
+    """DNS rebinding: a page of evil.example whose name now points at 127.0.0.1 sends
+    ``Host: evil.example``; whatever it asks for, the answer is 421."""
+    for path, headers in (("/", {}), ("/app.js", {}), ("/healthz", {}), ("/api/calls", AUTH),
+                          ("/api/nope", AUTH)):
+        response = await client.get(path, headers={"Host": host, **headers})
+        assert "admin.allowed_hosts" in await error_of(response, 421), (path, host)
+    response = await client.post("/api/flows/reload", headers={"Host": host, **AUTH})
+    await error_of(response, 421)
+
+
+async def test_a_request_without_a_host_is_refused(client: TestClient[Any, Any]) -> None:
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(b"GET /healthz HTTP/1.0\r\n\r\n")
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.0 421") or answer.startswith(b"HTTP/1.1 421"), answer
+
+
+@pytest.mark.parametrize("host", ["localhost", "LOCALHOST:8080", "localhost.", "127.0.0.1",
+                                  "127.0.0.1:8080", "[::1]", "[::1]:8080"])
+async def test_loopback_names_are_allowed(client: TestClient[Any, Any], host: str) -> None:
+    assert (await client.get("/healthz", headers={"Host": host})).status == 200
+    response = await client.get("/api/calls", headers={"Host": host, **AUTH})
+    assert response.status == 200
+
+
+async def test_the_bind_host_and_admin_allowed_hosts_are_allowed(make_client: Client) -> None:
+    client = await make_client(host="ivr-box.lan", allowed_hosts="ops.example.com, IVR.internal.")
+    for host in ("ivr-box.lan:8080", "ops.example.com", "OPS.Example.COM.:443", "ivr.internal",
+                 "localhost"):
+        assert (await client.get("/", headers={"Host": host})).status == 200, host
+    for host in ("example.com", "evil.ops.example.com", "ops.example.com.evil", "internal"):
+        await error_of(await client.get("/", headers={"Host": host}), 421)
+    client = await make_client(host="0.0.0.0")  # every address: still only the known names
+    assert (await client.get("/", headers={"Host": "127.0.0.1:8080"})).status == 200
+    await error_of(await client.get("/", headers={"Host": "box.example"}), 421)
+
+
+def test_allowed_hosts_from_the_environment_and_bad_names() -> None:
+    env = {"IVR_ADMIN_ALLOWED_HOSTS": "ops.example.com,[FD00::5] x.lan.", "IVR_ADMIN_HOST": "::"}
+    names = api.allowed_host_names(load_settings(env=env).admin)
+    assert names == {"ops.example.com", "fd00::5", "x.lan", "localhost", "127.0.0.1", "::1"}
+    for bad in ("ops.example.com:8080", "http://ops.example.com/", "*.example.com", "a@b"):
+        admin = load_settings(env={"IVR_ADMIN_ALLOWED_HOSTS": bad}).admin
+        with pytest.raises(ConfigError, match=r"admin\.allowed_hosts"):
+            make_admin_app(cast(Any, None), admin)
+
+
+def test_a_short_token_stops_start_up(tmp_path: Path) -> None:
+    minimum = AdminSettings.TOKEN_MIN_LENGTH
+    assert minimum >= 16
+    with pytest.raises(ConfigError, match=rf"IVR_ADMIN_TOKEN.*at least {minimum}") as caught:
+        load_settings(env={"IVR_ADMIN_TOKEN": "hunter2"})
+    assert "hunter2" not in str(caught.value)  # the message never shows the token
+    file = tmp_path / "token"
+    file.write_text("x" * (minimum - 1) + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=f"at least {minimum}"):
+        load_settings(env={"IVR_ADMIN_TOKEN_FILE": str(file)})
+    with pytest.raises(ConfigError, match=f"at least {minimum}"):
+        AdminSettings(token=Secret(b"x" * (minimum - 1)))
+    token = "x" * minimum
+    assert load_settings(env={"IVR_ADMIN_TOKEN": token}).admin.token == Secret(token.encode())
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_refused_tokens_are_rate_limited_per_address(
+    console: StubConsole, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    clock = FakeClock()
+    settings = AdminSettings(port=0, token=Secret(TOKEN.encode()))
+    client = TestClient(TestServer(make_admin_app(console, settings, clock=clock)))
+    await client.start_server()
+    wrong = {"Authorization": "Bearer " + "guess" * 5}
+    try:
+        for _ in range(api.TOKEN_FAILURES):
+            await error_of(await client.get("/api/calls", headers=wrong), 401)
+            clock.now += 1
+        response = await client.get("/api/calls", headers=wrong)
+        assert "too many refused tokens" in await error_of(response, 429)
+        assert response.headers["Retry-After"] == "50"  # the first one leaves the window then
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert_security_headers(response)
+        # the right token waits too: else the guessing would go on
+        await error_of(await client.get("/api/calls", headers=AUTH), 429)
+        await error_of(await client.post("/api/flows/reload", headers=AUTH), 429)
+        await error_of(await client.post("/api/validate", headers=AUTH, data="x"), 429)
+        # no token: asked for, as before; open endpoints answer
+        await error_of(await client.get("/api/calls"), 401)
+        assert (await client.get("/healthz")).status == 200
+        # another address is not held up, and has its own count
+        other = ClientSession(connector=TCPConnector(local_addr=("127.0.0.2", 0)))
+        async with other:
+            url = client.make_url("/api/calls")
+            assert (await other.get(url, headers=AUTH)).status == 200
+            for _ in range(api.TOKEN_FAILURES):
+                await error_of(await other.get(url, headers=wrong), 401)
+            await error_of(await other.get(url, headers=AUTH), 429)
+        clock.now = 1000 + api.TOKEN_WINDOW_S  # the first failure has left the window
+        assert (await client.get("/api/calls", headers=AUTH)).status == 200
+        await error_of(await client.get("/api/calls", headers=wrong), 401)  # fills it again
+        response = await client.get("/api/calls", headers=AUTH)
+        await error_of(response, 429)
+        assert response.headers["Retry-After"] == "1"
+        clock.now += api.TOKEN_WINDOW_S
+        assert (await client.get("/api/calls", headers=AUTH)).status == 200
+    finally:
+        await client.close()
+    assert "guess" not in caplog.text and TOKEN not in caplog.text
+    assert "refused tokens from 127.0.0.1" in caplog.text  # the lock-out is logged
+
+
+def test_the_refused_token_table_is_bounded() -> None:
+    clock = FakeClock()
+    failures = api.FailedTokens(clock=clock, max_clients=100)
+    for i in range(5000):
+        failures.failed(f"10.0.{i // 256}.{i % 256}")
+    assert len(failures) <= 100
+    for _ in range(api.TOKEN_FAILURES):
+        failures.failed("192.0.2.1")
+    assert failures.retry_after("192.0.2.1") == api.TOKEN_WINDOW_S
+    clock.now += api.TOKEN_WINDOW_S
+    assert failures.retry_after("192.0.2.1") is None
+    assert len(failures) <= 100
 
 
 # --- health, metrics ----------------------------------------------------------------------
@@ -713,5 +915,16 @@ async def test_admin_off(tmp_path: Path, flows_dir: Path) -> None:
     await app.start()
     try:
         assert app.admin is None
+    finally:
+        await app.close()
+
+
+async def test_a_bad_allowed_host_stops_start_up(tmp_path: Path, flows_dir: Path) -> None:
+    settings = app_settings(tmp_path, flows_dir)
+    app = App(replace(settings, admin=replace(settings.admin, allowed_hosts="ops.example:8080")))
+    try:
+        with pytest.raises(ConfigError, match=r"admin\.allowed_hosts: 'ops\.example:8080'"):
+            await app.start()
+        assert app.agi is None  # no calls were taken
     finally:
         await app.close()

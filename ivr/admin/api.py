@@ -14,7 +14,7 @@ endpoint                                access   answer
 ``GET /api/flows/{name}/graph.svg``     read     the flow picture (Graphviz)
 ``POST /api/flows/reload``              write    reload result
 ``GET /api/schema``                     read     the flow JSON Schema
-``POST /api/validate``                  open     ``{"ok": bool, "errors": [...]}``
+``POST /api/validate``                  read     ``{"ok": bool, "errors": [...]}``
 ``GET /api/surveys``                    read     ``{"surveys": [...]}``
 ``GET /api/surveys.csv``                read     CSV export
 ``GET /``, static files                 open     the dashboard (``ivr/admin/static/``)
@@ -25,8 +25,17 @@ configured); *read* needs it too unless ``admin.open_read`` is true; *open* neve
 missing or wrong token is 401 with ``WWW-Authenticate: Bearer``. Every error is JSON
 ``{"error": "..."}``.
 
-``/api/validate`` is open, so it is bounded: bodies up to :data:`VALIDATE_MAX_BYTES` (413
-beyond), :data:`VALIDATE_CONCURRENCY` validations at once in threads of their own (429 with
+Hardening (see SECURITY.md): a request whose ``Host`` is not one of the console's names
+(:func:`allowed_host_names`) is refused with 421 before anything else, against DNS rebinding.
+After :data:`TOKEN_FAILURES` refused tokens from one client address within
+:data:`TOKEN_WINDOW_S` (a monotonic clock), that address's tokens are refused unchecked (429
+with ``Retry-After``) until the oldest failure leaves the window. Every answer carries
+:data:`SECURITY_HEADERS`: a Content-Security-Policy without inline code, frame denial,
+``nosniff`` and ``Referrer-Policy: no-referrer``.
+
+``/api/validate`` is a *read* endpoint (it names the loaded flows and costs CPU) and bounded
+even when reads are open: bodies up to :data:`VALIDATE_MAX_BYTES` (413 beyond),
+:data:`VALIDATE_CONCURRENCY` validations at once in threads of their own (429 with
 ``Retry-After`` beyond), 503 after :data:`VALIDATE_TIMEOUT_S`; a validation that outlives its
 request keeps its thread slot until it ends, so timed-out work cannot pile up.
 """
@@ -36,7 +45,10 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import math
 import re
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
@@ -48,7 +60,7 @@ from ivr.admin import queries as q
 from ivr.admin.console import Console, mask_caller
 from ivr.admin.slots import ThreadSlots
 from ivr.config import AdminSettings
-from ivr.errors import FlowError, FlowErrors, StoreError
+from ivr.errors import ConfigError, FlowError, FlowErrors, StoreError
 from ivr.flow.graph import GraphvizError, flow_svg
 from ivr.flow.library import subflow_errors
 from ivr.flow.loader import parse_flow
@@ -69,10 +81,32 @@ VALIDATE_CONCURRENCY = 2  # validation threads at once; more requests get 429
 VALIDATE_MAX_BYTES = 256 * 1024  # ~12,000 nodes, validated in about 1.5 s
 RETRY_AFTER_S = 5
 GRAPH_CACHE = 32
+TOKEN_FAILURES = 10  # refused tokens from one address within TOKEN_WINDOW_S, then 429
+TOKEN_WINDOW_S = 60.0
+TOKEN_CLIENTS_MAX = 10_000  # addresses remembered; the oldest are forgotten beyond
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})
+
+# the dashboard loads its scripts and styles from files only (no inline code, no eval); the
+# favicon is a data: URL; fetch() goes to this origin; nothing may frame it
+CSP = "; ".join((
+    "default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:",
+    "connect-src 'self'", "form-action 'self'", "base-uri 'none'", "frame-ancestors 'none'",
+))
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+
+Clock = Callable[[], float]
 
 CONSOLE: web.AppKey[Console] = web.AppKey("console", Console)
 SETTINGS = web.AppKey("settings", AdminSettings)
 LEVELS = web.AppKey("levels", dict[str, str])
+HOSTS = web.AppKey("hosts", frozenset[str])
 
 
 class ApiError(Exception):
@@ -85,11 +119,17 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
-def make_admin_app(console: Console, settings: AdminSettings) -> web.Application:
-    """The admin API for ``console``, with the access rules of ``settings``."""
-    app = web.Application(middlewares=[_errors, _auth], client_max_size=settings.max_body_bytes)
+def make_admin_app(console: Console, settings: AdminSettings, *,
+                   clock: Clock = time.monotonic) -> web.Application:
+    """The admin API for ``console``, with the access rules of ``settings`` (:class:`ConfigError`
+    for a bad ``admin.allowed_hosts``); ``clock`` times the refused-token window."""
+    app = web.Application(middlewares=[_errors, _host, _auth],
+                          client_max_size=settings.max_body_bytes)
     app[CONSOLE] = console
     app[SETTINGS] = settings
+    app[HOSTS] = allowed_host_names(settings)
+    app[FAILURES] = FailedTokens(clock=clock)
+    app.on_response_prepare.append(security_headers)
     levels: dict[str, str] = {}
     app[LEVELS] = levels
     api = _Api(console)
@@ -110,11 +150,118 @@ def make_admin_app(console: Console, settings: AdminSettings) -> web.Application
     route("GET", "/api/flows/{name}", api.flow, "read")
     route("GET", "/api/flows/{name}/graph.svg", api.graph, "read")
     route("GET", "/api/schema", api.schema, "read")
-    route("POST", "/api/validate", api.validate, "open")
+    route("POST", "/api/validate", api.validate, "read")
     route("GET", "/api/surveys", api.surveys, "read")
     route("GET", "/api/surveys.csv", api.surveys_csv, "read")
     route("GET", "/{path:(?!api/).*}", api.static, "open")  # last: other GET paths
     return app
+
+
+# --- hardening ------------------------------------------------------------------------------
+
+
+class FailedTokens:
+    """Refused tokens per client address, in a sliding window of ``window_s`` on a monotonic
+    clock: after ``limit`` of them the address waits until the oldest leaves the window. At most
+    ``max_clients`` addresses are remembered (the oldest are forgotten first)."""
+
+    def __init__(self, limit: int = TOKEN_FAILURES, window_s: float = TOKEN_WINDOW_S, *,
+                 clock: Clock = time.monotonic, max_clients: int = TOKEN_CLIENTS_MAX) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self.clock = clock
+        self.max_clients = max_clients
+        self._seen: dict[str, deque[float]] = {}
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def count(self, client: str) -> int:
+        """Refused tokens from ``client`` in the window now."""
+        return len(self._recent(client, self.clock()) or ())
+
+    def retry_after(self, client: str) -> float | None:
+        """Seconds until ``client`` may try a token again; ``None``: now."""
+        now = self.clock()
+        times = self._recent(client, now)
+        if times is None or len(times) < self.limit:
+            return None
+        return times[0] + self.window_s - now
+
+    def failed(self, client: str) -> bool:
+        """Count a refused token; true when it is the one that reaches the limit."""
+        now = self.clock()
+        times = self._recent(client, now)
+        if times is None:
+            if len(self._seen) >= self.max_clients:
+                self._prune(now)
+            times = self._seen[client] = deque(maxlen=self.limit)
+        times.append(now)
+        return len(times) == self.limit
+
+    def _recent(self, client: str, now: float) -> deque[float] | None:
+        times = self._seen.get(client)
+        if times is None:
+            return None
+        while times and times[0] <= now - self.window_s:
+            times.popleft()
+        if not times:
+            del self._seen[client]
+            return None
+        return times
+
+    def _prune(self, now: float) -> None:
+        for client in list(self._seen):
+            self._recent(client, now)
+        while len(self._seen) >= self.max_clients:
+            del self._seen[next(iter(self._seen))]
+
+
+FAILURES = web.AppKey("failures", FailedTokens)
+
+_HOST_HEADER = re.compile(r"(?:\[(?P<ip6>[0-9a-f:.]+)\]|(?P<name>[a-z0-9._-]+))(?::[0-9]{1,5})?")
+_NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?")
+_IP6 = re.compile(r"[0-9a-f]*:[0-9a-f:.]*")
+
+
+def host_name(header: str) -> str | None:
+    """The name in a ``Host`` header (lower case, no port, brackets or final dot); ``None``
+    when it is not ``name[:port]`` or ``[ipv6][:port]``."""
+    found = _HOST_HEADER.fullmatch(header.lower())
+    if found is None:
+        return None
+    return found["ip6"] or found["name"].removesuffix(".")
+
+
+def allowed_host_names(settings: AdminSettings) -> frozenset[str]:
+    """The names a request's ``Host`` may carry: localhost, 127.0.0.1, ::1, ``admin.host``
+    (unless it is a wildcard address) and ``admin.allowed_hosts``."""
+    names = set(LOOPBACK_NAMES)
+    if settings.host not in WILDCARD_HOSTS:
+        name = _config_name(settings.host)
+        if name is not None:
+            names.add(name)
+    for entry in settings.allowed_hosts.replace(",", " ").split():
+        name = _config_name(entry)
+        if name is None:
+            raise ConfigError(f"admin.allowed_hosts: {entry!r} is not a host name or address "
+                              "(names only: no port, scheme, path or wildcard)")
+        names.add(name)
+    return frozenset(names)
+
+
+def _config_name(entry: str) -> str | None:
+    name = entry.lower()
+    if name.startswith("[") and name.endswith("]"):
+        name = name[1:-1]
+        return name if _IP6.fullmatch(name) else None
+    if _IP6.fullmatch(name):
+        return name
+    return name.removesuffix(".") if _NAME.fullmatch(name) else None
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.update(SECURITY_HEADERS)
 
 
 # --- middleware -----------------------------------------------------------------------------
@@ -148,6 +295,17 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 @web.middleware
+async def _host(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """DNS rebinding: a page of another site whose name now points here sends its own name as
+    ``Host``; it gets nothing but this refusal."""
+    name = host_name(request.headers.get("Host", ""))
+    if name is None or name not in request.app[HOSTS]:
+        raise ApiError(421, "this console does not answer for that Host name; it answers for "
+                       "localhost, 127.0.0.1, [::1], admin.host and admin.allowed_hosts")
+    return await handler(request)
+
+
+@web.middleware
 async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     route = request.match_info.route
     if request.match_info.http_exception is not None or route.name is None:
@@ -163,10 +321,23 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     if given is None:
         raise ApiError(401, "this endpoint needs 'Authorization: Bearer <IVR_ADMIN_TOKEN>'",
                        {"WWW-Authenticate": 'Bearer realm="ivr"'})
+    failures = request.app[FAILURES]
+    client = request.remote or "unknown"
+    wait = failures.retry_after(client)
+    if wait is not None:  # the token is not even compared: guessing stops here
+        seconds = str(max(1, math.ceil(wait)))
+        raise ApiError(429, f"too many refused tokens from this address; try again in "
+                       f"{seconds} s", {"Retry-After": seconds, "WWW-Authenticate": _REFUSED})
     if not hmac.compare_digest(given, settings.token.reveal()):
-        raise ApiError(401, "the token was refused",
-                       {"WWW-Authenticate": 'Bearer realm="ivr", error="invalid_token"'})
+        if failures.failed(client):
+            log.warning("admin: %d refused tokens from %s within %g s; its tokens are refused "
+                        "unchecked until the oldest is %g s old", failures.limit, client,
+                        failures.window_s, failures.window_s)
+        raise ApiError(401, "the token was refused", {"WWW-Authenticate": _REFUSED})
     return await handler(request)
+
+
+_REFUSED = 'Bearer realm="ivr", error="invalid_token"'
 
 
 def _bearer(request: web.Request) -> bytes | None:

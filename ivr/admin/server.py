@@ -6,7 +6,7 @@ import logging
 
 from aiohttp import web
 
-from ivr.admin.api import make_admin_app
+from ivr.admin.api import allowed_host_names, make_admin_app
 from ivr.admin.console import Console
 from ivr.config import AdminSettings
 from ivr.errors import ConfigError
@@ -28,7 +28,8 @@ class AdminServer:
         self._site: web.TCPSite | None = None
 
     async def start(self) -> None:
-        """Listen; :class:`ConfigError` naming ``host:port`` when that address is taken."""
+        """Listen; :class:`ConfigError` naming ``host:port`` when that address is taken, or for
+        a bad ``admin.allowed_hosts``."""
         s = self.settings
         runner = web.AppRunner(make_admin_app(self.console, s), access_log=None,
                                shutdown_timeout=SHUTDOWN_TIMEOUT_S)
@@ -45,12 +46,20 @@ class AdminServer:
         log.info("admin API and dashboard on http://%s:%d/", s.host, self.port)
         if s.token is None and not s.open_read:
             log.warning("admin: no IVR_ADMIN_TOKEN, so /api/* answers 403 (only /healthz, "
-                        "/metrics, /api/validate and the dashboard's files are open)")
+                        "/metrics and the dashboard's files are open)")
         elif s.token is None:
             log.warning("admin: no IVR_ADMIN_TOKEN: read-only endpoints are open, reload is "
                         "refused (403)")
         if s.open_read and s.host not in LOOPBACK:
             log.warning("admin: open_read on %s: anyone who reaches it reads call data", s.host)
+        if s.host not in LOOPBACK:  # reached by another name: say which ones are accepted
+            log.info("admin: answers requests whose Host is one of %s (more names: "
+                     "admin.allowed_hosts)", ", ".join(sorted(allowed_host_names(s))))
+
+    @property
+    def app(self) -> web.Application | None:
+        """The served application (``None`` until started)."""
+        return self._runner.app if self._runner is not None else None
 
     @property
     def port(self) -> int:
