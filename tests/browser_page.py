@@ -18,10 +18,11 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @contextmanager
-def chromium() -> Iterator[Browser]:
+def chromium(*args: str) -> Iterator[Browser]:
+    """The browser, with ``args`` on its command line too."""
     assert Path(CHROMIUM).exists(), "apt-get install chromium chromium-driver (make deps)"
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--disable-gpu"])
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--disable-gpu", *args])
         try:
             yield browser
         finally:

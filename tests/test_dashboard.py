@@ -22,6 +22,8 @@ from browser_page import Dashboard, chromium, dashboard
 from dashboard_seed import Seed, make_app
 from playwright.sync_api import Browser, Page, expect
 
+from ivr.admin.api import security_headers
+
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,7 +58,9 @@ class Server:
 def server() -> Iterator[Server]:
     srv = Server(Seed())
     ready = threading.Event()
-    runner = web.AppRunner(make_app(srv.seed), access_log=None)
+    app = make_app(srv.seed)
+    app.on_response_prepare.append(security_headers)  # the real API's CSP and other headers
+    runner = web.AppRunner(app, access_log=None)
 
     def serve() -> None:
         asyncio.set_event_loop(srv.loop)

@@ -3,9 +3,12 @@
 // When a request is answered 401, the page shows the small token form (#auth) and the request
 // is sent again once a token is entered. The token lives in sessionStorage only: it is gone
 // when the tab closes, and never written to localStorage or a cookie.
+//
+// The server counts refused tokens per address (10 a minute, then 429 with Retry-After), so a
+// token it has not accepted yet is tried by ONE request while the others wait for its answer,
+// and a refused token is never sent again: one wrong entry is one refused token.
 
 const TOKEN_KEY = "ivr-admin-token";
-const MAX_TRIES = 4;
 
 /** An API call that did not give a usable answer. */
 export class ApiError extends Error {
@@ -19,6 +22,10 @@ export class ApiError extends Error {
 
 let pendingToken = null; // one prompt for every request that got a 401 meanwhile
 let memoryToken = ""; // when sessionStorage is disabled
+let trial = null; // a request trying a token not accepted yet: the others wait for it
+let acceptedToken = ""; // the last token the server took
+let refusedToken = ""; // the last token the server refused: not sent again
+let refusal = ""; // and why, for the token form
 
 function storedToken() {
   try {
@@ -41,15 +48,15 @@ function currentToken() {
   return storedToken() || memoryToken;
 }
 
-/** Show the token form and resolve with what the user enters. */
-function askForToken(refused) {
-  if (pendingToken) return pendingToken;
+const ASK = "The server asks for the admin token. It is kept for this browser tab only.";
+const REFUSED = "That token was refused. Enter the admin token again.";
+
+/** Show the token form with `message` and resolve with what the user enters. */
+function askForToken(message) {
   const form = document.getElementById("auth");
   const input = document.getElementById("auth-token");
-  const message = document.getElementById("auth-message");
-  message.textContent = refused
-    ? "That token was refused. Enter the admin token again."
-    : "The server asks for the admin token. It is kept for this browser tab only.";
+  document.getElementById("auth-message").textContent = message;
+  if (pendingToken) return pendingToken;
   form.hidden = false;
   input.value = "";
   input.focus();
@@ -60,6 +67,7 @@ function askForToken(refused) {
       if (!token) return;
       form.removeEventListener("submit", onSubmit);
       storeToken(token);
+      refusedToken = ""; // entered again (after a lock-out, say): worth one more try
       form.hidden = true;
       pendingToken = null;
       resolve(token);
@@ -68,26 +76,56 @@ function askForToken(refused) {
   return pendingToken;
 }
 
+/** The server's answer to too many refused tokens from this address. */
+function isLockout(response) {
+  return response.status === 429 && response.headers.has("WWW-Authenticate");
+}
+
+function lockoutMessage(response) {
+  const wait = Number.parseInt(response.headers.get("Retry-After") ?? "", 10);
+  const when = Number.isFinite(wait) && wait > 0 ? `in ${wait} s` : "in a minute";
+  return `Too many refused tokens from this address. Enter the admin token again ${when}.`;
+}
+
 /**
  * fetch() against the API, adding `Authorization: Bearer <token>` when one is known and
- * asking for it on a 401. Network failures become ApiError.
+ * asking for it on a 401 (or a lock-out). Network failures become ApiError.
  */
 export async function request(path, options = {}) {
-  for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
+  for (;;) {
+    while (trial) await trial; // another request is trying a new token: wait for its answer
     const token = currentToken();
+    if (token && token === refusedToken) {
+      await askForToken(refusal);
+      continue;
+    }
     const headers = new Headers(options.headers || {});
     if (token) headers.set("Authorization", `Bearer ${token}`);
-    let response;
+    let release = null;
+    if (token && token !== acceptedToken) trial = new Promise((resolve) => { release = resolve; });
+    let response = null;
     try {
       response = await fetch(path, { ...options, headers, cache: "no-store" });
     } catch (err) {
       throw new ApiError(path, `cannot reach the server (${err.message})`);
+    } finally {
+      if (response && token) {
+        if (response.status === 401 || isLockout(response)) {
+          refusedToken = token;
+          refusal = isLockout(response) ? lockoutMessage(response) : REFUSED;
+        } else {
+          acceptedToken = token;
+        }
+      }
+      if (release) {
+        trial = null;
+        release();
+      }
     }
-    if (response.status !== 401) return response;
+    if (response.status !== 401 && !isLockout(response)) return response;
     if (currentToken() !== token) continue; // another request got a new token meanwhile
-    await askForToken(Boolean(token));
+    await askForToken(token ? refusal : ASK);
   }
-  throw new ApiError(path, "the admin token was refused", 401);
 }
 
 /** GET (or any method) and parse JSON; a non-2xx answer is an ApiError. */
