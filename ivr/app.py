@@ -183,7 +183,8 @@ class App:
         return Services(http=self.http, flows=self.library.flows, extract=extract,
                         checkpoint=self.store.checkpoint, speech_languages=hearable,
                         clock=self.clock, on_node=self.metrics.node_done,
-                        queues=self.queues, outbound=self.outbound if self.ami else None)
+                        queues=self.queues, outbound=self.outbound if self.ami else None,
+                        numbers=self.settings.numbers)
 
     async def handle_call(self, env: AgiEnvironment, channel: AgiChannel) -> None:
         """One call: pick the flow by the AGI script path, run it, store its record, and

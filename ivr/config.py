@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from ivr.errors import ConfigError
+from ivr.flow.numbers import NumberPolicy, check_settings
 from ivr.flow.source import YamlRefused, safe_load
 
 
@@ -138,6 +139,8 @@ class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     ami: AmiSettings = field(default_factory=AmiSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
+    # which numbers callbacks and outbound surveys may dial (ivr.flow.numbers)
+    numbers: NumberPolicy = field(default_factory=NumberPolicy)
 
 
 _SECRETS = {("http", "secret"), ("ami", "secret"), ("admin", "token")}
@@ -158,8 +161,11 @@ def load_settings(path: str | os.PathLike[str] | None = None,
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: the configuration must be a mapping")
         data = loaded
-    settings = _build(Settings, data, str(path or "defaults"), ())
-    return _apply_env(settings, env)
+    settings = _apply_env(_build(Settings, data, str(path or "defaults"), ()), env)
+    problems = check_settings(settings.numbers)
+    if problems:
+        raise ConfigError(f"{path or 'environment'}: numbers: {'; '.join(problems)}")
+    return settings
 
 
 def _build(cls: Any, data: Mapping[str, Any], origin: str, prefix: tuple[str, ...]) -> Any:
@@ -188,6 +194,12 @@ def _build(cls: Any, data: Mapping[str, Any], origin: str, prefix: tuple[str, ..
 def _convert(value: Any, default: Any, origin: str, name: str) -> Any:
     kind = type(default)
     try:
+        if kind is tuple:  # a list in YAML, comma-separated in the environment
+            items = value.split(",") if isinstance(value, str) else value
+            # texts only: YAML reads an unquoted 0900 as the number 900
+            if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+                raise TypeError(value)
+            return tuple(str(item).strip() for item in items if str(item).strip())
         if kind is bool:
             if isinstance(value, str):
                 if value.lower() not in ("1", "0", "true", "false", "yes", "no"):
@@ -198,7 +210,8 @@ def _convert(value: Any, default: Any, origin: str, name: str) -> Any:
             return kind(value)
         return str(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"{origin}: {name} must be a {kind.__name__}, not {value!r}") from None
+        what = "list of quoted texts, like ['0900', '+']" if kind is tuple else kind.__name__
+        raise ConfigError(f"{origin}: {name} must be a {what}, not {value!r}") from None
 
 
 def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:

@@ -30,6 +30,7 @@ import contextlib
 import functools
 import json
 import logging
+import re
 import sqlite3
 import time
 from collections import Counter
@@ -43,7 +44,8 @@ from ivr.clock import Clock, system_clock
 from ivr.errors import AmiError
 from ivr.flow import model as m
 from ivr.flow.hours import BusinessHours, Holiday, parse_hours
-from ivr.flow.queueing import NUMBER
+from ivr.flow.numbers import NUMBER, CallPolicy, Refusal
+from ivr.record import mask_number
 from ivr.store.records import RecordStore
 
 log = logging.getLogger("ivr.outbound")
@@ -160,11 +162,20 @@ REASONS = {"0": "failed", "1": "hung up", "3": "no answer", "4": "answered", "5"
            "8": "congestion"}
 
 
+# A channel as Originate gets it: one line of safe characters (\Z: `$` allows a newline)
+CHANNEL = re.compile(r"\A(PJSIP|SIP|IAX2|Local|DAHDI)/[A-Za-z0-9_.@:+-]+\Z")
+DAY_S = 86400.0  # the number policy's daily limits look back this far
+
+
 def dial_string(pattern: str, number: str) -> str:
-    """``pattern`` with ``{number}``; the number must be digits (an optional leading +)."""
+    """``pattern`` with ``{number}``; the number must be digits (an optional leading +), the
+    result one channel line (the flow loader checked the pattern; this is the last guard)."""
     if not NUMBER.match(number):
-        raise ValueError(f"not a number we may dial: {number!r}")
-    return pattern.replace("{number}", number)
+        raise ValueError(f"not a number we may dial: {mask_number(number)!r}")
+    channel = pattern.replace("{number}", number)
+    if not CHANNEL.match(channel):
+        raise ValueError(f"not a channel we may dial: {pattern!r}")
+    return channel
 
 
 class Outbound:
@@ -176,52 +187,64 @@ class Outbound:
 
     # -- booking (OutboundPort)
     async def book_callback(self, run: object, node: m.QueueNode, number: str,
-                            due_in_s: float) -> None:
+                            due_in_s: float, policy: CallPolicy) -> Refusal | None:
         from ivr.flow.interpreter import CallRun
 
         assert isinstance(run, CallRun) and node.callback is not None
-        await self._book("callback", run, node.id, number, node.callback, due_in_s)
+        return await self._book("callback", run, node.id, number, node.callback, due_in_s,
+                                policy)
 
-    async def book_survey(self, run: object, survey: m.SurveySpec) -> None:
+    async def book_survey(self, run: object, survey: m.SurveySpec,
+                          policy: CallPolicy) -> Refusal | None:
         from ivr.flow.interpreter import CallRun
 
         assert isinstance(run, CallRun) and survey.outbound is not None
         o = survey.outbound
         number = run.record.caller
-        if not NUMBER.match(number):
-            run.log.info("no outbound survey: caller id %r is not a number to call", number)
-            return
         if await self.opted_out(number):
-            run.log.info("no outbound survey: the caller opted out")
-            return
-        await self._book("survey", run, survey.name, number, o, o.delay_s)
+            return "opted_out"
+        return await self._book("survey", run, survey.name, number, o, o.delay_s, policy)
 
     async def _book(self, kind: str, run: object, target: str, number: str, offer: Offer,
-                    due_in_s: float) -> bool:
-        """One job, with the offer's calling hours and limit: a later edit of the flow does
-        not change what the caller was promised."""
+                    due_in_s: float, policy: CallPolicy) -> Refusal | None:
+        """One job, with the offer's calling hours and limit (a later edit of the flow does
+        not change what the caller was promised), unless ``policy`` refuses the number. The
+        policy is checked here again, whatever the caller of this checked, and the daily
+        limits are counted in the transaction that inserts: two calls at once cannot both
+        take the last booking of the day."""
         from ivr.flow.interpreter import CallRun
 
         assert isinstance(run, CallRun)
         call_id = run.record.call_id
+        refusal = policy.check(number)
+        if refusal is not None:
+            return refusal
         channel = dial_string(offer.dial, number)
         caller_id = offer.caller_id if isinstance(offer, m.OutboundSurvey) else ""
+        booked_by = run.record.caller.removeprefix("+")
         now = self.clock()
 
-        def insert(conn: sqlite3.Connection) -> bool:
+        def insert(conn: sqlite3.Connection) -> Refusal | bool:
+            over = _over_limit(conn, kind, booked_by, number, policy, now)
+            if over is not None:
+                return over
             cursor = conn.execute(
                 "INSERT OR IGNORE INTO outbound (kind, call_id, flow, target, number, channel,"
                 " caller_id, due_at, max_attempts, retry_after_s, created_at, updated_at,"
-                " hours, max_concurrent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " hours, max_concurrent, booked_by)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (kind, call_id, run.flow.name, target, number, channel, caller_id,
                  now + due_in_s, offer.attempts, offer.retry_after_s, now, now,
-                 hours_to_json(offer.hours), offer.max_concurrent))
+                 hours_to_json(offer.hours), offer.max_concurrent, booked_by))
             return cursor.rowcount == 1
 
         booked = await self.store.transaction(insert, durable=True)  # promised to the caller
-        log.info("[%s] %s %s (due in %.0f s)", call_id, kind,
+        if isinstance(booked, str):
+            log.info("[%s] %s to %s refused: %s", call_id, kind, mask_number(number), booked)
+            return booked
+        log.info("[%s] %s to %s %s (due in %.0f s)", call_id, kind, mask_number(number),
                  "booked" if booked else "already booked", due_in_s)
-        return booked
+        return None
 
     async def campaigns(self) -> dict[str, Campaign]:
         rows = await self.store.transaction(lambda c: c.execute(
@@ -387,6 +410,23 @@ class Outbound:
             log.warning("%d answered outbound calls were cut off by the last stop: closed as "
                         "'interrupted', not called again", closed)
         return int(requeued)
+
+
+def _over_limit(conn: sqlite3.Connection, kind: str, booked_by: str, number: str,
+                policy: CallPolicy, now: float) -> Refusal | None:
+    """The daily limit ``kind`` bookings by this caller or to this number would pass, if
+    any: rows created in the last 24 h by the injected clock (index outbound_kind_created)."""
+    since = now - DAY_S
+    by_caller = conn.execute(
+        "SELECT COUNT(*) FROM outbound WHERE kind = ? AND created_at > ? AND booked_by = ?",
+        (kind, since, booked_by)).fetchone()[0]
+    if by_caller >= policy.per_caller_per_day:
+        return "caller_limit"
+    bare = number.removeprefix("+")
+    to_number = conn.execute(
+        "SELECT COUNT(*) FROM outbound WHERE kind = ? AND created_at > ? AND number IN (?, ?)",
+        (kind, since, bare, "+" + bare)).fetchone()[0]
+    return "number_limit" if to_number >= policy.per_number_per_day else None
 
 
 def _release_batch(conn: sqlite3.Connection, *, where: str, params: tuple[object, ...],

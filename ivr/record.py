@@ -14,19 +14,33 @@ OUTCOMES: tuple[Outcome, ...] = ("self_service", "transferred", "abandoned", "er
 MASK = "***"
 
 
+def mask_number(number: str) -> str:
+    """A phone number with its middle digits hidden, for records, logs and the API:
+    ``8613800138000`` -> ``861*******000``. At most a quarter of the digits (three) show at
+    each end, so a short number gives little away; three digits or fewer show none."""
+    plus, digits = ("+", number[1:]) if number.startswith("+") else ("", number)
+    keep = min(3, len(digits) // 4)
+    if keep == 0:
+        return plus + "*" * len(digits) if digits else ""
+    return plus + digits[:keep] + "*" * (len(digits) - 2 * keep) + digits[-keep:]
+
+
 @dataclass(slots=True)
 class InputEvent:
     """One thing the caller did at a node: digits pressed, words said, or nothing."""
 
     node: str
-    kind: str  # "dtmf" | "speech" | "no_input" | "no_match" | "confirm"
-    value: str  # already masked when the node is sensitive
+    # "dtmf" | "speech" | "no_input" | "no_match" | "confirm", or "callback_refused" /
+    # "survey_refused" with the reason as the value (ivr.flow.numbers.Refusal)
+    kind: str
+    value: str  # already masked when the node is sensitive; numbers to call: mask_number
     at_s: float  # seconds since the call started
 
 
-QueueResult = Literal["answered", "abandoned", "timeout", "no_agents", "closed", "callback"]
+QueueResult = Literal["answered", "abandoned", "timeout", "no_agents", "closed", "callback",
+                      "callback_refused"]
 QUEUE_RESULTS: tuple[QueueResult, ...] = (
-    "answered", "abandoned", "timeout", "no_agents", "closed", "callback")
+    "answered", "abandoned", "timeout", "no_agents", "closed", "callback", "callback_refused")
 
 
 @dataclass(slots=True)
@@ -36,7 +50,8 @@ class QueueVisit:
     ``result``: ``answered`` (an agent took it), ``abandoned`` (the caller hung up while
     waiting), ``timeout`` (the queue's time limit passed), ``no_agents`` (nobody logged in or
     free, so it never waited), ``closed`` (outside the queue's hours), ``callback`` (the
-    caller chose to be called back instead of waiting).
+    caller chose to be called back instead of waiting), ``callback_refused`` (the number
+    policy refused the callback and the flow's ``refused:`` branch took the caller on).
     """
 
     queue: str

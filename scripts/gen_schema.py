@@ -55,9 +55,19 @@ schema = {
               "additionalProperties": {"$ref": "#/$defs/node"}},
     "surveys": {"type": "object", "propertyNames": {"pattern": ID}, "additionalProperties": {"$ref": "#/$defs/survey"},
                 "description": "Post-call surveys, by name: used by queue nodes (survey: NAME) and survey nodes."},
+    "number_policy": obj({
+        "allow_prefixes": {"type": "array", "items": {"$ref": "#/$defs/prefix"}, "description": "Only numbers starting with one of these (the longest matching prefix decides)."},
+        "deny_prefixes": {"type": "array", "items": {"$ref": "#/$defs/prefix"}, "description": "Never numbers starting with one of these (added to the server's)."},
+        "min_digits": {"type": "integer", "minimum": 3, "maximum": 15},
+        "max_digits": {"type": "integer", "minimum": 3, "maximum": 15},
+        "per_caller_per_day": {"type": "integer", "minimum": 0, "description": "Bookings of one kind by one caller in 24 h (at most the server's)."},
+        "per_number_per_day": {"type": "integer", "minimum": 0, "description": "Bookings of one kind to one number in 24 h (at most the server's)."},
+        "edit": {"type": "boolean", "description": "The caller may key another number than their own (default: the server's, false)."},
+    }, desc="Which numbers this flow's callbacks and outbound surveys may call: narrows the server's 'numbers' configuration."),
   },
   "$defs": {
     "target": {"type": "string", "pattern": ID, "description": "A node id, or hangup / return / repeat / back."},
+    "prefix": {"type": "string", "pattern": "^\\+?[0-9]*$", "minLength": 1, "description": "Digits a number starts with, e.g. '0900' or '+' (quote it: YAML reads 0900 as 900)."},
     "language_map": {"type": "object", "minProperties": 1, "propertyNames": {"pattern": LANG}, "additionalProperties": {"type": "string"}},
     "prompt_part": {"oneOf": [
         {"type": "string", "description": "Text in the flow's language, spoken by TTS; {var:digits|number|currency|date} is said by Asterisk."},
@@ -143,6 +153,7 @@ schema = {
             "retry_after_s": {"type": "number", "minimum": 0},
             "hours": {"$ref": "#/$defs/calling_hours"},
             "max_concurrent": {"type": "integer", "minimum": 1, "maximum": 100},
+            "refused": {**target, "description": "Where a refused number goes (number_policy; default: an apology, then the queue)."},
         }, ["prompt", "dial"], desc="Offer a callback instead of waiting."),
         "when_unavailable": target, "when_timeout": target,
     }, ["name", "when_unavailable", "when_timeout"]), {"survey": {"type": "string", "pattern": ID, "description": "Survey to run after the agent hangs up."}, "next": common["next"]},

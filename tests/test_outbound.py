@@ -24,6 +24,7 @@ from ivr.channel import CallInfo
 from ivr.cli import main
 from ivr.flow import model as m
 from ivr.flow.interpreter import CallRun, Services
+from ivr.flow.numbers import NumberPolicy, effective
 from ivr.jobs import run_job
 from ivr.outbound import Dialer, Outbound
 from ivr.sim import ScriptedChannel
@@ -51,6 +52,10 @@ BANK = """
       booked: {play: "We will call you back.", next: hangup}
       busy: {play: "All agents are busy.", next: hangup}
 """
+
+
+# the number policy with room for the many bookings to one number these tests make
+POLICY = effective(NumberPolicy(per_caller_per_day=10_000, per_number_per_day=10_000), None)
 
 
 def next_monday_utc(hour: int, minute: int = 0) -> float:
@@ -95,9 +100,9 @@ async def book(outbound: Outbound, f: m.Flow, call_id: str, kind: str,
     if kind == "callback":
         node = f.nodes["agent"]
         assert isinstance(node, m.QueueNode)
-        await outbound.book_callback(run, node, number, 0.0)
+        assert await outbound.book_callback(run, node, number, 0.0, POLICY) is None
     else:
-        await outbound.book_survey(run, f.surveys["after_call"])
+        assert await outbound.book_survey(run, f.surveys["after_call"], POLICY) is None
 
 
 async def tick(dialer: Dialer) -> None:

@@ -13,6 +13,7 @@ from flowkit import flow, run
 
 from ivr.flow import model as m
 from ivr.flow.interpreter import CallRun
+from ivr.flow.numbers import CallPolicy, NumberPolicy, Refusal
 from ivr.flow.queueing import QueueState, estimate_wait_s
 
 BANK_LIKE = """
@@ -74,11 +75,14 @@ class FakeOutbound:
     surveys: list[tuple[str, str]] = field(default_factory=list)
 
     async def book_callback(self, run: CallRun, node: m.QueueNode, number: str,
-                            due_in_s: float) -> None:
+                            due_in_s: float, policy: CallPolicy) -> Refusal | None:
         self.callbacks.append((run.record.call_id, number, due_in_s))
+        return None
 
-    async def book_survey(self, run: CallRun, survey: m.SurveySpec) -> None:
+    async def book_survey(self, run: CallRun, survey: m.SurveySpec,
+                          policy: CallPolicy) -> Refusal | None:
         self.surveys.append((run.record.call_id, survey.name))
+        return None
 
 
 def state(logged_in: int = 2, available: int = 1, callers: int = 0, talk: float = 60.0,
@@ -152,7 +156,8 @@ async def test_long_wait_offers_a_callback_read_back_and_booked() -> None:
     outbound = FakeOutbound()
     busy = state(logged_in=1, available=0, callers=2, talk=60)  # 3rd: 180 s
     record, channel = await run(flow(BANK_LIKE), "1,1", queues=FakeQueues(busy),
-                                outbound=outbound, caller="+8613800138000")
+                                outbound=outbound, caller="+8613800138000",
+                                numbers=NumberPolicy(allow_prefixes=("+86",)))  # + is denied
     assert outbound.callbacks == [("t-1", "+8613800138000", 180.0)]
     assert record.queue is not None and record.queue.result == "callback"
     assert record.queue.position == 3 and record.path == ["agent", "booked"]
@@ -160,14 +165,16 @@ async def test_long_wait_offers_a_callback_read_back_and_booked() -> None:
 
 
 async def test_callback_with_another_number_keyed_in() -> None:
-    # a withheld caller id cannot be read back: the caller keys a number, then confirms it
+    # a withheld caller id cannot be read back: where the flow lets callers key a number,
+    # the caller keys one, then confirms it (recorded with its middle digits masked)
     outbound = FakeOutbound()
     busy = state(logged_in=1, available=0, callers=2)
-    record, _ = await run(flow(BANK_LIKE), "1,5550199#,1", queues=FakeQueues(busy),
+    editable = flow(BANK_LIKE + "    number_policy: {edit: true}\n")
+    record, _ = await run(editable, "1,5550199#,1", queues=FakeQueues(busy),
                           outbound=outbound, caller="anonymous")
     assert outbound.callbacks[0][1] == "5550199"
     assert [(i.kind, i.value) for i in record.inputs] == [
-        ("dtmf", "1"), ("dtmf", "5550199"), ("confirm", "1")]
+        ("dtmf", "1"), ("dtmf", "5*****9"), ("confirm", "1")]
 
 
 async def test_declining_the_callback_keeps_waiting() -> None:
@@ -180,11 +187,12 @@ async def test_declining_the_callback_keeps_waiting() -> None:
 
 
 async def test_the_callback_key_during_the_hold_music_books_a_callback() -> None:
-    # a short wait: no offer before joining, but 1 still works while the music plays
+    # the caller declines the offer before joining, then presses 1 while the music plays
     outbound = FakeOutbound()
-    record, channel = await run(flow(BANK_LIKE), "hold:1,1", queues=FakeQueues(state()),
-                                outbound=outbound, caller="+8613800138000")
-    assert outbound.callbacks == [("t-1", "+8613800138000", 0.0)]
+    busy = state(logged_in=1, available=0, callers=2)
+    record, channel = await run(flow(BANK_LIKE), "2,hold:1,1", queues=FakeQueues(busy),
+                                outbound=outbound, caller="8613800138000")
+    assert outbound.callbacks == [("t-1", "8613800138000", 180.0)]  # the wait as it is now
     q = record.queue
     assert q is not None and (q.result, q.agent, q.wait_s) == ("callback", "", 10.0)
     assert record.path == ["agent", "booked"] and record.outcome == "transferred"  # as promised

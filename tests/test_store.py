@@ -388,4 +388,4 @@ async def test_a_version_1_database_is_migrated_and_keeps_its_calls(tmp_path: Pa
         await store.finish(queued_record("2.2"))
         assert await store.get("2.2") == queued_record("2.2")
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5

@@ -189,6 +189,8 @@ def _node_edges(node: object) -> Iterator[tuple[str, str, EdgeStyle]]:
         case m.QueueNode():
             if node.callback is not None:
                 yield node.callback.then, f"{node.callback.key} callback", "option"
+                if node.callback.refused is not None:
+                    yield node.callback.refused, "callback refused", "error"
             yield node.when_unavailable, "unavailable", "error"
             yield node.when_timeout, "timeout", "retry"
             yield node.next, "after the agent", "next"
@@ -208,6 +210,7 @@ def _node_edges(node: object) -> Iterator[tuple[str, str, EdgeStyle]]:
 # Exits of node kinds matched by attribute name: (attribute path, label, style).
 _GENERIC_EXITS: tuple[tuple[str, str, EdgeStyle], ...] = (
     ("callback.then", "callback booked", "option"),
+    ("callback.refused", "callback refused", "error"),
     ("when_unavailable", "unavailable", "error"),
     ("when_timeout", "timeout", "retry"),
     ("on_error", "on_error", "error"),

@@ -19,6 +19,7 @@ from ivr.channel import Channel, ListenRequest, Prompt
 from ivr.clock import Clock, system_clock
 from ivr.errors import CallHangup, ExpressionError, HttpLookupError, IvrError
 from ivr.flow import model as m
+from ivr.flow.numbers import NumberPolicy
 from ivr.flow.queueing import OutboundPort, QueuePort, run_queue
 from ivr.flow.speak import read_digits, speak, to_prompt
 from ivr.flow.survey import run_survey
@@ -57,6 +58,7 @@ class Services:
     speech_languages: Collection[str] | None = None
     queues: QueuePort | None = None  # agent queues (AMI); None: Queue() without a check
     outbound: OutboundPort | None = None  # callbacks and outbound surveys
+    numbers: NumberPolicy = field(default_factory=NumberPolicy)  # who they may call
     # Called after each node with (flow name, node kind, seconds spent in it): metrics.
     on_node: Callable[[str, str, float], None] | None = None
 

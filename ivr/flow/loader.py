@@ -8,6 +8,7 @@ graph checks in :mod:`ivr.flow.validate`.
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path as FsPath
 from typing import Any, Literal, cast
 
@@ -20,6 +21,14 @@ from ivr.flow.regex import FlowRegex, PatternError, compile_flow_regex
 from ivr.flow.schema import node_errors, top_level_errors
 from ivr.flow.source import Path, Source, load_source
 from ivr.flow.template import Template, parse_template
+
+# What goes to Asterisk as a channel or caller id, checked whole (\A...\Z; `$` would also
+# match before a trailing newline)
+CHANNEL = re.compile(r"\A(PJSIP|SIP|IAX2|Local|DAHDI)/[A-Za-z0-9_.@:+-]+\Z")
+DIAL_PATTERN = re.compile(
+    r"\A(PJSIP|SIP|IAX2|Local|DAHDI)/[A-Za-z0-9_.@:+-]*\{number\}[A-Za-z0-9_.@:+-]*\Z")
+CALLER_ID = re.compile(r"\A[0-9+]*\Z")
+PREFIX = re.compile(r"\A\+?[0-9]*\Z")
 
 KINDS = (
     "play", "say", "menu", "collect", "set", "branch", "goto", "call", "hours", "http",
@@ -115,6 +124,7 @@ class _Builder:
             variables={k: _text(v) for k, v in (d.get("variables") or {}).items()},
             sensitive=sensitive,
             surveys=self.surveys(d.get("surveys") or {}),
+            number_rules=self.number_rules(d.get("number_policy")),
         )
 
     def node(self, node_id: str, body: dict[str, Any]) -> m.FlowNode | None:
@@ -315,7 +325,8 @@ class _Builder:
 
     def _transfer(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.TransferNode:
         spec = body["transfer"]
-        return m.TransferNode(id=nid, line=line, to=spec["to"], on_fail=spec["on_fail"],
+        return m.TransferNode(id=nid, line=line, to=self.dial(spec["to"], (*path, "to"), CHANNEL),
+                              on_fail=spec["on_fail"],
                               timeout_s=int(spec.get("timeout_s", 30)))
 
     def _hangup(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.HangupNode:
@@ -332,11 +343,12 @@ class _Builder:
             hours = self.calling_hours(offer, (*path, "callback"))
             callback = m.CallbackOffer(
                 prompt=self.prompt(offer["prompt"], (*path, "callback", "prompt")),
-                dial=offer["dial"], over_s=float(offer.get("over_s", 60)),
+                dial=self.dial(offer["dial"], (*path, "callback", "dial"), DIAL_PATTERN),
+                over_s=float(offer.get("over_s", 60)),
                 key=str(offer.get("key", "1")), then=offer.get("then", m.HANGUP),
                 attempts=int(offer.get("attempts", 3)),
                 retry_after_s=float(offer.get("retry_after_s", 300)), hours=hours,
-                max_concurrent=int(offer.get("max_concurrent", 2)))
+                max_concurrent=int(offer.get("max_concurrent", 2)), refused=offer.get("refused"))
         survey = body.get("survey")
         if survey is not None and survey not in (self.data.get("surveys") or {}):
             self.err(("nodes", nid, "survey"), f"no survey named '{survey}' in 'surveys:'")
@@ -357,6 +369,15 @@ class _Builder:
             raise _Invalid
         return m.SurveyNode(id=nid, line=line, survey=name, next=body.get("next", m.HANGUP))
 
+    def dial(self, value: str, path: Path, shape: re.Pattern[str]) -> str:
+        """A dial string or caller id for AMI, whole: the schema's ``$`` (Python's) would let
+        a trailing newline through, which would end the AMI action early."""
+        if not shape.match(value):
+            self.err(path, f"{value!r} is not a dial string this server sends; write one line "
+                     "like PJSIP/{number}@trunk (letters, digits and _ . @ : + - only)")
+            raise _Invalid
+        return value
+
     def calling_hours(self, spec: dict[str, Any], path: Path) -> BusinessHours | None:
         """The optional ``hours:`` of an outbound section, in the flow's time zone."""
         if "hours" not in spec:
@@ -366,6 +387,26 @@ class _Builder:
         except HoursSpecError as exc:
             self.err((*path, "hours", *exc.path), str(exc))
             raise _Invalid from None
+
+    def number_rules(self, spec: dict[str, Any] | None) -> m.NumberRules | None:
+        """``number_policy:`` (its shape is checked by the schema)."""
+        if spec is None:
+            return None
+        lo, hi = spec.get("min_digits"), spec.get("max_digits")
+        if lo is not None and hi is not None and lo > hi:
+            self.err(("number_policy", "min_digits"), f"min_digits {lo} is larger than "
+                     f"max_digits {hi}")
+        for key in ("allow_prefixes", "deny_prefixes"):
+            for i, prefix in enumerate(spec.get(key, ())):
+                if not PREFIX.match(prefix):
+                    self.err(("number_policy", key, i), f"{key}: {prefix!r} is not a prefix; "
+                             "write digits with an optional leading +, like '0900' or '+'")
+        return m.NumberRules(
+            allow_prefixes=tuple(spec.get("allow_prefixes", ())),
+            deny_prefixes=tuple(spec.get("deny_prefixes", ())),
+            min_digits=lo, max_digits=hi,
+            per_caller_per_day=spec.get("per_caller_per_day"),
+            per_number_per_day=spec.get("per_number_per_day"), edit=spec.get("edit"))
 
     def surveys(self, section: dict[str, Any]) -> dict[str, m.SurveySpec]:
         out: dict[str, m.SurveySpec] = {}
@@ -391,14 +432,17 @@ class _Builder:
                 o = spec["outbound"]
                 try:
                     hours = self.calling_hours(o, (*path, "outbound"))
+                    dial = self.dial(o["dial"], (*path, "outbound", "dial"), DIAL_PATTERN)
+                    caller_id = self.dial(str(o.get("caller_id", "")),
+                                          (*path, "outbound", "caller_id"), CALLER_ID)
                 except _Invalid:
                     continue
                 outbound = m.OutboundSurvey(
-                    dial=o["dial"], delay_s=float(o.get("delay_s", 120)), hours=hours,
+                    dial=dial, delay_s=float(o.get("delay_s", 120)), hours=hours,
                     attempts=int(o.get("attempts", 2)),
                     retry_after_s=float(o.get("retry_after_s", 600)),
                     max_concurrent=int(o.get("max_concurrent", 2)),
-                    caller_id=str(o.get("caller_id", "")))
+                    caller_id=caller_id)
             out[name] = m.SurveySpec(
                 name=name, line=self.src.where(path)[0], questions=questions,
                 satisfaction=satisfaction,

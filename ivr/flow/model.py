@@ -207,11 +207,27 @@ class CallbackOffer:
     dial: str  # channel pattern with {number}, e.g. PJSIP/{number}@trunk
     over_s: float = 60.0  # offer when the estimated wait is at least this
     key: str = "1"
-    then: str = HANGUP
+    then: str = HANGUP  # where the call goes once the callback is booked
     attempts: int = 3
     retry_after_s: float = 300.0
     hours: BusinessHours | None = None  # calling hours: a callback waits for them
-    max_concurrent: int = 2  # where the call goes once the callback is booked
+    max_concurrent: int = 2  # callbacks of this offer in progress at once
+    # where a refused number goes (None: an apology, then the queue as if no callback)
+    refused: str | None = None
+
+
+@dataclass(frozen=True)
+class NumberRules:
+    """A flow's ``number_policy:``: narrows the server's (``ivr.flow.numbers``) for the
+    flow's callbacks and outbound surveys. None: as the server says."""
+
+    allow_prefixes: tuple[str, ...] = ()
+    deny_prefixes: tuple[str, ...] = ()
+    min_digits: int | None = None
+    max_digits: int | None = None
+    per_caller_per_day: int | None = None
+    per_number_per_day: int | None = None
+    edit: bool | None = None  # the caller may key another number than their own
 
 
 @dataclass(frozen=True)
@@ -307,6 +323,7 @@ class Flow:
     variables: dict[str, str] = field(default_factory=dict)
     sensitive: frozenset[str] = frozenset()  # variables never logged or recorded
     surveys: dict[str, SurveySpec] = field(default_factory=dict)
+    number_rules: NumberRules | None = None  # `number_policy:` for callbacks and surveys
 
     def prompts(self) -> list[PromptSpec]:
         """Every prompt of the flow (for TTS rendering and prompt-file checks)."""

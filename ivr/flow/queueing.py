@@ -13,14 +13,16 @@ talk-time history, the queue's average hold time stands in.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from ivr.channel import DTMF_DIGITS, Prompt
 from ivr.errors import CallHangup
 from ivr.flow import model as m
-from ivr.record import QueueResult, QueueVisit
+from ivr.flow.numbers import NUMBER, CallPolicy, Refusal, effective
+from ivr.record import QueueResult, QueueVisit, mask_number
+
+__all__ = ["NUMBER", "OutboundPort", "QueuePort", "QueueState", "estimate_wait_s", "run_queue"]
 
 if TYPE_CHECKING:
     from ivr.flow.interpreter import CallRun
@@ -30,7 +32,20 @@ _UNAVAILABLE = {"JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL", "FULL"
 # asterisk-conf/queues.conf `context`: a key pressed during the hold music that is an
 # extension there makes Queue() return with the channel moved to it (QUEUESTATUS unset).
 EXIT_CONTEXT = "ivr-queue-exit"
-NUMBER = re.compile(r"^\+?[0-9]{3,15}$")  # a number we may dial back
+# Set once a callback was refused (the reason): the call is offered none again.
+REFUSED = "callback_refused"
+# Said when a number is refused and the offer has no `refused:` branch (stock sounds)
+APOLOGY = [Prompt("sound", "im-sorry", "I'm sorry."),
+           Prompt("sound", "feature-not-avail-line", "That feature is not available on this line.")]
+Booking = Literal["booked", "declined", "refused"]
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A number the policy will not call (``number`` may be empty: none was given)."""
+
+    reason: Refusal
+    number: str = ""
 
 
 @dataclass(frozen=True)
@@ -76,11 +91,13 @@ class OutboundPort(Protocol):
     """Durable outbound calls (callbacks, outbound surveys), placed later over AMI."""
 
     async def book_callback(self, run: CallRun, node: m.QueueNode, number: str,
-                            due_in_s: float) -> None:
-        """Store a callback request; it keeps the caller's place in line."""
+                            due_in_s: float, policy: CallPolicy) -> Refusal | None:
+        """Store a callback request (it keeps the caller's place in line); or say why not:
+        ``policy`` is checked again, with its daily limits."""
 
-    async def book_survey(self, run: CallRun, survey: m.SurveySpec) -> None:
-        """Store an outbound survey for this call (at most one per call)."""
+    async def book_survey(self, run: CallRun, survey: m.SurveySpec,
+                          policy: CallPolicy) -> Refusal | None:
+        """Store an outbound survey for this call (at most one per call); or say why not."""
 
 
 def estimate_wait_s(position: int, state: QueueState) -> float:
@@ -107,11 +124,15 @@ async def run_queue(run: CallRun, node: m.QueueNode) -> str:
         wait = estimate_wait_s(position, state)
         run.vars.update(queue_position=str(position), queue_wait_min=str(math.ceil(wait / 60)),
                         queue_agents=str(state.available))
-        offer = node.callback if "callback_for" not in run.vars else None  # not twice
-        if offer is not None and wait >= offer.over_s and await _offer_callback(
-                run, node, offer, wait):
-            _visit(run, node, "callback", state, position=position, expected=wait)
-            return offer.then
+        offer = node.callback if _may_offer(run) else None
+        if offer is not None and wait >= offer.over_s:
+            booking = await _offer_callback(run, node, offer, wait)
+            if booking == "booked":
+                _visit(run, node, "callback", state, position=position, expected=wait)
+                return offer.then
+            if booking == "refused" and offer.refused is not None:
+                _visit(run, node, "callback_refused", state, position=position, expected=wait)
+                return offer.refused
         await _announce(run, node, position, wait)
     else:
         position, wait = 0, 0.0
@@ -136,19 +157,21 @@ async def _wait_in_queue(run: CallRun, node: m.QueueNode, state: QueueState | No
             key = "" if status else await _exit_key(run)
             if not key:
                 break
-            left_at = run.services.clock()
+            waited = run.services.clock() - started
             run.note_input(node, "dtmf", key)
-            if await _callback_from_queue(run, node, key, wait):
-                visit.result, visit.wait_s = "callback", left_at - started
-                assert node.callback is not None
-                return node.callback.then
-            # another key, or no number confirmed: back in line
+            booking = await _callback_from_queue(run, node, key, wait - waited)
+            offer = node.callback
+            if booking == "booked" and offer is not None:
+                visit.result, visit.wait_s = "callback", waited
+                return offer.then
+            if booking == "refused" and offer is not None and offer.refused is not None:
+                visit.result, visit.wait_s = "callback_refused", waited
+                return offer.refused
+            # another key, no number confirmed, or refused with an apology: back in line
     except CallHangup:
         _settle(run, visit, watch, started, answered_hint=False)
         if visit.result == "answered" and node.survey:
-            survey = run.flow.surveys[node.survey]
-            if survey.outbound is not None and run.services.outbound is not None:
-                await run.services.outbound.book_survey(run, survey)
+            await _book_survey(run, node, run.flow.surveys[node.survey])
         raise
     finally:
         if watch is not None:
@@ -176,13 +199,52 @@ async def _exit_key(run: CallRun) -> str:
     return key if len(key) == 1 and key in DTMF_DIGITS else ""
 
 
-async def _callback_from_queue(run: CallRun, node: m.QueueNode, key: str, wait: float) -> bool:
-    """The callback key pressed during the hold music: confirm a number and book it."""
+async def _callback_from_queue(run: CallRun, node: m.QueueNode, key: str,
+                               left_s: float) -> Booking:
+    """The callback key pressed during the hold music: the offer's wait threshold holds
+    here too (against the wait now), then the number is confirmed and booked."""
     offer = node.callback
     if (offer is None or key != offer.key or run.services.outbound is None
-            or "callback_for" in run.vars):
-        return False
-    return await _book_callback(run, node, wait, f"from the queue (key {key})")
+            or not _may_offer(run)):
+        return "declined"
+    wait = await _wait_now(run, node, left_s)
+    if wait < offer.over_s:
+        await _refuse(run, node, offer, "short_wait", "")
+        return "refused"
+    return await _book_callback(run, node, offer, wait, f"from the queue (key {key})")
+
+
+async def _wait_now(run: CallRun, node: m.QueueNode, left_s: float) -> float:
+    """The wait of a caller joining now (Queue() returned: the caller is out of line), or,
+    without AMI, what was left of the estimate given on joining."""
+    queues = run.services.queues
+    state = await queues.state(node.queue) if queues is not None else None
+    if state is None:
+        return max(0.0, left_s)
+    return estimate_wait_s(state.callers + 1, state)
+
+
+def _may_offer(run: CallRun) -> bool:
+    """Not in a callback call, and not again after a refusal."""
+    return "callback_for" not in run.vars and REFUSED not in run.vars
+
+
+def number_policy(run: CallRun) -> CallPolicy:
+    """The server's number policy narrowed by the flow the call is in."""
+    return effective(run.services.numbers, run.flow.number_rules)
+
+
+async def _book_survey(run: CallRun, node: m.QueueNode, survey: m.SurveySpec) -> None:
+    """The caller hung up on the agent: call them back for the survey, if the policy lets."""
+    if survey.outbound is None or run.services.outbound is None:
+        return
+    policy = number_policy(run)
+    refusal = policy.check(run.record.caller) or await run.services.outbound.book_survey(
+        run, survey, policy)
+    if refusal is not None:
+        run.note_input(node, "survey_refused", refusal)
+        run.log.info("survey %s: no outbound survey to %s (%s)", survey.name,
+                     mask_number(run.record.caller), refusal)
 
 
 def _visit(run: CallRun, node: m.QueueNode, result: QueueResult, state: QueueState | None,
@@ -228,56 +290,96 @@ async def _announce(run: CallRun, node: m.QueueNode, position: int, wait: float)
 
 
 async def _offer_callback(run: CallRun, node: m.QueueNode, offer: m.CallbackOffer,
-                          wait: float) -> bool:
+                          wait: float) -> Booking:
     """Offer a callback; book it when the caller accepts and confirms a number."""
     if run.services.outbound is None:
-        return False
+        return "declined"
     key = await run.say([offer.prompt], offer.key) or await run.channel.wait_for_digit(5.0)
     if key != offer.key:
-        return False
+        return "declined"
     run.note_input(node, "dtmf", key)
-    return await _book_callback(run, node, wait, "before joining")
+    return await _book_callback(run, node, offer, wait, "before joining")
 
 
-async def _book_callback(run: CallRun, node: m.QueueNode, wait: float, how: str) -> bool:
+async def _book_callback(run: CallRun, node: m.QueueNode, offer: m.CallbackOffer, wait: float,
+                         how: str) -> Booking:
     """Confirm the number to call back, then book the callback (due after ``wait``)."""
     assert run.services.outbound is not None
-    number = await _confirm_number(run, node)
+    policy = number_policy(run)
+    number = await _confirm_number(run, node, policy)
     if number is None:
-        return False
-    await run.services.outbound.book_callback(run, node, number, wait)
-    run.log.info("queue %s: callback booked %s, due in %.0f s", node.queue, how, wait)
-    return True
+        return "declined"
+    if isinstance(number, Refused):
+        await _refuse(run, node, offer, number.reason, number.number)
+        return "refused"
+    refusal = await run.services.outbound.book_callback(run, node, number, wait, policy)
+    if refusal is not None:  # a daily limit, counted where bookings are stored
+        await _refuse(run, node, offer, refusal, number)
+        return "refused"
+    run.log.info("queue %s: callback booked %s to %s, due in %.0f s", node.queue, how,
+                 mask_number(number), wait)
+    return "booked"
 
 
-async def _confirm_number(run: CallRun, node: m.QueueNode) -> str | None:
-    """Read the number back; 1 keeps it, anything else lets the caller key in another
-    (ending with #). Stock Asterisk sounds: "you entered <digits>, if correct press 1"."""
-    ch = run.channel
-    number = run.vars.get("caller_id", "")
+async def _refuse(run: CallRun, node: m.QueueNode, offer: m.CallbackOffer, reason: Refusal,
+                  number: str) -> None:
+    """Never a silent drop: the record says why, and the caller hears the flow's branch
+    (taken by the caller of this function) or an apology before going on in line."""
+    run.vars[REFUSED] = reason
+    run.note_input(node, "callback_refused", reason)
+    run.log.info("queue %s: callback to %s refused (%s)", node.queue,
+                 mask_number(number) or "-", reason)
+    if offer.refused is None:
+        await run.channel.play(APOLOGY)
+
+
+_KEYS = "0123456789*#"
+
+
+async def _confirm_number(run: CallRun, node: m.QueueNode,
+                          policy: CallPolicy) -> str | Refused | None:
+    """The number to call back, confirmed with 1 after it is read back (stock sounds: "you
+    entered <digits>, if correct press 1"); None when the caller confirms none.
+
+    By default only the caller's own number: another key refuses the callback. A flow with
+    ``edit: true`` lets the caller key another one (ending with #), checked before it is read
+    back; a withheld or refused caller id then asks for one at once."""
+    own = run.vars.get("caller_id", "")
+    refusal = policy.check(own) if NUMBER.match(own) else "no_caller_number"
+    if refusal is not None and not policy.edit:
+        return Refused(refusal, own if NUMBER.match(own) else "")
+    number = own if refusal is None else ""
     for _ in range(3):
-        if NUMBER.match(number):
-            key = await ch.play([Prompt("sound", "you-entered")], "0123456789*#")
-            key = key or await ch.say_digits(number.lstrip("+"), "0123456789*#")
-            key = key or await ch.play([Prompt("sound", "if-correct-press")], "0123456789*#")
-            key = key or await ch.say_digits("1", "0123456789*#")
-            key = key or await ch.wait_for_digit(5.0)
+        if number:
+            key = await _read_back(run, number)
             if key == "1":
                 run.note_input(node, "confirm", "1")
                 return number
-        key = await ch.play([Prompt("sound", "vm-enter-num-to-call"),
-                             Prompt("sound", "vm-then-pound")], "0123456789")
+            if not policy.edit:
+                return Refused("edit_not_allowed", number) if key else None
+        key = await run.channel.play([Prompt("sound", "vm-enter-num-to-call"),
+                                      Prompt("sound", "vm-then-pound")], "0123456789")
         number = await _read_number(run, key)
-        run.note_input(node, "dtmf", number)
+        run.note_input(node, "dtmf", mask_number(number))
+        if number and (refusal := policy.check(number)) is not None:
+            return Refused(refusal, number)
     return None
+
+
+async def _read_back(run: CallRun, number: str) -> str:
+    ch = run.channel
+    key = await ch.play([Prompt("sound", "you-entered")], _KEYS)
+    key = key or await ch.say_digits(number.lstrip("+"), _KEYS)
+    key = key or await ch.play([Prompt("sound", "if-correct-press")], _KEYS)
+    key = key or await ch.say_digits("1", _KEYS)
+    return key or await ch.wait_for_digit(5.0)
 
 
 async def _read_number(run: CallRun, first: str) -> str:
     digits = first
-    while len(digits) < 15:
+    while len(digits) < 16:  # one more than E.164 allows: a longer entry is refused
         digit = await run.channel.wait_for_digit(5.0)
         if digit in ("", "#"):
             break
         digits += digit
     return digits
-

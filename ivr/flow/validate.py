@@ -48,6 +48,8 @@ def edges(node: m.FlowNode) -> Iterator[tuple[str, Path]]:
             yield node.next, ("next",)
             if node.callback is not None:
                 yield node.callback.then, ("queue", "callback", "then")
+                if node.callback.refused is not None:
+                    yield node.callback.refused, ("queue", "callback", "refused")
         case m.SurveyNode():
             yield node.next, ("next",)
         case m.HangupNode():

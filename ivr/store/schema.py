@@ -141,8 +141,16 @@ def _migrate_3_to_4(conn: sqlite3.Connection) -> None:
                  " (status, kind, flow, target, due_at)")
 
 
+def _migrate_4_to_5(conn: sqlite3.Connection) -> None:
+    """The number policy's daily limits (ivr.flow.numbers): each job says which caller
+    booked it, and callbacks and surveys of the last 24 h are found by (kind, created_at)
+    without reading a campaign's rows."""
+    conn.execute("ALTER TABLE outbound ADD COLUMN booked_by TEXT NOT NULL DEFAULT ''")
+    conn.execute("CREATE INDEX outbound_kind_created ON outbound (kind, created_at)")
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
-    _migrate_0_to_1, _migrate_1_to_2, _migrate_2_to_3, _migrate_3_to_4)
+    _migrate_0_to_1, _migrate_1_to_2, _migrate_2_to_3, _migrate_3_to_4, _migrate_4_to_5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
