@@ -55,6 +55,8 @@ schema = {
               "additionalProperties": {"$ref": "#/$defs/node"}},
     "surveys": {"type": "object", "propertyNames": {"pattern": ID}, "additionalProperties": {"$ref": "#/$defs/survey"},
                 "description": "Post-call surveys, by name: used by queue nodes (survey: NAME) and survey nodes."},
+    "sensitive": {"type": "array", "items": {"type": "string", "pattern": VAR}, "uniqueItems": True,
+                  "description": "Variables masked in records, logs and the API besides those of sensitive collect nodes (e.g. ones passed in the AGI URL). Variables set from a sensitive one are masked too."},
     "number_policy": obj({
         "allow_prefixes": {"type": "array", "items": {"$ref": "#/$defs/prefix"}, "description": "Only numbers starting with one of these (the longest matching prefix decides)."},
         "deny_prefixes": {"type": "array", "items": {"$ref": "#/$defs/prefix"}, "description": "Never numbers starting with one of these (added to the server's)."},

@@ -393,8 +393,9 @@ class _Api:
             limit=limit, flow=flow, outcome=outcome, since=since, until=until))
         calls = [c.to_dict() for c in self.console.live_calls()
                  if live and (flow is None or c.flow == flow)]
-        return web.json_response({"live": calls, "recent": [_public(r.to_dict())
-                                                           for r in recent]})
+        flows = self.console.flows
+        return web.json_response({"live": calls, "recent": [
+            _public(q.masked_record(r, flows.get(r.flow))) for r in recent]})
 
     async def kpis(self, request: web.Request) -> web.Response:
         query = request.query

@@ -13,8 +13,9 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
+from ivr.flow import model as m
 from ivr.kpi import parse_bound, time_zone
-from ivr.record import OUTCOMES, CallRecord, Outcome
+from ivr.record import MASK, OUTCOMES, CallRecord, InputEvent, Outcome, mask_number
 from ivr.store.records import RecordStore
 
 PAGE = 2000  # records per read of the store
@@ -143,6 +144,29 @@ async def records_in_range(
             raise TooMany(f"more than {MAX_RANGE_RECORDS} calls in this range; narrow it "
                           "(since/until/flow) or use `ivr report` on the database")
     return out
+
+
+def masked_record(record: CallRecord, flow: m.Flow | None) -> dict[str, Any]:
+    """A stored record for the API, masked again by the flow loaded now: records keep
+    what the server that wrote them masked, which may be less (a variable marked sensitive
+    later, a record from before callback numbers were masked). Variables the flow marks
+    sensitive and inputs at its sensitive collect nodes show as ``***``; a number keyed at
+    a queue node (a callback number) shows its first and last digits only."""
+    data = record.to_dict()
+    if flow is None:
+        return data
+    data["variables"] = {k: MASK if k in flow.sensitive else v
+                         for k, v in record.variables.items()}
+    data["inputs"] = [asdict(_masked_input(i, flow.nodes.get(i.node))) for i in record.inputs]
+    return data
+
+
+def _masked_input(event: InputEvent, node: m.FlowNode | None) -> InputEvent:
+    if isinstance(node, m.CollectNode) and node.sensitive and event.value:
+        return InputEvent(event.node, event.kind, MASK, event.at_s)
+    if isinstance(node, m.QueueNode) and event.kind == "dtmf" and len(event.value) > 1:
+        return InputEvent(event.node, event.kind, mask_number(event.value), event.at_s)
+    return event
 
 
 def survey_row(record: CallRecord) -> dict[str, Any]:

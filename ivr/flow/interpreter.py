@@ -21,6 +21,7 @@ from ivr.errors import CallHangup, ExpressionError, HttpLookupError, IvrError
 from ivr.flow import model as m
 from ivr.flow.numbers import NumberPolicy
 from ivr.flow.queueing import OutboundPort, QueuePort, run_queue
+from ivr.flow.redact import CallLog, redact, sensitive_values
 from ivr.flow.speak import read_digits, speak, to_prompt
 from ivr.flow.survey import run_survey
 from ivr.record import MASK, CallRecord, InputEvent, Outcome
@@ -98,7 +99,7 @@ class CallRun:
         self.served = False
         self.agent_reached = False  # an agent answered: the call counts as transferred
         self.node: m.FlowNode | None = None
-        self.log = logging.LoggerAdapter(log, {"uniqueid": info.uniqueid})
+        self.log = CallLog(log, info.uniqueid, self.redact)  # no sensitive value in a line
 
     # --- the loop ----------------------------------------------------------------------
 
@@ -116,7 +117,7 @@ class CallRun:
         except CallHangup:
             outcome = "self_service" if self.served else "abandoned"
         except Exception as exc:  # a bug or a failing service must still leave a record
-            rec.error = f"{type(exc).__name__}: {exc}"
+            rec.error = self.redact(f"{type(exc).__name__}: {exc}")
             level = logging.ERROR if isinstance(exc, IvrError) else logging.CRITICAL
             self.log.log(level, "call failed at %s: %s", rec.end_node, rec.error,
                          exc_info=not isinstance(exc, IvrError))
@@ -250,15 +251,20 @@ class CallRun:
         }
 
     def public_variables(self) -> dict[str, str]:
-        """Flow variables safe to store: sensitive ones masked, per-call built-ins left out."""
+        """Flow variables safe to store: sensitive ones masked (and a sensitive value inside
+        another, e.g. echoed by a lookup), per-call built-ins left out."""
         return {
-            k: (MASK if k in self.sensitive else v)
+            k: (MASK if k in self.sensitive else self.redact(v))
             for k, v in self.vars.items() if k not in m.BUILTIN_VARIABLES
         }
 
+    def redact(self, text: str) -> str:
+        """``text`` with the values of sensitive variables masked (for logs and errors)."""
+        return redact(text, sensitive_values(self.sensitive, self.vars))
+
     def note_input(self, node: m.Node, kind: str, value: str, sensitive: bool = False) -> None:
         at = self.services.clock() - self.record.started_at
-        shown = MASK if sensitive and value else value
+        shown = MASK if sensitive and value else self.redact(value)
         self.record.inputs.append(InputEvent(node=node.id, kind=kind, value=shown, at_s=at))
         self.log.info("%s at %s: %s", kind, node.id, shown)
 
@@ -397,15 +403,19 @@ class CallRun:
         if http is None or extract is None:
             self.log.error("http node %s: no HTTP client configured (http.base_url)", node.id)
             return node.on_error
+        url = ""
         try:
+            url = node.path.render(self.vars, url=True)
             reply = await http.request(
-                node.method, node.path.render(self.vars, url=True),
+                node.method, url,
                 json_body={k: t.render(self.vars) for k, t in node.body.items()} or None,
                 timeout_s=node.timeout_s, call_id=self.record.call_id,
             )
             saved = {var: extract(reply, path) for var, path in node.save.items()}
         except (HttpLookupError, ExpressionError) as exc:  # the lookup, or a value for the URL
-            self.log.warning("http node %s failed: %s", node.id, exc)
+            # the error quotes the URL asked for: shown as the flow wrote it, no caller input
+            shown = str(exc).replace(url, node.path.source) if url else str(exc)
+            self.log.warning("http node %s failed: %s", node.id, shown)
             return node.on_error
         self.vars.update(saved)
         return node.next

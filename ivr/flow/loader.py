@@ -20,7 +20,7 @@ from ivr.flow.prompts import PromptSpecError, parse_prompt
 from ivr.flow.regex import FlowRegex, PatternError, compile_flow_regex
 from ivr.flow.schema import node_errors, top_level_errors
 from ivr.flow.source import Path, Source, load_source
-from ivr.flow.template import Template, parse_template
+from ivr.flow.template import Placeholder, Template, parse_template
 
 # What goes to Asterisk as a channel or caller id, checked whole (\A...\Z; `$` would also
 # match before a trailing newline)
@@ -109,9 +109,8 @@ class _Builder:
                 self.broken.add(node_id)
         digest = hashlib.sha256(self.src.text.encode()).hexdigest()[:12]
         label = d.get("version")
-        sensitive = frozenset(
-            n.into for n in nodes.values() if isinstance(n, m.CollectNode) and n.sensitive
-        )
+        declared = {n.into for n in nodes.values() if isinstance(n, m.CollectNode) and n.sensitive}
+        sensitive = tainted(nodes, declared | set(d.get("sensitive") or ()))
         return m.Flow(
             name=self.name,
             version=f"{label}+{digest}" if label is not None else digest,
@@ -452,6 +451,29 @@ class _Builder:
                 timeout_s=float(spec.get("timeout_s", 6)), retries=int(spec.get("retries", 1)),
                 outbound=outbound)
         return out
+
+
+def tainted(nodes: dict[str, m.FlowNode], sensitive: set[str]) -> frozenset[str]:
+    """``sensitive`` plus every variable set from one of them (``set: {copy: "{account}"}``),
+    transitively: a copy of an account number is as secret as the number. A ``:masked``
+    placeholder shows only the last four characters, so it does not pass the secret on."""
+    assigns = [a for n in nodes.values() for a in _assignments(n)]
+    out = set(sensitive)
+    while True:
+        more = {name for name, tpl in assigns if name not in out and any(
+            p.name in out for p in tpl.parts
+            if isinstance(p, Placeholder) and p.format != "masked")}
+        if not more:
+            return frozenset(out)
+        out |= more
+
+
+def _assignments(node: m.FlowNode) -> list[tuple[str, Template]]:
+    if isinstance(node, m.SetNode):
+        return list(node.assign.items())
+    if isinstance(node, m.MenuNode):
+        return [item for option in node.options.values() for item in option.assign.items()]
+    return []
 
 
 class _Invalid(IvrError):
