@@ -104,9 +104,9 @@ class AdminSettings:
     token: Secret | None = None  # IVR_ADMIN_TOKEN or IVR_ADMIN_TOKEN_FILE; needed to change
     open_read: bool = False  # true: read-only endpoints need no token
     max_body_bytes: int = 1_000_000
-    # more names a request's Host may carry (comma-separated) besides host, localhost,
-    # 127.0.0.1 and [::1]; any other Host is refused (421), against DNS rebinding
-    allowed_hosts: str = ""
+    # more names a request's Host may carry besides host, localhost, 127.0.0.1 and [::1]
+    # (a list; comma-separated in IVR_ADMIN_ALLOWED_HOSTS): any other is refused (421)
+    allowed_hosts: tuple[str, ...] = ()
 
     TOKEN_MIN_LENGTH = 16  # bytes; `openssl rand -hex 16` gives 32
 

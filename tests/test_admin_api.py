@@ -496,7 +496,8 @@ async def test_loopback_names_are_allowed(client: TestClient[Any, Any], host: st
 
 
 async def test_the_bind_host_and_admin_allowed_hosts_are_allowed(make_client: Client) -> None:
-    client = await make_client(host="ivr-box.lan", allowed_hosts="ops.example.com, IVR.internal.")
+    client = await make_client(host="ivr-box.lan",
+                               allowed_hosts=("ops.example.com", "IVR.internal."))
     for host in ("ivr-box.lan:8080", "ops.example.com", "OPS.Example.COM.:443", "ivr.internal",
                  "localhost"):
         assert (await client.get("/", headers={"Host": host})).status == 200, host
@@ -507,11 +508,17 @@ async def test_the_bind_host_and_admin_allowed_hosts_are_allowed(make_client: Cl
     await error_of(await client.get("/", headers={"Host": "box.example"}), 421)
 
 
-def test_allowed_hosts_from_the_environment_and_bad_names() -> None:
-    env = {"IVR_ADMIN_ALLOWED_HOSTS": "ops.example.com,[FD00::5] x.lan.", "IVR_ADMIN_HOST": "::"}
+def test_allowed_hosts_from_the_file_the_environment_and_bad_names(tmp_path: Path) -> None:
+    env = {"IVR_ADMIN_ALLOWED_HOSTS": "ops.example.com, [FD00::5],x.lan.", "IVR_ADMIN_HOST": "::"}
     names = api.allowed_host_names(load_settings(env=env).admin)
     assert names == {"ops.example.com", "fd00::5", "x.lan", "localhost", "127.0.0.1", "::1"}
-    for bad in ("ops.example.com:8080", "http://ops.example.com/", "*.example.com", "a@b"):
+    config = tmp_path / "ivr.yaml"
+    config.write_text("admin:\n  host: 10.0.0.5\n  allowed_hosts: [ivr.example.com]\n",
+                      encoding="utf-8")
+    names = api.allowed_host_names(load_settings(config, env={}).admin)
+    assert names == {"ivr.example.com", "10.0.0.5", "localhost", "127.0.0.1", "::1"}
+    for bad in ("ops.example.com:8080", "http://ops.example.com/", "*.example.com", "a@b",
+                "a.example b.example"):
         admin = load_settings(env={"IVR_ADMIN_ALLOWED_HOSTS": bad}).admin
         with pytest.raises(ConfigError, match=r"admin\.allowed_hosts"):
             make_admin_app(cast(Any, None), admin)
@@ -921,7 +928,8 @@ async def test_admin_off(tmp_path: Path, flows_dir: Path) -> None:
 
 async def test_a_bad_allowed_host_stops_start_up(tmp_path: Path, flows_dir: Path) -> None:
     settings = app_settings(tmp_path, flows_dir)
-    app = App(replace(settings, admin=replace(settings.admin, allowed_hosts="ops.example:8080")))
+    app = App(replace(settings, admin=replace(settings.admin,
+                                              allowed_hosts=("ops.example:8080",))))
     try:
         with pytest.raises(ConfigError, match=r"admin\.allowed_hosts: 'ops\.example:8080'"):
             await app.start()

@@ -241,8 +241,8 @@ def allowed_host_names(settings: AdminSettings) -> frozenset[str]:
         name = _config_name(settings.host)
         if name is not None:
             names.add(name)
-    for entry in settings.allowed_hosts.replace(",", " ").split():
-        name = _config_name(entry)
+    for entry in settings.allowed_hosts:
+        name = _config_name(entry.strip())
         if name is None:
             raise ConfigError(f"admin.allowed_hosts: {entry!r} is not a host name or address "
                               "(names only: no port, scheme, path or wildcard)")
