@@ -8,6 +8,7 @@ where they must not be: a log line, the stored record, the API's answer.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,13 @@ class Queues:
         return None
 
 
+def closed_port() -> int:
+    """A local port nothing listens on (connecting is refused at once)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def test_middle_digits_of_a_number_are_masked() -> None:
     assert mask_number("8613800138000") == "861*******000"
     assert mask_number("13900139000") == "13*******00"
@@ -96,7 +104,7 @@ async def test_an_http_error_never_logs_the_sensitive_value(
 async def test_the_real_http_client_error_never_logs_the_sensitive_value(
         caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    async with HttpLookup("http://127.0.0.1:9", timeout_s=1.0) as http:  # discard: refused
+    async with HttpLookup(f"http://127.0.0.1:{closed_port()}", timeout_s=1.0) as http:
         record, _ = await run(flow(BALANCE), f"{ACCOUNT}#", http=http, extract=extract)
     assert record.path[-1] == "sorry" and "http node fetch failed" in caplog.text
     assert ACCOUNT not in caplog.text
