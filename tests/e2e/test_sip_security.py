@@ -1,0 +1,167 @@
+"""Issue 10, parts 1-3: who can call in, strict RTP, no shipped passwords.
+
+The plain tests read asterisk-conf/ and the lab's and the docker entrypoint's secret handling.
+The ``asterisk`` ones play an outsider against the lab's real Asterisk: INVITEs without
+credentials to the public transport (udp-phones, 5060), and RFC 4733 digits sent into a live
+call from a second source port.
+
+An outsider's packets come from an address no ``[identify]`` trusts. The lab shares this
+host's network, so the probes are sent from such addresses of this host: 127.0.0.2 and, when
+there is one, the host's own non-loopback address. 127.0.0.1 is the test endpoint's address
+(identify by IP, see asterisk-conf/pjsip.conf), which nothing from the network can carry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import re
+import socket
+
+import pytest
+from helpers import wait_until_idle
+from serve import ROOT
+
+from ivr.lab import Lab, asterisk_conf, probe
+from ivr.lab.asterisk_conf import Section
+
+CONF = ROOT / "asterisk-conf"
+PUBLIC = ("127.0.0.1", 5060)  # udp-phones binds 0.0.0.0:5060
+TEST_ENDPOINT = ("127.0.0.1", 5080)  # udp-test, the [sipp] endpoint
+ENDPOINTS = asterisk_conf.endpoint_names(CONF)
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+
+
+def pjsip() -> list[Section]:
+    return asterisk_conf.load(CONF / "pjsip.conf")
+
+
+def _is_loopback(address: str) -> bool:
+    host = address.split("/")[0].strip("[]")
+    host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host  # 127.0.0.1:5060
+    ip = ipaddress.ip_address(host)
+    return any(ip in net for net in LOOPBACK)
+
+
+def _identified(sections: list[Section]) -> dict[str, list[str]]:
+    """endpoint -> the addresses its [identify] sections match."""
+    out: dict[str, list[str]] = {}
+    for ident in asterisk_conf.objects(sections, "identify"):
+        matches = [m.strip() for v in ident.all("match") for m in v.split(",")]
+        out.setdefault(ident.get("endpoint") or "", []).extend(matches)
+    return out
+
+
+def _contexts() -> dict[str, list[Section]]:
+    sections = asterisk_conf.load(CONF / "extensions.conf")
+    return {s.name: [x for x in sections if x.name == s.name] for s in sections}
+
+
+# ------------------------------------------------------------------ part 1: SIP identity
+
+def test_every_endpoint_proves_who_it_is_or_takes_no_calls() -> None:
+    sections = pjsip()
+    identified = _identified(sections)
+    transports = {t.name: t for t in asterisk_conf.objects(sections, "transport")}
+    contexts = _contexts()
+    assert ENDPOINTS, "no endpoint found in pjsip.conf"
+    for endpoint in asterisk_conf.objects(sections, "endpoint"):
+        name, how = endpoint.name, endpoint.get("identify_by")
+        # Asterisk's default (username,ip) would let the From user alone pick the endpoint
+        assert how, f"[{name}]: set identify_by explicitly"
+        ways = {w.strip() for w in how.split(",")}
+        if endpoint.get("auth"):
+            continue  # digest auth: a 401 challenge whatever picked it
+        assert ways == {"ip"}, f"[{name}] has no auth, so it may only be identified by IP"
+        transport = transports[endpoint.get("transport") or ""]
+        assert _is_loopback(transport.get("bind") or "0.0.0.0"), (
+            f"[{name}] has no auth: its transport must not be reachable from outside")
+        if name in identified:
+            continue  # an explicit identify (loopback only: test below)
+        # outbound-only: nothing can match it; still, its context runs nothing
+        context = endpoint.get("context") or ""
+        assert context in contexts, f"[{name}]: context {context} is not in extensions.conf"
+        assert not any(s.own for s in contexts[context]), f"[{context}] must stay empty"
+        assert endpoint.get("allow_transfer") == "no", f"[{name}]: allow_transfer = no"
+
+
+def test_outbound_lines_can_never_be_matched_by_a_request() -> None:
+    sections = pjsip()
+    identified = _identified(sections)
+    dialled = set(re.findall(r"PJSIP/\{number\}@([\w-]+)",
+                             "".join(p.read_text() for p in (ROOT / "flows").glob("*.yaml"))))
+    assert dialled, "flows/ no longer dial out on a PJSIP line?"
+    endpoints = {e.name: e for e in asterisk_conf.objects(sections, "endpoint")}
+    for name in sorted(dialled):
+        endpoint = endpoints[name]
+        assert endpoint.get("identify_by") == "ip" and name not in identified, name
+        assert not endpoint.get("auth"), f"{name}: an auth would make it reachable"
+
+
+def test_identify_by_ip_trusts_loopback_only() -> None:
+    for endpoint, matches in _identified(pjsip()).items():
+        assert matches, endpoint
+        for match in matches:
+            assert _is_loopback(match), f"[{endpoint}] trusts {match}: use digest auth"
+
+
+def test_no_anonymous_endpoint_or_identifier() -> None:
+    sections = pjsip()
+    assert "anonymous" not in ENDPOINTS
+    general = asterisk_conf.objects(sections, "global")
+    assert len(general) == 1
+    order = general[0].get("endpoint_identifier_order")
+    # unset, Asterisk's default is ip,username,anonymous
+    assert order, "set endpoint_identifier_order explicitly"
+    assert "anonymous" not in order.split(",")
+    modules = asterisk_conf.load(CONF / "modules.conf")
+    noload = {v for s in modules for v in s.all("noload")}
+    assert "res_pjsip_endpoint_identifier_anonymous.so" in noload
+
+
+def _untrusted_sources() -> list[str]:
+    """Addresses of this host that no [identify] trusts: how an outsider looks."""
+    sources = ["127.0.0.2"]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect(("192.0.2.1", 9))  # no packet is sent: only picks the route
+            public = sock.getsockname()[0]
+        except OSError:
+            public = ""
+    if public and not _is_loopback(public):
+        sources.append(public)
+    return sources
+
+
+def _processed(lab: Lab) -> int:
+    match = re.search(r"(\d+) calls? processed", lab.cli("core show channels count"))
+    assert match
+    return int(match.group(1))
+
+
+@pytest.mark.asterisk
+def test_public_transport_listens_where_the_probes_go(lab: Lab) -> None:
+    transports = lab.cli("pjsip show transports")
+    assert re.search(r"udp-phones\s+udp\s+\d+\s+\d+\s+0\.0\.0\.0:5060", transports), transports
+    identify = lab.cli("pjsip show identifies")
+    assert "127.0.0.1/32" in identify and "sipp" in identify
+    for source in _untrusted_sources():
+        assert source not in identify
+
+
+@pytest.mark.asterisk
+@pytest.mark.parametrize("from_user", [*ENDPOINTS, "anonymous"])
+async def test_invite_without_credentials_is_refused(lab: Lab, from_user: str) -> None:
+    processed, log_from = _processed(lab), lab.log_size()
+    results = [await asyncio.to_thread(probe.invite, PUBLIC, from_user, source=(source, 0))
+               for source in _untrusted_sources()]
+    for result in results:
+        assert result.status in (401, 403, 404), f"From {from_user} via {result.source}: " \
+                                                 f"{result.reason}"
+    # never reached the dialplan: no extension ran, no call was counted
+    await asyncio.sleep(0.3)
+    log = lab.log_path().read_bytes()[log_from:].decode(errors="replace")
+    assert "Executing [" not in log, log[-2000:]
+    assert _processed(lab) == processed
+    channels, _ = await wait_until_idle(lab, timeout_s=2)
+    assert channels.startswith("0 active channels"), channels
