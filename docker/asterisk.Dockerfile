@@ -16,7 +16,7 @@ COPY docker/asterisk-entrypoint.sh /usr/local/bin/asterisk-entrypoint.sh
 
 # SIP for softphones; RTP range = asterisk-conf/rtp.conf. 5080 (SIPp) and 5038 (AMI) stay on
 # the container's loopback, reached by the ivr and caller services sharing its network.
-EXPOSE 5060/udp 10000-10999/udp
+EXPOSE 5060/udp 10000-14999/udp
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
   CMD asterisk -rx "core waitfullybooted" >/dev/null || exit 1
 

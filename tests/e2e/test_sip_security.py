@@ -19,11 +19,12 @@ import re
 import socket
 
 import pytest
-from helpers import wait_until_idle
-from serve import ROOT
+from helpers import Records, wait_until_idle
+from serve import ROOT, IvrServe
 
 from ivr.lab import Lab, asterisk_conf, probe
 from ivr.lab.asterisk_conf import Section
+from ivr.record import CallRecord
 
 CONF = ROOT / "asterisk-conf"
 PUBLIC = ("127.0.0.1", 5060)  # udp-phones binds 0.0.0.0:5060
@@ -164,4 +165,88 @@ async def test_invite_without_credentials_is_refused(lab: Lab, from_user: str) -
     assert "Executing [" not in log, log[-2000:]
     assert _processed(lab) == processed
     channels, _ = await wait_until_idle(lab, timeout_s=2)
+    assert channels.startswith("0 active channels"), channels
+
+
+# ------------------------------------------------------------------ part 2: strict RTP
+
+def _rtp_conf() -> Section:
+    general = asterisk_conf.first(asterisk_conf.load(CONF / "rtp.conf"), "general")
+    assert general is not None
+    return general
+
+
+def rtp_range() -> tuple[int, int]:
+    general = _rtp_conf()
+    return int(general.get("rtpstart") or 0), int(general.get("rtpend") or 0)
+
+
+def maxcalls() -> int:
+    options = asterisk_conf.first(asterisk_conf.load(CONF / "asterisk.conf"), "options")
+    assert options is not None and options.get("maxcalls")
+    return int(options.get("maxcalls") or 0)
+
+
+def test_strict_rtp_with_symmetric_rtp_for_nat() -> None:
+    assert _rtp_conf().get("strictrtp") == "yes"
+    for endpoint in asterisk_conf.objects(pjsip(), "endpoint"):
+        assert endpoint.get("rtp_symmetric") == "yes", endpoint.name
+        assert endpoint.get("direct_media") == "no", endpoint.name
+
+
+def test_rtp_ports_cover_the_call_capacity() -> None:
+    start, end = rtp_range()
+    ports = end - start + 1
+    assert start % 2 == 0 and 1024 < start < end
+    # every call with media holds an even RTP and an odd RTCP port
+    assert ports >= 2 * maxcalls(), f"{ports} RTP ports carry {ports // 2} calls, " \
+                                    f"maxcalls is {maxcalls()}"
+
+
+LEGIT_DIGIT_AT_S = 12.0  # main.yaml: welcome 2 s, then the menu prompt (9 s) and 4 s to answer
+ATTACKS = (  # (seconds after the answer, how), all pressing "2" (support)
+    (3.5, {"gap_s": 0.02}),  # while Asterisk still learns the caller's source (first 5 s)
+    (7.0, {"gap_s": 0.02}),  # once it has locked onto it
+    (8.5, {"gap_s": 0.0}),  # a burst, as fast as the socket goes
+    (10.0, {"gap_s": 0.02, "like_phone": True}),  # the phone's SSRC and next sequence numbers
+)
+
+
+def _call(attacks: tuple[tuple[float, dict[str, object]], ...]) -> tuple[bool, int, int]:
+    """A call to 100 from a phone-like caller that presses 1; ``attacks`` press 2 meanwhile
+    from another port. Returns (Asterisk hung up, the caller's and the injector's port)."""
+    call = probe.RtpCall(TEST_ENDPOINT, "100")
+    with call.connect():
+        for at_s, how in attacks:
+            call.at(at_s)
+            call.inject("2", **how)  # type: ignore[arg-type]
+        call.at(LEGIT_DIGIT_AT_S)
+        call.digit("1")
+        hung_up = call.wait_hangup(20)
+        return hung_up, call.media_port, call.injector_port
+
+
+def _summary(record: CallRecord) -> dict[str, object]:
+    return {"flow": record.flow, "path": record.path, "outcome": record.outcome,
+            "end_node": record.end_node, "error": record.error, "caller": record.caller,
+            "inputs": [(i.node, i.kind, i.value) for i in record.inputs],
+            "variables": record.variables}
+
+
+@pytest.mark.asterisk
+async def test_digits_from_a_second_source_port_change_nothing(
+        lab: Lab, ivr_server: IvrServe, records: Records) -> None:
+    hung_up, _, _ = await asyncio.to_thread(_call, ())
+    assert hung_up, "the flow did not end the reference call"
+    reference = _summary(await records.one())
+    assert reference["path"] == ["welcome", "menu", "sales", "goodbye"], reference
+    assert reference["inputs"] == [("menu", "dtmf", "1")]
+
+    await records.snapshot()
+    hung_up, media_port, injector_port = await asyncio.to_thread(_call, ATTACKS)
+    assert hung_up, "the flow did not end the attacked call"
+    assert media_port != injector_port
+    attacked = _summary(await records.one())
+    assert attacked == reference
+    channels, _ = await wait_until_idle(lab, timeout_s=5)
     assert channels.startswith("0 active channels"), channels
