@@ -1,11 +1,59 @@
 #!/bin/sh
-# Write the secrets that asterisk-conf/ #includes (manager.conf, pjsip.conf) from the
-# environment, then run Asterisk. Same files the chroot lab writes (ivr/lab/chroot.py).
+# Write the secrets that asterisk-conf/ #includes (manager.conf, pjsip.conf), then run Asterisk.
+# Same rules as the chroot lab (ivr/lab/chroot.py): each secrets/<name>.conf has a variable
+# (ami-ivr: IVR_AMI_SECRET; sip-<user>: IVR_SIP_<USER>_PASSWORD). A variable set in the
+# environment wins; otherwise a random value is generated at the first start and kept in
+# $IVR_SECRETS_DIR/secrets.env (mode 0600, the asterisk-secrets volume), so later starts reuse
+# it. The AMI secret is also written alone to $IVR_SECRETS_DIR/ami-secret for the ivr service
+# (IVR_AMI_SECRET_FILE). ASTERISK_ETC and ASTERISK_RUN move /etc/asterisk and /run/asterisk
+# (tests/test_compose.py runs this script outside a container).
 set -eu
 umask 077
-: "${IVR_AMI_SECRET:?IVR_AMI_SECRET must be set (AMI user ivr)}"
-mkdir -p /etc/asterisk/secrets /run/asterisk
-printf 'secret = %s\n' "$IVR_AMI_SECRET" > /etc/asterisk/secrets/ami-ivr.conf
-printf 'password = %s\n' "${IVR_SIP_1001_PASSWORD:-1001-local}" > /etc/asterisk/secrets/sip-1001.conf
-printf 'password = %s\n' "${IVR_SIP_1002_PASSWORD:-1002-local}" > /etc/asterisk/secrets/sip-1002.conf
+dir="${IVR_SECRETS_DIR:-/var/lib/ivr-secrets}"
+etc="${ASTERISK_ETC:-/etc/asterisk}"
+file="$dir/secrets.env"
+mkdir -p "$dir" "$etc/secrets" "${ASTERISK_RUN:-/run/asterisk}"
+chmod 700 "$dir" "$etc/secrets"
+[ -e "$file" ] || printf '# random secrets generated at the first start; delete for new ones\n' > "$file"
+chmod 600 "$file"
+lines_before=$(wc -l < "$file")
+
+random_value() {  # 128 bits as 32 hex digits
+    od -An -N16 -tx1 /dev/urandom | tr -d ' \n'
+}
+
+value_of() {  # $1: variable name. The environment's value, else the file's, else a new one.
+    eval "value=\${$1:-}"
+    if [ -z "$value" ]; then
+        value=$(sed -n "s/^$1=//p" "$file" | tail -n 1)
+    fi
+    if [ -z "$value" ]; then
+        value=$(random_value)
+        printf '%s=%s\n' "$1" "$value" >> "$file"
+    fi
+    printf '%s' "$value"
+}
+
+names=$(sed -n 's|^#include[[:space:]]*"secrets/\([^"]*\)\.conf".*|\1|p' "$etc"/*.conf | sort -u)
+for name in $names; do
+    case "$name" in
+        ami-*) option=secret; var=IVR_AMI_SECRET ;;
+        sip-*) option=password
+               user=$(printf '%s' "${name#sip-}" | tr 'a-z' 'A-Z' | tr -c 'A-Z0-9' '_')
+               var="IVR_SIP_${user}_PASSWORD" ;;
+        *) echo "asterisk-entrypoint: no rule for secrets/$name.conf (ami-*, sip-*)" >&2
+           exit 1 ;;
+    esac
+    value=$(value_of "$var")
+    printf '%s = %s\n' "$option" "$value" > "$etc/secrets/$name.conf"
+    if [ "$var" = IVR_AMI_SECRET ]; then
+        printf '%s\n' "$value" > "$dir/ami-secret"
+    fi
+done
+
+if [ "$(wc -l < "$file")" -gt "$lines_before" ]; then
+    echo "asterisk-entrypoint: generated random SIP passwords / AMI secret into $file"
+fi
+echo "asterisk-entrypoint: SIP passwords and the AMI secret are in $file (mode 0600):" \
+     "docker compose exec asterisk cat $file"
 exec "$@"

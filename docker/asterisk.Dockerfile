@@ -7,7 +7,8 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       asterisk asterisk-modules asterisk-core-sounds-en \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb \
- && rm -rf /etc/asterisk && mkdir -p /etc/asterisk/secrets /run/asterisk \
+ && rm -rf /etc/asterisk && mkdir -p -m 700 /etc/asterisk/secrets /var/lib/ivr-secrets \
+ && mkdir -p /run/asterisk \
  && mkdir -p /usr/share/asterisk/sounds/ivr
 
 # Only the *.conf files: asterisk-conf/README.md is for people.
@@ -16,6 +17,8 @@ COPY docker/asterisk-entrypoint.sh /usr/local/bin/asterisk-entrypoint.sh
 
 # SIP for softphones; RTP range = asterisk-conf/rtp.conf. 5080 (SIPp) and 5038 (AMI) stay on
 # the container's loopback, reached by the ivr and caller services sharing its network.
+# No password is baked in: the entrypoint generates them at the first start into
+# /var/lib/ivr-secrets (a volume in docker-compose.yml).
 EXPOSE 5060/udp 10000-14999/udp
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
   CMD asterisk -rx "core waitfullybooted" >/dev/null || exit 1

@@ -47,6 +47,8 @@ def _run(lab: Lab, args: argparse.Namespace) -> int:
     if args.command == "up":
         how = lab.up(rebuild=args.rebuild)
         print(f"asterisk up ({how}) in {time.monotonic() - started:.1f} s")
+        print(f"SIP passwords and the AMI secret: {lab.secrets_file} (root only; "
+              "IVR_SIP_<user>_PASSWORD / IVR_AMI_SECRET in the environment win)")
     elif args.command == "down":
         lab.down()
         print(f"asterisk down in {time.monotonic() - started:.1f} s")

@@ -26,8 +26,9 @@ class LabStatus:
             f"tree:     {self.paths.root} ({'present' if self.tree else 'absent'})",
             f"cache:    {self.paths.tarball} ({'present' if self.cached else 'absent'})",
             f"mounts:   {', '.join(map(str, self.mounts)) or 'none'}",
-            f"state:    {self.paths.state} (AMI secret: {self.paths.state / 'ami-secret'}"
-            " unless IVR_AMI_SECRET is set)",
+            f"state:    {self.paths.state}",
+            f"secrets:  {self.paths.state / chroot.SECRETS_FILE} (SIP passwords, AMI secret;"
+            " root only)",
         ]
         return "\n".join(lines)
 
@@ -44,7 +45,12 @@ class Lab:
     @property
     def ami_secret(self) -> str:
         """The AMI secret of user ``ivr`` (IVR_AMI_SECRET or the generated one)."""
-        return chroot.secret(self.paths, "ami-secret", "IVR_AMI_SECRET")
+        return chroot.secret(self.paths, "IVR_AMI_SECRET")
+
+    @property
+    def secrets_file(self) -> Path:
+        """The generated SIP passwords and AMI secret (mode 0600, made by ``up``)."""
+        return self.paths.state / chroot.SECRETS_FILE
 
     def up(self, *, rebuild: bool = False) -> str:
         """Build or reuse the tree, install config, mount, start Asterisk. Idempotent.

@@ -14,15 +14,19 @@ there is one, the host's own non-loopback address. 127.0.0.1 is the test endpoin
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import ipaddress
+import os
 import re
 import socket
+import subprocess
+from pathlib import Path
 
 import pytest
 from helpers import Records, wait_until_idle
 from serve import ROOT, IvrServe
 
-from ivr.lab import Lab, asterisk_conf, probe
+from ivr.lab import Lab, asterisk_conf, chroot, probe
 from ivr.lab.asterisk_conf import Section
 from ivr.record import CallRecord
 
@@ -250,3 +254,120 @@ async def test_digits_from_a_second_source_port_change_nothing(
     assert attacked == reference
     channels, _ = await wait_until_idle(lab, timeout_s=5)
     assert channels.startswith("0 active channels"), channels
+
+
+# ------------------------------------------------------------------ part 3: no shipped passwords
+
+# (path glob, pattern) a shipped password or secret would match
+SHIPPED = [
+    ("*", re.compile(r"\b100[12]-local\b")),  # the passwords shipped until issue 10
+    ("asterisk-conf/*.conf", re.compile(r"^\s*(password|secret)\s*=", re.M)),
+    ("docker-compose.yml", re.compile(r"\w*(PASSWORD|SECRET):-[^}]")),
+    ("docker/*", re.compile(r"\w*(PASSWORD|SECRET):-[^}]")),
+    ("ivr/lab/*.py", re.compile(r"environ\.get\(\s*['\"]IVR_\w*(PASSWORD|SECRET)['\"]\s*,")),
+]
+
+
+HISTORY = {  # files that may name the passwords shipped before issue 10, as history
+    "tests/e2e/test_sip_security.py",  # the patterns themselves, and a probe with the old one
+    "SECURITY.md",  # "before this lands, compose defaults to ..."
+}
+
+
+def _tracked_files() -> list[Path]:
+    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    return [ROOT / line for line in out.splitlines() if (ROOT / line).is_file()]
+
+
+def test_no_password_ships_with_the_project() -> None:
+    found = []
+    files = _tracked_files()
+    for pattern_glob, pattern in SHIPPED:
+        for path in files:
+            rel = path.relative_to(ROOT)
+            if (not fnmatch.fnmatchcase(rel.as_posix(), pattern_glob)
+                    or rel.suffix in (".wav", ".png", ".gz", ".zst", ".pcap")):
+                continue
+            if rel.as_posix() in HISTORY:
+                continue
+            text = path.read_text(errors="replace")
+            found += [f"{rel}: {m.group(0).strip()}" for m in pattern.finditer(text)]
+    assert not found, found
+
+
+@pytest.fixture
+def lab_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> chroot.LabPaths:
+    for spec in chroot.secret_specs(CONF):
+        monkeypatch.delenv(spec.env_var, raising=False)
+    (tmp_path / "root/etc").mkdir(parents=True)
+    return chroot.LabPaths(repo=ROOT, root=tmp_path / "root", cache=tmp_path / "cache",
+                           state=tmp_path / "state")
+
+
+def _secret_lines(paths: chroot.LabPaths) -> dict[str, str]:
+    etc = paths.root / "etc/asterisk/secrets"
+    assert etc.stat().st_mode & 0o777 == 0o700
+    out = {}
+    for conf in etc.iterdir():
+        assert conf.stat().st_mode & 0o777 == 0o600, conf
+        out[conf.stem] = conf.read_text().strip()
+    return out
+
+
+def test_lab_generates_random_secrets_once_into_a_root_only_file(
+        lab_paths: chroot.LabPaths) -> None:
+    chroot.install_config(lab_paths)
+    file = lab_paths.state / chroot.SECRETS_FILE
+    assert file.stat().st_mode & 0o777 == 0o600
+    values = dict(line.split("=", 1) for line in file.read_text().splitlines()
+                  if line and not line.startswith("#"))
+    assert set(values) == {"IVR_AMI_SECRET", "IVR_SIP_1001_PASSWORD", "IVR_SIP_1002_PASSWORD"}
+    assert all(re.fullmatch(r"[0-9a-f]{32}", v) for v in values.values()), values
+    assert len(set(values.values())) == 3
+    lines = _secret_lines(lab_paths)
+    assert lines == {"ami-ivr": f"secret = {values['IVR_AMI_SECRET']}",
+                     "sip-1001": f"password = {values['IVR_SIP_1001_PASSWORD']}",
+                     "sip-1002": f"password = {values['IVR_SIP_1002_PASSWORD']}"}
+    # the next start keeps them (phones stay registered, `ivr serve` keeps its AMI login)
+    chroot.install_config(lab_paths)
+    assert _secret_lines(lab_paths) == lines
+    assert Lab(lab_paths).ami_secret == values["IVR_AMI_SECRET"]
+
+
+def test_lab_environment_wins_and_the_old_ami_secret_is_kept(
+        lab_paths: chroot.LabPaths, monkeypatch: pytest.MonkeyPatch) -> None:
+    lab_paths.state.mkdir()
+    (lab_paths.state / chroot.LEGACY_AMI_SECRET).write_text("from-before\n")
+    monkeypatch.setenv("IVR_SIP_1001_PASSWORD", "chosen-by-me")
+    chroot.install_config(lab_paths)
+    lines = _secret_lines(lab_paths)
+    assert lines["sip-1001"] == "password = chosen-by-me"
+    assert lines["ami-ivr"] == "secret = from-before"  # a running `ivr serve` keeps working
+    assert not (lab_paths.state / chroot.LEGACY_AMI_SECRET).exists()
+
+
+def test_lab_status_says_where_the_secrets_are(
+        lab_paths: chroot.LabPaths, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from ivr.lab import cli
+
+    monkeypatch.setenv("IVR_LAB_ROOT", str(lab_paths.root))
+    monkeypatch.setenv("IVR_LAB_CACHE", str(lab_paths.cache))
+    monkeypatch.setenv("IVR_LAB_STATE", str(lab_paths.state))
+    assert cli.main(["status"]) == 3  # not running
+    assert f"secrets:  {lab_paths.state / chroot.SECRETS_FILE}" in capsys.readouterr().out
+
+
+@pytest.mark.asterisk
+async def test_lab_softphone_password_is_the_generated_one(lab: Lab) -> None:
+    values = dict(line.split("=", 1) for line in lab.secrets_file.read_text().splitlines()
+                  if line and not line.startswith("#"))
+    assert lab.secrets_file.stat().st_mode & 0o777 == 0o600
+    password = os.environ.get("IVR_SIP_1001_PASSWORD") or values["IVR_SIP_1001_PASSWORD"]
+    source = ("127.0.0.2", 0)
+    assert await asyncio.to_thread(probe.register, PUBLIC, "1001", password,
+                                   source=source) == 200
+    refused = await asyncio.to_thread(probe.register, PUBLIC, "1001", "1001-local",
+                                      source=source)
+    assert refused in (401, 403), refused
