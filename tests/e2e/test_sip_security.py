@@ -270,7 +270,6 @@ SHIPPED = [
 
 HISTORY = {  # files that may name the passwords shipped before issue 10, as history
     "tests/e2e/test_sip_security.py",  # the patterns themselves, and a probe with the old one
-    "SECURITY.md",  # "before this lands, compose defaults to ..."
 }
 
 
