@@ -144,3 +144,21 @@ async def test_the_callback_key_works_while_the_hold_music_plays(
     [job] = [job for job in jobs(ivr_server) if job["id"] not in before]
     assert (job["kind"], job["call_id"], job["number"], job["status"]) == (
         "callback", record.call_id, CALLER, "pending")
+
+
+async def test_a_premium_number_cannot_book_a_callback(
+        lab: Lab, records: Records, ivr_server: IvrServe) -> None:
+    """Toll fraud: a caller presenting a premium number (1900..., allowed by no policy) who
+    accepts the offer hears the refusal and goes back in line; nothing is booked."""
+    before = len(jobs(ivr_server))
+    premium = "19005550123"
+    call = replace(spec("200", "101", first_digit_after_s=3.0, hold_s=30, expect_hangup=False),
+                   caller=premium, gaps_s=(4.0, 2.5))
+    result = await dial(lab, call)
+    assert result.ok, result
+    record = await records.one()
+    assert record.caller == premium and "no_callback" in record.path
+    refused = [i for i in record.inputs if i.kind == "callback_refused"]
+    assert len(refused) == 1 and refused[0].node == "agent", record.inputs
+    assert premium not in str(record.inputs)  # the number is masked on the record
+    assert len(jobs(ivr_server)) == before  # nothing booked, nothing will be dialled
