@@ -16,7 +16,10 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from ivr.record import CallRecord
+from ivr.store.journal import Journal
 from ivr.store.records import RecordStore
 
 FAST = {"busy_timeout_ms": 100, "retry_s": 0.05}
@@ -199,3 +202,17 @@ async def test_read_only_database_file_journals_then_replays(tmp_path: Path) -> 
         assert stored_ids(db) == {c.call_id: "self_service"}
     finally:
         await store.close()
+
+
+def test_a_journal_append_cut_short_by_a_full_disk_leaves_no_torn_line(tmp_path: Path) -> None:
+    """Half a line left by a full disk would swallow the next append's first entry."""
+    with tmpfs(tmp_path / "small", "1m") as disk:
+        journal = Journal(disk / "calls.journal")
+        journal.append([("begin", ("c1", "x"))])
+        filler = fill(disk)
+        os.truncate(filler, filler.stat().st_size - 4096)  # one page left: room for a part
+        with pytest.raises(OSError):
+            journal.append([("finish", ("c2", "y" * 20_000))])
+        filler.unlink()
+        journal.append([("finish", ("c3", "z"))])
+        assert journal.read() == [("begin", ("c1", "x")), ("finish", ("c3", "z"))]

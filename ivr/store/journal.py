@@ -41,12 +41,23 @@ class Journal:
         if not entries:
             return
         text = "".join(json.dumps({"op": op, "row": list(row)}) + "\n" for op, row in entries)
+        data = memoryview(text.encode("utf-8"))
         new = not self.path.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            size = os.fstat(fd).st_size
+            try:
+                while data:
+                    data = data[os.write(fd, data):]
+                os.fsync(fd)
+            except OSError:
+                # a disk that filled up mid-write leaves half a line, which the next append
+                # would join and a replay skip: cut it off (that frees the space again)
+                os.ftruncate(fd, size)
+                raise
+        finally:
+            os.close(fd)
         if new:  # the file's name must survive a power cut too
             _fsync_dir(self.path.parent)
 
