@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 DAYS_ENV = "IVR_TEST_CLOCK_SHIFT_DAYS"
@@ -24,9 +24,8 @@ SATURDAY = 5
 def shift_seconds(days: float, now: float) -> float:
     """At least ``days`` ahead of ``now``, landing on a Saturday (UTC) at the same time of day:
     weekend closing hours and calendar edges are where pinned dates break first."""
-    target = datetime.fromtimestamp(now, UTC) + timedelta(days=days)
-    target += timedelta(days=(SATURDAY - target.weekday()) % 7)
-    return target.timestamp() - now
+    weekday = datetime.fromtimestamp(now + days * 86400, UTC).weekday()
+    return (days + (SATURDAY - weekday) % 7) * 86400  # exact: no round trip via datetime
 
 
 def start_from_env() -> float:
