@@ -6,8 +6,8 @@ store's ``busy_timeout`` (5 s): its worst wait for the lock is the longest time 
 record would wait. Past 5 s, that write fails with "database is locked".
 
 * baseline: the list in one transaction (the import before batching, inline below);
-* batched: :meth:`ivr.campaign.Campaigns.start` (transactions of about ``BATCH_S``, a pause
-  of ``PAUSE_S`` between them).
+* batched: :meth:`ivr.outbound.campaigns.Campaigns.start` (transactions of about
+  ``BATCH_S``, a pause of ``PAUSE_S`` between them).
 
 Run: ``.venv/bin/python benchmarks/campaign_import_bench.py [--rows 500000]``
 """
@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from multiprocessing.synchronize import Event
 from pathlib import Path
 
-from ivr import campaign
-from ivr.campaign import CallList, Campaigns, Settings
-from ivr.outbound import dial_string
+from ivr.outbound import campaigns as campaign
+from ivr.outbound.campaigns import CallList, Campaigns, Settings
+from ivr.outbound.jobs import dial_string
 from ivr.store.records import RecordStore
 from ivr.store.schema import immediate
 

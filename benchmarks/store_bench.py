@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ivr.record import CallRecord, InputEvent
+from ivr.call.record import CallRecord, InputEvent
 from ivr.store import records, schema
 from ivr.store.records import RecordStore
 

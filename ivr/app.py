@@ -11,30 +11,32 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 
-from ivr.admin.console import AppConsole, LiveCalls
+from ivr.admin.console import STORE_CHECK_TIMEOUT_S, Health, LiveCall, LiveCalls
 from ivr.admin.server import AdminServer
-from ivr.agi.channel import AgiChannel
-from ivr.agi.protocol import AgiEnvironment
-from ivr.agi.server import AgiServer
-from ivr.ami.client import AmiClient
-from ivr.ami.queues import AmiQueues
+from ivr.asterisk.agi.channel import AgiChannel
+from ivr.asterisk.agi.protocol import AgiEnvironment
+from ivr.asterisk.agi.server import AgiServer
+from ivr.asterisk.ami.client import AmiClient
+from ivr.asterisk.ami.queues import AmiQueues
+from ivr.call.record import CallRecord
 from ivr.clock import Clock, system_clock
 from ivr.config import Settings
 from ivr.engines.http import HttpLookup, extract
-from ivr.errors import AgiError, CallHangup
-from ivr.flow.interpreter import CallRun, Services
+from ivr.errors import AgiError, CallHangup, IvrError
 from ivr.flow.library import FlowLibrary
 from ivr.flow.model import Flow, MenuNode, QueueNode
 from ivr.flow.registry import FlowRegistry, ReloadResult
-from ivr.jobs import run_job
 from ivr.metrics import Metrics, TimedEngine
-from ivr.outbound import Dialer, Outbound
-from ivr.record import CallRecord
+from ivr.outbound.answer import run_job
+from ivr.outbound.dialer import Dialer
+from ivr.outbound.jobs import Outbound
+from ivr.prompts.tts import Pyttsx3Engine, build_prompts
+from ivr.runtime.interpreter import CallRun, Services
 from ivr.speech.service import SpeechService
 from ivr.store.records import RecordStore
-from ivr.tts import Pyttsx3Engine, build_prompts
 
 log = logging.getLogger("ivr.app")
+admin_log = logging.getLogger("ivr.admin")
 
 # Set on the channel as the server hands it back: "done" when the flow has finished with the
 # call. Anything else, or nothing at all (a crash, a kill, a deploy, a full server), sends the
@@ -281,3 +283,85 @@ async def serve(settings: Settings) -> None:
     finally:
         log.info("stopping")
         await app.close()
+
+
+class AppConsole:
+    """:class:`Console` over a running :class:`ivr.app.App`."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    @property
+    def flows(self) -> FlowRegistry:
+        return self.app.flows
+
+    @property
+    def store(self) -> RecordStore | None:
+        return self.app.store
+
+    @property
+    def metrics(self) -> Metrics:
+        return self.app.metrics
+
+    def live_calls(self) -> list[LiveCall]:
+        return self.app.live.snapshot()
+
+    async def queue_state(self) -> list[dict[str, object]]:
+        app = self.app
+        if app.queues is None or app.ami is None or not app.ami.up:
+            return []
+        return await app.queues.snapshot(app.queue_names())
+
+    async def health(self) -> dict[str, Health]:
+        return {
+            "fastagi": self._fastagi(),
+            "audiosocket": self._audiosocket(),
+            "ami": self._ami(),
+            "store": await self._store(),
+            "recogniser": self._recogniser(),
+        }
+
+    def _fastagi(self) -> Health:
+        agi = self.app.agi
+        if agi is None or not agi.sockets:
+            return Health("down", "not listening")
+        return Health("up", f"{agi.active_calls} connection(s)")
+
+    def _audiosocket(self) -> Health:
+        speech = self.app.speech
+        if speech is None:
+            return Health("off", "no flow has speech menus")
+        if not speech.server.sockets:
+            return Health("down", "not listening")
+        return Health("up", f"{speech.server.active_sessions} session(s)")
+
+    def _ami(self) -> Health:
+        app = self.app
+        if app.ami is None:
+            return Health("off", "no IVR_AMI_SECRET")
+        if not app.ami.up:
+            return Health("down", "unreachable or login refused; reconnecting")
+        return Health("up", f"{app.ami.reconnects} reconnect(s)")
+
+    async def _store(self) -> Health:
+        store = self.app.store
+        if store is None:
+            return Health("down", "not open")
+        started = time.monotonic()
+        try:
+            await asyncio.wait_for(store.get("healthz"), STORE_CHECK_TIMEOUT_S)
+        except TimeoutError:
+            return Health("down", f"no answer in {STORE_CHECK_TIMEOUT_S:g} s")
+        except IvrError as exc:  # the message names the file: the log only
+            admin_log.warning("health check: the store failed: %s", exc)
+            return Health("down", "read failed (see the server log)")
+        return Health("up", f"read in {1000 * (time.monotonic() - started):.0f} ms")
+
+    def _recogniser(self) -> Health:
+        speech = self.app.speech
+        if speech is None:
+            return Health("off", "no flow has speech menus")
+        if not speech.engines:
+            return Health("down", "no recogniser loaded")
+        return Health("up", ", ".join(f"{lang}={engine.name}"
+                                      for lang, engine in sorted(speech.engines.items())))

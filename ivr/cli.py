@@ -15,16 +15,16 @@ from typing import Any
 import yaml
 
 from ivr import __version__
-from ivr.campaign_cli import add_campaign_parser
-from ivr.channel import CallInfo, readable
+from ivr.call.channel import CallInfo, readable
 from ivr.clock import system_clock
 from ivr.config import load_settings
 from ivr.errors import FlowErrors, IvrError
 from ivr.flow.graph import add_graph_parser
-from ivr.flow.interpreter import CallRun, Services
 from ivr.flow.library import load_library
 from ivr.flow.source import YamlRefused, safe_load
-from ivr.sim import ScriptedChannel, SimClock, StubHttp, parse_tokens
+from ivr.outbound.cli import add_campaign_parser
+from ivr.runtime.interpreter import CallRun, Services
+from ivr.runtime.sim import ScriptedChannel, SimClock, StubHttp, parse_tokens
 from ivr.speech.stt import add_stt_parser
 
 
@@ -217,7 +217,7 @@ def _real_http(config: str) -> Any:
 
 
 def _prompts_build(args: argparse.Namespace) -> int:
-    from ivr.tts import Pyttsx3Engine, build_prompts
+    from ivr.prompts.tts import Pyttsx3Engine, build_prompts
 
     lib = load_library([args.flows], None)
     for error in lib.errors:
@@ -259,7 +259,7 @@ REPORT_PAGE = 5000  # records per read of the store in ``ivr report``
 
 
 def _report(args: argparse.Namespace) -> int:
-    from ivr.kpi import format_report, parse_bound, report, time_zone
+    from ivr.reporting.kpi import format_report, parse_bound, report, time_zone
 
     db = args.db or load_settings(args.config).store.path
     if not Path(db).is_file():  # RecordStore.open would create an empty one

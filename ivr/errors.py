@@ -91,3 +91,7 @@ class AudioSocketError(IvrError):
 
 class AmiError(IvrError):
     """The Asterisk Manager Interface is down, refused an action, or did not answer in time."""
+
+
+class SpeechError(IvrError):
+    """A speech engine or model cannot be used (missing model, unreadable audio...)."""

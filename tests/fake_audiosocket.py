@@ -19,7 +19,7 @@ import contextlib
 import uuid as uuid_mod
 from dataclasses import dataclass, field
 
-from ivr.audiosocket.protocol import (
+from ivr.asterisk.audiosocket.protocol import (
     NEED_DATA,
     Audio,
     AudioSocketConnection,

@@ -7,12 +7,12 @@ from typing import Any
 
 from instants import next_monday_at
 
-from ivr.channel import CallInfo
-from ivr.flow.interpreter import CallRun, Services
+from ivr.call.channel import CallInfo
+from ivr.call.record import CallRecord
 from ivr.flow.loader import parse_flow
 from ivr.flow.model import Flow
-from ivr.record import CallRecord
-from ivr.sim import ScriptedChannel, SimClock, parse_tokens
+from ivr.runtime.interpreter import CallRun, Services
+from ivr.runtime.sim import ScriptedChannel, SimClock, parse_tokens
 
 # the next Monday 10:00 UTC (18:00 in Shanghai), built from now: no date that will pass
 MONDAY_10AM_UTC = next_monday_at(10).timestamp()

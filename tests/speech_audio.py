@@ -6,7 +6,7 @@ chosen signal-to-noise ratio, and band-limit the result to the telephone band (3
 8 kHz 16-bit mono), which is what Asterisk hands to the AudioSocket server.
 
 Speech is rendered with the ``espeak-ng`` command (``--stdout`` writes a 22.05 kHz WAV), which
-is the same synthesiser pyttsx3 drives in :mod:`ivr.tts`, but allows voice variants
+is the same synthesiser pyttsx3 drives in :mod:`ivr.prompts.tts`, but allows voice variants
 (``+f3``), speed and pitch per call without touching a shared engine.
 """
 

@@ -25,6 +25,7 @@ from ivr.admin import api
 from ivr.admin.api import make_admin_app
 from ivr.admin.console import Health, LiveCall
 from ivr.app import App
+from ivr.call.record import CallRecord, SurveyAnswer, SurveyResult
 from ivr.config import (
     AdminSettings,
     AgiSettings,
@@ -37,7 +38,6 @@ from ivr.config import (
 from ivr.errors import ConfigError, FlowErrors
 from ivr.flow.registry import FlowRegistry
 from ivr.metrics import Metrics
-from ivr.record import CallRecord, SurveyAnswer, SurveyResult
 from ivr.store.records import RecordStore
 
 TOKEN = "s3cret-token-value"
@@ -654,7 +654,7 @@ def fake_app(store: Any) -> Any:
 
 
 async def test_health_details_name_no_paths_or_hosts(caplog: pytest.LogCaptureFixture) -> None:
-    from ivr.admin.console import AppConsole
+    from ivr.app import AppConsole
     from ivr.errors import StoreError
 
     def shown(checks: dict[str, Health]) -> str:
@@ -727,7 +727,7 @@ async def test_calls_live_and_recent(client: TestClient[Any, Any], console: Stub
 
 
 async def test_kpis_are_the_kpi_report(client: TestClient[Any, Any], console: StubConsole) -> None:
-    from ivr.kpi import report
+    from ivr.reporting.kpi import report
 
     records = [record("k1", DAY), record("k2", DAY + 60, outcome="abandoned"),
                record("k3", DAY - 86400 * 3, survey=survey())]

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sound_files import write_wav
 
-from ivr.agi.channel import AgiChannel, AgiCommandTimeout
-from ivr.agi.protocol import Reply, parse_reply_line
-from ivr.agi.sounds import SoundLengths
-from ivr.channel import CallInfo, Channel, Prompt
+from ivr.asterisk.agi.channel import AgiChannel, AgiCommandTimeout
+from ivr.asterisk.agi.protocol import Reply, parse_reply_line
+from ivr.asterisk.agi.sounds import SoundLengths
+from ivr.call.channel import CallInfo, Channel, Prompt
 from ivr.errors import AgiCommandInvalid, AgiError, AgiUsageError, CallHangup
 
 USAGE_520 = Reply(520, "", " Usage: STREAM FILE <file> <escape digits>", None, "520-...")
@@ -249,7 +249,7 @@ async def test_timeout_propagates() -> None:
 
 async def test_logs_carry_the_uniqueid(caplog: pytest.LogCaptureFixture) -> None:
     channel, _ = make(CallHangup("HANGUP"))
-    with caplog.at_level(logging.DEBUG, logger="ivr.agi"), pytest.raises(CallHangup):
+    with caplog.at_level(logging.DEBUG, logger="ivr.asterisk.agi"), pytest.raises(CallHangup):
         await channel.wait_for_digit(1)
     assert caplog.records
     assert all(getattr(r, "uniqueid", None) == "1718000000.42" for r in caplog.records)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from fake_asterisk import build_env, env_block, parse_args
 
-from ivr.agi import commands, protocol
-from ivr.agi.commands import format_command, quote_arg
-from ivr.agi.protocol import (
+from ivr.asterisk.agi import commands, protocol
+from ivr.asterisk.agi.commands import format_command, quote_arg
+from ivr.asterisk.agi.protocol import (
     NEED_DATA,
     AgiConnection,
     AgiEnvironment,
@@ -24,7 +24,7 @@ from ivr.agi.protocol import (
     Reply,
     parse_reply_line,
 )
-from ivr.channel import readable
+from ivr.call.channel import readable
 from ivr.errors import ProtocolError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "agi"

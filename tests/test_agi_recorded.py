@@ -1,5 +1,5 @@
 """Real FastAGI transcripts, recorded from the lab's Asterisk 22, replayed through the sans-IO
-:class:`~ivr.agi.protocol.AgiConnection` (no lab, no sockets).
+:class:`~ivr.asterisk.agi.protocol.AgiConnection` (no lab, no sockets).
 
 The fixtures ``tests/fixtures/agi/recorded_*.txt`` come from ``scripts/record_agi.py fixtures``
 (a recording proxy between Asterisk and ``ivr serve``); re-record them after a change to the
@@ -20,8 +20,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ivr.agi import commands
-from ivr.agi.protocol import (
+from ivr.app import App
+from ivr.asterisk.agi import commands
+from ivr.asterisk.agi.protocol import (
     NEED_DATA,
     AgiConnection,
     AgiEnvironment,
@@ -32,10 +33,9 @@ from ivr.agi.protocol import (
     HangupReceived,
     Reply,
 )
-from ivr.app import App
+from ivr.call.record import CallRecord
 from ivr.config import AdminSettings, AgiSettings, Settings, SpeechSettings, StoreSettings
 from ivr.flow.prompts import tts_file
-from ivr.record import CallRecord
 
 FIXTURES = Path(__file__).parent / "fixtures" / "agi"
 RECORDED = sorted(FIXTURES.glob("recorded_*.txt"))

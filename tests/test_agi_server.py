@@ -13,11 +13,11 @@ import pytest
 from fake_asterisk import DEAD_511, FakeCallState, FakeCommand, build_env, env_block, run_fake_call
 from sound_files import write_wav
 
-from ivr.agi import server as agi_server
-from ivr.agi.channel import AgiChannel, AgiCommandTimeout
-from ivr.agi.protocol import AgiEnvironment
-from ivr.agi.server import AgiServer
-from ivr.channel import Prompt
+from ivr.asterisk.agi import server as agi_server
+from ivr.asterisk.agi.channel import AgiChannel, AgiCommandTimeout
+from ivr.asterisk.agi.protocol import AgiEnvironment
+from ivr.asterisk.agi.server import AgiServer
+from ivr.call.channel import Prompt
 from ivr.errors import CallHangup
 
 HOST = "127.0.0.1"
@@ -397,7 +397,7 @@ async def test_over_max_connections_the_dialplan_fallback_takes_the_call(
     server, rec = await start(hold, max_connections=2, on_reject=lambda: rejected.append(1))
     held = [asyncio.create_task(run_fake_call(HOST, server.port)) for _ in range(2)]
     await wait_until(lambda: len(rec.envs) == 2)
-    with caplog.at_level(logging.WARNING, logger="ivr.agi"):
+    with caplog.at_level(logging.WARNING, logger="ivr.asterisk.agi"):
         t0 = time.monotonic()
         over = [await run_fake_call(HOST, server.port, timeout_s=5) for _ in range(3)]
         assert time.monotonic() - t0 < 1.0
@@ -418,7 +418,7 @@ async def test_a_bare_connect_and_close_is_logged_at_debug(
 ) -> None:
     # A port check (a health probe, a load balancer) is no news; a half-sent block is.
     server, rec = await start(bank_flow)
-    with caplog.at_level(logging.DEBUG, logger="ivr.agi"):
+    with caplog.at_level(logging.DEBUG, logger="ivr.asterisk.agi"):
         for sent in (b"", b"agi_network: yes\n"):
             caplog.clear()
             _, writer = await asyncio.open_connection(HOST, server.port)
@@ -487,7 +487,7 @@ async def test_handler_exception_is_logged_with_uniqueid(
         raise RuntimeError("flow bug")
 
     server, _ = await start(broken)
-    with caplog.at_level(logging.INFO, logger="ivr.agi"):
+    with caplog.at_level(logging.INFO, logger="ivr.asterisk.agi"):
         result = await run_fake_call(HOST, server.port, uniqueid="1718000000.77")
     assert result.closed_by_server
     [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
@@ -515,7 +515,7 @@ async def test_caller_bytes_that_are_not_utf8_run_the_call_and_log_escaped(
         await channel.hangup()
 
     server, rec = await start(flow)
-    with caplog.at_level(logging.DEBUG, logger="ivr.agi"):
+    with caplog.at_level(logging.DEBUG, logger="ivr.asterisk.agi"):
         result = await run_fake_call(HOST, server.port, caller_name=name,
                                      variables={"CALLERID(name)": name})
     assert rec.errors == [] and seen == [name, name]

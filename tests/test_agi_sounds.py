@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sound_files import write_wav
 
-from ivr.agi.sounds import SoundLengths
+from ivr.asterisk.agi.sounds import SoundLengths
 
 
 def test_wav_length_from_its_header(tmp_path: Path) -> None:

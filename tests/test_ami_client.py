@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from ivr.ami.client import AmiClient
-from ivr.ami.queues import AmiQueues
+from ivr.asterisk.ami.client import AmiClient
+from ivr.asterisk.ami.queues import AmiQueues
 from ivr.config import AmiSettings, Secret
 from ivr.errors import AmiError
 

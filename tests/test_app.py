@@ -231,7 +231,7 @@ async def test_a_broken_flow_file_leaves_the_others_serving(
 
 
 async def test_records_cut_off_by_a_stop_are_recovered(tmp_path: Path, prompts_dir: Path) -> None:
-    from ivr.record import CallRecord
+    from ivr.call.record import CallRecord
 
     store = await RecordStore.open(tmp_path / "calls.sqlite3")
     await store.begin(CallRecord(call_id="cut", flow="main", flow_version="x", path=["menu"]))

@@ -21,14 +21,14 @@ import numpy as np
 import pytest
 from fake_audiosocket import FakeAudioSocket
 
-from ivr.audiosocket.listen import listen
-from ivr.audiosocket.protocol import Hangup
-from ivr.audiosocket.server import AudioSocketServer
-from ivr.audiosocket.vad import frame_level_dbfs
-from ivr.channel import Heard, ListenRequest, Prompt
+from ivr.asterisk.audiosocket.listen import listen
+from ivr.asterisk.audiosocket.protocol import Hangup
+from ivr.asterisk.audiosocket.server import AudioSocketServer
+from ivr.asterisk.audiosocket.vad import frame_level_dbfs
+from ivr.call.channel import Heard, ListenRequest, Prompt
 from ivr.errors import AudioSocketError, CallHangup
+from ivr.prompts.tts import Pyttsx3Engine
 from ivr.speech.base import Recognition, SpeechChoice
-from ivr.tts import Pyttsx3Engine
 
 RATE = 8000
 CHOICES = (("1", ("balance",)), ("2", ("lost card",)), ("3", ("agent",)))

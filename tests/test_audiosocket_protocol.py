@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from ivr.audiosocket.protocol import (
+from ivr.asterisk.audiosocket.protocol import (
     NEED_DATA,
     Audio,
     AudioSocketConnection,

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 from fake_audiosocket import FakeAudioSocket
 
-from ivr.audiosocket.protocol import (
+from ivr.asterisk.audiosocket.protocol import (
     NEED_DATA,
     Audio,
     AudioSocketConnection,
@@ -20,7 +20,7 @@ from ivr.audiosocket.protocol import (
     Uuid,
     encode_frame,
 )
-from ivr.audiosocket.server import AudioSession, AudioSocketServer, IncomingFrame
+from ivr.asterisk.audiosocket.server import AudioSession, AudioSocketServer, IncomingFrame
 from ivr.errors import AudioSocketError, ProtocolError
 
 PCM = bytes(range(256)) + bytes(64)
@@ -118,7 +118,7 @@ async def test_hangup_frame_survives_a_caller_still_sending_audio(
 async def test_uuid_nobody_expects_is_logged_and_closed(
     server: AudioSocketServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, "ivr.audiosocket")
+    caplog.set_level(logging.WARNING, "ivr.asterisk.audiosocket")
     stranger = uuid.uuid4()
     caller = await FakeAudioSocket.connect("127.0.0.1", server.port, stranger)
     await caller.wait_closed_by_server()
@@ -195,7 +195,7 @@ async def test_garbage_closes_only_that_connection(server: AudioSocketServer) ->
 async def test_garbage_or_silence_before_the_uuid_is_closed(
     server: AudioSocketServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, "ivr.audiosocket")
+    caplog.set_level(logging.INFO, "ivr.asterisk.audiosocket")
     junk = await FakeAudioSocket.connect("127.0.0.1", server.port, None, send_uuid=False)
     await junk.send_raw(b"\x10\x01\x40" + PCM)  # audio before the uuid
     mute = await FakeAudioSocket.connect("127.0.0.1", server.port, None, send_uuid=False)

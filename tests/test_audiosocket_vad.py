@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import speech_audio as sa
 
-from ivr.audiosocket.vad import SpeechEnd, SpeechStart, Vad, VadConfig, frame_level_dbfs
+from ivr.asterisk.audiosocket.vad import SpeechEnd, SpeechStart, Vad, VadConfig, frame_level_dbfs
 
 RATE = 8000
 needs_espeak = pytest.mark.skipif(not sa.have_espeak(), reason="espeak-ng is not installed")
@@ -126,7 +126,7 @@ def test_speech_at_10db_snr_is_mostly_found() -> None:
 
 def test_pyttsx3_speech_then_silence(tmp_path: Path) -> None:
     """The project's own TTS voice as the caller: found, and ended by the hangover."""
-    from ivr.tts import Pyttsx3Engine
+    from ivr.prompts.tts import Pyttsx3Engine
 
     Pyttsx3Engine().render("I lost my card", "en", tmp_path / "u.wav")
     with wave.open(str(tmp_path / "u.wav"), "rb") as w:

@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 from flowkit import MONDAY_10AM_UTC, flow, run
 
-from ivr.channel import CallInfo
+from ivr.call.channel import CallInfo
+from ivr.call.queue import QueueState
+from ivr.call.record import CallRecord
 from ivr.config import load_settings
 from ivr.errors import ConfigError, FlowErrors
 from ivr.flow import model as m
-from ivr.flow.interpreter import CallRun, Services
 from ivr.flow.numbers import (
     NUMBER,
     CallPolicy,
@@ -28,10 +29,9 @@ from ivr.flow.numbers import (
     Refusal,
     effective,
 )
-from ivr.flow.queueing import QueueState
-from ivr.outbound import Outbound, dial_string
-from ivr.record import CallRecord
-from ivr.sim import ScriptedChannel, SimClock, parse_tokens
+from ivr.outbound.jobs import Outbound, dial_string
+from ivr.runtime.interpreter import CallRun, Services
+from ivr.runtime.sim import ScriptedChannel, SimClock, parse_tokens
 from ivr.store.records import RecordStore
 
 DAY_S = 86400.0

@@ -16,11 +16,12 @@ import pytest
 from flowkit import flow
 from instants import next_monday_at
 
-from ivr.campaign import CallList, CampaignError, Campaigns, Settings, read_list
 from ivr.cli import main
 from ivr.errors import StoreError
 from ivr.flow.model import Flow
-from ivr.outbound import Dialer, Outbound
+from ivr.outbound.campaigns import CallList, CampaignError, Campaigns, Settings, read_list
+from ivr.outbound.dialer import Dialer
+from ivr.outbound.jobs import Outbound
 from ivr.store.records import RecordStore
 from ivr.store.schema import immediate
 

@@ -1,5 +1,5 @@
 """The web dashboard in headless Chromium against the REAL server: ``ivr.app.App`` (its admin
-API from :func:`ivr.admin.api.make_admin_app` over :class:`ivr.admin.console.AppConsole`) on a
+API from :func:`ivr.admin.api.make_admin_app` over :class:`ivr.app.AppConsole`) on a
 seeded SQLite :class:`~ivr.store.records.RecordStore` and the repository's ``flows/``.
 
 :mod:`test_dashboard` covers the page's behaviour over a stand-in API; this checks that the
@@ -26,9 +26,9 @@ from browser_page import Dashboard, chromium, dashboard
 from playwright.sync_api import Browser, expect
 
 from ivr.app import App
+from ivr.call.record import CallRecord, Outcome, QueueVisit, SurveyAnswer, SurveyResult
 from ivr.config import AdminSettings, AgiSettings, Settings, SpeechSettings, StoreSettings
 from ivr.flow.loader import load_flow
-from ivr.record import CallRecord, Outcome, QueueVisit, SurveyAnswer, SurveyResult
 from ivr.store.records import RecordStore
 
 pytestmark = pytest.mark.browser
@@ -55,7 +55,7 @@ SHOT = ARTIFACTS / "dashboard-live.png"
 #  seed-07  D-1  09:30  bank  self_service  -                      -
 #  seed-08  D-1  09:40  main  self_service  -                      -
 #
-# Overall (ivr.kpi.DEFINITIONS):
+# Overall (ivr.reporting.kpi.DEFINITIONS):
 #   calls 8, in progress 0
 #   self-service rate   = self_service / calls = 3 (01, 07, 08) / 8           = 37.5 %
 #   agent requests      = calls with a queue visit = 4 (02, 04, 05, 06)

@@ -10,13 +10,13 @@ import pytest
 from flowkit import MONDAY_10AM_UTC, flow, run
 from instants import next_new_year
 
-from ivr.agi.channel import AgiChannel
-from ivr.agi.protocol import Reply, parse_reply_line
-from ivr.channel import CallInfo
+from ivr.asterisk.agi.channel import AgiChannel
+from ivr.asterisk.agi.protocol import Reply, parse_reply_line
+from ivr.call.channel import CallInfo
+from ivr.call.record import MASK
 from ivr.engines.http import extract
-from ivr.flow.interpreter import CallRun, Services
-from ivr.record import MASK
-from ivr.sim import StubHttp
+from ivr.runtime.interpreter import CallRun, Services
+from ivr.runtime.sim import StubHttp
 
 MENU = """
 start: menu

@@ -1,4 +1,4 @@
-"""KPIs from call records (ivr.kpi) and ``ivr report`` on a real SQLite store.
+"""KPIs from call records (ivr.reporting.kpi) and ``ivr report`` on a real SQLite store.
 
 The main data set is built by hand; every expected figure is worked out on paper next to it.
 """
@@ -16,9 +16,17 @@ from typing import Any
 import pytest
 
 import ivr.cli
+from ivr.call.record import CallRecord, QueueResult, QueueVisit, SurveyAnswer, SurveyResult
 from ivr.cli import main
-from ivr.kpi import DEFINITIONS, KPI_KEYS, format_report, nearest_rank, parse_bound, rate, report
-from ivr.record import CallRecord, QueueResult, QueueVisit, SurveyAnswer, SurveyResult
+from ivr.reporting.kpi import (
+    DEFINITIONS,
+    KPI_KEYS,
+    format_report,
+    nearest_rank,
+    parse_bound,
+    rate,
+    report,
+)
 from ivr.store.records import RecordStore
 
 

@@ -19,18 +19,18 @@ from flowkit import flow, run
 
 from ivr.admin.api import make_admin_app
 from ivr.admin.console import Health, LiveCall
-from ivr.channel import CallInfo
+from ivr.call.channel import CallInfo
+from ivr.call.queue import QueueState
+from ivr.call.record import MASK, CallRecord, InputEvent, mask_number
 from ivr.config import AdminSettings
 from ivr.engines.http import HttpLookup, extract
 from ivr.errors import HttpLookupError
-from ivr.flow.interpreter import CallRun, Services
 from ivr.flow.numbers import NumberPolicy
-from ivr.flow.queueing import QueueState
 from ivr.flow.registry import FlowRegistry
 from ivr.metrics import Metrics
-from ivr.outbound import Outbound
-from ivr.record import MASK, CallRecord, InputEvent, mask_number
-from ivr.sim import ScriptedChannel
+from ivr.outbound.jobs import Outbound
+from ivr.runtime.interpreter import CallRun, Services
+from ivr.runtime.sim import ScriptedChannel
 from ivr.store.records import RecordStore
 
 ACCOUNT = "12345678"

@@ -19,15 +19,16 @@ from pathlib import Path
 import pytest
 from flowkit import flow
 
-from ivr.campaign import Campaigns, Settings, read_list
-from ivr.channel import CallInfo
+from ivr.call.channel import CallInfo
 from ivr.cli import main
 from ivr.flow import model as m
-from ivr.flow.interpreter import CallRun, Services
 from ivr.flow.numbers import NumberPolicy, effective
-from ivr.jobs import run_job
-from ivr.outbound import Dialer, Outbound
-from ivr.sim import ScriptedChannel
+from ivr.outbound.answer import run_job
+from ivr.outbound.campaigns import Campaigns, Settings, read_list
+from ivr.outbound.dialer import Dialer
+from ivr.outbound.jobs import Outbound
+from ivr.runtime.interpreter import CallRun, Services
+from ivr.runtime.sim import ScriptedChannel
 from ivr.store.records import RecordStore
 
 BANK = """
@@ -411,7 +412,7 @@ async def test_an_answered_job_whose_flow_was_removed_while_it_rang_is_closed(
 async def test_a_big_campaign_is_held_a_batch_per_round(store: RecordStore, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     # one UPDATE of every row of a 500,000-number campaign held the write lock for seconds
-    monkeypatch.setattr("ivr.outbound.BATCH_ROWS", 2)
+    monkeypatch.setattr("ivr.outbound.jobs.BATCH_ROWS", 2)
     at = next_monday_utc(10)
     await start_campaign(store, tmp_path, "spring", [f"555020{i}" for i in range(5)], at - 60)
     outbound = Outbound(store, clock=Clock(at))
@@ -430,7 +431,7 @@ async def due_at(store: RecordStore) -> set[float]:
 
 async def test_held_campaign_calls_are_released_due_from_now(
         store: RecordStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("ivr.outbound.BATCH_ROWS", 2)  # a big campaign is released in batches
+    monkeypatch.setattr("ivr.outbound.jobs.BATCH_ROWS", 2)  # a big campaign is released in batches
     at = next_monday_utc(10)
     await start_campaign(store, tmp_path, "spring", [f"555020{i}" for i in range(5)], at - 60)
     outbound = Outbound(store, clock=Clock(at))

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 import pytest
 from flowkit import flow, run
 
+from ivr.call.queue import QueueState
 from ivr.flow import model as m
-from ivr.flow.interpreter import CallRun
 from ivr.flow.numbers import CallPolicy, NumberPolicy, Refusal
-from ivr.flow.queueing import QueueState, estimate_wait_s
+from ivr.runtime.interpreter import CallRun
+from ivr.runtime.queueing import estimate_wait_s
 
 BANK_LIKE = """
     start: agent

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from speech_audio import have_espeak, speech, write_wav
 
+from ivr.errors import SpeechError
 from ivr.speech.audio import StreamResampler, read_wav, resample
-from ivr.speech.engines import ENGINE_NAMES, SpeechError, korean_model_path, make_engine
+from ivr.speech.engines import ENGINE_NAMES, korean_model_path, make_engine
 from ivr.speech.stt import main, parse_choices, run_stt
 
 needs_espeak = pytest.mark.skipif(not have_espeak(), reason="espeak-ng is not installed")

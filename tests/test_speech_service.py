@@ -17,7 +17,7 @@ import pytest
 from fake_audiosocket import FakeAudioSocket
 from speech_audio import have_espeak, silence, speech, write_wav
 
-from ivr.channel import CallInfo, Heard, ListenRequest, Prompt
+from ivr.call.channel import CallInfo, Heard, ListenRequest, Prompt
 from ivr.config import SpeechSettings
 from ivr.errors import AudioSocketError, CallHangup, ConfigError
 from ivr.speech.service import SpeechService, load_engines

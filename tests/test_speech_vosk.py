@@ -10,8 +10,10 @@ pytest.importorskip("vosk")
 
 from speech_audio import KOREAN_VOICES, have_espeak, speech
 
+from ivr.errors import SpeechError
 from ivr.speech.base import Recognition, SpeechChoice
-from ivr.speech.engines import MODELS, SpeechError, korean_model_path, make_engine
+from ivr.speech.engines import korean_model_path, make_engine
+from ivr.speech.models import MODELS
 from ivr.speech.vosk import VoskEngine
 
 MODEL = korean_model_path()

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from ivr.call.record import CallRecord, InputEvent, QueueVisit, SurveyAnswer, SurveyResult
 from ivr.errors import IvrError, StoreError
-from ivr.record import CallRecord, InputEvent, QueueVisit, SurveyAnswer, SurveyResult
 from ivr.store.records import RECOVERED_ERROR, SCHEMA_VERSION, RecordStore
 
 TIMEOUT_S = 10.0  # a store that loses a write would hang its awaiters: fail instead

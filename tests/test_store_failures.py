@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.record import CallRecord
+from ivr.call.record import CallRecord
 from ivr.store.journal import Journal
 from ivr.store.records import RecordStore
 

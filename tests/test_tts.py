@@ -10,7 +10,7 @@ import pytest
 from flowkit import flow
 
 from ivr.flow.prompts import tts_file
-from ivr.tts import (
+from ivr.prompts.tts import (
     NoAudio,
     Pyttsx3Engine,
     TtsError,

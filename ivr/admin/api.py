@@ -7,7 +7,7 @@ endpoint                                access   answer
                                                  the store is down
 ``GET /metrics``                        open     Prometheus text exposition
 ``GET /api/calls``                      read     ``{"live": [...], "recent": [...]}``
-``GET /api/kpis``                       read     :func:`ivr.kpi.report` of a range
+``GET /api/kpis``                       read     :func:`ivr.reporting.kpi.report` of a range
 ``GET /api/queues``                     read     ``{"ami": status, "queues": [...]}``
 ``GET /api/flows``                      read     flows, versions, errors, last reload
 ``GET /api/flows/{name}``               read     the YAML source of a version
@@ -56,9 +56,9 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from ivr.admin import queries as q
-from ivr.admin.console import Console, mask_caller
+from ivr.admin.console import Console
 from ivr.admin.slots import ThreadSlots
+from ivr.call.record import mask_caller
 from ivr.config import AdminSettings
 from ivr.errors import ConfigError, FlowError, FlowErrors, StoreError
 from ivr.flow.graph import GraphvizError, flow_svg
@@ -66,8 +66,9 @@ from ivr.flow.library import subflow_errors
 from ivr.flow.loader import parse_flow
 from ivr.flow.registry import error_dict
 from ivr.flow.schema import flow_schema
-from ivr.kpi import report
 from ivr.metrics import CONTENT_TYPE
+from ivr.reporting import queries as q
+from ivr.reporting.kpi import report
 from ivr.store.records import RecordStore
 
 log = logging.getLogger("ivr.admin")

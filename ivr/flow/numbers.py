@@ -12,7 +12,7 @@ longest matching prefix, as in a routing table: with ``allow: ["+86"]`` and ``de
 ``+8613800138000`` may be called and ``+4420...`` may not; a deny as long as an allow wins.
 With an allow list, a number matching none of it is refused. Emergency numbers are refused
 whatever the rules say. The daily limits are counted where bookings are stored
-(:class:`ivr.outbound.Outbound`), in the transaction that books.
+(:class:`ivr.outbound.jobs.Outbound`), in the transaction that books.
 """
 
 from __future__ import annotations

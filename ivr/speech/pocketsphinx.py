@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 
+from ivr.errors import SpeechError
 from ivr.speech import grammar
 from ivr.speech.audio import MODEL_RATE_HZ, comfort_noise, resample
 from ivr.speech.base import SAMPLE_RATE_HZ, Recognition, SpeechChoice
-from ivr.speech.engines import SpeechError
 
 GARBAGE_WORDS = 25  # size of the <garbage> alternative when rejecting out-of-grammar speech
 _MAX_SEARCHES = 16  # grammars kept per decoder

@@ -13,9 +13,10 @@ import json
 import sys
 from typing import Any
 
+from ivr.errors import SpeechError
 from ivr.speech.audio import MODEL_RATE_HZ, read_wav, resample
 from ivr.speech.base import SAMPLE_RATE_HZ, Recognition, SpeechChoice
-from ivr.speech.engines import ENGINE_NAMES, SpeechError, make_engine
+from ivr.speech.engines import ENGINE_NAMES, make_engine
 
 
 def parse_choices(spec: str) -> list[SpeechChoice]:

@@ -1,6 +1,6 @@
 """Vosk (Kaldi) recogniser: one shared ``vosk.Model`` per directory, grammar per utterance.
 
-The model is loaded once (:data:`ivr.speech.engines.MODELS`) and shared by every recogniser
+The model is loaded once (:data:`ivr.speech.models.MODELS`) and shared by every recogniser
 in every thread (libvosk allows that); each utterance gets its own ``KaldiRecognizer`` built
 with the menu's phrases as a grammar, plus ``"[unk]"`` when the model knows it, so speech
 that is none of the phrases decodes as unknown (choice ``None``). Models without ``[unk]``
@@ -16,10 +16,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ivr.errors import SpeechError
 from ivr.speech import grammar
 from ivr.speech.audio import MODEL_RATE_HZ, StreamResampler
 from ivr.speech.base import SAMPLE_RATE_HZ, Recognition, SpeechChoice
-from ivr.speech.engines import MODELS, SpeechError
+from ivr.speech.models import MODELS
 
 UNK = "[unk]"
 _LANG_IN_NAME = re.compile(r"(?:^|[-_])(en|ko|cn|zh|ru|fr|de|es|ja)(?:[-_]|$)")

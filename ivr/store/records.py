@@ -26,9 +26,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from ivr.channel import readable
-from ivr.errors import DuplicateCallError, StoreError
-from ivr.record import (
+from ivr.call.channel import readable
+from ivr.call.record import (
     OUTCOMES,
     CallRecord,
     InputEvent,
@@ -37,6 +36,7 @@ from ivr.record import (
     SurveyAnswer,
     SurveyResult,
 )
+from ivr.errors import DuplicateCallError, StoreError
 from ivr.store.journal import Backlog, Entry, Journal, Op
 from ivr.store.schema import SCHEMA_VERSION, immediate, migrate
 
@@ -169,7 +169,7 @@ class _Write:
 
 
 class RecordStore:
-    """Persists :class:`~ivr.record.CallRecord` objects in SQLite without blocking the loop.
+    """Persists :class:`~ivr.call.record.CallRecord` objects in SQLite without blocking the loop.
 
     Create with ``await RecordStore.open(path)``; use from the event loop that opened it. Every
     method may raise :class:`~ivr.errors.StoreError` (wrapping :class:`sqlite3.Error`, with the

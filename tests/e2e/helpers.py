@@ -12,11 +12,11 @@ from contextlib import contextmanager
 
 from serve import AGI_PORT, ROOT, IvrServe
 
+from ivr.call.record import CallRecord
 from ivr.flow import model as m
 from ivr.flow.model import PromptSpec
 from ivr.flow.prompts import tts_file
 from ivr.lab import CallResult, CallSpec, Lab, LoadResult, sipp
-from ivr.record import CallRecord
 from ivr.store.records import RecordStore
 
 IN_MENU_S = 4.0  # main.yaml, after the 200 OK: the welcome (2 s) is over, the menu is playing

@@ -26,9 +26,9 @@ import pytest
 from helpers import Records, wait_until_idle
 from serve import ROOT, IvrServe
 
+from ivr.call.record import CallRecord
 from ivr.lab import Lab, asterisk_conf, chroot, probe
 from ivr.lab.asterisk_conf import Section
-from ivr.record import CallRecord
 
 CONF = ROOT / "asterisk-conf"
 PUBLIC = ("127.0.0.1", 5060)  # udp-phones binds 0.0.0.0:5060

@@ -1,9 +1,9 @@
 """The port between the flow interpreter and a call.
 
 The interpreter only ever talks to a :class:`Channel`. The FastAGI shell implements it over
-Asterisk (``ivr.agi.channel.AgiChannel``), ``ivr simulate`` and the tests implement it in memory
-(``ivr.sim.ScriptedChannel``). Every method raises :class:`ivr.errors.CallHangup` once the
-caller is gone.
+Asterisk (``ivr.asterisk.agi.channel.AgiChannel``), ``ivr simulate`` and the tests implement it
+in memory (``ivr.runtime.sim.ScriptedChannel``). Every method raises
+:class:`ivr.errors.CallHangup` once the caller is gone.
 """
 
 from __future__ import annotations

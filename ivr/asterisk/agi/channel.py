@@ -1,7 +1,7 @@
-"""``AgiChannel``: the interpreter's :class:`ivr.channel.Channel` spoken over AGI commands.
+"""``AgiChannel``: the interpreter's :class:`ivr.call.channel.Channel` spoken over AGI commands.
 
 The channel never touches a socket: it is given a :class:`CommandSender` (send one command
-line, await its :class:`~ivr.agi.protocol.Reply`). The FastAGI server provides one per
+line, await its :class:`~ivr.asterisk.agi.protocol.Reply`). The FastAGI server provides one per
 connection; tests provide a scripted one.
 """
 
@@ -13,13 +13,13 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Protocol
 
-from ivr.agi import commands as c
-from ivr.agi.protocol import Reply
-from ivr.agi.sounds import SoundLengths
-from ivr.channel import DTMF_DIGITS, CallInfo, Heard, ListenRequest, Prompt, readable
+from ivr.asterisk.agi import commands as c
+from ivr.asterisk.agi.protocol import Reply
+from ivr.asterisk.agi.sounds import SoundLengths
+from ivr.call.channel import DTMF_DIGITS, CallInfo, Heard, ListenRequest, Prompt, readable
 from ivr.errors import AgiCommandInvalid, AgiError, AgiUsageError, CallHangup, IvrError
 
-logger = logging.getLogger("ivr.agi")
+logger = logging.getLogger("ivr.asterisk.agi")
 
 # Generous guesses for what Asterisk says itself (SAY *): its digit and number files are
 # well under a second each; a number is at most about two words per digit.
@@ -60,7 +60,7 @@ class CallLogger(logging.LoggerAdapter[logging.Logger]):
 
 
 def call_logger(uniqueid: str, base: logging.Logger | None = None) -> CallLogger:
-    """A logger for one call (``ivr.agi`` unless ``base`` is given)."""
+    """A logger for one call (``ivr.asterisk.agi`` unless ``base`` is given)."""
     return CallLogger(base or logger, {"uniqueid": uniqueid})
 
 
@@ -121,7 +121,7 @@ class AgiChannel:
 
     # -- plumbing
     async def run_command(self, command: str, timeout_s: float | None = None) -> Reply:
-        """Send a raw command line (see :mod:`ivr.agi.protocol` helpers) and map errors.
+        """Send a raw command line (see :mod:`ivr.asterisk.agi.protocol` helpers) and map errors.
 
         Returns the 200 reply; raises ``CallHangup`` (HANGUP line, 511), ``AgiCommandInvalid``
         (510), ``AgiUsageError`` (520) or ``AgiError`` (anything else).

@@ -1,7 +1,7 @@
 """The ``queue`` node: check the queue, announce the wait, offer a callback, run ``Queue()``.
 
 Sans-IO towards Asterisk's manager: the interpreter sees the queue through :class:`QueuePort`
-(AMI behind it, a fake in tests) and the call through its :class:`~ivr.channel.Channel`.
+(AMI behind it, a fake in tests) and the call through its :class:`~ivr.call.channel.Channel`.
 
 The estimated wait is computed, never guessed (:func:`estimate_wait_s`): with ``n`` agents
 logged in and ``k`` of them free, the caller at ``position`` waits for ``position - k``
@@ -16,16 +16,17 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from ivr.channel import DTMF_DIGITS, Prompt
+from ivr.call.channel import DTMF_DIGITS, Prompt
+from ivr.call.queue import QueueState
+from ivr.call.record import QueueResult, QueueVisit, mask_number
 from ivr.errors import CallHangup
 from ivr.flow import model as m
 from ivr.flow.numbers import NUMBER, CallPolicy, Refusal, effective
-from ivr.record import QueueResult, QueueVisit, mask_number
 
-__all__ = ["NUMBER", "OutboundPort", "QueuePort", "QueueState", "estimate_wait_s", "run_queue"]
+__all__ = ["NUMBER", "OutboundPort", "QueuePort", "estimate_wait_s", "run_queue"]
 
 if TYPE_CHECKING:
-    from ivr.flow.interpreter import CallRun
+    from ivr.runtime.interpreter import CallRun
 
 # Asterisk's QUEUESTATUS when Queue() returns without an agent
 _UNAVAILABLE = {"JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL", "FULL"}
@@ -46,23 +47,6 @@ class Refused:
 
     reason: Refusal
     number: str = ""
-
-
-@dataclass(frozen=True)
-class QueueState:
-    """A queue as AMI's ``QueueSummary`` sees it."""
-
-    logged_in: int
-    available: int  # free to take a call now
-    callers: int
-    holdtime_s: float  # recent average
-    talktime_s: float  # recent average
-    longest_hold_s: float = 0.0
-    staffed: int | None = None  # logged in and not paused (on duty); None: as logged_in
-
-    @property
-    def on_duty(self) -> int:
-        return self.logged_in if self.staffed is None else self.staffed
 
 
 class QueueWatch(Protocol):

@@ -32,7 +32,7 @@ from ivr.errors import AmiError
 
 __all__ = ["AmiClient", "Message"]
 
-log = logging.getLogger("ivr.ami")
+log = logging.getLogger("ivr.asterisk.ami")
 
 EventHandler = Callable[[Message], None]
 
@@ -83,7 +83,7 @@ class AmiClient:
         manager = _Manager(
             host=s.host, port=s.port, username=s.username, secret=s.secret.reveal().decode(),
             loop=asyncio.get_running_loop(), ping_delay=10**6, reconnect_timeout=1,
-            forgetable_actions=_ACTIONS, log=logging.getLogger("ivr.ami.panoramisk"),
+            forgetable_actions=_ACTIONS, log=logging.getLogger("ivr.asterisk.ami.panoramisk"),
             on_login=self._on_login, on_disconnect=self._on_disconnect)
         manager.backoff_max_s = s.reconnect_max_s
         for pattern, handler in self._handlers:

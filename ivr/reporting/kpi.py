@@ -1,6 +1,6 @@
 """Contact-centre KPIs computed from call records only.
 
-Pure functions, no I/O: :func:`report` turns :class:`~ivr.record.CallRecord` objects into a
+Pure functions, no I/O: :func:`report` turns :class:`~ivr.call.record.CallRecord` objects into a
 JSON-ready dict, :func:`format_report` renders that dict as text, and :func:`parse_bound` reads
 the ``--since``/``--until`` dates of ``ivr report``. The exact rules are in :data:`DEFINITIONS`
 (also returned in every report and listed in the README).
@@ -19,7 +19,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ivr.record import CallRecord, QueueVisit, SurveyResult
+from ivr.call.record import CallRecord, QueueVisit, SurveyResult
 
 __all__ = [
     "DEFINITIONS", "KPI_KEYS", "format_report", "nearest_rank", "parse_bound", "rate", "report",

@@ -1,7 +1,8 @@
-"""The FastAGI server: a thin asyncio shell around :class:`~ivr.agi.protocol.AgiConnection`.
+"""The FastAGI server: a thin asyncio shell around
+:class:`~ivr.asterisk.agi.protocol.AgiConnection`.
 
 One task per connection: read the ``agi_*`` block (bounded in time and line length), build an
-:class:`~ivr.agi.channel.AgiChannel`, run the handler, then close the socket ourselves —
+:class:`~ivr.asterisk.agi.channel.AgiChannel`, run the handler, then close the socket ourselves —
 Asterisk keeps a FastAGI connection open after ``HANGUP`` until the server closes it, so a
 server that waits for EOF keeps the channel up. A client that disconnects early or sends
 garbage only ends its own connection, and a handler's exception is logged, never fatal.
@@ -16,9 +17,15 @@ import socket
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 
-from ivr.agi.channel import AgiChannel, AgiCommandTimeout, CallLogger, call_logger, command_name
-from ivr.agi.limits import Rejections, set_keepalive, turn_away
-from ivr.agi.protocol import (
+from ivr.asterisk.agi.channel import (
+    AgiChannel,
+    AgiCommandTimeout,
+    CallLogger,
+    call_logger,
+    command_name,
+)
+from ivr.asterisk.agi.limits import Rejections, set_keepalive, turn_away
+from ivr.asterisk.agi.protocol import (
     NEED_DATA,
     AgiConnection,
     AgiEnvironment,
@@ -29,11 +36,11 @@ from ivr.agi.protocol import (
     HangupReceived,
     Reply,
 )
-from ivr.agi.sounds import SoundLengths
-from ivr.channel import readable
+from ivr.asterisk.agi.sounds import SoundLengths
+from ivr.call.channel import readable
 from ivr.errors import CallHangup, ProtocolError
 
-logger = logging.getLogger("ivr.agi")
+logger = logging.getLogger("ivr.asterisk.agi")
 
 Handler = Callable[[AgiEnvironment, AgiChannel], Awaitable[None]]
 
@@ -187,9 +194,9 @@ class AgiServer:
     ``port=0`` picks a free port (see :attr:`port`). ``command_timeout_s`` bounds each
     command's reply (``AgiCommandTimeout`` ends the call); a playback gets the prompt's length
     on top, read from the files under ``prompts_dir`` (``unknown_prompt_s`` when unknown, see
-    :class:`~ivr.agi.channel.AgiChannel`). ``header_timeout_s`` bounds the ``agi_*`` block;
+    :class:`~ivr.asterisk.agi.channel.AgiChannel`). ``header_timeout_s`` bounds the ``agi_*`` block;
     ``max_line_bytes`` bounds any line from Asterisk. Beyond ``max_connections`` at once a
-    new connection gets :data:`~ivr.agi.limits.BUSY_COMMAND` and is closed, unread;
+    new connection gets :data:`~ivr.asterisk.agi.limits.BUSY_COMMAND` and is closed, unread;
     ``on_reject`` counts it.
     """
 

@@ -1,5 +1,5 @@
 """The AudioSocket server: a thin asyncio shell around
-:class:`~ivr.audiosocket.protocol.AudioSocketConnection`.
+:class:`~ivr.asterisk.audiosocket.protocol.AudioSocketConnection`.
 
 Speech menus run ``EXEC AudioSocket <uuid>,<host:port>`` over AGI. Before that, the AGI side
 calls :meth:`AudioSocketServer.expect` with the same uuid; when Asterisk connects and sends
@@ -20,7 +20,7 @@ import uuid as uuid_mod
 from collections.abc import AsyncIterator
 from types import TracebackType
 
-from ivr.audiosocket.protocol import (
+from ivr.asterisk.audiosocket.protocol import (
     DEFAULT_MAX_AUDIO_BYTES,
     NEED_DATA,
     Audio,
@@ -36,14 +36,14 @@ from ivr.errors import AudioSocketError, CallHangup, ProtocolError
 
 __all__ = ["DEFAULT_PORT", "AudioSession", "AudioSocketServer", "IncomingFrame"]
 
-logger = logging.getLogger("ivr.audiosocket")
+logger = logging.getLogger("ivr.asterisk.audiosocket")
 
 DEFAULT_PORT = 4574
 IncomingFrame = Audio | Dtmf | Hangup | ErrorFrame
 # What a dropped or reset TCP connection raises (all OSError subclasses); socket I/O only.
 _IO_ERRORS: tuple[type[Exception], ...] = (ConnectionError, OSError)
 _READ_CHUNK = 4096  # ~12 audio frames; the protocol bounds each frame's payload
-_BACKLOG = 1024  # bursts of calls (see ivr.agi.server)
+_BACKLOG = 1024  # bursts of calls (see ivr.asterisk.agi.server)
 
 
 async def _read_event(reader: asyncio.StreamReader, conn: AudioSocketConnection) -> Event:

@@ -1,11 +1,11 @@
 """The core of ``Channel.listen`` over AudioSocket: play prompts while listening.
 
-:func:`listen` runs three things on one :class:`~ivr.audiosocket.server.AudioSession`:
+:func:`listen` runs three things on one :class:`~ivr.asterisk.audiosocket.server.AudioSession`:
 
 - a *player* that writes 20 ms frames in real time, paced by the loop clock against absolute
   deadlines (no drift; when the loop was stalled it re-anchors instead of bursting): the
   prompt first, then silence, so Asterisk's 2 s inactivity timer never fires;
-- a *hearer* that reads caller frames: audio goes to the :class:`~ivr.audiosocket.vad.Vad`
+- a *hearer* that reads caller frames: audio goes to the :class:`~ivr.asterisk.audiosocket.vad.Vad`
   and, once speech starts (with a pre-roll of the audio just before), to the recogniser in
   batches of ``batch_ms``; keys end the listen at once;
 - a *feeder* that creates the recogniser and calls ``accept``/``result`` in the executor,
@@ -33,16 +33,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ivr.audiosocket.protocol import Audio, Dtmf, ErrorFrame, Hangup
-from ivr.audiosocket.server import AudioSession
-from ivr.audiosocket.vad import SpeechEnd, SpeechStart, Vad, VadConfig
-from ivr.channel import DTMF_DIGITS, Heard, ListenRequest, Prompt
+from ivr.asterisk.audiosocket.protocol import Audio, Dtmf, ErrorFrame, Hangup
+from ivr.asterisk.audiosocket.server import AudioSession
+from ivr.asterisk.audiosocket.vad import SpeechEnd, SpeechStart, Vad, VadConfig
+from ivr.call.channel import DTMF_DIGITS, Heard, ListenRequest, Prompt
 from ivr.errors import AudioSocketError, CallHangup
 from ivr.speech.base import Recognition, Recognizer, SpeechChoice, SpeechEngine
 
 __all__ = ["FRAME_BYTES", "FRAME_MS", "STREAMABLE_KINDS", "listen", "load_prompt_audio"]
 
-logger = logging.getLogger("ivr.audiosocket")
+logger = logging.getLogger("ivr.asterisk.audiosocket")
 
 FRAME_MS = 20
 FRAME_BYTES = 320  # 20 ms of 8 kHz 16-bit mono

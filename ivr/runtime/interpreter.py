@@ -15,16 +15,16 @@ from datetime import datetime
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
-from ivr.channel import Channel, ListenRequest, Prompt
+from ivr.call.channel import Channel, ListenRequest, Prompt
+from ivr.call.record import MASK, CallRecord, InputEvent, Outcome
 from ivr.clock import Clock, system_clock
 from ivr.errors import CallHangup, ExpressionError, HttpLookupError, IvrError
 from ivr.flow import model as m
 from ivr.flow.numbers import NumberPolicy
-from ivr.flow.queueing import OutboundPort, QueuePort, run_queue
 from ivr.flow.redact import CallLog, redact, sensitive_values
-from ivr.flow.speak import read_digits, speak, to_prompt
-from ivr.flow.survey import run_survey
-from ivr.record import MASK, CallRecord, InputEvent, Outcome
+from ivr.runtime.queueing import OutboundPort, QueuePort, run_queue
+from ivr.runtime.speak import read_digits, speak, to_prompt
+from ivr.runtime.survey import run_survey
 
 log = logging.getLogger("ivr.call")
 

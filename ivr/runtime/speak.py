@@ -8,7 +8,7 @@ import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
 
-from ivr.channel import DTMF_DIGITS, Channel, Prompt
+from ivr.call.channel import DTMF_DIGITS, Channel, Prompt
 from ivr.flow.model import PromptSpec, SayValue, Speech
 from ivr.flow.prompts import tts_file
 

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import logging
 
-from ivr.channel import Channel, Prompt
+from ivr.call.channel import Channel, Prompt
+from ivr.call.record import CallRecord
 from ivr.errors import CallHangup
 from ivr.flow import model as m
-from ivr.flow.interpreter import CallRun, Services
-from ivr.outbound import Job, Outbound
-from ivr.record import CallRecord
+from ivr.outbound.jobs import Job, Outbound
+from ivr.runtime.interpreter import CallRun, Services
 from ivr.store.records import RecordStore
 
-log = logging.getLogger("ivr.jobs")
+log = logging.getLogger("ivr.outbound.answer")
 
 CALLBACK_PRIORITY = "10"  # Queue() serves higher QUEUE_PRIO first
 

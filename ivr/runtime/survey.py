@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ivr.channel import ListenRequest
+from ivr.call.channel import ListenRequest
+from ivr.call.record import SurveyAnswer, SurveyResult
 from ivr.flow import model as m
-from ivr.record import SurveyAnswer, SurveyResult
 
 if TYPE_CHECKING:
-    from ivr.flow.interpreter import CallRun
+    from ivr.runtime.interpreter import CallRun
 
 # What each scale accepts: key -> stored value, and the words that say it
 SCALES: dict[str, dict[str, tuple[int, tuple[str, ...]]]] = {

@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable
 from typing import Final
 
-from ivr.agi.commands import format_command
+from ivr.asterisk.agi.commands import format_command
 
-logger = logging.getLogger("ivr.agi")
+logger = logging.getLogger("ivr.asterisk.agi")
 
 BUSY_COMMAND: Final = format_command("SET VARIABLE", "IVR_RESULT", "busy")
 

@@ -25,6 +25,13 @@ def mask_number(number: str) -> str:
     return plus + digits[:keep] + "*" * (len(digits) - 2 * keep) + digits[-keep:]
 
 
+def mask_caller(number: str) -> str:
+    """``13800138000`` -> ``***8000``; short or empty numbers show nothing but the mask."""
+    if not number:
+        return ""
+    return "***" + number[-4:] if len(number) > 4 else "***"
+
+
 @dataclass(slots=True)
 class InputEvent:
     """One thing the caller did at a node: digits pressed, words said, or nothing."""

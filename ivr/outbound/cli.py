@@ -1,4 +1,5 @@
-"""``ivr campaign start|pause|resume|status``: manage outbound campaigns (see ivr.campaign);
+"""``ivr campaign start|pause|resume|status``: manage outbound campaigns
+(see ivr.outbound.campaigns);
 ``ivr campaign jobs``: every outbound call (callbacks and surveys too), e.g. the held ones;
 ``ivr campaign release``: held calls back to pending once their flow is back."""
 
@@ -10,11 +11,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ivr.admin.console import mask_caller
-from ivr.campaign import CampaignError, Campaigns, Settings, read_list
+from ivr.call.record import mask_caller
 from ivr.config import load_settings
 from ivr.flow.library import load_library
-from ivr.outbound import Job, Outbound
+from ivr.outbound.campaigns import CampaignError, Campaigns, Settings, read_list
+from ivr.outbound.jobs import Job, Outbound
 from ivr.store.records import RecordStore
 
 

@@ -29,19 +29,19 @@ from typing import Any
 from ivr.clock import Clock, system_clock
 from ivr.errors import IvrError, StoreError
 from ivr.flow.hours import HoursSpecError, parse_hours
-from ivr.flow.queueing import NUMBER
-from ivr.outbound import PAUSE_S, dial_string
+from ivr.flow.numbers import NUMBER
+from ivr.outbound.jobs import PAUSE_S, dial_string
 from ivr.store.records import RecordStore
 
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
 MAX_VALUE = 200  # characters per list value
 # An import holds the database's write lock for about BATCH_S per transaction (the live
-# server's call records wait that long at most), then lets go for PAUSE_S (see ivr.outbound).
+# server's call records wait that long at most), then lets go for PAUSE_S (see ivr.outbound.jobs).
 BATCH_S = 0.05
 CHUNK_ROWS = 500  # rows per executemany: a few ms, so a batch ends close to BATCH_S
 
-log = logging.getLogger("ivr.campaign")
+log = logging.getLogger("ivr.outbound.campaigns")
 
 DIAL = re.compile(r"^(PJSIP|SIP|IAX2|Local|DAHDI)/[A-Za-z0-9_.@:+-]*\{number\}[A-Za-z0-9_.@:+-]*$")
 

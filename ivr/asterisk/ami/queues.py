@@ -1,4 +1,4 @@
-"""Agent queues over AMI: the interpreter's :class:`~ivr.flow.queueing.QueuePort`.
+"""Agent queues over AMI: the interpreter's :class:`~ivr.runtime.queueing.QueuePort`.
 
 ``state()`` asks ``QueueSummary``; ``watch()`` follows one caller's channel through the queue
 events (``AgentConnect``: who answered after how long on hold; ``AgentComplete``: talk time;
@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from ivr.ami.client import AmiClient, Message
+from ivr.asterisk.ami.client import AmiClient, Message
+from ivr.call.queue import QueueState
 from ivr.errors import AmiError
-from ivr.flow.queueing import QueueState
 
-log = logging.getLogger("ivr.ami")
+log = logging.getLogger("ivr.asterisk.ami")
 
 # QueueMember Status (device state): 0 unknown, 4 invalid, 5 unavailable
 _OFF_DUTY = {"0", "4", "5"}

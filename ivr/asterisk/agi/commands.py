@@ -1,6 +1,6 @@
 """AGI command lines: argument quoting as Asterisk's ``parse_args`` reads it, and one
 builder per command the project uses. Pure functions returning ``str`` (no newline); pass
-them to :meth:`ivr.agi.protocol.AgiConnection.send_command`.
+them to :meth:`ivr.asterisk.agi.protocol.AgiConnection.send_command`.
 
 Each builder's docstring shows what Asterisk answers.
 """

@@ -13,9 +13,9 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
+from ivr.call.record import MASK, OUTCOMES, CallRecord, InputEvent, Outcome, mask_number
 from ivr.flow import model as m
-from ivr.kpi import parse_bound, time_zone
-from ivr.record import MASK, OUTCOMES, CallRecord, InputEvent, Outcome, mask_number
+from ivr.reporting.kpi import parse_bound, time_zone
 from ivr.store.records import RecordStore
 
 PAGE = 2000  # records per read of the store

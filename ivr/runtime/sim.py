@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ivr.channel import DTMF_DIGITS, CallInfo, Heard, ListenRequest, Prompt
+from ivr.call.channel import DTMF_DIGITS, CallInfo, Heard, ListenRequest, Prompt
 from ivr.errors import CallHangup, HttpLookupError, IvrError
-from ivr.flow.queueing import EXIT_CONTEXT
+from ivr.runtime.queueing import EXIT_CONTEXT
 
 DIAL_RESULTS = {"answer": "ANSWER", "busy": "BUSY", "noanswer": "NOANSWER",
                 "chanunavail": "CHANUNAVAIL", "congestion": "CONGESTION"}
@@ -61,7 +61,8 @@ class SimClock:
 
 @dataclass
 class ScriptedChannel:
-    """A :class:`ivr.channel.Channel` driven by caller tokens; records what the caller heard."""
+    """A :class:`ivr.call.channel.Channel` driven by caller tokens; records what the caller
+    heard."""
 
     tokens: Iterable[str] = ()
     info: CallInfo = field(default_factory=lambda: CallInfo(uniqueid=f"sim-{next(_ids)}"))

@@ -34,7 +34,8 @@ Usage, as in h11::
     while (event := conn.next_event()) is not NEED_DATA: ...
     sock.send(conn.send_command(commands.stream_file("hello-world", "12")))
 
-Command lines are built by :mod:`ivr.agi.commands` (``format_command`` is re-exported here).
+Command lines are built by :mod:`ivr.asterisk.agi.commands` (``format_command`` is re-exported
+here).
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import parse_qsl, urlsplit
 
-from ivr.agi.commands import MAX_COMMAND_BYTES, check_line, format_command, quote_arg
-from ivr.channel import CallInfo, readable
+from ivr.asterisk.agi.commands import MAX_COMMAND_BYTES, check_line, format_command, quote_arg
+from ivr.call.channel import CallInfo, readable
 from ivr.errors import ProtocolError
 
 __all__ = [
@@ -91,7 +92,7 @@ class AgiEnvironment:
     """The ``agi_*`` block Asterisk sends first, as raw strings (``agi_`` prefix dropped).
 
     Bytes that are not UTF-8 (a Latin-1 caller name) are kept as ``surrogateescape``
-    characters; :func:`ivr.channel.readable` shows them as ``\\xe9`` in logs and records.
+    characters; :func:`ivr.call.channel.readable` shows them as ``\\xe9`` in logs and records.
 
     ``callerid``, ``calleridname``, ``dnid`` and ``rdnis`` are ``""`` where Asterisk wrote
     ``unknown``. ``args`` holds ``agi_arg_1..N`` in order; unknown ``agi_*`` keys land in
@@ -352,7 +353,7 @@ class AgiConnection:
         raw = bytes(self._buffer[:end])
         del self._buffer[: end + 1]
         # Caller names from an old PBX arrive as Latin-1 or GBK bytes: keep them (lossless,
-        # see ivr.channel.readable) rather than drop the call over a display name.
+        # see ivr.call.channel.readable) rather than drop the call over a display name.
         return raw.decode("utf-8", "surrogateescape").removesuffix("\r")
 
     def _handle_line(self, line: str) -> Event | None:

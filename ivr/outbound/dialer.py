@@ -1,0 +1,172 @@
+"""The dialler: wakes every ``poll_s`` and places due outbound calls (:mod:`ivr.outbound.jobs`)
+over AMI, target by target within each target's hours and ``max_concurrent``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+
+from ivr.asterisk.ami.client import AmiClient
+from ivr.errors import AmiError
+from ivr.flow import model as m
+from ivr.outbound.jobs import (
+    CLOSED,
+    CONTEXT,
+    REASONS,
+    Campaign,
+    Job,
+    Offer,
+    Outbound,
+    Rules,
+    Target,
+    hours_from_json,
+)
+
+log = logging.getLogger("ivr.outbound")
+
+
+def _flow_missing(name: str, flows: Mapping[str, m.Flow]) -> Rules | str:
+    """Why jobs of flow ``name`` are held; with no flow loaded at all (a missing or broken
+    flows_dir, not an edit) they wait instead."""
+    return f"flow {name} is not loaded (removed or renamed)" if flows else CLOSED
+
+
+def _offer(flow: m.Flow, target: Target) -> Offer | str | None:
+    """The flow's current offer behind callback or survey jobs (None: it no longer calls
+    out), or why the jobs' survey or queue node is gone."""
+    if target.kind == "survey":
+        survey = flow.surveys.get(target.target)
+        if survey is None:
+            return f"survey {target.target} is not in flow {flow.name}"
+        return survey.outbound
+    node = flow.nodes.get(target.target)
+    if not isinstance(node, m.QueueNode):
+        return f"queue node {target.target} is not in flow {flow.name}"
+    return node.callback
+
+
+class Dialer:
+    """Places due outbound calls over AMI. ``start()``, then ``await close()``."""
+
+    def __init__(self, outbound: Outbound, ami: AmiClient,
+                 flows: Callable[[], Mapping[str, m.Flow]], *, poll_s: float = 0.2,
+                 ring_s: float = 30.0) -> None:
+        self.outbound = outbound
+        self.ami = ami
+        self.flows = flows
+        self.poll_s = poll_s
+        self.ring_s = ring_s
+        self._task: asyncio.Task[None] | None = None
+        self._dialing: dict[int, asyncio.Task[None]] = {}
+        self._next_start: dict[str, float] = {}  # campaign -> earliest next call start
+        self._campaigns: dict[str, Campaign] = {}
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop())
+
+    async def close(self) -> None:
+        tasks = [t for t in (self._task, *self._dialing.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                if self.ami.up:
+                    await self.tick()
+            except Exception:  # the dialer must outlive any one bad row
+                log.exception("outbound dialer round failed")
+            await asyncio.sleep(self.poll_s)
+
+    async def tick(self) -> None:
+        """One round: start due jobs target by target, each within its calling hours and
+        limits, so that jobs one target cannot place now (a paused or closed campaign, a
+        survey out of hours) never hide the jobs of another."""
+        self._campaigns = await self.outbound.campaigns()
+        busy = Counter(await self.outbound.in_progress())  # ringing or in the call
+        now = self.outbound.clock()
+        targets = await self.outbound.due_targets()  # callbacks, surveys: few, go first
+        for target in [*targets, *(c.target for c in self._campaigns.values())]:
+            rules = self._rules(target)
+            if isinstance(rules, str):
+                await self.outbound.hold(target, rules)
+                continue
+            free = rules.max_concurrent - busy[target.key]
+            if free > 0 and rules.open_at(now):
+                busy[target.key] += await self._start(target, free)
+
+    async def _start(self, target: Target, free: int) -> int:
+        """Start up to ``free`` due jobs of ``target``; how many were started."""
+        started = 0
+        for job in await self.outbound.due_in(target, free):
+            if not self._rate_allows(job):
+                break
+            if job.id in self._dialing or not await self.outbound.start_attempt(job):
+                continue  # moved on since it was read
+            self._dialing[job.id] = asyncio.create_task(self._dial(job))
+            started += 1
+        return started
+
+    def _rules(self, target: Target) -> Rules | str:
+        """The target's calling rules, or why its jobs must not be placed (their flow or
+        node is gone: the answered call would find nothing to run)."""
+        flows = self.flows()
+        if target.kind == "campaign":
+            return self._campaign_rules(target, flows)
+        flow = flows.get(target.flow)
+        if flow is None:
+            return _flow_missing(target.flow, flows)
+        offer = _offer(flow, target)
+        if isinstance(offer, str):
+            return offer
+        if target.max_concurrent is not None:  # as booked, whatever the flow says now
+            return Rules(target.max_concurrent, hours_from_json(target.hours_json or ""))
+        if offer is None:  # booked before jobs kept their rules, and nothing says when to call
+            return f"{target.kind} no longer set in flow {flow.name}; its calling hours are unknown"
+        return Rules(offer.max_concurrent, offer.hours)
+
+    def _campaign_rules(self, target: Target, flows: Mapping[str, m.Flow]) -> Rules | str:
+        campaign = self._campaigns.get(target.target)
+        if campaign is None or campaign.state != "active":
+            return CLOSED  # a paused campaign's jobs stay as they are
+        if target.flow not in flows:
+            return _flow_missing(target.flow, flows)
+        return Rules(campaign.max_concurrent, campaign.hours)
+
+    def _rate_allows(self, job: Job) -> bool:
+        """Campaign calls start evenly spaced, one every ``1 / rate`` seconds."""
+        campaign = self._campaigns.get(job.target) if job.kind == "campaign" else None
+        if campaign is None:
+            return True
+        now = time.monotonic()
+        due = self._next_start.get(campaign.name, now)
+        if now < due:
+            return False
+        # a late tick does not earn a burst: the next start is one interval after this one
+        self._next_start[campaign.name] = max(due, now - self.poll_s) + 1 / campaign.rate
+        return True
+
+    async def _dial(self, job: Job) -> None:
+        try:
+            log.info("[%s] placing %s call %d (attempt %d of %d)", job.call_id, job.kind,
+                     job.id, job.attempts + 1, job.max_attempts)
+            reply = await self.ami.originate(
+                job.channel, context=CONTEXT, exten="s", caller_id=job.caller_id,
+                variables={"IVR_FLOW": job.flow, "IVR_JOB": str(job.id)},
+                timeout_s=self.ring_s, channel_id=f"ivr-job-{job.id}-{job.attempts + 1}")
+            if str(reply.get("Response", "")).lower() != "success":
+                reason = REASONS.get(str(reply.get("Reason")), f"reason {reply.get('Reason')}")
+                await self.outbound.attempt_failed(job, reason)
+                log.info("[%s] %s call %d: %s", job.call_id, job.kind, job.id, reason)
+        except AmiError as exc:  # fate unknown: never re-sent at once
+            await self.outbound.attempt_failed(job, f"ami: {exc}")
+            log.warning("[%s] %s call %d: %s", job.call_id, job.kind, job.id, exc)
+        finally:
+            self._dialing.pop(job.id, None)

@@ -1,0 +1,2 @@
+"""Reporting over stored call records: KPIs (:mod:`ivr.reporting.kpi`) and the dashboard's
+queries (:mod:`ivr.reporting.queries`)."""
