@@ -18,10 +18,10 @@ from ivr import __version__
 from ivr.call.channel import CallInfo, readable
 from ivr.clock import system_clock
 from ivr.config import load_settings
-from ivr.errors import FlowErrors, IvrError
+from ivr.errors import FlowErrors, IvrError, YamlRefused
 from ivr.flow.graph import add_graph_parser
 from ivr.flow.library import load_library
-from ivr.flow.source import YamlRefused, safe_load
+from ivr.flow.source import safe_load
 from ivr.outbound.cli import add_campaign_parser
 from ivr.runtime.interpreter import CallRun, Services
 from ivr.runtime.sim import ScriptedChannel, SimClock, StubHttp, parse_tokens

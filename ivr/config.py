@@ -18,9 +18,9 @@ from typing import Any
 
 import yaml
 
-from ivr.errors import ConfigError
+from ivr.errors import ConfigError, YamlRefused
 from ivr.flow.numbers import NumberPolicy, check_settings
-from ivr.flow.source import YamlRefused, safe_load
+from ivr.flow.source import safe_load
 
 
 class Secret:

@@ -19,8 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
-from ivr.errors import FlowErrors
-from ivr.flow.graph import GraphvizError, flow_svg
+from ivr.errors import FlowErrors, GraphvizError
+from ivr.flow.graph import flow_svg
 from ivr.flow.library import load_library
 from ivr.flow.loader import parse_flow
 from ivr.flow.schema import flow_schema

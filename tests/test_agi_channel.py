@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from sound_files import write_wav
 
-from ivr.asterisk.agi.channel import AgiChannel, AgiCommandTimeout
+from ivr.asterisk.agi.channel import AgiChannel
 from ivr.asterisk.agi.protocol import Reply, parse_reply_line
 from ivr.asterisk.agi.sounds import SoundLengths
 from ivr.call.channel import CallInfo, Channel, Prompt
-from ivr.errors import AgiCommandInvalid, AgiError, AgiUsageError, CallHangup
+from ivr.errors import AgiCommandInvalid, AgiCommandTimeout, AgiError, AgiUsageError, CallHangup
 
 USAGE_520 = Reply(520, "", " Usage: STREAM FILE <file> <escape digits>", None, "520-...")
 

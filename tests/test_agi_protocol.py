@@ -20,12 +20,11 @@ from ivr.asterisk.agi.protocol import (
     EnvironmentReceived,
     Event,
     HangupReceived,
-    LocalProtocolError,
     Reply,
     parse_reply_line,
 )
 from ivr.call.channel import readable
-from ivr.errors import ProtocolError
+from ivr.errors import LocalProtocolError, ProtocolError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "agi"
 

@@ -14,11 +14,11 @@ from fake_asterisk import DEAD_511, FakeCallState, FakeCommand, build_env, env_b
 from sound_files import write_wav
 
 from ivr.asterisk.agi import server as agi_server
-from ivr.asterisk.agi.channel import AgiChannel, AgiCommandTimeout
+from ivr.asterisk.agi.channel import AgiChannel
 from ivr.asterisk.agi.protocol import AgiEnvironment
 from ivr.asterisk.agi.server import AgiServer
 from ivr.call.channel import Prompt
-from ivr.errors import CallHangup
+from ivr.errors import AgiCommandTimeout, CallHangup
 
 HOST = "127.0.0.1"
 Handler = Callable[[AgiEnvironment, AgiChannel], Awaitable[None]]

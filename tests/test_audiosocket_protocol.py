@@ -15,11 +15,10 @@ from ivr.asterisk.audiosocket.protocol import (
     ErrorFrame,
     Event,
     Hangup,
-    LocalProtocolError,
     Uuid,
     encode_frame,
 )
-from ivr.errors import ProtocolError
+from ivr.errors import LocalProtocolError, ProtocolError
 
 UID = uuid.UUID("40325ec2-5efd-4bd3-805f-53576e581d13")
 UUID_FRAME = b"\x01\x00\x10" + UID.bytes

@@ -17,9 +17,9 @@ from flowkit import flow
 from instants import next_monday_at
 
 from ivr.cli import main
-from ivr.errors import StoreError
+from ivr.errors import CampaignError, StoreError
 from ivr.flow.model import Flow
-from ivr.outbound.campaigns import CallList, CampaignError, Campaigns, Settings, read_list
+from ivr.outbound.campaigns import CallList, Campaigns, Settings, read_list
 from ivr.outbound.dialer import Dialer
 from ivr.outbound.jobs import Outbound
 from ivr.store.records import RecordStore

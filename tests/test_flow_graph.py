@@ -15,16 +15,9 @@ import pytest
 from flowkit import flow
 
 from ivr.cli import main
+from ivr.errors import GraphvizError
 from ivr.flow import model as m
-from ivr.flow.graph import (
-    GraphvizError,
-    analyse,
-    flow_dot,
-    flow_edges,
-    flow_svg,
-    node_kind,
-    render_dot,
-)
+from ivr.flow.graph import analyse, flow_dot, flow_edges, flow_svg, node_kind, render_dot
 from ivr.flow.loader import load_flow
 
 ROOT = Path(__file__).resolve().parent.parent

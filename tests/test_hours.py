@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from ivr.errors import IvrError
-from ivr.flow.hours import BusinessHours, Holiday, HoursSpecError, parse_hours
+from ivr.errors import HoursSpecError, IvrError
+from ivr.flow.hours import BusinessHours, Holiday, parse_hours
 
 PARIS = ZoneInfo("Europe/Paris")
 

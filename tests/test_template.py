@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.errors import ExpressionError
-from ivr.flow.expr import ExpressionSyntaxError
+from ivr.errors import ExpressionError, ExpressionSyntaxError
 from ivr.flow.template import FORMATS, Placeholder, format_value, parse_template
 
 

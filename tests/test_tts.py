@@ -9,15 +9,9 @@ import numpy as np
 import pytest
 from flowkit import flow
 
+from ivr.errors import NoAudio, TtsError
 from ivr.flow.prompts import tts_file
-from ivr.prompts.tts import (
-    NoAudio,
-    Pyttsx3Engine,
-    TtsError,
-    build_prompts,
-    wanted_prompts,
-    write_telephone_wav,
-)
+from ivr.prompts.tts import Pyttsx3Engine, build_prompts, wanted_prompts, write_telephone_wav
 
 FLOW = """
 start: a

@@ -60,8 +60,16 @@ from ivr.admin.console import Console
 from ivr.admin.slots import ThreadSlots
 from ivr.call.record import mask_caller
 from ivr.config import AdminSettings
-from ivr.errors import ConfigError, FlowError, FlowErrors, StoreError
-from ivr.flow.graph import GraphvizError, flow_svg
+from ivr.errors import (
+    ApiError,
+    BadQuery,
+    ConfigError,
+    FlowError,
+    FlowErrors,
+    GraphvizError,
+    StoreError,
+)
+from ivr.flow.graph import flow_svg
 from ivr.flow.library import subflow_errors
 from ivr.flow.loader import parse_flow
 from ivr.flow.registry import error_dict
@@ -108,16 +116,6 @@ CONSOLE: web.AppKey[Console] = web.AppKey("console", Console)
 SETTINGS = web.AppKey("settings", AdminSettings)
 LEVELS = web.AppKey("levels", dict[str, str])
 HOSTS = web.AppKey("hosts", frozenset[str])
-
-
-class ApiError(Exception):
-    """An error answer: ``{"error": message}`` with ``status``."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or {}
 
 
 def make_admin_app(console: Console, settings: AdminSettings, *,
@@ -279,7 +277,7 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except ApiError as exc:
         return _json_error(exc.status, exc.message, exc.headers)
-    except q.BadQuery as exc:
+    except BadQuery as exc:
         return _json_error(400, str(exc))
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -536,7 +534,7 @@ async def _read(job: Awaitable[Any]) -> Any:
     """A store read; a bad query is 400, a failing store 503."""
     try:
         return await job
-    except q.BadQuery as exc:
+    except BadQuery as exc:
         raise ApiError(400, str(exc)) from None
     except StoreError as exc:
         log.error("admin API: store read failed: %s", exc)

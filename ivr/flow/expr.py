@@ -28,12 +28,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ivr.errors import ExpressionError
-from ivr.flow.regex import PatternError, compile_flow_regex
+from ivr.errors import ExpressionError, ExpressionSyntaxError, PatternError
+from ivr.flow.regex import compile_flow_regex
 
 __all__ = [
     "FUNCTIONS", "MAX_DEPTH", "MAX_LENGTH",
-    "Expression", "ExpressionSyntaxError", "compile_expression", "to_number", "to_text",
+    "Expression", "compile_expression", "to_number", "to_text",
 ]
 
 MAX_LENGTH = 1000
@@ -54,15 +54,6 @@ ALLOWED = (
 )
 ALIASES: dict[str, Value] = {"true": True, "false": False, "null": None}
 _NUMERIC = re.compile(r"\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)\s*")
-
-
-class ExpressionSyntaxError(ExpressionError):
-    """A condition or template is malformed; ``offset`` is the 0-based column in the source."""
-
-    def __init__(self, message: str, offset: int) -> None:
-        self.message = message
-        self.offset = offset
-        super().__init__(f"{message} (at column {offset + 1})")
 
 
 def to_number(value: object) -> int | float | None:

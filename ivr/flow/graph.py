@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ivr.errors import IvrError
+from ivr.errors import GraphvizError, IvrError
 from ivr.flow import model as m
 from ivr.flow.hours import DAYS, BusinessHours
 
@@ -41,7 +41,6 @@ __all__ = [
     "DOT_TIMEOUT_S",
     "Edge",
     "FlowAnalysis",
-    "GraphvizError",
     "add_graph_parser",
     "analyse",
     "flow_dot",
@@ -56,10 +55,6 @@ GRAPHVIZ_PACKAGE = "graphviz"
 LABEL_MAX = 36  # characters of a prompt, condition or path shown in a label
 
 EdgeStyle = Literal["next", "option", "retry", "branch", "hours", "error", "back", "call"]
-
-
-class GraphvizError(IvrError):
-    """``dot`` is missing, timed out or failed."""
 
 
 @dataclass(frozen=True)

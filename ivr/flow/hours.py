@@ -29,9 +29,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ivr.errors import IvrError
+from ivr.errors import HoursSpecError
 
-__all__ = ["BusinessHours", "Holiday", "HoursSpecError", "Status", "parse_hours"]
+__all__ = ["BusinessHours", "Holiday", "Status", "parse_hours"]
 
 Status = Literal["open", "closed", "holiday"]
 PathPart = str | int
@@ -44,25 +44,6 @@ _MAX_HOLIDAY_DAYS = 366
 _TIME = re.compile(r"(\d{1,2}):(\d{2})")
 _WINDOW = re.compile(r"\s*([^-\s]+)\s*-\s*([^-\s]+)\s*")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-class HoursSpecError(IvrError, ValueError):
-    """The hours spec is invalid. ``path`` locates the bad value, e.g. ``("open", "mon-fri", 1)``.
-
-    ``str()`` is ``open.mon-fri[1]: '25:00' is not a time; use HH:MM, 00:00-24:00``.
-    """
-
-    def __init__(self, path: tuple[PathPart, ...], message: str) -> None:
-        self.path = path
-        self.message = message
-        super().__init__(f"{_format_path(path)}: {message}")
-
-
-def _format_path(path: tuple[PathPart, ...]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-    return out or "hours"
 
 
 @dataclass(frozen=True, slots=True)

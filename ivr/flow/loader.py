@@ -12,12 +12,21 @@ import re
 from pathlib import Path as FsPath
 from typing import Any, Literal, cast
 
-from ivr.errors import ExpressionError, FlowError, FlowErrors, IvrError
+from ivr.errors import (
+    ExpressionError,
+    ExpressionSyntaxError,
+    FlowError,
+    FlowErrors,
+    HoursSpecError,
+    IvrError,
+    PatternError,
+    PromptSpecError,
+)
 from ivr.flow import model as m
-from ivr.flow.expr import ExpressionSyntaxError, compile_expression
-from ivr.flow.hours import BusinessHours, HoursSpecError, parse_hours
-from ivr.flow.prompts import PromptSpecError, parse_prompt
-from ivr.flow.regex import FlowRegex, PatternError, compile_flow_regex
+from ivr.flow.expr import compile_expression
+from ivr.flow.hours import BusinessHours, parse_hours
+from ivr.flow.prompts import parse_prompt
+from ivr.flow.regex import FlowRegex, compile_flow_regex
 from ivr.flow.schema import node_errors, top_level_errors
 from ivr.flow.source import Path, Source, load_source
 from ivr.flow.template import Placeholder, Template, parse_template

@@ -9,21 +9,13 @@ from __future__ import annotations
 import hashlib
 from typing import Any, cast, get_args
 
-from ivr.errors import ExpressionError
+from ivr.errors import ExpressionError, PromptSpecError
 from ivr.flow.model import PromptSpec, SayFormat, SayValue, Speech
 from ivr.flow.template import parse_template
 
 SAY_FORMATS: tuple[str, ...] = get_args(SayFormat)
 _SAY_KEYS = frozenset(SAY_FORMATS)
 _PUNCTUATION = " .,;:!?-\u3002\uff0c\u3001\uff01\uff1f\uff1b\uff1a"  # ASCII and CJK
-
-
-class PromptSpecError(ValueError):
-    """A prompt value is malformed; ``path`` is relative to the prompt value."""
-
-    def __init__(self, message: str, path: tuple[str | int, ...] = ()) -> None:
-        self.path = path
-        super().__init__(message)
 
 
 def tts_file(text: str, language: str) -> str:

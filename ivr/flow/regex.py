@@ -16,9 +16,9 @@ from typing import Any, Protocol
 
 import re2
 
-from ivr.errors import IvrError
+from ivr.errors import PatternError
 
-__all__ = ["DIALECT", "FlowRegex", "Matcher", "PatternError", "compile_flow_regex"]
+__all__ = ["DIALECT", "FlowRegex", "Matcher", "compile_flow_regex"]
 
 DIALECT = "flow patterns are RE2 syntax: no backreferences or lookaround (lookahead, lookbehind)"
 
@@ -33,10 +33,6 @@ _HINTS = (
     ("invalid perl operator: (?<!", "lookbehind (?<!...) is not supported"),
     ("invalid repetition size", "a repetition is too large (up to {1000}, nested ones multiply)"),
 )
-
-
-class PatternError(IvrError):
-    """A flow's regular expression is malformed or uses syntax RE2 does not have."""
 
 
 class Matcher(Protocol):

@@ -19,28 +19,13 @@ from typing import Any
 
 import yaml
 
-from ivr.errors import FlowError
+from ivr.errors import FlowError, YamlRefused
 
 Path = tuple[str | int, ...]
 
 MAX_DEPTH = 64  # mappings and lists inside each other; a real flow needs fewer than ten
 ALIASES_REFUSED = "anchors and aliases are not allowed in flows; write the value out"
 TOO_DEEP = f"values nested too deeply (more than {MAX_DEPTH} levels); a flow needs a few"
-
-
-class YamlRefused(yaml.YAMLError):
-    """Something a loader here refuses to compose, where it starts and in which flow node."""
-
-    def __init__(self, message: str, event: yaml.Event, node: str | None) -> None:
-        super().__init__(message)
-        self.message = message
-        mark = event.start_mark
-        self.line, self.col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        self.node = node
-
-    def at(self, file: str) -> str:
-        """``file:line:col: message``, the way flow errors read."""
-        return f"{file}:{self.line}:{self.col}: {self.message}"
 
 
 class _Guard(yaml.composer.Composer):

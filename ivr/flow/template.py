@@ -27,8 +27,8 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from urllib.parse import quote
 
-from ivr.errors import ExpressionError
-from ivr.flow.expr import ExpressionSyntaxError, to_text
+from ivr.errors import ExpressionError, ExpressionSyntaxError
+from ivr.flow.expr import to_text
 
 __all__ = ["FORMATS", "Placeholder", "Template", "format_value", "parse_template"]
 

@@ -5,7 +5,8 @@
 
 from __future__ import annotations
 
-from ivr.lab.chroot import LabError, LabPaths
+from ivr.errors import LabError
+from ivr.lab.chroot import LabPaths
 from ivr.lab.lab import Lab, LabStatus
 from ivr.lab.sipp import CallResult, CallSpec, LoadResult
 

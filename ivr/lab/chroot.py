@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ivr.errors import IvrError
+from ivr.errors import LabError
 
 SUITE = "sid"
 PACKAGES = ("asterisk", "asterisk-modules", "asterisk-core-sounds-en")
@@ -39,10 +39,6 @@ PORTS = (("udp", "0.0.0.0", 5060), ("udp", "127.0.0.1", 5080), ("tcp", "127.0.0.
 REPO = Path(__file__).resolve().parents[2]
 SOURCES_FILES = (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list"))
 CHROOT_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-class LabError(IvrError):
-    """The lab could not do what was asked; the message says why and what to do."""
 
 
 @dataclass(frozen=True)

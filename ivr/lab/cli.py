@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from ivr.lab.chroot import LabError
+from ivr.errors import LabError
 from ivr.lab.lab import Lab
 
 

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ivr.errors import LabError
 from ivr.lab import chroot, sipp
-from ivr.lab.chroot import LabError, LabPaths
+from ivr.lab.chroot import LabPaths
 from ivr.lab.sipp import CallResult, CallSpec, LoadResult
 
 

@@ -17,7 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ivr.lab.chroot import LabError, run
+from ivr.errors import LabError
+from ivr.lab.chroot import run
 
 PCAP_DIR = Path("/usr/share/sip-tester")
 TARGET = "127.0.0.1:5080"

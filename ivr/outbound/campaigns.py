@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from ivr.clock import Clock, system_clock
-from ivr.errors import IvrError, StoreError
-from ivr.flow.hours import HoursSpecError, parse_hours
+from ivr.errors import CampaignError, HoursSpecError, StoreError
+from ivr.flow.hours import parse_hours
 from ivr.flow.numbers import NUMBER
 from ivr.outbound.jobs import PAUSE_S, dial_string
 from ivr.store.records import RecordStore
@@ -44,10 +44,6 @@ CHUNK_ROWS = 500  # rows per executemany: a few ms, so a batch ends close to BAT
 log = logging.getLogger("ivr.outbound.campaigns")
 
 DIAL = re.compile(r"^(PJSIP|SIP|IAX2|Local|DAHDI)/[A-Za-z0-9_.@:+-]*\{number\}[A-Za-z0-9_.@:+-]*$")
-
-
-class CampaignError(IvrError):
-    """A campaign cannot be started or changed (bad list, unknown campaign...)."""
 
 
 @dataclass(frozen=True)

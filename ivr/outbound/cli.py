@@ -13,8 +13,9 @@ from typing import Any
 
 from ivr.call.record import mask_caller
 from ivr.config import load_settings
+from ivr.errors import CampaignError
 from ivr.flow.library import load_library
-from ivr.outbound.campaigns import CampaignError, Campaigns, Settings, read_list
+from ivr.outbound.campaigns import Campaigns, Settings, read_list
 from ivr.outbound.jobs import Job, Outbound
 from ivr.store.records import RecordStore
 

@@ -20,21 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ivr.errors import IvrError
+from ivr.errors import NoAudio, TtsError
 from ivr.flow.model import Flow, Speech
 from ivr.flow.prompts import tts_file
 
 TARGET_RATE_HZ = 8000  # what Asterisk plays to a telephone without transcoding
 # espeak-ng voice ids by flow language; others are matched by the voice's language list.
 VOICES = {"en": "gmw/en-us", "zh": "sit/cmn", "cmn": "sit/cmn", "ko": "roa/ko"}
-
-
-class TtsError(IvrError):
-    """A prompt could not be rendered (no voice for the language, engine failure)."""
-
-
-class NoAudio(TtsError):
-    """The engine wrote an empty or cut file."""
 
 
 class TtsEngine(Protocol):

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ivr.call.record import MASK, OUTCOMES, CallRecord, InputEvent, Outcome, mask_number
+from ivr.errors import BadQuery
 from ivr.flow import model as m
 from ivr.reporting.kpi import parse_bound, time_zone
 from ivr.store.records import RecordStore
@@ -22,10 +23,6 @@ PAGE = 2000  # records per read of the store
 MAX_RANGE_RECORDS = 200_000  # KPIs and CSV exports read at most this many records
 MAX_SURVEY_SCAN = 50_000  # /api/surveys looks at most this far back
 MAX_TEXT = 200  # longest flow name or time zone accepted in a query
-
-
-class BadQuery(ValueError):
-    """A query parameter the API cannot use (HTTP 400)."""
 
 
 class TooMany(BadQuery):

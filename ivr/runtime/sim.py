@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ivr.call.channel import DTMF_DIGITS, CallInfo, Heard, ListenRequest, Prompt
-from ivr.errors import CallHangup, HttpLookupError, IvrError
+from ivr.errors import CallHangup, HttpLookupError, SimulationInputError
 from ivr.runtime.queueing import EXIT_CONTEXT
 
 DIAL_RESULTS = {"answer": "ANSWER", "busy": "BUSY", "noanswer": "NOANSWER",
@@ -25,10 +25,6 @@ DIAL_RESULTS = {"answer": "ANSWER", "busy": "BUSY", "noanswer": "NOANSWER",
 QUEUE_RESULTS = {"answer": "CONTINUE", "noanswer": "TIMEOUT", "busy": "TIMEOUT",
                  "chanunavail": "JOINEMPTY", "congestion": "JOINUNAVAIL"}
 _ids = itertools.count(1)
-
-
-class SimulationInputError(IvrError):
-    """A token of the caller script is not understood."""
 
 
 def parse_tokens(text: str) -> list[str]:

@@ -17,7 +17,13 @@ from ivr.asterisk.agi import commands as c
 from ivr.asterisk.agi.protocol import Reply
 from ivr.asterisk.agi.sounds import SoundLengths
 from ivr.call.channel import DTMF_DIGITS, CallInfo, Heard, ListenRequest, Prompt, readable
-from ivr.errors import AgiCommandInvalid, AgiError, AgiUsageError, CallHangup, IvrError
+from ivr.errors import (
+    AgiCommandInvalid,
+    AgiError,
+    AgiUsageError,
+    CallHangup,
+    IvrError,
+)
 
 logger = logging.getLogger("ivr.asterisk.agi")
 
@@ -29,10 +35,6 @@ _SAY_DATE_S = 10.0
 # Applications that play files (``Playback(a&b,options)``): bounded by the files' length.
 # Every other one (Queue, Dial, AudioSocket) runs as long as it takes: no deadline.
 _PLAYBACK_APPS = frozenset({"playback", "background"})
-
-
-class AgiCommandTimeout(AgiError):
-    """Asterisk did not answer a command in time; the connection is closed and the call ends."""
 
 
 class CommandSender(Protocol):

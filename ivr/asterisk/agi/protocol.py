@@ -49,12 +49,12 @@ from urllib.parse import parse_qsl, urlsplit
 
 from ivr.asterisk.agi.commands import MAX_COMMAND_BYTES, check_line, format_command, quote_arg
 from ivr.call.channel import CallInfo, readable
-from ivr.errors import ProtocolError
+from ivr.errors import LocalProtocolError, ProtocolError
 
 __all__ = [
     "DEFAULT_MAX_LINE_BYTES", "MAX_COMMAND_BYTES", "NEED_DATA", "AgiConnection",
     "AgiEnvironment", "AgiState", "ConnectionClosed", "EnvironmentReceived", "Event",
-    "HangupReceived", "LocalProtocolError", "Reply", "format_command", "parse_reply_line",
+    "HangupReceived", "Reply", "format_command", "parse_reply_line",
     "quote_arg",
 ]  # fmt: skip
 
@@ -62,10 +62,6 @@ DEFAULT_MAX_LINE_BYTES: Final = 8192
 _MAX_BLOCK_LINES: Final = 512  # env keys or usage lines; real blocks are < 40
 
 _UNKNOWN: Final = "unknown"  # what Asterisk prints for an absent caller id / dnid / rdnis
-
-
-class LocalProtocolError(ProtocolError):
-    """We tried to do something the protocol does not allow (e.g. two commands in flight)."""
 
 
 class _NeedData(enum.Enum):

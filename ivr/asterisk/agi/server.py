@@ -17,13 +17,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 
-from ivr.asterisk.agi.channel import (
-    AgiChannel,
-    AgiCommandTimeout,
-    CallLogger,
-    call_logger,
-    command_name,
-)
+from ivr.asterisk.agi.channel import AgiChannel, CallLogger, call_logger, command_name
 from ivr.asterisk.agi.limits import Rejections, set_keepalive, turn_away
 from ivr.asterisk.agi.protocol import (
     NEED_DATA,
@@ -38,7 +32,7 @@ from ivr.asterisk.agi.protocol import (
 )
 from ivr.asterisk.agi.sounds import SoundLengths
 from ivr.call.channel import readable
-from ivr.errors import CallHangup, ProtocolError
+from ivr.errors import AgiCommandTimeout, CallHangup, ProtocolError
 
 logger = logging.getLogger("ivr.asterisk.agi")
 

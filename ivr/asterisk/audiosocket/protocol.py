@@ -30,14 +30,14 @@ import uuid as uuid_mod
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from ivr.errors import ProtocolError
+from ivr.errors import LocalProtocolError, ProtocolError
 
 __all__ = [
     "DEFAULT_MAX_AUDIO_BYTES", "DTMF_FRAME_DIGITS", "ERROR_FRAME_FORWARDING", "ERROR_HANGUP",
     "ERROR_MEMORY", "FRAME_BYTES", "HEADER_BYTES", "KIND_AUDIO", "KIND_DTMF", "KIND_ERROR",
     "KIND_HANGUP", "KIND_UUID", "MAX_PAYLOAD_BYTES", "NEED_DATA", "Audio",
     "AudioSocketConnection", "ConnectionClosed", "Dtmf", "ErrorFrame", "Event", "Frame",
-    "Hangup", "LocalProtocolError", "Uuid", "encode_frame",
+    "Hangup", "Uuid", "encode_frame",
 ]  # fmt: skip
 
 KIND_HANGUP: Final = 0x00
@@ -57,10 +57,6 @@ DEFAULT_MAX_AUDIO_BYTES: Final = 16384  # ~1 s; Asterisk sends 320
 _MAX_ERROR_BYTES: Final = 64  # "optional application-specific error code"
 # Digits Asterisk forwards: the phone keys plus the A-D column of RFC 4733.
 DTMF_FRAME_DIGITS: Final = "0123456789*#ABCD"
-
-
-class LocalProtocolError(ProtocolError):
-    """We tried to do something the protocol does not allow (e.g. audio after hangup)."""
 
 
 class _NeedData(enum.Enum):
