@@ -53,6 +53,7 @@ run: deps venv lab-up
 lint: venv
 	$(BIN)/ruff check ivr tests benchmarks
 	$(BIN)/mypy ivr
+	$(BIN)/lint-imports
 
 bench: venv
 	$(BIN)/python benchmarks/agi_load.py

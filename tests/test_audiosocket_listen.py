@@ -21,7 +21,6 @@ import numpy as np
 import pytest
 from fake_audiosocket import FakeAudioSocket
 
-from ivr.asterisk.audiosocket.listen import listen
 from ivr.asterisk.audiosocket.protocol import Hangup
 from ivr.asterisk.audiosocket.server import AudioSocketServer
 from ivr.asterisk.audiosocket.vad import frame_level_dbfs
@@ -29,6 +28,7 @@ from ivr.call.channel import Heard, ListenRequest, Prompt
 from ivr.errors import AudioSocketError, CallHangup
 from ivr.prompts.tts import Pyttsx3Engine
 from ivr.speech.base import Recognition, SpeechChoice
+from ivr.speech.listen import listen
 
 RATE = 8000
 CHOICES = (("1", ("balance",)), ("2", ("lost card",)), ("3", ("agent",)))

@@ -3,7 +3,7 @@
 :class:`SpeechService` is what the app installs as ``AgiChannel.listener``. For each speech
 menu it registers a fresh uuid with the AudioSocket server, has the AGI side run
 ``EXEC AudioSocket <uuid>,<host:port>`` (the uuid is ours, never caller input), waits for
-Asterisk to connect, and runs :func:`ivr.asterisk.audiosocket.listen.listen` on that session.
+Asterisk to connect, and runs :func:`ivr.speech.listen.listen` on that session.
 Engines are loaded once at start-up (a missing model fails start-up, naming the path);
 decoding runs in ``workers`` threads so the event loop never waits on a recogniser.
 """
@@ -19,13 +19,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ivr.asterisk.audiosocket.listen import listen
 from ivr.asterisk.audiosocket.server import AudioSession, AudioSocketServer
 from ivr.call.channel import Channel, Heard, ListenRequest
 from ivr.config import SpeechSettings
 from ivr.errors import AudioSocketError, CallHangup, ConfigError, SpeechError
 from ivr.speech.base import SpeechEngine
 from ivr.speech.engines import make_engine
+from ivr.speech.listen import listen
 
 __all__ = ["SpeechService", "load_engines"]
 

@@ -42,7 +42,7 @@ from ivr.speech.base import Recognition, Recognizer, SpeechChoice, SpeechEngine
 
 __all__ = ["FRAME_BYTES", "FRAME_MS", "STREAMABLE_KINDS", "listen", "load_prompt_audio"]
 
-logger = logging.getLogger("ivr.asterisk.audiosocket")
+logger = logging.getLogger("ivr.speech.listen")
 
 FRAME_MS = 20
 FRAME_BYTES = 320  # 20 ms of 8 kHz 16-bit mono
