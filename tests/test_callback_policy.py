@@ -30,6 +30,7 @@ from ivr.flow.numbers import (
     effective,
 )
 from ivr.outbound.jobs import Outbound, dial_string
+from ivr.runtime.context import BookedBy
 from ivr.runtime.interpreter import CallRun, Services
 from ivr.runtime.sim import ScriptedChannel, SimClock, parse_tokens
 from ivr.store.records import RecordStore
@@ -101,14 +102,14 @@ class Booked:
     callbacks: list[str] = field(default_factory=list)
     surveys: list[str] = field(default_factory=list)
 
-    async def book_callback(self, run: CallRun, node: m.QueueNode, number: str,
+    async def book_callback(self, by: BookedBy, node: m.QueueNode, number: str,
                             due_in_s: float, policy: CallPolicy) -> Refusal | None:
         self.callbacks.append(number)
         return None
 
-    async def book_survey(self, run: CallRun, survey: m.SurveySpec,
+    async def book_survey(self, by: BookedBy, survey: m.SurveySpec,
                           policy: CallPolicy) -> Refusal | None:
-        self.surveys.append(run.record.caller)
+        self.surveys.append(by.caller)
         return None
 
 
@@ -357,13 +358,12 @@ async def test_the_outbound_port_checks_the_policy_itself(store: RecordStore) ->
     f = bank()
     node = f.nodes["agent"]
     assert isinstance(node, m.QueueNode)
-    channel = ScriptedChannel(info=CallInfo(uniqueid="c-9", caller_id="19005550100"))
-    call_run = CallRun(f, channel, Services(clock=outbound.clock))
+    call = BookedBy("c-9", f.name, "19005550100")
     policy = effective(NumberPolicy(), None)
-    assert await outbound.book_callback(call_run, node, "19005550100", 0.0, policy) \
+    assert await outbound.book_callback(call, node, "19005550100", 0.0, policy) \
         == "denied_prefix"
-    assert await outbound.book_callback(call_run, node, "5550100\n", 0.0, policy) \
+    assert await outbound.book_callback(call, node, "5550100\n", 0.0, policy) \
         == "not_a_number"
-    assert await outbound.book_survey(call_run, f.surveys["after_call"], policy) \
+    assert await outbound.book_survey(call, f.surveys["after_call"], policy) \
         == "denied_prefix"
     assert await outbound.jobs() == []

@@ -27,7 +27,8 @@ from ivr.outbound.answer import run_job
 from ivr.outbound.campaigns import Campaigns, Settings, read_list
 from ivr.outbound.dialer import Dialer
 from ivr.outbound.jobs import Outbound
-from ivr.runtime.interpreter import CallRun, Services
+from ivr.runtime.context import BookedBy
+from ivr.runtime.interpreter import Services
 from ivr.runtime.sim import ScriptedChannel
 from ivr.store.records import RecordStore
 
@@ -96,14 +97,13 @@ async def store(tmp_path: Path) -> AsyncIterator[RecordStore]:
 async def book(outbound: Outbound, f: m.Flow, call_id: str, kind: str,
                number: str = "5550100") -> None:
     """Book the callback of node ``agent`` or the survey ``after_call`` of call ``call_id``."""
-    channel = ScriptedChannel(info=CallInfo(uniqueid=call_id, caller_id=number))
-    run = CallRun(f, channel, Services(clock=outbound.clock))
+    by = BookedBy(call_id, f.name, number)
     if kind == "callback":
         node = f.nodes["agent"]
         assert isinstance(node, m.QueueNode)
-        assert await outbound.book_callback(run, node, number, 0.0, POLICY) is None
+        assert await outbound.book_callback(by, node, number, 0.0, POLICY) is None
     else:
-        assert await outbound.book_survey(run, f.surveys["after_call"], POLICY) is None
+        assert await outbound.book_survey(by, f.surveys["after_call"], POLICY) is None
 
 
 async def tick(dialer: Dialer) -> None:

@@ -14,7 +14,7 @@ from flowkit import flow, run
 from ivr.call.queue import QueueState
 from ivr.flow import model as m
 from ivr.flow.numbers import CallPolicy, NumberPolicy, Refusal
-from ivr.runtime.interpreter import CallRun
+from ivr.runtime.context import BookedBy
 from ivr.runtime.queueing import estimate_wait_s
 
 BANK_LIKE = """
@@ -75,14 +75,14 @@ class FakeOutbound:
     callbacks: list[tuple[str, str, float]] = field(default_factory=list)
     surveys: list[tuple[str, str]] = field(default_factory=list)
 
-    async def book_callback(self, run: CallRun, node: m.QueueNode, number: str,
+    async def book_callback(self, by: BookedBy, node: m.QueueNode, number: str,
                             due_in_s: float, policy: CallPolicy) -> Refusal | None:
-        self.callbacks.append((run.record.call_id, number, due_in_s))
+        self.callbacks.append((by.call_id, number, due_in_s))
         return None
 
-    async def book_survey(self, run: CallRun, survey: m.SurveySpec,
+    async def book_survey(self, by: BookedBy, survey: m.SurveySpec,
                           policy: CallPolicy) -> Refusal | None:
-        self.surveys.append((run.record.call_id, survey.name))
+        self.surveys.append((by.call_id, survey.name))
         return None
 
 

@@ -41,6 +41,7 @@ from ivr.clock import Clock, system_clock
 from ivr.flow import model as m
 from ivr.flow.hours import BusinessHours, Holiday, parse_hours
 from ivr.flow.numbers import NUMBER, CallPolicy, Refusal
+from ivr.runtime.context import BookedBy
 from ivr.store.records import RecordStore
 
 log = logging.getLogger("ivr.outbound.jobs")
@@ -181,42 +182,35 @@ class Outbound:
         self.clock = clock
 
     # -- booking (OutboundPort)
-    async def book_callback(self, run: object, node: m.QueueNode, number: str,
+    async def book_callback(self, by: BookedBy, node: m.QueueNode, number: str,
                             due_in_s: float, policy: CallPolicy) -> Refusal | None:
-        from ivr.runtime.interpreter import CallRun
-
-        assert isinstance(run, CallRun) and node.callback is not None
-        return await self._book("callback", run, node.id, number, node.callback, due_in_s,
+        assert node.callback is not None
+        return await self._book("callback", by, node.id, number, node.callback, due_in_s,
                                 policy)
 
-    async def book_survey(self, run: object, survey: m.SurveySpec,
+    async def book_survey(self, by: BookedBy, survey: m.SurveySpec,
                           policy: CallPolicy) -> Refusal | None:
-        from ivr.runtime.interpreter import CallRun
-
-        assert isinstance(run, CallRun) and survey.outbound is not None
+        assert survey.outbound is not None
         o = survey.outbound
-        number = run.record.caller
+        number = by.caller
         if await self.opted_out(number):
             return "opted_out"
-        return await self._book("survey", run, survey.name, number, o, o.delay_s, policy)
+        return await self._book("survey", by, survey.name, number, o, o.delay_s, policy)
 
-    async def _book(self, kind: str, run: object, target: str, number: str, offer: Offer,
+    async def _book(self, kind: str, by: BookedBy, target: str, number: str, offer: Offer,
                     due_in_s: float, policy: CallPolicy) -> Refusal | None:
         """One job, with the offer's calling hours and limit (a later edit of the flow does
         not change what the caller was promised), unless ``policy`` refuses the number. The
         policy is checked here again, whatever the caller of this checked, and the daily
         limits are counted in the transaction that inserts: two calls at once cannot both
         take the last booking of the day."""
-        from ivr.runtime.interpreter import CallRun
-
-        assert isinstance(run, CallRun)
-        call_id = run.record.call_id
+        call_id = by.call_id
         refusal = policy.check(number)
         if refusal is not None:
             return refusal
         channel = dial_string(offer.dial, number)
         caller_id = offer.caller_id if isinstance(offer, m.OutboundSurvey) else ""
-        booked_by = run.record.caller.removeprefix("+")
+        booked_by = by.caller.removeprefix("+")
         now = self.clock()
 
         def insert(conn: sqlite3.Connection) -> Refusal | bool:
@@ -228,7 +222,7 @@ class Outbound:
                 " caller_id, due_at, max_attempts, retry_after_s, created_at, updated_at,"
                 " hours, max_concurrent, booked_by)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (kind, call_id, run.flow.name, target, number, channel, caller_id,
+                (kind, call_id, by.flow, target, number, channel, caller_id,
                  now + due_in_s, offer.attempts, offer.retry_after_s, now, now,
                  hours_to_json(offer.hours), offer.max_concurrent, booked_by))
             return cursor.rowcount == 1

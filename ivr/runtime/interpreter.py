@@ -9,59 +9,27 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from ivr.call.channel import Channel, ListenRequest, Prompt
 from ivr.call.record import MASK, CallRecord, InputEvent, Outcome
-from ivr.clock import Clock, system_clock
 from ivr.errors import CallHangup, ExpressionError, HttpLookupError, IvrError
 from ivr.flow import model as m
-from ivr.flow.numbers import NumberPolicy
 from ivr.flow.redact import CallLog, redact, sensitive_values
-from ivr.runtime.queueing import OutboundPort, QueuePort, run_queue
+from ivr.runtime.context import HttpPort, Services
+from ivr.runtime.queueing import run_queue
 from ivr.runtime.speak import read_digits, speak, to_prompt
 from ivr.runtime.survey import run_survey
+
+__all__ = ["CallRun", "HttpPort", "Services"]
 
 log = logging.getLogger("ivr.call")
 
 MAX_SUBFLOW_DEPTH = 8
 MAX_STEPS_WITHOUT_INPUT = 200  # the validator rejects such loops; this guards the rest
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-class HttpPort(Protocol):
-    """What the ``http`` node needs (``ivr.engines.http.HttpLookup`` in production)."""
-
-    async def request(
-        self, method: Literal["GET", "POST"], path: str, *,
-        json_body: Mapping[str, object] | None = None, timeout_s: float | None = None,
-        call_id: str = "",
-    ) -> object: ...
-
-
-@dataclass
-class Services:
-    """Everything a call may need besides its channel."""
-
-    http: HttpPort | None = None
-    flows: Mapping[str, m.Flow] = field(default_factory=dict)  # for `call` (sub-flows)
-    clock: Clock = system_clock
-    extract: Callable[[object, str], str] | None = None  # JSON path lookup for `http` save
-    # Called with the record in progress before each node that waits for the caller, so a
-    # server crash mid-call still leaves where the call was.
-    checkpoint: Callable[[CallRecord], None] | None = None  # a crash-safety snapshot
-    # Languages speech menus can be heard in (a recogniser is loaded); menus in other
-    # languages take keys only. None: every language (simulation).
-    speech_languages: Collection[str] | None = None
-    queues: QueuePort | None = None  # agent queues (AMI); None: Queue() without a check
-    outbound: OutboundPort | None = None  # callbacks and outbound surveys
-    numbers: NumberPolicy = field(default_factory=NumberPolicy)  # who they may call
-    # Called after each node with (flow name, node kind, seconds spent in it): metrics.
-    on_node: Callable[[str, str, float], None] | None = None
 
 
 class _Stop(Exception):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import Literal
 
 from ivr.call.channel import DTMF_DIGITS, Prompt
 from ivr.call.queue import QueueState
@@ -22,11 +22,10 @@ from ivr.call.record import QueueResult, QueueVisit, mask_number
 from ivr.errors import CallHangup
 from ivr.flow import model as m
 from ivr.flow.numbers import NUMBER, CallPolicy, Refusal, effective
+from ivr.runtime.context import BookedBy, CallContext, OutboundPort, QueuePort, QueueWatch
 
-__all__ = ["NUMBER", "OutboundPort", "QueuePort", "estimate_wait_s", "run_queue"]
-
-if TYPE_CHECKING:
-    from ivr.runtime.interpreter import CallRun
+__all__ = ["NUMBER", "OutboundPort", "QueuePort", "QueueWatch", "booked_by", "estimate_wait_s",
+           "run_queue"]
 
 # Asterisk's QUEUESTATUS when Queue() returns without an agent
 _UNAVAILABLE = {"JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL", "FULL"}
@@ -49,41 +48,6 @@ class Refused:
     number: str = ""
 
 
-class QueueWatch(Protocol):
-    """What AMI events said about one caller in a queue (filled while ``Queue()`` runs)."""
-
-    agent: str  # the member that answered, "" if none
-    hold_s: float
-    talk_s: float
-    abandoned: bool
-
-    def close(self) -> None:
-        """Stop following the caller."""
-
-
-class QueuePort(Protocol):
-    """Agent queues, as the interpreter needs them."""
-
-    async def state(self, queue: str) -> QueueState | None:
-        """The queue now; ``None`` when it cannot be known (AMI down, unknown queue)."""
-
-    def watch(self, uniqueid: str) -> QueueWatch:
-        """Start following the caller's channel in queue events."""
-
-
-class OutboundPort(Protocol):
-    """Durable outbound calls (callbacks, outbound surveys), placed later over AMI."""
-
-    async def book_callback(self, run: CallRun, node: m.QueueNode, number: str,
-                            due_in_s: float, policy: CallPolicy) -> Refusal | None:
-        """Store a callback request (it keeps the caller's place in line); or say why not:
-        ``policy`` is checked again, with its daily limits."""
-
-    async def book_survey(self, run: CallRun, survey: m.SurveySpec,
-                          policy: CallPolicy) -> Refusal | None:
-        """Store an outbound survey for this call (at most one per call); or say why not."""
-
-
 def estimate_wait_s(position: int, state: QueueState) -> float:
     """Expected seconds until an agent answers the caller at ``position`` (1 = next)."""
     ahead = position - state.available
@@ -93,7 +57,7 @@ def estimate_wait_s(position: int, state: QueueState) -> float:
     return ahead * per_call / max(state.on_duty, 1)
 
 
-async def run_queue(run: CallRun, node: m.QueueNode) -> str:
+async def run_queue(run: CallContext, node: m.QueueNode) -> str:
     """Run one ``queue`` node; returns the next target. Records ``run.record.queue``."""
     queues = run.services.queues
     state = await queues.state(node.queue) if queues is not None else None
@@ -126,7 +90,7 @@ async def run_queue(run: CallRun, node: m.QueueNode) -> str:
     return await _wait_in_queue(run, node, state, position, wait)
 
 
-async def _wait_in_queue(run: CallRun, node: m.QueueNode, state: QueueState | None,
+async def _wait_in_queue(run: CallContext, node: m.QueueNode, state: QueueState | None,
                          position: int, wait: float) -> str:
     queues = run.services.queues
     watch = queues.watch(run.channel.info.uniqueid) if queues is not None else None
@@ -175,7 +139,7 @@ async def _wait_in_queue(run: CallRun, node: m.QueueNode, state: QueueState | No
     return node.when_timeout
 
 
-async def _exit_key(run: CallRun) -> str:
+async def _exit_key(run: CallContext) -> str:
     """The key that made Queue() return, if the caller left it by a key."""
     if await run.channel.get_variable("CONTEXT") != EXIT_CONTEXT:
         return ""
@@ -183,7 +147,7 @@ async def _exit_key(run: CallRun) -> str:
     return key if len(key) == 1 and key in DTMF_DIGITS else ""
 
 
-async def _callback_from_queue(run: CallRun, node: m.QueueNode, key: str,
+async def _callback_from_queue(run: CallContext, node: m.QueueNode, key: str,
                                left_s: float) -> Booking:
     """The callback key pressed during the hold music: the offer's wait threshold holds
     here too (against the wait now), then the number is confirmed and booked."""
@@ -198,7 +162,7 @@ async def _callback_from_queue(run: CallRun, node: m.QueueNode, key: str,
     return await _book_callback(run, node, offer, wait, f"from the queue (key {key})")
 
 
-async def _wait_now(run: CallRun, node: m.QueueNode, left_s: float) -> float:
+async def _wait_now(run: CallContext, node: m.QueueNode, left_s: float) -> float:
     """The wait of a caller joining now (Queue() returned: the caller is out of line), or,
     without AMI, what was left of the estimate given on joining."""
     queues = run.services.queues
@@ -208,30 +172,35 @@ async def _wait_now(run: CallRun, node: m.QueueNode, left_s: float) -> float:
     return estimate_wait_s(state.callers + 1, state)
 
 
-def _may_offer(run: CallRun) -> bool:
+def _may_offer(run: CallContext) -> bool:
     """Not in a callback call, and not again after a refusal."""
     return "callback_for" not in run.vars and REFUSED not in run.vars
 
 
-def number_policy(run: CallRun) -> CallPolicy:
+def booked_by(run: CallContext) -> BookedBy:
+    """The call, as the outbound port takes it (plain values)."""
+    return BookedBy(run.record.call_id, run.flow.name, run.record.caller)
+
+
+def number_policy(run: CallContext) -> CallPolicy:
     """The server's number policy narrowed by the flow the call is in."""
     return effective(run.services.numbers, run.flow.number_rules)
 
 
-async def _book_survey(run: CallRun, node: m.QueueNode, survey: m.SurveySpec) -> None:
+async def _book_survey(run: CallContext, node: m.QueueNode, survey: m.SurveySpec) -> None:
     """The caller hung up on the agent: call them back for the survey, if the policy lets."""
     if survey.outbound is None or run.services.outbound is None:
         return
     policy = number_policy(run)
     refusal = policy.check(run.record.caller) or await run.services.outbound.book_survey(
-        run, survey, policy)
+        booked_by(run), survey, policy)
     if refusal is not None:
         run.note_input(node, "survey_refused", refusal)
         run.log.info("survey %s: no outbound survey to %s (%s)", survey.name,
                      mask_number(run.record.caller), refusal)
 
 
-def _visit(run: CallRun, node: m.QueueNode, result: QueueResult, state: QueueState | None,
+def _visit(run: CallContext, node: m.QueueNode, result: QueueResult, state: QueueState | None,
            *, position: int = 0, expected: float | None = None) -> QueueVisit:
     visit = QueueVisit(
         node.queue, result, position=position, expected_wait_s=expected,
@@ -240,7 +209,7 @@ def _visit(run: CallRun, node: m.QueueNode, result: QueueResult, state: QueueSta
     return visit
 
 
-def _settle(run: CallRun, visit: QueueVisit, watch: QueueWatch | None, started: float,
+def _settle(run: CallContext, visit: QueueVisit, watch: QueueWatch | None, started: float,
             answered_hint: bool) -> None:
     """Fill the visit from AMI's events (who answered, hold and talk time)."""
     elapsed = run.services.clock() - started
@@ -256,7 +225,7 @@ def _settle(run: CallRun, visit: QueueVisit, watch: QueueWatch | None, started: 
         run.agent_reached = True
 
 
-async def _announce(run: CallRun, node: m.QueueNode, position: int, wait: float) -> None:
+async def _announce(run: CallContext, node: m.QueueNode, position: int, wait: float) -> None:
     if node.announce is not None:
         await run.say([node.announce])
         return
@@ -273,7 +242,7 @@ async def _announce(run: CallRun, node: m.QueueNode, position: int, wait: float)
         await ch.play([Prompt("sound", "queue-minutes")])
 
 
-async def _offer_callback(run: CallRun, node: m.QueueNode, offer: m.CallbackOffer,
+async def _offer_callback(run: CallContext, node: m.QueueNode, offer: m.CallbackOffer,
                           wait: float) -> Booking:
     """Offer a callback; book it when the caller accepts and confirms a number."""
     if run.services.outbound is None:
@@ -285,7 +254,7 @@ async def _offer_callback(run: CallRun, node: m.QueueNode, offer: m.CallbackOffe
     return await _book_callback(run, node, offer, wait, "before joining")
 
 
-async def _book_callback(run: CallRun, node: m.QueueNode, offer: m.CallbackOffer, wait: float,
+async def _book_callback(run: CallContext, node: m.QueueNode, offer: m.CallbackOffer, wait: float,
                          how: str) -> Booking:
     """Confirm the number to call back, then book the callback (due after ``wait``)."""
     assert run.services.outbound is not None
@@ -296,7 +265,8 @@ async def _book_callback(run: CallRun, node: m.QueueNode, offer: m.CallbackOffer
     if isinstance(number, Refused):
         await _refuse(run, node, offer, number.reason, number.number)
         return "refused"
-    refusal = await run.services.outbound.book_callback(run, node, number, wait, policy)
+    refusal = await run.services.outbound.book_callback(booked_by(run), node, number, wait,
+                                                       policy)
     if refusal is not None:  # a daily limit, counted where bookings are stored
         await _refuse(run, node, offer, refusal, number)
         return "refused"
@@ -305,7 +275,7 @@ async def _book_callback(run: CallRun, node: m.QueueNode, offer: m.CallbackOffer
     return "booked"
 
 
-async def _refuse(run: CallRun, node: m.QueueNode, offer: m.CallbackOffer, reason: Refusal,
+async def _refuse(run: CallContext, node: m.QueueNode, offer: m.CallbackOffer, reason: Refusal,
                   number: str) -> None:
     """Never a silent drop: the record says why, and the caller hears the flow's branch
     (taken by the caller of this function) or an apology before going on in line."""
@@ -320,7 +290,7 @@ async def _refuse(run: CallRun, node: m.QueueNode, offer: m.CallbackOffer, reaso
 _KEYS = "0123456789*#"
 
 
-async def _confirm_number(run: CallRun, node: m.QueueNode,
+async def _confirm_number(run: CallContext, node: m.QueueNode,
                           policy: CallPolicy) -> str | Refused | None:
     """The number to call back, confirmed with 1 after it is read back (stock sounds: "you
     entered <digits>, if correct press 1"); None when the caller confirms none.
@@ -350,7 +320,7 @@ async def _confirm_number(run: CallRun, node: m.QueueNode,
     return None
 
 
-async def _read_back(run: CallRun, number: str) -> str:
+async def _read_back(run: CallContext, number: str) -> str:
     ch = run.channel
     key = await ch.play([Prompt("sound", "you-entered")], _KEYS)
     key = key or await ch.say_digits(number.lstrip("+"), _KEYS)
@@ -359,7 +329,7 @@ async def _read_back(run: CallRun, number: str) -> str:
     return key or await ch.wait_for_digit(5.0)
 
 
-async def _read_number(run: CallRun, first: str) -> str:
+async def _read_number(run: CallContext, first: str) -> str:
     digits = first
     while len(digits) < 16:  # one more than E.164 allows: a longer entry is refused
         digit = await run.channel.wait_for_digit(5.0)

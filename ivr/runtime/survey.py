@@ -6,14 +6,10 @@ half-way still leaves a ``partial`` (or ``no_answer``) survey on the record.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ivr.call.channel import ListenRequest
 from ivr.call.record import SurveyAnswer, SurveyResult
 from ivr.flow import model as m
-
-if TYPE_CHECKING:
-    from ivr.runtime.interpreter import CallRun
+from ivr.runtime.context import CallContext
 
 # What each scale accepts: key -> stored value, and the words that say it
 SCALES: dict[str, dict[str, tuple[int, tuple[str, ...]]]] = {
@@ -23,7 +19,7 @@ SCALES: dict[str, dict[str, tuple[int, tuple[str, ...]]]] = {
 }
 
 
-async def run_survey(run: CallRun, spec: m.SurveySpec, mode: str) -> SurveyResult:
+async def run_survey(run: CallContext, spec: m.SurveySpec, mode: str) -> SurveyResult:
     """Ask the survey on ``run``'s channel; the result is on ``run.record.survey``."""
     result = SurveyResult(spec.name, mode, "no_answer", satisfaction=spec.satisfaction)
     run.record.survey = result
@@ -44,7 +40,7 @@ async def run_survey(run: CallRun, spec: m.SurveySpec, mode: str) -> SurveyResul
     return result
 
 
-async def _ask(run: CallRun, spec: m.SurveySpec, question: m.SurveyQuestion) -> int | None:
+async def _ask(run: CallContext, spec: m.SurveySpec, question: m.SurveyQuestion) -> int | None:
     scale = SCALES[question.scale]
     keys = "".join(scale)
     node = m.Node(id=f"survey:{spec.name}:{question.id}", line=0)
