@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from ivr.errors import GraphvizError, IvrError
 from ivr.flow import model as m
@@ -54,7 +54,7 @@ DOT_TIMEOUT_S = 20.0
 GRAPHVIZ_PACKAGE = "graphviz"
 LABEL_MAX = 36  # characters of a prompt, condition or path shown in a label
 
-EdgeStyle = Literal["next", "option", "retry", "branch", "hours", "error", "back", "call"]
+EdgeStyle = m.EdgeStyle
 
 
 @dataclass(frozen=True)
@@ -77,13 +77,6 @@ class FlowAnalysis:
 
 
 # --- kinds and styles -------------------------------------------------------------------------
-
-_KINDS: dict[type, str] = {
-    m.PlayNode: "play", m.MenuNode: "menu", m.CollectNode: "collect", m.SetNode: "set",
-    m.BranchNode: "branch", m.GotoNode: "goto", m.CallNode: "call", m.HoursNode: "hours",
-    m.HttpNode: "http", m.TransferNode: "transfer", m.HangupNode: "hangup",
-    m.QueueNode: "queue", m.SurveyNode: "survey",
-}
 
 # kind -> (shape, extra style, fill colour); pale fills keep black text readable
 _NODE_STYLE: dict[str, tuple[str, str, str]] = {
@@ -123,12 +116,9 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 
 
-def node_kind(node: object) -> str:
+def node_kind(node: m.Node) -> str:
     """``menu``, ``play``, ``transfer``... (``say`` nodes are ``play`` nodes)."""
-    kind = _KINDS.get(type(node))
-    if kind is None:  # a kind added to the model after this module: QueueNode -> queue
-        kind = type(node).__name__.removesuffix("Node").lower() or "node"
-    return kind
+    return node.kind
 
 
 # --- edges ------------------------------------------------------------------------------------
@@ -152,77 +142,10 @@ def flow_edges(flow: m.Flow) -> list[Edge]:
     return out
 
 
-def _node_edges(node: object) -> Iterator[tuple[str, str, EdgeStyle]]:
-    match node:
-        case m.MenuNode():
-            for key, opt in node.options.items():
-                words = f" ({', '.join(opt.words)})" if opt.words else ""
-                word = {m.REPEAT: " repeat", m.BACK: " back"}.get(opt.target, "")
-                yield opt.target, _short(f"{key}{word}{words}", 2 * LABEL_MAX), "option"
-            yield from _retry_edges(node)
-        case m.CollectNode():
-            yield node.next, "next", "next"
-            yield from _retry_edges(node)
-        case m.BranchNode():
-            for case in node.cases:
-                yield case.target, f"if {_short(case.source)}", "branch"
-            yield node.otherwise, "else", "branch"
-        case m.GotoNode():
-            yield node.target, "", "next"
-        case m.CallNode():
-            yield f"flow:{node.flow}", "call", "call"
-            yield node.next, "next (after return)", "next"
-        case m.HoursNode():
-            yield node.when_open, "open", "hours"
-            yield node.when_closed, "closed", "hours"
-            yield node.when_holiday, "holiday", "hours"
-        case m.HttpNode():
-            yield node.next, "next", "next"
-            yield node.on_error, "on_error", "error"
-        case m.TransferNode():
-            yield node.on_fail, "on_fail", "error"
-        case m.QueueNode():
-            if node.callback is not None:
-                yield node.callback.then, f"{node.callback.key} callback", "option"
-                if node.callback.refused is not None:
-                    yield node.callback.refused, "callback refused", "error"
-            yield node.when_unavailable, "unavailable", "error"
-            yield node.when_timeout, "timeout", "retry"
-            yield node.next, "after the agent", "next"
-        case m.PlayNode() | m.SetNode() | m.SurveyNode():
-            yield node.next, "", "next"
-        case m.HangupNode():
-            return
-        case _:  # a kind added after this module: follow the usual attribute names
-            for attr, label, style in _GENERIC_EXITS:
-                target: object = node
-                for part in attr.split("."):
-                    target = getattr(target, part, None)
-                if isinstance(target, str) and target:
-                    yield target, label, style
-
-
-# Exits of node kinds matched by attribute name: (attribute path, label, style).
-_GENERIC_EXITS: tuple[tuple[str, str, EdgeStyle], ...] = (
-    ("callback.then", "callback booked", "option"),
-    ("callback.refused", "callback refused", "error"),
-    ("when_unavailable", "unavailable", "error"),
-    ("when_timeout", "timeout", "retry"),
-    ("on_error", "on_error", "error"),
-    ("on_fail", "on_fail", "error"),
-    ("otherwise", "otherwise", "retry"),
-    ("next", "next", "next"),
-)
-
-
-def _retry_edges(node: m.MenuNode | m.CollectNode) -> Iterator[tuple[str, str, EdgeStyle]]:
-    for name in ("no_input", "no_match"):
-        retry: m.Retry = getattr(node, name)
-        if retry.then:
-            yield retry.then, name, "retry"
-    # with a `then` on both, `otherwise` is a placeholder the interpreter never uses
-    if not (node.no_input.then and node.no_match.then):
-        yield node.otherwise, "otherwise", "retry"
+def _node_edges(node: m.Node) -> Iterator[tuple[str, str, EdgeStyle]]:
+    for e in node.exits():
+        label = f"{e.label} {_short(e.condition)}" if e.condition else e.label
+        yield e.target, _short(label, 2 * LABEL_MAX), e.style
 
 
 def _incoming(flow: m.Flow) -> dict[str, set[str]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable, Mapping
 from pathlib import Path as FsPath
 from typing import Any, Literal, cast
 
@@ -39,10 +40,7 @@ DIAL_PATTERN = re.compile(
 CALLER_ID = re.compile(r"\A[0-9+]*\Z")
 PREFIX = re.compile(r"\A\+?[0-9]*\Z")
 
-KINDS = (
-    "play", "say", "menu", "collect", "set", "branch", "goto", "call", "hours", "http",
-    "transfer", "hangup", "queue", "survey",
-)
+KINDS = m.KINDS  # from the model: a node kind's YAML key(s) live on its class
 COMMON_KEYS = frozenset({"next", "served", "description", "else", "barge_in", "survey"})
 
 
@@ -197,7 +195,7 @@ class _Builder:
     def retry(self, spec: dict[str, Any] | None, path: Path, fallback: str) -> m.Retry:
         merged = {**(self.defaults.get(fallback) or {}), **(spec or {})}
         prompt = self.prompt(merged["prompt"], (*path, "prompt")) if "prompt" in merged else None
-        return m.Retry(prompt=prompt, max=int(merged.get("max", 2)), then=merged.get("then"))
+        return m.Retry(prompt=prompt, **given(merged, max=int, then=str))
 
     def otherwise(self, spec: dict[str, Any], path: Path) -> str:
         if "otherwise" in spec:
@@ -209,20 +207,18 @@ class _Builder:
                  "<node>' (or 'then' under both no_input and no_match)")
         raise _Invalid
 
-    def timeouts(self, spec: dict[str, Any], inter_default: float) -> dict[str, float]:
-        return {
-            "timeout_s": float(spec.get("timeout_s", self.defaults.get("timeout_s", 5.0))),
-            "inter_digit_timeout_s": float(spec.get(
-                "inter_digit_timeout_s", self.defaults.get("inter_digit_timeout_s", inter_default)
-            )),
-        }
+    def timeouts(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """The node's timeouts, else the flow's ``defaults:``, else none (the model's)."""
+        keys = ("timeout_s", "inter_digit_timeout_s")
+        return given({**{k: self.defaults[k] for k in keys if k in self.defaults}, **spec},
+                     timeout_s=float, inter_digit_timeout_s=float)
 
     # --- node kinds ----------------------------------------------------------------------
 
     def _play(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.PlayNode:
         return m.PlayNode(
             id=nid, line=line, prompt=self.prompt(body[str(path[-1])], path), next=body["next"],
-            barge_in=bool(body.get("barge_in", False)), served=bool(body.get("served", False)),
+            **given(body, barge_in=bool, served=bool),
         )
 
     _say = _play
@@ -245,17 +241,17 @@ class _Builder:
             options=options, otherwise=self.otherwise(spec, path),
             no_input=self.retry(spec.get("no_input"), (*path, "no_input"), "no_input"),
             no_match=self.retry(spec.get("no_match"), (*path, "no_match"), "no_match"),
-            inputs=tuple(spec.get("input", ["dtmf"])), terminator=spec.get("terminator", "#"),
-            barge_in=bool(spec.get("barge_in", True)),
-            min_speech_ms=int(spec.get("min_speech_ms", 300)),
-            max_speech_s=float(spec.get("max_speech_s", 10.0)),
-            **self.timeouts(spec, 2.0),
+            **given(spec, inputs=("input", tuple), terminator=str, barge_in=bool,
+                    min_speech_ms=int, max_speech_s=float),
+            **self.timeouts(spec),
         )
 
     def _collect(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.CollectNode:
         spec = body["collect"]
-        digits = spec.get("digits", {})
-        lo, hi = int(digits.get("min", 1)), int(digits.get("max", 20))
+        digits = given(spec.get("digits", {}), min_digits=("min", int), max_digits=("max", int),
+                       terminator=("end", str))
+        lo = digits.get("min_digits", _default(m.CollectNode, "min_digits"))
+        hi = digits.get("max_digits", _default(m.CollectNode, "max_digits"))
         if lo > hi:
             self.err((*path, "digits"), f"min {lo} is larger than max {hi}")
             raise _Invalid
@@ -264,12 +260,10 @@ class _Builder:
         return m.CollectNode(
             id=nid, line=line, prompt=self.prompt(spec["prompt"], (*path, "prompt")),
             into=spec["into"], next=body["next"], otherwise=self.otherwise(spec, path),
-            min_digits=lo, max_digits=hi, terminator=digits.get("end", "#"), pattern=pattern,
-            confirm=self.prompt(confirm, (*path, "confirm")) if confirm else None,
-            sensitive=bool(spec.get("sensitive", False)),
+            pattern=pattern, confirm=self.prompt(confirm, (*path, "confirm")) if confirm else None,
             no_input=self.retry(spec.get("no_input"), (*path, "no_input"), "no_input"),
             no_match=self.retry(spec.get("no_match"), (*path, "no_match"), "no_match"),
-            **self.timeouts(spec, 3.0),
+            **digits, **given(spec, sensitive=bool), **self.timeouts(spec),
         )
 
     def _set(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.SetNode:
@@ -322,26 +316,22 @@ class _Builder:
             self.err((*path, method.lower()), "write a path like /accounts/{account}; the "
                      "server's address comes from the configuration (http.base_url)")
             raise _Invalid
-        timeout = spec.get("timeout_s")
         return m.HttpNode(
             id=nid, line=line, method=method, path=self.template(url, (*path, method.lower())),
             body=self.assign(spec.get("body", {}), (*path, "body")),
-            save=dict(spec.get("save", {})),
-            timeout_s=float(timeout) if timeout is not None else None,
+            **given(spec, save=dict, timeout_s=float),
             next=body["next"], on_error=spec["on_error"],
         )
 
     def _transfer(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.TransferNode:
         spec = body["transfer"]
         return m.TransferNode(id=nid, line=line, to=self.dial(spec["to"], (*path, "to"), CHANNEL),
-                              on_fail=spec["on_fail"],
-                              timeout_s=int(spec.get("timeout_s", 30)))
+                              on_fail=spec["on_fail"], **given(spec, timeout_s=int))
 
     def _hangup(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.HangupNode:
         spec = body["hangup"]
-        outcome = spec.get("outcome", "self_service") if isinstance(spec, dict) else "self_service"
-        return m.HangupNode(id=nid, line=line, outcome=cast(m.HangupOutcome, outcome))
-
+        return m.HangupNode(id=nid, line=line, **given(spec if isinstance(spec, dict) else {},
+                                                       outcome=_hangup_outcome))
 
     def _queue(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.QueueNode:
         spec = body["queue"]
@@ -352,22 +342,18 @@ class _Builder:
             callback = m.CallbackOffer(
                 prompt=self.prompt(offer["prompt"], (*path, "callback", "prompt")),
                 dial=self.dial(offer["dial"], (*path, "callback", "dial"), DIAL_PATTERN),
-                over_s=float(offer.get("over_s", 60)),
-                key=str(offer.get("key", "1")), then=offer.get("then", m.HANGUP),
-                attempts=int(offer.get("attempts", 3)),
-                retry_after_s=float(offer.get("retry_after_s", 300)), hours=hours,
-                max_concurrent=int(offer.get("max_concurrent", 2)), refused=offer.get("refused"))
+                hours=hours, **given(offer, over_s=float, key=str, then=str, attempts=int,
+                                     retry_after_s=float, max_concurrent=int, refused=str))
         survey = body.get("survey")
         if survey is not None and survey not in (self.data.get("surveys") or {}):
             self.err(("nodes", nid, "survey"), f"no survey named '{survey}' in 'surveys:'")
             raise _Invalid
         return m.QueueNode(
             id=nid, line=line, queue=spec["name"], when_unavailable=spec["when_unavailable"],
-            when_timeout=spec["when_timeout"], next=body.get("next", m.HANGUP),
-            timeout_s=int(spec.get("timeout_s", 300)), music=spec.get("music", ""),
+            when_timeout=spec["when_timeout"], **given(body, next=str),
             announce=self.prompt(spec["announce"], (*path, "announce"))
             if "announce" in spec else None,
-            require_available=bool(spec.get("require_available", False)),
+            **given(spec, timeout_s=int, music=str, require_available=bool),
             callback=callback, survey=survey)
 
     def _survey(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.SurveyNode:
@@ -375,7 +361,7 @@ class _Builder:
         if name not in (self.data.get("surveys") or {}):
             self.err(path, f"no survey named '{name}' in 'surveys:'")
             raise _Invalid
-        return m.SurveyNode(id=nid, line=line, survey=name, next=body.get("next", m.HANGUP))
+        return m.SurveyNode(id=nid, line=line, survey=name, **given(body, next=str))
 
     def dial(self, value: str, path: Path, shape: re.Pattern[str]) -> str:
         """A dial string or caller id for AMI, whole: the schema's ``$`` (Python's) would let
@@ -423,7 +409,7 @@ class _Builder:
             questions = tuple(
                 m.SurveyQuestion(q["id"],
                                  self.prompt(q["prompt"], (*path, "questions", i, "prompt")),
-                                 scale=q.get("scale", "1-5"))
+                                 **given(q, scale=str))
                 for i, q in enumerate(spec["questions"]))
             ids = [q.id for q in questions]
             rated = [q.id for q in questions if q.scale == "1-5"]
@@ -441,23 +427,21 @@ class _Builder:
                 try:
                     hours = self.calling_hours(o, (*path, "outbound"))
                     dial = self.dial(o["dial"], (*path, "outbound", "dial"), DIAL_PATTERN)
-                    caller_id = self.dial(str(o.get("caller_id", "")),
-                                          (*path, "outbound", "caller_id"), CALLER_ID)
+                    caller_id: dict[str, Any] = {"caller_id": self.dial(
+                        str(o["caller_id"]), (*path, "outbound", "caller_id"), CALLER_ID)
+                    } if "caller_id" in o else {}
                 except _Invalid:
                     continue
                 outbound = m.OutboundSurvey(
-                    dial=dial, delay_s=float(o.get("delay_s", 120)), hours=hours,
-                    attempts=int(o.get("attempts", 2)),
-                    retry_after_s=float(o.get("retry_after_s", 600)),
-                    max_concurrent=int(o.get("max_concurrent", 2)),
-                    caller_id=caller_id)
+                    dial=dial, hours=hours, **caller_id,
+                    **given(o, delay_s=float, attempts=int, retry_after_s=float,
+                            max_concurrent=int))
             out[name] = m.SurveySpec(
                 name=name, line=self.src.where(path)[0], questions=questions,
                 satisfaction=satisfaction,
                 intro=self.prompt(spec["intro"], (*path, "intro")) if "intro" in spec else None,
                 thanks=self.prompt(spec["thanks"], (*path, "thanks")) if "thanks" in spec else None,
-                inputs=tuple(spec.get("input", ["dtmf"])),
-                timeout_s=float(spec.get("timeout_s", 6)), retries=int(spec.get("retries", 1)),
+                **given(spec, inputs=("input", tuple), timeout_s=float, retries=int),
                 outbound=outbound)
         return out
 
@@ -483,6 +467,28 @@ def _assignments(node: m.FlowNode) -> list[tuple[str, Template]]:
     if isinstance(node, m.MenuNode):
         return [item for option in node.options.values() for item in option.assign.items()]
     return []
+
+
+def given(spec: Mapping[str, Any],
+          **fields: Callable[[Any], Any] | tuple[str, Callable[[Any], Any]]) -> dict[str, Any]:
+    """Model fields for the keys the YAML gives, converted: ``field=conv`` reads the key of the
+    same name, ``field=(key, conv)`` another key. Keys it does not give are left out, so the
+    model's field defaults are the only defaults."""
+    out: dict[str, Any] = {}
+    for name, how in fields.items():
+        key, conv = how if isinstance(how, tuple) else (name, how)
+        if key in spec:
+            out[name] = conv(spec[key])
+    return out
+
+
+def _default(cls: type[Any], name: str) -> Any:
+    """A model field's default (the one place it is written)."""
+    return cls.__dataclass_fields__[name].default
+
+
+def _hangup_outcome(value: Any) -> m.HangupOutcome:
+    return cast(m.HangupOutcome, value)
 
 
 class _Invalid(IvrError):

@@ -6,8 +6,9 @@ started with while a reload swaps in a new one.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal, get_args
 
 if TYPE_CHECKING:
     from ivr.flow.expr import Expression
@@ -28,6 +29,8 @@ TIME_VARIABLES = frozenset({"time", "hour", "minute", "weekday", "date"})
 BUILTIN_VARIABLES = CALL_VARIABLES | TIME_VARIABLES | {"language"}
 
 SayFormat = Literal["digits", "number", "currency", "date"]
+EdgeStyle = Literal["next", "option", "retry", "branch", "hours", "error", "back", "call"]
+YamlPath = tuple[str | int, ...]  # = ivr.flow.source.Path
 
 
 @dataclass(frozen=True)
@@ -79,17 +82,90 @@ class Retry:
 
 
 @dataclass(frozen=True)
+class Exit:
+    """Where a node can go: validation checks the target, the graph draws the arrow."""
+
+    target: str  # a node id or a reserved target; ``flow:NAME`` when ``to_node`` is false
+    path: YamlPath  # the YAML path, inside the node, that names the target
+    label: str = ""  # the arrow's label in the graph
+    style: EdgeStyle = "next"
+    condition: str = ""  # a branch case's condition (the graph shortens it after the label)
+    to_node: bool = True  # false: a called sub-flow, not a node of this flow
+
+
+# Exits of a node kind that does not list its own: (attribute path, label, style).
+_GENERIC_EXITS: tuple[tuple[str, str, EdgeStyle], ...] = (
+    ("callback.then", "callback booked", "option"),
+    ("callback.refused", "callback refused", "error"),
+    ("when_unavailable", "unavailable", "error"),
+    ("when_timeout", "timeout", "retry"),
+    ("on_error", "on_error", "error"),
+    ("on_fail", "on_fail", "error"),
+    ("otherwise", "otherwise", "retry"),
+    ("next", "next", "next"),
+)
+
+
+@dataclass(frozen=True)
 class Node:
+    """A node kind owns its parts: the YAML keys that make it (``yaml_keys``), its exits and
+    its prompts. Field defaults here are the only defaults: the loader passes what the YAML
+    gives."""
+
     id: str
     line: int
+
+    yaml_keys: ClassVar[tuple[str, ...]] = ()  # the first one is the kind's name
+    waits: ClassVar[bool] = False  # waits for the caller: a loop through it does not spin
+
+    @property
+    def kind(self) -> str:
+        """``menu``, ``play``, ``transfer``... (``say`` nodes are ``play`` nodes)."""
+        if self.yaml_keys:
+            return self.yaml_keys[0]
+        return type(self).__name__.removesuffix("Node").lower() or "node"
+
+    def exits(self) -> Iterator[Exit]:
+        """Every target the node can go to. This default follows the usual attribute names."""
+        for attr, label, style in _GENERIC_EXITS:
+            target: object = self
+            for part in attr.split("."):
+                target = getattr(target, part, None)
+            if isinstance(target, str) and target:
+                yield Exit(target, tuple(attr.split(".")), label, style)
+
+    def prompts(self) -> list[PromptSpec]:
+        """Every prompt the node can say, retry prompts included."""
+        return []
+
+
+def _retry_exits(node: MenuNode | CollectNode) -> Iterator[Exit]:
+    for name in ("no_input", "no_match"):
+        retry: Retry = getattr(node, name)
+        if retry.then:
+            yield Exit(retry.then, (node.kind, name, "then"), name, "retry")
+    # with a `then` on both, `otherwise` is a placeholder the interpreter never uses
+    if not (node.no_input.then and node.no_match.then):
+        yield Exit(node.otherwise, (node.kind, "otherwise"), "otherwise", "retry")
+
+
+def _retry_prompts(node: MenuNode | CollectNode) -> list[PromptSpec]:
+    return [r.prompt for r in (node.no_input, node.no_match) if r.prompt is not None]
 
 
 @dataclass(frozen=True)
 class PlayNode(Node):
+    yaml_keys = ("play", "say")
     prompt: PromptSpec
     next: str
     barge_in: bool = False  # a key press skips the rest of the prompt
     served: bool = False  # reaching this node means the caller got what they called for
+
+    def exits(self) -> Iterator[Exit]:
+        yield Exit(self.next, ("next",))
+
+    def prompts(self) -> list[PromptSpec]:
+        return [self.prompt]
 
 
 @dataclass(frozen=True)
@@ -102,6 +178,8 @@ class MenuOption:
 
 @dataclass(frozen=True)
 class MenuNode(Node):
+    yaml_keys = ("menu",)
+    waits = True
     prompt: PromptSpec
     options: dict[str, MenuOption]
     otherwise: str
@@ -124,9 +202,22 @@ class MenuNode(Node):
     def speech(self) -> bool:
         return "speech" in self.inputs
 
+    def exits(self) -> Iterator[Exit]:
+        for key, opt in self.options.items():
+            words = f" ({', '.join(opt.words)})" if opt.words else ""
+            word = {REPEAT: " repeat", BACK: " back"}.get(opt.target, "")
+            yield Exit(opt.target, ("menu", "options", key), f"{key}{word}{words}", "option")
+        yield from _retry_exits(self)
+
+    def prompts(self) -> list[PromptSpec]:
+        short = [self.short_prompt] if self.short_prompt is not None else []
+        return [self.prompt, *short, *_retry_prompts(self)]
+
 
 @dataclass(frozen=True)
 class CollectNode(Node):
+    yaml_keys = ("collect",)
+    waits = True
     prompt: PromptSpec
     into: str
     next: str
@@ -142,11 +233,23 @@ class CollectNode(Node):
     timeout_s: float = 5.0
     inter_digit_timeout_s: float = 3.0
 
+    def exits(self) -> Iterator[Exit]:
+        yield Exit(self.next, ("next",), "next")
+        yield from _retry_exits(self)
+
+    def prompts(self) -> list[PromptSpec]:
+        confirm = [self.confirm] if self.confirm is not None else []
+        return [self.prompt, *confirm, *_retry_prompts(self)]
+
 
 @dataclass(frozen=True)
 class SetNode(Node):
+    yaml_keys = ("set",)
     assign: dict[str, Template]
     next: str
+
+    def exits(self) -> Iterator[Exit]:
+        yield Exit(self.next, ("next",))
 
 
 @dataclass(frozen=True)
@@ -158,31 +261,54 @@ class BranchCase:
 
 @dataclass(frozen=True)
 class BranchNode(Node):
+    yaml_keys = ("branch",)
     cases: tuple[BranchCase, ...]
     otherwise: str
+
+    def exits(self) -> Iterator[Exit]:
+        for i, case in enumerate(self.cases):
+            yield Exit(case.target, ("branch", i, "goto"), "if", "branch", condition=case.source)
+        yield Exit(self.otherwise, ("else",), "else", "branch")
 
 
 @dataclass(frozen=True)
 class GotoNode(Node):
+    yaml_keys = ("goto",)
     target: str
+
+    def exits(self) -> Iterator[Exit]:
+        yield Exit(self.target, ("goto",))
 
 
 @dataclass(frozen=True)
 class CallNode(Node):
+    yaml_keys = ("call",)
+    waits = True
     flow: str
     next: str
+
+    def exits(self) -> Iterator[Exit]:
+        yield Exit(f"flow:{self.flow}", ("call",), "call", "call", to_node=False)
+        yield Exit(self.next, ("next",), "next (after return)")
 
 
 @dataclass(frozen=True)
 class HoursNode(Node):
+    yaml_keys = ("hours",)
     hours: BusinessHours
     when_open: str
     when_closed: str
     when_holiday: str
 
+    def exits(self) -> Iterator[Exit]:
+        yield Exit(self.when_open, ("hours", "when_open"), "open", "hours")
+        yield Exit(self.when_closed, ("hours", "when_closed"), "closed", "hours")
+        yield Exit(self.when_holiday, ("hours", "when_holiday"), "holiday", "hours")
+
 
 @dataclass(frozen=True)
 class HttpNode(Node):
+    yaml_keys = ("http",)
     method: Literal["GET", "POST"]
     path: Template
     next: str
@@ -191,12 +317,20 @@ class HttpNode(Node):
     save: dict[str, str] = field(default_factory=dict)  # variable -> path in the JSON reply
     timeout_s: float | None = None
 
+    def exits(self) -> Iterator[Exit]:
+        yield Exit(self.next, ("next",), "next")
+        yield Exit(self.on_error, ("http", "on_error"), "on_error", "error")
+
 
 @dataclass(frozen=True)
 class TransferNode(Node):
+    yaml_keys = ("transfer",)
     to: str  # a literal dial string from the flow, never from caller input
     on_fail: str
     timeout_s: int = 30
+
+    def exits(self) -> Iterator[Exit]:
+        yield Exit(self.on_fail, ("transfer", "on_fail"), "on_fail", "error")
 
 
 @dataclass(frozen=True)
@@ -233,6 +367,8 @@ class NumberRules:
 @dataclass(frozen=True)
 class QueueNode(Node):
     """Hand the caller to an agent queue (Asterisk ``Queue()``), after checking it over AMI."""
+    yaml_keys = ("queue",)
+    waits = True
 
     queue: str  # a queues.conf queue, written in the flow
     when_unavailable: str  # nobody logged in / free to answer, or AMI down
@@ -244,6 +380,21 @@ class QueueNode(Node):
     require_available: bool = False  # true: all agents busy also counts as unavailable
     callback: CallbackOffer | None = None
     survey: str | None = None  # survey (flow `surveys:`) after the agent hangs up
+
+    def exits(self) -> Iterator[Exit]:
+        if self.callback is not None:
+            yield Exit(self.callback.then, ("queue", "callback", "then"),
+                       f"{self.callback.key} callback", "option")
+            if self.callback.refused is not None:
+                yield Exit(self.callback.refused, ("queue", "callback", "refused"),
+                           "callback refused", "error")
+        yield Exit(self.when_unavailable, ("queue", "when_unavailable"), "unavailable", "error")
+        yield Exit(self.when_timeout, ("queue", "when_timeout"), "timeout", "retry")
+        yield Exit(self.next, ("next",), "after the agent")
+
+    def prompts(self) -> list[PromptSpec]:
+        announce = [self.announce] if self.announce is not None else []
+        return announce + ([self.callback.prompt] if self.callback is not None else [])
 
 
 @dataclass(frozen=True)
@@ -289,9 +440,14 @@ class SurveySpec:
 @dataclass(frozen=True)
 class SurveyNode(Node):
     """Run a survey of this flow now (e.g. at the end of a self-service call)."""
+    yaml_keys = ("survey",)
+    waits = True
 
     survey: str
     next: str = HANGUP
+
+    def exits(self) -> Iterator[Exit]:
+        yield Exit(self.next, ("next",))
 
 
 HangupOutcome = Literal["self_service", "abandoned"]
@@ -299,13 +455,19 @@ HangupOutcome = Literal["self_service", "abandoned"]
 
 @dataclass(frozen=True)
 class HangupNode(Node):
+    yaml_keys = ("hangup",)
     outcome: HangupOutcome = "self_service"
+
+    def exits(self) -> Iterator[Exit]:
+        return iter(())
 
 
 FlowNode = (
     PlayNode | MenuNode | CollectNode | SetNode | BranchNode | GotoNode | CallNode | HoursNode
     | HttpNode | TransferNode | HangupNode | QueueNode | SurveyNode
 )
+# The node kinds' YAML keys, in the order of ``FlowNode`` (the loader's and the schema's list).
+KINDS: tuple[str, ...] = tuple(k for cls in get_args(FlowNode) for k in cls.yaml_keys)
 
 
 @dataclass(frozen=True)
@@ -327,21 +489,6 @@ class Flow:
 
     def prompts(self) -> list[PromptSpec]:
         """Every prompt of the flow (for TTS rendering and prompt-file checks)."""
-        nodes = [p for node in self.nodes.values() for p in node_prompts(node)]
+        nodes = [p for node in self.nodes.values() for p in node.prompts()]
         return nodes + [p for survey in self.surveys.values() for p in survey.prompts()]
 
-
-def node_prompts(node: FlowNode) -> list[PromptSpec]:
-    """Every prompt one node can say, retry prompts included."""
-    out: list[PromptSpec] = []
-    for attr in ("prompt", "short_prompt", "confirm", "announce"):
-        p = getattr(node, attr, None)
-        if p is not None:
-            out.append(p)
-    for attr in ("no_input", "no_match"):
-        r = getattr(node, attr, None)
-        if r is not None and r.prompt is not None:
-            out.append(r.prompt)
-    if isinstance(node, QueueNode) and node.callback:
-        out.append(node.callback.prompt)
-    return out

@@ -11,58 +11,11 @@ from ivr.flow import model as m
 from ivr.flow.source import Path, Source
 
 SOUND_EXTENSIONS = (".wav", ".gsm", ".sln", ".sln16", ".ulaw", ".alaw", ".g722", ".WAV")
-# nodes that wait for the caller
-_WAITS = (m.MenuNode, m.CollectNode, m.CallNode, m.QueueNode, m.SurveyNode)
 
 
 def edges(node: m.FlowNode) -> Iterator[tuple[str, Path]]:
-    """Every target a node can go to, with the YAML path (inside the node) that names it."""
-    match node:
-        case m.PlayNode() | m.SetNode() | m.CallNode():
-            yield node.next, ("next",)
-        case m.MenuNode():
-            for key, opt in node.options.items():
-                yield opt.target, ("menu", "options", key)
-            yield from _retry_edges(node, "menu")
-        case m.CollectNode():
-            yield node.next, ("next",)
-            yield from _retry_edges(node, "collect")
-        case m.BranchNode():
-            for i, case in enumerate(node.cases):
-                yield case.target, ("branch", i, "goto")
-            yield node.otherwise, ("else",)
-        case m.GotoNode():
-            yield node.target, ("goto",)
-        case m.HoursNode():
-            yield node.when_open, ("hours", "when_open")
-            yield node.when_closed, ("hours", "when_closed")
-            yield node.when_holiday, ("hours", "when_holiday")
-        case m.HttpNode():
-            yield node.next, ("next",)
-            yield node.on_error, ("http", "on_error")
-        case m.TransferNode():
-            yield node.on_fail, ("transfer", "on_fail")
-        case m.QueueNode():
-            yield node.when_unavailable, ("queue", "when_unavailable")
-            yield node.when_timeout, ("queue", "when_timeout")
-            yield node.next, ("next",)
-            if node.callback is not None:
-                yield node.callback.then, ("queue", "callback", "then")
-                if node.callback.refused is not None:
-                    yield node.callback.refused, ("queue", "callback", "refused")
-        case m.SurveyNode():
-            yield node.next, ("next",)
-        case m.HangupNode():
-            return
-
-
-def _retry_edges(node: m.MenuNode | m.CollectNode, kind: str) -> Iterator[tuple[str, Path]]:
-    for name in ("no_input", "no_match"):
-        then = getattr(node, name).then
-        if then:
-            yield then, (kind, name, "then")
-    if not (node.no_input.then and node.no_match.then):
-        yield node.otherwise, (kind, "otherwise")
+    """Every node target a node can go to, with the YAML path (inside the node) that names it."""
+    return ((e.target, e.path) for e in node.exits() if e.to_node)
 
 
 def check_flow(
@@ -137,8 +90,8 @@ def _unreachable(flow: m.Flow, src: Source) -> list[FlowError]:
 def _busy_loops(flow: m.Flow, src: Source) -> list[FlowError]:
     """Cycles made only of nodes that never wait for the caller would spin for ever."""
     graph = {
-        nid: [t for t, _ in edges(n) if t in flow.nodes and not isinstance(flow.nodes[t], _WAITS)]
-        for nid, n in flow.nodes.items() if not isinstance(n, _WAITS)
+        nid: [t for t, _ in edges(n) if t in flow.nodes and not flow.nodes[t].waits]
+        for nid, n in flow.nodes.items() if not n.waits
     }
     errors = []
     for component in _strongly_connected(graph):
@@ -220,7 +173,7 @@ def _speech_menus(flow: m.Flow, src: Source) -> list[FlowError]:
         if not any(opt.words for opt in node.options.values()):
             errors.append(src.error((*base, "input"), "a speech menu needs words on its options, "
                                     "e.g. \"1\": {goto: balance, words: [balance]}"))
-        for prompt in m.node_prompts(node):
+        for prompt in node.prompts():
             for parts in prompt.parts_by_language.values():
                 bad = [p for p in parts if not isinstance(p, m.Speech) or p.kind == "sound"]
                 if bad:
@@ -272,7 +225,7 @@ def _undefined_variables(flow: m.Flow, src: Source) -> list[FlowError]:
     known = assigned_variables(flow)
     errors = []
     for node in flow.nodes.values():
-        kind = type(node).__name__.removesuffix("Node").lower()
+        kind = node.kind
         for name, where in used_variables(node):
             if name not in known:
                 path = ("nodes", node.id, *where) if where[0] in ("set", "branch", "http") \
@@ -285,7 +238,7 @@ def _undefined_variables(flow: m.Flow, src: Source) -> list[FlowError]:
 def _missing_files(flow: m.Flow, src: Source, prompts_dir: FsPath) -> list[FlowError]:
     errors = []
     for node in flow.nodes.values():
-        for prompt in m.node_prompts(node):
+        for prompt in node.prompts():
             for parts in prompt.parts_by_language.values():
                 for part in parts:
                     if isinstance(part, m.Speech) and part.kind == "file" and not any(
