@@ -1,9 +1,13 @@
 """Generate ivr/flow/schema.json, the flow language's JSON Schema (run from the repo root).
 
 The schema is written here in Python because it repeats many small shapes; the JSON file is what
-ships. tests/test_flow_loader.py checks the two agree.
+ships. tests/test_flow_loader.py checks the two agree; tests/test_flow_schema_model.py checks
+the schema and the model (ivr/flow/model.py) agree: the same node kinds, every field default
+valid where the YAML sets it, and every key of a node a field of its class.
 """
 import json
+
+from ivr.flow.model import KINDS
 LANG = "^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$"
 ID = "^[A-Za-z_][A-Za-z0-9_]*$"
 VAR = "^[A-Za-z_][A-Za-z0-9_]*$"
@@ -87,8 +91,8 @@ schema = {
         obj({"goto": target, "words": {"type": "array", "items": {"type": "string", "minLength": 1}},
              "set": {"$ref": "#/$defs/assign"}, "description": S("For people.")}, ["goto"]),
     ]},
-    "node": {"oneOf": [{"$ref": f"#/$defs/{k}_node"} for k in
-                       ["play", "say", "menu", "collect", "set", "branch", "goto", "call", "hours", "http", "transfer", "hangup", "queue", "survey"]]},
+    # the node kinds come from the model (each class's yaml_keys); each needs a KIND_node below
+    "node": {"oneOf": [{"$ref": f"#/$defs/{k}_node"} for k in KINDS]},
     "play_node": node("play", {"$ref": "#/$defs/prompt"}, {"barge_in": {"type": "boolean"}}, True, "Play a prompt."),
     "say_node": node("say", {"$ref": "#/$defs/prompt"}, {"barge_in": {"type": "boolean"}}, True, "Say values (digits, number, currency, date) and text."),
     "menu_node": node("menu", obj({
