@@ -189,17 +189,13 @@ def analyse(flow: m.Flow, edges: Iterable[Edge] | None = None) -> FlowAnalysis:
         backward.setdefault(e.target, set()).add(e.source)
 
     reached = _closure([flow.start], forward)
-    ends = [nid for nid, n in flow.nodes.items() if isinstance(n, _ENDS)]
+    ends = [nid for nid, n in flow.nodes.items() if n.ends_call]
     ends += [m.HANGUP, m.RETURN]
     can_end = _closure(ends, backward)
     return FlowAnalysis(
         unreachable=frozenset(n for n in flow.nodes if n not in reached),
         dead_ends=frozenset(n for n in flow.nodes if n not in can_end),
     )
-
-
-# nodes that end the call (with an agent, for transfer and queue), whatever comes after
-_ENDS = (m.HangupNode, m.TransferNode, m.QueueNode)
 
 
 def _closure(roots: Iterable[str], graph: dict[str, set[str]]) -> set[str]:

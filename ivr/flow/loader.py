@@ -450,7 +450,7 @@ def tainted(nodes: dict[str, m.FlowNode], sensitive: set[str]) -> frozenset[str]
     """``sensitive`` plus every variable set from one of them (``set: {copy: "{account}"}``),
     transitively: a copy of an account number is as secret as the number. A ``:masked``
     placeholder shows only the last four characters, so it does not pass the secret on."""
-    assigns = [a for n in nodes.values() for a in _assignments(n)]
+    assigns = [a for n in nodes.values() for a in n.assignments()]
     out = set(sensitive)
     while True:
         more = {name for name, tpl in assigns if name not in out and any(
@@ -459,14 +459,6 @@ def tainted(nodes: dict[str, m.FlowNode], sensitive: set[str]) -> frozenset[str]
         if not more:
             return frozenset(out)
         out |= more
-
-
-def _assignments(node: m.FlowNode) -> list[tuple[str, Template]]:
-    if isinstance(node, m.SetNode):
-        return list(node.assign.items())
-    if isinstance(node, m.MenuNode):
-        return [item for option in node.options.values() for item in option.assign.items()]
-    return []
 
 
 def given(spec: Mapping[str, Any],

@@ -117,6 +117,7 @@ class Node:
 
     yaml_keys: ClassVar[tuple[str, ...]] = ()  # the first one is the kind's name
     waits: ClassVar[bool] = False  # waits for the caller: a loop through it does not spin
+    ends_call: ClassVar[bool] = False  # ends the call (with an agent, maybe) whatever follows
 
     @property
     def kind(self) -> str:
@@ -137,6 +138,22 @@ class Node:
     def prompts(self) -> list[PromptSpec]:
         """Every prompt the node can say, retry prompts included."""
         return []
+
+    def assignments(self) -> list[tuple[str, Template]]:
+        """The variables the node sets from a template (sensitivity passes through them)."""
+        return []
+
+    def sets(self) -> list[str]:
+        """Every variable the node can set."""
+        return [name for name, _ in self.assignments()]
+
+    def reads(self) -> Iterator[tuple[str, YamlPath]]:
+        """Variables the node reads, with where it reads them."""
+        for attr in ("prompt", "short_prompt", "confirm"):
+            prompt = getattr(self, attr, None)
+            if prompt is not None:
+                for name in sorted(prompt.variables):
+                    yield name, (attr,)
 
 
 def _retry_exits(node: MenuNode | CollectNode) -> Iterator[Exit]:
@@ -213,6 +230,9 @@ class MenuNode(Node):
         short = [self.short_prompt] if self.short_prompt is not None else []
         return [self.prompt, *short, *_retry_prompts(self)]
 
+    def assignments(self) -> list[tuple[str, Template]]:
+        return [item for option in self.options.values() for item in option.assign.items()]
+
 
 @dataclass(frozen=True)
 class CollectNode(Node):
@@ -241,6 +261,9 @@ class CollectNode(Node):
         confirm = [self.confirm] if self.confirm is not None else []
         return [self.prompt, *confirm, *_retry_prompts(self)]
 
+    def sets(self) -> list[str]:
+        return [self.into]
+
 
 @dataclass(frozen=True)
 class SetNode(Node):
@@ -250,6 +273,13 @@ class SetNode(Node):
 
     def exits(self) -> Iterator[Exit]:
         yield Exit(self.next, ("next",))
+
+    def assignments(self) -> list[tuple[str, Template]]:
+        return list(self.assign.items())
+
+    def reads(self) -> Iterator[tuple[str, YamlPath]]:
+        for key, tpl in self.assign.items():
+            yield from ((n, ("set", key)) for n in sorted(tpl.names))
 
 
 @dataclass(frozen=True)
@@ -269,6 +299,10 @@ class BranchNode(Node):
         for i, case in enumerate(self.cases):
             yield Exit(case.target, ("branch", i, "goto"), "if", "branch", condition=case.source)
         yield Exit(self.otherwise, ("else",), "else", "branch")
+
+    def reads(self) -> Iterator[tuple[str, YamlPath]]:
+        for i, case in enumerate(self.cases):
+            yield from ((n, ("branch", i, "if")) for n in sorted(case.condition.names))
 
 
 @dataclass(frozen=True)
@@ -321,10 +355,19 @@ class HttpNode(Node):
         yield Exit(self.next, ("next",), "next")
         yield Exit(self.on_error, ("http", "on_error"), "on_error", "error")
 
+    def sets(self) -> list[str]:
+        return list(self.save)
+
+    def reads(self) -> Iterator[tuple[str, YamlPath]]:
+        yield from ((n, ("http",)) for n in sorted(self.path.names))
+        for key, tpl in self.body.items():
+            yield from ((n, ("http", "body", key)) for n in sorted(tpl.names))
+
 
 @dataclass(frozen=True)
 class TransferNode(Node):
     yaml_keys = ("transfer",)
+    ends_call = True
     to: str  # a literal dial string from the flow, never from caller input
     on_fail: str
     timeout_s: int = 30
@@ -367,7 +410,9 @@ class NumberRules:
 @dataclass(frozen=True)
 class QueueNode(Node):
     """Hand the caller to an agent queue (Asterisk ``Queue()``), after checking it over AMI."""
+
     yaml_keys = ("queue",)
+    ends_call = True
     waits = True
 
     queue: str  # a queues.conf queue, written in the flow
@@ -440,6 +485,7 @@ class SurveySpec:
 @dataclass(frozen=True)
 class SurveyNode(Node):
     """Run a survey of this flow now (e.g. at the end of a self-service call)."""
+
     yaml_keys = ("survey",)
     waits = True
 
@@ -456,6 +502,7 @@ HangupOutcome = Literal["self_service", "abandoned"]
 @dataclass(frozen=True)
 class HangupNode(Node):
     yaml_keys = ("hangup",)
+    ends_call = True
     outcome: HangupOutcome = "self_service"
 
     def exits(self) -> Iterator[Exit]:

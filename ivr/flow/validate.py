@@ -188,37 +188,8 @@ def assigned_variables(flow: m.Flow) -> set[str]:
     """Variables a flow can set: declared ones, set/collect/http targets and option sets."""
     names = set(flow.variables) | m.BUILTIN_VARIABLES
     for node in flow.nodes.values():
-        match node:
-            case m.SetNode():
-                names.update(node.assign)
-            case m.CollectNode():
-                names.add(node.into)
-            case m.HttpNode():
-                names.update(node.save)
-            case m.MenuNode():
-                for opt in node.options.values():
-                    names.update(opt.assign)
+        names.update(node.sets())
     return names
-
-
-def used_variables(node: m.FlowNode) -> Iterator[tuple[str, Path]]:
-    """Variables a node reads, with where it reads them."""
-    for attr in ("prompt", "short_prompt", "confirm"):
-        prompt = getattr(node, attr, None)
-        if prompt is not None:
-            for name in sorted(prompt.variables):
-                yield name, (attr,)
-    match node:
-        case m.SetNode():
-            for key, tpl in node.assign.items():
-                yield from ((n, ("set", key)) for n in sorted(tpl.names))
-        case m.BranchNode():
-            for i, case in enumerate(node.cases):
-                yield from ((n, ("branch", i, "if")) for n in sorted(case.condition.names))
-        case m.HttpNode():
-            yield from ((n, ("http",)) for n in sorted(node.path.names))
-            for key, tpl in node.body.items():
-                yield from ((n, ("http", "body", key)) for n in sorted(tpl.names))
 
 
 def _undefined_variables(flow: m.Flow, src: Source) -> list[FlowError]:
@@ -226,7 +197,7 @@ def _undefined_variables(flow: m.Flow, src: Source) -> list[FlowError]:
     errors = []
     for node in flow.nodes.values():
         kind = node.kind
-        for name, where in used_variables(node):
+        for name, where in node.reads():
             if name not in known:
                 path = ("nodes", node.id, *where) if where[0] in ("set", "branch", "http") \
                     else ("nodes", node.id, kind, *where)
