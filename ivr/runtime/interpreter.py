@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import assert_never
 from zoneinfo import ZoneInfo
 
 from ivr.call.channel import Channel, ListenRequest, Prompt
@@ -143,6 +144,7 @@ class CallRun:
             self.log.exception("on_node hook failed")
 
     async def _step(self, node: m.FlowNode) -> str:
+        """Run one node; where to go next. Each node kind of ``m.FlowNode`` has its case."""
         match node:
             case m.PlayNode():
                 await self.say([node.prompt], "0123456789*#" if node.barge_in else "")
@@ -181,6 +183,8 @@ class CallRun:
                 return node.next
             case m.HangupNode():
                 raise _Stop(node.outcome)
+            case _:  # mypy: a node kind of the model without its step here
+                assert_never(node)
 
     # --- helpers -------------------------------------------------------------------------
 
