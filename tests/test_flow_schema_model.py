@@ -157,3 +157,10 @@ def test_a_yaml_key_left_out_means_the_model_default() -> None:
         for f in dataclasses.fields(node):
             if f.default is not dataclasses.MISSING:
                 assert getattr(node, f.name) == f.default, f.name
+
+
+def test_every_node_kind_has_a_loader_entry() -> None:
+    from ivr.flow.loader import _Builder
+
+    missing = [k for k in m.KINDS if not callable(getattr(_Builder, f"_{k}", None))]
+    assert not missing, f"add _Builder._KIND to ivr/flow/loader.py for: {missing}"
