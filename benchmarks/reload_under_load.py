@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 from fake_asterisk import FakeCallState, FakeCommand, run_fake_call  # noqa: E402
 
-from ivr.app import App  # noqa: E402
+from ivr.app import App, Server  # noqa: E402
 from ivr.config import (  # noqa: E402
     AdminSettings,
     AgiSettings,
@@ -124,10 +124,9 @@ async def caller(app_port: int, n: int, stop: asyncio.Event, run: Run, prompt_ms
             run.failures.append(f"{call_id}: IVR_RESULT={result.variables['IVR_RESULT']}")
 
 
-async def reloader(app: App, flows: Path, args: argparse.Namespace, run: Run) -> None:
+async def reloader(app: Server, flows: Path, args: argparse.Namespace, run: Run) -> None:
     from aiohttp import ClientSession
 
-    assert app.admin is not None
     headers = {"Authorization": f"Bearer {TOKEN}"}
     async with ClientSession(f"http://{HOST}:{app.admin.port}") as http:
         for i in range(1, args.reloads + 1):
@@ -182,21 +181,20 @@ async def bench(args: argparse.Namespace) -> int:
             store=StoreSettings(path=str(root / "calls.sqlite3")),
             admin=AdminSettings(host=HOST, port=0, token=Secret(TOKEN.encode())),
         )
-        app = App(settings)
-        app.flows.poll_s = args.poll_s
-        app_hook = app.flows.on_reload
+        built = App(settings)
+        built.flows.poll_s = args.poll_s
+        app_hook = built.flows.on_reload
 
         def seen(result: ReloadResult) -> None:
             run.results.append(result)
-            for name, flow in app.flows.flows.items():
+            for name, flow in built.flows.flows.items():
                 (run.served if name == "main" else run.sub_served).add(flow.version)
             if app_hook is not None:
                 app_hook(result)  # the server's own (metrics)
 
-        app.flows.on_reload = seen
+        built.flows.on_reload = seen
         started = time.monotonic()
-        await app.start()
-        assert app.agi is not None
+        app = await built.start()
         stop = asyncio.Event()
         callers = [asyncio.create_task(caller(app.agi.port, n, stop, run, args.prompt_ms, rng))
                    for n in range(args.callers)]

@@ -23,8 +23,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ivr.admin import api
 from ivr.admin.api import make_admin_app
-from ivr.admin.console import Health, LiveCall
-from ivr.app import App
+from ivr.admin.console import Health, HealthBoard, LiveCall
+from ivr.app import App, Server
 from ivr.call.record import CallRecord, SurveyAnswer, SurveyResult
 from ivr.config import (
     AdminSettings,
@@ -629,53 +629,61 @@ async def test_healthz(client: TestClient[Any, Any], console: StubConsole) -> No
     assert (await client.get("/healthz")).status == 503
 
 
-class _FailingStore:
-    path = "/var/lib/ivr/secret-place/calls.sqlite3"
-
-    def __init__(self, error: Exception | None = None) -> None:
-        self.error = error
-
-    async def get(self, call_id: str) -> None:
-        if self.error is not None:
-            raise self.error
-
-
-def fake_app(store: Any) -> Any:
+async def test_health_details_name_no_paths_or_hosts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # each component reports its own health; no detail names a file, host or port
     from types import SimpleNamespace as NS
 
-    return NS(
-        agi=NS(host="10.9.8.7", port=4573, sockets=[object()], active_calls=3),
-        speech=NS(address="10.9.8.7:4574", server=NS(sockets=[object()], active_sessions=1),
-                  engines={"en": NS(name="vosk")}),
-        ami=NS(up=True, reconnects=2),
-        settings=Settings(ami=replace(Settings().ami, host="pbx.internal", port=5038)),
-        store=store,
-    )
-
-
-async def test_health_details_name_no_paths_or_hosts(caplog: pytest.LogCaptureFixture) -> None:
-    from ivr.app import AppConsole
+    from ivr.app import agi_health
+    from ivr.asterisk.ami.client import AmiClient
     from ivr.errors import StoreError
+    from ivr.speech.service import SpeechService
 
     def shown(checks: dict[str, Health]) -> str:
         return " ".join(h.detail for h in checks.values())
 
-    app = fake_app(_FailingStore())
-    checks = await AppConsole(app).health()
-    assert {n: h.status for n, h in checks.items()} == {
-        "fastagi": "up", "audiosocket": "up", "ami": "up", "store": "up", "recogniser": "up"}
-    assert checks["fastagi"].detail == "3 connection(s)"
-    assert checks["audiosocket"].detail == "1 session(s)"
-    assert checks["ami"].detail == "2 reconnect(s)"
-    assert checks["recogniser"].detail == "en=vosk"
-    app.ami.up = False
-    app.store = _FailingStore(StoreError(f"{_FailingStore.path}: disk I/O error"))
-    caplog.set_level(logging.WARNING)
-    checks = await AppConsole(app).health()
-    assert checks["ami"].status == checks["store"].status == "down"
-    for text in ("10.9.8.7", "4573", "4574", "pbx.internal", "5038", "/var/lib", "sqlite3"):
-        assert text not in shown(checks), text
-    assert "disk I/O error" in caplog.text  # the whole message goes to the log
+    agi = NS(host="10.9.8.7", port=4573, sockets=[object()], active_calls=3)
+    speech = SpeechService(replace(Settings().speech, host="10.9.8.7", port=4574), tmp_path)
+    listening = speech.server
+    speech.server = NS(sockets=[object()], active_sessions=1)  # type: ignore[assignment]
+    speech.engines = {"en": NS(name="vosk")}  # type: ignore[dict-item]
+    ami = AmiClient(replace(Settings().ami, host="pbx.internal", port=5038))
+    ami._logged_in.set()
+    ami.reconnects = 2
+    store = await RecordStore.open(tmp_path / "calls.sqlite3")
+    board = HealthBoard()
+    board.report_by("fastagi", lambda: agi_health(agi))  # type: ignore[arg-type]
+    board.report_by("audiosocket", speech.audiosocket_health)
+    board.report_by("recogniser", speech.recogniser_health)
+    board.report_by("ami", ami.health)
+    board.report_by("store", store.health)
+    try:
+        checks = await board.report()
+        assert {n: h.status for n, h in checks.items()} == {
+            "fastagi": "up", "audiosocket": "up", "ami": "up", "store": "up",
+            "recogniser": "up"}
+        assert checks["fastagi"].detail == "3 connection(s)"
+        assert checks["audiosocket"].detail == "1 session(s)"
+        assert checks["ami"].detail == "2 reconnect(s)"
+        assert checks["recogniser"].detail == "en=vosk"
+        ami._logged_in.clear()
+
+        async def failing_get(call_id: str) -> None:
+            raise StoreError(f"{tmp_path}/calls.sqlite3: disk I/O error")
+
+        store.get = failing_get  # type: ignore[assignment,method-assign]
+        caplog.set_level(logging.WARNING)
+        checks = await board.report()
+        assert checks["ami"].status == checks["store"].status == "down"
+        for text in ("10.9.8.7", "4573", "4574", "pbx.internal", "5038", str(tmp_path),
+                     "sqlite3"):
+            assert text not in shown(checks), text
+        assert "disk I/O error" in caplog.text  # the whole message goes to the log
+    finally:
+        await store.close()
+        speech.server = listening
+        await speech.close()
 
 
 async def test_metrics_text_parses(client: TestClient[Any, Any], console: StubConsole) -> None:
@@ -793,27 +801,23 @@ def app_settings(tmp_path: Path, flows: Path, **admin: ClientSession) -> Setting
 
 
 @pytest.fixture
-async def app(tmp_path: Path, flows_dir: Path) -> AsyncIterator[App]:
-    app = App(app_settings(tmp_path, flows_dir))
-    await app.start()
+async def app(tmp_path: Path, flows_dir: Path) -> AsyncIterator[Server]:
+    app = await App(app_settings(tmp_path, flows_dir)).start()
     yield app
     await app.close()
 
 
 @pytest.fixture
-async def admin(app: App) -> AsyncIterator[ClientSession]:
-    assert app.admin is not None
+async def admin(app: Server) -> AsyncIterator[ClientSession]:
     async with ClientSession(f"http://127.0.0.1:{app.admin.port}") as session:
         yield session
 
 
-def agi_port(app: App) -> int:
-    assert app.agi is not None
+def agi_port(app: Server) -> int:
     return app.agi.port
 
 
-async def finished(app: App, call_id: str) -> CallRecord:
-    assert app.store is not None
+async def finished(app: Server, call_id: str) -> CallRecord:
     for _ in range(100):
         rec = await app.store.get(call_id)
         if rec is not None and rec.outcome is not None:
@@ -823,7 +827,7 @@ async def finished(app: App, call_id: str) -> CallRecord:
 
 
 async def test_a_call_in_progress_keeps_its_version(
-    app: App, admin: ClientSession, flows_dir: Path
+    app: Server, admin: ClientSession, flows_dir: Path
 ) -> None:
     at_menu = asyncio.Event()
 
@@ -854,7 +858,7 @@ async def test_a_call_in_progress_keeps_its_version(
     assert old.outcome == new.outcome == "self_service"
 
 
-async def test_metrics_count_a_finished_call(app: App, admin: ClientSession) -> None:
+async def test_metrics_count_a_finished_call(app: Server, admin: ClientSession) -> None:
     await run_fake_call("127.0.0.1", agi_port(app), script="main", digits=["1"], uniqueid="m")
     await finished(app, "m")
     text = await (await admin.get("/metrics")).text()
@@ -867,7 +871,7 @@ async def test_metrics_count_a_finished_call(app: App, admin: ClientSession) -> 
     assert samples[("ivr_flow_reloads_total", (("result", "ok"),))] == 0  # start-up is no reload
 
 
-async def test_healthz_through_the_app(app: App, admin: ClientSession, tmp_path: Path) -> None:
+async def test_healthz_through_the_app(app: Server, admin: ClientSession, tmp_path: Path) -> None:
     response = await admin.get("/healthz")
     body = await response.json()
     assert response.status == 200 and body["status"] == "ok"
@@ -876,16 +880,15 @@ async def test_healthz_through_the_app(app: App, admin: ClientSession, tmp_path:
     text = await response.text()  # open to anyone who reaches it: no file paths, no hosts
     for hidden in (str(tmp_path), "calls.sqlite3", "127.0.0.1", f":{agi_port(app)}"):
         assert hidden not in text, hidden
-    assert app.agi is not None
     await app.agi.close()  # FastAGI gone: 503
     response = await admin.get("/healthz")
     assert response.status == 503 and (await response.json())["status"] == "down"
 
 
 async def test_the_watcher_reloads_inside_the_app(tmp_path: Path, flows_dir: Path) -> None:
-    app = App(app_settings(tmp_path, flows_dir))
-    app.flows.poll_s = 0.02
-    await app.start()
+    built = App(app_settings(tmp_path, flows_dir))
+    built.flows.poll_s = 0.02
+    app = await built.start()
     try:
         write(flows_dir / "main.yaml", flow_text("w2"))
         for _ in range(250):
@@ -901,38 +904,51 @@ async def test_the_watcher_reloads_inside_the_app(tmp_path: Path, flows_dir: Pat
         await app.close()
 
 
-async def test_a_taken_admin_port_stops_start_up(tmp_path: Path, flows_dir: Path) -> None:
+@pytest.fixture
+def agi_starts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts FastAGI start-ups (a failed start-up must take no call)."""
+    from ivr.asterisk.agi.server import AgiServer
+
+    starts: list[int] = []
+    start = AgiServer.start
+
+    async def counted(self: AgiServer) -> None:
+        starts.append(1)
+        await start(self)
+
+    monkeypatch.setattr(AgiServer, "start", counted)
+    return starts
+
+
+async def test_a_taken_admin_port_stops_start_up(
+    tmp_path: Path, flows_dir: Path, agi_starts: list[int]
+) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         settings = app_settings(tmp_path, flows_dir)
         app = App(replace(settings, admin=replace(settings.admin, port=port)))
-        try:
-            with pytest.raises(ConfigError, match=f"127.0.0.1:{port}"):
-                await app.start()
-            assert app.agi is None  # no calls were taken
-        finally:
-            await app.close()
+        with pytest.raises(ConfigError, match=f"127.0.0.1:{port}"):
+            await app.start()  # closes what it had started
+        assert agi_starts == []  # no calls were taken
 
 
 async def test_admin_off(tmp_path: Path, flows_dir: Path) -> None:
     settings = app_settings(tmp_path, flows_dir)
-    app = App(replace(settings, admin=replace(settings.admin, enabled=False)))
-    await app.start()
+    app = await App(replace(settings, admin=replace(settings.admin, enabled=False))).start()
     try:
-        assert app.admin is None
+        assert app.admin.app is None  # not listening
     finally:
         await app.close()
 
 
-async def test_a_bad_allowed_host_stops_start_up(tmp_path: Path, flows_dir: Path) -> None:
+async def test_a_bad_allowed_host_stops_start_up(
+    tmp_path: Path, flows_dir: Path, agi_starts: list[int]
+) -> None:
     settings = app_settings(tmp_path, flows_dir)
     app = App(replace(settings, admin=replace(settings.admin,
                                               allowed_hosts=("ops.example:8080",))))
-    try:
-        with pytest.raises(ConfigError, match=r"admin\.allowed_hosts: 'ops\.example:8080'"):
-            await app.start()
-        assert app.agi is None  # no calls were taken
-    finally:
-        await app.close()
+    with pytest.raises(ConfigError, match=r"admin\.allowed_hosts: 'ops\.example:8080'"):
+        await app.start()
+    assert agi_starts == []  # no calls were taken

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ivr.app import App
+from ivr.app import App, Calls, Server
 from ivr.asterisk.agi import commands
 from ivr.asterisk.agi.protocol import (
     NEED_DATA,
@@ -232,21 +232,20 @@ BANK_OPEN_AT = datetime(2026, 11, 30, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")).t
 
 
 @pytest.fixture
-async def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[App]:
+async def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Server]:
     async def no_rendering(self: App, flows: object) -> None:  # the fake never opens a sound
         return None
 
     monkeypatch.setattr(App, "render_prompts", no_rendering)
-    original = App.services
+    original = Calls.services
     offset = BANK_OPEN_AT - time.time()  # as recorded: the bank open (a Monday, 10:00)
-    monkeypatch.setattr(App, "services", lambda self: dataclasses.replace(
+    monkeypatch.setattr(Calls, "services", lambda self: dataclasses.replace(
         original(self), clock=lambda: time.time() + offset))
     settings = Settings(flows_dir=str(ROOT / "flows"), prompts_dir=str(tmp_path / "prompts"),
                         agi=AgiSettings(port=0, sounds_prefix="ivr/"),
                         store=StoreSettings(path=str(tmp_path / "calls.sqlite3")),
                         speech=SpeechSettings(port=0), admin=AdminSettings(port=0))
-    app = App(settings)
-    await app.start()
+    app = await App(settings).start()
     try:
         yield app
     finally:
@@ -273,8 +272,7 @@ async def play_asterisk_side(port: int, wire: list[tuple[str, str]]) -> list[str
     return got
 
 
-async def stored(app: App, call_id: str) -> CallRecord:
-    assert app.store is not None
+async def stored(app: Server, call_id: str) -> CallRecord:
     for _ in range(100):
         record = await app.store.get(call_id)
         if record is not None and record.outcome is not None:
@@ -293,7 +291,7 @@ async def stored(app: App, call_id: str) -> CallRecord:
     ],
 )
 async def test_server_still_says_what_it_said_to_asterisk(
-    server: App, name: str, outcome: str, path: list[str]
+    server: Server, name: str, outcome: str, path: list[str]
 ) -> None:
     fixture = FIXTURES / f"recorded_{name}.txt"
     if not fixture.exists():

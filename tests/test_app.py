@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from fake_asterisk import run_fake_call
 
-from ivr.app import App
+from ivr.app import App, Server
 from ivr.config import (
     AdminSettings,
     AgiSettings,
@@ -49,7 +49,7 @@ async def balance_api() -> AsyncIterator[str]:
     await runner.cleanup()
 
 
-async def start_app(tmp_path: Path, prompts: Path, flows: Path, base_url: str = "") -> App:
+async def start_app(tmp_path: Path, prompts: Path, flows: Path, base_url: str = "") -> Server:
     settings = Settings(
         flows_dir=str(flows), prompts_dir=str(prompts),
         agi=AgiSettings(port=0, sounds_prefix="ivr/"),
@@ -57,9 +57,7 @@ async def start_app(tmp_path: Path, prompts: Path, flows: Path, base_url: str = 
         store=StoreSettings(path=str(tmp_path / "calls.sqlite3")),
         speech=SpeechSettings(port=0), admin=AdminSettings(port=0),
     )
-    app = App(settings)
-    await app.start()
-    return app
+    return await App(settings).start()
 
 
 def always_open_flows(tmp_path: Path) -> Path:
@@ -77,19 +75,17 @@ def always_open_flows(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def app(tmp_path: Path, prompts_dir: Path, balance_api: str) -> AsyncIterator[App]:
+async def app(tmp_path: Path, prompts_dir: Path, balance_api: str) -> AsyncIterator[Server]:
     app = await start_app(tmp_path, prompts_dir, always_open_flows(tmp_path), balance_api)
     yield app
     await app.close()
 
 
-def port(app: App) -> int:
-    assert app.agi is not None
+def port(app: Server) -> int:
     return app.agi.port
 
 
-async def stored(app: App, call_id: str) -> object:
-    assert app.store is not None
+async def stored(app: Server, call_id: str) -> object:
     for _ in range(50):  # the record is written right after the socket closes
         record = await app.store.get(call_id)
         if record is not None and record.outcome is not None:
@@ -99,7 +95,7 @@ async def stored(app: App, call_id: str) -> object:
 
 
 async def test_start_renders_prompts_and_a_menu_choice_is_recorded(
-    app: App, prompts_dir: Path
+    app: Server, prompts_dir: Path
 ) -> None:
     assert (prompts_dir / f"{tts_file('Welcome to the I V R demo.', 'en')}.wav").is_file()
     result = await run_fake_call("127.0.0.1", port(app), script="main", digits=["2"],
@@ -113,15 +109,15 @@ async def test_start_renders_prompts_and_a_menu_choice_is_recorded(
     assert result.names[-1] == "HANGUP"
 
 
-async def test_unknown_flow_is_handed_back_to_the_dialplan(app: App) -> None:
+async def test_unknown_flow_is_handed_back_to_the_dialplan(app: Server) -> None:
     result = await run_fake_call("127.0.0.1", port(app), script="nope", uniqueid="call-x")
     assert result.closed_by_server
     assert result.variables["IVR_RESULT"] == "unknown_flow"
     assert "HANGUP" not in result.names
-    assert app.store is not None and await app.store.get("call-x") is None
+    assert await app.store.get("call-x") is None
 
 
-async def test_caller_hangs_up_mid_menu(app: App) -> None:
+async def test_caller_hangs_up_mid_menu(app: Server) -> None:
     # command 0 ANSWER, 1 welcome prompt, 2 menu prompt: the caller leaves during it
     result = await run_fake_call("127.0.0.1", port(app), script="main", hangup_at=2,
                                  uniqueid="call-gone")
@@ -131,7 +127,7 @@ async def test_caller_hangs_up_mid_menu(app: App) -> None:
     assert record.end_node == "menu"  # type: ignore[attr-defined]
 
 
-async def test_bank_balance_then_agent(app: App, caplog: pytest.LogCaptureFixture) -> None:
+async def test_bank_balance_then_agent(app: Server, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     digits = ["1", "1", *ACCOUNT, "#", "1", "9", "0"]
     # Monday 10:00 in Shanghai is open; the fake says an agent took the call (no AMI here)
@@ -151,15 +147,13 @@ async def test_bank_balance_then_agent(app: App, caplog: pytest.LogCaptureFixtur
     ours = [r.getMessage() for r in caplog.records if r.name.startswith("ivr")]
     assert len(ours) > 20
     assert not [line for line in ours if ACCOUNT in line]
-    assert app.store is not None
     await app.store.close()
     db = Path(app.settings.store.path)
     for file in db.parent.glob(db.name + "*"):
         assert ACCOUNT.encode() not in file.read_bytes()
-    app.store = None
 
 
-async def test_caller_bytes_that_are_not_utf8_are_stored_escaped(app: App) -> None:
+async def test_caller_bytes_that_are_not_utf8_are_stored_escaped(app: Server) -> None:
     # An old PBX: a GBK name in the number field, a Latin-1 display name, a Latin-1 query value.
     number = "张三".encode("gbk").decode("utf-8", "surrogateescape")
     name = "José".encode("latin-1").decode("utf-8", "surrogateescape")
@@ -174,8 +168,7 @@ async def test_caller_bytes_that_are_not_utf8_are_stored_escaped(app: App) -> No
 
 
 
-async def test_playback_deadlines_know_the_rendered_prompts(app: App, prompts_dir: Path) -> None:
-    assert app.agi is not None
+async def test_playback_deadlines_know_the_rendered_prompts(app: Server, prompts_dir: Path) -> None:
     assert app.agi.sounds.directory == prompts_dir  # where the TTS renders, Asterisk plays
     assert app.agi.unknown_prompt_s == app.settings.agi.unknown_prompt_s
     welcome = tts_file("Welcome to the I V R demo.", "en")
@@ -183,8 +176,7 @@ async def test_playback_deadlines_know_the_rendered_prompts(app: App, prompts_di
     assert seconds is not None and 0.5 < seconds < 10
 
 
-async def test_calls_over_the_connection_cap_are_counted(app: App) -> None:
-    assert app.agi is not None
+async def test_calls_over_the_connection_cap_are_counted(app: Server) -> None:
     assert app.agi.max_connections == app.settings.agi.max_connections == 2000
     app.agi.max_connections = 1  # the test's own call fills it
     _, writer = await asyncio.open_connection("127.0.0.1", port(app))
@@ -197,7 +189,7 @@ async def test_calls_over_the_connection_cap_are_counted(app: App) -> None:
     assert result.variables == {"IVR_RESULT": "busy"}
     assert b"ivr_agi_rejected_total 1.0" in app.metrics.render()
 
-async def test_garbage_connection_does_not_disturb_a_call(app: App) -> None:
+async def test_garbage_connection_does_not_disturb_a_call(app: Server) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port(app))
     writer.write(b"\xff\xfe not agi at all\n" * 100)
     call = asyncio.create_task(run_fake_call("127.0.0.1", port(app), script="main",

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from fake_asterisk import build_env, env_block, run_fake_call
 
-from ivr.app import DONE, STOPPED_ERROR, App
+from ivr.app import DONE, STOPPED_ERROR, App, Server
 from ivr.config import AdminSettings, AgiSettings, Settings, SpeechSettings, StoreSettings
 
 FLOW = """
@@ -25,7 +25,7 @@ nodes:
 
 
 @pytest.fixture
-async def app(tmp_path: Path) -> AsyncIterator[App]:
+async def app(tmp_path: Path) -> AsyncIterator[Server]:
     flows = tmp_path / "flows"
     flows.mkdir()
     (flows / "hello.yaml").write_text(FLOW, encoding="utf-8")
@@ -35,9 +35,7 @@ async def app(tmp_path: Path) -> AsyncIterator[App]:
         store=StoreSettings(path=str(tmp_path / "calls.sqlite3")),
         speech=SpeechSettings(port=0), admin=AdminSettings(enabled=False),
     )
-    the_app = App(settings)
-    await the_app.start()
-    assert the_app.store is not None
+    the_app = await App(settings).start()
     the_app.store.retry_s = 0.1
     try:
         yield the_app
@@ -45,19 +43,17 @@ async def app(tmp_path: Path) -> AsyncIterator[App]:
         await the_app.close()
 
 
-def port(app: App) -> int:
-    assert app.agi is not None
+def port(app: Server) -> int:
     return app.agi.port
 
 
-def rows(app: App) -> dict[str, tuple[str | None, str | None]]:
-    assert app.store is not None
+def rows(app: Server) -> dict[str, tuple[str | None, str | None]]:
     with sqlite3.connect(app.store.path) as conn:
         return {r[0]: (r[1], r[2]) for r in
                 conn.execute("SELECT call_id, outcome, error FROM calls").fetchall()}
 
 
-async def wait_for_row(app: App, call_id: str, timeout_s: float = 15) -> tuple[str | None, ...]:
+async def wait_for_row(app: Server, call_id: str, timeout_s: float = 15) -> tuple[str | None, ...]:
     deadline = time.monotonic() + timeout_s
     while (row := rows(app).get(call_id)) is None or row[0] is None:
         assert time.monotonic() < deadline, f"no record for {call_id}: {rows(app)}"
@@ -65,14 +61,13 @@ async def wait_for_row(app: App, call_id: str, timeout_s: float = 15) -> tuple[s
     return row
 
 
-async def test_a_finished_flow_marks_the_call_done(app: App) -> None:
+async def test_a_finished_flow_marks_the_call_done(app: Server) -> None:
     result = await run_fake_call("127.0.0.1", port(app), script="hello", uniqueid="c-1")
     assert result.variables["IVR_RESULT"] == DONE
     assert await wait_for_row(app, "c-1") == ("abandoned", None)
 
 
-async def test_a_locked_database_never_holds_up_or_drops_the_call(app: App) -> None:
-    assert app.store is not None
+async def test_a_locked_database_never_holds_up_or_drops_the_call(app: Server) -> None:
     lock = sqlite3.connect(app.store.path, isolation_level=None)
     lock.execute("BEGIN IMMEDIATE")  # a big import holds the write lock past busy_timeout
     try:
@@ -89,7 +84,7 @@ async def test_a_locked_database_never_holds_up_or_drops_the_call(app: App) -> N
     assert await wait_for_row(app, "c-2") == ("abandoned", None)
 
 
-async def test_a_call_id_seen_before_runs_and_keeps_both_records(app: App) -> None:
+async def test_a_call_id_seen_before_runs_and_keeps_both_records(app: Server) -> None:
     await run_fake_call("127.0.0.1", port(app), script="hello", uniqueid="c-3")
     await wait_for_row(app, "c-3")
     result = await run_fake_call("127.0.0.1", port(app), script="hello", uniqueid="c-3")
@@ -98,7 +93,7 @@ async def test_a_call_id_seen_before_runs_and_keeps_both_records(app: App) -> No
     assert await wait_for_row(app, "c-3-2") == ("abandoned", None)
 
 
-async def test_shutdown_hands_calls_past_the_grace_back_to_the_dialplan(app: App) -> None:
+async def test_shutdown_hands_calls_past_the_grace_back_to_the_dialplan(app: Server) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port(app))
     writer.write(env_block(build_env("hello", host="127.0.0.1", port=port(app),
                                      uniqueid="c-4")))

@@ -1,5 +1,5 @@
 """The web dashboard in headless Chromium against the REAL server: ``ivr.app.App`` (its admin
-API from :func:`ivr.admin.api.make_admin_app` over :class:`ivr.app.AppConsole`) on a
+API from :func:`ivr.admin.api.make_admin_app` over :class:`ivr.admin.console.ServerConsole`) on a
 seeded SQLite :class:`~ivr.store.records.RecordStore` and the repository's ``flows/``.
 
 :mod:`test_dashboard` covers the page's behaviour over a stand-in API; this checks that the
@@ -26,6 +26,7 @@ from browser_page import Dashboard, chromium, dashboard
 from playwright.sync_api import Browser, expect
 
 from ivr.app import App
+from ivr.app import Server as Running
 from ivr.call.record import CallRecord, Outcome, QueueVisit, SurveyAnswer, SurveyResult
 from ivr.config import AdminSettings, AgiSettings, Settings, SpeechSettings, StoreSettings
 from ivr.flow.loader import load_flow
@@ -145,6 +146,7 @@ async def seed_store(path: Path) -> None:
 @dataclass
 class Server:
     app: App
+    running: Running | None = None  # once started
     url: str = ""
     loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
 
@@ -171,9 +173,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             asyncio.set_event_loop(srv.loop)
             try:
                 srv.loop.run_until_complete(seed_store(db))
-                srv.loop.run_until_complete(srv.app.start())
-                assert srv.app.admin is not None
-                srv.url = f"http://127.0.0.1:{srv.app.admin.port}"
+                srv.running = srv.loop.run_until_complete(srv.app.start())
+                assert srv.running is not None
+                srv.url = f"http://127.0.0.1:{srv.running.admin.port}"
             except BaseException as exc:  # reported by the fixture, not lost in the thread
                 failed.append(exc)
                 return
@@ -189,7 +191,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         try:
             yield srv
         finally:
-            asyncio.run_coroutine_threadsafe(srv.app.close(), srv.loop).result(15)
+            assert srv.running is not None
+            asyncio.run_coroutine_threadsafe(srv.running.close(), srv.loop).result(15)
             srv.loop.call_soon_threadsafe(srv.loop.stop)
             thread.join(10)
 

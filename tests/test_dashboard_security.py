@@ -23,6 +23,7 @@ from playwright.sync_api import Browser, Page, Request, Response, expect
 
 from ivr.admin import api
 from ivr.app import App
+from ivr.app import Server as Running
 from ivr.config import AdminSettings, AgiSettings, Secret, Settings, SpeechSettings, StoreSettings
 
 pytestmark = pytest.mark.browser
@@ -42,6 +43,7 @@ document.addEventListener("securitypolicyviolation",
 @dataclass
 class Server:
     app: App
+    running: Running | None = None  # once started
     url: str = ""
     port: int = 0
     loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
@@ -49,8 +51,8 @@ class Server:
 
     @property
     def failures(self) -> api.FailedTokens:
-        assert self.app.admin is not None and self.app.admin.app is not None
-        return self.app.admin.app[api.FAILURES]
+        assert self.running is not None and self.running.admin.app is not None
+        return self.running.admin.app[api.FAILURES]
 
 
 @pytest.fixture(scope="module")
@@ -73,9 +75,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         def serve() -> None:
             asyncio.set_event_loop(srv.loop)
             try:
-                srv.loop.run_until_complete(srv.app.start())
-                assert srv.app.admin is not None
-                srv.port = srv.app.admin.port
+                srv.running = srv.loop.run_until_complete(srv.app.start())
+                assert srv.running is not None
+                srv.port = srv.running.admin.port
                 srv.url = f"http://{LOCAL}:{srv.port}"
             except BaseException as exc:  # reported by the fixture, not lost in the thread
                 failed.append(exc)
@@ -94,7 +96,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         try:
             yield srv
         finally:
-            asyncio.run_coroutine_threadsafe(srv.app.close(), srv.loop).result(15)
+            assert srv.running is not None
+            asyncio.run_coroutine_threadsafe(srv.running.close(), srv.loop).result(15)
             srv.loop.call_soon_threadsafe(srv.loop.stop)
             thread.join(10)
 

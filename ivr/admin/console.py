@@ -1,40 +1,33 @@
 """What the admin API needs from the running server, and the server's side of it.
 
 :class:`Console` is the small interface :func:`ivr.admin.api.make_admin_app` serves from; the
-tests give it a stand-in, ``ivr serve`` gives it :class:`ivr.app.AppConsole` (a view of
-:class:`ivr.app.App`). :class:`LiveCalls` tracks the calls in progress for both the console
-and the call metrics.
+tests give it a stand-in, ``ivr serve`` gives it a :class:`ServerConsole` over the parts it
+reads (flows, store, metrics, live calls, queues) and a :class:`HealthBoard` where each
+component reports its own health. :class:`LiveCalls` tracks the calls in progress for both the
+console and the call metrics.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from ivr.call.record import mask_caller
 from ivr.flow.registry import FlowRegistry
+from ivr.health import Health, HealthCheck, Status, always
 from ivr.metrics import Metrics
 from ivr.runtime.interpreter import CallRun
 from ivr.store.records import RecordStore
 
-Status = Literal["up", "down", "off"]
+__all__ = ["COMPONENTS", "Console", "Health", "HealthBoard", "LiveCall", "LiveCalls",
+           "ServerConsole", "Status"]
+
 COMPONENTS = ("fastagi", "audiosocket", "ami", "store", "recogniser")
-STORE_CHECK_TIMEOUT_S = 2.0
 
 log = logging.getLogger("ivr.admin")
-
-
-@dataclass(frozen=True)
-class Health:
-    """One component's state: ``up``, ``down`` (should work and does not) or ``off``
-    (not configured). ``/healthz`` shows ``detail`` to anyone: it names no file, host or
-    port (the log has those)."""
-
-    status: Status
-    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -76,6 +69,57 @@ class Console(Protocol):
 
     async def queue_state(self) -> list[dict[str, object]]:
         """Agent queues as AMI reports them (empty when AMI is off or down)."""
+
+
+class HealthBoard:
+    """Each of :data:`COMPONENTS` by name, with the check its component reports through
+    (a component not started yet reports ``down``, one not configured ``off``)."""
+
+    def __init__(self) -> None:
+        self._checks: dict[str, HealthCheck] = {
+            name: always(Health("down", "not started")) for name in COMPONENTS}
+        self._checks["fastagi"] = always(Health("down", "not listening"))
+
+    def report_by(self, name: str, check: HealthCheck) -> None:
+        """From now on ``name`` reports through ``check``."""
+        if name not in self._checks:
+            raise KeyError(f"not a component: {name!r}")
+        self._checks[name] = check
+
+    async def report(self) -> dict[str, Health]:
+        """Each component's health now, asked one after the other."""
+        return {name: await check() for name, check in self._checks.items()}
+
+
+class ServerConsole:
+    """:class:`Console` over the running server's parts (never the whole server)."""
+
+    def __init__(self, flows: FlowRegistry, store: RecordStore, metrics: Metrics,
+                 live: LiveCalls, board: HealthBoard,
+                 queues: Callable[[], Awaitable[list[dict[str, object]]]]) -> None:
+        self._flows, self._store, self._metrics = flows, store, metrics
+        self._live, self._board, self._queues = live, board, queues
+
+    @property
+    def flows(self) -> FlowRegistry:
+        return self._flows
+
+    @property
+    def store(self) -> RecordStore:
+        return self._store
+
+    @property
+    def metrics(self) -> Metrics:
+        return self._metrics
+
+    def live_calls(self) -> list[LiveCall]:
+        return self._live.snapshot()
+
+    async def health(self) -> dict[str, Health]:
+        return await self._board.report()
+
+    async def queue_state(self) -> list[dict[str, object]]:
+        return await self._queues()
 
 
 class LiveCalls:

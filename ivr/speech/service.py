@@ -23,6 +23,7 @@ from ivr.asterisk.audiosocket.server import AudioSession, AudioSocketServer
 from ivr.call.channel import Channel, Heard, ListenRequest
 from ivr.config import SpeechSettings
 from ivr.errors import AudioSocketError, CallHangup, ConfigError, SpeechError
+from ivr.health import Health
 from ivr.speech.base import SpeechEngine
 from ivr.speech.engines import make_engine
 from ivr.speech.listen import listen
@@ -92,6 +93,19 @@ class SpeechService:
     def missing(self, languages: Iterable[str]) -> list[str]:
         """Languages of speech menus that no loaded engine recognises."""
         return sorted(set(languages) - set(self.engines))
+
+    async def audiosocket_health(self) -> Health:
+        """Up while the AudioSocket port listens (the detail names no address)."""
+        if not self.server.sockets:
+            return Health("down", "not listening")
+        return Health("up", f"{self.server.active_sessions} session(s)")
+
+    async def recogniser_health(self) -> Health:
+        """Up with at least one recogniser loaded, named by language."""
+        if not self.engines:
+            return Health("down", "no recogniser loaded")
+        return Health("up", ", ".join(f"{lang}={engine.name}"
+                                      for lang, engine in sorted(self.engines.items())))
 
     async def close(self) -> None:
         await self.server.close()

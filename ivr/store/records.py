@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -36,7 +37,8 @@ from ivr.call.record import (
     SurveyAnswer,
     SurveyResult,
 )
-from ivr.errors import DuplicateCallError, StoreError
+from ivr.errors import DuplicateCallError, IvrError, StoreError
+from ivr.health import Health
 from ivr.store.journal import Backlog, Entry, Journal, Op
 from ivr.store.schema import SCHEMA_VERSION, immediate, migrate
 
@@ -48,6 +50,7 @@ T = TypeVar("T")
 Params = tuple[Any, ...]
 
 RECOVERED_ERROR = "server stopped during the call"
+HEALTH_TIMEOUT_S = 2.0  # a store read slower than this is reported down
 
 _COLUMNS = (
     "call_id", "flow", "flow_version", "caller", "dnis", "started_at", "ended_at", "duration_s",
@@ -269,6 +272,18 @@ class RecordStore:
         old, self._conn = self._conn, conn
         if old is not None:
             old.close()
+
+    async def health(self) -> Health:
+        """Up when a read answers within :data:`HEALTH_TIMEOUT_S` (the detail names no file)."""
+        started = time.monotonic()
+        try:
+            await asyncio.wait_for(self.get("healthz"), HEALTH_TIMEOUT_S)
+        except TimeoutError:
+            return Health("down", f"no answer in {HEALTH_TIMEOUT_S:g} s")
+        except IvrError as exc:  # the message names the file: the log only
+            log.warning("health check: the store failed: %s", exc)
+            return Health("down", "read failed (see the server log)")
+        return Health("up", f"read in {1000 * (time.monotonic() - started):.0f} ms")
 
     async def close(self) -> None:
         """Commit every queued write, then close the database. Idempotent."""

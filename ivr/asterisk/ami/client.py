@@ -29,6 +29,7 @@ from panoramisk.message import Message
 
 from ivr.config import AmiSettings
 from ivr.errors import AmiError
+from ivr.health import Health
 
 __all__ = ["AmiClient", "Message"]
 
@@ -112,6 +113,12 @@ class AmiClient:
     def up(self) -> bool:
         """Connected and logged in."""
         return self._logged_in.is_set()
+
+    async def health(self) -> Health:
+        """Up when logged in (the detail names no host)."""
+        if not self.up:
+            return Health("down", "unreachable or login refused; reconnecting")
+        return Health("up", f"{self.reconnects} reconnect(s)")
 
     # -- events
     def on_event(self, pattern: str, handler: EventHandler) -> None:
