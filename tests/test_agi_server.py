@@ -13,7 +13,7 @@ import pytest
 from fake_asterisk import DEAD_511, FakeCallState, FakeCommand, build_env, env_block, run_fake_call
 from sound_files import write_wav
 
-from ivr.asterisk.agi import server as agi_server
+from ivr.asterisk import tcp
 from ivr.asterisk.agi.channel import AgiChannel
 from ivr.asterisk.agi.protocol import AgiEnvironment
 from ivr.asterisk.agi.server import AgiServer
@@ -307,13 +307,13 @@ async def test_accepted_sockets_use_tcp_keepalive(
     # A half-open connection (the Asterisk box died mid-Queue) is noticed by TCP keepalive,
     # since Queue() has no deadline of its own.
     accepted: list[socket.socket] = []
-    real = agi_server.set_keepalive
+    real = tcp.set_keepalive
 
     def spy(sock: socket.socket) -> None:
         accepted.append(sock)
         real(sock)
 
-    monkeypatch.setattr(agi_server, "set_keepalive", spy)
+    monkeypatch.setattr(tcp, "set_keepalive", spy)
     options: list[tuple[int, ...]] = []
 
     async def flow(env: AgiEnvironment, channel: AgiChannel) -> None:

@@ -1,4 +1,4 @@
-"""The FastAGI server at its limits: TCP keepalive, and calls beyond ``agi.max_connections``.
+"""The FastAGI server at its limit: calls beyond ``agi.max_connections``.
 
 Over the cap a call goes back to the dialplan at once. Closing the socket alone is not
 enough: ``AGI()`` reads EOF as the script's normal end (``AGISTATUS=SUCCESS``, see
@@ -12,36 +12,18 @@ import asyncio
 import contextlib
 import logging
 import math
-import socket
 import time
 from collections.abc import Callable
 from typing import Final
 
 from ivr.asterisk.agi.commands import format_command
+from ivr.asterisk.tcp import IO_ERRORS
 
 logger = logging.getLogger("ivr.asterisk.agi")
 
 BUSY_COMMAND: Final = format_command("SET VARIABLE", "IVR_RESULT", "busy")
 
-# TCP keepalive on every call's socket: Queue()/Dial() have no deadline, so a half-open
-# connection (the Asterisk box died, a firewall dropped the flow) is noticed by the kernel:
-# first probe after 60 s idle, then every 10 s, given up after 6 misses (~2 minutes).
-_KEEPALIVE_IDLE_S = 60
-_KEEPALIVE_INTERVAL_S = 10
-_KEEPALIVE_COUNT = 6
-_IO_ERRORS: Final = (ConnectionError, OSError)  # TimeoutError is an OSError too
 _READ_CHUNK = 65536
-
-
-def set_keepalive(sock: socket.socket) -> None:
-    """Turn on TCP keepalive with the timings above (where the platform has the options)."""
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    for name, value in (("TCP_KEEPIDLE", _KEEPALIVE_IDLE_S),
-                        ("TCP_KEEPINTVL", _KEEPALIVE_INTERVAL_S),
-                        ("TCP_KEEPCNT", _KEEPALIVE_COUNT)):
-        option = getattr(socket, name, None)  # Linux has all three; macOS names them apart
-        if option is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, option, value)
 
 
 async def turn_away(
@@ -56,11 +38,11 @@ async def turn_away(
         async with asyncio.timeout(timeout_s):  # a peer that never closes
             while await reader.read(_READ_CHUNK):
                 pass
-    except _IO_ERRORS:
+    except IO_ERRORS:
         pass  # gone or stuck: the close below is all that is left to do
     finally:
         writer.close()
-        with contextlib.suppress(*_IO_ERRORS):
+        with contextlib.suppress(*IO_ERRORS):
             await writer.wait_closed()
 
 

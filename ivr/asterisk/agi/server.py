@@ -11,14 +11,13 @@ garbage only ends its own connection, and a handler's exception is logged, never
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 
 from ivr.asterisk.agi.channel import AgiChannel, CallLogger, call_logger, command_name
-from ivr.asterisk.agi.limits import Rejections, set_keepalive, turn_away
+from ivr.asterisk.agi.limits import Rejections, turn_away
 from ivr.asterisk.agi.protocol import (
     NEED_DATA,
     AgiConnection,
@@ -31,6 +30,7 @@ from ivr.asterisk.agi.protocol import (
     Reply,
 )
 from ivr.asterisk.agi.sounds import SoundLengths
+from ivr.asterisk.tcp import Connection, TcpService
 from ivr.call.channel import readable
 from ivr.errors import AgiCommandTimeout, CallHangup, ProtocolError
 
@@ -38,14 +38,7 @@ logger = logging.getLogger("ivr.asterisk.agi")
 
 Handler = Callable[[AgiEnvironment, AgiChannel], Awaitable[None]]
 
-# What a dropped or reset TCP connection raises (ConnectionResetError, BrokenPipeError, ...
-# are OSError subclasses). Caught around socket I/O only, never around the handler.
-_IO_ERRORS: tuple[type[Exception], ...] = (ConnectionError, OSError)
 _READ_CHUNK = 65536
-# Accept queue length. asyncio's default (100) overflows when many calls arrive at once (a
-# burst after a restart, a load test): the kernel drops the extra SYNs and those callers wait
-# 1-3 s for a retransmit before AGI() even starts. The kernel caps it at net.core.somaxconn.
-_BACKLOG = 1024
 
 
 class _Session:
@@ -108,7 +101,7 @@ class _Session:
             self._writer.write(data)
             await self._writer.drain()
             reply, hung = await self._await_reply()
-        except (CallHangup, ConnectionError, OSError) as exc:  # CallHangup or _IO_ERRORS
+        except (CallHangup, ConnectionError, OSError) as exc:  # CallHangup or IO_ERRORS
             if not self._timed_out:
                 self._fail("I/O error")
                 if isinstance(exc, CallHangup):
@@ -191,7 +184,7 @@ class AgiServer:
     :class:`~ivr.asterisk.agi.channel.AgiChannel`). ``header_timeout_s`` bounds the ``agi_*`` block;
     ``max_line_bytes`` bounds any line from Asterisk. Beyond ``max_connections`` at once a
     new connection gets :data:`~ivr.asterisk.agi.limits.BUSY_COMMAND` and is closed, unread;
-    ``on_reject`` counts it.
+    ``on_reject`` counts it. Every call's socket has TCP keepalive on.
     """
 
     def __init__(
@@ -212,51 +205,34 @@ class AgiServer:
         if max_connections < 1:
             raise ValueError(f"max_connections must be at least 1, got {max_connections}")
         self._handler = handler
-        self.host = host
-        self._port = port
         self.command_timeout_s = command_timeout_s
         self.header_timeout_s = header_timeout_s
         self.max_line_bytes = max_line_bytes
         self.sounds_prefix = sounds_prefix
         self.sounds = SoundLengths(prompts_dir)  # one cache for every call
         self.unknown_prompt_s = unknown_prompt_s
-        self.max_connections = max_connections
         self._rejections = Rejections(on_reject)
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tcp = TcpService(
+            self._serve, host=host, port=port, name="FastAGI", what="connection", log=logger,
+            max_connections=max_connections, turn_away=self._turn_away, keepalive=True,
+        )  # fmt: skip
 
     # -- lifecycle
     async def start(self) -> None:
         """Start listening (returns once the socket is bound)."""
-        if self._server is not None:
-            raise RuntimeError("AgiServer already started")
-        self._server = await asyncio.start_server(
-            self._on_connection, self.host, self._port, backlog=_BACKLOG
-        )
-        logger.info("FastAGI listening on %s:%d", self.host, self.port)
+        await self._tcp.start("AgiServer")
 
     async def serve_forever(self) -> None:
         """Start if needed and serve until cancelled."""
-        if self._server is None:
-            await self.start()
-        assert self._server is not None
-        await self._server.serve_forever()
+        await self._tcp.serve_forever("AgiServer")
 
     async def close(self, grace_s: float = 10.0) -> None:
         """Stop accepting; let calls finish for up to ``grace_s``, then cancel the rest."""
-        if self._server is None:
-            return
-        self._server.close()
-        tasks = set(self._tasks)
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=grace_s)
-            for task in pending:
-                task.cancel()
-            if pending:
-                logger.warning("cancelled %d call(s) still running at shutdown", len(pending))
-                await asyncio.gather(*pending, return_exceptions=True)
-        await self._server.wait_closed()
-        self._server = None
+        await self._tcp.close(grace_s, self._overrun)
+
+    @staticmethod
+    async def _overrun(pending: set[asyncio.Task[None]]) -> None:
+        logger.warning("cancelled %d call(s) still running at shutdown", len(pending))
 
     async def __aenter__(self) -> AgiServer:
         await self.start()
@@ -272,42 +248,44 @@ class AgiServer:
 
     # -- introspection
     @property
+    def host(self) -> str:
+        return self._tcp.host
+
+    @property
+    def max_connections(self) -> int:
+        """Calls served at once; more are turned away (settable on a running server)."""
+        assert self._tcp.max_connections is not None
+        return self._tcp.max_connections
+
+    @max_connections.setter
+    def max_connections(self, value: int) -> None:
+        self._tcp.max_connections = value
+
+    @property
     def sockets(self) -> tuple[socket.socket, ...]:
         """The listening sockets (empty before :meth:`start`)."""
-        if self._server is None:
-            return ()
-        return tuple(self._server.sockets)
+        return self._tcp.sockets
 
     @property
     def port(self) -> int:
         """The bound port (the real one when constructed with ``port=0``)."""
-        for sock in self.sockets:
-            return int(sock.getsockname()[1])
-        return self._port
+        return self._tcp.port
 
     @property
     def active_calls(self) -> int:
         """Connections being served right now (header phase included)."""
-        return len(self._tasks)
+        return self._tcp.active
 
     # -- one connection
-    async def _on_connection(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        if len(self._tasks) >= self.max_connections:
-            self._rejections.note(self.max_connections)
-            await turn_away(reader, writer, self.header_timeout_s)
-            return
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        peer = writer.get_extra_info("peername")
-        log: logging.Logger | CallLogger = logger
-        session: _Session | None = None
+    async def _turn_away(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._rejections.note(self.max_connections)
+        await turn_away(reader, writer, self.header_timeout_s)
+
+    async def _serve(self, c: Connection) -> None:
+        peer = c.peer
+        conn = AgiConnection(max_line_bytes=self.max_line_bytes)
+        session = _Session(c.reader, c.writer, conn, self.command_timeout_s)
         try:
-            set_keepalive(writer.get_extra_info("socket"))
-            conn = AgiConnection(max_line_bytes=self.max_line_bytes)
-            session = _Session(reader, writer, conn, self.command_timeout_s)
             try:
                 env = await session.read_environment(self.header_timeout_s)
             except TimeoutError:
@@ -322,19 +300,10 @@ class AgiServer:
                 else:  # a port check (health probe, load balancer): routine
                     logger.debug("%s closed the connection without sending anything", peer)
                 return
-            log = call_logger(readable(env.uniqueid))
+            c.log = log = call_logger(readable(env.uniqueid))
             await self._run_handler(env, session, log)
-        except ProtocolError as exc:
-            log.warning("closing connection from %s: %s", peer, exc)
-        except _IO_ERRORS as exc:
-            log.info("connection from %s lost: %r", peer, exc)
         finally:
-            if session is not None:
-                session.stop_timer()
-            writer.close()
-            with contextlib.suppress(*_IO_ERRORS):
-                await writer.wait_closed()
-            self._tasks.discard(task)
+            session.stop_timer()
 
     async def _run_handler(self, env: AgiEnvironment, session: _Session, log: CallLogger) -> None:
         channel = AgiChannel(

@@ -13,7 +13,6 @@ in ``finally``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 import uuid as uuid_mod
@@ -32,6 +31,7 @@ from ivr.asterisk.audiosocket.protocol import (
     Hangup,
     Uuid,
 )
+from ivr.asterisk.tcp import IO_ERRORS, Connection, TcpService
 from ivr.errors import AudioSocketError, CallHangup, ProtocolError
 
 __all__ = ["DEFAULT_PORT", "AudioSession", "AudioSocketServer", "IncomingFrame"]
@@ -40,10 +40,7 @@ logger = logging.getLogger("ivr.asterisk.audiosocket")
 
 DEFAULT_PORT = 4574
 IncomingFrame = Audio | Dtmf | Hangup | ErrorFrame
-# What a dropped or reset TCP connection raises (all OSError subclasses); socket I/O only.
-_IO_ERRORS: tuple[type[Exception], ...] = (ConnectionError, OSError)
 _READ_CHUNK = 4096  # ~12 audio frames; the protocol bounds each frame's payload
-_BACKLOG = 1024  # bursts of calls (see ivr.asterisk.agi.server)
 
 
 async def _read_event(reader: asyncio.StreamReader, conn: AudioSocketConnection) -> Event:
@@ -51,7 +48,7 @@ async def _read_event(reader: asyncio.StreamReader, conn: AudioSocketConnection)
     while (event := conn.next_event()) is NEED_DATA:
         try:
             data = await reader.read(_READ_CHUNK)
-        except _IO_ERRORS:
+        except IO_ERRORS:
             data = b""
         conn.receive_data(data)
     return event
@@ -129,7 +126,7 @@ class AudioSession:
             raise CallHangup(
                 f"AudioSocket {self.uuid}: Asterisk read no audio for {self._write_timeout_s} s"
             ) from None
-        except _IO_ERRORS as exc:
+        except IO_ERRORS as exc:
             self._broken = True
             raise CallHangup(f"AudioSocket {self.uuid} connection lost: {exc!r}") from exc
 
@@ -145,7 +142,7 @@ class AudioSession:
                 await self._linger()
             self._writer.close()
             await self._writer.wait_closed()
-        except _IO_ERRORS as exc:
+        except IO_ERRORS as exc:
             logger.debug("[%s] AudioSocket close: %r", self.uuid, exc)
         finally:
             self._finished.set()
@@ -192,49 +189,39 @@ class AudioSocketServer:
         max_audio_bytes: int = DEFAULT_MAX_AUDIO_BYTES,
         write_timeout_s: float = 5.0,
     ) -> None:
-        self.host = host
-        self._port = port
         self.uuid_timeout_s = uuid_timeout_s
         self.expect_timeout_s = expect_timeout_s
         self.max_audio_bytes = max_audio_bytes
         self.write_timeout_s = write_timeout_s
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tcp = TcpService(
+            self._serve, host=host, port=port, name="AudioSocket", what="AudioSocket", log=logger
+        )
         self._pending: dict[uuid_mod.UUID, asyncio.Future[AudioSession]] = {}
         self._active: dict[uuid_mod.UUID, AudioSession] = {}
 
     # -- lifecycle
     async def start(self) -> None:
         """Start listening (returns once the socket is bound)."""
-        if self._server is not None:
-            raise RuntimeError("AudioSocketServer already started")
-        self._server = await asyncio.start_server(
-            self._on_connection, self.host, self._port, backlog=_BACKLOG
-        )
-        logger.info("AudioSocket listening on %s:%d", self.host, self.port)
+        await self._tcp.start("AudioSocketServer")
 
     async def close(self, grace_s: float = 5.0) -> None:
         """Stop accepting, fail pending :meth:`expect` futures, let sessions end for up to
         ``grace_s``, then close the rest."""
-        if self._server is None:
+        if not self._tcp.listening:
             return
-        self._server.close()
+        self._tcp.stop_accepting()
         for fut in list(self._pending.values()):
             if not fut.done():
                 fut.set_exception(AudioSocketError("the AudioSocket server is shutting down"))
-        tasks = set(self._tasks)
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=grace_s)
-            if pending:
-                logger.warning("closing %d AudioSocket session(s) at shutdown", len(pending))
-                for session in list(self._active.values()):
-                    await session.close()
-                await asyncio.wait(pending, timeout=1.0)
-                for task in pending:
-                    task.cancel()
-                await asyncio.gather(*pending, return_exceptions=True)
-        await self._server.wait_closed()
-        self._server = None
+        await self._tcp.close(grace_s, self._overrun)
+
+    async def _overrun(self, pending: set[asyncio.Task[None]]) -> None:
+        """Past the grace: hang up the sessions left, give them a second to end, then
+        (the shell) cancel."""
+        logger.warning("closing %d AudioSocket session(s) at shutdown", len(pending))
+        for session in list(self._active.values()):
+            await session.close()
+        await asyncio.wait(pending, timeout=1.0)
 
     async def __aenter__(self) -> AudioSocketServer:
         await self.start()
@@ -250,18 +237,18 @@ class AudioSocketServer:
 
     # -- introspection
     @property
+    def host(self) -> str:
+        return self._tcp.host
+
+    @property
     def sockets(self) -> tuple[socket.socket, ...]:
         """The listening sockets (empty before :meth:`start`)."""
-        if self._server is None:
-            return ()
-        return tuple(self._server.sockets)
+        return self._tcp.sockets
 
     @property
     def port(self) -> int:
         """The bound port (the real one when constructed with ``port=0``)."""
-        for sock in self.sockets:
-            return int(sock.getsockname()[1])
-        return self._port
+        return self._tcp.port
 
     @property
     def address(self) -> str:
@@ -309,41 +296,28 @@ class AudioSocketServer:
         return fut
 
     # -- one connection
-    async def _on_connection(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        peer = writer.get_extra_info("peername")
+    async def _serve(self, c: Connection) -> None:
+        peer = c.peer
         session: AudioSession | None = None
         try:
             conn = AudioSocketConnection(max_audio_bytes=self.max_audio_bytes)
             try:
                 async with asyncio.timeout(self.uuid_timeout_s):
-                    first = await _read_event(reader, conn)
+                    first = await _read_event(c.reader, conn)
             except TimeoutError:
                 logger.warning("%s sent no AudioSocket uuid within %s s", peer, self.uuid_timeout_s)
                 return
             if not isinstance(first, Uuid):  # ConnectionClosed: the protocol allows nothing else
                 logger.info("%s closed the AudioSocket before sending its uuid", peer)
                 return
-            session = self._claim(first.uuid, reader, writer, conn, peer)
+            session = self._claim(first.uuid, c.reader, c.writer, conn, peer)
             if session is not None:
                 await session.wait_closed()
-        except ProtocolError as exc:
-            logger.warning("closing AudioSocket from %s: %s", peer, exc)
-        except _IO_ERRORS as exc:
-            logger.info("AudioSocket from %s lost: %r", peer, exc)
         finally:
             if session is not None:
                 await session.close()
                 if self._active.get(session.uuid) is session:
                     del self._active[session.uuid]
-            writer.close()
-            with contextlib.suppress(*_IO_ERRORS):
-                await writer.wait_closed()
-            self._tasks.discard(task)
 
     def _claim(
         self,
