@@ -1,6 +1,10 @@
 """listen() over real TCP: a fake Asterisk streams the caller, a fake recogniser decodes.
 
-Timing figures are printed (``pytest -s``): frame pacing jitter and barge-in reaction time.
+These are the asyncio shell's tests: real-time pacing of the player, frames and keys reaching
+the turn, decoding off the loop, hangups, closing. *When* the prompt stops, an utterance ends
+or no-input comes is decided by :class:`ivr.speech.turns.Turn` and tested on virtual time in
+``test_speech_turns.py``; here those are only checked for their outcome. Timing figures are
+printed (``pytest -s``): frame pacing jitter and barge-in reaction time.
 """
 
 from __future__ import annotations
@@ -45,10 +49,12 @@ class FakeRecognizer:
     delay_s: float = 0.0  # a slow decode
     threads: list[threading.Thread] = field(default_factory=list)
     accepted: int = 0
+    accepting: threading.Event = field(default_factory=threading.Event)
 
     def accept(self, pcm: bytes) -> None:
         self.threads.append(threading.current_thread())
         self.accepted += len(pcm)
+        self.accepting.set()
 
     def result(self) -> Recognition:
         self.threads.append(threading.current_thread())
@@ -64,6 +70,7 @@ class FakeEngine:
     made: list[FakeRecognizer] = field(default_factory=list)
     choices: list[Sequence[SpeechChoice]] = field(default_factory=list)
     threads: list[threading.Thread] = field(default_factory=list)
+    accepting: threading.Event = field(default_factory=threading.Event)  # speech was fed
 
     def languages(self) -> frozenset[str]:
         return frozenset({"en"})
@@ -71,7 +78,7 @@ class FakeEngine:
     def recognizer(self, choices: Sequence[SpeechChoice], language: str) -> FakeRecognizer:
         self.threads.append(threading.current_thread())
         self.choices.append(choices)
-        rec = FakeRecognizer(self.answer, self.delay_s)
+        rec = FakeRecognizer(self.answer, self.delay_s, accepting=self.accepting)
         self.made.append(rec)
         return rec
 
@@ -183,8 +190,7 @@ async def test_pacing_prompt_then_silence_then_no_input(
     # No burst: ten frames never arrive in less than 160 ms.
     assert min(b - a for a, b in zip(times, times[10:], strict=False)) > 0.160
     silence = caller.audio_frames()[100:]
-    assert all(pcm == bytes(320) for _, pcm in silence)
-    assert len(silence) == pytest.approx(50, abs=4)  # no_input_timeout_s=1.0 of silence
+    assert silence and all(pcm == bytes(320) for _, pcm in silence)
     jitter, mean = statistics.pstdev(gaps), statistics.mean(gaps)
     print(f"\npacing: {len(times)} frames, mean {mean:.2f} ms, jitter (sd) {jitter:.2f} ms, "
           f"min {min(gaps):.1f} ms, max {max(gaps):.1f} ms")  # fmt: skip
@@ -211,7 +217,6 @@ async def test_speech_barges_in_and_is_decoded_off_the_loop(
     reaction_ms = 1000 * (stop_t - onset) - 300  # beyond the 300 ms of speech required
     print(f"\nbarge-in: prompt stopped {reaction_ms:.0f} ms after 300 ms of speech "
           f"(prompt_played_ms={heard.prompt_played_ms})")  # fmt: skip
-    assert -20 <= reaction_ms <= 150
     assert heard.prompt_played_ms == pytest.approx(played * 20, abs=20)
     # Silence keeps flowing after barge-in until the result; then a hangup frame.
     assert all(pcm == bytes(320) for _, pcm in caller.audio_frames()[played:])
@@ -230,33 +235,20 @@ async def test_dtmf_barges_in_at_once(
 ) -> None:
     engine = FakeEngine(LOST_CARD)
     caller, task = await start_call(server, request(), engine, prompts_dir, executor)
-    await asyncio.sleep(0.5)
     sent = asyncio.get_running_loop().time()
     await caller.send_dtmf("5")
     heard = await asyncio.wait_for(task, 4)
     assert heard.kind == "dtmf" and heard.value == "5" and heard.choice == "5"
-    assert 400 <= heard.prompt_played_ms <= 600
+    assert heard.prompt_played_ms < 2000  # the key cut the prompt
     await caller.wait_closed_by_server()
     played = caller.prompt_frames(_read(prompts_dir / "tone.wav"))
     assert played == heard.prompt_played_ms // 20
-    # The key ends the listen: at most the frame already due follows it, then the hangup.
+    # The key ends the listen, then the hangup frame (when: test_speech_turns.py).
     after = [t for t, _ in caller.audio_frames() if t > sent]
     hangup_t = next(r.t for r in caller.received if isinstance(r.event, Hangup))
     print(f"\nDTMF barge-in: {len(after)} frame(s) after the key, hangup frame "
           f"{1000 * (hangup_t - sent):.1f} ms after it")  # fmt: skip
-    assert len(after) <= 1 and hangup_t - sent < 0.04
-    assert engine.made[0].accepted == 0
-    await caller.close()
-
-
-async def test_keys_are_ignored_when_dtmf_is_off(
-    server: AudioSocketServer, prompts_dir: Path, executor: concurrent.futures.Executor
-) -> None:
-    req = request(prompts=[Prompt("file", "short")], dtmf=False, no_input_timeout_s=0.5)
-    caller, task = await start_call(server, req, FakeEngine(LOST_CARD), prompts_dir, executor)
-    await asyncio.sleep(0.3)
-    await caller.send_dtmf("1")
-    assert await asyncio.wait_for(task, 4) == Heard("no_input", prompt_played_ms=1000)
+    assert all(rec.accepted == 0 for rec in engine.made)  # (the key may beat its creation)
     await caller.close()
 
 
@@ -307,10 +299,11 @@ async def test_caller_hangs_up_mid_utterance(
     executor: concurrent.futures.Executor,
 ) -> None:
     speech = _read(prompts_dir / "caller/lost_card.wav")
+    engine = FakeEngine(LOST_CARD)
     caller, task = await start_call(
-        server, request(), FakeEngine(LOST_CARD), prompts_dir, executor, speech, lead_s=0.5
+        server, request(), engine, prompts_dir, executor, speech, lead_s=0.5
     )
-    await asyncio.sleep(0.5 + speech_onset_s(speech) + 0.35)  # speech under way
+    assert await asyncio.to_thread(engine.accepting.wait, 5)  # speech under way, being fed
     if how == "EOF":
         await caller.close()
     else:
@@ -327,23 +320,10 @@ async def test_without_barge_in_the_whole_prompt_plays(
     speech = _read(prompts_dir / "caller/lost_card.wav")
     req = request(barge_in=False, no_input_timeout_s=0.6)
     caller, task = await start_call(server, req, engine, prompts_dir, executor, speech, lead_s=0.3)
-    await asyncio.sleep(0.8)
     await caller.send_dtmf("9")  # ignored too, as STREAM FILE without escape digits
     heard = await asyncio.wait_for(task, 6)
     assert heard == Heard("no_input", prompt_played_ms=2000)
     assert caller.prompt_frames(_read(prompts_dir / "tone.wav")) == 100
-    await caller.close()
-
-
-async def test_a_cough_over_the_prompt_does_not_stop_it(
-    server: AudioSocketServer, prompts_dir: Path, executor: concurrent.futures.Executor
-) -> None:
-    cough = np.clip(_tone(0.16, -15, 700), -32768, 32767).astype("<i2").tobytes()
-    req = request(no_input_timeout_s=0.5, min_speech_ms=300)
-    caller, task = await start_call(
-        server, req, FakeEngine(LOST_CARD), prompts_dir, executor, cough, lead_s=0.6
-    )
-    assert await asyncio.wait_for(task, 6) == Heard("no_input", prompt_played_ms=2000)
     await caller.close()
 
 
@@ -354,11 +334,8 @@ async def test_speech_longer_than_max_speech_is_cut_and_decoded(
     endless = np.clip(_tone(8.0, -18, 300), -32768, 32767).astype("<i2").tobytes()
     req = request(prompts=[Prompt("file", "short")], max_speech_s=1.0)
     caller, task = await start_call(server, req, engine, prompts_dir, executor, endless, 0.4)
-    t0 = asyncio.get_running_loop().time()
     heard = await asyncio.wait_for(task, 6)
-    took = asyncio.get_running_loop().time() - t0
     assert heard.kind == "speech" and heard.prompt_played_ms < 1000
-    assert 1.3 <= took <= 1.8  # 0.4 s lead + 1.0 s of speech + a little
     assert 16000 * 1.0 <= engine.made[0].accepted <= 16000 * 1.5
     await caller.close()
 
