@@ -260,7 +260,9 @@ async def test_event_loop_stays_responsive_while_writing(tmp_path: Path) -> None
     gaps = [b - a for a, b in itertools.pairwise(during)]
     assert elapsed >= 0.25, "the writes did not wait for the lock: the test proves nothing"
     assert len(during) >= 20, f"ticker starved: {len(during)} ticks in {elapsed:.3f}s"
-    assert max(gaps) < 0.1, f"loop blocked for {max(gaps):.3f}s"
+    # a loop that waited for the lock itself would stall >= 0.3 s; GIL turns with the writer
+    # thread on a busy 2-core machine reach ~0.1 s, which is not a blocked loop
+    assert max(gaps) < 0.25, f"loop blocked for {max(gaps):.3f}s"
 
 
 async def test_recent_filters(store: RecordStore) -> None:
