@@ -1,6 +1,7 @@
 # ivr - two commands do everything on a fresh Debian machine (as root, or with sudo):
 #   make run    start a local Asterisk (chroot lab) and `ivr serve` on the sample flows
 #   make test   install everything and run every test, the real-Asterisk ones included
+#   make check  the edit-test loop: lint and the unit tests (tests/unit), in seconds
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -11,7 +12,7 @@ STAMP  := $(VENV)/.installed
 CHARTJS_VERSION := 4.5.1
 VENDOR_DIR := ivr/admin/static/vendor
 
-.PHONY: run test test-future deps venv lint bench clean vendor
+.PHONY: run test test-future check deps venv lint bench clean vendor
 include mk/lab.mk
 
 # System packages for the lab (debootstrap), SIPp calls (sip-tester), audio (sox, espeak-ng),
@@ -37,9 +38,15 @@ test: deps venv
 	$(BIN)/pytest -q -ra
 
 # The time-bomb guard: every test that needs no Asterisk, with the wall clock (this process
-# and the Python processes it starts) 400+ days ahead, on a Saturday (tests/timeshift.py).
+# and the Python processes it starts) 400+ days ahead, on a Saturday (tests/support/timeshift.py).
 test-future: deps venv
 	IVR_TEST_CLOCK_SHIFT_DAYS=400 $(BIN)/pytest -q -ra -m "not asterisk"
+
+# The fast part, for the edit-test loop: ruff, mypy, the layer contracts and tests/unit (no
+# sockets, processes, real engines or Asterisk; well under a minute). `make test` runs the rest:
+# tests/integration, tests/browser and tests/e2e.
+check: lint
+	$(BIN)/pytest -q tests/unit
 
 run: deps venv lab-up
 	@echo

@@ -2,7 +2,7 @@
 
 Starts ``ivr serve`` as a subprocess (temporary config, store, flows and prompts; an aiohttp
 balance stub in this process) and drives it with the scripted fake Asterisk
-(``tests/fake_asterisk.py``). Every call takes the same realistic bank path: English (1),
+(``tests/support/fake_asterisk.py``). Every call takes the same realistic bank path: English (1),
 balance (1), account ``12345678#``, confirm (1), back to the main menu (9), agent (0): the
 agent queue answers (``QUEUESTATUS=CONTINUE``, no AMI) and the post-call survey goes
 unanswered. Then it does the same against a bare ``asyncio.start_server`` FastAGI
@@ -73,7 +73,7 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from fake_asterisk import (  # noqa: E402
+from support.fake_asterisk import (  # noqa: E402
     FakeCallResult,
     FakeCallState,
     FakeCommand,

@@ -29,7 +29,7 @@ still past the busy timeout, the disk full 3 s, 50 garbage peers):
 Phases (a)-(c) run the real ``ivr serve`` (``tests/e2e/serve.py`` ``IvrServe``) on a free port
 (never 4573), with the sample flows copied and the bank opened around the clock (so no figure
 depends on the date), a balance API stub, and the scripted fake Asterisk
-(``tests/fake_asterisk.py``) as the caller: one third each of balance then goodbye
+(``tests/support/fake_asterisk.py``) as the caller: one third each of balance then goodbye
 (self-service), balance then an agent, and lost card then an agent (the fake's queue answers
 ``QUEUESTATUS=CONTINUE``; the in-call survey gets silence). Each prompt "plays" a random
 0-``--prompt-ms`` ms, so a call lasts about a second and the calls outlast the faults.
@@ -108,9 +108,10 @@ from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))  # serve.py
 sys.path.insert(0, str(ROOT))
-from fake_asterisk import (  # noqa: E402
+from serve import ACCOUNT, AGI_HOST, BalanceStub, IvrServe, port_accepts  # noqa: E402
+from support.fake_asterisk import (  # noqa: E402
     FakeCallResult,
     FakeCallState,
     FakeCommand,
@@ -118,7 +119,6 @@ from fake_asterisk import (  # noqa: E402
     env_block,
     run_fake_call,
 )
-from serve import ACCOUNT, AGI_HOST, BalanceStub, IvrServe, port_accepts  # noqa: E402
 
 if TYPE_CHECKING:
     from ivr.lab import Lab, LoadResult
@@ -190,7 +190,8 @@ def free_port() -> int:
 
 
 def always_open_flows(where: Path) -> Path:
-    """The sample flows with the bank open around the clock (as tests/test_app.py does)."""
+    """The sample flows with the bank open around the clock (as
+    tests/integration/test_app.py does)."""
     flows = where / "flows"
     shutil.copytree(ROOT / "flows", flows)
     bank = flows / "bank.yaml"

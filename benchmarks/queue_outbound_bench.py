@@ -36,8 +36,8 @@ sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from instants import next_open_monday  # noqa: E402  (tests/instants.py)
 from serve import IvrServe  # noqa: E402  (tests/e2e/serve.py)
+from support.instants import next_open_monday  # noqa: E402  (tests/support/instants.py)
 
 from ivr.cli import main as ivr_main  # noqa: E402
 from ivr.lab import CallSpec, Lab, sipp  # noqa: E402

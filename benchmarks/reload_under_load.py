@@ -1,7 +1,8 @@
 """Hot reload under load: flows rewritten and reloaded while many FastAGI calls run.
 
 Runs :class:`ivr.app.App` in this process (FastAGI, admin API and the store on temporary
-files, loopback only) and drives it with the scripted fake Asterisk (``tests/fake_asterisk.py``):
+files, loopback only) and drives it with the scripted fake Asterisk
+(``tests/support/fake_asterisk.py``):
 ``--callers`` callers place calls back to back, each prompt "playing" 0-``--prompt-ms`` ms,
 while the flows directory is rewritten ``--reloads`` times, ``--interval-s`` apart:
 
@@ -46,7 +47,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
-from fake_asterisk import FakeCallState, FakeCommand, run_fake_call  # noqa: E402
+from support.fake_asterisk import FakeCallState, FakeCommand, run_fake_call  # noqa: E402
 
 from ivr.app import App, Server  # noqa: E402
 from ivr.config import (  # noqa: E402

@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from speech_audio import ENGLISH_VOICES, KOREAN_VOICES, Voice, speech
+from support.speech_audio import ENGLISH_VOICES, KOREAN_VOICES, Voice, speech
 
 from ivr.speech.base import FRAME_BYTES, SpeechChoice, SpeechEngine
 from ivr.speech.engines import korean_model_path, make_engine

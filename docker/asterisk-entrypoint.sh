@@ -6,7 +6,7 @@
 # $IVR_SECRETS_DIR/secrets.env (mode 0600, the asterisk-secrets volume), so later starts reuse
 # it. The AMI secret is also written alone to $IVR_SECRETS_DIR/ami-secret for the ivr service
 # (IVR_AMI_SECRET_FILE). ASTERISK_ETC and ASTERISK_RUN move /etc/asterisk and /run/asterisk
-# (tests/test_compose.py runs this script outside a container).
+# (tests/integration/test_compose.py runs this script outside a container).
 set -eu
 umask 077
 dir="${IVR_SECRETS_DIR:-/var/lib/ivr-secrets}"

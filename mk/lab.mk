@@ -18,7 +18,7 @@ lab-status:
 lab-test:
 	$(LAB_PYTHON) -m pytest -m asterisk tests/e2e -v
 
-# tests/test_compose.py runs `docker-compose config -q` (Debian's docker-compose 1.29).
+# tests/integration/test_compose.py runs `docker-compose config -q` (Debian's docker-compose 1.29).
 compose-deps:
 	@command -v docker-compose >/dev/null || \
 		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y docker-compose)

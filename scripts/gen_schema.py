@@ -1,8 +1,8 @@
 """Generate ivr/flow/schema.json, the flow language's JSON Schema (run from the repo root).
 
 The schema is written here in Python because it repeats many small shapes; the JSON file is what
-ships. tests/test_flow_loader.py checks the two agree; tests/test_flow_schema_model.py checks
-the schema and the model (ivr/flow/model.py) agree: the same node kinds, every field default
+ships. tests/unit/test_flow_loader.py checks the two agree;
+tests/unit/test_flow_schema_model.py checks the schema and the model (ivr/flow/model.py) agree: the same node kinds, every field default
 valid where the YAML sets it, and every key of a node a field of its class.
 """
 import json

@@ -3,8 +3,8 @@
 
 The proxy listens where the dialplan connects (127.0.0.1:4573) and forwards every connection
 to ``ivr serve`` on another port, writing each line in the order it passed through, in the
-transcript format of ``tests/fixtures/agi/`` (``<< `` from Asterisk, ``>> `` from the server,
-``<<`` alone for the blank line ending the ``agi_*`` block). AGI is strictly one command, one
+transcript format of ``tests/support/fixtures/agi/`` (``<< `` from Asterisk, ``>> `` from the
+server, ``<<`` alone for the blank line ending the ``agi_*`` block). AGI is strictly one command, one
 reply, so arrival order at the proxy is the order on the wire; a ``HANGUP`` line lands where
 Asterisk sent it. When one side closes, the proxy closes the other, as a direct connection
 would.
@@ -14,7 +14,7 @@ Re-record the fixtures (root, lab up, nothing on 4573)::
     .venv/bin/python scripts/record_agi.py fixtures
 
 places the scripted calls of :data:`CALLS` through the lab's Asterisk (SIPp) into a temporary
-``ivr serve`` behind the proxy and writes ``tests/fixtures/agi/recorded_<name>.txt``.
+``ivr serve`` behind the proxy and writes ``tests/support/fixtures/agi/recorded_<name>.txt``.
 ``record_agi.py proxy --upstream-port 4583 --out DIR`` runs the proxy alone (Ctrl-C stops it)
 for ad-hoc captures with your own server and calls.
 """
@@ -35,7 +35,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT / "tests" / "fixtures" / "agi"
+FIXTURES = ROOT / "tests" / "support" / "fixtures" / "agi"
 HEADER = (
     "# Recorded FastAGI transcript (REAL): Asterisk {version} in the chroot lab <-> ivr serve,\n"
     "# captured by scripts/record_agi.py on {date}. {what}\n"
@@ -229,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    fx = sub.add_parser("fixtures", help="re-record tests/fixtures/agi/recorded_*.txt")
+    fx = sub.add_parser("fixtures", help="re-record tests/support/fixtures/agi/recorded_*.txt")
     fx.add_argument("--out", type=Path, default=FIXTURES)
     fx.add_argument("--upstream-port", type=int, default=4583,
                     help="where the temporary ivr serve listens (the proxy takes 4573)")
@@ -240,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "fixtures":
         asyncio.run(record_fixtures(args.out, args.upstream_port))
-        print("now check them: .venv/bin/pytest -q tests/test_agi_recorded.py")
+        print("now check them: .venv/bin/pytest -q tests/integration/test_agi_recorded.py")
     else:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_proxy_forever(args.upstream_port, args.port, args.out))

@@ -4,10 +4,15 @@ from pathlib import Path
 
 import pytest
 
-# tests import small shared helpers (flowkit, fake_asterisk) as top-level modules
-sys.path.insert(0, str(Path(__file__).parent))
+# The layout: unit/ (in-process, no sockets, processes or real engines; `make check`),
+# integration/ (sockets, subprocesses, SQLite files, real speech engines, the fake Asterisk
+# over TCP), browser/ (the dashboard in Chromium), e2e/ (a real Asterisk; the `asterisk`
+# marker). Shared helpers live in support/ and are imported as `support.<module>`.
+TESTS = Path(__file__).resolve().parent
+FOLDERS = ("unit", "integration", "browser", "e2e")
+sys.path.insert(0, str(TESTS))
 
-import timeshift
+from support import timeshift  # noqa: E402  (needs the sys.path above)
 
 _SHIFT_S = 0.0
 
@@ -15,6 +20,15 @@ _SHIFT_S = 0.0
 def pytest_configure(config: pytest.Config) -> None:
     global _SHIFT_S
     _SHIFT_S = timeshift.start_from_env()
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test carries its folder as a marker: `-m unit`, `-m "not browser"`."""
+    for item in items:
+        parts = item.path.relative_to(TESTS).parts
+        if len(parts) > 1 and parts[0] in FOLDERS:
+            item.add_marker(parts[0])
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from helpers import Records, wait_until_idle
-from instants import next_open_monday
 from serve import ROOT, BalanceStub, IvrServe
+from support.instants import next_open_monday
 
 from ivr.lab import Lab
 

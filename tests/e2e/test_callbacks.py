@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 from helpers import Records, dial, members, spec
-from instants import next_open_monday
 from serve import ROOT, BalanceStub, IvrServe
+from support.instants import next_open_monday
 
 from ivr.lab import Lab
 from ivr.lab.sipp import Answerer

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from helpers import Records, dial, seconds, sound
 from serve import ROOT, IvrServe
-from speech_audio import speech, write_wav
+from support.speech_audio import speech, write_wav
 
 from ivr.flow import model as m
 from ivr.flow.library import load_library

@@ -1,0 +1,26 @@
+"""Smoke run of the FastAGI load benchmark (``benchmarks/agi_load.py --quick``), so it keeps
+working: a real ``ivr serve`` subprocess and the bare handler, driven over loopback TCP."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_quick_benchmark_runs_without_failures() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "agi_load.py"), "--quick"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    summary = re.search(r"^failures: ours=(\d+) bare=(\d+)$", proc.stdout, re.MULTILINE)
+    assert summary is not None, out
+    assert summary.groups() == ("0", "0"), out
+    rate = re.search(r"^calls/s\s+([\d.]+)\s+([\d.]+)", proc.stdout, re.MULTILINE)
+    assert rate is not None and float(rate.group(1)) > 0 and float(rate.group(2)) > 0, out
+    assert "calls actually held" in proc.stdout and "FAILED" not in proc.stdout, out
