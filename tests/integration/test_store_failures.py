@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import sqlite3
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -182,10 +184,20 @@ async def test_journal_on_the_full_disk_too_keeps_records_in_memory(tmp_path: Pa
             await store.close()
 
 
-async def test_read_only_database_file_journals_then_replays(tmp_path: Path) -> None:
+@pytest.fixture
+def disk_dir() -> Iterator[Path]:
+    """A directory on a disk file system: chattr needs one (a tmpfs /tmp has no flags)."""
+    where = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="ivr-test-"))
+    try:
+        yield where
+    finally:
+        shutil.rmtree(where, ignore_errors=True)
+
+
+async def test_read_only_database_file_journals_then_replays(disk_dir: Path) -> None:
     """The server (re)started while the file was read-only (chattr +i: root ignores modes):
     SQLite opens it read-only, and every write fails until the file is writable again."""
-    db = tmp_path / "calls.sqlite3"
+    db = disk_dir / "calls.sqlite3"
     await (await RecordStore.open(db)).close()
     subprocess.run(["chattr", "+i", str(db)], check=True)
     try:
