@@ -59,6 +59,7 @@ run: deps venv lab-up
 
 lint: venv
 	$(BIN)/ruff check ivr tests benchmarks
+	$(BIN)/ruff format --check ivr tests benchmarks scripts
 	$(BIN)/mypy ivr
 	$(BIN)/lint-imports
 

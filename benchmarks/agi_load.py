@@ -120,7 +120,8 @@ async def _bare_call(
 async def _bare_server(port: int, sequence: Path) -> None:
     commands = [c.encode() + b"\n" for c in json.loads(sequence.read_text())]
     server = await asyncio.start_server(
-        lambda r, w: _bare_call(r, w, commands), HOST, port, backlog=4096)
+        lambda r, w: _bare_call(r, w, commands), HOST, port, backlog=4096
+    )
     async with server:
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -214,8 +215,9 @@ class Server:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} server exited ({self.proc.returncode}): "
-                                   f"{self.log_tail()}")
+                raise RuntimeError(
+                    f"{self.name} server exited ({self.proc.returncode}): {self.log_tail()}"
+                )
             try:
                 _, writer = await asyncio.open_connection(HOST, self.port)
             except OSError:
@@ -246,8 +248,11 @@ class Server:
             text = self.log.read_text(errors="replace")
         except OSError:
             return []
-        return [ln for ln in text.splitlines() if " WARNING " in ln or " ERROR " in ln
-                or "Traceback" in ln]
+        return [
+            ln
+            for ln in text.splitlines()
+            if " WARNING " in ln or " ERROR " in ln or "Traceback" in ln
+        ]
 
 
 def start_ours(work: Path, base_url: str) -> Server:
@@ -270,7 +275,12 @@ def start_ours(work: Path, base_url: str) -> Server:
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [str(ROOT / ".venv" / "bin" / "ivr"), "serve", "--config", str(work / "ivr.yaml")],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=work)
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=work,
+        )
     return Server("ours", proc, port, log, work / "calls.sqlite3")
 
 
@@ -280,9 +290,19 @@ def start_bare(work: Path, sequence: list[str]) -> Server:
     log = work / "bare.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--bare-server", str(port),
-             "--sequence", str(work / "sequence.json")],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=work)
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--bare-server",
+                str(port),
+                "--sequence",
+                str(work / "sequence.json"),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=work,
+        )
     return Server("bare", proc, port, log)
 
 
@@ -313,8 +333,13 @@ class CallStats:
 
 
 async def one_call(
-    port: int, call_id: str, stats: CallStats, prompt_s: float, timeout_s: float,
-    hold: Hold | None = None, measure: bool = True,
+    port: int,
+    call_id: str,
+    stats: CallStats,
+    prompt_s: float,
+    timeout_s: float,
+    hold: Hold | None = None,
+    measure: bool = True,
 ) -> None:
     last_sent: list[float] = []
 
@@ -337,8 +362,15 @@ async def one_call(
     stats.peak_active = max(stats.peak_active, stats.active)
     try:
         stats.results[call_id] = await run_fake_call(
-            HOST, port, script="bank", digits=DIGITS, uniqueid=call_id,
-            variables=dict(VARIABLES), rule=rule, timeout_s=timeout_s)
+            HOST,
+            port,
+            script="bank",
+            digits=DIGITS,
+            uniqueid=call_id,
+            variables=dict(VARIABLES),
+            rule=rule,
+            timeout_s=timeout_s,
+        )
     except OSError as exc:
         stats.errors[call_id] = f"connect: {exc!r}"
     finally:
@@ -346,8 +378,13 @@ async def one_call(
 
 
 async def run_batch(
-    port: int, call_ids: Sequence[str], concurrency: int, prompt_s: float, timeout_s: float,
-    stats: CallStats, measure: bool = True,
+    port: int,
+    call_ids: Sequence[str],
+    concurrency: int,
+    prompt_s: float,
+    timeout_s: float,
+    stats: CallStats,
+    measure: bool = True,
 ) -> float:
     """Run the calls ``concurrency`` at a time; return the elapsed seconds."""
     pending = iter(call_ids)
@@ -436,11 +473,18 @@ def check_calls(stats: CallStats, reference: list[str]) -> dict[str, str]:
         elif not res.closed_by_server:
             bad[call_id] = "connection not closed by the server"
         elif res.commands != reference:
-            at = next((i for i, (a, b) in enumerate(zip(res.commands, reference, strict=False))
-                       if a != b), min(len(res.commands), len(reference)))
+            at = next(
+                (
+                    i
+                    for i, (a, b) in enumerate(zip(res.commands, reference, strict=False))
+                    if a != b
+                ),
+                min(len(res.commands), len(reference)),
+            )
             got = res.commands[at] if at < len(res.commands) else "<end>"
             bad[call_id] = f"command #{at} is {got!r}, expected " + (
-                repr(reference[at]) if at < len(reference) else "<end>")
+                repr(reference[at]) if at < len(reference) else "<end>"
+            )
     return bad
 
 
@@ -448,8 +492,9 @@ def check_records(db: Path, call_ids: Sequence[str]) -> dict[str, str]:
     """Failures found in the SQLite call records (read once the server has stopped)."""
     bad: dict[str, str] = {}
     with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
-        rows = {r[0]: r[1:] for r in conn.execute(
-            "SELECT call_id, outcome, path, variables FROM calls")}
+        rows = {
+            r[0]: r[1:] for r in conn.execute("SELECT call_id, outcome, path, variables FROM calls")
+        }
     for call_id in call_ids:
         if call_id not in rows:
             bad[call_id] = "no record"
@@ -483,17 +528,23 @@ class Plan:
     rounds: int = 1
 
 
-async def hold_phase(server: Server, plan: Plan, index: int, fig: Figures,
-                     stats: CallStats, prefix: str) -> list[str]:
+async def hold_phase(
+    server: Server, plan: Plan, index: int, fig: Figures, stats: CallStats, prefix: str
+) -> list[str]:
     """Park ``plan.hold`` calls on command ``index`` together; read RSS idle and held."""
     await asyncio.sleep(0.5)
     fig.idle_kb = proc_status_kb(server.proc.pid, "VmRSS")
     launched = time.monotonic()
     hold = Hold(index, deadline=launched + plan.hold_max_s)
     ids = [f"{prefix}-hold-{i}" for i in range(plan.hold)]
-    tasks = [asyncio.create_task(one_call(server.port, call_id, stats, 0.0,
-                                          plan.hold_max_s + plan.timeout_s, hold, False))
-             for call_id in ids]
+    tasks = [
+        asyncio.create_task(
+            one_call(
+                server.port, call_id, stats, 0.0, plan.hold_max_s + plan.timeout_s, hold, False
+            )
+        )
+        for call_id in ids
+    ]
     while hold.parked < plan.hold and time.monotonic() < hold.deadline - 1:
         if all(t.done() for t in tasks):
             break
@@ -509,8 +560,9 @@ async def hold_phase(server: Server, plan: Plan, index: int, fig: Figures,
     return ids
 
 
-async def prepare(server: Server, plan: Plan, reference: list[str], fig: Figures,
-                  stats: CallStats) -> list[str]:
+async def prepare(
+    server: Server, plan: Plan, reference: list[str], fig: Figures, stats: CallStats
+) -> list[str]:
     """Warm-up and hold phases against one running server; returns their call ids."""
     prefix = f"{server.name}-{int(time.time())}"
     warm = [f"{prefix}-warm-{i}" for i in range(plan.warmup)]
@@ -521,18 +573,21 @@ async def prepare(server: Server, plan: Plan, reference: list[str], fig: Figures
     return ids
 
 
-async def throughput_round(server: Server, plan: Plan, fig: Figures, stats: CallStats,
-                           number: int) -> list[str]:
+async def throughput_round(
+    server: Server, plan: Plan, fig: Figures, stats: CallStats, number: int
+) -> list[str]:
     """``plan.calls // plan.rounds`` calls, ``plan.concurrency`` at a time."""
     run = [f"{server.name}-run{number}-{i}" for i in range(plan.calls // plan.rounds)]
     timing = CallStats()
     peak = [0]
     sampler = asyncio.create_task(sample_rss(server.proc.pid, peak))
     cpu0, client0 = proc_cpu_s(server.proc.pid), sum(os.times()[:2])
-    elapsed = await run_batch(server.port, run, plan.concurrency, plan.prompt_s,
-                              plan.timeout_s, timing)
-    fig.rounds.append(Round(len(run), elapsed, proc_cpu_s(server.proc.pid) - cpu0,
-                            sum(os.times()[:2]) - client0))
+    elapsed = await run_batch(
+        server.port, run, plan.concurrency, plan.prompt_s, plan.timeout_s, timing
+    )
+    fig.rounds.append(
+        Round(len(run), elapsed, proc_cpu_s(server.proc.pid) - cpu0, sum(os.times()[:2]) - client0)
+    )
     sampler.cancel()
     fig.steps_s += timing.steps_s
     fig.peak_active = max(fig.peak_active, timing.peak_active)
@@ -559,8 +614,7 @@ async def reference_call(server: Server, plan: Plan) -> tuple[str, list[str]]:
     return ref_id, stats.results[ref_id].commands
 
 
-async def bench_both(work: Path, base_url: str, plan: Plan
-                     ) -> tuple[Figures, Figures, list[str]]:
+async def bench_both(work: Path, base_url: str, plan: Plan) -> tuple[Figures, Figures, list[str]]:
     """Both servers up at once; warm-up and hold on each, then throughput rounds taken in
     turn (ours, bare, ours, bare...) so a drift in the machine's speed hits both alike."""
     ours, bare = Figures("ours"), Figures("bare")
@@ -600,25 +654,43 @@ def _ratio(a: float, b: float) -> str:
 
 def report(ours: Figures, bare: Figures, plan: Plan, reference: list[str], argv: str) -> None:
     print(f"command: {argv}")
-    print("flow: flows/bank.yaml, temp copy with hours opened 00:00-24:00 every day "
-          "(holidays removed), so the run does not depend on the wall clock")
+    print(
+        "flow: flows/bank.yaml, temp copy with hours opened 00:00-24:00 every day "
+        "(holidays removed), so the run does not depend on the wall clock"
+    )
     print(f"path: {' > '.join(EXPECTED_PATH)} ({len(reference)} AGI commands per call)")
-    print(f"throughput phase: {plan.calls} calls, concurrency {plan.concurrency}, "
-          f"prompt {plan.prompt_s * 1000:.0f} ms per STREAM FILE; hold phase: {plan.hold} calls "
-          f"parked on command #{hold_index(reference)} ({reference[hold_index(reference)]!r})")
-    print("step time: client side, fake's reply written -> next command received "
-          "(server processing + loopback + client loop lag), prompt delay excluded")
+    print(
+        f"throughput phase: {plan.calls} calls, concurrency {plan.concurrency}, "
+        f"prompt {plan.prompt_s * 1000:.0f} ms per STREAM FILE; hold phase: {plan.hold} calls "
+        f"parked on command #{hold_index(reference)} ({reference[hold_index(reference)]!r})"
+    )
+    print(
+        "step time: client side, fake's reply written -> next command received "
+        "(server processing + loopback + client loop lag), prompt delay excluded"
+    )
     rows: list[tuple[str, float, float, str]] = [
         ("calls/s", ours.calls_per_s, bare.calls_per_s, "{:.1f}"),
         ("failures", len(ours.failures), len(bare.failures), "{:.0f}"),
         ("server CPU ms per call", ours.cpu_ms_per_call, bare.cpu_ms_per_call, "{:.2f}"),
         ("client CPU % of a core", 100 * ours.client_load, 100 * bare.client_load, "{:.0f}"),
-        ("step p50 ms", 1000 * percentile(ours.steps_s, 0.5),
-         1000 * percentile(bare.steps_s, 0.5), "{:.3f}"),
-        ("step p99 ms", 1000 * percentile(ours.steps_s, 0.99),
-         1000 * percentile(bare.steps_s, 0.99), "{:.3f}"),
-        ("step max ms", 1000 * max(ours.steps_s, default=float("nan")),
-         1000 * max(bare.steps_s, default=float("nan")), "{:.1f}"),
+        (
+            "step p50 ms",
+            1000 * percentile(ours.steps_s, 0.5),
+            1000 * percentile(bare.steps_s, 0.5),
+            "{:.3f}",
+        ),
+        (
+            "step p99 ms",
+            1000 * percentile(ours.steps_s, 0.99),
+            1000 * percentile(bare.steps_s, 0.99),
+            "{:.3f}",
+        ),
+        (
+            "step max ms",
+            1000 * max(ours.steps_s, default=float("nan")),
+            1000 * max(bare.steps_s, default=float("nan")),
+            "{:.1f}",
+        ),
         ("peak concurrent calls (run)", ours.peak_active, bare.peak_active, "{:.0f}"),
         ("peak VmRSS during run MB", ours.run_rss_kb / 1024, bare.run_rss_kb / 1024, "{:.1f}"),
         ("peak RSS VmHWM MB (whole run)", ours.hwm_kb / 1024, bare.hwm_kb / 1024, "{:.1f}"),
@@ -633,17 +705,23 @@ def report(ours: Figures, bare: Figures, plan: Plan, reference: list[str], argv:
     for label, a, b, fmt in rows:
         print(f"{label:32}{fmt.format(a):>12}{fmt.format(b):>12}{_ratio(a, b):>11}")
     if plan.rounds > 1:
-        print(f"calls/s and CPU are medians of {plan.rounds} rounds of "
-              f"{plan.calls // plan.rounds} calls, taken in turn; per round (ours/bare):")
+        print(
+            f"calls/s and CPU are medians of {plan.rounds} rounds of "
+            f"{plan.calls // plan.rounds} calls, taken in turn; per round (ours/bare):"
+        )
         for i, (a, b) in enumerate(zip(ours.rounds, bare.rounds, strict=True), 1):
             cpu_ratio = a.cpu_ms_per_call / b.cpu_ms_per_call
-            print(f"  round {i}: {a.calls_per_s:6.1f} / {b.calls_per_s:6.1f} calls/s "
-                  f"({a.calls_per_s / b.calls_per_s:.2f}x), CPU {a.cpu_ms_per_call:.2f} / "
-                  f"{b.cpu_ms_per_call:.2f} ms per call ({cpu_ratio:.2f}x)")
+            print(
+                f"  round {i}: {a.calls_per_s:6.1f} / {b.calls_per_s:6.1f} calls/s "
+                f"({a.calls_per_s / b.calls_per_s:.2f}x), CPU {a.cpu_ms_per_call:.2f} / "
+                f"{b.cpu_ms_per_call:.2f} ms per call ({cpu_ratio:.2f}x)"
+            )
     for fig in (ours, bare):
         if fig.client_load > 0.9:
-            print(f"note: the load generator used ~100% of a core during the {fig.name} run: "
-                  f"{fig.name} calls/s is a lower bound there; compare server CPU per call")
+            print(
+                f"note: the load generator used ~100% of a core during the {fig.name} run: "
+                f"{fig.name} calls/s is a lower bound there; compare server CPU per call"
+            )
         for call_id, why in list(fig.failures.items())[:10]:
             print(f"FAILED {fig.name} {call_id}: {why}")
         for line in fig.problems[:10]:
@@ -652,15 +730,19 @@ def report(ours: Figures, bare: Figures, plan: Plan, reference: list[str], argv:
             print(f"{fig.name} server log: ... {len(fig.problems) - 10} more warnings/errors")
     held = max(plan.hold, ours.peak_active)
     targets = [
-        (f"{held} concurrent calls held, no errors",
-         held >= 1000 and ours.held == plan.hold and not ours.failures),
+        (
+            f"{held} concurrent calls held, no errors",
+            held >= 1000 and ours.held == plan.hold and not ours.failures,
+        ),
         ("throughput >= 0.5x bare", ours.calls_per_s >= 0.5 * bare.calls_per_s),
         ("< 100 KB RSS per idle call", ours.per_idle_call_kb < 100 if plan.hold else None),
     ]
     for text, ok in targets:
         verdict = "not measured" if ok is None else "met" if ok else "MISSED"
-        print(f"target {verdict}: {text}" + (" (fewer than 1,000 calls in this run)"
-                                             if "held" in text and held < 1000 else ""))
+        print(
+            f"target {verdict}: {text}"
+            + (" (fewer than 1,000 calls in this run)" if "held" in text and held < 1000 else "")
+        )
     print(f"failures: ours={len(ours.failures)} bare={len(bare.failures)}")
 
 
@@ -669,17 +751,31 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     p.add_argument("--calls", type=int, default=3000, help="calls in the throughput phase")
     p.add_argument("--concurrency", type=int, default=100, help="calls at a time (throughput)")
-    p.add_argument("--prompt-ms", type=float, default=0.0,
-                   help="how long each STREAM FILE 'plays' (throughput phase)")
-    p.add_argument("--hold", type=int, default=1000,
-                   help="calls parked together for the idle-RSS figure (0: skip)")
-    p.add_argument("--hold-max-s", type=float, default=60.0,
-                   help="longest wait for all held calls to park")
+    p.add_argument(
+        "--prompt-ms",
+        type=float,
+        default=0.0,
+        help="how long each STREAM FILE 'plays' (throughput phase)",
+    )
+    p.add_argument(
+        "--hold",
+        type=int,
+        default=1000,
+        help="calls parked together for the idle-RSS figure (0: skip)",
+    )
+    p.add_argument(
+        "--hold-max-s", type=float, default=60.0, help="longest wait for all held calls to park"
+    )
     p.add_argument("--warmup", type=int, default=20, help="warm-up calls before measuring")
-    p.add_argument("--rounds", type=int, default=5,
-                   help="throughput rounds per server, taken in turn (--calls is split)")
-    p.add_argument("--quick", action="store_true",
-                   help="smoke run: 100 calls, concurrency 20, 50 held")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="throughput rounds per server, taken in turn (--calls is split)",
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="smoke run: 100 calls, concurrency 20, 50 held"
+    )
     p.add_argument("--max-s", type=float, default=1200.0, help="give up after this long")
     p.add_argument("--bare-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     p.add_argument("--sequence", type=Path, help=argparse.SUPPRESS)
@@ -692,10 +788,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 async def bench(args: argparse.Namespace, argv: str) -> int:
     streams = 12  # STREAM FILEs per call, rounded up
-    plan = Plan(calls=args.calls, concurrency=args.concurrency, prompt_s=args.prompt_ms / 1000,
-                hold=args.hold, hold_max_s=args.hold_max_s, warmup=args.warmup,
-                timeout_s=30.0 + streams * args.prompt_ms / 1000,
-                rounds=max(1, min(args.rounds, args.calls)))
+    plan = Plan(
+        calls=args.calls,
+        concurrency=args.concurrency,
+        prompt_s=args.prompt_ms / 1000,
+        hold=args.hold,
+        hold_max_s=args.hold_max_s,
+        warmup=args.warmup,
+        timeout_s=30.0 + streams * args.prompt_ms / 1000,
+        rounds=max(1, min(args.rounds, args.calls)),
+    )
     limit = raise_fd_limit(4 * max(args.hold, args.concurrency) + 1024)
     print(f"fd limit: {limit}")
     runner, base_url, hits = await start_stub()

@@ -39,8 +39,14 @@ PROBE_EVERY_S = 0.005
 
 
 def call_list(n: int) -> CallList:
-    return CallList([{"number": f"55{i:08d}", "name": f"Customer {i}", "amount": str(i % 997)}
-                     for i in range(n)], 0, [])
+    return CallList(
+        [
+            {"number": f"55{i:08d}", "name": f"Customer {i}", "amount": str(i % 997)}
+            for i in range(n)
+        ],
+        0,
+        [],
+    )
 
 
 async def baseline(store: RecordStore, s: Settings, calls: CallList) -> int:
@@ -52,7 +58,8 @@ async def baseline(store: RecordStore, s: Settings, calls: CallList) -> int:
         conn.execute(
             "INSERT INTO campaigns (name, flow, rate, max_concurrent, hours, timezone,"
             " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (s.name, s.flow, s.rate, s.max_concurrent, "", s.timezone, now))
+            (s.name, s.flow, s.rate, s.max_concurrent, "", s.timezone, now),
+        )
         added = 0
         for row, channel in zip(calls.rows, channels, strict=True):
             variables = {k: v for k, v in row.items() if k != "number"}
@@ -62,8 +69,21 @@ async def baseline(store: RecordStore, s: Settings, calls: CallList) -> int:
                 " channel, caller_id, due_at, max_attempts, retry_after_s, created_at,"
                 " updated_at, variables) VALUES ('campaign', ?, ?, ?, ?, ?, ?, ?, ?, ?,"
                 " ?, ?, ?)",
-                (key, s.flow, s.name, row["number"], channel, s.caller_id, now, s.attempts,
-                 s.retry_after_s, now, now, json.dumps(variables, ensure_ascii=False))).rowcount
+                (
+                    key,
+                    s.flow,
+                    s.name,
+                    row["number"],
+                    channel,
+                    s.caller_id,
+                    now,
+                    s.attempts,
+                    s.retry_after_s,
+                    now,
+                    now,
+                    json.dumps(variables, ensure_ascii=False),
+                ),
+            ).rowcount
         return added
 
     return await store.transaction(write)
@@ -104,9 +124,11 @@ class Result:
         worst = max(self.waits)
         p99 = statistics.quantiles(self.waits, n=100, method="inclusive")[98]
         ratio = f"   worst x{worst / max(base.waits):.3f} of baseline" if base else ""
-        return (f"{self.name:<9} import {self.seconds:6.2f} s ({self.added:,} rows)   other "
-                f"writer: {len(self.waits):5} writes, worst wait {worst * 1e3:7.1f} ms, "
-                f"p99 {p99 * 1e3:6.1f} ms, {self.locked} 'database is locked'{ratio}")
+        return (
+            f"{self.name:<9} import {self.seconds:6.2f} s ({self.added:,} rows)   other "
+            f"writer: {len(self.waits):5} writes, worst wait {worst * 1e3:7.1f} ms, "
+            f"p99 {p99 * 1e3:6.1f} ms, {self.locked} 'database is locked'{ratio}"
+        )
 
 
 Importer = Callable[[RecordStore, Settings, CallList], Awaitable[int]]
@@ -141,9 +163,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         base = asyncio.run(run("baseline", baseline, Path(tmp) / "baseline.db", calls))
         new = asyncio.run(run("batched", batched, Path(tmp) / "batched.db", calls))
-    print(f"{args.rows:,} numbers; other writer every {PROBE_EVERY_S * 1e3:.0f} ms, "
-          f"busy_timeout {BUSY_TIMEOUT_S:.0f} s; batches of ~{campaign.BATCH_S * 1e3:.0f} ms, "
-          f"pause {campaign.PAUSE_S * 1e3:.0f} ms")
+    print(
+        f"{args.rows:,} numbers; other writer every {PROBE_EVERY_S * 1e3:.0f} ms, "
+        f"busy_timeout {BUSY_TIMEOUT_S:.0f} s; batches of ~{campaign.BATCH_S * 1e3:.0f} ms, "
+        f"pause {campaign.PAUSE_S * 1e3:.0f} ms"
+    )
     print(base.line(None))
     print(new.line(base))
     print(f"import time x{new.seconds / base.seconds:.2f} of baseline")

@@ -154,8 +154,12 @@ class Phase:
 
     @property
     def failed(self) -> bool:
-        return bool(self.neither or self.lost or self.problems
-                    or self.flow + self.fallback + self.neither != self.offered)
+        return bool(
+            self.neither
+            or self.lost
+            or self.problems
+            or self.flow + self.fallback + self.neither != self.offered
+        )
 
 
 def pct(values: Sequence[float], p: float) -> float:
@@ -166,7 +170,7 @@ def pct(values: Sequence[float], p: float) -> float:
 
 
 def classify(result: FakeCallResult | None) -> str:
-    """"flow", "fallback" or "neither" for one fake call (``None``: connection refused)."""
+    """ "flow", "fallback" or "neither" for one fake call (``None``: connection refused)."""
     if result is None:
         return "fallback"  # Asterisk: AGISTATUS=FAILURE, the dialplan falls back
     if result.timed_out or not result.closed_by_server:
@@ -197,8 +201,9 @@ def always_open_flows(where: Path) -> Path:
     bank = flows / "bank.yaml"
     text = bank.read_text(encoding="utf-8")
     start, end = text.index("      open:\n"), text.index("      when_open:")
-    bank.write_text(text[:start] + '      open: {mon-sun: "00:00-24:00"}\n' + text[end:],
-                    encoding="utf-8")
+    bank.write_text(
+        text[:start] + '      open: {mon-sun: "00:00-24:00"}\n' + text[end:], encoding="utf-8"
+    )
     return flows
 
 
@@ -206,8 +211,14 @@ class ChaosServe(IvrServe):
     """``IvrServe`` with the database and journal where a phase wants them, no AudioSocket
     port of its own (0), and SIGKILL."""
 
-    def __init__(self, workdir: Path, *, db_path: Path | None = None,
-                 journal_path: Path | None = None, **kwargs: object) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        db_path: Path | None = None,
+        journal_path: Path | None = None,
+        **kwargs: object,
+    ) -> None:
         super().__init__(workdir, **kwargs)  # type: ignore[arg-type]
         if db_path is not None:
             self.db_path = db_path
@@ -243,8 +254,11 @@ def finished_rows(db: Path) -> dict[str, str]:
     try:
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
         try:
-            return dict(conn.execute(
-                "SELECT call_id, outcome FROM calls WHERE outcome IS NOT NULL").fetchall())
+            return dict(
+                conn.execute(
+                    "SELECT call_id, outcome FROM calls WHERE outcome IS NOT NULL"
+                ).fetchall()
+            )
         finally:
             conn.close()
     except sqlite3.Error:
@@ -259,8 +273,9 @@ def journal_lines(path: Path) -> int:
         return 0
 
 
-def settle_records(server: ChaosServe, wanted: set[str], catch_up_s: float,
-                   phase: Phase, name: str) -> dict[str, str]:
+def settle_records(
+    server: ChaosServe, wanted: set[str], catch_up_s: float, phase: Phase, name: str
+) -> dict[str, str]:
     """Wait until every ``wanted`` call has a finished row (the server running), stop the
     server, and (once) start and stop it again if some are still missing; the final rows."""
     started = time.monotonic()
@@ -279,10 +294,16 @@ def settle_records(server: ChaosServe, wanted: set[str], catch_up_s: float,
         phase.problems.append(f"ivr serve exited with {code} (log {server.log_path})")
     rows = finished_rows(server.db_path)
     if wanted - rows.keys():  # the journal is replayed at the next start
-        again = ChaosServe(server.workdir, db_path=server.db_path,
-                           journal_path=server.journal_path, http_base_url=server.http_base_url,
-                           port=free_port(), flows_dir=server.flows_dir, log_level="INFO",
-                           name=f"{name}-replay")
+        again = ChaosServe(
+            server.workdir,
+            db_path=server.db_path,
+            journal_path=server.journal_path,
+            http_base_url=server.http_base_url,
+            port=free_port(),
+            flows_dir=server.flows_dir,
+            log_level="INFO",
+            name=f"{name}-replay",
+        )
         again.start()
         again.stop()
         rows = finished_rows(server.db_path)
@@ -325,10 +346,18 @@ async def one_call(port: int, n: int, call_id: str, load: CallLoad, odd_bytes: b
     started = time.monotonic()
     result: FakeCallResult | None
     try:
-        result = await run_fake_call(HOST, port, script="bank", digits=digits, caller=caller,
-                                     caller_name=name, uniqueid=call_id, rule=rule,
-                                     variables={"QUEUESTATUS": "CONTINUE"},
-                                     timeout_s=CALL_TIMEOUT_S)
+        result = await run_fake_call(
+            HOST,
+            port,
+            script="bank",
+            digits=digits,
+            caller=caller,
+            caller_name=name,
+            uniqueid=call_id,
+            rule=rule,
+            variables={"QUEUESTATUS": "CONTINUE"},
+            timeout_s=CALL_TIMEOUT_S,
+        )
     except OSError as exc:
         result = None
         load.details.append(f"{call_id}: connection failed: {exc!r}")
@@ -336,9 +365,11 @@ async def one_call(port: int, n: int, call_id: str, load: CallLoad, odd_bytes: b
     verdict = classify(result)
     load.results[call_id] = verdict
     if verdict != "flow" and len(load.details) < 20 and result is not None:
-        load.details.append(f"{call_id} ({script_name}): {verdict}, IVR_RESULT="
-                            f"{result.variables.get('IVR_RESULT')}, last commands "
-                            f"{result.commands[-3:]}")
+        load.details.append(
+            f"{call_id} ({script_name}): {verdict}, IVR_RESULT="
+            f"{result.variables.get('IVR_RESULT')}, last commands "
+            f"{result.commands[-3:]}"
+        )
     load.done += 1
 
 
@@ -364,8 +395,10 @@ def fill_phase(phase: Phase, load: CallLoad, rows: dict[str, str], elapsed: floa
     phase.duration_s = elapsed
     phase.p99_s = pct(load.lengths, 99)
     if errors:
-        phase.notes.append(f"lost: {errors} flow calls whose final record never arrived (the "
-                           f"row begun at the start was marked error at the restart)")
+        phase.notes.append(
+            f"lost: {errors} flow calls whose final record never arrived (the "
+            f"row begun at the start was marked error at the restart)"
+        )
     if phase.fallback or phase.neither:
         phase.problems.extend(load.details[:5])
 
@@ -411,8 +444,7 @@ def tmpfs(where: Path, size: str) -> Iterator[Path]:
     if os.geteuid() != 0:
         raise SystemExit("the disk-full phase mounts a tmpfs: run as root")
     where.mkdir(parents=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-                   check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], check=True)
     try:
         yield where
     finally:
@@ -426,11 +458,17 @@ async def sample_journal(path: Path, peak: list[int], stop: asyncio.Event) -> No
             await asyncio.wait_for(stop.wait(), 0.2)
 
 
-async def faulted_calls(server: ChaosServe, tag: str, args: argparse.Namespace,
-                        fault: Callable[[], contextlib.AbstractAsyncContextManager[None]],
-                        fault_s: float, phase: Phase, *, odd_bytes: bool = False,
-                        extra: Callable[[asyncio.Event], Coroutine[Any, Any, None]] | None = None,
-                        ) -> CallLoad:
+async def faulted_calls(
+    server: ChaosServe,
+    tag: str,
+    args: argparse.Namespace,
+    fault: Callable[[], contextlib.AbstractAsyncContextManager[None]],
+    fault_s: float,
+    phase: Phase,
+    *,
+    odd_bytes: bool = False,
+    extra: Callable[[asyncio.Event], Coroutine[Any, Any, None]] | None = None,
+) -> CallLoad:
     """The calls, with ``fault`` held for ``fault_s`` from ``args.fault_after_s`` on."""
     load = CallLoad(args.calls, args.concurrency, args.prompt_ms, random.Random(args.seed))
     peak = [0]
@@ -482,47 +520,79 @@ def phase_name(label: str, what: str) -> str:
     return f"({label}) {what}"
 
 
-async def phase_baseline(args: argparse.Namespace, work: Path, stub: BalanceStub,
-                         flows: Path) -> Phase:
+async def phase_baseline(
+    args: argparse.Namespace, work: Path, stub: BalanceStub, flows: Path
+) -> Phase:
     """The same calls with nothing failing: the call lengths to compare with."""
-    return await phase_simple(args, work, stub, flows, "0", "no fault (baseline)",
-                              lambda server: contextlib.nullcontext(), 0.0)
+    return await phase_simple(
+        args,
+        work,
+        stub,
+        flows,
+        "0",
+        "no fault (baseline)",
+        lambda server: contextlib.nullcontext(),
+        0.0,
+    )
 
 
-async def phase_locked(args: argparse.Namespace, work: Path, stub: BalanceStub,
-                       flows: Path) -> Phase:
-    return await phase_simple(args, work, stub, flows, "a",
-                              f"database locked {args.lock_s:g} s",
-                              lambda server: locked(server.db_path), args.lock_s)
+async def phase_locked(
+    args: argparse.Namespace, work: Path, stub: BalanceStub, flows: Path
+) -> Phase:
+    return await phase_simple(
+        args,
+        work,
+        stub,
+        flows,
+        "a",
+        f"database locked {args.lock_s:g} s",
+        lambda server: locked(server.db_path),
+        args.lock_s,
+    )
 
 
-async def phase_simple(args: argparse.Namespace, work: Path, stub: BalanceStub, flows: Path,
-                       label: str, title: str,
-                       fault: Callable[[ChaosServe],
-                                       contextlib.AbstractAsyncContextManager[None]],
-                       fault_s: float) -> Phase:
+async def phase_simple(
+    args: argparse.Namespace,
+    work: Path,
+    stub: BalanceStub,
+    flows: Path,
+    label: str,
+    title: str,
+    fault: Callable[[ChaosServe], contextlib.AbstractAsyncContextManager[None]],
+    fault_s: float,
+) -> Phase:
     phase = Phase(phase_name(label, title))
-    server = ChaosServe(work / label, http_base_url=stub.base_url, port=free_port(),
-                        flows_dir=flows, log_level="INFO", name=f"chaos-{label}")
+    server = ChaosServe(
+        work / label,
+        http_base_url=stub.base_url,
+        port=free_port(),
+        flows_dir=flows,
+        log_level="INFO",
+        name=f"chaos-{label}",
+    )
     server.start()
     try:
         load = await faulted_calls(server, label, args, lambda: fault(server), fault_s, phase)
         ran = {c for c, v in load.results.items() if v == "flow"}
-        rows = await asyncio.to_thread(settle_records, server, ran, args.catch_up_s, phase,
-                                       f"chaos-{label}")
+        rows = await asyncio.to_thread(
+            settle_records, server, ran, args.catch_up_s, phase, f"chaos-{label}"
+        )
     finally:
         server.stop()
     fill_phase(phase, load, rows, phase.duration_s)
     return phase
 
 
-async def phase_disk(args: argparse.Namespace, work: Path, stub: BalanceStub, flows: Path,
-                     *, journal: str) -> Phase:
+async def phase_disk(
+    args: argparse.Namespace, work: Path, stub: BalanceStub, flows: Path, *, journal: str
+) -> Phase:
     """``journal``: "elsewhere" (another disk), "same" (the full disk), or "fills" (another
     disk that fills up too, half-way through the fault, while the journal is in use)."""
-    label, where = {"elsewhere": ("b", "journal on another disk"),
-                    "same": ("b2", "journal on it too"),
-                    "fills": ("b3", "journal disk fills too")}[journal]
+    label, where = {
+        "elsewhere": ("b", "journal on another disk"),
+        "same": ("b2", "journal on it too"),
+        "fills": ("b3", "journal disk fills too"),
+    }[journal]
     phase = Phase(phase_name(label, f"disk full {args.disk_full_s:g} s, {where}"))
     with contextlib.ExitStack() as mounts:
         disk = mounts.enter_context(tmpfs(work / label / "disk", args.tmpfs_size))
@@ -532,10 +602,16 @@ async def phase_disk(args: argparse.Namespace, work: Path, stub: BalanceStub, fl
             journal_path = journal_disk / "calls.journal"
         elif journal == "same":
             journal_path = None
-        server = ChaosServe(work / label, db_path=disk / "calls.sqlite3",
-                            journal_path=journal_path, http_base_url=stub.base_url,
-                            port=free_port(), flows_dir=flows, log_level="INFO",
-                            name=f"chaos-{label}")
+        server = ChaosServe(
+            work / label,
+            db_path=disk / "calls.sqlite3",
+            journal_path=journal_path,
+            http_base_url=stub.base_url,
+            port=free_port(),
+            flows_dir=flows,
+            log_level="INFO",
+            name=f"chaos-{label}",
+        )
 
         @contextlib.asynccontextmanager
         async def fault() -> AsyncIterator[None]:
@@ -549,12 +625,18 @@ async def phase_disk(args: argparse.Namespace, work: Path, stub: BalanceStub, fl
 
         server.start()
         try:  # "fills": the first half of the fault is spent inside fault()
-            load = await faulted_calls(server, label, args, fault,
-                                       args.disk_full_s / (2 if journal == "fills" else 1),
-                                       phase)
+            load = await faulted_calls(
+                server,
+                label,
+                args,
+                fault,
+                args.disk_full_s / (2 if journal == "fills" else 1),
+                phase,
+            )
             ran = {c for c, v in load.results.items() if v == "flow"}
-            rows = await asyncio.to_thread(settle_records, server, ran, args.catch_up_s, phase,
-                                           f"chaos-{label}")
+            rows = await asyncio.to_thread(
+                settle_records, server, ran, args.catch_up_s, phase, f"chaos-{label}"
+            )
         finally:
             server.stop()
         if journal != "elsewhere":
@@ -603,8 +685,13 @@ async def garbage_peer(port: int, kind: str, rng: random.Random) -> float | None
             await writer.wait_closed()
 
 
-async def garbage_stream(port: int, peers: int, rng: random.Random, stop: asyncio.Event,
-                         out: dict[str, list[float | None]]) -> None:
+async def garbage_stream(
+    port: int,
+    peers: int,
+    rng: random.Random,
+    stop: asyncio.Event,
+    out: dict[str, list[float | None]],
+) -> None:
     """``peers`` hostile connections, 10 at a time, spread over the phase."""
     gate = asyncio.Semaphore(10)
 
@@ -625,45 +712,67 @@ async def garbage_stream(port: int, peers: int, rng: random.Random, stop: asynci
     await asyncio.gather(*tasks)
 
 
-async def phase_garbage(args: argparse.Namespace, work: Path, stub: BalanceStub,
-                        flows: Path) -> Phase:
+async def phase_garbage(
+    args: argparse.Namespace, work: Path, stub: BalanceStub, flows: Path
+) -> Phase:
     phase = Phase(phase_name("c", "garbage + non-UTF-8 peers"))
-    server = ChaosServe(work / "c", http_base_url=stub.base_url, port=free_port(),
-                        flows_dir=flows, log_level="INFO", name="chaos-c")
+    server = ChaosServe(
+        work / "c",
+        http_base_url=stub.base_url,
+        port=free_port(),
+        flows_dir=flows,
+        log_level="INFO",
+        name="chaos-c",
+    )
     server.start()
     garbage: dict[str, list[float | None]] = {}
     rng = random.Random(args.seed + 1)
     try:
         load = await faulted_calls(
-            server, "c", args, contextlib.nullcontext, 0, phase, odd_bytes=True,
-            extra=lambda stop: garbage_stream(server.port, args.garbage, rng, stop, garbage))
+            server,
+            "c",
+            args,
+            contextlib.nullcontext,
+            0,
+            phase,
+            odd_bytes=True,
+            extra=lambda stop: garbage_stream(server.port, args.garbage, rng, stop, garbage),
+        )
         ran = {c for c, v in load.results.items() if v == "flow"}
-        rows = await asyncio.to_thread(settle_records, server, ran, args.catch_up_s, phase,
-                                       "chaos-c")
+        rows = await asyncio.to_thread(
+            settle_records, server, ran, args.catch_up_s, phase, "chaos-c"
+        )
     finally:
         server.stop()
     fill_phase(phase, load, rows, phase.duration_s)
     odd = sum(v for k, v in load.scripts.items() if "(" in k)
-    odd_ran = sum(1 for n in range(load.calls) if n % 5 in (3, 4)
-                  and load.results.get(f"chaos-c-{n}") == "flow")
+    odd_ran = sum(
+        1
+        for n in range(load.calls)
+        if n % 5 in (3, 4) and load.results.get(f"chaos-c-{n}") == "flow"
+    )
     total = sum(len(v) for v in garbage.values())
     open_left = sum(1 for v in garbage.values() for t in v if t is None)
     kinds = ", ".join(
         f"{k} {len(v)} (closed in <= {max((t for t in v if t is not None), default=0):.1f} s)"
-        for k, v in sorted(garbage.items()))
+        for k, v in sorted(garbage.items())
+    )
     phase.notes.append(f"non-UTF-8 callers {odd_ran}/{odd} ran the flow")
     phase.notes.append(f"garbage peers {total}: {kinds}; left open by the server {open_left}")
     if open_left:
-        phase.problems.append(f"{open_left} garbage connections not closed within "
-                              f"{GARBAGE_BOUND_S:g} s")
+        phase.problems.append(
+            f"{open_left} garbage connections not closed within {GARBAGE_BOUND_S:g} s"
+        )
     return phase
 
 
 # --------------------------------------------------------------------------- (d) the lab
 _EXEC = re.compile(r'Executing \[(\S+)@([\w-]+):(\d+)\] (\w+)\("([^"]+)"')
 _NONZERO = re.compile(r"Spawn extension \(([\w-]+), (\S+), (\d+)\) exited non-zero on '([^']+)'")
-_WHY = re.compile(r'Executing \[s@ivr-run:\d+\] Log\("PJSIP/sipp[^"]*", "WARNING,IVR flow .*? '
-                  r'did not finish \((AGISTATUS=\w* IVR_RESULT=\w*)')
+_WHY = re.compile(
+    r'Executing \[s@ivr-run:\d+\] Log\("PJSIP/sipp[^"]*", "WARNING,IVR flow .*? '
+    r"did not finish \((AGISTATUS=\w* IVR_RESULT=\w*)"
+)
 _STARTED = re.compile(r"\[([^\]\s]+)\] call started: script='[^']*' channel=(\S+)")
 
 
@@ -724,18 +833,38 @@ def phase_lab(args: argparse.Namespace, work: Path, stub: BalanceStub, flows: Pa
         raise SystemExit(f"something listens on {HOST}:{LAB_PORT}: the lab phase needs it")
     if not wait_idle(lab, 30):
         raise SystemExit("the lab has calls in progress: is someone else using it?")
-    spec = CallSpec(ext="100", digits=("2",), first_digit_after_s=4.0, hold_s=args.lab_hold_s,
-                    expect_hangup=True)
-    make = lambda name: ChaosServe(work / "d", http_base_url=stub.base_url,  # noqa: E731
-                                   port=LAB_PORT, flows_dir=flows, log_level="INFO",
-                                   name=name, ami_secret=lab.ami_secret)
+    spec = CallSpec(
+        ext="100",
+        digits=("2",),
+        first_digit_after_s=4.0,
+        hold_s=args.lab_hold_s,
+        expect_hangup=True,
+    )
+    make = lambda name: ChaosServe(  # noqa: E731
+        work / "d",
+        http_base_url=stub.base_url,
+        port=LAB_PORT,
+        flows_dir=flows,
+        log_level="INFO",
+        name=name,
+        ami_secret=lab.ami_secret,
+    )
     servers = [make("chaos-d")]
     servers[0].start()
     log_offset = lab.log_size()
     result: list[LoadResult] = []
-    runner = threading.Thread(target=lambda: result.append(sipp.load(
-        spec, lab.paths.state / "chaos", calls=args.lab_calls, rate=args.lab_rate,
-        max_concurrent=args.concurrency)), daemon=True)
+    runner = threading.Thread(
+        target=lambda: result.append(
+            sipp.load(
+                spec,
+                lab.paths.state / "chaos",
+                calls=args.lab_calls,
+                rate=args.lab_rate,
+                max_concurrent=args.concurrency,
+            )
+        ),
+        daemon=True,
+    )
     started = time.monotonic()
     runner.start()
     kill_after = max(1, args.lab_calls // 3)
@@ -743,12 +872,14 @@ def phase_lab(args: argparse.Namespace, work: Path, stub: BalanceStub, flows: Pa
     try:
         while runner.is_alive() and killed_at is None:
             if servers[0].log_text().count("call started") >= kill_after:
-                in_progress = servers[0].log_text().count("call started") - \
-                    servers[0].log_text().count("call ended")
+                in_progress = servers[0].log_text().count("call started") - servers[
+                    0
+                ].log_text().count("call ended")
                 servers[0].kill()
                 killed_at = time.monotonic() - started
-                phase.notes.append(f"SIGKILL at {killed_at:.0f} s (~{in_progress} calls in "
-                                   f"the server)")
+                phase.notes.append(
+                    f"SIGKILL at {killed_at:.0f} s (~{in_progress} calls in the server)"
+                )
                 time.sleep(args.restart_after_s)
                 servers.append(make("chaos-d-restarted"))
                 servers[-1].start()
@@ -770,24 +901,28 @@ def phase_lab(args: argparse.Namespace, work: Path, stub: BalanceStub, flows: Pa
     counts = Counter(verdicts.values())
     reasons = Counter(m.group(1) for m in _WHY.finditer(log))
     if reasons:
-        phase.notes.append("fallback: " + ", ".join(f"{n} x {why}" for why, n in
-                                                    reasons.most_common()))
+        phase.notes.append(
+            "fallback: " + ", ".join(f"{n} x {why}" for why, n in reasons.most_common())
+        )
     phase.offered = args.lab_calls
     phase.flow, phase.fallback = counts["flow"], counts["fallback"]
     phase.neither = args.lab_calls - phase.flow - phase.fallback
     if load is None:
         phase.problems.append("SIPp did not report")
     else:
-        phase.notes.append(f"SIPp: {load.successful} ok, {load.failed} failed, "
-                           f"{load.max_concurrent} at most at once")
+        phase.notes.append(
+            f"SIPp: {load.successful} ok, {load.failed} failed, "
+            f"{load.max_concurrent} at most at once"
+        )
         if not load.ok:
             phase.problems.append(f"SIPp: {load}")
     if len(verdicts) != args.lab_calls:
         phase.notes.append(f"{len(verdicts)} channels entered [ivr-run]")
     for chan, verdict in list(verdicts.items()):
         if verdict == "neither" and len(phase.problems) < 10:
-            phase.problems.append(f"{chan}: neither flow nor fallback, last step "
-                                  f"{last_step.get(chan)}")
+            phase.problems.append(
+                f"{chan}: neither flow nor fallback, last step {last_step.get(chan)}"
+            )
     uniqueid: dict[str, str] = {}
     for server in servers:
         for m in _STARTED.finditer(server.log_text()):
@@ -798,8 +933,10 @@ def phase_lab(args: argparse.Namespace, work: Path, stub: BalanceStub, flows: Pa
     wrong = sum(1 for c in ran if rows.get(uniqueid.get(c, "")) == "error")
     phase.lost = missing + wrong
     if wrong:
-        phase.notes.append(f"lost: {wrong} flow calls recorded as error (killed after the "
-                           f"flow ended, before its final record was written)")
+        phase.notes.append(
+            f"lost: {wrong} flow calls recorded as error (killed after the "
+            f"flow ended, before its final record was written)"
+        )
     errors = sum(1 for o in rows.values() if o == "error")
     phase.notes.append(f"{errors} rows marked error (calls cut off by the kill)")
     return phase
@@ -807,15 +944,19 @@ def phase_lab(args: argparse.Namespace, work: Path, stub: BalanceStub, flows: Pa
 
 # --------------------------------------------------------------------------- report
 def print_table(phases: Sequence[Phase]) -> None:
-    head = (f"{'phase':<44} {'offered':>7} {'flow':>6} {'fallback':>8} {'neither':>7} "
-            f"{'lost':>5} {'seconds':>7} {'p99 call s':>10}")
+    head = (
+        f"{'phase':<44} {'offered':>7} {'flow':>6} {'fallback':>8} {'neither':>7} "
+        f"{'lost':>5} {'seconds':>7} {'p99 call s':>10}"
+    )
     print()
     print(head)
     print("-" * len(head))
     for p in phases:
         p99 = "-" if p.p99_s != p.p99_s else f"{p.p99_s:.2f}"
-        print(f"{p.name:<44} {p.offered:>7} {p.flow:>6} {p.fallback:>8} {p.neither:>7} "
-              f"{p.lost:>5} {p.duration_s:>7.1f} {p99:>10}")
+        print(
+            f"{p.name:<44} {p.offered:>7} {p.flow:>6} {p.fallback:>8} {p.neither:>7} "
+            f"{p.lost:>5} {p.duration_s:>7.1f} {p99:>10}"
+        )
     print()
     for p in phases:
         print(f"{p.name}: {'; '.join(p.notes)}")
@@ -823,37 +964,54 @@ def print_table(phases: Sequence[Phase]) -> None:
             print(f"  PROBLEM {problem}")
     neither = sum(p.neither for p in phases)
     lost = sum(p.lost for p in phases)
-    print(f"\ntotal: ended without flow or fallback {neither}, records lost {lost}, "
-          f"phases failed {sum(p.failed for p in phases)}")
-    print("columns: flow = ran the flow to its end; fallback = handed to the dialplan's "
-          "fallback; neither = left without either; lost = flow calls without their final "
-          "record in SQLite; p99 call s = fake caller's call length")
+    print(
+        f"\ntotal: ended without flow or fallback {neither}, records lost {lost}, "
+        f"phases failed {sum(p.failed for p in phases)}"
+    )
+    print(
+        "columns: flow = ran the flow to its end; fallback = handed to the dialplan's "
+        "fallback; neither = left without either; lost = flow calls without their final "
+        "record in SQLite; p99 call s = fake caller's call length"
+    )
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     p.add_argument("--calls", type=int, default=2000)
     p.add_argument("--concurrency", type=int, default=100)
-    p.add_argument("--prompt-ms", type=float, default=150.0,
-                   help="each prompt 'plays' a random 0..N ms (fake calls)")
+    p.add_argument(
+        "--prompt-ms",
+        type=float,
+        default=150.0,
+        help="each prompt 'plays' a random 0..N ms (fake calls)",
+    )
     p.add_argument("--fault-after-s", type=float, default=2.0)
     p.add_argument("--lock-s", type=float, default=10.0)
     p.add_argument("--disk-full-s", type=float, default=10.0)
     p.add_argument("--tmpfs-size", default="64m")
     p.add_argument("--garbage", type=int, default=500, help="hostile connections in (c)")
     p.add_argument("--catch-up-s", type=float, default=60.0)
-    p.add_argument("--phases", default="0,a,b,b2,c",
-                   help="which of 0 (no fault), a, b, b2, c to run")
-    p.add_argument("--lab", action="store_true", help="also (d): SIGKILL through the real "
-                   "Asterisk (root; port 4573 free)")
+    p.add_argument(
+        "--phases", default="0,a,b,b2,c", help="which of 0 (no fault), a, b, b2, c to run"
+    )
+    p.add_argument(
+        "--lab",
+        action="store_true",
+        help="also (d): SIGKILL through the real Asterisk (root; port 4573 free)",
+    )
     p.add_argument("--lab-calls", type=int, default=2000)
     p.add_argument("--lab-rate", type=float, default=20.0, help="SIPp calls/s offered")
-    p.add_argument("--lab-hold-s", type=float, default=420.0,
-                   help="how long a SIPp caller waits for Asterisk's BYE (the fallback queue)")
+    p.add_argument(
+        "--lab-hold-s",
+        type=float,
+        default=420.0,
+        help="how long a SIPp caller waits for Asterisk's BYE (the fallback queue)",
+    )
     p.add_argument("--restart-after-s", type=float, default=2.0)
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--quick", action="store_true",
-                   help="smoke run: 100 calls at 20 at once, faults of 3 s")
+    p.add_argument(
+        "--quick", action="store_true", help="smoke run: 100 calls at 20 at once, faults of 3 s"
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.calls, args.concurrency, args.garbage = 100, 20, 50
@@ -870,8 +1028,10 @@ async def bench(args: argparse.Namespace) -> int:
     stub = BalanceStub()
     stub.start()
     print(f"command: benchmarks/chaos.py {' '.join(sys.argv[1:])}")
-    print(f"calls per phase: {args.calls} at {args.concurrency} at once through flows/bank.yaml "
-          f"(open around the clock), prompts 0-{args.prompt_ms:g} ms; {os.cpu_count()} CPUs")
+    print(
+        f"calls per phase: {args.calls} at {args.concurrency} at once through flows/bank.yaml "
+        f"(open around the clock), prompts 0-{args.prompt_ms:g} ms; {os.cpu_count()} CPUs"
+    )
     try:
         with tempfile.TemporaryDirectory(prefix="ivr-chaos-") as tmp:
             work = Path(tmp)
@@ -887,13 +1047,19 @@ async def bench(args: argparse.Namespace) -> int:
             for key, step in steps:
                 if key in wanted:
                     phase = await step()
-                    print(f"{phase.name}: {phase.flow}/{phase.offered} flow, {phase.fallback} "
-                          f"fallback, {phase.neither} neither, {phase.lost} lost", flush=True)
+                    print(
+                        f"{phase.name}: {phase.flow}/{phase.offered} flow, {phase.fallback} "
+                        f"fallback, {phase.neither} neither, {phase.lost} lost",
+                        flush=True,
+                    )
                     phases.append(phase)
             if args.lab:
                 phase = await asyncio.to_thread(phase_lab, args, work, stub, flows)
-                print(f"{phase.name}: {phase.flow}/{phase.offered} flow, {phase.fallback} "
-                      f"fallback, {phase.neither} neither, {phase.lost} lost", flush=True)
+                print(
+                    f"{phase.name}: {phase.flow}/{phase.offered} flow, {phase.fallback} "
+                    f"fallback, {phase.neither} neither, {phase.lost} lost",
+                    flush=True,
+                )
                 phases.append(phase)
     finally:
         stub.stop()

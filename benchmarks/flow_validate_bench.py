@@ -74,8 +74,11 @@ def run(shape: str, sizes: list[int], repeat: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--sizes", default=",".join(map(str, SIZES)),
-                        help="node counts, comma separated (default: %(default)s)")
+    parser.add_argument(
+        "--sizes",
+        default=",".join(map(str, SIZES)),
+        help="node counts, comma separated (default: %(default)s)",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="best of N (default: 3)")
     parser.add_argument("--shape", choices=[*SHAPES, "all"], default="all")
     args = parser.parse_args()

@@ -66,17 +66,21 @@ TOKEN = "reload-bench-token"
 
 def main_text(label: str, *, broken: bool = False) -> str:
     target = "nowhere" if broken else f"bye_{label}"
-    return (f'version: "{label}"\nstart: hello\nnodes:\n'
-            "  hello: {play: {sound: hello-world}, next: menu}\n"
-            "  menu:\n    menu:\n      prompt: {sound: press-1}\n"
-            f'      options: {{"1": to_sub}}\n      otherwise: bye_{label}\n'
-            f"  to_sub: {{call: sub, next: {target}}}\n"
-            f"  bye_{label}: {{play: {{sound: goodbye}}, next: hangup}}\n")
+    return (
+        f'version: "{label}"\nstart: hello\nnodes:\n'
+        "  hello: {play: {sound: hello-world}, next: menu}\n"
+        "  menu:\n    menu:\n      prompt: {sound: press-1}\n"
+        f'      options: {{"1": to_sub}}\n      otherwise: bye_{label}\n'
+        f"  to_sub: {{call: sub, next: {target}}}\n"
+        f"  bye_{label}: {{play: {{sound: goodbye}}, next: hangup}}\n"
+    )
 
 
 def sub_text(label: str) -> str:
-    return f'version: "{label}"\nstart: s_{label}\nnodes:\n' \
-           f"  s_{label}: {{play: {{sound: beep}}, next: return}}\n"
+    return (
+        f'version: "{label}"\nstart: s_{label}\nnodes:\n'
+        f"  s_{label}: {{play: {{sound: beep}}, next: return}}\n"
+    )
 
 
 @dataclass
@@ -101,12 +105,14 @@ def pct(values: Sequence[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
-async def caller(app_port: int, n: int, stop: asyncio.Event, run: Run, prompt_ms: float,
-                 rng: random.Random) -> None:
+async def caller(
+    app_port: int, n: int, stop: asyncio.Event, run: Run, prompt_ms: float, rng: random.Random
+) -> None:
     def rule(cmd: FakeCommand, state: FakeCallState) -> list[str | float] | None:
         if cmd.name == "STREAM FILE" and prompt_ms > 0:
-            reply = "200 result=49 endpos=100" if "press-1" in cmd.raw else \
-                "200 result=0 endpos=100"
+            reply = (
+                "200 result=49 endpos=100" if "press-1" in cmd.raw else "200 result=0 endpos=100"
+            )
             return [rng.uniform(0, prompt_ms) / 1000, reply]
         return None
 
@@ -115,8 +121,9 @@ async def caller(app_port: int, n: int, stop: asyncio.Event, run: Run, prompt_ms
         i += 1
         call_id = f"c{n}-{i}"
         started = time.monotonic()
-        result = await run_fake_call(HOST, app_port, script="main", digits=["1"], rule=rule,
-                                     uniqueid=call_id, timeout_s=20)
+        result = await run_fake_call(
+            HOST, app_port, script="main", digits=["1"], rule=rule, uniqueid=call_id, timeout_s=20
+        )
         run.calls += 1
         run.durations.append(time.monotonic() - started)
         if result.timed_out or not result.closed_by_server:
@@ -166,8 +173,10 @@ async def reloader(app: Server, flows: Path, args: argparse.Namespace, run: Run)
 
 
 async def bench(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.CRITICAL if args.quiet else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.CRITICAL if args.quiet else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     rng = random.Random(args.seed)
     run = Run()
     with tempfile.TemporaryDirectory(prefix="ivr-reload-") as tmp:
@@ -177,8 +186,10 @@ async def bench(args: argparse.Namespace) -> int:
         (flows / "main.yaml").write_text(main_text("r0"), encoding="utf-8")
         (flows / "sub.yaml").write_text(sub_text("r0"), encoding="utf-8")
         settings = Settings(
-            flows_dir=str(flows), prompts_dir=str(root / "prompts"),
-            agi=AgiSettings(host=HOST, port=0), speech=SpeechSettings(host=HOST, port=0),
+            flows_dir=str(flows),
+            prompts_dir=str(root / "prompts"),
+            agi=AgiSettings(host=HOST, port=0),
+            speech=SpeechSettings(host=HOST, port=0),
             store=StoreSettings(path=str(root / "calls.sqlite3")),
             admin=AdminSettings(host=HOST, port=0, token=Secret(TOKEN.encode())),
         )
@@ -197,8 +208,10 @@ async def bench(args: argparse.Namespace) -> int:
         started = time.monotonic()
         app = await built.start()
         stop = asyncio.Event()
-        callers = [asyncio.create_task(caller(app.agi.port, n, stop, run, args.prompt_ms, rng))
-                   for n in range(args.callers)]
+        callers = [
+            asyncio.create_task(caller(app.agi.port, n, stop, run, args.prompt_ms, rng))
+            for n in range(args.callers)
+        ]
         try:
             async with asyncio.timeout(args.max_s):
                 await reloader(app, flows, args, run)
@@ -220,22 +233,27 @@ def read_records(db: Path) -> list[sqlite3.Row]:
     conn = sqlite3.connect(db)
     conn.row_factory = sqlite3.Row
     try:
-        return conn.execute("SELECT call_id, flow_version, outcome, end_node, path FROM calls"
-                            ).fetchall()
+        return conn.execute(
+            "SELECT call_id, flow_version, outcome, end_node, path FROM calls"
+        ).fetchall()
     finally:
         conn.close()
 
 
-def report(args: argparse.Namespace, run: Run, records: list[sqlite3.Row],
-           elapsed: float) -> int:
+def report(args: argparse.Namespace, run: Run, records: list[sqlite3.Row], elapsed: float) -> int:
     import json
 
     unknown = [r["call_id"] for r in records if r["flow_version"] not in run.served]
-    wrong_end = [r["call_id"] for r in records
-                 if r["end_node"] != "bye_" + r["flow_version"].split("+")[0]]
+    wrong_end = [
+        r["call_id"] for r in records if r["end_node"] != "bye_" + r["flow_version"].split("+")[0]
+    ]
     bad_outcome = [r["call_id"] for r in records if r["outcome"] != "self_service"]
-    subs = {p.split(":", 1)[1].removeprefix("s_") for r in records
-            for p in json.loads(r["path"]) if p.startswith("sub:")}
+    subs = {
+        p.split(":", 1)[1].removeprefix("s_")
+        for r in records
+        for p in json.loads(r["path"])
+        if p.startswith("sub:")
+    }
     sub_labels = {v.split("+")[0] for v in run.sub_served}
     unknown_sub = sorted(subs - sub_labels)
     if len(records) != run.calls:
@@ -243,18 +261,26 @@ def report(args: argparse.Namespace, run: Run, records: list[sqlite3.Row],
     reloads = [r for r in run.results if not r.initial]
     by_result = Counter(r.result for r in reloads)
     versions = Counter(r["flow_version"].split("+")[0] for r in records)
-    print(f"callers: {args.callers}, prompt 0-{args.prompt_ms:g} ms, rewrites: {args.reloads} "
-          f"every {args.interval_s:g} s, watcher poll {args.poll_s:g} s")
-    print(f"calls: {run.calls} in {elapsed:.1f} s ({run.calls / elapsed:.0f} calls/s); call "
-          f"time p50 {1000 * pct(run.durations, 50):.0f} ms, p99 "
-          f"{1000 * pct(run.durations, 99):.0f} ms, max {1000 * max(run.durations):.0f} ms")
-    print(f"reloads: {len(reloads)} (ok={by_result['ok']} partial={by_result['partial']} "
-          f"error={by_result['error']}); POST answered p50 {1000 * pct(run.post_s, 50):.0f} ms"
-          f" max {1000 * max(run.post_s, default=0):.0f} ms; watcher swap p50 "
-          f"{1000 * pct(run.watch_s, 50):.0f} ms max {1000 * max(run.watch_s, default=0):.0f} ms")
+    print(
+        f"callers: {args.callers}, prompt 0-{args.prompt_ms:g} ms, rewrites: {args.reloads} "
+        f"every {args.interval_s:g} s, watcher poll {args.poll_s:g} s"
+    )
+    print(
+        f"calls: {run.calls} in {elapsed:.1f} s ({run.calls / elapsed:.0f} calls/s); call "
+        f"time p50 {1000 * pct(run.durations, 50):.0f} ms, p99 "
+        f"{1000 * pct(run.durations, 99):.0f} ms, max {1000 * max(run.durations):.0f} ms"
+    )
+    print(
+        f"reloads: {len(reloads)} (ok={by_result['ok']} partial={by_result['partial']} "
+        f"error={by_result['error']}); POST answered p50 {1000 * pct(run.post_s, 50):.0f} ms"
+        f" max {1000 * max(run.post_s, default=0):.0f} ms; watcher swap p50 "
+        f"{1000 * pct(run.watch_s, 50):.0f} ms max {1000 * max(run.watch_s, default=0):.0f} ms"
+    )
     print(f"broken rewrites that kept the previous version: {run.broken_kept}")
-    print(f"versions served: {len(run.served)}; versions in records: {len(versions)} "
-          f"({', '.join(f'{k}={v}' for k, v in sorted(versions.items(), key=_label))})")
+    print(
+        f"versions served: {len(run.served)}; versions in records: {len(versions)} "
+        f"({', '.join(f'{k}={v}' for k, v in sorted(versions.items(), key=_label))})"
+    )
     print(f"unknown versions: {len(unknown) + len(unknown_sub)}")
     print(f"wrong end node for the version: {len(wrong_end)}")
     print(f"outcome not self_service: {len(bad_outcome)}")
@@ -262,8 +288,7 @@ def report(args: argparse.Namespace, run: Run, records: list[sqlite3.Row],
         print(f"FAILED record {call_id}")
     for failure in run.failures[:10]:
         print(f"FAILED {failure}")
-    total = len(run.failures) + len(unknown) + len(unknown_sub) + len(wrong_end) + \
-        len(bad_outcome)
+    total = len(run.failures) + len(unknown) + len(unknown_sub) + len(wrong_end) + len(bad_outcome)
     print(f"failures: {total}")
     return 1 if total or len(reloads) < args.reloads else 0
 
@@ -278,11 +303,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--reloads", type=int, default=20, help="rewrites of the flows directory")
     p.add_argument("--interval-s", type=float, default=0.5, help="time between rewrites")
     p.add_argument("--poll-s", type=float, default=0.1, help="the watcher's poll interval")
-    p.add_argument("--prompt-ms", type=float, default=50.0,
-                   help="each prompt 'plays' a random 0..N ms")
+    p.add_argument(
+        "--prompt-ms", type=float, default=50.0, help="each prompt 'plays' a random 0..N ms"
+    )
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--quick", action="store_true",
-                   help="smoke run: 20 callers, rewrites 0.1 s apart")
+    p.add_argument(
+        "--quick", action="store_true", help="smoke run: 20 callers, rewrites 0.1 s apart"
+    )
     p.add_argument("--quiet", action="store_true", help="no server warnings on stderr")
     p.add_argument("--max-s", type=float, default=300.0, help="give up after this long")
     args = p.parse_args(argv)

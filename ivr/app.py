@@ -62,9 +62,14 @@ class App:
         self.settings = settings
         self.metrics = Metrics()
         self.live = LiveCalls(self.metrics)  # calls in progress (console, metrics)
-        self.flows = FlowRegistry(settings.flows_dir, settings.prompts_dir,
-                                  poll_s=settings.flows_poll_s, clock=self.clock,
-                                  prepare=self.render_prompts, on_reload=self._reloaded)
+        self.flows = FlowRegistry(
+            settings.flows_dir,
+            settings.prompts_dir,
+            poll_s=settings.flows_poll_s,
+            clock=self.clock,
+            prepare=self.render_prompts,
+            on_reload=self._reloaded,
+        )
         self.speech_on = False  # recognisers loaded at start (a reload cannot add them)
 
     @property
@@ -114,33 +119,48 @@ class App:
             queue_state = functools.partial(self.queue_state, ami, queues)
         else:
             board.report_by("ami", always(Health("off", "no IVR_AMI_SECRET")))
-            log.warning("AMI off (no IVR_AMI_SECRET): queues join without a check, no "
-                        "callbacks or outbound surveys are placed")
+            log.warning(
+                "AMI off (no IVR_AMI_SECRET): queues join without a check, no "
+                "callbacks or outbound surveys are placed"
+            )
         http: HttpLookup | None = None
         if s.http.base_url:
             secret = s.http.secret.reveal() if s.http.secret else None
-            http = HttpLookup(s.http.base_url, secret=secret, timeout_s=s.http.timeout_s,
-                              clock=self.clock)
+            http = HttpLookup(
+                s.http.base_url, secret=secret, timeout_s=s.http.timeout_s, clock=self.clock
+            )
             await http.start()
             parts.push_async_callback(http.close)
-        admin = AdminServer(ServerConsole(self.flows, store, self.metrics, self.live, board,
-                                          queue_state), s.admin)
+        admin = AdminServer(
+            ServerConsole(self.flows, store, self.metrics, self.live, board, queue_state), s.admin
+        )
         if s.admin.enabled:  # before FastAGI: a taken admin port stops start-up, no calls
             await admin.start()
             parts.push_async_callback(admin.close)
-        services = Services(http=http, extract=extract, checkpoint=store.checkpoint,
-                            speech_languages=hearable, clock=self.clock,
-                            on_node=self.metrics.node_done, queues=queues,
-                            outbound=outbound if queues is not None else None,
-                            numbers=s.numbers)
-        calls = Calls(self.flows, self.live, store, outbound, services, listen, writes,
-                      self.clock)
+        services = Services(
+            http=http,
+            extract=extract,
+            checkpoint=store.checkpoint,
+            speech_languages=hearable,
+            clock=self.clock,
+            on_node=self.metrics.node_done,
+            queues=queues,
+            outbound=outbound if queues is not None else None,
+            numbers=s.numbers,
+        )
+        calls = Calls(self.flows, self.live, store, outbound, services, listen, writes, self.clock)
         agi = AgiServer(
-            calls.handle, host=s.agi.host, port=s.agi.port,
-            command_timeout_s=s.agi.command_timeout_s, header_timeout_s=s.agi.header_timeout_s,
-            max_line_bytes=s.agi.max_line_bytes, sounds_prefix=s.agi.sounds_prefix,
-            prompts_dir=s.prompts_dir, unknown_prompt_s=s.agi.unknown_prompt_s,
-            max_connections=s.agi.max_connections, on_reject=self.metrics.agi_rejected,
+            calls.handle,
+            host=s.agi.host,
+            port=s.agi.port,
+            command_timeout_s=s.agi.command_timeout_s,
+            header_timeout_s=s.agi.header_timeout_s,
+            max_line_bytes=s.agi.max_line_bytes,
+            sounds_prefix=s.agi.sounds_prefix,
+            prompts_dir=s.prompts_dir,
+            unknown_prompt_s=s.agi.unknown_prompt_s,
+            max_connections=s.agi.max_connections,
+            on_reject=self.metrics.agi_rejected,
         )
         await agi.start()
         parts.push_async_callback(agi.close, s.agi.shutdown_grace_s)
@@ -148,19 +168,25 @@ class App:
         log.info("FastAGI listening on %s:%d", s.agi.host, agi.port)
         self.flows.start_watching()
         parts.push_async_callback(self.flows.close)  # the first to close: no reload mid-stop
-        return Server(self, store=store, agi=agi, admin=admin, calls=calls, board=board,
-                      parts=parts.pop_all())
+        return Server(
+            self, store=store, agi=agi, admin=admin, calls=calls, board=board, parts=parts.pop_all()
+        )
 
     async def render_prompts(self, flows: Iterable[Flow]) -> None:
         """Render missing text prompts of ``flows`` before they take calls (at start-up and
         before a reloaded flow is swapped in; TTS never runs per call)."""
         started = time.monotonic()
         report = await asyncio.to_thread(
-            build_prompts, list(flows), self.settings.prompts_dir, Pyttsx3Engine())
+            build_prompts, list(flows), self.settings.prompts_dir, Pyttsx3Engine()
+        )
         for name, reason in report.failed.items():
             log.error("prompt %s not rendered: %s", name, reason)
-        log.info("prompts: %d rendered in %.1f s, %d already there", len(report.rendered),
-                 time.monotonic() - started, report.skipped)
+        log.info(
+            "prompts: %d rendered in %.1f s, %d already there",
+            len(report.rendered),
+            time.monotonic() - started,
+            report.skipped,
+        )
 
     async def start_speech(self, parts: contextlib.AsyncExitStack) -> SpeechService:
         """Load the recognisers and open AudioSocket. A speech menu heard in a language no
@@ -169,18 +195,25 @@ class App:
         parts.push_async_callback(speech.close)
         await speech.start()
         self.speech_on = True
-        speech.engines = {lang: TimedEngine(engine, self.metrics.recognized)
-                          for lang, engine in speech.engines.items()}
+        speech.engines = {
+            lang: TimedEngine(engine, self.metrics.recognized)
+            for lang, engine in speech.engines.items()
+        }
         for flow in self.library.flows.values():
             missing = speech.missing(speech_languages(flow))
             if missing:
-                log.warning("flow %s: no speech recogniser for %s, so its speech menus take "
-                            "keys only in that language (see speech.vosk_model and "
-                            "speech.vosk_languages)", flow.name, ", ".join(missing))
+                log.warning(
+                    "flow %s: no speech recogniser for %s, so its speech menus take "
+                    "keys only in that language (see speech.vosk_model and "
+                    "speech.vosk_languages)",
+                    flow.name,
+                    ", ".join(missing),
+                )
         return speech
 
-    async def start_ami(self, parts: contextlib.AsyncExitStack,
-                        outbound: Outbound) -> tuple[AmiClient, AmiQueues]:
+    async def start_ami(
+        self, parts: contextlib.AsyncExitStack, outbound: Outbound
+    ) -> tuple[AmiClient, AmiQueues]:
         """AMI for queue checks and outbound calls; never blocks start-up when it is down."""
         ami = AmiClient(self.settings.ami, on_reconnect=self.metrics.ami_reconnected)
         queues = AmiQueues(ami)
@@ -193,8 +226,14 @@ class App:
 
     def queue_names(self) -> list[str]:
         """Every queue a loaded flow sends callers to."""
-        return sorted({n.queue for f in self.library.flows.values() for n in f.nodes.values()
-                       if isinstance(n, QueueNode)})
+        return sorted(
+            {
+                n.queue
+                for f in self.library.flows.values()
+                for n in f.nodes.values()
+                if isinstance(n, QueueNode)
+            }
+        )
 
     async def queue_state(self, ami: AmiClient, queues: AmiQueues) -> list[dict[str, object]]:
         """The flows' queues as AMI reports them (empty while AMI is down)."""
@@ -206,17 +245,31 @@ class App:
         if not result.initial:
             self.metrics.reload(result.result)
         self.metrics.flow_errors(len({e.file for e in self.flows.errors}))
-        if not self.speech_on and not result.initial and any(
-                speech_languages(self.flows.flows[n]) for n in result.added + result.changed):
-            log.warning("a reloaded flow has speech menus, but speech is off until a restart: "
-                        "they take keys only")
+        if (
+            not self.speech_on
+            and not result.initial
+            and any(speech_languages(self.flows.flows[n]) for n in result.added + result.changed)
+        ):
+            log.warning(
+                "a reloaded flow has speech menus, but speech is off until a restart: "
+                "they take keys only"
+            )
 
 
 class Server:
     """The running server that :meth:`App.start` returns; ``await close()`` once."""
 
-    def __init__(self, app: App, *, store: RecordStore, agi: AgiServer, admin: AdminServer,
-                 calls: Calls, board: HealthBoard, parts: contextlib.AsyncExitStack) -> None:
+    def __init__(
+        self,
+        app: App,
+        *,
+        store: RecordStore,
+        agi: AgiServer,
+        admin: AdminServer,
+        calls: Calls,
+        board: HealthBoard,
+        parts: contextlib.AsyncExitStack,
+    ) -> None:
         self.settings, self.metrics, self.flows = app.settings, app.metrics, app.flows
         self.live = app.live
         self.store = store
@@ -263,16 +316,28 @@ class Writes:
         try:
             await self.store.finish(record)
         except Exception as exc:  # only a closed store refuses: the log keeps the record
-            log.error("call %s: record not stored (%s): %s", record.call_id, exc,
-                      json.dumps(asdict(record), ensure_ascii=False, default=str))
+            log.error(
+                "call %s: record not stored (%s): %s",
+                record.call_id,
+                exc,
+                json.dumps(asdict(record), ensure_ascii=False, default=str),
+            )
 
 
 class Calls:
     """Takes each FastAGI call: picks its flow, runs it, stores its record."""
 
-    def __init__(self, flows: FlowRegistry, live: LiveCalls, store: RecordStore,
-                 outbound: Outbound, services: Services, listen: Listener | None,
-                 writes: Writes, clock: Clock) -> None:
+    def __init__(
+        self,
+        flows: FlowRegistry,
+        live: LiveCalls,
+        store: RecordStore,
+        outbound: Outbound,
+        services: Services,
+        listen: Listener | None,
+        writes: Writes,
+        clock: Clock,
+    ) -> None:
         self.flows, self.live, self.store, self.outbound = flows, live, store, outbound
         self._services, self._listen, self._writes, self._clock = services, listen, writes, clock
 
@@ -288,13 +353,18 @@ class Calls:
         flow = library.get(env.script)
         channel.listener = self._listen
         if "job" in env.params:  # an outbound call answered
-            await run_job(env.params["job"], flow, channel, self.services(), self.store,
-                          self.outbound)
+            await run_job(
+                env.params["job"], flow, channel, self.services(), self.store, self.outbound
+            )
             return
         if flow is None:
-            log.error("call %s asked for flow %r, which is not loaded (known: %s); "
-                      "handing the call back to the dialplan", env.uniqueid, env.script,
-                      ", ".join(sorted(library.flows)) or "none")
+            log.error(
+                "call %s asked for flow %r, which is not loaded (known: %s); "
+                "handing the call back to the dialplan",
+                env.uniqueid,
+                env.script,
+                ", ".join(sorted(library.flows)) or "none",
+            )
             await hand_back(channel, "unknown_flow")
             return
         run = CallRun(flow, channel, self.services())
@@ -353,8 +423,13 @@ async def serve(settings: Settings) -> None:
 
     async def hup() -> None:
         result = await app.flows.reload("SIGHUP")
-        log.info("SIGHUP: flow reload %s (%d added, %d changed, %d removed)", result.result,
-                 len(result.added), len(result.changed), len(result.removed))
+        log.info(
+            "SIGHUP: flow reload %s (%d added, %d changed, %d removed)",
+            result.result,
+            len(result.added),
+            len(result.changed),
+            len(result.removed),
+        )
 
     def reload() -> None:
         task = loop.create_task(hup())

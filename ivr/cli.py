@@ -46,8 +46,9 @@ class _ReadableFormatter(logging.Formatter):
 def setup_logging(level: str) -> None:
     handler = logging.StreamHandler()
     handler.addFilter(_UniqueIdFilter())
-    handler.setFormatter(_ReadableFormatter(
-        "%(asctime)s %(levelname)s %(name)s [%(uniqueid)s] %(message)s"))
+    handler.setFormatter(
+        _ReadableFormatter("%(asctime)s %(levelname)s %(name)s [%(uniqueid)s] %(message)s")
+    )
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
 
 
@@ -79,8 +80,11 @@ def _parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser("simulate", help="run a flow without Asterisk")
     sim.add_argument("flow", help="flow file (its directory provides sub-flows)")
-    sim.add_argument("--input", help='caller actions, e.g. "1,2,wait,12345678#,hangup"; '
-                     "without it, actions are read from the terminal")
+    sim.add_argument(
+        "--input",
+        help='caller actions, e.g. "1,2,wait,12345678#,hangup"; '
+        "without it, actions are read from the terminal",
+    )
     sim.add_argument("--json", action="store_true", help="print the call record as JSON")
     sim.add_argument("--caller", default="5550100", help="caller id")
     sim.add_argument("--dnis", default="", help="dialled number")
@@ -94,15 +98,17 @@ def _parser() -> argparse.ArgumentParser:
     build = psub.add_parser("build", help="render every missing text prompt of every flow")
     build.add_argument("--flows", default="flows", help="flow files or directory")
     build.add_argument("--prompts", default="prompts", help="where the audio goes")
-    build.add_argument("--remove-orphans", action="store_true",
-                       help="delete renderings that no flow uses any more")
+    build.add_argument(
+        "--remove-orphans", action="store_true", help="delete renderings that no flow uses any more"
+    )
     build.set_defaults(func=_prompts_build)
 
     schema = sub.add_parser("schema", help="print the flow language's JSON Schema")
     schema.set_defaults(func=_schema)
 
-    lab = sub.add_parser("lab", help="a local Asterisk for development (see ivr lab --help)",
-                         add_help=False)
+    lab = sub.add_parser(
+        "lab", help="a local Asterisk for development (see ivr lab --help)", add_help=False
+    )
     lab.add_argument("rest", nargs=argparse.REMAINDER)
     lab.set_defaults(func=_lab)
     add_stt_parser(sub)
@@ -157,7 +163,8 @@ def _simulate(args: argparse.Namespace) -> int:
     channel = ScriptedChannel(
         parse_tokens(args.input or ""),
         info=CallInfo(uniqueid=f"sim-{int(start)}", caller_id=args.caller, dnis=args.dnis),
-        clock=clock, ask=_ask if interactive else None,
+        clock=clock,
+        ask=_ask if interactive else None,
         emit=lambda line: print(f"  {line}", file=out),
     )
     http: Any = None
@@ -172,8 +179,10 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(record.to_dict(), indent=2, ensure_ascii=False))
     else:
-        print(f"outcome: {record.outcome} at '{record.end_node}' "
-              f"(path: {' > '.join(record.path)})", file=out)
+        print(
+            f"outcome: {record.outcome} at '{record.end_node}' (path: {' > '.join(record.path)})",
+            file=out,
+        )
     return 0
 
 
@@ -222,12 +231,19 @@ def _prompts_build(args: argparse.Namespace) -> int:
     lib = load_library([args.flows], None)
     for error in lib.errors:
         print(error, file=sys.stderr)
-    report = build_prompts(lib.flows.values(), args.prompts, Pyttsx3Engine(),
-                           remove_orphans=args.remove_orphans, progress=_progress_bar)
+    report = build_prompts(
+        lib.flows.values(),
+        args.prompts,
+        Pyttsx3Engine(),
+        remove_orphans=args.remove_orphans,
+        progress=_progress_bar,
+    )
     for name, reason in report.failed.items():
         print(f"{name}: {reason}", file=sys.stderr)
-    print(f"{len(report.rendered)} rendered, {report.skipped} already there, "
-          f"{len(report.removed)} orphans removed, {len(report.failed)} failed")
+    print(
+        f"{len(report.rendered)} rendered, {report.skipped} already there, "
+        f"{len(report.removed)} orphans removed, {len(report.failed)} failed"
+    )
     return 1 if report.failed or lib.errors else 0
 
 
@@ -263,8 +279,7 @@ def _report(args: argparse.Namespace) -> int:
 
     db = args.db or load_settings(args.config).store.path
     if not Path(db).is_file():  # RecordStore.open would create an empty one
-        raise IvrError(f"{db}: no call-record database there (use --db, or store.path in "
-                       "--config)")
+        raise IvrError(f"{db}: no call-record database there (use --db, or store.path in --config)")
     try:
         time_zone(args.tz)
         since = parse_bound(args.since, args.tz) if args.since else None

@@ -112,9 +112,11 @@ class AdminSettings:
 
     def __post_init__(self) -> None:
         if self.token is not None and len(self.token.reveal()) < self.TOKEN_MIN_LENGTH:
-            raise ConfigError(f"the admin token (IVR_ADMIN_TOKEN or IVR_ADMIN_TOKEN_FILE) must "
-                              f"have at least {self.TOKEN_MIN_LENGTH} characters; make one with "
-                              "openssl rand -hex 16")
+            raise ConfigError(
+                f"the admin token (IVR_ADMIN_TOKEN or IVR_ADMIN_TOKEN_FILE) must "
+                f"have at least {self.TOKEN_MIN_LENGTH} characters; make one with "
+                "openssl rand -hex 16"
+            )
 
 
 @dataclass(frozen=True)
@@ -146,8 +148,9 @@ class Settings:
 _SECRETS = {("http", "secret"), ("ami", "secret"), ("admin", "token")}
 
 
-def load_settings(path: str | os.PathLike[str] | None = None,
-                  env: Mapping[str, str] | None = None) -> Settings:
+def load_settings(
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
     """Build :class:`Settings` from an optional YAML file and the environment."""
     env = os.environ if env is None else env
     data: dict[str, Any] = {}
@@ -173,14 +176,18 @@ def _build(cls: Any, data: Mapping[str, Any], origin: str, prefix: tuple[str, ..
     unknown = sorted(set(data) - set(known))
     if unknown:
         where = ".".join(prefix) or "top level"
-        raise ConfigError(f"{origin}: unknown setting {', '.join(unknown)} at {where}; "
-                          f"known: {', '.join(sorted(known))}")
+        raise ConfigError(
+            f"{origin}: unknown setting {', '.join(unknown)} at {where}; "
+            f"known: {', '.join(sorted(known))}"
+        )
     values: dict[str, Any] = {}
     for name, value in data.items():
         f = known[name]
         if (*prefix, name) in _SECRETS:
-            raise ConfigError(f"{origin}: put {'.'.join((*prefix, name))} in the environment "
-                              f"(IVR_{'_'.join((*prefix, name)).upper()} or ..._FILE), not here")
+            raise ConfigError(
+                f"{origin}: put {'.'.join((*prefix, name))} in the environment "
+                f"(IVR_{'_'.join((*prefix, name)).upper()} or ..._FILE), not here"
+            )
         section = f.default_factory
         if section is not dataclasses.MISSING and dataclasses.is_dataclass(section):
             if not isinstance(value, dict):

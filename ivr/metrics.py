@@ -48,26 +48,41 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self._in_progress = Gauge(
-            "ivr_calls_in_progress", "Inbound calls walking a flow now", ["flow"], registry=r)
+            "ivr_calls_in_progress", "Inbound calls walking a flow now", ["flow"], registry=r
+        )
         self._calls = Counter(
-            "ivr_calls", "Finished inbound calls by flow and outcome", ["flow", "outcome"],
-            registry=r)
+            "ivr_calls",
+            "Finished inbound calls by flow and outcome",
+            ["flow", "outcome"],
+            registry=r,
+        )
         self._nodes = Histogram(
-            "ivr_node_seconds", "Time spent in one flow node, by flow and node kind",
-            ["flow", "node_kind"], buckets=NODE_BUCKETS, registry=r)
+            "ivr_node_seconds",
+            "Time spent in one flow node, by flow and node kind",
+            ["flow", "node_kind"],
+            buckets=NODE_BUCKETS,
+            registry=r,
+        )
         self._recognizer = Histogram(
-            "ivr_recognizer_seconds", "Speech recogniser decoding time of one utterance",
-            buckets=RECOGNIZER_BUCKETS, registry=r)
+            "ivr_recognizer_seconds",
+            "Speech recogniser decoding time of one utterance",
+            buckets=RECOGNIZER_BUCKETS,
+            registry=r,
+        )
         self._ami_reconnects = Counter(
-            "ivr_ami_reconnects", "AMI logins after a lost link", registry=r)
+            "ivr_ami_reconnects", "AMI logins after a lost link", registry=r
+        )
         self._agi_rejected = Counter(
-            "ivr_agi_rejected", "Calls over agi.max_connections, handed back to the dialplan",
-            registry=r)
+            "ivr_agi_rejected",
+            "Calls over agi.max_connections, handed back to the dialplan",
+            registry=r,
+        )
         self._reloads = Counter(
-            "ivr_flow_reloads", "Flow directory reloads by result", ["result"], registry=r)
+            "ivr_flow_reloads", "Flow directory reloads by result", ["result"], registry=r
+        )
         self._flow_errors = Gauge(
-            "ivr_flow_errors", "Flow files with errors (not serving their latest text)",
-            registry=r)
+            "ivr_flow_errors", "Flow files with errors (not serving their latest text)", registry=r
+        )
         self._ami_reconnects.inc(0)
         self._agi_rejected.inc(0)
         for result in RELOAD_RESULTS:  # every series present from the start, at 0

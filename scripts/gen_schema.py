@@ -5,193 +5,558 @@ ships. tests/unit/test_flow_loader.py checks the two agree;
 tests/unit/test_flow_schema_model.py checks the schema and the model (ivr/flow/model.py) agree: the same node kinds, every field default
 valid where the YAML sets it, and every key of a node a field of its class.
 """
+
 import json
 
 from ivr.flow.model import KINDS
+
 LANG = "^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$"
 ID = "^[A-Za-z_][A-Za-z0-9_]*$"
 VAR = "^[A-Za-z_][A-Za-z0-9_]*$"
+
+
 def obj(props, required=(), desc=None, **kw):
     d = {"type": "object", "properties": props, "additionalProperties": False}
-    if required: d["required"] = list(required)
-    if desc: d["description"] = desc
-    d.update(kw); return d
+    if required:
+        d["required"] = list(required)
+    if desc:
+        d["description"] = desc
+    d.update(kw)
+    return d
+
+
 target = {"$ref": "#/$defs/target"}
 S = lambda desc: {"type": "string", "description": desc}
 common = {
-    "next": {**target, "description": "Node to go to afterwards (or 'hangup', or 'return' inside a sub-flow)."},
-    "served": {"type": "boolean", "description": "Reaching this node means the caller was served: a later hang-up counts as self-service, not abandoned."},
+    "next": {
+        **target,
+        "description": "Node to go to afterwards (or 'hangup', or 'return' inside a sub-flow).",
+    },
+    "served": {
+        "type": "boolean",
+        "description": "Reaching this node means the caller was served: a later hang-up counts as self-service, not abandoned.",
+    },
     "description": S("A note for people reading the flow; ignored by the server."),
 }
+
+
 def node(kind, spec, extra=None, req_next=False, desc=""):
     props = {kind: spec, **{k: v for k, v in common.items() if k != "next" or req_next}}
     props.update(extra or {})
     return obj(props, [kind] + (["next"] if req_next else []), desc)
-retry = obj({
-    "prompt": {"$ref": "#/$defs/prompt"},
-    "max": {"type": "integer", "minimum": 0, "maximum": 10, "description": "Retries allowed; one more failure goes to 'then'."},
-    "then": target,
-}, desc="Retry handling: say 'prompt', retry up to 'max' times, then go to 'then' (default: the node's 'otherwise').")
+
+
+retry = obj(
+    {
+        "prompt": {"$ref": "#/$defs/prompt"},
+        "max": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 10,
+            "description": "Retries allowed; one more failure goes to 'then'.",
+        },
+        "then": target,
+    },
+    desc="Retry handling: say 'prompt', retry up to 'max' times, then go to 'then' (default: the node's 'otherwise').",
+)
 timeout = {"type": "number", "exclusiveMinimum": 0, "maximum": 120}
 templ = {"type": "string", "description": "Text with {variable} or {variable:format} placeholders."}
 schema = {
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "$id": "https://github.com/ivr-project/ivr/flow.schema.json",
-  "title": "ivr flow",
-  "description": "A call flow for the ivr FastAGI server: nodes that play prompts, take DTMF, branch, look up data and transfer.",
-  "type": "object",
-  "additionalProperties": False,
-  "required": ["start", "nodes"],
-  "properties": {
-    "flow": {"type": "string", "pattern": ID, "description": "Flow name; must match the file name (bank.yaml -> bank)."},
-    "version": {"type": ["string", "number"], "description": "A label for people; records also store a hash of the file."},
-    "description": S("What this flow is for."),
-    "language": {"type": "string", "pattern": LANG, "description": "Default language of prompts (default: en)."},
-    "languages": {"type": "array", "items": {"type": "string", "pattern": LANG}, "uniqueItems": True},
-    "timezone": {"type": "string", "description": "IANA time zone for hours and time conditions, e.g. Asia/Shanghai."},
-    "start": {"type": "string", "pattern": ID, "description": "First node."},
-    "variables": {"type": "object", "propertyNames": {"pattern": VAR}, "additionalProperties": {"type": ["string", "number", "boolean"]}, "description": "Initial values of flow variables."},
-    "defaults": obj({
-        "timeout_s": timeout, "inter_digit_timeout_s": timeout,
-        "no_input": retry, "no_match": retry,
-    }, desc="Defaults for every menu and collect node."),
-    "nodes": {"type": "object", "minProperties": 1, "propertyNames": {"pattern": ID},
-              "additionalProperties": {"$ref": "#/$defs/node"}},
-    "surveys": {"type": "object", "propertyNames": {"pattern": ID}, "additionalProperties": {"$ref": "#/$defs/survey"},
-                "description": "Post-call surveys, by name: used by queue nodes (survey: NAME) and survey nodes."},
-    "sensitive": {"type": "array", "items": {"type": "string", "pattern": VAR}, "uniqueItems": True,
-                  "description": "Variables masked in records, logs and the API besides those of sensitive collect nodes (e.g. ones passed in the AGI URL). Variables set from a sensitive one are masked too."},
-    "number_policy": obj({
-        "allow_prefixes": {"type": "array", "items": {"$ref": "#/$defs/prefix"}, "description": "Only numbers starting with one of these (the longest matching prefix decides)."},
-        "deny_prefixes": {"type": "array", "items": {"$ref": "#/$defs/prefix"}, "description": "Never numbers starting with one of these (added to the server's)."},
-        "min_digits": {"type": "integer", "minimum": 3, "maximum": 15},
-        "max_digits": {"type": "integer", "minimum": 3, "maximum": 15},
-        "per_caller_per_day": {"type": "integer", "minimum": 0, "description": "Bookings of one kind by one caller in 24 h (at most the server's)."},
-        "per_number_per_day": {"type": "integer", "minimum": 0, "description": "Bookings of one kind to one number in 24 h (at most the server's)."},
-        "edit": {"type": "boolean", "description": "The caller may key another number than their own (default: the server's, false)."},
-    }, desc="Which numbers this flow's callbacks and outbound surveys may call: narrows the server's 'numbers' configuration."),
-  },
-  "$defs": {
-    "target": {"type": "string", "pattern": ID, "description": "A node id, or hangup / return / repeat / back."},
-    "prefix": {"type": "string", "pattern": "^\\+?[0-9]*$", "minLength": 1, "description": "Digits a number starts with, e.g. '0900' or '+' (quote it: YAML reads 0900 as 900)."},
-    "language_map": {"type": "object", "minProperties": 1, "propertyNames": {"pattern": LANG}, "additionalProperties": {"type": "string"}},
-    "prompt_part": {"oneOf": [
-        {"type": "string", "description": "Text in the flow's language, spoken by TTS; {var:digits|number|currency|date} is said by Asterisk."},
-        {"$ref": "#/$defs/language_map"},
-        obj({"file": {"oneOf": [{"type": "string"}, {"$ref": "#/$defs/language_map"}]}}, ["file"], "A recording in prompts/ (name without extension)."),
-        obj({"sound": {"type": "string"}}, ["sound"], "An Asterisk stock sound, e.g. hello-world."),
-        obj({"text": {"type": "string"}, "language": {"type": "string", "pattern": LANG}}, ["text", "language"], "Text always spoken in this language (e.g. a language-choice prompt)."),
-        obj({"digits": templ}, ["digits"]), obj({"number": templ}, ["number"]),
-        obj({"currency": templ}, ["currency"]), obj({"date": templ}, ["date"]),
-    ]},
-    "prompt": {"oneOf": [{"$ref": "#/$defs/prompt_part"}, {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/prompt_part"}}]},
-    "assign": {"type": "object", "propertyNames": {"pattern": VAR}, "additionalProperties": {"type": ["string", "number", "boolean"]}},
-    "option": {"oneOf": [
-        target,
-        obj({"goto": target, "words": {"type": "array", "items": {"type": "string", "minLength": 1}},
-             "set": {"$ref": "#/$defs/assign"}, "description": S("For people.")}, ["goto"]),
-    ]},
-    # the node kinds come from the model (each class's yaml_keys); each needs a KIND_node below
-    "node": {"oneOf": [{"$ref": f"#/$defs/{k}_node"} for k in KINDS]},
-    "play_node": node("play", {"$ref": "#/$defs/prompt"}, {"barge_in": {"type": "boolean"}}, True, "Play a prompt."),
-    "say_node": node("say", {"$ref": "#/$defs/prompt"}, {"barge_in": {"type": "boolean"}}, True, "Say values (digits, number, currency, date) and text."),
-    "menu_node": node("menu", obj({
-        "prompt": {"$ref": "#/$defs/prompt"}, "short_prompt": {"$ref": "#/$defs/prompt"},
-        "input": {"type": "array", "items": {"enum": ["dtmf", "speech"]}, "minItems": 1, "uniqueItems": True},
-        "options": {"type": "object", "minProperties": 1, "propertyNames": {"pattern": "^[0-9*#]{1,8}$"},
-                    "additionalProperties": {"$ref": "#/$defs/option"}},
-        "timeout_s": timeout, "inter_digit_timeout_s": timeout,
-        "terminator": {"enum": ["#", "*", ""]},
-        "barge_in": {"type": "boolean", "description": "Speech or a key stops the prompt (default true)."},
-        "min_speech_ms": {"type": "integer", "minimum": 50, "maximum": 3000, "description": "Speech shorter than this does not stop the prompt."},
-        "max_speech_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 60, "description": "An utterance is cut off after this."},
-        "no_input": retry, "no_match": retry, "otherwise": target,
-    }, ["prompt", "options"]), desc="Ask the caller to choose, by key or (input: [dtmf, speech]) by voice."),
-    "collect_node": node("collect", obj({
-        "prompt": {"$ref": "#/$defs/prompt"},
-        "into": {"type": "string", "pattern": VAR},
-        "digits": obj({"min": {"type": "integer", "minimum": 1, "maximum": 64},
-                       "max": {"type": "integer", "minimum": 1, "maximum": 64},
-                       "end": {"enum": ["#", "*", ""]}}),
-        "pattern": {"type": "string", "description": "Regular expression the whole input must match."},
-        "confirm": {"$ref": "#/$defs/prompt"},
-        "sensitive": {"type": "boolean"},
-        "timeout_s": timeout, "inter_digit_timeout_s": timeout,
-        "no_input": retry, "no_match": retry, "otherwise": target,
-    }, ["prompt", "into"]), desc="Collect digits into a variable.", req_next=True),
-    "set_node": node("set", {"$ref": "#/$defs/assign"}, req_next=True, desc="Set variables."),
-    "branch_node": node("branch", {"type": "array", "minItems": 1, "items": obj({"if": {"type": "string"}, "goto": target}, ["if", "goto"])},
-                        {"else": target}, desc="Go to the first case whose condition holds, else to 'else'."),
-    "goto_node": node("goto", target, desc="Jump to another node."),
-    "call_node": node("call", {"type": "string", "pattern": ID, "description": "Name of the sub-flow."}, req_next=True, desc="Run another flow, then come back."),
-    "hours_node": node("hours", obj({
-        "timezone": {"type": "string"},
-        "open": {"type": "object", "additionalProperties": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}},
-        "holidays": {"type": "array", "items": {"oneOf": [{"type": "string"}, obj({"date": {"type": "string"}, "name": {"type": "string"}}, ["date"])]}},
-        "when_open": target, "when_closed": target, "when_holiday": target,
-    }, ["open", "when_open", "when_closed"]), desc="Branch on business hours."),
-    "http_node": node("http", {"allOf": [obj({
-        "get": {"type": "string"}, "post": {"type": "string"},
-        "body": {"$ref": "#/$defs/assign"},
-        "timeout_s": timeout,
-        "save": {"type": "object", "propertyNames": {"pattern": VAR}, "additionalProperties": {"type": "string"}},
-        "on_error": target,
-    }, ["on_error"]), {"oneOf": [{"required": ["get"]}, {"required": ["post"]}]}]}, req_next=True, desc="Call the configured HTTP API."),
-    "transfer_node": node("transfer", obj({
-        "to": {"type": "string", "pattern": "^(PJSIP|SIP|IAX2|Local|DAHDI)/[A-Za-z0-9_.@:+-]+$"},
-        "timeout_s": {"type": "integer", "minimum": 1, "maximum": 600},
-        "on_fail": target,
-    }, ["to", "on_fail"]), desc="Dial an endpoint or number written in the flow."),
-    "hangup_node": node("hangup", {"oneOf": [{"type": "null"}, {"type": "boolean"}, obj({"outcome": {"enum": ["self_service", "abandoned"]}})]}, desc="End the call."),
-    "queue_node": node("queue", obj({
-        "name": {"type": "string", "pattern": "^[A-Za-z0-9_-]+$", "description": "Queue name in queues.conf."},
-        "timeout_s": {"type": "integer", "minimum": 5, "maximum": 7200, "description": "Longest wait before 'when_timeout'."},
-        "music": {"type": "string", "pattern": "^[A-Za-z0-9_-]*$", "description": "Music-on-hold class."},
-        "announce": {"$ref": "#/$defs/prompt", "description": "Said before joining; may use {queue_position}, {queue_wait_min}, {queue_agents}."},
-        "require_available": {"type": "boolean", "description": "Also treat 'all agents busy' as unavailable."},
-        "callback": obj({
-            "over_s": {"type": "number", "minimum": 0, "description": "Offer when the estimated wait is at least this."},
-            "key": {"type": "string", "pattern": "^[0-9*#]$"},
-            "prompt": {"$ref": "#/$defs/prompt"},
-            "then": target,
-            "dial": {"$ref": "#/$defs/dial_pattern"},
-            "attempts": {"type": "integer", "minimum": 1, "maximum": 10},
-            "retry_after_s": {"type": "number", "minimum": 0},
-            "hours": {"$ref": "#/$defs/calling_hours"},
-            "max_concurrent": {"type": "integer", "minimum": 1, "maximum": 100},
-            "refused": {**target, "description": "Where a refused number goes (number_policy; default: an apology, then the queue)."},
-        }, ["prompt", "dial"], desc="Offer a callback instead of waiting."),
-        "when_unavailable": target, "when_timeout": target,
-    }, ["name", "when_unavailable", "when_timeout"]), {"survey": {"type": "string", "pattern": ID, "description": "Survey to run after the agent hangs up."}, "next": common["next"]},
-        desc="Put the caller in an agent queue (checked over AMI first)."),
-    "survey_node": node("survey", {"type": "string", "pattern": ID, "description": "Name of a survey in 'surveys:'."}, {"next": common["next"]}, desc="Run a survey now."),
-    "calling_hours": {"type": "object", "additionalProperties": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-                      "description": "When outbound calls may be placed, e.g. {mon-fri: '09:00-20:00'} (the flow's timezone)."},
-    "dial_pattern": {"type": "string", "pattern": "^(PJSIP|SIP|IAX2|Local|DAHDI)/[A-Za-z0-9_.@:+-]*\\{number\\}[A-Za-z0-9_.@:+-]*$",
-                     "description": "Channel to call back, with {number} (checked to be digits), e.g. PJSIP/{number}@trunk."},
-    "survey": obj({
-        "intro": {"$ref": "#/$defs/prompt"},
-        "questions": {"type": "array", "minItems": 1, "maxItems": 10, "items": obj({
-            "id": {"type": "string", "pattern": ID},
-            "prompt": {"$ref": "#/$defs/prompt"},
-            "scale": {"enum": ["1-5", "yes-no"]},
-        }, ["id", "prompt"])},
-        "satisfaction": {"type": "string", "pattern": ID, "description": "Question that counts for post-call satisfaction (default: the first 1-5 one)."},
-        "thanks": {"$ref": "#/$defs/prompt"},
-        "input": {"type": "array", "items": {"enum": ["dtmf", "speech"]}, "minItems": 1, "uniqueItems": True},
-        "timeout_s": timeout,
-        "retries": {"type": "integer", "minimum": 0, "maximum": 3},
-        "outbound": obj({
-            "dial": {"$ref": "#/$defs/dial_pattern"},
-            "delay_s": {"type": "number", "minimum": 0, "maximum": 86400},
-            "hours": {"$ref": "#/$defs/calling_hours"},
-            "attempts": {"type": "integer", "minimum": 1, "maximum": 10},
-            "retry_after_s": {"type": "number", "minimum": 0},
-            "max_concurrent": {"type": "integer", "minimum": 1, "maximum": 100},
-            "caller_id": {"type": "string", "pattern": "^[0-9+]*$"},
-        }, ["dial"], desc="Call back for the survey when the caller hung up first."),
-    }, ["questions"], desc="A post-call survey."),
-  },
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://github.com/ivr-project/ivr/flow.schema.json",
+    "title": "ivr flow",
+    "description": "A call flow for the ivr FastAGI server: nodes that play prompts, take DTMF, branch, look up data and transfer.",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["start", "nodes"],
+    "properties": {
+        "flow": {
+            "type": "string",
+            "pattern": ID,
+            "description": "Flow name; must match the file name (bank.yaml -> bank).",
+        },
+        "version": {
+            "type": ["string", "number"],
+            "description": "A label for people; records also store a hash of the file.",
+        },
+        "description": S("What this flow is for."),
+        "language": {
+            "type": "string",
+            "pattern": LANG,
+            "description": "Default language of prompts (default: en).",
+        },
+        "languages": {
+            "type": "array",
+            "items": {"type": "string", "pattern": LANG},
+            "uniqueItems": True,
+        },
+        "timezone": {
+            "type": "string",
+            "description": "IANA time zone for hours and time conditions, e.g. Asia/Shanghai.",
+        },
+        "start": {"type": "string", "pattern": ID, "description": "First node."},
+        "variables": {
+            "type": "object",
+            "propertyNames": {"pattern": VAR},
+            "additionalProperties": {"type": ["string", "number", "boolean"]},
+            "description": "Initial values of flow variables.",
+        },
+        "defaults": obj(
+            {
+                "timeout_s": timeout,
+                "inter_digit_timeout_s": timeout,
+                "no_input": retry,
+                "no_match": retry,
+            },
+            desc="Defaults for every menu and collect node.",
+        ),
+        "nodes": {
+            "type": "object",
+            "minProperties": 1,
+            "propertyNames": {"pattern": ID},
+            "additionalProperties": {"$ref": "#/$defs/node"},
+        },
+        "surveys": {
+            "type": "object",
+            "propertyNames": {"pattern": ID},
+            "additionalProperties": {"$ref": "#/$defs/survey"},
+            "description": "Post-call surveys, by name: used by queue nodes (survey: NAME) and survey nodes.",
+        },
+        "sensitive": {
+            "type": "array",
+            "items": {"type": "string", "pattern": VAR},
+            "uniqueItems": True,
+            "description": "Variables masked in records, logs and the API besides those of sensitive collect nodes (e.g. ones passed in the AGI URL). Variables set from a sensitive one are masked too.",
+        },
+        "number_policy": obj(
+            {
+                "allow_prefixes": {
+                    "type": "array",
+                    "items": {"$ref": "#/$defs/prefix"},
+                    "description": "Only numbers starting with one of these (the longest matching prefix decides).",
+                },
+                "deny_prefixes": {
+                    "type": "array",
+                    "items": {"$ref": "#/$defs/prefix"},
+                    "description": "Never numbers starting with one of these (added to the server's).",
+                },
+                "min_digits": {"type": "integer", "minimum": 3, "maximum": 15},
+                "max_digits": {"type": "integer", "minimum": 3, "maximum": 15},
+                "per_caller_per_day": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Bookings of one kind by one caller in 24 h (at most the server's).",
+                },
+                "per_number_per_day": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Bookings of one kind to one number in 24 h (at most the server's).",
+                },
+                "edit": {
+                    "type": "boolean",
+                    "description": "The caller may key another number than their own (default: the server's, false).",
+                },
+            },
+            desc="Which numbers this flow's callbacks and outbound surveys may call: narrows the server's 'numbers' configuration.",
+        ),
+    },
+    "$defs": {
+        "target": {
+            "type": "string",
+            "pattern": ID,
+            "description": "A node id, or hangup / return / repeat / back.",
+        },
+        "prefix": {
+            "type": "string",
+            "pattern": "^\\+?[0-9]*$",
+            "minLength": 1,
+            "description": "Digits a number starts with, e.g. '0900' or '+' (quote it: YAML reads 0900 as 900).",
+        },
+        "language_map": {
+            "type": "object",
+            "minProperties": 1,
+            "propertyNames": {"pattern": LANG},
+            "additionalProperties": {"type": "string"},
+        },
+        "prompt_part": {
+            "oneOf": [
+                {
+                    "type": "string",
+                    "description": "Text in the flow's language, spoken by TTS; {var:digits|number|currency|date} is said by Asterisk.",
+                },
+                {"$ref": "#/$defs/language_map"},
+                obj(
+                    {"file": {"oneOf": [{"type": "string"}, {"$ref": "#/$defs/language_map"}]}},
+                    ["file"],
+                    "A recording in prompts/ (name without extension).",
+                ),
+                obj(
+                    {"sound": {"type": "string"}},
+                    ["sound"],
+                    "An Asterisk stock sound, e.g. hello-world.",
+                ),
+                obj(
+                    {"text": {"type": "string"}, "language": {"type": "string", "pattern": LANG}},
+                    ["text", "language"],
+                    "Text always spoken in this language (e.g. a language-choice prompt).",
+                ),
+                obj({"digits": templ}, ["digits"]),
+                obj({"number": templ}, ["number"]),
+                obj({"currency": templ}, ["currency"]),
+                obj({"date": templ}, ["date"]),
+            ]
+        },
+        "prompt": {
+            "oneOf": [
+                {"$ref": "#/$defs/prompt_part"},
+                {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/prompt_part"}},
+            ]
+        },
+        "assign": {
+            "type": "object",
+            "propertyNames": {"pattern": VAR},
+            "additionalProperties": {"type": ["string", "number", "boolean"]},
+        },
+        "option": {
+            "oneOf": [
+                target,
+                obj(
+                    {
+                        "goto": target,
+                        "words": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                        "set": {"$ref": "#/$defs/assign"},
+                        "description": S("For people."),
+                    },
+                    ["goto"],
+                ),
+            ]
+        },
+        # the node kinds come from the model (each class's yaml_keys); each needs a KIND_node below
+        "node": {"oneOf": [{"$ref": f"#/$defs/{k}_node"} for k in KINDS]},
+        "play_node": node(
+            "play",
+            {"$ref": "#/$defs/prompt"},
+            {"barge_in": {"type": "boolean"}},
+            True,
+            "Play a prompt.",
+        ),
+        "say_node": node(
+            "say",
+            {"$ref": "#/$defs/prompt"},
+            {"barge_in": {"type": "boolean"}},
+            True,
+            "Say values (digits, number, currency, date) and text.",
+        ),
+        "menu_node": node(
+            "menu",
+            obj(
+                {
+                    "prompt": {"$ref": "#/$defs/prompt"},
+                    "short_prompt": {"$ref": "#/$defs/prompt"},
+                    "input": {
+                        "type": "array",
+                        "items": {"enum": ["dtmf", "speech"]},
+                        "minItems": 1,
+                        "uniqueItems": True,
+                    },
+                    "options": {
+                        "type": "object",
+                        "minProperties": 1,
+                        "propertyNames": {"pattern": "^[0-9*#]{1,8}$"},
+                        "additionalProperties": {"$ref": "#/$defs/option"},
+                    },
+                    "timeout_s": timeout,
+                    "inter_digit_timeout_s": timeout,
+                    "terminator": {"enum": ["#", "*", ""]},
+                    "barge_in": {
+                        "type": "boolean",
+                        "description": "Speech or a key stops the prompt (default true).",
+                    },
+                    "min_speech_ms": {
+                        "type": "integer",
+                        "minimum": 50,
+                        "maximum": 3000,
+                        "description": "Speech shorter than this does not stop the prompt.",
+                    },
+                    "max_speech_s": {
+                        "type": "number",
+                        "exclusiveMinimum": 0,
+                        "maximum": 60,
+                        "description": "An utterance is cut off after this.",
+                    },
+                    "no_input": retry,
+                    "no_match": retry,
+                    "otherwise": target,
+                },
+                ["prompt", "options"],
+            ),
+            desc="Ask the caller to choose, by key or (input: [dtmf, speech]) by voice.",
+        ),
+        "collect_node": node(
+            "collect",
+            obj(
+                {
+                    "prompt": {"$ref": "#/$defs/prompt"},
+                    "into": {"type": "string", "pattern": VAR},
+                    "digits": obj(
+                        {
+                            "min": {"type": "integer", "minimum": 1, "maximum": 64},
+                            "max": {"type": "integer", "minimum": 1, "maximum": 64},
+                            "end": {"enum": ["#", "*", ""]},
+                        }
+                    ),
+                    "pattern": {
+                        "type": "string",
+                        "description": "Regular expression the whole input must match.",
+                    },
+                    "confirm": {"$ref": "#/$defs/prompt"},
+                    "sensitive": {"type": "boolean"},
+                    "timeout_s": timeout,
+                    "inter_digit_timeout_s": timeout,
+                    "no_input": retry,
+                    "no_match": retry,
+                    "otherwise": target,
+                },
+                ["prompt", "into"],
+            ),
+            desc="Collect digits into a variable.",
+            req_next=True,
+        ),
+        "set_node": node("set", {"$ref": "#/$defs/assign"}, req_next=True, desc="Set variables."),
+        "branch_node": node(
+            "branch",
+            {
+                "type": "array",
+                "minItems": 1,
+                "items": obj({"if": {"type": "string"}, "goto": target}, ["if", "goto"]),
+            },
+            {"else": target},
+            desc="Go to the first case whose condition holds, else to 'else'.",
+        ),
+        "goto_node": node("goto", target, desc="Jump to another node."),
+        "call_node": node(
+            "call",
+            {"type": "string", "pattern": ID, "description": "Name of the sub-flow."},
+            req_next=True,
+            desc="Run another flow, then come back.",
+        ),
+        "hours_node": node(
+            "hours",
+            obj(
+                {
+                    "timezone": {"type": "string"},
+                    "open": {
+                        "type": "object",
+                        "additionalProperties": {
+                            "oneOf": [
+                                {"type": "string"},
+                                {"type": "array", "items": {"type": "string"}},
+                            ]
+                        },
+                    },
+                    "holidays": {
+                        "type": "array",
+                        "items": {
+                            "oneOf": [
+                                {"type": "string"},
+                                obj(
+                                    {"date": {"type": "string"}, "name": {"type": "string"}},
+                                    ["date"],
+                                ),
+                            ]
+                        },
+                    },
+                    "when_open": target,
+                    "when_closed": target,
+                    "when_holiday": target,
+                },
+                ["open", "when_open", "when_closed"],
+            ),
+            desc="Branch on business hours.",
+        ),
+        "http_node": node(
+            "http",
+            {
+                "allOf": [
+                    obj(
+                        {
+                            "get": {"type": "string"},
+                            "post": {"type": "string"},
+                            "body": {"$ref": "#/$defs/assign"},
+                            "timeout_s": timeout,
+                            "save": {
+                                "type": "object",
+                                "propertyNames": {"pattern": VAR},
+                                "additionalProperties": {"type": "string"},
+                            },
+                            "on_error": target,
+                        },
+                        ["on_error"],
+                    ),
+                    {"oneOf": [{"required": ["get"]}, {"required": ["post"]}]},
+                ]
+            },
+            req_next=True,
+            desc="Call the configured HTTP API.",
+        ),
+        "transfer_node": node(
+            "transfer",
+            obj(
+                {
+                    "to": {
+                        "type": "string",
+                        "pattern": "^(PJSIP|SIP|IAX2|Local|DAHDI)/[A-Za-z0-9_.@:+-]+$",
+                    },
+                    "timeout_s": {"type": "integer", "minimum": 1, "maximum": 600},
+                    "on_fail": target,
+                },
+                ["to", "on_fail"],
+            ),
+            desc="Dial an endpoint or number written in the flow.",
+        ),
+        "hangup_node": node(
+            "hangup",
+            {
+                "oneOf": [
+                    {"type": "null"},
+                    {"type": "boolean"},
+                    obj({"outcome": {"enum": ["self_service", "abandoned"]}}),
+                ]
+            },
+            desc="End the call.",
+        ),
+        "queue_node": node(
+            "queue",
+            obj(
+                {
+                    "name": {
+                        "type": "string",
+                        "pattern": "^[A-Za-z0-9_-]+$",
+                        "description": "Queue name in queues.conf.",
+                    },
+                    "timeout_s": {
+                        "type": "integer",
+                        "minimum": 5,
+                        "maximum": 7200,
+                        "description": "Longest wait before 'when_timeout'.",
+                    },
+                    "music": {
+                        "type": "string",
+                        "pattern": "^[A-Za-z0-9_-]*$",
+                        "description": "Music-on-hold class.",
+                    },
+                    "announce": {
+                        "$ref": "#/$defs/prompt",
+                        "description": "Said before joining; may use {queue_position}, {queue_wait_min}, {queue_agents}.",
+                    },
+                    "require_available": {
+                        "type": "boolean",
+                        "description": "Also treat 'all agents busy' as unavailable.",
+                    },
+                    "callback": obj(
+                        {
+                            "over_s": {
+                                "type": "number",
+                                "minimum": 0,
+                                "description": "Offer when the estimated wait is at least this.",
+                            },
+                            "key": {"type": "string", "pattern": "^[0-9*#]$"},
+                            "prompt": {"$ref": "#/$defs/prompt"},
+                            "then": target,
+                            "dial": {"$ref": "#/$defs/dial_pattern"},
+                            "attempts": {"type": "integer", "minimum": 1, "maximum": 10},
+                            "retry_after_s": {"type": "number", "minimum": 0},
+                            "hours": {"$ref": "#/$defs/calling_hours"},
+                            "max_concurrent": {"type": "integer", "minimum": 1, "maximum": 100},
+                            "refused": {
+                                **target,
+                                "description": "Where a refused number goes (number_policy; default: an apology, then the queue).",
+                            },
+                        },
+                        ["prompt", "dial"],
+                        desc="Offer a callback instead of waiting.",
+                    ),
+                    "when_unavailable": target,
+                    "when_timeout": target,
+                },
+                ["name", "when_unavailable", "when_timeout"],
+            ),
+            {
+                "survey": {
+                    "type": "string",
+                    "pattern": ID,
+                    "description": "Survey to run after the agent hangs up.",
+                },
+                "next": common["next"],
+            },
+            desc="Put the caller in an agent queue (checked over AMI first).",
+        ),
+        "survey_node": node(
+            "survey",
+            {"type": "string", "pattern": ID, "description": "Name of a survey in 'surveys:'."},
+            {"next": common["next"]},
+            desc="Run a survey now.",
+        ),
+        "calling_hours": {
+            "type": "object",
+            "additionalProperties": {
+                "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
+            },
+            "description": "When outbound calls may be placed, e.g. {mon-fri: '09:00-20:00'} (the flow's timezone).",
+        },
+        "dial_pattern": {
+            "type": "string",
+            "pattern": "^(PJSIP|SIP|IAX2|Local|DAHDI)/[A-Za-z0-9_.@:+-]*\\{number\\}[A-Za-z0-9_.@:+-]*$",
+            "description": "Channel to call back, with {number} (checked to be digits), e.g. PJSIP/{number}@trunk.",
+        },
+        "survey": obj(
+            {
+                "intro": {"$ref": "#/$defs/prompt"},
+                "questions": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": 10,
+                    "items": obj(
+                        {
+                            "id": {"type": "string", "pattern": ID},
+                            "prompt": {"$ref": "#/$defs/prompt"},
+                            "scale": {"enum": ["1-5", "yes-no"]},
+                        },
+                        ["id", "prompt"],
+                    ),
+                },
+                "satisfaction": {
+                    "type": "string",
+                    "pattern": ID,
+                    "description": "Question that counts for post-call satisfaction (default: the first 1-5 one).",
+                },
+                "thanks": {"$ref": "#/$defs/prompt"},
+                "input": {
+                    "type": "array",
+                    "items": {"enum": ["dtmf", "speech"]},
+                    "minItems": 1,
+                    "uniqueItems": True,
+                },
+                "timeout_s": timeout,
+                "retries": {"type": "integer", "minimum": 0, "maximum": 3},
+                "outbound": obj(
+                    {
+                        "dial": {"$ref": "#/$defs/dial_pattern"},
+                        "delay_s": {"type": "number", "minimum": 0, "maximum": 86400},
+                        "hours": {"$ref": "#/$defs/calling_hours"},
+                        "attempts": {"type": "integer", "minimum": 1, "maximum": 10},
+                        "retry_after_s": {"type": "number", "minimum": 0},
+                        "max_concurrent": {"type": "integer", "minimum": 1, "maximum": 100},
+                        "caller_id": {"type": "string", "pattern": "^[0-9+]*$"},
+                    },
+                    ["dial"],
+                    desc="Call back for the survey when the caller hung up first.",
+                ),
+            },
+            ["questions"],
+            desc="A post-call survey.",
+        ),
+    },
 }
 
 if __name__ == "__main__":

@@ -71,8 +71,14 @@ class Transcript:
 class RecordingProxy:
     """Listen on ``host:port``, forward to ``host:upstream_port``, record every connection."""
 
-    def __init__(self, upstream_port: int, *, host: str = "127.0.0.1", port: int = 4573,
-                 out: Path | None = None) -> None:
+    def __init__(
+        self,
+        upstream_port: int,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 4573,
+        out: Path | None = None,
+    ) -> None:
         self.host = host
         self.port = port
         self.upstream_port = upstream_port
@@ -90,8 +96,9 @@ class RecordingProxy:
             await self._server.wait_closed()
             self._server = None
 
-    async def _on_connection(self, a_reader: asyncio.StreamReader,
-                             a_writer: asyncio.StreamWriter) -> None:
+    async def _on_connection(
+        self, a_reader: asyncio.StreamReader, a_writer: asyncio.StreamWriter
+    ) -> None:
         record = Transcript(next(self._numbers))
         self.transcripts.append(record)
         try:
@@ -103,8 +110,9 @@ class RecordingProxy:
             return
         header = [True]  # still inside the agi_* block (Asterisk side)
 
-        async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                       tag: str, side: str) -> None:
+        async def pump(
+            reader: asyncio.StreamReader, writer: asyncio.StreamWriter, tag: str, side: str
+        ) -> None:
             while line := await reader.readline():
                 text = line.decode("utf-8", errors="replace").rstrip("\r\n")
                 if tag == "<<" and header[0] and not text:
@@ -117,8 +125,10 @@ class RecordingProxy:
                     await writer.drain()
             record.closed_by = record.closed_by or side
 
-        tasks = [asyncio.create_task(pump(a_reader, s_writer, "<<", "asterisk")),
-                 asyncio.create_task(pump(s_reader, a_writer, ">>", "server"))]
+        tasks = [
+            asyncio.create_task(pump(a_reader, s_writer, "<<", "asterisk")),
+            asyncio.create_task(pump(s_reader, a_writer, ">>", "server")),
+        ]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -154,19 +164,29 @@ CALLS = (
         "main_menu_choice",
         "Ext 100 (flows/main.yaml): '2' pressed during the menu prompt (barge-in),\n"
         "# support, goodbye, then the server hangs up (HANGUP -> 200 result=1).",
-        "100", digits=("2",), first_digit_after_s=4.0),
+        "100",
+        digits=("2",),
+        first_digit_after_s=4.0,
+    ),
     ScriptedCall(
         "main_caller_hangup",
         "Ext 100: the caller hangs up (SIP BYE) 5 s into the call, while the menu prompt plays:\n"
         "# STREAM FILE answers -1, the server probes with NOOP, Asterisk sends HANGUP (then the\n"
         "# NOOP's reply) and the server closes the socket.",
-        "100", hold_s=5.0, expect_hangup=False),
+        "100",
+        hold_s=5.0,
+        expect_hangup=False,
+    ),
     ScriptedCall(
         "bank_agent_survey",
         "Ext 200 (flows/bank.yaml, flow clock pinned to a Monday 10:00 in Shanghai, AMI off):\n"
         "# '1' English, '0' agent: EXEC Queue default (a simulated agent answers and hangs up,\n"
         "# QUEUESTATUS=CONTINUE), then the in-call survey: '5', '1'.",
-        "200", digits=("1", "0", "5", "1"), first_digit_after_s=3.0, gaps_s=(4.0, 9.0, 3.0)),
+        "200",
+        digits=("1", "0", "5", "1"),
+        first_digit_after_s=3.0,
+        gaps_s=(4.0, 9.0, 3.0),
+    ),
 )
 
 BANK_OPEN_AT = datetime(2026, 11, 30, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))  # a Monday
@@ -186,31 +206,45 @@ async def record_fixtures(out: Path, upstream_port: int = 4583) -> list[Path]:
     stub.start()
     written: list[Path] = []
     with tempfile.TemporaryDirectory(prefix="record-agi-") as tmp:
-        server = IvrServe(Path(tmp), http_base_url=stub.base_url, port=upstream_port,
-                          clock_at=BANK_OPEN_AT, name="record-agi-serve")
+        server = IvrServe(
+            Path(tmp),
+            http_base_url=stub.base_url,
+            port=upstream_port,
+            clock_at=BANK_OPEN_AT,
+            name="record-agi-serve",
+        )
         proxy = RecordingProxy(upstream_port)
         try:
             server.start()
             await proxy.start()
             for call in CALLS:
                 before = len(proxy.transcripts)
-                spec = CallSpec(ext=call.ext, digits=call.digits, hold_s=call.hold_s,
-                                expect_hangup=call.expect_hangup,
-                                first_digit_after_s=call.first_digit_after_s,
-                                digit_gap_s=call.digit_gap_s, gaps_s=call.gaps_s)
+                spec = CallSpec(
+                    ext=call.ext,
+                    digits=call.digits,
+                    hold_s=call.hold_s,
+                    expect_hangup=call.expect_hangup,
+                    first_digit_after_s=call.first_digit_after_s,
+                    digit_gap_s=call.digit_gap_s,
+                    gaps_s=call.gaps_s,
+                )
                 result = await asyncio.to_thread(sipp.call, spec, lab.paths.state / "sipp")
                 if not result.ok:
                     raise SystemExit(f"{call.name}: {result}")
                 if len(proxy.transcripts) != before + 1:
-                    raise SystemExit(f"{call.name}: expected one AGI connection, got "
-                                     f"{len(proxy.transcripts) - before}")
+                    raise SystemExit(
+                        f"{call.name}: expected one AGI connection, got "
+                        f"{len(proxy.transcripts) - before}"
+                    )
                 transcript = proxy.transcripts[-1]
                 await asyncio.wait_for(transcript.done.wait(), 15)
                 path = out / f"recorded_{call.name}.txt"
                 path.write_text(transcript.text(call.what), encoding="utf-8")
                 written.append(path)
-                print(f"{path.relative_to(ROOT)}: {len(transcript.lines)} lines, "
-                      f"closed by {transcript.closed_by}")
+                print(
+                    f"{path.relative_to(ROOT)}: {len(transcript.lines)} lines, "
+                    f"closed by {transcript.closed_by}"
+                )
         finally:
             await proxy.close()
             server.stop()
@@ -226,13 +260,18 @@ async def _proxy_forever(upstream_port: int, port: int, out: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     fx = sub.add_parser("fixtures", help="re-record tests/support/fixtures/agi/recorded_*.txt")
     fx.add_argument("--out", type=Path, default=FIXTURES)
-    fx.add_argument("--upstream-port", type=int, default=4583,
-                    help="where the temporary ivr serve listens (the proxy takes 4573)")
+    fx.add_argument(
+        "--upstream-port",
+        type=int,
+        default=4583,
+        help="where the temporary ivr serve listens (the proxy takes 4573)",
+    )
     px = sub.add_parser("proxy", help="only run the recording proxy")
     px.add_argument("--port", type=int, default=4573)
     px.add_argument("--upstream-port", type=int, required=True)

@@ -34,6 +34,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_report_header(config: pytest.Config) -> str | None:
     if not _SHIFT_S:
         return None
-    return (f"clock shifted {_SHIFT_S / 86400:.2f} days ahead: now reads "
-            f"{datetime.now().astimezone().isoformat(timespec='seconds')} "
-            f"({timeshift.DAYS_ENV})")
+    return (
+        f"clock shifted {_SHIFT_S / 86400:.2f} days ahead: now reads "
+        f"{datetime.now().astimezone().isoformat(timespec='seconds')} "
+        f"({timeshift.DAYS_ENV})"
+    )

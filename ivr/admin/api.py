@@ -98,10 +98,18 @@ WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})
 
 # the dashboard loads its scripts and styles from files only (no inline code, no eval); the
 # favicon is a data: URL; fetch() goes to this origin; nothing may frame it
-CSP = "; ".join((
-    "default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:",
-    "connect-src 'self'", "form-action 'self'", "base-uri 'none'", "frame-ancestors 'none'",
-))
+CSP = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    )
+)
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Frame-Options": "DENY",
@@ -118,12 +126,14 @@ LEVELS = web.AppKey("levels", dict[str, str])
 HOSTS = web.AppKey("hosts", frozenset[str])
 
 
-def make_admin_app(console: Console, settings: AdminSettings, *,
-                   clock: Clock = time.monotonic) -> web.Application:
+def make_admin_app(
+    console: Console, settings: AdminSettings, *, clock: Clock = time.monotonic
+) -> web.Application:
     """The admin API for ``console``, with the access rules of ``settings`` (:class:`ConfigError`
     for a bad ``admin.allowed_hosts``); ``clock`` times the refused-token window."""
-    app = web.Application(middlewares=[_errors, _host, _auth],
-                          client_max_size=settings.max_body_bytes)
+    app = web.Application(
+        middlewares=[_errors, _host, _auth], client_max_size=settings.max_body_bytes
+    )
     app[CONSOLE] = console
     app[SETTINGS] = settings
     app[HOSTS] = allowed_host_names(settings)
@@ -164,8 +174,14 @@ class FailedTokens:
     clock: after ``limit`` of them the address waits until the oldest leaves the window. At most
     ``max_clients`` addresses are remembered (the oldest are forgotten first)."""
 
-    def __init__(self, limit: int = TOKEN_FAILURES, window_s: float = TOKEN_WINDOW_S, *,
-                 clock: Clock = time.monotonic, max_clients: int = TOKEN_CLIENTS_MAX) -> None:
+    def __init__(
+        self,
+        limit: int = TOKEN_FAILURES,
+        window_s: float = TOKEN_WINDOW_S,
+        *,
+        clock: Clock = time.monotonic,
+        max_clients: int = TOKEN_CLIENTS_MAX,
+    ) -> None:
         self.limit = limit
         self.window_s = window_s
         self.clock = clock
@@ -243,8 +259,10 @@ def allowed_host_names(settings: AdminSettings) -> frozenset[str]:
     for entry in settings.allowed_hosts:
         name = _config_name(entry.strip())
         if name is None:
-            raise ConfigError(f"admin.allowed_hosts: {entry!r} is not a host name or address "
-                              "(names only: no port, scheme, path or wildcard)")
+            raise ConfigError(
+                f"admin.allowed_hosts: {entry!r} is not a host name or address "
+                "(names only: no port, scheme, path or wildcard)"
+            )
         names.add(name)
     return frozenset(names)
 
@@ -299,8 +317,11 @@ async def _host(request: web.Request, handler: Handler) -> web.StreamResponse:
     ``Host``; it gets nothing but this refusal."""
     name = host_name(request.headers.get("Host", ""))
     if name is None or name not in request.app[HOSTS]:
-        raise ApiError(421, "this console does not answer for that Host name; it answers for "
-                       "localhost, 127.0.0.1, [::1], admin.host and admin.allowed_hosts")
+        raise ApiError(
+            421,
+            "this console does not answer for that Host name; it answers for "
+            "localhost, 127.0.0.1, [::1], admin.host and admin.allowed_hosts",
+        )
     return await handler(request)
 
 
@@ -318,20 +339,31 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
         raise ApiError(403, f"set IVR_ADMIN_TOKEN to use this endpoint{hint}")
     given = _bearer(request)
     if given is None:
-        raise ApiError(401, "this endpoint needs 'Authorization: Bearer <IVR_ADMIN_TOKEN>'",
-                       {"WWW-Authenticate": 'Bearer realm="ivr"'})
+        raise ApiError(
+            401,
+            "this endpoint needs 'Authorization: Bearer <IVR_ADMIN_TOKEN>'",
+            {"WWW-Authenticate": 'Bearer realm="ivr"'},
+        )
     failures = request.app[FAILURES]
     client = request.remote or "unknown"
     wait = failures.retry_after(client)
     if wait is not None:  # the token is not even compared: guessing stops here
         seconds = str(max(1, math.ceil(wait)))
-        raise ApiError(429, f"too many refused tokens from this address; try again in "
-                       f"{seconds} s", {"Retry-After": seconds, "WWW-Authenticate": _REFUSED})
+        raise ApiError(
+            429,
+            f"too many refused tokens from this address; try again in {seconds} s",
+            {"Retry-After": seconds, "WWW-Authenticate": _REFUSED},
+        )
     if not hmac.compare_digest(given, settings.token.reveal()):
         if failures.failed(client):
-            log.warning("admin: %d refused tokens from %s within %g s; its tokens are refused "
-                        "unchecked until the oldest is %g s old", failures.limit, client,
-                        failures.window_s, failures.window_s)
+            log.warning(
+                "admin: %d refused tokens from %s within %g s; its tokens are refused "
+                "unchecked until the oldest is %g s old",
+                failures.limit,
+                client,
+                failures.window_s,
+                failures.window_s,
+            )
         raise ApiError(401, "the token was refused", {"WWW-Authenticate": _REFUSED})
     return await handler(request)
 
@@ -366,19 +398,25 @@ class _Api:
 
     async def healthz(self, request: web.Request) -> web.Response:
         checks = await self.console.health()
-        core = all(checks.get(n) is not None and checks[n].status == "up"
-                   for n in ("fastagi", "store"))
+        core = all(
+            checks.get(n) is not None and checks[n].status == "up" for n in ("fastagi", "store")
+        )
         degraded = any(h.status == "down" for h in checks.values())
         status = "down" if not core else "degraded" if degraded else "ok"
-        return web.json_response({
-            "status": status,
-            "components": {n: {"status": h.status, "detail": h.detail}
-                           for n, h in checks.items()},
-        }, status=200 if core else 503)
+        return web.json_response(
+            {
+                "status": status,
+                "components": {
+                    n: {"status": h.status, "detail": h.detail} for n, h in checks.items()
+                },
+            },
+            status=200 if core else 503,
+        )
 
     async def metrics(self, request: web.Request) -> web.Response:
-        return web.Response(body=self.console.metrics.render(),
-                            headers={"Content-Type": CONTENT_TYPE})
+        return web.Response(
+            body=self.console.metrics.render(), headers={"Content-Type": CONTENT_TYPE}
+        )
 
     async def calls(self, request: web.Request) -> web.Response:
         query = request.query
@@ -388,20 +426,29 @@ class _Api:
         tz = q.zone(query)
         since, until = q.time_range(query, tz)
         limit = q.integer(query, "limit", 50, 1, 1000)
-        recent = await _read(self._store().recent(
-            limit=limit, flow=flow, outcome=outcome, since=since, until=until))
-        calls = [c.to_dict() for c in self.console.live_calls()
-                 if live and (flow is None or c.flow == flow)]
+        recent = await _read(
+            self._store().recent(limit=limit, flow=flow, outcome=outcome, since=since, until=until)
+        )
+        calls = [
+            c.to_dict()
+            for c in self.console.live_calls()
+            if live and (flow is None or c.flow == flow)
+        ]
         flows = self.console.flows
-        return web.json_response({"live": calls, "recent": [
-            _public(q.masked_record(r, flows.get(r.flow))) for r in recent]})
+        return web.json_response(
+            {
+                "live": calls,
+                "recent": [_public(q.masked_record(r, flows.get(r.flow))) for r in recent],
+            }
+        )
 
     async def kpis(self, request: web.Request) -> web.Response:
         query = request.query
         tz = q.zone(query)
         since, until = q.time_range(query, tz)
-        records = await _read(q.records_in_range(
-            self._store(), flow=q.text(query, "flow"), since=since, until=until))
+        records = await _read(
+            q.records_in_range(self._store(), flow=q.text(query, "flow"), since=since, until=until)
+        )
         data = await asyncio.to_thread(report, records, tz=tz)
         return web.json_response(data)
 
@@ -415,17 +462,24 @@ class _Api:
         out = []
         for name, flow in sorted(registry.flows.items()):
             current = registry.current(name)
-            out.append({
-                "name": name, "version": flow.version, "file": flow.file,
-                "loaded_at": current.loaded_at if current else None,
-                "versions": [v.to_dict() for v in reversed(registry.versions(name))],
-                "nodes": len(flow.nodes),
-            })
+            out.append(
+                {
+                    "name": name,
+                    "version": flow.version,
+                    "file": flow.file,
+                    "loaded_at": current.loaded_at if current else None,
+                    "versions": [v.to_dict() for v in reversed(registry.versions(name))],
+                    "nodes": len(flow.nodes),
+                }
+            )
         last = registry.last
-        return web.json_response({
-            "flows": out, "errors": [error_dict(e) for e in registry.errors],
-            "reload": last.to_dict() if last is not None else None,
-        })
+        return web.json_response(
+            {
+                "flows": out,
+                "errors": [error_dict(e) for e in registry.errors],
+                "reload": last.to_dict() if last is not None else None,
+            }
+        )
 
     async def flow(self, request: web.Request) -> web.Response:
         registry = self.console.flows
@@ -434,18 +488,25 @@ class _Api:
         if flow is None:
             raise ApiError(404, f"no flow named {name!r} is loaded")
         wanted = q.text(request.query, "version") or flow.version
-        version = next((v for v in reversed(registry.versions(name)) if v.version == wanted),
-                       None)
+        version = next((v for v in reversed(registry.versions(name)) if v.version == wanted), None)
         if version is None:
             raise ApiError(404, f"flow {name!r} has no version {wanted!r} in its history")
         if version.source is None:
-            raise ApiError(404, f"the text of {name} version {wanted} was not kept (the file "
-                           "changed again while it was loading)")
-        return web.json_response({
-            "name": name, "version": version.version, "file": version.file,
-            "loaded_at": version.loaded_at, "current": version.version == flow.version,
-            "source": version.source,
-        })
+            raise ApiError(
+                404,
+                f"the text of {name} version {wanted} was not kept (the file "
+                "changed again while it was loading)",
+            )
+        return web.json_response(
+            {
+                "name": name,
+                "version": version.version,
+                "file": version.file,
+                "loaded_at": version.loaded_at,
+                "current": version.version == flow.version,
+                "source": version.source,
+            }
+        )
 
     async def graph(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
@@ -481,24 +542,38 @@ class _Api:
             raise ApiError(400, "name: letters, digits, - and _ only")
         job = self._validations.start(self._check, text, name)
         if job is None:
-            raise ApiError(429, f"{VALIDATE_CONCURRENCY} validations are already running; try "
-                           f"again in {RETRY_AFTER_S} s", {"Retry-After": str(RETRY_AFTER_S)})
+            raise ApiError(
+                429,
+                f"{VALIDATE_CONCURRENCY} validations are already running; try "
+                f"again in {RETRY_AFTER_S} s",
+                {"Retry-After": str(RETRY_AFTER_S)},
+            )
         try:  # shielded: a request that gives up leaves the job its slot until its thread ends
             errors = await asyncio.wait_for(asyncio.shield(job), VALIDATE_TIMEOUT_S)
         except TimeoutError:
-            raise ApiError(503, f"validation took longer than {VALIDATE_TIMEOUT_S:g} s",
-                           {"Retry-After": str(RETRY_AFTER_S)}) from None
-        return web.json_response({"ok": not errors, "errors": [
-            {"line": e.line, "col": e.col, "node": e.node, "message": e.message}
-            for e in errors]})
+            raise ApiError(
+                503,
+                f"validation took longer than {VALIDATE_TIMEOUT_S:g} s",
+                {"Retry-After": str(RETRY_AFTER_S)},
+            ) from None
+        return web.json_response(
+            {
+                "ok": not errors,
+                "errors": [
+                    {"line": e.line, "col": e.col, "node": e.node, "message": e.message}
+                    for e in errors
+                ],
+            }
+        )
 
     def _check(self, text: str, name: str) -> list[FlowError]:
         """Blocking: the same checks as ``ivr validate`` for one pasted file; sub-flow calls
         must name a flow the server has loaded (or this one)."""
         registry = self.console.flows
         try:
-            flow = parse_flow(text, file=f"{name}.yaml", name=name,
-                              prompts_dir=registry.prompts_dir)
+            flow = parse_flow(
+                text, file=f"{name}.yaml", name=name, prompts_dir=registry.prompts_dir
+            )
         except FlowErrors as exc:
             return exc.errors
         return subflow_errors({**registry.flows, name: flow})
@@ -506,19 +581,22 @@ class _Api:
     async def surveys(self, request: web.Request) -> web.Response:
         query = request.query
         limit = q.integer(query, "limit", 20, 1, 500)
-        rows = await _read(q.recent_surveys(self._store(), flow=q.text(query, "flow"),
-                                            limit=limit))
+        rows = await _read(q.recent_surveys(self._store(), flow=q.text(query, "flow"), limit=limit))
         return web.json_response({"surveys": rows})
 
     async def surveys_csv(self, request: web.Request) -> web.Response:
         query = request.query
         tz = q.zone(query)
         since, until = q.time_range(query, tz)
-        records = await _read(q.records_in_range(
-            self._store(), flow=q.text(query, "flow"), since=since, until=until))
+        records = await _read(
+            q.records_in_range(self._store(), flow=q.text(query, "flow"), since=since, until=until)
+        )
         return web.Response(
-            text=q.surveys_csv(records), content_type="text/csv", charset="utf-8",
-            headers={"Content-Disposition": 'attachment; filename="surveys.csv"'})
+            text=q.surveys_csv(records),
+            content_type="text/csv",
+            charset="utf-8",
+            headers={"Content-Disposition": 'attachment; filename="surveys.csv"'},
+        )
 
     async def static(self, request: web.Request) -> web.FileResponse:
         """The dashboard's files (``/`` is ``index.html``); nothing outside ``static/``."""
@@ -555,8 +633,10 @@ async def _flow_text(request: web.Request) -> str:
         raise ApiError(400, "the body must be UTF-8 YAML text") from None
 
 
-_TOO_BIG = (f"a flow sent here is at most {VALIDATE_MAX_BYTES // 1024} KiB; check larger files "
-            "with ivr validate")
+_TOO_BIG = (
+    f"a flow sent here is at most {VALIDATE_MAX_BYTES // 1024} KiB; check larger files "
+    "with ivr validate"
+)
 
 
 def _declared_name(text: str) -> str | None:

@@ -22,8 +22,16 @@ from ivr.metrics import Metrics
 from ivr.runtime.interpreter import CallRun
 from ivr.store.records import RecordStore
 
-__all__ = ["COMPONENTS", "Console", "Health", "HealthBoard", "LiveCall", "LiveCalls",
-           "ServerConsole", "Status"]
+__all__ = [
+    "COMPONENTS",
+    "Console",
+    "Health",
+    "HealthBoard",
+    "LiveCall",
+    "LiveCalls",
+    "ServerConsole",
+    "Status",
+]
 
 COMPONENTS = ("fastagi", "audiosocket", "ami", "store", "recogniser")
 
@@ -77,7 +85,8 @@ class HealthBoard:
 
     def __init__(self) -> None:
         self._checks: dict[str, HealthCheck] = {
-            name: always(Health("down", "not started")) for name in COMPONENTS}
+            name: always(Health("down", "not started")) for name in COMPONENTS
+        }
         self._checks["fastagi"] = always(Health("down", "not listening"))
 
     def report_by(self, name: str, check: HealthCheck) -> None:
@@ -94,9 +103,15 @@ class HealthBoard:
 class ServerConsole:
     """:class:`Console` over the running server's parts (never the whole server)."""
 
-    def __init__(self, flows: FlowRegistry, store: RecordStore, metrics: Metrics,
-                 live: LiveCalls, board: HealthBoard,
-                 queues: Callable[[], Awaitable[list[dict[str, object]]]]) -> None:
+    def __init__(
+        self,
+        flows: FlowRegistry,
+        store: RecordStore,
+        metrics: Metrics,
+        live: LiveCalls,
+        board: HealthBoard,
+        queues: Callable[[], Awaitable[list[dict[str, object]]]],
+    ) -> None:
         self._flows, self._store, self._metrics = flows, store, metrics
         self._live, self._board, self._queues = live, board, queues
 
@@ -148,8 +163,15 @@ class LiveCalls:
         out = []
         for run in self._runs.values():
             rec = run.record
-            out.append(LiveCall(
-                call_id=rec.call_id, flow=rec.flow, flow_version=rec.flow_version,
-                node=rec.end_node or "", started_at=rec.started_at,
-                language=run.vars.get("language", ""), caller=mask_caller(rec.caller)))
+            out.append(
+                LiveCall(
+                    call_id=rec.call_id,
+                    flow=rec.flow,
+                    flow_version=rec.flow_version,
+                    node=rec.end_node or "",
+                    started_at=rec.started_at,
+                    language=run.vars.get("language", ""),
+                    caller=mask_caller(rec.caller),
+                )
+            )
         return sorted(out, key=lambda c: c.started_at)

@@ -31,30 +31,38 @@ class AdminServer:
         """Listen; :class:`ConfigError` naming ``host:port`` when that address is taken, or for
         a bad ``admin.allowed_hosts``."""
         s = self.settings
-        runner = web.AppRunner(make_admin_app(self.console, s), access_log=None,
-                               shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+        runner = web.AppRunner(
+            make_admin_app(self.console, s), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S
+        )
         await runner.setup()
         site = web.TCPSite(runner, s.host, s.port)
         try:
             await site.start()
         except OSError as exc:
             await runner.cleanup()
-            raise ConfigError(f"admin: cannot listen on {s.host}:{s.port}: "
-                              f"{exc.strerror or exc} (set admin.port, or admin.enabled: "
-                              "false)") from exc
+            raise ConfigError(
+                f"admin: cannot listen on {s.host}:{s.port}: "
+                f"{exc.strerror or exc} (set admin.port, or admin.enabled: "
+                "false)"
+            ) from exc
         self._runner, self._site = runner, site
         log.info("admin API and dashboard on http://%s:%d/", s.host, self.port)
         if s.token is None and not s.open_read:
-            log.warning("admin: no IVR_ADMIN_TOKEN, so /api/* answers 403 (only /healthz, "
-                        "/metrics and the dashboard's files are open)")
+            log.warning(
+                "admin: no IVR_ADMIN_TOKEN, so /api/* answers 403 (only /healthz, "
+                "/metrics and the dashboard's files are open)"
+            )
         elif s.token is None:
-            log.warning("admin: no IVR_ADMIN_TOKEN: read-only endpoints are open, reload is "
-                        "refused (403)")
+            log.warning(
+                "admin: no IVR_ADMIN_TOKEN: read-only endpoints are open, reload is refused (403)"
+            )
         if s.open_read and s.host not in LOOPBACK:
             log.warning("admin: open_read on %s: anyone who reaches it reads call data", s.host)
         if s.host not in LOOPBACK:  # reached by another name: say which ones are accepted
-            log.info("admin: answers requests whose Host is one of %s (more names: "
-                     "admin.allowed_hosts)", ", ".join(sorted(allowed_host_names(s))))
+            log.info(
+                "admin: answers requests whose Host is one of %s (more names: admin.allowed_hosts)",
+                ", ".join(sorted(allowed_host_names(s))),
+            )
 
     @property
     def app(self) -> web.Application | None:

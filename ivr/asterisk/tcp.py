@@ -43,9 +43,11 @@ _KEEPALIVE_COUNT = 6
 def set_keepalive(sock: socket.socket) -> None:
     """Turn on TCP keepalive with the timings above (where the platform has the options)."""
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    for name, value in (("TCP_KEEPIDLE", _KEEPALIVE_IDLE_S),
-                        ("TCP_KEEPINTVL", _KEEPALIVE_INTERVAL_S),
-                        ("TCP_KEEPCNT", _KEEPALIVE_COUNT)):
+    for name, value in (
+        ("TCP_KEEPIDLE", _KEEPALIVE_IDLE_S),
+        ("TCP_KEEPINTVL", _KEEPALIVE_INTERVAL_S),
+        ("TCP_KEEPCNT", _KEEPALIVE_COUNT),
+    ):
         option = getattr(socket, name, None)  # Linux has all three; macOS names them apart
         if option is not None:
             sock.setsockopt(socket.IPPROTO_TCP, option, value)

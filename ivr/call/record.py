@@ -44,10 +44,18 @@ class InputEvent:
     at_s: float  # seconds since the call started
 
 
-QueueResult = Literal["answered", "abandoned", "timeout", "no_agents", "closed", "callback",
-                      "callback_refused"]
+QueueResult = Literal[
+    "answered", "abandoned", "timeout", "no_agents", "closed", "callback", "callback_refused"
+]
 QUEUE_RESULTS: tuple[QueueResult, ...] = (
-    "answered", "abandoned", "timeout", "no_agents", "closed", "callback", "callback_refused")
+    "answered",
+    "abandoned",
+    "timeout",
+    "no_agents",
+    "closed",
+    "callback",
+    "callback_refused",
+)
 
 
 @dataclass(slots=True)

@@ -94,7 +94,8 @@ class HttpLookup:
         if url.scheme not in ("http", "https") or not url.host or url.query_string or url.fragment:
             raise HttpLookupError(
                 f"base_url {base_url!r} must be an http:// or https:// URL with a host and "
-                "no query or fragment")
+                "no query or fragment"
+            )
         if timeout_s <= 0 or max_response_bytes <= 0:
             raise HttpLookupError("timeout_s and max_response_bytes must be positive")
         self.base_url = base_url.rstrip("/")
@@ -156,8 +157,9 @@ class HttpLookup:
                 allow_redirects=False,
             ) as response:
                 if not 200 <= response.status < 300:
-                    raise HttpLookupError(f"{what}: HTTP {response.status} {response.reason or ''}"
-                                          .rstrip())
+                    raise HttpLookupError(
+                        f"{what}: HTTP {response.status} {response.reason or ''}".rstrip()
+                    )
                 raw = await self._read(response, what)
         except TimeoutError as exc:
             raise HttpLookupError(f"{what}: no answer within {limit:g} s") from exc
@@ -212,15 +214,20 @@ class HttpLookup:
 def _check_path(path: str) -> None:
     shown = path if len(path) <= 80 else path[:77] + "..."
     if not path.startswith("/"):
-        raise HttpLookupError(f"path {shown!r} must be relative to the base URL and start "
-                              "with '/', like '/accounts/42'")
+        raise HttpLookupError(
+            f"path {shown!r} must be relative to the base URL and start "
+            "with '/', like '/accounts/42'"
+        )
     if path.startswith("//"):
-        raise HttpLookupError(f"path {shown!r} starts with '//', which names another host; "
-                              "start with a single '/'")
+        raise HttpLookupError(
+            f"path {shown!r} starts with '//', which names another host; start with a single '/'"
+        )
     bad = _BAD_PATH_CHARS.search(path)
     if bad:
-        raise HttpLookupError(f"path {shown!r} contains {bad.group()!r}; paths must be "
-                              "percent-encoded ASCII without spaces, '\\' or '#'")
+        raise HttpLookupError(
+            f"path {shown!r} contains {bad.group()!r}; paths must be "
+            "percent-encoded ASCII without spaces, '\\' or '#'"
+        )
     segments = path.split("?", 1)[0].split("/")
     if any(unquote(segment) in (".", "..") for segment in segments):
         raise HttpLookupError(f"path {shown!r} contains a '.' or '..' segment")
@@ -245,8 +252,7 @@ def _parse_json(raw: bytes, what: str) -> object:
     if not raw.strip():
         raise HttpLookupError(f"{what}: the response is empty; expected JSON")
     try:
-        result: object = json.loads(raw, parse_constant=_reject_constant,
-                                    parse_float=_finite_float)
+        result: object = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
         return result
     except _OutOfRange as exc:
         raise HttpLookupError(f"{what}: a number in the response is out of range") from exc
@@ -264,8 +270,10 @@ def extract(data: object, path: str) -> str:
     or a path that ends on an object or a list.
     """
     if not path or any(not key for key in path.split(".")):
-        raise HttpLookupError(f"{path!r} is not a field path; use names and indexes joined by "
-                              "'.', like accounts.0.balance")
+        raise HttpLookupError(
+            f"{path!r} is not a field path; use names and indexes joined by "
+            "'.', like accounts.0.balance"
+        )
     current = data
     seen: list[str] = []
     for key in path.split("."):
@@ -276,15 +284,19 @@ def extract(data: object, path: str) -> str:
             current = current[key]
         elif isinstance(current, list):
             if not _INDEX.fullmatch(key):
-                raise HttpLookupError(f"no field {path!r} in the response: {where} is a list; "
-                                      f"use an index like {'.'.join([*seen, '0'])}")
+                raise HttpLookupError(
+                    f"no field {path!r} in the response: {where} is a list; "
+                    f"use an index like {'.'.join([*seen, '0'])}"
+                )
             if not -len(current) <= int(key) < len(current):
-                raise HttpLookupError(f"no field {path!r} in the response: {where} has "
-                                      f"{len(current)} items")
+                raise HttpLookupError(
+                    f"no field {path!r} in the response: {where} has {len(current)} items"
+                )
             current = current[int(key)]
         else:
-            raise HttpLookupError(f"no field {path!r} in the response: {where} is a value, "
-                                  "not an object or a list")
+            raise HttpLookupError(
+                f"no field {path!r} in the response: {where} is a value, not an object or a list"
+            )
         seen.append(key)
     return _text(current, path)
 

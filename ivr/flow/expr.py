@@ -32,8 +32,13 @@ from ivr.errors import ExpressionError, ExpressionSyntaxError, PatternError
 from ivr.flow.regex import compile_flow_regex
 
 __all__ = [
-    "FUNCTIONS", "MAX_DEPTH", "MAX_LENGTH",
-    "Expression", "compile_expression", "to_number", "to_text",
+    "FUNCTIONS",
+    "MAX_DEPTH",
+    "MAX_LENGTH",
+    "Expression",
+    "compile_expression",
+    "to_number",
+    "to_text",
 ]
 
 MAX_LENGTH = 1000
@@ -49,7 +54,7 @@ Env = Mapping[str, object]
 Evaluator = Callable[[Env], Value]
 
 ALLOWED = (
-    "conditions may use variables, literals (\"text\", 12, 3.5, true, false, null), "
+    'conditions may use variables, literals ("text", 12, 3.5, true, false, null), '
     "and/or/not, == != < <= > >=, in/not in, + - * / % and the functions "
 )
 ALIASES: dict[str, Value] = {"true": True, "false": False, "null": None}
@@ -192,7 +197,11 @@ FUNCTIONS: dict[str, tuple[int, Callable[..., Value]]] = {
 _FUNCTION_LIST = ", ".join(sorted(FUNCTIONS))
 
 _BINOPS: dict[type[ast.operator], str] = {
-    ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Mod: "%",
+    ast.Add: "+",
+    ast.Sub: "-",
+    ast.Mult: "*",
+    ast.Div: "/",
+    ast.Mod: "%",
 }
 _BINOP_HINTS: dict[type[ast.operator], str] = {
     ast.Pow: "'**' (powers) is not supported; use + - * / % on numbers",
@@ -201,16 +210,30 @@ _BINOP_HINTS: dict[type[ast.operator], str] = {
     ast.BitOr: "'|' is not supported; use 'or'",
 }
 _CMPOPS: dict[type[ast.cmpop], str] = {
-    ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=",
-    ast.In: "in", ast.NotIn: "not in",
+    ast.Eq: "==",
+    ast.NotEq: "!=",
+    ast.Lt: "<",
+    ast.LtE: "<=",
+    ast.Gt: ">",
+    ast.GtE: ">=",
+    ast.In: "in",
+    ast.NotIn: "not in",
 }
 _COMPREHENSION = "comprehensions are"
 _NODE_NAMES: dict[type[ast.AST], str] = {
-    ast.Attribute: "attribute access (a.b) is", ast.Subscript: "indexing (a[0]) is",
-    ast.Lambda: "lambda is", ast.IfExp: "'x if c else y' is", ast.JoinedStr: "f-strings are",
-    ast.ListComp: _COMPREHENSION, ast.GeneratorExp: _COMPREHENSION,
-    ast.SetComp: _COMPREHENSION, ast.DictComp: _COMPREHENSION, ast.Dict: "dicts are",
-    ast.Set: "sets are", ast.NamedExpr: "':=' is", ast.Await: "await is",
+    ast.Attribute: "attribute access (a.b) is",
+    ast.Subscript: "indexing (a[0]) is",
+    ast.Lambda: "lambda is",
+    ast.IfExp: "'x if c else y' is",
+    ast.JoinedStr: "f-strings are",
+    ast.ListComp: _COMPREHENSION,
+    ast.GeneratorExp: _COMPREHENSION,
+    ast.SetComp: _COMPREHENSION,
+    ast.DictComp: _COMPREHENSION,
+    ast.Dict: "dicts are",
+    ast.Set: "sets are",
+    ast.NamedExpr: "':=' is",
+    ast.Await: "await is",
 }
 
 
@@ -234,8 +257,9 @@ class Expression:
 def compile_expression(src: str) -> Expression:
     """Parse and check ``src``; raise :class:`ExpressionSyntaxError` (an ExpressionError)."""
     if len(src) > MAX_LENGTH:
-        raise ExpressionSyntaxError(f"condition is too long (over {MAX_LENGTH} characters)",
-                                    MAX_LENGTH)
+        raise ExpressionSyntaxError(
+            f"condition is too long (over {MAX_LENGTH} characters)", MAX_LENGTH
+        )
     if not src.strip():
         raise ExpressionSyntaxError("condition is empty", 0)
     if "\0" in src:
@@ -314,7 +338,7 @@ class _Compiler:
         if handler is not None:
             return handler(self, node, depth + 1)
         if isinstance(node, ast.List | ast.Tuple):
-            raise self.fail(node, "lists are only allowed after 'in', like: x in [\"1\", \"2\"]")
+            raise self.fail(node, 'lists are only allowed after \'in\', like: x in ["1", "2"]')
         what = _NODE_NAMES.get(type(node), f"'{type(node).__name__}' is")
         raise self.fail(node, f"{what} not supported; {ALLOWED}{_FUNCTION_LIST}")
 
@@ -372,8 +396,12 @@ class _Compiler:
             raise self.fail(node, hint, at)
         for side in (node.left, node.right):
             if isinstance(side, ast.Constant) and isinstance(side.value, str):
-                raise self.fail(node, f"'{symbol}' works on numbers only; text cannot be "
-                                "joined or repeated in a condition", at)
+                raise self.fail(
+                    node,
+                    f"'{symbol}' works on numbers only; text cannot be "
+                    "joined or repeated in a condition",
+                    at,
+                )
         left, right = self.compile(node.left, depth), self.compile(node.right, depth)
         return lambda env: _arith(symbol, left(env), right(env))
 
@@ -412,16 +440,16 @@ class _Compiler:
     def call(self, node: ast.Call, depth: int) -> Evaluator:
         if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
             called = node.func.id if isinstance(node.func, ast.Name) else "this"
-            raise self.fail(node, f"function '{called}' is not available; use one of: "
-                            f"{_FUNCTION_LIST}")
+            raise self.fail(
+                node, f"function '{called}' is not available; use one of: {_FUNCTION_LIST}"
+            )
         name = node.func.id
         arity, impl = FUNCTIONS[name]
         if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
             raise self.fail(node, f"{name}() takes plain arguments only")
         if len(node.args) != arity:
             plural = "s" if arity > 1 else ""
-            raise self.fail(node, f"{name}() takes {arity} argument{plural}, "
-                            f"got {len(node.args)}")
+            raise self.fail(node, f"{name}() takes {arity} argument{plural}, got {len(node.args)}")
         if name == "matches":
             return self.matches(node, depth)
         args = [self.compile(a, depth) for a in node.args]
@@ -431,8 +459,10 @@ class _Compiler:
         subject_fn = self.compile(node.args[0], depth)
         pattern_node = node.args[1]
         if not (isinstance(pattern_node, ast.Constant) and isinstance(pattern_node.value, str)):
-            raise self.fail(pattern_node, "matches() needs the pattern as a quoted literal, "
-                            "like matches(pin, \"[0-9]{4}\")")
+            raise self.fail(
+                pattern_node,
+                'matches() needs the pattern as a quoted literal, like matches(pin, "[0-9]{4}")',
+            )
         try:
             regex = compile_flow_regex(pattern_node.value)
         except PatternError as exc:
@@ -446,7 +476,11 @@ class _Compiler:
 
 
 _HANDLERS: dict[type[ast.AST], Callable[[_Compiler, Any, int], Evaluator]] = {
-    ast.Constant: _Compiler.constant, ast.Name: _Compiler.name, ast.BoolOp: _Compiler.boolop,
-    ast.UnaryOp: _Compiler.unaryop, ast.BinOp: _Compiler.binop, ast.Compare: _Compiler.compare,
+    ast.Constant: _Compiler.constant,
+    ast.Name: _Compiler.name,
+    ast.BoolOp: _Compiler.boolop,
+    ast.UnaryOp: _Compiler.unaryop,
+    ast.BinOp: _Compiler.binop,
+    ast.Compare: _Compiler.compare,
     ast.Call: _Compiler.call,
 }

@@ -274,9 +274,14 @@ def _node_statement(flow: m.Flow, node: m.FlowNode, problems: FlowAnalysis, ids:
         extra.append("unreachable from start")
     label = _node_label(node, kind, extra)
     attrs = [
-        f"label=<{label}>", f"shape={shape}", f'style="{",".join(dict.fromkeys(styles))}"',
-        f'fillcolor="{fill}"', f'color="{colour}"', f'fontcolor="{fontcolour}"',
-        f"penwidth={pen}", f"class={_quote(' '.join(classes))}",
+        f"label=<{label}>",
+        f"shape={shape}",
+        f'style="{",".join(dict.fromkeys(styles))}"',
+        f'fillcolor="{fill}"',
+        f'color="{colour}"',
+        f'fontcolor="{fontcolour}"',
+        f"penwidth={pen}",
+        f"class={_quote(' '.join(classes))}",
     ]
     if _IDENT.fullmatch(node.id):
         attrs.append(f'id="ivr-node-{node.id}"')
@@ -302,8 +307,11 @@ def _details(node: object) -> list[str]:
             inputs = " + ".join(node.inputs) if node.inputs != ("dtmf",) else ""
             return [_prompt_text(node.prompt)] + ([inputs] if inputs else [])
         case m.CollectNode():
-            n = (f"{node.min_digits}" if node.min_digits == node.max_digits
-                 else f"{node.min_digits}-{node.max_digits}")
+            n = (
+                f"{node.min_digits}"
+                if node.min_digits == node.max_digits
+                else f"{node.min_digits}-{node.max_digits}"
+            )
             return [f"{n} digits into {node.into}" + (" (masked)" if node.sensitive else "")]
         case m.SetNode():
             return [", ".join(f"{k} = {v.source}" for k, v in node.assign.items())]
@@ -318,8 +326,7 @@ def _details(node: object) -> list[str]:
         case m.HangupNode():
             return [node.outcome.replace("_", " ")]
         case m.QueueNode():
-            return [f"queue {node.queue}"] + ([f"then survey {node.survey}"]
-                                              if node.survey else [])
+            return [f"queue {node.queue}"] + ([f"then survey {node.survey}"] if node.survey else [])
         case m.SurveyNode():
             return [f"survey {node.survey}"]
     out = []  # a kind added after this module
@@ -382,10 +389,12 @@ def _pseudo_statement(target: str, ids: _DotIds) -> str:
         cls = "ivr-back"
     else:  # a target that is not a node (the loader rejects those; drawn all the same)
         label = f"<B>{_esc(target)}</B><BR/>missing node"
-        attrs = f'shape=box, style="filled,dashed", fillcolor="{DEAD_END_FILL}", ' \
-                f'color="{DEAD_END_COLOUR}"'
+        attrs = (
+            f'shape=box, style="filled,dashed", fillcolor="{DEAD_END_FILL}", '
+            f'color="{DEAD_END_COLOUR}"'
+        )
         cls = "ivr-missing"
-    return f"  {ids.of(target)} [label=<{label}>, {attrs}, class=\"{cls}\"];"
+    return f'  {ids.of(target)} [label=<{label}>, {attrs}, class="{cls}"];'
 
 
 def _merge(edges: list[Edge]) -> dict[tuple[str, str, EdgeStyle], list[str]]:
@@ -403,8 +412,11 @@ class _DotIds:
     ``<title>``); anything else gets a quoted, escaped id."""
 
     def of(self, name: str) -> str:
-        return name if _IDENT.fullmatch(name) and name.lower() not in _DOT_KEYWORDS \
+        return (
+            name
+            if _IDENT.fullmatch(name) and name.lower() not in _DOT_KEYWORDS
             else self.quote(name)
+        )
 
     @staticmethod
     def quote(name: str) -> str:
@@ -428,8 +440,13 @@ def _quote(text: str) -> str:
 def _esc(text: str) -> str:
     """Text for a Graphviz HTML-like label: XML-escaped, no control characters."""
     text = _CONTROL.sub(" ", text).replace("\r", " ").replace("\n", " ")
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&quot;").replace("'", "&#39;"))
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("'", "&#39;")
+    )
 
 
 def _html_lines(lines: list[str], *, bold_first: bool = False) -> str:
@@ -454,14 +471,20 @@ def render_dot(dot_text: str, fmt: str = "svg", *, timeout_s: float = DOT_TIMEOU
     if exe is None:
         raise GraphvizError(
             "Graphviz 'dot' was not found on PATH; install the Debian package "
-            f"'{GRAPHVIZ_PACKAGE}' (apt-get install {GRAPHVIZ_PACKAGE}, or make deps)")
+            f"'{GRAPHVIZ_PACKAGE}' (apt-get install {GRAPHVIZ_PACKAGE}, or make deps)"
+        )
     try:
         done = subprocess.run(
-            [exe, f"-T{fmt}"], input=dot_text.encode("utf-8"), capture_output=True,
-            timeout=timeout_s, check=False)
+            [exe, f"-T{fmt}"],
+            input=dot_text.encode("utf-8"),
+            capture_output=True,
+            timeout=timeout_s,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
-        raise GraphvizError(f"Graphviz 'dot' took longer than {timeout_s:g} s; "
-                            "the flow is too large to draw") from None
+        raise GraphvizError(
+            f"Graphviz 'dot' took longer than {timeout_s:g} s; the flow is too large to draw"
+        ) from None
     except OSError as exc:
         raise GraphvizError(f"cannot run Graphviz 'dot' ({exe}): {exc}") from None
     if done.returncode != 0:
@@ -481,14 +504,19 @@ def flow_svg(flow: m.Flow, *, timeout_s: float = DOT_TIMEOUT_S) -> str:
 def add_graph_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``ivr graph FLOW.yaml [-o out.svg] [--format svg|dot]`` (sets ``func``)."""
     p: argparse.ArgumentParser = subparsers.add_parser(
-        "graph", help="draw a flow as a picture (SVG through Graphviz, or DOT text)",
+        "graph",
+        help="draw a flow as a picture (SVG through Graphviz, or DOT text)",
         description="Draw a flow: nodes by kind, arrows labelled with keys, words and "
         "conditions, dead ends and unreachable nodes in red/grey. SVG needs Graphviz "
-        f"'dot' (Debian package '{GRAPHVIZ_PACKAGE}').")
+        f"'dot' (Debian package '{GRAPHVIZ_PACKAGE}').",
+    )
     p.add_argument("flow", help="flow file, e.g. flows/bank.yaml")
     p.add_argument("-o", "--output", help="file to write (default: standard output)")
-    p.add_argument("--format", choices=("svg", "dot"),
-                   help="svg or dot (default: from the output's suffix .dot/.gv, else svg)")
+    p.add_argument(
+        "--format",
+        choices=("svg", "dot"),
+        help="svg or dot (default: from the output's suffix .dot/.gv, else svg)",
+    )
     p.set_defaults(func=_graph_command)
     return p
 
@@ -497,7 +525,8 @@ def _graph_command(args: argparse.Namespace) -> int:
     from ivr.flow.loader import load_flow
 
     fmt = args.format or (
-        "dot" if args.output and Path(args.output).suffix.lower() in (".dot", ".gv") else "svg")
+        "dot" if args.output and Path(args.output).suffix.lower() in (".dot", ".gv") else "svg"
+    )
     flow = load_flow(args.flow)  # FlowErrors: ivr's main prints file:line:col and exits 2
     text = flow_dot(flow) if fmt == "dot" else flow_svg(flow)
     if args.output:

@@ -145,14 +145,17 @@ def _parse_zone(name: object) -> ZoneInfo:
         return ZoneInfo(name.strip())
     except (ZoneInfoNotFoundError, ValueError):
         raise HoursSpecError(
-            ("timezone",), f"{name!r} is not a known time zone; use an IANA name like "
-            "'Europe/Paris' or 'America/New_York'") from None
+            ("timezone",),
+            f"{name!r} is not a known time zone; use an IANA name like "
+            "'Europe/Paris' or 'America/New_York'",
+        ) from None
 
 
 def _parse_week(spec: object) -> tuple[tuple[Window, ...], ...]:
     if not isinstance(spec, Mapping):
-        raise HoursSpecError(("open",), "expected a mapping of days to windows, "
-                             "like {mon-fri: ['08:00-18:00']}")
+        raise HoursSpecError(
+            ("open",), "expected a mapping of days to windows, like {mon-fri: ['08:00-18:00']}"
+        )
     week: list[list[Window]] = [[] for _ in DAYS]
     owner: dict[int, str] = {}
     for key, value in spec.items():
@@ -160,8 +163,9 @@ def _parse_week(spec: object) -> tuple[tuple[Window, ...], ...]:
         days = _parse_days(key, path)
         for day in days:
             if day in owner:
-                raise HoursSpecError(path, f"{DAYS[day]} is already set by '{owner[day]}'; "
-                                     "list each day once")
+                raise HoursSpecError(
+                    path, f"{DAYS[day]} is already set by '{owner[day]}'; list each day once"
+                )
             owner[day] = str(key)
         for start, end in _parse_windows(value, path):
             for day in days:
@@ -180,8 +184,11 @@ def _day_index(name: str, path: tuple[PathPart, ...]) -> int:
         return DAYS.index(word)
     if word in _FULL_DAYS:
         return _FULL_DAYS.index(word)
-    raise HoursSpecError(path, f"{name.strip()!r} is not a day; use mon, tue, wed, thu, fri, "
-                         "sat, sun, a range like mon-fri or a list like sat,sun")
+    raise HoursSpecError(
+        path,
+        f"{name.strip()!r} is not a day; use mon, tue, wed, thu, fri, "
+        "sat, sun, a range like mon-fri or a list like sat,sun",
+    )
 
 
 def _parse_days(key: object, path: tuple[PathPart, ...]) -> list[int]:
@@ -208,21 +215,25 @@ def _parse_windows(value: object, path: tuple[PathPart, ...]) -> list[Window]:
         return [_parse_window(value, path)]
     if isinstance(value, list | tuple):
         return [_parse_window(item, (*path, i)) for i, item in enumerate(value)]
-    raise HoursSpecError(path, f"expected a window like '08:00-17:00', a list of windows or "
-                         f"'closed'; got {value!r}")
+    raise HoursSpecError(
+        path, f"expected a window like '08:00-17:00', a list of windows or 'closed'; got {value!r}"
+    )
 
 
 def _parse_window(value: object, path: tuple[PathPart, ...]) -> Window:
     match = _WINDOW.fullmatch(value) if isinstance(value, str) else None
     if match is None:
-        raise HoursSpecError(path, f"{value!r} is not a window; use HH:MM-HH:MM, "
-                             "like '08:00-17:00' (quote it in YAML)")
+        raise HoursSpecError(
+            path,
+            f"{value!r} is not a window; use HH:MM-HH:MM, like '08:00-17:00' (quote it in YAML)",
+        )
     start, end = _parse_time(match[1], path), _parse_time(match[2], path)
     if start == _DAY_MINUTES:
         raise HoursSpecError(path, "'24:00' can only end a window; start at '00:00'")
     if start == end % _DAY_MINUTES and end != _DAY_MINUTES:
-        raise HoursSpecError(path, f"{value!r} starts and ends at the same time; "
-                             "use '00:00-24:00' for all day")
+        raise HoursSpecError(
+            path, f"{value!r} starts and ends at the same time; use '00:00-24:00' for all day"
+        )
     return start, end
 
 
@@ -244,8 +255,11 @@ def _parse_holidays(items: Sequence[object]) -> list[Holiday]:
         if isinstance(item, Mapping):
             unknown = set(item) - {"date", "name"}
             if unknown or "date" not in item:
-                raise HoursSpecError(path, "a holiday mapping takes 'date' and an optional "
-                                     f"'name'; got keys {sorted(map(str, item))}")
+                raise HoursSpecError(
+                    path,
+                    "a holiday mapping takes 'date' and an optional "
+                    f"'name'; got keys {sorted(map(str, item))}",
+                )
             name = str(item.get("name") or "")
             path, item = (*path, "date"), item["date"]
         first, last = _parse_date_range(item, path)
@@ -259,8 +273,9 @@ def _parse_date_range(value: object, path: tuple[PathPart, ...]) -> tuple[date, 
     if isinstance(value, date):
         return value, value
     if not isinstance(value, str):
-        raise HoursSpecError(path, f"{value!r} is not a date; use YYYY-MM-DD or "
-                             "YYYY-MM-DD..YYYY-MM-DD")
+        raise HoursSpecError(
+            path, f"{value!r} is not a date; use YYYY-MM-DD or YYYY-MM-DD..YYYY-MM-DD"
+        )
     first_text, dots, last_text = value.partition("..")
     first = _parse_date(first_text, path)
     last = _parse_date(last_text, path) if dots else first
@@ -278,5 +293,6 @@ def _parse_date(text: str, path: tuple[PathPart, ...]) -> date:
             raise ValueError(stripped)
         return date.fromisoformat(stripped)
     except ValueError:
-        raise HoursSpecError(path, f"{stripped!r} is not a date; use YYYY-MM-DD, "
-                             "like 2025-12-25") from None
+        raise HoursSpecError(
+            path, f"{stripped!r} is not a date; use YYYY-MM-DD, like 2025-12-25"
+        ) from None

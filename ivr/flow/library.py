@@ -45,8 +45,14 @@ def load_library(paths: list[str | Path], prompts_dir: str | Path | None = None)
             lib.errors += exc.errors
             continue
         if flow.name in lib.flows:
-            lib.errors.append(FlowError(f"a flow named '{flow.name}' is already loaded from "
-                                        f"{lib.flows[flow.name].file}", file=str(file), line=1))
+            lib.errors.append(
+                FlowError(
+                    f"a flow named '{flow.name}' is already loaded from "
+                    f"{lib.flows[flow.name].file}",
+                    file=str(file),
+                    line=1,
+                )
+            )
             continue
         lib.flows[flow.name] = flow
     lib.errors += subflow_errors(lib.flows)
@@ -56,9 +62,15 @@ def load_library(paths: list[str | Path], prompts_dir: str | Path | None = None)
 def subflow_errors(flows: Mapping[str, Flow]) -> list[FlowError]:
     """Sub-flow calls (``call:``) naming a flow that is not among ``flows``."""
     return [
-        FlowError(f"calls flow '{node.flow}', which is not loaded (no {node.flow}.yaml "
-                  "next to this file, or it has errors)", file=flow.file, line=node.line,
-                  col=1, node=node.id)
-        for flow in flows.values() for node in flow.nodes.values()
+        FlowError(
+            f"calls flow '{node.flow}', which is not loaded (no {node.flow}.yaml "
+            "next to this file, or it has errors)",
+            file=flow.file,
+            line=node.line,
+            col=1,
+            node=node.id,
+        )
+        for flow in flows.values()
+        for node in flow.nodes.values()
         if isinstance(node, CallNode) and node.flow not in flows
     ]

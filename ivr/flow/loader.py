@@ -36,7 +36,8 @@ from ivr.flow.template import Placeholder, Template, parse_template
 # match before a trailing newline)
 CHANNEL = re.compile(r"\A(PJSIP|SIP|IAX2|Local|DAHDI)/[A-Za-z0-9_.@:+-]+\Z")
 DIAL_PATTERN = re.compile(
-    r"\A(PJSIP|SIP|IAX2|Local|DAHDI)/[A-Za-z0-9_.@:+-]*\{number\}[A-Za-z0-9_.@:+-]*\Z")
+    r"\A(PJSIP|SIP|IAX2|Local|DAHDI)/[A-Za-z0-9_.@:+-]*\{number\}[A-Za-z0-9_.@:+-]*\Z"
+)
 CALLER_ID = re.compile(r"\A[0-9+]*\Z")
 PREFIX = re.compile(r"\A\+?[0-9]*\Z")
 
@@ -94,9 +95,10 @@ class _Builder:
         """An error inside a one-line string value, pointing at the offending character."""
         line, col = self.src.where(path)
         text = self.src.line_text(line)
-        quoted = 1 if text[col - 1:col] in ("'", '"') else 0
-        return FlowError(message, file=self.src.file, line=line, col=col + offset + quoted,
-                         node=str(path[1]))
+        quoted = 1 if text[col - 1 : col] in ("'", '"') else 0
+        return FlowError(
+            message, file=self.src.file, line=line, col=col + offset + quoted, node=str(path[1])
+        )
 
     def build(self) -> m.Flow | None:
         for path, msg in top_level_errors(self.data):
@@ -105,8 +107,11 @@ class _Builder:
             return None
         d = self.data
         if "flow" in d and d["flow"] != self.name:
-            self.err(("flow",), f"flow name '{d['flow']}' differs from the file name "
-                     f"'{self.name}'; rename one so they match")
+            self.err(
+                ("flow",),
+                f"flow name '{d['flow']}' differs from the file name "
+                f"'{self.name}'; rename one so they match",
+            )
         nodes: dict[str, m.FlowNode] = {}
         for node_id, body in d["nodes"].items():
             node = self.node(node_id, body)
@@ -148,8 +153,11 @@ class _Builder:
             self.err(where, f"{what}; use one of: {', '.join(KINDS)}")
             return None
         if len(kinds) > 1:
-            self.err(base, f"a node has exactly one kind, this one has {', '.join(kinds)}; "
-                     "split it into several nodes")
+            self.err(
+                base,
+                f"a node has exactly one kind, this one has {', '.join(kinds)}; "
+                "split it into several nodes",
+            )
             return None
         kind = kinds[0]
         schema_errors = node_errors(kind, body)
@@ -203,21 +211,30 @@ class _Builder:
         thens = [(spec.get(k) or {}).get("then") for k in ("no_input", "no_match")]
         if all(thens):
             return m.HANGUP  # never used: both failure paths have their own 'then'
-        self.err(path, "say where to go after too many failed attempts: add 'otherwise: "
-                 "<node>' (or 'then' under both no_input and no_match)")
+        self.err(
+            path,
+            "say where to go after too many failed attempts: add 'otherwise: "
+            "<node>' (or 'then' under both no_input and no_match)",
+        )
         raise _Invalid
 
     def timeouts(self, spec: dict[str, Any]) -> dict[str, Any]:
         """The node's timeouts, else the flow's ``defaults:``, else none (the model's)."""
         keys = ("timeout_s", "inter_digit_timeout_s")
-        return given({**{k: self.defaults[k] for k in keys if k in self.defaults}, **spec},
-                     timeout_s=float, inter_digit_timeout_s=float)
+        return given(
+            {**{k: self.defaults[k] for k in keys if k in self.defaults}, **spec},
+            timeout_s=float,
+            inter_digit_timeout_s=float,
+        )
 
     # --- node kinds ----------------------------------------------------------------------
 
     def _play(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.PlayNode:
         return m.PlayNode(
-            id=nid, line=line, prompt=self.prompt(body[str(path[-1])], path), next=body["next"],
+            id=nid,
+            line=line,
+            prompt=self.prompt(body[str(path[-1])], path),
+            next=body["next"],
             **given(body, barge_in=bool, served=bool),
         )
 
@@ -231,25 +248,40 @@ class _Builder:
                 options[key] = m.MenuOption(key=key, target=opt)
             else:
                 options[key] = m.MenuOption(
-                    key=key, target=opt["goto"], words=tuple(opt.get("words", ())),
+                    key=key,
+                    target=opt["goto"],
+                    words=tuple(opt.get("words", ())),
                     assign=self.assign(opt.get("set", {}), (*path, "options", key, "set")),
                 )
         short = spec.get("short_prompt")
         return m.MenuNode(
-            id=nid, line=line, prompt=self.prompt(spec["prompt"], (*path, "prompt")),
+            id=nid,
+            line=line,
+            prompt=self.prompt(spec["prompt"], (*path, "prompt")),
             short_prompt=self.prompt(short, (*path, "short_prompt")) if short else None,
-            options=options, otherwise=self.otherwise(spec, path),
+            options=options,
+            otherwise=self.otherwise(spec, path),
             no_input=self.retry(spec.get("no_input"), (*path, "no_input"), "no_input"),
             no_match=self.retry(spec.get("no_match"), (*path, "no_match"), "no_match"),
-            **given(spec, inputs=("input", tuple), terminator=str, barge_in=bool,
-                    min_speech_ms=int, max_speech_s=float),
+            **given(
+                spec,
+                inputs=("input", tuple),
+                terminator=str,
+                barge_in=bool,
+                min_speech_ms=int,
+                max_speech_s=float,
+            ),
             **self.timeouts(spec),
         )
 
     def _collect(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.CollectNode:
         spec = body["collect"]
-        digits = given(spec.get("digits", {}), min_digits=("min", int), max_digits=("max", int),
-                       terminator=("end", str))
+        digits = given(
+            spec.get("digits", {}),
+            min_digits=("min", int),
+            max_digits=("max", int),
+            terminator=("end", str),
+        )
         lo = digits.get("min_digits", _default(m.CollectNode, "min_digits"))
         hi = digits.get("max_digits", _default(m.CollectNode, "max_digits"))
         if lo > hi:
@@ -258,17 +290,25 @@ class _Builder:
         pattern = self.pattern(spec["pattern"], (*path, "pattern")) if "pattern" in spec else None
         confirm = spec.get("confirm")
         return m.CollectNode(
-            id=nid, line=line, prompt=self.prompt(spec["prompt"], (*path, "prompt")),
-            into=spec["into"], next=body["next"], otherwise=self.otherwise(spec, path),
-            pattern=pattern, confirm=self.prompt(confirm, (*path, "confirm")) if confirm else None,
+            id=nid,
+            line=line,
+            prompt=self.prompt(spec["prompt"], (*path, "prompt")),
+            into=spec["into"],
+            next=body["next"],
+            otherwise=self.otherwise(spec, path),
+            pattern=pattern,
+            confirm=self.prompt(confirm, (*path, "confirm")) if confirm else None,
             no_input=self.retry(spec.get("no_input"), (*path, "no_input"), "no_input"),
             no_match=self.retry(spec.get("no_match"), (*path, "no_match"), "no_match"),
-            **digits, **given(spec, sensitive=bool), **self.timeouts(spec),
+            **digits,
+            **given(spec, sensitive=bool),
+            **self.timeouts(spec),
         )
 
     def _set(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.SetNode:
-        return m.SetNode(id=nid, line=line, assign=self.assign(body["set"], path),
-                         next=body["next"])
+        return m.SetNode(
+            id=nid, line=line, assign=self.assign(body["set"], path), next=body["next"]
+        )
 
     def _branch(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.BranchNode:
         if "else" not in body:
@@ -279,8 +319,11 @@ class _Builder:
             try:
                 cond = compile_expression(case["if"])
             except ExpressionSyntaxError as exc:
-                self.errors.append(self.at_offset((*path, i, "if"), exc.offset,
-                                                  f"condition {case['if']!r}: {exc.message}"))
+                self.errors.append(
+                    self.at_offset(
+                        (*path, i, "if"), exc.offset, f"condition {case['if']!r}: {exc.message}"
+                    )
+                )
                 raise _Invalid from None
             except ExpressionError as exc:
                 self.err((*path, i, "if"), f"condition {case['if']!r}: {exc}")
@@ -303,7 +346,10 @@ class _Builder:
             self.err((*path, *exc.path), str(exc))
             raise _Invalid from None
         return m.HoursNode(
-            id=nid, line=line, hours=hours, when_open=spec["when_open"],
+            id=nid,
+            line=line,
+            hours=hours,
+            when_open=spec["when_open"],
             when_closed=spec["when_closed"],
             when_holiday=spec.get("when_holiday", spec["when_closed"]),
         )
@@ -313,25 +359,40 @@ class _Builder:
         method: Literal["GET", "POST"] = "GET" if "get" in spec else "POST"
         url = spec[method.lower()]
         if not url.startswith("/") or url.startswith("//"):
-            self.err((*path, method.lower()), "write a path like /accounts/{account}; the "
-                     "server's address comes from the configuration (http.base_url)")
+            self.err(
+                (*path, method.lower()),
+                "write a path like /accounts/{account}; the "
+                "server's address comes from the configuration (http.base_url)",
+            )
             raise _Invalid
         return m.HttpNode(
-            id=nid, line=line, method=method, path=self.template(url, (*path, method.lower())),
+            id=nid,
+            line=line,
+            method=method,
+            path=self.template(url, (*path, method.lower())),
             body=self.assign(spec.get("body", {}), (*path, "body")),
             **given(spec, save=dict, timeout_s=float),
-            next=body["next"], on_error=spec["on_error"],
+            next=body["next"],
+            on_error=spec["on_error"],
         )
 
     def _transfer(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.TransferNode:
         spec = body["transfer"]
-        return m.TransferNode(id=nid, line=line, to=self.dial(spec["to"], (*path, "to"), CHANNEL),
-                              on_fail=spec["on_fail"], **given(spec, timeout_s=int))
+        return m.TransferNode(
+            id=nid,
+            line=line,
+            to=self.dial(spec["to"], (*path, "to"), CHANNEL),
+            on_fail=spec["on_fail"],
+            **given(spec, timeout_s=int),
+        )
 
     def _hangup(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.HangupNode:
         spec = body["hangup"]
-        return m.HangupNode(id=nid, line=line, **given(spec if isinstance(spec, dict) else {},
-                                                       outcome=_hangup_outcome))
+        return m.HangupNode(
+            id=nid,
+            line=line,
+            **given(spec if isinstance(spec, dict) else {}, outcome=_hangup_outcome),
+        )
 
     def _queue(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.QueueNode:
         spec = body["queue"]
@@ -342,19 +403,36 @@ class _Builder:
             callback = m.CallbackOffer(
                 prompt=self.prompt(offer["prompt"], (*path, "callback", "prompt")),
                 dial=self.dial(offer["dial"], (*path, "callback", "dial"), DIAL_PATTERN),
-                hours=hours, **given(offer, over_s=float, key=str, then=str, attempts=int,
-                                     retry_after_s=float, max_concurrent=int, refused=str))
+                hours=hours,
+                **given(
+                    offer,
+                    over_s=float,
+                    key=str,
+                    then=str,
+                    attempts=int,
+                    retry_after_s=float,
+                    max_concurrent=int,
+                    refused=str,
+                ),
+            )
         survey = body.get("survey")
         if survey is not None and survey not in (self.data.get("surveys") or {}):
             self.err(("nodes", nid, "survey"), f"no survey named '{survey}' in 'surveys:'")
             raise _Invalid
         return m.QueueNode(
-            id=nid, line=line, queue=spec["name"], when_unavailable=spec["when_unavailable"],
-            when_timeout=spec["when_timeout"], **given(body, next=str),
+            id=nid,
+            line=line,
+            queue=spec["name"],
+            when_unavailable=spec["when_unavailable"],
+            when_timeout=spec["when_timeout"],
+            **given(body, next=str),
             announce=self.prompt(spec["announce"], (*path, "announce"))
-            if "announce" in spec else None,
+            if "announce" in spec
+            else None,
             **given(spec, timeout_s=int, music=str, require_available=bool),
-            callback=callback, survey=survey)
+            callback=callback,
+            survey=survey,
+        )
 
     def _survey(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.SurveyNode:
         name = body["survey"]
@@ -367,8 +445,11 @@ class _Builder:
         """A dial string or caller id for AMI, whole: the schema's ``$`` (Python's) would let
         a trailing newline through, which would end the AMI action early."""
         if not shape.match(value):
-            self.err(path, f"{value!r} is not a dial string this server sends; write one line "
-                     "like PJSIP/{number}@trunk (letters, digits and _ . @ : + - only)")
+            self.err(
+                path,
+                f"{value!r} is not a dial string this server sends; write one line "
+                "like PJSIP/{number}@trunk (letters, digits and _ . @ : + - only)",
+            )
             raise _Invalid
         return value
 
@@ -388,35 +469,47 @@ class _Builder:
             return None
         lo, hi = spec.get("min_digits"), spec.get("max_digits")
         if lo is not None and hi is not None and lo > hi:
-            self.err(("number_policy", "min_digits"), f"min_digits {lo} is larger than "
-                     f"max_digits {hi}")
+            self.err(
+                ("number_policy", "min_digits"), f"min_digits {lo} is larger than max_digits {hi}"
+            )
         for key in ("allow_prefixes", "deny_prefixes"):
             for i, prefix in enumerate(spec.get(key, ())):
                 if not PREFIX.match(prefix):
-                    self.err(("number_policy", key, i), f"{key}: {prefix!r} is not a prefix; "
-                             "write digits with an optional leading +, like '0900' or '+'")
+                    self.err(
+                        ("number_policy", key, i),
+                        f"{key}: {prefix!r} is not a prefix; "
+                        "write digits with an optional leading +, like '0900' or '+'",
+                    )
         return m.NumberRules(
             allow_prefixes=tuple(spec.get("allow_prefixes", ())),
             deny_prefixes=tuple(spec.get("deny_prefixes", ())),
-            min_digits=lo, max_digits=hi,
+            min_digits=lo,
+            max_digits=hi,
             per_caller_per_day=spec.get("per_caller_per_day"),
-            per_number_per_day=spec.get("per_number_per_day"), edit=spec.get("edit"))
+            per_number_per_day=spec.get("per_number_per_day"),
+            edit=spec.get("edit"),
+        )
 
     def surveys(self, section: dict[str, Any]) -> dict[str, m.SurveySpec]:
         out: dict[str, m.SurveySpec] = {}
         for name, spec in section.items():
             path: Path = ("surveys", name)
             questions = tuple(
-                m.SurveyQuestion(q["id"],
-                                 self.prompt(q["prompt"], (*path, "questions", i, "prompt")),
-                                 **given(q, scale=str))
-                for i, q in enumerate(spec["questions"]))
+                m.SurveyQuestion(
+                    q["id"],
+                    self.prompt(q["prompt"], (*path, "questions", i, "prompt")),
+                    **given(q, scale=str),
+                )
+                for i, q in enumerate(spec["questions"])
+            )
             ids = [q.id for q in questions]
             rated = [q.id for q in questions if q.scale == "1-5"]
             satisfaction = spec.get("satisfaction") or (rated[0] if rated else ids[0])
             if satisfaction not in ids:
-                self.err((*path, "satisfaction"), f"'{satisfaction}' is not one of the "
-                         f"questions ({', '.join(ids)})")
+                self.err(
+                    (*path, "satisfaction"),
+                    f"'{satisfaction}' is not one of the questions ({', '.join(ids)})",
+                )
                 continue
             if len(set(ids)) != len(ids):
                 self.err((*path, "questions"), "two questions have the same id")
@@ -427,22 +520,35 @@ class _Builder:
                 try:
                     hours = self.calling_hours(o, (*path, "outbound"))
                     dial = self.dial(o["dial"], (*path, "outbound", "dial"), DIAL_PATTERN)
-                    caller_id: dict[str, Any] = {"caller_id": self.dial(
-                        str(o["caller_id"]), (*path, "outbound", "caller_id"), CALLER_ID)
-                    } if "caller_id" in o else {}
+                    caller_id: dict[str, Any] = (
+                        {
+                            "caller_id": self.dial(
+                                str(o["caller_id"]), (*path, "outbound", "caller_id"), CALLER_ID
+                            )
+                        }
+                        if "caller_id" in o
+                        else {}
+                    )
                 except _Invalid:
                     continue
                 outbound = m.OutboundSurvey(
-                    dial=dial, hours=hours, **caller_id,
-                    **given(o, delay_s=float, attempts=int, retry_after_s=float,
-                            max_concurrent=int))
+                    dial=dial,
+                    hours=hours,
+                    **caller_id,
+                    **given(
+                        o, delay_s=float, attempts=int, retry_after_s=float, max_concurrent=int
+                    ),
+                )
             out[name] = m.SurveySpec(
-                name=name, line=self.src.where(path)[0], questions=questions,
+                name=name,
+                line=self.src.where(path)[0],
+                questions=questions,
                 satisfaction=satisfaction,
                 intro=self.prompt(spec["intro"], (*path, "intro")) if "intro" in spec else None,
                 thanks=self.prompt(spec["thanks"], (*path, "thanks")) if "thanks" in spec else None,
                 **given(spec, inputs=("input", tuple), timeout_s=float, retries=int),
-                outbound=outbound)
+                outbound=outbound,
+            )
         return out
 
 
@@ -453,16 +559,24 @@ def tainted(nodes: dict[str, m.FlowNode], sensitive: set[str]) -> frozenset[str]
     assigns = [a for n in nodes.values() for a in n.assignments()]
     out = set(sensitive)
     while True:
-        more = {name for name, tpl in assigns if name not in out and any(
-            p.name in out for p in tpl.parts
-            if isinstance(p, Placeholder) and p.format != "masked")}
+        more = {
+            name
+            for name, tpl in assigns
+            if name not in out
+            and any(
+                p.name in out
+                for p in tpl.parts
+                if isinstance(p, Placeholder) and p.format != "masked"
+            )
+        }
         if not more:
             return frozenset(out)
         out |= more
 
 
-def given(spec: Mapping[str, Any],
-          **fields: Callable[[Any], Any] | tuple[str, Callable[[Any], Any]]) -> dict[str, Any]:
+def given(
+    spec: Mapping[str, Any], **fields: Callable[[Any], Any] | tuple[str, Callable[[Any], Any]]
+) -> dict[str, Any]:
     """Model fields for the keys the YAML gives, converted: ``field=conv`` reads the key of the
     same name, ``field=(key, conv)`` another key. Keys it does not give are left out, so the
     model's field defaults are the only defaults."""

@@ -58,9 +58,7 @@ class PromptSpec:
     default_language: str
 
     def parts(self, language: str) -> tuple[Speech | SayValue, ...]:
-        return self.parts_by_language.get(language) or self.parts_by_language[
-            self.default_language
-        ]
+        return self.parts_by_language.get(language) or self.parts_by_language[self.default_language]
 
     @property
     def variables(self) -> frozenset[str]:
@@ -428,11 +426,19 @@ class QueueNode(Node):
 
     def exits(self) -> Iterator[Exit]:
         if self.callback is not None:
-            yield Exit(self.callback.then, ("queue", "callback", "then"),
-                       f"{self.callback.key} callback", "option")
+            yield Exit(
+                self.callback.then,
+                ("queue", "callback", "then"),
+                f"{self.callback.key} callback",
+                "option",
+            )
             if self.callback.refused is not None:
-                yield Exit(self.callback.refused, ("queue", "callback", "refused"),
-                           "callback refused", "error")
+                yield Exit(
+                    self.callback.refused,
+                    ("queue", "callback", "refused"),
+                    "callback refused",
+                    "error",
+                )
         yield Exit(self.when_unavailable, ("queue", "when_unavailable"), "unavailable", "error")
         yield Exit(self.when_timeout, ("queue", "when_timeout"), "timeout", "retry")
         yield Exit(self.next, ("next",), "after the agent")
@@ -510,8 +516,19 @@ class HangupNode(Node):
 
 
 FlowNode = (
-    PlayNode | MenuNode | CollectNode | SetNode | BranchNode | GotoNode | CallNode | HoursNode
-    | HttpNode | TransferNode | HangupNode | QueueNode | SurveyNode
+    PlayNode
+    | MenuNode
+    | CollectNode
+    | SetNode
+    | BranchNode
+    | GotoNode
+    | CallNode
+    | HoursNode
+    | HttpNode
+    | TransferNode
+    | HangupNode
+    | QueueNode
+    | SurveyNode
 )
 # The node kinds' YAML keys, in the order of ``FlowNode`` (the loader's and the schema's list).
 KINDS: tuple[str, ...] = tuple(k for cls in get_args(FlowNode) for k in cls.yaml_keys)
@@ -538,4 +555,3 @@ class Flow:
         """Every prompt of the flow (for TTS rendering and prompt-file checks)."""
         nodes = [p for node in self.nodes.values() for p in node.prompts()]
         return nodes + [p for survey in self.surveys.values() for p in survey.prompts()]
-

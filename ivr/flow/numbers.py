@@ -34,18 +34,36 @@ _DIGITS = re.compile(r"\A\+?[0-9]+\Z")
 DEFAULT_DENY = ("+", "00", "011", "900", "976", "1900", "1976", "0900")
 
 # Never called back, whatever the policy (a callback to them would be a false emergency call).
-EMERGENCY = frozenset({"000", "08", "100", "101", "102", "108", "110", "111", "112", "119",
-                       "120", "122", "911", "999"})
+EMERGENCY = frozenset(
+    {
+        "000",
+        "08",
+        "100",
+        "101",
+        "102",
+        "108",
+        "110",
+        "111",
+        "112",
+        "119",
+        "120",
+        "122",
+        "911",
+        "999",
+    }
+)
 
 Refusal = Literal[
     "not_a_number",  # not digits (with an optional leading +)
     "emergency",
-    "too_short", "too_long",
+    "too_short",
+    "too_long",
     "denied_prefix",  # its longest matching prefix is a denied one
     "not_allowed",  # there is an allow list, and no prefix of it matches
     "no_caller_number",  # editing is off and the caller's own number is withheld or bad
     "edit_not_allowed",  # the caller asked for another number; the flow does not allow it
-    "caller_limit", "number_limit",  # the daily limits
+    "caller_limit",
+    "number_limit",  # the daily limits
     "short_wait",  # the callback key in the queue while the wait is under the offer's over_s
     "opted_out",  # (surveys) the number is on the opt-out list
 ]
@@ -118,9 +136,12 @@ def effective(server: NumberPolicy, flow: NumberRules | None) -> CallPolicy:
     """The server's policy narrowed by a flow's ``number_policy:`` (``edit`` is the flow's)."""
     base = CallPolicy(
         layers=(Prefixes(server.allow_prefixes, server.deny_prefixes),),
-        min_digits=server.min_digits, max_digits=server.max_digits,
+        min_digits=server.min_digits,
+        max_digits=server.max_digits,
         per_caller_per_day=server.per_caller_per_day,
-        per_number_per_day=server.per_number_per_day, edit=server.edit)
+        per_number_per_day=server.per_number_per_day,
+        edit=server.edit,
+    )
     if flow is None:
         return base
     return CallPolicy(
@@ -129,7 +150,8 @@ def effective(server: NumberPolicy, flow: NumberRules | None) -> CallPolicy:
         max_digits=min(base.max_digits, flow.max_digits or base.max_digits),
         per_caller_per_day=_lower(base.per_caller_per_day, flow.per_caller_per_day),
         per_number_per_day=_lower(base.per_number_per_day, flow.per_number_per_day),
-        edit=base.edit if flow.edit is None else flow.edit)
+        edit=base.edit if flow.edit is None else flow.edit,
+    )
 
 
 def _lower(server: int, flow: int | None) -> int:
@@ -138,12 +160,16 @@ def _lower(server: int, flow: int | None) -> int:
 
 def check_settings(policy: NumberPolicy) -> list[str]:
     """What is wrong with the configured policy (for :mod:`ivr.config`), empty if nothing."""
-    problems = [f"prefix {p!r} is not digits (with an optional leading +)"
-                for p in (*policy.allow_prefixes, *policy.deny_prefixes)
-                if not re.fullmatch(r"\+?[0-9]*", p) or not p]
+    problems = [
+        f"prefix {p!r} is not digits (with an optional leading +)"
+        for p in (*policy.allow_prefixes, *policy.deny_prefixes)
+        if not re.fullmatch(r"\+?[0-9]*", p) or not p
+    ]
     if not 3 <= policy.min_digits <= policy.max_digits <= 15:
-        problems.append(f"min_digits {policy.min_digits} and max_digits {policy.max_digits} "
-                        "must satisfy 3 <= min_digits <= max_digits <= 15")
+        problems.append(
+            f"min_digits {policy.min_digits} and max_digits {policy.max_digits} "
+            "must satisfy 3 <= min_digits <= max_digits <= 15"
+        )
     if policy.per_caller_per_day < 0 or policy.per_number_per_day < 0:
         problems.append("per_caller_per_day and per_number_per_day must be 0 or more")
     return problems

@@ -31,13 +31,13 @@ class CallLog(logging.LoggerAdapter[logging.Logger]):
     """The logger of one call: each line carries the call's ``uniqueid`` and goes through
     ``clean`` (the message with its arguments, and the traceback of ``exc_info``)."""
 
-    def __init__(self, logger: logging.Logger, uniqueid: str,
-                 clean: Callable[[str], str]) -> None:
+    def __init__(self, logger: logging.Logger, uniqueid: str, clean: Callable[[str], str]) -> None:
         super().__init__(logger, {"uniqueid": uniqueid})
         self.clean = clean
 
-    def log(self, level: int, msg: object, *args: object, exc_info: Any = None,
-            **kwargs: Any) -> None:
+    def log(
+        self, level: int, msg: object, *args: object, exc_info: Any = None, **kwargs: Any
+    ) -> None:
         if not self.isEnabledFor(level):
             return
         text = str(msg) % args if args else str(msg)
@@ -48,8 +48,9 @@ class CallLog(logging.LoggerAdapter[logging.Logger]):
         shown, options = self.process(self.clean(text), kwargs)
         self.logger.log(level, "%s", shown, **options)
 
-    def process(self, msg: Any, kwargs: MutableMapping[str, Any]
-                ) -> tuple[Any, MutableMapping[str, Any]]:
+    def process(
+        self, msg: Any, kwargs: MutableMapping[str, Any]
+    ) -> tuple[Any, MutableMapping[str, Any]]:
         kwargs["extra"] = {**(self.extra or {}), **kwargs.get("extra", {})}
         return msg, kwargs
 

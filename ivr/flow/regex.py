@@ -24,8 +24,10 @@ DIALECT = "flow patterns are RE2 syntax: no backreferences or lookaround (lookah
 
 # RE2's message prefix -> what the flow author wrote that RE2 cannot run.
 _HINTS = (
-    *((f"invalid escape sequence: \\{d}", "backreferences (\\1) are not supported")
-      for d in "123456789"),
+    *(
+        (f"invalid escape sequence: \\{d}", "backreferences (\\1) are not supported")
+        for d in "123456789"
+    ),
     ("invalid perl operator: (?P", "backreferences ((?P=name)) are not supported"),
     ("invalid perl operator: (?=", "lookahead (?=...) is not supported"),
     ("invalid perl operator: (?!", "lookahead (?!...) is not supported"),

@@ -80,16 +80,27 @@ class ReloadResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "result": self.result, "at": self.at, "reason": self.reason, "added": self.added,
-            "changed": self.changed, "removed": self.removed, "kept": self.kept,
-            "errors": [error_dict(e) for e in self.errors], "message": self.message,
+            "result": self.result,
+            "at": self.at,
+            "reason": self.reason,
+            "added": self.added,
+            "changed": self.changed,
+            "removed": self.removed,
+            "kept": self.kept,
+            "errors": [error_dict(e) for e in self.errors],
+            "message": self.message,
         }
 
 
 def error_dict(error: FlowError) -> dict[str, Any]:
     """A flow error as JSON: file, line, col, node, message."""
-    return {"file": error.file, "line": error.line, "col": error.col, "node": error.node,
-            "message": error.message}
+    return {
+        "file": error.file,
+        "line": error.line,
+        "col": error.col,
+        "node": error.node,
+        "message": error.message,
+    }
 
 
 @dataclass
@@ -171,12 +182,25 @@ class FlowRegistry:
                 loaded = await asyncio.to_thread(self._load)
                 result = await self._apply(loaded, reason, initial)
             except Exception as exc:  # a missing directory, a bug: keep what serves
-                message = (str(exc) if isinstance(exc, FileNotFoundError | FlowError)
-                           else f"{type(exc).__name__}: {exc}")
-                log.error("flow reload (%s) failed, every flow keeps serving: %s",
-                          reason, message, exc_info=not isinstance(exc, FileNotFoundError))
-                result = ReloadResult("error", self.clock(), reason, message=message,
-                                      errors=list(self.library.errors), initial=initial)
+                message = (
+                    str(exc)
+                    if isinstance(exc, FileNotFoundError | FlowError)
+                    else f"{type(exc).__name__}: {exc}"
+                )
+                log.error(
+                    "flow reload (%s) failed, every flow keeps serving: %s",
+                    reason,
+                    message,
+                    exc_info=not isinstance(exc, FileNotFoundError),
+                )
+                result = ReloadResult(
+                    "error",
+                    self.clock(),
+                    reason,
+                    message=message,
+                    errors=list(self.library.errors),
+                    initial=initial,
+                )
             self.last = result
         if self.on_reload is not None:
             try:
@@ -218,8 +242,9 @@ class FlowRegistry:
         bad_files = {e.file for e in file_errors}
         old = self.library.flows
         merged = dict(new.flows)
-        kept = sorted(name for name, flow in old.items()
-                      if name not in merged and flow.file in bad_files)
+        kept = sorted(
+            name for name, flow in old.items() if name not in merged and flow.file in bad_files
+        )
         for name in kept:
             merged[name] = old[name]
         errors = sorted(file_errors + subflow_errors(merged), key=lambda e: (e.file, e.line))
@@ -234,12 +259,24 @@ class FlowRegistry:
             flow = merged[name]
             history = self._history.setdefault(name, deque(maxlen=self.keep))
             if not history or history[-1].version != flow.version:
-                history.append(FlowVersion(flow.version, now, flow.file, len(flow.nodes),
-                                           loaded.sources.get(name)))
+                history.append(
+                    FlowVersion(
+                        flow.version, now, flow.file, len(flow.nodes), loaded.sources.get(name)
+                    )
+                )
         self.library = FlowLibrary(flows=merged, errors=errors)  # the swap: new calls only
         self._signature = loaded.signature
-        result = ReloadResult("partial" if errors else "ok", now, reason, added, changed,
-                              removed, kept, errors, initial=initial)
+        result = ReloadResult(
+            "partial" if errors else "ok",
+            now,
+            reason,
+            added,
+            changed,
+            removed,
+            kept,
+            errors,
+            initial=initial,
+        )
         self._log(result)
         return result
 
@@ -248,18 +285,28 @@ class FlowRegistry:
             log.error("flow not loaded: %s", error)
         for name in result.kept:
             flow = self.library.flows[name]
-            log.warning("flow %s: %s has errors, so version %s keeps serving", name,
-                        flow.file, flow.version)
+            log.warning(
+                "flow %s: %s has errors, so version %s keeps serving", name, flow.file, flow.version
+            )
         for name in result.removed:
-            log.warning("flow %s removed (its file is gone): new calls for it go to the "
-                        "dialplan fallback; calls in it finish on their version", name)
+            log.warning(
+                "flow %s removed (its file is gone): new calls for it go to the "
+                "dialplan fallback; calls in it finish on their version",
+                name,
+            )
         if result.initial:
-            log.info("flows: %s", ", ".join(f"{f.name}@{f.version}"
-                                            for f in self.library.flows.values()) or "none")
+            log.info(
+                "flows: %s",
+                ", ".join(f"{f.name}@{f.version}" for f in self.library.flows.values()) or "none",
+            )
         elif result.added or result.changed:
-            log.info("flows reloaded (%s): %s", result.reason, ", ".join(
-                f"{n}@{self.library.flows[n].version}" for n in (*result.added,
-                                                                  *result.changed)))
+            log.info(
+                "flows reloaded (%s): %s",
+                result.reason,
+                ", ".join(
+                    f"{n}@{self.library.flows[n].version}" for n in (*result.added, *result.changed)
+                ),
+            )
 
     # --- watching ------------------------------------------------------------------------
 

@@ -170,8 +170,7 @@ def load_source(text: str, file: str) -> Source:
     try:
         root = loader.get_single_node()
     except YamlRefused as exc:
-        raise FlowError(exc.message, file=file, line=exc.line, col=exc.col, node=exc.node) \
-            from None
+        raise FlowError(exc.message, file=file, line=exc.line, col=exc.col, node=exc.node) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -194,7 +193,9 @@ def _convert(loader: _Loader, node: yaml.Node, path: Path, src: Source) -> Any:
             if not isinstance(key_node, yaml.ScalarNode):
                 line = key_node.start_mark.line + 1
                 raise FlowError(
-                    "mapping keys must be plain text", file=src.file, line=line,
+                    "mapping keys must be plain text",
+                    file=src.file,
+                    line=line,
                     col=key_node.start_mark.column + 1,
                 )
             key = str(key_node.value)
@@ -203,17 +204,21 @@ def _convert(loader: _Loader, node: yaml.Node, path: Path, src: Source) -> Any:
                 first = src.marks.get((*path, key), (0, 0))[0]
                 raise FlowError(
                     f"duplicate key '{key}' (first defined on line {first}); remove one of them",
-                    file=src.file, line=line, col=col,
+                    file=src.file,
+                    line=line,
+                    col=col,
                 )
             src.marks[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             out[key] = _convert(loader, value_node, (*path, key), src)
             # The key's own position is more useful than the value's for "unknown key" errors,
             # and the value's position for bad values: keep the value's under the key path.
             src.marks[(*path, key)] = (
-                value_node.start_mark.line + 1, value_node.start_mark.column + 1,
+                value_node.start_mark.line + 1,
+                value_node.start_mark.column + 1,
             )
             src.marks[(*path, key, "<key>")] = (
-                key_node.start_mark.line + 1, key_node.start_mark.column + 1,
+                key_node.start_mark.line + 1,
+                key_node.start_mark.column + 1,
             )
         return out
     if isinstance(node, yaml.SequenceNode):

@@ -175,13 +175,15 @@ def _find_close(s: str, start: int) -> int:
             return j
         if s[j] == "{":
             raise ExpressionSyntaxError(
-                "'{' inside a placeholder; write '{{' for a literal brace", j)
+                "'{' inside a placeholder; write '{{' for a literal brace", j
+            )
     raise ExpressionSyntaxError(
-        "'{' is never closed; write {name} or {name:format}, or '{{' for a literal brace", start)
+        "'{' is never closed; write {name} or {name:format}, or '{{' for a literal brace", start
+    )
 
 
 def _placeholder(s: str, start: int, close: int) -> Placeholder:
-    body = s[start + 1:close]
+    body = s[start + 1 : close]
     name_part, colon, fmt_part = body.partition(":")
     name = name_part.strip()
     if not name:
@@ -189,12 +191,12 @@ def _placeholder(s: str, start: int, close: int) -> Placeholder:
     name_at = start + 1 + (len(name_part) - len(name_part.lstrip()))
     if not _NAME.fullmatch(name):
         raise ExpressionSyntaxError(
-            f"{name!r} is not a variable name; use letters, digits and '_'", name_at)
+            f"{name!r} is not a variable name; use letters, digits and '_'", name_at
+        )
     fmt = fmt_part.strip()
     if colon and (not fmt or fmt not in FORMATS):
         fmt_at = start + 1 + len(name_part) + 1 + (len(fmt_part) - len(fmt_part.lstrip()))
-        raise ExpressionSyntaxError(
-            f"unknown format {fmt!r}; use one of: {_FORMAT_LIST}", fmt_at)
+        raise ExpressionSyntaxError(f"unknown format {fmt!r}; use one of: {_FORMAT_LIST}", fmt_at)
     return Placeholder(name, fmt, start)
 
 
@@ -203,4 +205,3 @@ def format_value(value: object, fmt: str) -> str:
     if fmt not in FORMATS:
         raise ExpressionError(f"unknown format {fmt!r}; use one of: {_FORMAT_LIST}")
     return FORMATS[fmt](to_text(value))
-

@@ -81,9 +81,13 @@ def _unreachable(flow: m.Flow, src: Source) -> list[FlowError]:
         seen.add(nid)
         todo.extend(t for t, _ in edges(flow.nodes[nid]))
     return [
-        src.error(("nodes", nid, "<key>"), f"never reached from start '{flow.start}'; "
-                  "link it from another node or delete it", node=nid)
-        for nid in flow.nodes if nid not in seen
+        src.error(
+            ("nodes", nid, "<key>"),
+            f"never reached from start '{flow.start}'; link it from another node or delete it",
+            node=nid,
+        )
+        for nid in flow.nodes
+        if nid not in seen
     ]
 
 
@@ -91,16 +95,22 @@ def _busy_loops(flow: m.Flow, src: Source) -> list[FlowError]:
     """Cycles made only of nodes that never wait for the caller would spin for ever."""
     graph = {
         nid: [t for t, _ in edges(n) if t in flow.nodes and not flow.nodes[t].waits]
-        for nid, n in flow.nodes.items() if not n.waits
+        for nid, n in flow.nodes.items()
+        if not n.waits
     }
     errors = []
     for component in _strongly_connected(graph):
         first = component[0]
         if len(component) > 1 or first in graph[first]:
             loop = " -> ".join([*component, first])
-            errors.append(src.error(("nodes", first, "<key>"), f"these nodes loop without ever "
-                          f"waiting for the caller: {loop}; put a menu or collect in the loop",
-                          node=first))
+            errors.append(
+                src.error(
+                    ("nodes", first, "<key>"),
+                    f"these nodes loop without ever "
+                    f"waiting for the caller: {loop}; put a menu or collect in the loop",
+                    node=first,
+                )
+            )
     return errors
 
 
@@ -155,10 +165,13 @@ def _duplicate_words(flow: m.Flow, src: Source) -> list[FlowError]:
             for word in opt.words:
                 norm = " ".join(word.lower().split())
                 if norm in owner and owner[norm] != key:
-                    errors.append(src.error(
-                        ("nodes", node.id, "menu", "options", key, "words"),
-                        f"the words '{word}' already choose option '{owner[norm]}'; "
-                        "a word can lead to one option only"))
+                    errors.append(
+                        src.error(
+                            ("nodes", node.id, "menu", "options", key, "words"),
+                            f"the words '{word}' already choose option '{owner[norm]}'; "
+                            "a word can lead to one option only",
+                        )
+                    )
                 owner[norm] = key
     return errors
 
@@ -171,15 +184,25 @@ def _speech_menus(flow: m.Flow, src: Source) -> list[FlowError]:
             continue
         base = ("nodes", node.id, "menu")
         if not any(opt.words for opt in node.options.values()):
-            errors.append(src.error((*base, "input"), "a speech menu needs words on its options, "
-                                    "e.g. \"1\": {goto: balance, words: [balance]}"))
+            errors.append(
+                src.error(
+                    (*base, "input"),
+                    "a speech menu needs words on its options, "
+                    'e.g. "1": {goto: balance, words: [balance]}',
+                )
+            )
         for prompt in node.prompts():
             for parts in prompt.parts_by_language.values():
                 bad = [p for p in parts if not isinstance(p, m.Speech) or p.kind == "sound"]
                 if bad:
-                    errors.append(src.error((*base, "prompt"), "a speech menu streams its "
-                                  "prompts itself: use text or file prompts, not spoken values "
-                                  "({x:digits}) or stock sounds"))
+                    errors.append(
+                        src.error(
+                            (*base, "prompt"),
+                            "a speech menu streams its "
+                            "prompts itself: use text or file prompts, not spoken values "
+                            "({x:digits}) or stock sounds",
+                        )
+                    )
                     break
     return errors
 
@@ -199,10 +222,18 @@ def _undefined_variables(flow: m.Flow, src: Source) -> list[FlowError]:
         kind = node.kind
         for name, where in node.reads():
             if name not in known:
-                path = ("nodes", node.id, *where) if where[0] in ("set", "branch", "http") \
+                path = (
+                    ("nodes", node.id, *where)
+                    if where[0] in ("set", "branch", "http")
                     else ("nodes", node.id, kind, *where)
-                errors.append(src.error(path, f"variable '{name}' is never set in this flow; "
-                              "check the spelling, or declare it under 'variables:'"))
+                )
+                errors.append(
+                    src.error(
+                        path,
+                        f"variable '{name}' is never set in this flow; "
+                        "check the spelling, or declare it under 'variables:'",
+                    )
+                )
     return errors
 
 
@@ -212,9 +243,19 @@ def _missing_files(flow: m.Flow, src: Source, prompts_dir: FsPath) -> list[FlowE
         for prompt in node.prompts():
             for parts in prompt.parts_by_language.values():
                 for part in parts:
-                    if isinstance(part, m.Speech) and part.kind == "file" and not any(
-                        (prompts_dir / f"{part.value}{ext}").is_file() for ext in SOUND_EXTENSIONS
+                    if (
+                        isinstance(part, m.Speech)
+                        and part.kind == "file"
+                        and not any(
+                            (prompts_dir / f"{part.value}{ext}").is_file()
+                            for ext in SOUND_EXTENSIONS
+                        )
                     ):
-                        errors.append(src.error(("nodes", node.id), f"prompt file '{part.value}' "
-                                      f"is not in {prompts_dir}/ (any of .wav, .gsm, .sln...)"))
+                        errors.append(
+                            src.error(
+                                ("nodes", node.id),
+                                f"prompt file '{part.value}' "
+                                f"is not in {prompts_dir}/ (any of .wav, .gsm, .sln...)",
+                            )
+                        )
     return errors

@@ -64,8 +64,11 @@ def parse(text: str) -> list[Section]:
             continue
         if header := _HEADER.match(line):
             marks = [m.strip() for m in (header.group(2) or "").split(",") if m.strip()]
-            current = Section(name=header.group(1).strip(), template="!" in marks,
-                              inherits=tuple(m for m in marks if m != "!"))
+            current = Section(
+                name=header.group(1).strip(),
+                template="!" in marks,
+                inherits=tuple(m for m in marks if m != "!"),
+            )
             sections.append(current)
             continue
         key, sep, value = line.partition("=")

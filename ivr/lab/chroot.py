@@ -121,8 +121,10 @@ def debian_mirror() -> str:
             url = match.group(1) or match.group(2)
             if "security" not in url:
                 return url
-    raise LabError(f"no Debian mirror found in {[str(p) for p in SOURCES_FILES]}; "
-                   "set IVR_LAB_MIRROR to the mirror URL")
+    raise LabError(
+        f"no Debian mirror found in {[str(p) for p in SOURCES_FILES]}; "
+        "set IVR_LAB_MIRROR to the mirror URL"
+    )
 
 
 def mounted_under(root: Path) -> list[Path]:
@@ -160,21 +162,28 @@ def build_tree(paths: LabPaths, *, rebuild: bool = False) -> str:
         run(["tar", "-I", "zstd -T0", "-xpf", str(paths.tarball), "-C", str(paths.root)])
         return "unpacked cache"
     mirror = debian_mirror()
-    cmd = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
-           SUITE, str(paths.root), mirror]
+    cmd = [
+        "debootstrap",
+        "--variant=minbase",
+        f"--include={','.join(PACKAGES)}",
+        SUITE,
+        str(paths.root),
+        mirror,
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, check=False)
     if done.returncode != 0:
         log = paths.root / "debootstrap/debootstrap.log"
         detail = log.read_text()[-1500:] if log.exists() else done.stderr[-1500:]
         _remove_tree(paths.root)
-        raise LabError(f"debootstrap failed: is the Debian mirror {mirror} reachable and does "
-                       f"'{SUITE}' still ship {', '.join(PACKAGES)}? Log tail:\n{detail}")
+        raise LabError(
+            f"debootstrap failed: is the Debian mirror {mirror} reachable and does "
+            f"'{SUITE}' still ship {', '.join(PACKAGES)}? Log tail:\n{detail}"
+        )
     for deb in (paths.root / "var/cache/apt/archives").glob("*.deb"):
         deb.unlink()
     paths.cache.mkdir(parents=True, exist_ok=True)
     partial = paths.tarball.with_suffix(".partial")
-    run(["tar", "-I", "zstd -T0 -3", "-cpf", str(partial), "-C", str(paths.root), "."],
-        timeout=600)
+    run(["tar", "-I", "zstd -T0 -3", "-cpf", str(partial), "-C", str(paths.root), "."], timeout=600)
     partial.rename(paths.tarball)
     return "built with debootstrap"
 
@@ -236,11 +245,13 @@ def ensure_secrets(paths: LabPaths) -> tuple[Path, list[str]]:
         values[var] = secrets.token_hex(16)  # 128 bits; hex: safe in any config or shell
     if added or not path.exists() or path.stat().st_mode & 0o077:
         paths.state.mkdir(parents=True, exist_ok=True)
-        text = ("# ivr lab: random secrets, generated at the first `ivr lab up` and kept for\n"
-                "# the next ones (delete this file to get new ones; a variable of the same\n"
-                "# name in the environment wins). A softphone registers as <user> with the\n"
-                "# password IVR_SIP_<user>_PASSWORD, server <this host>:5060, UDP.\n"
-                + "".join(f"{key}={value}\n" for key, value in values.items()))
+        text = (
+            "# ivr lab: random secrets, generated at the first `ivr lab up` and kept for\n"
+            "# the next ones (delete this file to get new ones; a variable of the same\n"
+            "# name in the environment wins). A softphone registers as <user> with the\n"
+            "# password IVR_SIP_<user>_PASSWORD, server <this host>:5060, UDP.\n"
+            + "".join(f"{key}={value}\n" for key, value in values.items())
+        )
         partial = path.with_name(path.name + ".partial")
         partial.unlink(missing_ok=True)
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -287,8 +298,17 @@ def mount_all(paths: LabPaths) -> None:
     if not is_mounted(root / "proc"):
         run(["mount", "-t", "proc", "proc", str(root / "proc")])
     if not is_mounted(root / "dev/pts"):
-        run(["mount", "-t", "devpts", "-o", "newinstance,ptmxmode=0666", "devpts",
-             str(root / "dev/pts")])
+        run(
+            [
+                "mount",
+                "-t",
+                "devpts",
+                "-o",
+                "newinstance,ptmxmode=0666",
+                "devpts",
+                str(root / "dev/pts"),
+            ]
+        )
     sounds = root / SOUNDS_SUBDIR
     if is_mounted(sounds) and not _same_dir(sounds, paths.prompts):
         # left over from another checkout (mounts outlive the processes of a session):
@@ -329,13 +349,14 @@ def check_ports() -> None:
                     raise
                 busy.append(f"{port}/{proto}")
     if busy:
-        raise LabError(f"port(s) {', '.join(busy)} already in use (another Asterisk or "
-                       "softphone?); see `ss -lunpt` and stop it, then `lab up` again")
+        raise LabError(
+            f"port(s) {', '.join(busy)} already in use (another Asterisk or "
+            "softphone?); see `ss -lunpt` and stop it, then `lab up` again"
+        )
 
 
 def asterisk_rx(paths: LabPaths, command: str, *, timeout: float = 30) -> str:
-    return run(["chroot", str(paths.root), "/usr/sbin/asterisk", "-rx", command],
-               timeout=timeout)
+    return run(["chroot", str(paths.root), "/usr/sbin/asterisk", "-rx", command], timeout=timeout)
 
 
 def pid(paths: LabPaths) -> int | None:
@@ -352,8 +373,12 @@ def pid(paths: LabPaths) -> int | None:
 def running(paths: LabPaths) -> bool:
     if pid(paths) is None:
         return False
-    done = subprocess.run(["chroot", str(paths.root), "/usr/sbin/asterisk", "-rx",
-                           "core show uptime"], capture_output=True, timeout=10, check=False)
+    done = subprocess.run(
+        ["chroot", str(paths.root), "/usr/sbin/asterisk", "-rx", "core show uptime"],
+        capture_output=True,
+        timeout=10,
+        check=False,
+    )
     return done.returncode == 0
 
 
@@ -365,15 +390,25 @@ def start(paths: LabPaths, *, boot_timeout_s: float = 60) -> None:
     for name in ("IVR_AGI_HOST",):  # read by extensions.conf with ENV()
         if name in os.environ:
             env[name] = os.environ[name]
-    done = subprocess.run(["chroot", str(paths.root), "/usr/sbin/asterisk", "-g"],
-                          env=env, capture_output=True, text=True, timeout=30, check=False)
+    done = subprocess.run(
+        ["chroot", str(paths.root), "/usr/sbin/asterisk", "-g"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     if done.returncode != 0:
         raise LabError(f"asterisk did not start: {done.stderr.strip()[-1500:]}")
     deadline = time.monotonic() + boot_timeout_s
     while True:
-        probe = subprocess.run(["chroot", str(paths.root), "/usr/sbin/asterisk", "-rx",
-                                "core waitfullybooted"], capture_output=True, text=True,
-                               timeout=boot_timeout_s, check=False)
+        probe = subprocess.run(
+            ["chroot", str(paths.root), "/usr/sbin/asterisk", "-rx", "core waitfullybooted"],
+            capture_output=True,
+            text=True,
+            timeout=boot_timeout_s,
+            check=False,
+        )
         if probe.returncode == 0:
             return
         if time.monotonic() > deadline:
@@ -388,8 +423,12 @@ def stop(paths: LabPaths, *, timeout_s: float = 15) -> None:
     proc = pid(paths)
     if proc is None:
         return
-    subprocess.run(["chroot", str(paths.root), "/usr/sbin/asterisk", "-rx", "core stop now"],
-                   capture_output=True, timeout=timeout_s, check=False)
+    subprocess.run(
+        ["chroot", str(paths.root), "/usr/sbin/asterisk", "-rx", "core stop now"],
+        capture_output=True,
+        timeout=timeout_s,
+        check=False,
+    )
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if pid(paths) is None:

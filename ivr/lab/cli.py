@@ -24,12 +24,23 @@ def _parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
         p.add_argument("ext", help="100 main, 200 bank, 400 speech")
         p.add_argument("--digits", default="", help="RFC 2833 digits, e.g. 1,2 or 12#")
-        p.add_argument("--hold-s", type=float, default=3.0,
-                       help="seconds on the line after the digits (or to wait for BYE)")
-        p.add_argument("--expect-hangup", action="store_true",
-                       help="pass only if Asterisk hangs up within --hold-s")
-        p.add_argument("--first-digit-after-s", type=float, default=1.0,
-                       help="seconds after the answer before the first digit")
+        p.add_argument(
+            "--hold-s",
+            type=float,
+            default=3.0,
+            help="seconds on the line after the digits (or to wait for BYE)",
+        )
+        p.add_argument(
+            "--expect-hangup",
+            action="store_true",
+            help="pass only if Asterisk hangs up within --hold-s",
+        )
+        p.add_argument(
+            "--first-digit-after-s",
+            type=float,
+            default=1.0,
+            help="seconds after the answer before the first digit",
+        )
         p.add_argument("--digit-gap-s", type=float, default=1.0)
         p.add_argument("--caller", default="sipp", help="caller id number (From user)")
         if name == "call":
@@ -47,8 +58,10 @@ def _run(lab: Lab, args: argparse.Namespace) -> int:
     if args.command == "up":
         how = lab.up(rebuild=args.rebuild)
         print(f"asterisk up ({how}) in {time.monotonic() - started:.1f} s")
-        print(f"SIP passwords and the AMI secret: {lab.secrets_file} (root only; "
-              "IVR_SIP_<user>_PASSWORD / IVR_AMI_SECRET in the environment win)")
+        print(
+            f"SIP passwords and the AMI secret: {lab.secrets_file} (root only; "
+            "IVR_SIP_<user>_PASSWORD / IVR_AMI_SECRET in the environment win)"
+        )
     elif args.command == "down":
         lab.down()
         print(f"asterisk down in {time.monotonic() - started:.1f} s")
@@ -59,24 +72,39 @@ def _run(lab: Lab, args: argparse.Namespace) -> int:
     elif args.command == "cli":
         print(lab.cli(args.asterisk_command), end="")
     elif args.command == "call":
-        result = lab.call(args.ext, digits=args.digits, wav=args.wav, **_timing(args),
-                          voice_after_s=args.voice_after_s)
+        result = lab.call(
+            args.ext,
+            digits=args.digits,
+            wav=args.wav,
+            **_timing(args),
+            voice_after_s=args.voice_after_s,
+        )
         print(result)
         if not result.ok:
             print(f"scenario: {result.scenario}\n{result.errors}", file=sys.stderr)
         return 0 if result.ok else 1
     elif args.command == "load":
-        load = lab.load(args.ext, calls=args.calls, rate=args.rate,
-                        max_concurrent=args.max_concurrent, digits=args.digits,
-                        **_timing(args))
+        load = lab.load(
+            args.ext,
+            calls=args.calls,
+            rate=args.rate,
+            max_concurrent=args.max_concurrent,
+            digits=args.digits,
+            **_timing(args),
+        )
         print(load)
         return 0 if load.ok else 1
     return 0
 
 
 def _timing(args: argparse.Namespace) -> dict[str, object]:
-    return {"hold_s": args.hold_s, "expect_hangup": args.expect_hangup, "caller": args.caller,
-            "first_digit_after_s": args.first_digit_after_s, "digit_gap_s": args.digit_gap_s}
+    return {
+        "hold_s": args.hold_s,
+        "expect_hangup": args.expect_hangup,
+        "caller": args.caller,
+        "first_digit_after_s": args.first_digit_after_s,
+        "digit_gap_s": args.digit_gap_s,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -102,22 +102,42 @@ class Lab:
         """A file in the chroot's /var/log/asterisk (messages.log, queue_log)."""
         return self.paths.root / "var/log/asterisk" / name
 
-    def call(self, ext: str, *, digits: str | list[str] | tuple[str, ...] = (),
-             wav: Path | str | None = None, **timing: Any) -> CallResult:
+    def call(
+        self,
+        ext: str,
+        *,
+        digits: str | list[str] | tuple[str, ...] = (),
+        wav: Path | str | None = None,
+        **timing: Any,
+    ) -> CallResult:
         """One SIPp call to ``ext``; digits as "1,2", "12" or a list; blocks until done.
 
         ``timing``: any other :class:`CallSpec` field (``hold_s``, ``expect_hangup``,
         ``first_digit_after_s``, ``digit_gap_s``, ``voice_after_s``, ``caller``...)."""
         return sipp.call(self._spec(ext, digits, wav, timing), self.paths.state / "sipp")
 
-    def load(self, ext: str, *, calls: int, rate: float, max_concurrent: int,
-             digits: str | list[str] | tuple[str, ...] = (), **timing: Any) -> LoadResult:
+    def load(
+        self,
+        ext: str,
+        *,
+        calls: int,
+        rate: float,
+        max_concurrent: int,
+        digits: str | list[str] | tuple[str, ...] = (),
+        **timing: Any,
+    ) -> LoadResult:
         """``calls`` concurrent-capable calls at ``rate``/s (SIPp -m/-r/-l), for benchmarks."""
-        return sipp.load(self._spec(ext, digits, None, timing), self.paths.state / "sipp",
-                         calls=calls, rate=rate, max_concurrent=max_concurrent)
+        return sipp.load(
+            self._spec(ext, digits, None, timing),
+            self.paths.state / "sipp",
+            calls=calls,
+            rate=rate,
+            max_concurrent=max_concurrent,
+        )
 
-    def wait_for_log(self, needle: str, *, name: str = "messages.log",
-                     timeout_s: float = 10, since: int = 0) -> str:
+    def wait_for_log(
+        self, needle: str, *, name: str = "messages.log", timeout_s: float = 10, since: int = 0
+    ) -> str:
         """Wait until ``needle`` appears in a log after byte offset ``since``; return the line."""
         deadline = time.monotonic() + timeout_s
         path = self.log_path(name)
@@ -137,8 +157,12 @@ class Lab:
         return path.stat().st_size if path.exists() else 0
 
     @staticmethod
-    def _spec(ext: str, digits: str | list[str] | tuple[str, ...], wav: Path | str | None,
-              timing: dict[str, Any]) -> CallSpec:
+    def _spec(
+        ext: str,
+        digits: str | list[str] | tuple[str, ...],
+        wav: Path | str | None,
+        timing: dict[str, Any],
+    ) -> CallSpec:
         if isinstance(digits, str):
             digits = [d for d in digits.replace(",", "").replace(" ", "")]
         return CallSpec(ext=ext, digits=tuple(digits), wav=Path(wav) if wav else None, **timing)

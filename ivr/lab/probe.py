@@ -32,10 +32,12 @@ def _token() -> str:
 
 
 def _sdp(ip: str, port: int) -> str:
-    return (f"v=0\r\no=probe 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n"
-            f"m=audio {port} RTP/AVP {PCMA} {TELEPHONE_EVENT}\r\n"
-            f"a=rtpmap:{PCMA} PCMA/8000\r\na=rtpmap:{TELEPHONE_EVENT} telephone-event/8000\r\n"
-            f"a=fmtp:{TELEPHONE_EVENT} 0-15\r\na=ptime:20\r\na=sendrecv\r\n")
+    return (
+        f"v=0\r\no=probe 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n"
+        f"m=audio {port} RTP/AVP {PCMA} {TELEPHONE_EVENT}\r\n"
+        f"a=rtpmap:{PCMA} PCMA/8000\r\na=rtpmap:{TELEPHONE_EVENT} telephone-event/8000\r\n"
+        f"a=fmtp:{TELEPHONE_EVENT} 0-15\r\na=ptime:20\r\na=sendrecv\r\n"
+    )
 
 
 @dataclass
@@ -105,12 +107,20 @@ class Dialog:
         ip, port = self.local
         return f"SIP/2.0/UDP {ip}:{port};branch=z9hG4bK{branch};rport"
 
-    def request(self, method: str, *, uri: str, to_hdr: str, cseq: int, branch: str,
-                body: str = "") -> bytes:
-        lines = [f"{method} {uri} SIP/2.0", f"Via: {self.via(branch)}", "Max-Forwards: 70",
-                 f"From: {self.from_hdr}", f"To: {to_hdr}", f"Call-ID: {self.call_id}",
-                 f"CSeq: {cseq} {method}", f"Contact: {self.contact}",
-                 "User-Agent: ivr-lab-probe"]
+    def request(
+        self, method: str, *, uri: str, to_hdr: str, cseq: int, branch: str, body: str = ""
+    ) -> bytes:
+        lines = [
+            f"{method} {uri} SIP/2.0",
+            f"Via: {self.via(branch)}",
+            "Max-Forwards: 70",
+            f"From: {self.from_hdr}",
+            f"To: {to_hdr}",
+            f"Call-ID: {self.call_id}",
+            f"CSeq: {cseq} {method}",
+            f"Contact: {self.contact}",
+            "User-Agent: ivr-lab-probe",
+        ]
         if body:
             lines.append("Content-Type: application/sdp")
         lines.append(f"Content-Length: {len(body.encode())}")
@@ -136,9 +146,13 @@ class Dialog:
     def reply(self, request: SipMessage, status: str) -> None:
         lines = [f"SIP/2.0 {status}"]
         lines += [f"Via: {v}" for v in request.all("via")]
-        lines += [f"From: {request.header('from')}", f"To: {request.header('to')}",
-                  f"Call-ID: {self.call_id}", f"CSeq: {request.header('cseq')}",
-                  "Content-Length: 0"]
+        lines += [
+            f"From: {request.header('from')}",
+            f"To: {request.header('to')}",
+            f"Call-ID: {self.call_id}",
+            f"CSeq: {request.header('cseq')}",
+            "Content-Length: 0",
+        ]
         self.send(("\r\n".join(lines) + "\r\n\r\n").encode())
 
     def ack(self, response: SipMessage, branch: str) -> None:
@@ -154,8 +168,15 @@ class Dialog:
 
     def bye(self, timeout_s: float = 2.0) -> None:
         self.cseq += 1
-        self.send(self.request("BYE", uri=self.remote_target or self.ruri, to_hdr=self.to_hdr,
-                               cseq=self.cseq, branch=_token()))
+        self.send(
+            self.request(
+                "BYE",
+                uri=self.remote_target or self.ruri,
+                to_hdr=self.to_hdr,
+                cseq=self.cseq,
+                branch=_token(),
+            )
+        )
         deadline = time.monotonic() + timeout_s
         while (left := deadline - time.monotonic()) > 0:
             message = self.receive(left)
@@ -166,15 +187,20 @@ class Dialog:
                 return
 
 
-def open_dialog(target: Address, source: Address, from_user: str, ext: str,
-                from_domain: str) -> Dialog:
+def open_dialog(
+    target: Address, source: Address, from_user: str, ext: str, from_domain: str
+) -> Dialog:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(source)
     ip, port = sock.getsockname()
-    return Dialog(sock=sock, target=target, ruri=f"sip:{ext}@{target[0]}:{target[1]}",
-                  from_hdr=f"<sip:{from_user}@{from_domain}>;tag={_token()}",
-                  call_id=f"{_token()}@{from_domain}",
-                  contact=f"<sip:{from_user}@{ip}:{port}>")
+    return Dialog(
+        sock=sock,
+        target=target,
+        ruri=f"sip:{ext}@{target[0]}:{target[1]}",
+        from_hdr=f"<sip:{from_user}@{from_domain}>;tag={_token()}",
+        call_id=f"{_token()}@{from_domain}",
+        contact=f"<sip:{from_user}@{ip}:{port}>",
+    )
 
 
 @dataclass(frozen=True)
@@ -188,16 +214,30 @@ class InviteResult:
         return self.status is not None and 200 <= self.status < 300
 
 
-def invite(target: Address, from_user: str, *, source: Address = ("0.0.0.0", 0),
-           ext: str = "100", from_domain: str = "evil.example",
-           timeout_s: float = 5.0) -> InviteResult:
+def invite(
+    target: Address,
+    from_user: str,
+    *,
+    source: Address = ("0.0.0.0", 0),
+    ext: str = "100",
+    from_domain: str = "evil.example",
+    timeout_s: float = 5.0,
+) -> InviteResult:
     """One INVITE with ``From: <sip:from_user@from_domain>`` and no credentials."""
     dialog = open_dialog(target, source, from_user, ext, from_domain)
     with dialog.sock:
         branch = _token()
         ip, port = dialog.local
-        dialog.send(dialog.request("INVITE", uri=dialog.ruri, to_hdr=f"<{dialog.ruri}>",
-                                   cseq=1, branch=branch, body=_sdp(ip, port + 2)))
+        dialog.send(
+            dialog.request(
+                "INVITE",
+                uri=dialog.ruri,
+                to_hdr=f"<{dialog.ruri}>",
+                cseq=1,
+                branch=branch,
+                body=_sdp(ip, port + 2),
+            )
+        )
         deadline = time.monotonic() + timeout_s
         while (left := deadline - time.monotonic()) > 0:
             message = dialog.receive(left)
@@ -221,8 +261,13 @@ def _digest(challenge: str, *, method: str, uri: str, user: str, password: str) 
 
     ha1 = md5(f"{user}:{params['realm']}:{password}")
     ha2 = md5(f"{method}:{uri}")
-    fields = {"username": user, "realm": params["realm"], "nonce": params["nonce"], "uri": uri,
-              "algorithm": "MD5"}
+    fields = {
+        "username": user,
+        "realm": params["realm"],
+        "nonce": params["nonce"],
+        "uri": uri,
+        "algorithm": "MD5",
+    }
     if "auth" in params.get("qop", "").split(","):
         cnonce, nc = _token(), "00000001"
         fields |= {"qop": "auth", "nc": nc, "cnonce": cnonce}
@@ -232,12 +277,19 @@ def _digest(challenge: str, *, method: str, uri: str, user: str, password: str) 
     if "opaque" in params:
         fields["opaque"] = params["opaque"]
     bare = ("qop", "nc", "algorithm")
-    return "Digest " + ",".join(f"{k}={v}" if k in bare else f'{k}="{v}"'
-                                for k, v in fields.items())
+    return "Digest " + ",".join(
+        f"{k}={v}" if k in bare else f'{k}="{v}"' for k, v in fields.items()
+    )
 
 
-def register(target: Address, user: str, password: str, *, source: Address = ("0.0.0.0", 0),
-             timeout_s: float = 5.0) -> int | None:
+def register(
+    target: Address,
+    user: str,
+    password: str,
+    *,
+    source: Address = ("0.0.0.0", 0),
+    timeout_s: float = 5.0,
+) -> int | None:
     """REGISTER ``user`` with digest auth and ``Expires: 0`` (a check that leaves no binding);
     the final status of the authenticated attempt (200: the password is right)."""
     domain = target[0]
@@ -247,10 +299,12 @@ def register(target: Address, user: str, password: str, *, source: Address = ("0
     with dialog.sock:
         authorization = ""
         for cseq in (1, 2):
-            request = dialog.request("REGISTER", uri=uri, to_hdr=to_hdr, cseq=cseq,
-                                     branch=_token()).decode()
-            extra = "Expires: 0\r\n" + (f"Authorization: {authorization}\r\n"
-                                         if authorization else "")
+            request = dialog.request(
+                "REGISTER", uri=uri, to_hdr=to_hdr, cseq=cseq, branch=_token()
+            ).decode()
+            extra = "Expires: 0\r\n" + (
+                f"Authorization: {authorization}\r\n" if authorization else ""
+            )
             dialog.send(request.replace("Content-Length:", extra + "Content-Length:").encode())
             deadline = time.monotonic() + timeout_s
             response = None
@@ -263,21 +317,36 @@ def register(target: Address, user: str, password: str, *, source: Address = ("0
                     break
             if response is None:
                 return None
-            challenges = [c for c in response.all("www-authenticate")
-                          if "MD5" in c.upper() or "algorithm" not in c.lower()]
+            challenges = [
+                c
+                for c in response.all("www-authenticate")
+                if "MD5" in c.upper() or "algorithm" not in c.lower()
+            ]
             if response.status != 401 or authorization or not challenges:
                 return response.status
-            authorization = _digest(challenges[0], method="REGISTER", uri=uri, user=user,
-                                    password=password)
+            authorization = _digest(
+                challenges[0], method="REGISTER", uri=uri, user=user, password=password
+            )
         return None
 
 
 # --- RTP --------------------------------------------------------------------------------
 
-def rtp_packet(*, payload_type: int, seq: int, timestamp: int, ssrc: int, payload: bytes,
-               marker: bool = False) -> bytes:
-    return struct.pack("!BBHII", 0x80, (0x80 if marker else 0) | payload_type,
-                       seq & 0xFFFF, timestamp & 0xFFFFFFFF, ssrc) + payload
+
+def rtp_packet(
+    *, payload_type: int, seq: int, timestamp: int, ssrc: int, payload: bytes, marker: bool = False
+) -> bytes:
+    return (
+        struct.pack(
+            "!BBHII",
+            0x80,
+            (0x80 if marker else 0) | payload_type,
+            seq & 0xFFFF,
+            timestamp & 0xFFFFFFFF,
+            ssrc,
+        )
+        + payload
+    )
 
 
 def dtmf_payloads(digit: str, *, packets: int = 8, ends: int = 3) -> list[bytes]:
@@ -299,8 +368,16 @@ class RtpStream:
     timestamp: int = field(default_factory=lambda: random.getrandbits(31))
 
     def send_audio(self, to: Address) -> None:
-        self.sock.sendto(rtp_packet(payload_type=PCMA, seq=self.seq, timestamp=self.timestamp,
-                                    ssrc=self.ssrc, payload=SILENCE), to)
+        self.sock.sendto(
+            rtp_packet(
+                payload_type=PCMA,
+                seq=self.seq,
+                timestamp=self.timestamp,
+                ssrc=self.ssrc,
+                payload=SILENCE,
+            ),
+            to,
+        )
         self.seq += 1
         self.timestamp += 160
 
@@ -308,9 +385,17 @@ class RtpStream:
         """One digit as telephone-events, paced ``gap_s`` apart (0: all at once)."""
         payloads = dtmf_payloads(digit)
         for i, payload in enumerate(payloads):
-            self.sock.sendto(rtp_packet(payload_type=TELEPHONE_EVENT, seq=self.seq,
-                                        timestamp=self.timestamp, ssrc=self.ssrc,
-                                        payload=payload, marker=i == 0), to)
+            self.sock.sendto(
+                rtp_packet(
+                    payload_type=TELEPHONE_EVENT,
+                    seq=self.seq,
+                    timestamp=self.timestamp,
+                    ssrc=self.ssrc,
+                    payload=payload,
+                    marker=i == 0,
+                ),
+                to,
+            )
             self.seq += 1
             if gap_s:
                 time.sleep(gap_s)
@@ -324,8 +409,15 @@ class RtpCall:
     SDP's port until the call ends; ``call.digit("1")`` presses a key on that stream and
     ``call.inject("2", gap_s=...)`` sends one from another source port."""
 
-    def __init__(self, target: Address, ext: str, *, from_user: str = "sipp",
-                 source_ip: str = "127.0.0.1", timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        target: Address,
+        ext: str,
+        *,
+        from_user: str = "sipp",
+        source_ip: str = "127.0.0.1",
+        timeout_s: float = 5.0,
+    ) -> None:
         self.dialog = open_dialog(target, (source_ip, 0), from_user, ext, source_ip)
         self.media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.media.bind((source_ip, 0))
@@ -355,9 +447,11 @@ class RtpCall:
     def connect(self) -> Iterator[RtpCall]:
         try:
             self._invite()
-            self._threads = [threading.Thread(target=self._send_audio, daemon=True),
-                             threading.Thread(target=self._drain, daemon=True),
-                             threading.Thread(target=self._watch_sip, daemon=True)]
+            self._threads = [
+                threading.Thread(target=self._send_audio, daemon=True),
+                threading.Thread(target=self._drain, daemon=True),
+                threading.Thread(target=self._watch_sip, daemon=True),
+            ]
             for thread in self._threads:
                 thread.start()
             yield self
@@ -373,9 +467,16 @@ class RtpCall:
     def _invite(self) -> None:
         ip = self.dialog.local[0]
         branch = _token()
-        self.dialog.send(self.dialog.request(
-            "INVITE", uri=self.dialog.ruri, to_hdr=f"<{self.dialog.ruri}>", cseq=1,
-            branch=branch, body=_sdp(ip, self.media_port)))
+        self.dialog.send(
+            self.dialog.request(
+                "INVITE",
+                uri=self.dialog.ruri,
+                to_hdr=f"<{self.dialog.ruri}>",
+                cseq=1,
+                branch=branch,
+                body=_sdp(ip, self.media_port),
+            )
+        )
         deadline = time.monotonic() + self.timeout_s
         while (left := deadline - time.monotonic()) > 0:
             message = self.dialog.receive(left)

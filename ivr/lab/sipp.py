@@ -75,9 +75,11 @@ class LoadResult:
 
     def __str__(self) -> str:
         verdict = "PASS" if self.ok else "FAIL"
-        return (f"{verdict}: {self.successful}/{self.offered} calls succeeded, "
-                f"{self.failed} failed, {self.max_concurrent} at most at once, "
-                f"{self.duration_s:.1f} s")
+        return (
+            f"{verdict}: {self.successful}/{self.offered} calls succeeded, "
+            f"{self.failed} failed, {self.max_concurrent} at most at once, "
+            f"{self.duration_s:.1f} s"
+        )
 
 
 INVITE = """\
@@ -159,8 +161,9 @@ def digit_pcaps(digits: tuple[str, ...], workdir: Path) -> list[Path]:
     for i, (digit, stock) in enumerate(zip(digits, _stock_pcaps(digits), strict=True)):
         path = workdir / f"dtmf-{i:02d}-{DIGIT_NAMES[digit]}.pcap"
         if not path.exists():
-            path.write_bytes(_shift_rtp(stock.read_bytes(), seq=1000 * (i + 1),
-                                        timestamp=160_000 * (i + 1)))
+            path.write_bytes(
+                _shift_rtp(stock.read_bytes(), seq=1000 * (i + 1), timestamp=160_000 * (i + 1))
+            )
         out.append(path.resolve())
     return out
 
@@ -182,22 +185,32 @@ def _shift_rtp(pcap: bytes, *, seq: int, timestamp: int) -> bytes:
         old_seq, old_ts = struct.unpack_from(">HI", data, rtp + 2)
         first_seq = old_seq if first_seq is None else first_seq
         first_ts = old_ts if first_ts is None else first_ts
-        struct.pack_into(">HI", data, rtp + 2, (seq + old_seq - first_seq) & 0xFFFF,
-                         (timestamp + old_ts - first_ts) & 0xFFFFFFFF)
+        struct.pack_into(
+            ">HI",
+            data,
+            rtp + 2,
+            (seq + old_seq - first_seq) & 0xFFFF,
+            (timestamp + old_ts - first_ts) & 0xFFFFFFFF,
+        )
         struct.pack_into(">H", data, udp + 6, 0)
         offset += 16 + incl
     return bytes(data)
 
 
-def render_scenario(spec: CallSpec, voice: Path | None = None,
-                    digit_pcaps: list[Path] | None = None) -> str:
+def render_scenario(
+    spec: CallSpec, voice: Path | None = None, digit_pcaps: list[Path] | None = None
+) -> str:
     """The SIPp XML for ``spec``; ``voice`` is an 8 kHz A-law WAV (see :func:`to_alaw`);
     ``digit_pcaps`` the digits' pcaps (default: SIPp's stock files)."""
     media_port = "[rtpstream_audio_port]" if voice else "[media_port]"
     parts = [
         '<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="ivr-lab call">\n',
-        _send(INVITE.replace("[MEDIA_PORT]", media_port)
-              .replace('"ivr-lab" <sip:sipp@', f'"ivr-lab" <sip:{spec.caller}@'), retrans=True),
+        _send(
+            INVITE.replace("[MEDIA_PORT]", media_port).replace(
+                '"ivr-lab" <sip:sipp@', f'"ivr-lab" <sip:{spec.caller}@'
+            ),
+            retrans=True,
+        ),
         '  <recv response="100" optional="true"/>\n',
         '  <recv response="180" optional="true"/>\n',
         '  <recv response="183" optional="true"/>\n',
@@ -217,8 +230,11 @@ def render_scenario(spec: CallSpec, voice: Path | None = None,
     if spec.expect_hangup:
         parts += [f'  <recv request="BYE" timeout="{hold_ms}"/>\n', _send(OK_TO_BYE)]
     else:
-        parts += [_pause(spec.hold_s), _send(BYE, retrans=True),
-                  '  <recv response="200" crlf="true"/>\n']
+        parts += [
+            _pause(spec.hold_s),
+            _send(BYE, retrans=True),
+            '  <recv response="200" crlf="true"/>\n',
+        ]
     parts.append("</scenario>\n")
     return "".join(parts)
 
@@ -250,15 +266,43 @@ def _prepare(spec: CallSpec, workdir: Path, name: str) -> Path:
     return scenario
 
 
-def _sipp_cmd(spec: CallSpec, scenario: Path, *, calls: int, rate: float, limit: int,
-              timeout_s: float) -> list[str]:
+def _sipp_cmd(
+    spec: CallSpec, scenario: Path, *, calls: int, rate: float, limit: int, timeout_s: float
+) -> list[str]:
     return [
-        "sipp", TARGET, "-sf", str(scenario), "-s", spec.ext,
-        "-i", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_port()),
-        "-m", str(calls), "-r", f"{rate:g}", "-rp", "1000", "-l", str(limit),
-        "-aa", "-nostdin", "-timeout", f"{timeout_s:.0f}s", "-timeout_error",
-        "-trace_err", "-error_file", str(scenario.with_suffix(".errors.log")),
-        "-trace_stat", "-stf", str(scenario.with_suffix(".stat.csv")), "-fd", "1",
+        "sipp",
+        TARGET,
+        "-sf",
+        str(scenario),
+        "-s",
+        spec.ext,
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(free_port()),
+        "-mp",
+        str(free_port()),
+        "-m",
+        str(calls),
+        "-r",
+        f"{rate:g}",
+        "-rp",
+        "1000",
+        "-l",
+        str(limit),
+        "-aa",
+        "-nostdin",
+        "-timeout",
+        f"{timeout_s:.0f}s",
+        "-timeout_error",
+        "-trace_err",
+        "-error_file",
+        str(scenario.with_suffix(".errors.log")),
+        "-trace_stat",
+        "-stf",
+        str(scenario.with_suffix(".stat.csv")),
+        "-fd",
+        "1",
     ]
 
 
@@ -309,13 +353,13 @@ def _stat_rows(path: Path) -> list[dict[str, str]]:
     return list(csv.DictReader(path.read_text().splitlines(), delimiter=";"))
 
 
-def load(spec: CallSpec, workdir: Path, *, calls: int, rate: float,
-         max_concurrent: int) -> LoadResult:
+def load(
+    spec: CallSpec, workdir: Path, *, calls: int, rate: float, max_concurrent: int
+) -> LoadResult:
     """Offer ``calls`` calls at ``rate`` calls/s, at most ``max_concurrent`` at once."""
     scenario = _prepare(spec, workdir, f"load-{spec.ext}-{time.time_ns()}")
     budget = _call_budget_s(spec) + calls / rate * 2 + 30
-    cmd = _sipp_cmd(spec, scenario, calls=calls, rate=rate, limit=max_concurrent,
-                    timeout_s=budget)
+    cmd = _sipp_cmd(spec, scenario, calls=calls, rate=rate, limit=max_concurrent, timeout_s=budget)
     started = time.monotonic()
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=budget + 30, check=False)
     duration = time.monotonic() - started
@@ -354,7 +398,7 @@ ANSWER_OK = """\
       Content-Type: application/sdp
       Content-Length: [len]
 
-""" + INVITE[INVITE.index("      v=0"):].replace("[MEDIA_PORT]", "[media_port]")  # same SDP
+""" + INVITE[INVITE.index("      v=0") :].replace("[MEDIA_PORT]", "[media_port]")  # same SDP
 
 
 @dataclass
@@ -376,26 +420,50 @@ class Answerer:
             raise LabError("sipp is not installed: apt-get install sip-tester")
         self.workdir.mkdir(parents=True, exist_ok=True)
         pcaps = digit_pcaps(self.digits, self.workdir)
-        parts = ['<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="answer">\n',
-                 '  <recv request="INVITE" crlf="true"/>\n', _send(RINGING),
-                 _pause(0.3), _send(ANSWER_OK, retrans=True),
-                 '  <recv request="ACK" rtd="true" crlf="true"/>\n',
-                 _pause(self.first_digit_after_s)]
+        parts = [
+            '<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="answer">\n',
+            '  <recv request="INVITE" crlf="true"/>\n',
+            _send(RINGING),
+            _pause(0.3),
+            _send(ANSWER_OK, retrans=True),
+            '  <recv request="ACK" rtd="true" crlf="true"/>\n',
+            _pause(self.first_digit_after_s),
+        ]
         for i, pcap in enumerate(pcaps):
             if i:
                 parts.append(_pause(self.gaps_s[i - 1] if i - 1 < len(self.gaps_s) else 2.0))
             parts.append(_exec("play_pcap_audio", str(pcap)))
         timeout_ms = round(self.timeout_s * 1000)
-        parts += [f'  <recv request="BYE" timeout="{timeout_ms}"/>\n', _send(OK_TO_BYE),
-                  "</scenario>\n"]
+        parts += [
+            f'  <recv request="BYE" timeout="{timeout_ms}"/>\n',
+            _send(OK_TO_BYE),
+            "</scenario>\n",
+        ]
         self._scenario = self.workdir / f"answer-{time.time_ns()}.xml"
         self._scenario.write_text("".join(parts))
-        cmd = ["sipp", "-sf", str(self._scenario), "-i", "127.0.0.1", "-p", str(ANSWER_PORT),
-               "-mp", str(free_port()), "-m", str(self.calls), "-nostdin",
-               "-timeout", f"{self.timeout_s:.0f}s", "-timeout_error", "-trace_err",
-               "-error_file", str(self._scenario.with_suffix(".errors.log"))]
-        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                      text=True)
+        cmd = [
+            "sipp",
+            "-sf",
+            str(self._scenario),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(ANSWER_PORT),
+            "-mp",
+            str(free_port()),
+            "-m",
+            str(self.calls),
+            "-nostdin",
+            "-timeout",
+            f"{self.timeout_s:.0f}s",
+            "-timeout_error",
+            "-trace_err",
+            "-error_file",
+            str(self._scenario.with_suffix(".errors.log")),
+        ]
+        self._proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
 
     def wait(self, timeout_s: float | None = None) -> CallResult:
         """Wait until SIPp answered ``calls`` calls (or gave up); its verdict."""
@@ -408,10 +476,14 @@ class Answerer:
             out, _ = self._proc.communicate()
         errors = _read_errors(self._scenario)
         code = self._proc.returncode
-        message = ("answered" if code == 0 else
-                   f"answering failed (sipp exit {code}): {_first_event(errors) or out[-300:]}")
-        return CallResult(code == 0, code, time.monotonic() - started, message,
-                          self._scenario, errors)
+        message = (
+            "answered"
+            if code == 0
+            else f"answering failed (sipp exit {code}): {_first_event(errors) or out[-300:]}"
+        )
+        return CallResult(
+            code == 0, code, time.monotonic() - started, message, self._scenario, errors
+        )
 
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:

@@ -26,8 +26,14 @@ log = logging.getLogger("ivr.outbound.answer")
 CALLBACK_PRIORITY = "10"  # Queue() serves higher QUEUE_PRIO first
 
 
-async def run_job(job_id: str, flow: m.Flow | None, channel: Channel, services: Services,
-                  store: RecordStore, outbound: Outbound) -> CallRecord | None:
+async def run_job(
+    job_id: str,
+    flow: m.Flow | None,
+    channel: Channel,
+    services: Services,
+    store: RecordStore,
+    outbound: Outbound,
+) -> CallRecord | None:
     """Run outbound job ``job_id`` on the answered ``channel``; the callback's record, if any.
     ``flow`` is None when the job's flow was removed while the call rang."""
     job = await outbound.answered(int(job_id)) if job_id.isdigit() else None
@@ -36,8 +42,11 @@ async def run_job(job_id: str, flow: m.Flow | None, channel: Channel, services: 
         await channel.hangup()
         return None
     if flow is None or job.flow != flow.name:  # claimed above: close it, never 'answered'
-        reason = (f"flow {job.flow} was removed while the call rang" if flow is None else
-                  f"the answered call asked for flow {flow.name}, not {job.flow}")
+        reason = (
+            f"flow {job.flow} was removed while the call rang"
+            if flow is None
+            else f"the answered call asked for flow {flow.name}, not {job.flow}"
+        )
         log.error("[%s] %s call %d: %s; hanging up", job.call_id, job.kind, job.id, reason)
         await outbound.failed(job.id, "wrong flow", reason)
         await channel.hangup()
@@ -50,8 +59,14 @@ async def run_job(job_id: str, flow: m.Flow | None, channel: Channel, services: 
     return await _callback(job, flow, channel, services, store, outbound)
 
 
-async def _survey(job: Job, flow: m.Flow, channel: Channel, services: Services,
-                  store: RecordStore, outbound: Outbound) -> None:
+async def _survey(
+    job: Job,
+    flow: m.Flow,
+    channel: Channel,
+    services: Services,
+    store: RecordStore,
+    outbound: Outbound,
+) -> None:
     spec = flow.surveys.get(job.target)
     run = CallRun(flow, channel, services)
     try:
@@ -64,15 +79,26 @@ async def _survey(job: Job, flow: m.Flow, channel: Channel, services: Services,
         survey = run.record.survey
         if survey is not None:
             stored = await store.attach_survey(job.call_id, survey)
-            log.info("[%s] outbound survey %s: %s%s", job.call_id, job.target, survey.status,
-                     "" if stored else " (not stored: the call already has a survey)")
+            log.info(
+                "[%s] outbound survey %s: %s%s",
+                job.call_id,
+                job.target,
+                survey.status,
+                "" if stored else " (not stored: the call already has a survey)",
+            )
         await outbound.done(job.id, survey.status if survey else "no_survey")
         if not channel_gone(channel):
             await channel.hangup()
 
 
-async def _callback(job: Job, flow: m.Flow, channel: Channel, services: Services,
-                    store: RecordStore, outbound: Outbound) -> CallRecord:
+async def _callback(
+    job: Job,
+    flow: m.Flow,
+    channel: Channel,
+    services: Services,
+    store: RecordStore,
+    outbound: Outbound,
+) -> CallRecord:
     run = CallRun(flow, channel, services)
     run.vars["callback_for"] = job.call_id
     await store.begin(run.record)
@@ -87,8 +113,14 @@ async def _callback(job: Job, flow: m.Flow, channel: Channel, services: Services
     return record
 
 
-async def _campaign(job: Job, flow: m.Flow, channel: Channel, services: Services,
-                    store: RecordStore, outbound: Outbound) -> CallRecord:
+async def _campaign(
+    job: Job,
+    flow: m.Flow,
+    channel: Channel,
+    services: Services,
+    store: RecordStore,
+    outbound: Outbound,
+) -> CallRecord:
     """A campaign call: the flow from its start, with the list's columns as variables."""
     run = CallRun(flow, channel, services)
     run.vars.update({k: v for k, v in job.variables.items() if k.isidentifier()})

@@ -61,8 +61,10 @@ def read_list(path: str | Path) -> CallList:
             reader = csv.DictReader(f)
             fields = reader.fieldnames or []
             if "number" not in fields:
-                raise CampaignError(f"{path}: the first line must name the columns, with "
-                                    f"'number' among them (found: {', '.join(fields) or 'none'})")
+                raise CampaignError(
+                    f"{path}: the first line must name the columns, with "
+                    f"'number' among them (found: {', '.join(fields) or 'none'})"
+                )
             bad = [c for c in fields if not COLUMN.match(c)]
             if bad:
                 raise CampaignError(f"{path}: column names must be identifiers: {bad}")
@@ -114,8 +116,9 @@ def _check(s: Settings) -> None:
         except HoursSpecError as exc:
             raise CampaignError(f"hours: {exc}") from None
     if not DIAL.match(s.dial):
-        raise CampaignError(f"--dial {s.dial!r}: a channel with {{number}}, e.g. "
-                            "PJSIP/{number}@trunk")
+        raise CampaignError(
+            f"--dial {s.dial!r}: a channel with {{number}}, e.g. PJSIP/{{number}}@trunk"
+        )
 
 
 def _write_campaign(conn: sqlite3.Connection, s: Settings, now: float) -> None:
@@ -125,8 +128,16 @@ def _write_campaign(conn: sqlite3.Connection, s: Settings, now: float) -> None:
         " created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET"
         " rate = excluded.rate, max_concurrent = excluded.max_concurrent,"
         " hours = excluded.hours, timezone = excluded.timezone",
-        (s.name, s.flow, s.rate, s.max_concurrent,
-         json.dumps(s.hours) if s.hours else "", s.timezone, now))
+        (
+            s.name,
+            s.flow,
+            s.rate,
+            s.max_concurrent,
+            json.dumps(s.hours) if s.hours else "",
+            s.timezone,
+            now,
+        ),
+    )
     flow = conn.execute("SELECT flow FROM campaigns WHERE name = ?", (s.name,)).fetchone()[0]
     if flow != s.flow:
         raise CampaignError(f"campaign {s.name} runs flow {flow}, not {s.flow}")
@@ -137,7 +148,8 @@ Row = tuple[object, ...]
 _INSERT = (
     "INSERT OR IGNORE INTO outbound (kind, call_id, flow, target, number, channel, caller_id,"
     " due_at, max_attempts, retry_after_s, created_at, updated_at, variables)"
-    " VALUES ('campaign', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    " VALUES ('campaign', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def _outbound_rows(s: Settings, calls: CallList, now: float) -> list[Row]:
@@ -146,20 +158,34 @@ def _outbound_rows(s: Settings, calls: CallList, now: float) -> list[Row]:
     for row in calls.rows:
         variables = {k: v for k, v in row.items() if k != "number"}
         key = f"campaign:{s.name}:{row['number'].lstrip('+')}"  # UNIQUE: never added twice
-        rows.append((key, s.flow, s.name, row["number"], dial_string(s.dial, row["number"]),
-                     s.caller_id, now, s.attempts, s.retry_after_s, now, now,
-                     json.dumps(variables, ensure_ascii=False)))
+        rows.append(
+            (
+                key,
+                s.flow,
+                s.name,
+                row["number"],
+                dial_string(s.dial, row["number"]),
+                s.caller_id,
+                now,
+                s.attempts,
+                s.retry_after_s,
+                now,
+                now,
+                json.dumps(variables, ensure_ascii=False),
+            )
+        )
     return rows
 
 
-def _insert_batch(conn: sqlite3.Connection, *, rows: list[Row], first: int,
-                  budget_s: float) -> tuple[int, int]:
+def _insert_batch(
+    conn: sqlite3.Connection, *, rows: list[Row], first: int, budget_s: float
+) -> tuple[int, int]:
     """Insert ``rows[first:]`` in chunks until ``budget_s`` has passed (the transaction holds
     the write lock that long); how many rows were written, and how many of them are new."""
     deadline = time.monotonic() + budget_s
     end, added = first, 0
     while end < len(rows):
-        chunk = rows[end:end + CHUNK_ROWS]
+        chunk = rows[end : end + CHUNK_ROWS]
         added += conn.executemany(_INSERT, chunk).rowcount
         end += len(chunk)
         if time.monotonic() >= deadline:
@@ -168,16 +194,19 @@ def _insert_batch(conn: sqlite3.Connection, *, rows: list[Row], first: int,
 
 
 def _stopped(name: str, written: int, total: int, added: int, why: object) -> str:
-    return (f"campaign {name}: the import stopped after {written} of {total} numbers "
-            f"({added} of them new): {why}. Run the same command again to add the rest "
-            "(numbers already in the campaign are skipped)")
+    return (
+        f"campaign {name}: the import stopped after {written} of {total} numbers "
+        f"({added} of them new): {why}. Run the same command again to add the rest "
+        "(numbers already in the campaign are skipped)"
+    )
 
 
 class Campaigns:
     """Campaign rows in the record store (used by the ``ivr campaign`` command)."""
 
-    def __init__(self, store: RecordStore, clock: Clock = system_clock, *,
-                 batch_s: float = BATCH_S) -> None:
+    def __init__(
+        self, store: RecordStore, clock: Clock = system_clock, *, batch_s: float = BATCH_S
+    ) -> None:
         self.store = store
         self.clock = clock
         self.batch_s = batch_s
@@ -199,8 +228,10 @@ class Campaigns:
                 if written:
                     await asyncio.sleep(PAUSE_S)  # a waiting writer's busy handler gets in
                 n, new = await self.store.transaction(
-                    functools.partial(_insert_batch, rows=rows, first=written,
-                                      budget_s=self.batch_s))
+                    functools.partial(
+                        _insert_batch, rows=rows, first=written, budget_s=self.batch_s
+                    )
+                )
                 written, added = written + n, added + new
         except StoreError as exc:
             raise CampaignError(_stopped(s.name, written, len(rows), added, exc)) from exc
@@ -213,30 +244,53 @@ class Campaigns:
     async def set_state(self, name: str, state: str) -> None:
         """``active`` or ``paused``; the dialer stops starting calls at once when paused
         (calls already ringing go on)."""
-        changed = await self.store.transaction(lambda c: c.execute(
-            "UPDATE campaigns SET state = ? WHERE name = ?", (state, name)).rowcount)
+        changed = await self.store.transaction(
+            lambda c: (
+                c.execute("UPDATE campaigns SET state = ? WHERE name = ?", (state, name)).rowcount
+            )
+        )
         if not changed:
             raise CampaignError(f"no campaign named {name!r}")
 
     async def status(self, name: str) -> dict[str, Any]:
         """The campaign's settings and counts: calls by state, results, and interested."""
+
         def read(conn: sqlite3.Connection) -> dict[str, Any]:
-            row = conn.execute("SELECT flow, rate, max_concurrent, state FROM campaigns "
-                               "WHERE name = ?", (name,)).fetchone()
+            row = conn.execute(
+                "SELECT flow, rate, max_concurrent, state FROM campaigns WHERE name = ?", (name,)
+            ).fetchone()
             if row is None:
                 raise CampaignError(f"no campaign named {name!r}")
-            by_status = dict(conn.execute(
-                "SELECT status, COUNT(*) FROM outbound WHERE kind = 'campaign' AND target = ?"
-                " GROUP BY status", (name,)).fetchall())
-            results = dict(conn.execute(
-                "SELECT last_result, COUNT(*) FROM outbound WHERE kind = 'campaign' AND"
-                " target = ? AND last_result != '' GROUP BY last_result", (name,)).fetchall())
+            by_status = dict(
+                conn.execute(
+                    "SELECT status, COUNT(*) FROM outbound WHERE kind = 'campaign' AND target = ?"
+                    " GROUP BY status",
+                    (name,),
+                ).fetchall()
+            )
+            results = dict(
+                conn.execute(
+                    "SELECT last_result, COUNT(*) FROM outbound WHERE kind = 'campaign' AND"
+                    " target = ? AND last_result != '' GROUP BY last_result",
+                    (name,),
+                ).fetchall()
+            )
             interested = conn.execute(
                 "SELECT COUNT(*) FROM calls WHERE json_extract(variables, '$.campaign') = ?"
-                " AND json_extract(variables, '$.interested') = 'yes'", (name,)).fetchone()[0]
+                " AND json_extract(variables, '$.interested') = 'yes'",
+                (name,),
+            ).fetchone()[0]
             total = sum(by_status.values())
-            return {"name": name, "flow": row[0], "rate": row[1], "max_concurrent": row[2],
-                    "state": row[3], "numbers": total, "by_status": by_status,
-                    "results": results, "interested": interested}
+            return {
+                "name": name,
+                "flow": row[0],
+                "rate": row[1],
+                "max_concurrent": row[2],
+                "state": row[3],
+                "numbers": total,
+                "by_status": by_status,
+                "results": results,
+                "interested": interested,
+            }
 
         return await self.store.transaction(read)

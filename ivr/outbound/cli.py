@@ -28,12 +28,19 @@ def add_campaign_parser(subparsers: Any) -> None:
     start.add_argument("file", help="CSV with a header line; 'number' plus any columns")
     start.add_argument("--flow", required=True, help="the flow callers hear when they answer")
     start.add_argument("--name", help="campaign name (default: the file name)")
-    start.add_argument("--dial", default="PJSIP/{number}@trunk",
-                       help="channel to dial, with {number} (default PJSIP/{number}@trunk)")
+    start.add_argument(
+        "--dial",
+        default="PJSIP/{number}@trunk",
+        help="channel to dial, with {number} (default PJSIP/{number}@trunk)",
+    )
     start.add_argument("--rate", type=float, default=1.0, help="calls started per second")
     start.add_argument("--max-concurrent", type=int, default=2)
-    start.add_argument("--hours", action="append", metavar="DAYS=HH:MM-HH:MM",
-                       help="calling hours, e.g. mon-fri=09:00-20:00 (repeat); default: any")
+    start.add_argument(
+        "--hours",
+        action="append",
+        metavar="DAYS=HH:MM-HH:MM",
+        help="calling hours, e.g. mon-fri=09:00-20:00 (repeat); default: any",
+    )
     start.add_argument("--timezone", default="UTC", help="time zone of --hours")
     start.add_argument("--attempts", type=int, default=2)
     start.add_argument("--retry-after-s", type=float, default=600)
@@ -46,11 +53,20 @@ def add_campaign_parser(subparsers: Any) -> None:
     jobs = sub.add_parser("jobs", help="outbound calls: callbacks, surveys, campaign calls")
     jobs.add_argument("--status", choices=STATUSES, help="only these (e.g. held)")
     jobs.add_argument("--json", action="store_true")
-    release = sub.add_parser("release", help="held calls back to pending, due now (once "
-                             "their flow is back): a campaign's, or jobs by id")
+    release = sub.add_parser(
+        "release",
+        help="held calls back to pending, due now (once "
+        "their flow is back): a campaign's, or jobs by id",
+    )
     release.add_argument("name", nargs="?", help="the campaign whose held calls to release")
-    release.add_argument("--job", type=int, action="append", default=[], metavar="ID",
-                         help="a held job, as ivr campaign jobs lists it (repeat)")
+    release.add_argument(
+        "--job",
+        type=int,
+        action="append",
+        default=[],
+        metavar="ID",
+        help="a held job, as ivr campaign jobs lists it (repeat)",
+    )
     for q in sub.choices.values():  # start, pause, resume, status, jobs, release
         q.add_argument("--config", help="configuration file (flows_dir, store.path)")
         q.add_argument("--db", help="database of ivr serve (default: store.path)")
@@ -88,8 +104,10 @@ async def _run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(status, indent=2))
         else:
-            print(f"campaign {status['name']} ({status['state']}), flow {status['flow']}, "
-                  f"{status['numbers']} numbers")
+            print(
+                f"campaign {status['name']} ({status['state']}), flow {status['flow']}, "
+                f"{status['numbers']} numbers"
+            )
             for key in ("by_status", "results"):
                 for what, n in sorted(status[key].items()):
                     print(f"  {what:<12} {n}")
@@ -102,8 +120,10 @@ async def _run(args: argparse.Namespace) -> int:
 async def _start(args: argparse.Namespace, campaigns: Campaigns, flows_dir: str) -> int:
     library = load_library([flows_dir])
     if args.flow not in library.flows:
-        raise CampaignError(f"flow {args.flow!r} is not among the loadable flows in "
-                            f"{flows_dir} ({', '.join(sorted(library.flows)) or 'none'})")
+        raise CampaignError(
+            f"flow {args.flow!r} is not among the loadable flows in "
+            f"{flows_dir} ({', '.join(sorted(library.flows)) or 'none'})"
+        )
     hours = None
     if args.hours:
         hours = {}
@@ -114,16 +134,28 @@ async def _start(args: argparse.Namespace, campaigns: Campaigns, flows_dir: str)
             hours[days.strip()] = window.strip()
     calls = read_list(args.file)
     name = args.name or Path(args.file).stem
-    added = await campaigns.start(Settings(
-        name=name, flow=args.flow, dial=args.dial, rate=args.rate,
-        max_concurrent=args.max_concurrent, hours=hours, timezone=args.timezone,
-        attempts=args.attempts, retry_after_s=args.retry_after_s, caller_id=args.caller_id),
-        calls)
+    added = await campaigns.start(
+        Settings(
+            name=name,
+            flow=args.flow,
+            dial=args.dial,
+            rate=args.rate,
+            max_concurrent=args.max_concurrent,
+            hours=hours,
+            timezone=args.timezone,
+            attempts=args.attempts,
+            retry_after_s=args.retry_after_s,
+            caller_id=args.caller_id,
+        ),
+        calls,
+    )
     for problem in calls.rejected:
         print(f"skipped {problem}")
-    print(f"campaign {name}: {added} numbers added ({len(calls.rows) - added} already in it, "
-          f"{calls.duplicates} repeated in the file, {len(calls.rejected)} rejected); "
-          "ivr serve places the calls")
+    print(
+        f"campaign {name}: {added} numbers added ({len(calls.rows) - added} already in it, "
+        f"{calls.duplicates} repeated in the file, {len(calls.rejected)} rejected); "
+        "ivr serve places the calls"
+    )
     return 0
 
 
@@ -146,15 +178,28 @@ def _print_jobs(jobs: list[Job], as_json: bool) -> None:
     if as_json:
         print(json.dumps([_job_fields(j) for j in jobs], indent=2))
         return
-    print(f"{'id':>6}  {'kind':<8} {'status':<8} {'call':<24} {'flow/target':<24} "
-          f"{'number':<8} tries  result / reason")
+    print(
+        f"{'id':>6}  {'kind':<8} {'status':<8} {'call':<24} {'flow/target':<24} "
+        f"{'number':<8} tries  result / reason"
+    )
     for j in jobs:
-        print(f"{j.id:>6}  {j.kind:<8} {j.status:<8} {j.call_id:<24} "
-              f"{j.flow + '/' + j.target:<24} {mask_caller(j.number):<8} {j.attempts:>5}  "
-              f"{j.reason or j.last_result}")
+        print(
+            f"{j.id:>6}  {j.kind:<8} {j.status:<8} {j.call_id:<24} "
+            f"{j.flow + '/' + j.target:<24} {mask_caller(j.number):<8} {j.attempts:>5}  "
+            f"{j.reason or j.last_result}"
+        )
 
 
 def _job_fields(job: Job) -> dict[str, Any]:
-    return {"id": job.id, "kind": job.kind, "status": job.status, "call_id": job.call_id,
-            "flow": job.flow, "target": job.target, "number": mask_caller(job.number),
-            "attempts": job.attempts, "result": job.last_result, "reason": job.reason}
+    return {
+        "id": job.id,
+        "kind": job.kind,
+        "status": job.status,
+        "call_id": job.call_id,
+        "flow": job.flow,
+        "target": job.target,
+        "number": mask_caller(job.number),
+        "attempts": job.attempts,
+        "result": job.last_result,
+        "reason": job.reason,
+    }

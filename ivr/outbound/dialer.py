@@ -52,9 +52,15 @@ def _offer(flow: m.Flow, target: Target) -> Offer | str | None:
 class Dialer:
     """Places due outbound calls over AMI. ``start()``, then ``await close()``."""
 
-    def __init__(self, outbound: Outbound, ami: AmiClient,
-                 flows: Callable[[], Mapping[str, m.Flow]], *, poll_s: float = 0.2,
-                 ring_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        outbound: Outbound,
+        ami: AmiClient,
+        flows: Callable[[], Mapping[str, m.Flow]],
+        *,
+        poll_s: float = 0.2,
+        ring_s: float = 30.0,
+    ) -> None:
         self.outbound = outbound
         self.ami = ami
         self.flows = flows
@@ -155,12 +161,23 @@ class Dialer:
 
     async def _dial(self, job: Job) -> None:
         try:
-            log.info("[%s] placing %s call %d (attempt %d of %d)", job.call_id, job.kind,
-                     job.id, job.attempts + 1, job.max_attempts)
+            log.info(
+                "[%s] placing %s call %d (attempt %d of %d)",
+                job.call_id,
+                job.kind,
+                job.id,
+                job.attempts + 1,
+                job.max_attempts,
+            )
             reply = await self.ami.originate(
-                job.channel, context=CONTEXT, exten="s", caller_id=job.caller_id,
+                job.channel,
+                context=CONTEXT,
+                exten="s",
+                caller_id=job.caller_id,
                 variables={"IVR_FLOW": job.flow, "IVR_JOB": str(job.id)},
-                timeout_s=self.ring_s, channel_id=f"ivr-job-{job.id}-{job.attempts + 1}")
+                timeout_s=self.ring_s,
+                channel_id=f"ivr-job-{job.id}-{job.attempts + 1}",
+            )
             if str(reply.get("Response", "")).lower() != "success":
                 reason = REASONS.get(str(reply.get("Reason")), f"reason {reply.get('Reason')}")
                 await self.outbound.attempt_failed(job, reason)

@@ -148,14 +148,22 @@ def hours_from_json(text: str) -> BusinessHours | None:
         return None
     data = json.loads(text)
     week = tuple(tuple((int(start), int(end)) for start, end in day) for day in data["week"])
-    holidays = tuple(Holiday(date.fromisoformat(first), date.fromisoformat(last), name)
-                     for first, last, name in data["holidays"])
+    holidays = tuple(
+        Holiday(date.fromisoformat(first), date.fromisoformat(last), name)
+        for first, last, name in data["holidays"]
+    )
     return BusinessHours(ZoneInfo(data["timezone"]), week, holidays)
 
 
 # OriginateResponse Reason codes (Asterisk's AST_CONTROL_*)
-REASONS = {"0": "failed", "1": "hung up", "3": "no answer", "4": "answered", "5": "busy",
-           "8": "congestion"}
+REASONS = {
+    "0": "failed",
+    "1": "hung up",
+    "3": "no answer",
+    "4": "answered",
+    "5": "busy",
+    "8": "congestion",
+}
 
 
 # A channel as Originate gets it: one line of safe characters (\Z: `$` allows a newline)
@@ -182,14 +190,15 @@ class Outbound:
         self.clock = clock
 
     # -- booking (OutboundPort)
-    async def book_callback(self, by: BookedBy, node: m.QueueNode, number: str,
-                            due_in_s: float, policy: CallPolicy) -> Refusal | None:
+    async def book_callback(
+        self, by: BookedBy, node: m.QueueNode, number: str, due_in_s: float, policy: CallPolicy
+    ) -> Refusal | None:
         assert node.callback is not None
-        return await self._book("callback", by, node.id, number, node.callback, due_in_s,
-                                policy)
+        return await self._book("callback", by, node.id, number, node.callback, due_in_s, policy)
 
-    async def book_survey(self, by: BookedBy, survey: m.SurveySpec,
-                          policy: CallPolicy) -> Refusal | None:
+    async def book_survey(
+        self, by: BookedBy, survey: m.SurveySpec, policy: CallPolicy
+    ) -> Refusal | None:
         assert survey.outbound is not None
         o = survey.outbound
         number = by.caller
@@ -197,8 +206,16 @@ class Outbound:
             return "opted_out"
         return await self._book("survey", by, survey.name, number, o, o.delay_s, policy)
 
-    async def _book(self, kind: str, by: BookedBy, target: str, number: str, offer: Offer,
-                    due_in_s: float, policy: CallPolicy) -> Refusal | None:
+    async def _book(
+        self,
+        kind: str,
+        by: BookedBy,
+        target: str,
+        number: str,
+        offer: Offer,
+        due_in_s: float,
+        policy: CallPolicy,
+    ) -> Refusal | None:
         """One job, with the offer's calling hours and limit (a later edit of the flow does
         not change what the caller was promised), unless ``policy`` refuses the number. The
         policy is checked here again, whatever the caller of this checked, and the daily
@@ -222,23 +239,46 @@ class Outbound:
                 " caller_id, due_at, max_attempts, retry_after_s, created_at, updated_at,"
                 " hours, max_concurrent, booked_by)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (kind, call_id, by.flow, target, number, channel, caller_id,
-                 now + due_in_s, offer.attempts, offer.retry_after_s, now, now,
-                 hours_to_json(offer.hours), offer.max_concurrent, booked_by))
+                (
+                    kind,
+                    call_id,
+                    by.flow,
+                    target,
+                    number,
+                    channel,
+                    caller_id,
+                    now + due_in_s,
+                    offer.attempts,
+                    offer.retry_after_s,
+                    now,
+                    now,
+                    hours_to_json(offer.hours),
+                    offer.max_concurrent,
+                    booked_by,
+                ),
+            )
             return cursor.rowcount == 1
 
         booked = await self.store.transaction(insert, durable=True)  # promised to the caller
         if isinstance(booked, str):
             log.info("[%s] %s to %s refused: %s", call_id, kind, mask_number(number), booked)
             return booked
-        log.info("[%s] %s to %s %s (due in %.0f s)", call_id, kind, mask_number(number),
-                 "booked" if booked else "already booked", due_in_s)
+        log.info(
+            "[%s] %s to %s %s (due in %.0f s)",
+            call_id,
+            kind,
+            mask_number(number),
+            "booked" if booked else "already booked",
+            due_in_s,
+        )
         return None
 
     async def campaigns(self) -> dict[str, Campaign]:
-        rows = await self.store.transaction(lambda c: c.execute(
-            "SELECT name, flow, rate, max_concurrent, hours, timezone, state FROM campaigns"
-        ).fetchall())
+        rows = await self.store.transaction(
+            lambda c: c.execute(
+                "SELECT name, flow, rate, max_concurrent, hours, timezone, state FROM campaigns"
+            ).fetchall()
+        )
         out = {}
         for name, flow, rate, limit, hours, tz, state in rows:
             parsed = parse_hours(json.loads(hours), [], tz) if hours else None
@@ -247,60 +287,85 @@ class Outbound:
 
     # -- opt-out list
     async def opt_out(self, number: str) -> None:
-        await self.store.transaction(lambda c: c.execute(
-            "INSERT OR REPLACE INTO opt_out (number, at) VALUES (?, ?)", (number, self.clock())))
+        await self.store.transaction(
+            lambda c: c.execute(
+                "INSERT OR REPLACE INTO opt_out (number, at) VALUES (?, ?)", (number, self.clock())
+            )
+        )
 
     async def opted_out(self, number: str) -> bool:
-        return bool(await self.store.transaction(lambda c: c.execute(
-            "SELECT 1 FROM opt_out WHERE number = ?", (number,)).fetchone()))
+        return bool(
+            await self.store.transaction(
+                lambda c: c.execute("SELECT 1 FROM opt_out WHERE number = ?", (number,)).fetchone()
+            )
+        )
 
     # -- the dialer's side
     async def due(self, limit: int = 20) -> list[Job]:
         """Due pending jobs of every kind, oldest first (for tools; the dialer selects per
         target, so that jobs it cannot place yet hide no others)."""
         now = self.clock()
-        rows = await self.store.transaction(lambda c: c.execute(
-            f"SELECT {_JOB_COLUMNS} FROM outbound WHERE status = 'pending' AND due_at <= ?"
-            " ORDER BY due_at, id LIMIT ?", (now, limit)).fetchall())
+        rows = await self.store.transaction(
+            lambda c: c.execute(
+                f"SELECT {_JOB_COLUMNS} FROM outbound WHERE status = 'pending' AND due_at <= ?"
+                " ORDER BY due_at, id LIMIT ?",
+                (now, limit),
+            ).fetchall()
+        )
         return [Job(*row) for row in rows]
 
     async def due_targets(self) -> list[Target]:
         """Callback offers and surveys with jobs due now, one per set of booked rules, the
         longest waiting first (campaigns are listed by :meth:`campaigns`)."""
         now = self.clock()
-        rows = await self.store.transaction(lambda c: c.execute(
-            "SELECT kind, flow, target, hours, max_concurrent FROM outbound"
-            " WHERE status = 'pending' AND kind IN ('callback', 'survey') AND due_at <= ?"
-            " GROUP BY kind, flow, target, hours, max_concurrent ORDER BY MIN(due_at)",
-            (now,)).fetchall())
+        rows = await self.store.transaction(
+            lambda c: c.execute(
+                "SELECT kind, flow, target, hours, max_concurrent FROM outbound"
+                " WHERE status = 'pending' AND kind IN ('callback', 'survey') AND due_at <= ?"
+                " GROUP BY kind, flow, target, hours, max_concurrent ORDER BY MIN(due_at)",
+                (now,),
+            ).fetchall()
+        )
         return [Target(*row) for row in rows]
 
     async def due_in(self, target: Target, limit: int) -> list[Job]:
         """Up to ``limit`` due jobs of ``target``, oldest first."""
         now = self.clock()
-        rows = await self.store.transaction(lambda c: c.execute(
-            f"SELECT {_JOB_COLUMNS} FROM outbound WHERE status = 'pending' AND {_IN_TARGET}"
-            " AND due_at <= ? ORDER BY due_at, id LIMIT ?",
-            (*_target_params(target), now, limit)).fetchall())
+        rows = await self.store.transaction(
+            lambda c: c.execute(
+                f"SELECT {_JOB_COLUMNS} FROM outbound WHERE status = 'pending' AND {_IN_TARGET}"
+                " AND due_at <= ? ORDER BY due_at, id LIMIT ?",
+                (*_target_params(target), now, limit),
+            ).fetchall()
+        )
         return [Job(*row) for row in rows]
 
     async def in_progress(self) -> dict[Key, int]:
         """Calls ringing or answered (not done yet), per kind, flow and target."""
-        rows = await self.store.transaction(lambda c: c.execute(
-            "SELECT kind, flow, target, COUNT(*) FROM outbound"
-            " WHERE status IN ('dialing', 'answered') GROUP BY kind, flow, target").fetchall())
+        rows = await self.store.transaction(
+            lambda c: c.execute(
+                "SELECT kind, flow, target, COUNT(*) FROM outbound"
+                " WHERE status IN ('dialing', 'answered') GROUP BY kind, flow, target"
+            ).fetchall()
+        )
         return {(str(kind), str(flow), str(target)): int(n) for kind, flow, target, n in rows}
 
     async def get(self, job_id: int) -> Job | None:
-        row = await self.store.transaction(lambda c: c.execute(
-            f"SELECT {_JOB_COLUMNS} FROM outbound WHERE id = ?", (job_id,)).fetchone())
+        row = await self.store.transaction(
+            lambda c: c.execute(
+                f"SELECT {_JOB_COLUMNS} FROM outbound WHERE id = ?", (job_id,)
+            ).fetchone()
+        )
         return Job(*row) if row else None
 
     async def jobs(self, status: str | None = None) -> list[Job]:
         """Every job (or those with ``status``), oldest first."""
         where, params = (" WHERE status = ?", (status,)) if status else ("", ())
-        rows = await self.store.transaction(lambda c: c.execute(
-            f"SELECT {_JOB_COLUMNS} FROM outbound{where} ORDER BY id", params).fetchall())
+        rows = await self.store.transaction(
+            lambda c: c.execute(
+                f"SELECT {_JOB_COLUMNS} FROM outbound{where} ORDER BY id", params
+            ).fetchall()
+        )
         return [Job(*row) for row in rows]
 
     async def hold(self, target: Target, reason: str) -> int:
@@ -308,14 +373,27 @@ class Outbound:
         why; how many were held. At most BATCH_ROWS at once: the dialer's next round holds
         more (it dials none of them meanwhile)."""
         now = self.clock()
-        held = int(await self.store.transaction(lambda c: c.execute(
-            "UPDATE outbound SET status = 'held', reason = ?, updated_at = ? WHERE id IN"
-            f" (SELECT id FROM outbound WHERE status = 'pending' AND {_IN_TARGET}"
-            " AND due_at <= ? LIMIT ?)",
-            (reason, now, *_target_params(target), now, BATCH_ROWS)).rowcount))
+        held = int(
+            await self.store.transaction(
+                lambda c: (
+                    c.execute(
+                        "UPDATE outbound SET status = 'held', reason = ?, updated_at = ?"
+                        " WHERE id IN (SELECT id FROM outbound WHERE status = 'pending'"
+                        f" AND {_IN_TARGET} AND due_at <= ? LIMIT ?)",
+                        (reason, now, *_target_params(target), now, BATCH_ROWS),
+                    ).rowcount
+                )
+            )
+        )
         if held:
-            log.warning("%d %s calls of %s/%s held: %s", held, target.kind, target.flow,
-                        target.target, reason)
+            log.warning(
+                "%d %s calls of %s/%s held: %s",
+                held,
+                target.kind,
+                target.flow,
+                target.target,
+                reason,
+            )
         return held
 
     async def release_campaign(self, name: str) -> int:
@@ -332,8 +410,9 @@ class Outbound:
         their retry delay has passed), BATCH_ROWS at a time, PAUSE_S apart."""
         released = 0
         while True:
-            n = await self.store.transaction(functools.partial(
-                _release_batch, where=where, params=params, now=self.clock()))
+            n = await self.store.transaction(
+                functools.partial(_release_batch, where=where, params=params, now=self.clock())
+            )
             released += n
             if n < BATCH_ROWS:
                 return released
@@ -342,41 +421,66 @@ class Outbound:
     async def start_attempt(self, job: Job) -> bool:
         """Mark the job ``dialing`` (attempt + 1) before dialling; False if it moved on."""
         now = self.clock()
-        return bool(await self.store.transaction(lambda c: c.execute(
-            "UPDATE outbound SET status = 'dialing', attempts = attempts + 1, updated_at = ?"
-            " WHERE id = ? AND status = 'pending'", (now, job.id)).rowcount,
-            durable=True))  # a lost mark would dial the same customer again after a restart
+        return bool(
+            await self.store.transaction(
+                lambda c: (
+                    c.execute(
+                        "UPDATE outbound SET status = 'dialing', attempts = attempts + 1,"
+                        " updated_at = ? WHERE id = ? AND status = 'pending'",
+                        (now, job.id),
+                    ).rowcount
+                ),
+                durable=True,
+            )
+        )  # a lost mark would dial the same customer again after a restart
 
     async def attempt_failed(self, job: Job, result: str) -> None:
         """No answer, busy, or an unknown fate: retry later, or give up after the last."""
         now = self.clock()
-        await self.store.transaction(lambda c: c.execute(
-            "UPDATE outbound SET status = CASE WHEN attempts >= max_attempts THEN 'failed'"
-            " ELSE 'pending' END, due_at = ?, last_result = ?, updated_at = ?"
-            " WHERE id = ? AND status = 'dialing'", (now + job.retry_after_s, result, now, job.id)))
+        await self.store.transaction(
+            lambda c: c.execute(
+                "UPDATE outbound SET status = CASE WHEN attempts >= max_attempts THEN 'failed'"
+                " ELSE 'pending' END, due_at = ?, last_result = ?, updated_at = ?"
+                " WHERE id = ? AND status = 'dialing'",
+                (now + job.retry_after_s, result, now, job.id),
+            )
+        )
 
     async def answered(self, job_id: int) -> Job | None:
         """The callee answered and the AGI call arrived: claim the job (once)."""
         now = self.clock()
-        claimed = await self.store.transaction(lambda c: c.execute(
-            "UPDATE outbound SET status = 'answered', last_result = 'answered', updated_at = ?"
-            " WHERE id = ? AND status = 'dialing'", (now, job_id)).rowcount,
-            durable=True)  # lost, recover() would take the job for unanswered and re-dial
+        claimed = await self.store.transaction(
+            lambda c: (
+                c.execute(
+                    "UPDATE outbound SET status = 'answered', last_result = 'answered',"
+                    " updated_at = ? WHERE id = ? AND status = 'dialing'",
+                    (now, job_id),
+                ).rowcount
+            ),
+            durable=True,
+        )  # lost, recover() would take the job for unanswered and re-dial
         return await self.get(job_id) if claimed else None
 
     async def failed(self, job_id: int, result: str, reason: str) -> None:
         """Close an answered job that could not run its flow (the callee was reached: never
         dialled again by itself)."""
         now = self.clock()
-        await self.store.transaction(lambda c: c.execute(
-            "UPDATE outbound SET status = 'failed', last_result = ?, reason = ?, updated_at = ?"
-            " WHERE id = ? AND status = 'answered'", (result, reason, now, job_id)))
+        await self.store.transaction(
+            lambda c: c.execute(
+                "UPDATE outbound SET status = 'failed', last_result = ?, reason = ?, updated_at = ?"
+                " WHERE id = ? AND status = 'answered'",
+                (result, reason, now, job_id),
+            )
+        )
 
     async def done(self, job_id: int, result: str) -> None:
         now = self.clock()
-        await self.store.transaction(lambda c: c.execute(
-            "UPDATE outbound SET status = 'done', last_result = ?, updated_at = ? WHERE id = ?",
-            (result, now, job_id)))
+        await self.store.transaction(
+            lambda c: c.execute(
+                "UPDATE outbound SET status = 'done', last_result = ?, updated_at = ? WHERE id = ?",
+                (result, now, job_id),
+            )
+        )
 
     async def recover(self) -> int:
         """At start-up: attempts cut off by the last stop count as failed attempts (how many
@@ -387,43 +491,57 @@ class Outbound:
         def close_and_requeue(conn: sqlite3.Connection) -> tuple[int, int]:
             closed = conn.execute(
                 "UPDATE outbound SET status = 'done', last_result = 'interrupted',"
-                " updated_at = ? WHERE status = 'answered'", (now,)).rowcount
+                " updated_at = ? WHERE status = 'answered'",
+                (now,),
+            ).rowcount
             requeued = conn.execute(
                 "UPDATE outbound SET status = CASE WHEN attempts >= max_attempts THEN 'failed'"
                 " ELSE 'pending' END, due_at = ? + retry_after_s, last_result = 'interrupted',"
-                " updated_at = ? WHERE status = 'dialing'", (now, now)).rowcount
+                " updated_at = ? WHERE status = 'dialing'",
+                (now, now),
+            ).rowcount
             return closed, requeued
 
         closed, requeued = await self.store.transaction(close_and_requeue)
         if closed:
-            log.warning("%d answered outbound calls were cut off by the last stop: closed as "
-                        "'interrupted', not called again", closed)
+            log.warning(
+                "%d answered outbound calls were cut off by the last stop: closed as "
+                "'interrupted', not called again",
+                closed,
+            )
         return int(requeued)
 
 
-def _over_limit(conn: sqlite3.Connection, kind: str, booked_by: str, number: str,
-                policy: CallPolicy, now: float) -> Refusal | None:
+def _over_limit(
+    conn: sqlite3.Connection, kind: str, booked_by: str, number: str, policy: CallPolicy, now: float
+) -> Refusal | None:
     """The daily limit ``kind`` bookings by this caller or to this number would pass, if
     any: rows created in the last 24 h by the injected clock (index outbound_kind_created)."""
     since = now - DAY_S
     by_caller = conn.execute(
         "SELECT COUNT(*) FROM outbound WHERE kind = ? AND created_at > ? AND booked_by = ?",
-        (kind, since, booked_by)).fetchone()[0]
+        (kind, since, booked_by),
+    ).fetchone()[0]
     if by_caller >= policy.per_caller_per_day:
         return "caller_limit"
     bare = number.removeprefix("+")
     to_number = conn.execute(
         "SELECT COUNT(*) FROM outbound WHERE kind = ? AND created_at > ? AND number IN (?, ?)",
-        (kind, since, bare, "+" + bare)).fetchone()[0]
+        (kind, since, bare, "+" + bare),
+    ).fetchone()[0]
     return "number_limit" if to_number >= policy.per_number_per_day else None
 
 
-def _release_batch(conn: sqlite3.Connection, *, where: str, params: tuple[object, ...],
-                   now: float) -> int:
-    return int(conn.execute(
-        "UPDATE outbound SET status = 'pending', reason = '', due_at = ?, updated_at = ?"
-        f" WHERE id IN (SELECT id FROM outbound WHERE status = 'held' AND {where} LIMIT ?)",
-        (now, now, *params, BATCH_ROWS)).rowcount)
+def _release_batch(
+    conn: sqlite3.Connection, *, where: str, params: tuple[object, ...], now: float
+) -> int:
+    return int(
+        conn.execute(
+            "UPDATE outbound SET status = 'pending', reason = '', due_at = ?, updated_at = ?"
+            f" WHERE id IN (SELECT id FROM outbound WHERE status = 'held' AND {where} LIMIT ?)",
+            (now, now, *params, BATCH_ROWS),
+        ).rowcount
+    )
 
 
 def _target_params(t: Target) -> tuple[object, ...]:
@@ -431,6 +549,8 @@ def _target_params(t: Target) -> tuple[object, ...]:
     return t.kind, t.flow, t.target, t.hours_json, t.max_concurrent
 
 
-_JOB_COLUMNS = ("id, kind, call_id, flow, target, number, channel, caller_id, attempts,"
-                " max_attempts, retry_after_s, status, variables, hours, max_concurrent,"
-                " reason, last_result")
+_JOB_COLUMNS = (
+    "id, kind, call_id, flow, target, number, channel, caller_id, attempts,"
+    " max_attempts, retry_after_s, status, variables, hours, max_concurrent,"
+    " reason, last_result"
+)

@@ -55,8 +55,9 @@ class _Espeak:
             try:
                 self.engine = pyttsx3.init("espeak")
             except (OSError, RuntimeError) as exc:
-                raise TtsError(f"cannot start espeak-ng through pyttsx3 ({exc}); install the "
-                               "espeak-ng package") from None
+                raise TtsError(
+                    f"cannot start espeak-ng through pyttsx3 ({exc}); install the espeak-ng package"
+                ) from None
             for voice in self.engine.getProperty("voices"):
                 for lang in voice.languages or []:
                     self.voices.setdefault(str(lang), voice.id)

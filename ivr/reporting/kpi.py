@@ -22,7 +22,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from ivr.call.record import CallRecord, QueueVisit, SurveyResult
 
 __all__ = [
-    "DEFINITIONS", "KPI_KEYS", "format_report", "nearest_rank", "parse_bound", "rate", "report",
+    "DEFINITIONS",
+    "KPI_KEYS",
+    "format_report",
+    "nearest_rank",
+    "parse_bound",
+    "rate",
+    "report",
     "time_zone",
 ]
 
@@ -36,20 +42,20 @@ DEFINITIONS: dict[str, str] = {
     "self_service_rate": "calls ending self_service / finished calls (errors included)",
     "agent_requests": "finished calls with a queue visit, callback calls (callback_for) excluded",
     "agent_answer_rate": "agent requests answered by an agent, or whose callback later connected"
-                         " / all agent requests (no_agents, closed, timeout, abandoned and"
-                         " unconnected callback requests count as unanswered)",
+    " / all agent requests (no_agents, closed, timeout, abandoned and"
+    " unconnected callback requests count as unanswered)",
     "abandon_rate": "agent requests abandoned while waiting / agent requests that waited"
-                    " (answered + abandoned + timeout)",
+    " (answered + abandoned + timeout)",
     "avg_wait_s": "mean wait_s of agent requests that waited (answered + abandoned + timeout)",
     "p50_wait_s": "median wait_s of agent requests that waited, nearest-rank"
-                  " (the ceil(0.5 n)-th smallest)",
+    " (the ceil(0.5 n)-th smallest)",
     "p90_wait_s": "90th percentile wait_s of agent requests that waited, nearest-rank"
-                  " (the ceil(0.9 n)-th smallest)",
+    " (the ceil(0.9 n)-th smallest)",
     "surveys_offered": "finished calls with a survey result, whatever its status",
     "survey_response_rate": "surveys completed or partial / surveys offered",
     "satisfaction": "post-call satisfaction: valid answers to each survey's satisfaction question"
-                    " in the top box (top_box highest values of its scale: 4-5 on 1-5 by"
-                    " default; yes on yes-no) / valid answers to that question",
+    " in the top box (top_box highest values of its scale: 4-5 on 1-5 by"
+    " default; yes on yes-no) / valid answers to that question",
     "satisfaction_answers": "valid (non-null, on-scale) answers to the satisfaction question",
     "callbacks_requested": "agent requests whose queue result is callback",
     "callbacks_placed": "finished callback calls (variables.callback_for set)",
@@ -81,8 +87,7 @@ def time_zone(tz: str) -> ZoneInfo:
     try:
         return ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {tz!r} (use an IANA name like Asia/Shanghai)") \
-            from exc
+        raise ValueError(f"unknown time zone {tz!r} (use an IANA name like Asia/Shanghai)") from exc
 
 
 def _day(started_at: float, zone: ZoneInfo) -> str:
@@ -153,7 +158,8 @@ class _Tally:
         if _is_callback_call(record):
             self.callbacks_placed += 1
             self.callbacks_connected += (
-                record.queue is not None and record.queue.result == "answered")
+                record.queue is not None and record.queue.result == "answered"
+            )
         elif record.queue is not None:
             self._add_request(record.call_id, record.queue)
         if record.survey is not None:
@@ -225,8 +231,11 @@ def report(records: Iterable[CallRecord], *, tz: str = "UTC", top_box: int = 2) 
     days: dict[str, _Tally] = {}
     connected: set[str] = set()
     for record in records:
-        for tally in (overall, flows.setdefault(record.flow, _Tally()),
-                      days.setdefault(_day(record.started_at, zone), _Tally())):
+        for tally in (
+            overall,
+            flows.setdefault(record.flow, _Tally()),
+            days.setdefault(_day(record.started_at, zone), _Tally()),
+        ):
             tally.add(record, top_box)
         original = _connected_callback(record)
         if original is not None:
@@ -314,13 +323,15 @@ def format_report(data: dict[str, Any]) -> str:
     overall = data["overall"]
     width = max(len(label) for label, _ in _LABELS.values())
     lines = [f"Call KPIs (days in {data['timezone']})", "", "Overall"]
-    lines += [f"  {_LABELS[k][0]:<{width}}  {_cell(k, overall[k], unit=True):>8}"
-              for k in KPI_KEYS]
+    lines += [f"  {_LABELS[k][0]:<{width}}  {_cell(k, overall[k], unit=True):>8}" for k in KPI_KEYS]
     lines += ["", "By flow"]
     lines += _table("flow", list(data["flows"].items())) if data["flows"] else ["  (no calls)"]
     lines += ["", "By day"]
     days = [(d["day"], d) for d in data["days"]]
     lines += _table("day", days) if days else ["  (no calls)"]
-    lines += ["", "Rates: % of their own denominator, n/a when it is 0; waits in seconds; "
-              "definitions: ivr report --json, or the README."]
+    lines += [
+        "",
+        "Rates: % of their own denominator, n/a when it is 0; waits in seconds; "
+        "definitions: ivr report --json, or the README.",
+    ]
     return "\n".join(lines)

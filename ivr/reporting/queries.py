@@ -45,8 +45,7 @@ def integer(query: Mapping[str, str], name: str, default: int, lo: int, hi: int)
     try:
         n = int(value)
     except ValueError:
-        raise BadQuery(f"{name} must be a whole number from {lo} to {hi}, not {value!r}") \
-            from None
+        raise BadQuery(f"{name} must be a whole number from {lo} to {hi}, not {value!r}") from None
     if not lo <= n <= hi:
         raise BadQuery(f"{name} must be from {lo} to {hi}, not {n}")
     return n
@@ -106,7 +105,10 @@ def time_range(query: Mapping[str, str], tz: str) -> tuple[float | None, float |
 
 
 async def pages(
-    store: RecordStore, *, flow: str | None = None, since: float | None = None,
+    store: RecordStore,
+    *,
+    flow: str | None = None,
+    since: float | None = None,
     until: float | None = None,
 ) -> AsyncIterator[list[CallRecord]]:
     """The records in range, newest first, in pages of :data:`PAGE`, each once.
@@ -131,15 +133,21 @@ async def pages(
 
 
 async def records_in_range(
-    store: RecordStore, *, flow: str | None, since: float | None, until: float | None,
+    store: RecordStore,
+    *,
+    flow: str | None,
+    since: float | None,
+    until: float | None,
 ) -> list[CallRecord]:
     """Every record in range; :class:`TooMany` past :data:`MAX_RANGE_RECORDS`."""
     out: list[CallRecord] = []
     async for page in pages(store, flow=flow, since=since, until=until):
         out += page
         if len(out) > MAX_RANGE_RECORDS:
-            raise TooMany(f"more than {MAX_RANGE_RECORDS} calls in this range; narrow it "
-                          "(since/until/flow) or use `ivr report` on the database")
+            raise TooMany(
+                f"more than {MAX_RANGE_RECORDS} calls in this range; narrow it "
+                "(since/until/flow) or use `ivr report` on the database"
+            )
     return out
 
 
@@ -152,8 +160,7 @@ def masked_record(record: CallRecord, flow: m.Flow | None) -> dict[str, Any]:
     data = record.to_dict()
     if flow is None:
         return data
-    data["variables"] = {k: MASK if k in flow.sensitive else v
-                         for k, v in record.variables.items()}
+    data["variables"] = {k: MASK if k in flow.sensitive else v for k, v in record.variables.items()}
     data["inputs"] = [asdict(_masked_input(i, flow.nodes.get(i.node))) for i in record.inputs]
     return data
 
@@ -169,12 +176,17 @@ def _masked_input(event: InputEvent, node: m.FlowNode | None) -> InputEvent:
 def survey_row(record: CallRecord) -> dict[str, Any]:
     """A record's survey for the API: the call's id, flow and start, then the survey."""
     assert record.survey is not None
-    return {"call_id": record.call_id, "flow": record.flow, "started_at": record.started_at,
-            **asdict(record.survey)}
+    return {
+        "call_id": record.call_id,
+        "flow": record.flow,
+        "started_at": record.started_at,
+        **asdict(record.survey),
+    }
 
 
-async def recent_surveys(store: RecordStore, *, flow: str | None, limit: int) -> list[dict[str,
-                                                                                         Any]]:
+async def recent_surveys(
+    store: RecordStore, *, flow: str | None, limit: int
+) -> list[dict[str, Any]]:
     """Up to ``limit`` surveys of the newest calls (looking back :data:`MAX_SURVEY_SCAN`)."""
     out: list[dict[str, Any]] = []
     scanned = 0
@@ -209,8 +221,17 @@ def surveys_csv(records: Iterable[CallRecord]) -> str:
     for r in surveyed:
         assert r.survey is not None
         questions.update(dict.fromkeys(a.question for a in r.survey.answers))
-    head = ["call_id", "flow", "started_at", "at", "survey", "mode", "status",
-            "satisfaction_question", "satisfaction"]
+    head = [
+        "call_id",
+        "flow",
+        "started_at",
+        "at",
+        "survey",
+        "mode",
+        "status",
+        "satisfaction_question",
+        "satisfaction",
+    ]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(head + [q for q in questions if q not in head])
@@ -218,8 +239,18 @@ def surveys_csv(records: Iterable[CallRecord]) -> str:
         s = r.survey
         assert s is not None
         answers = {a.question: a.value for a in s.answers}
-        row = [r.call_id, r.flow, iso(r.started_at), iso(s.at or None), s.survey, s.mode,
-               s.status, s.satisfaction, answers.get(s.satisfaction)]
-        writer.writerow([_cell(v) for v in row]
-                        + [_cell(answers.get(q)) for q in questions if q not in head])
+        row = [
+            r.call_id,
+            r.flow,
+            iso(r.started_at),
+            iso(s.at or None),
+            s.survey,
+            s.mode,
+            s.status,
+            s.satisfaction,
+            answers.get(s.satisfaction),
+        ]
+        writer.writerow(
+            [_cell(v) for v in row] + [_cell(answers.get(q)) for q in questions if q not in head]
+        )
     return buf.getvalue()

@@ -20,16 +20,27 @@ from ivr.flow import model as m
 from ivr.flow.numbers import CallPolicy, NumberPolicy, Refusal
 from ivr.flow.redact import CallLog
 
-__all__ = ["BookedBy", "CallContext", "HttpPort", "OutboundPort", "QueuePort", "QueueWatch",
-           "Services"]
+__all__ = [
+    "BookedBy",
+    "CallContext",
+    "HttpPort",
+    "OutboundPort",
+    "QueuePort",
+    "QueueWatch",
+    "Services",
+]
 
 
 class HttpPort(Protocol):
     """What the ``http`` node needs (``ivr.engines.http.HttpLookup`` in production)."""
 
     async def request(
-        self, method: Literal["GET", "POST"], path: str, *,
-        json_body: Mapping[str, object] | None = None, timeout_s: float | None = None,
+        self,
+        method: Literal["GET", "POST"],
+        path: str,
+        *,
+        json_body: Mapping[str, object] | None = None,
+        timeout_s: float | None = None,
         call_id: str = "",
     ) -> object: ...
 
@@ -68,13 +79,15 @@ class BookedBy:
 class OutboundPort(Protocol):
     """Durable outbound calls (callbacks, outbound surveys), placed later over AMI."""
 
-    async def book_callback(self, by: BookedBy, node: m.QueueNode, number: str,
-                            due_in_s: float, policy: CallPolicy) -> Refusal | None:
+    async def book_callback(
+        self, by: BookedBy, node: m.QueueNode, number: str, due_in_s: float, policy: CallPolicy
+    ) -> Refusal | None:
         """Store a callback request (it keeps the caller's place in line); or say why not:
         ``policy`` is checked again, with its daily limits."""
 
-    async def book_survey(self, by: BookedBy, survey: m.SurveySpec,
-                          policy: CallPolicy) -> Refusal | None:
+    async def book_survey(
+        self, by: BookedBy, survey: m.SurveySpec, policy: CallPolicy
+    ) -> Refusal | None:
         """Store an outbound survey to ``by.caller`` (at most one per call); or say why not."""
 
 

@@ -44,7 +44,10 @@ class CallRun:
     """One call walking one flow. Create, then ``await run()``."""
 
     def __init__(
-        self, flow: m.Flow, channel: Channel, services: Services | None = None,
+        self,
+        flow: m.Flow,
+        channel: Channel,
+        services: Services | None = None,
         record: CallRecord | None = None,
     ) -> None:
         self.flow = flow
@@ -52,14 +55,22 @@ class CallRun:
         self.services = services or Services()
         info = channel.info
         self.record = record or CallRecord(
-            call_id=info.uniqueid, flow=flow.name, flow_version=flow.version,
-            caller=info.caller_id, dnis=info.dnis, started_at=self.services.clock(),
+            call_id=info.uniqueid,
+            flow=flow.name,
+            flow_version=flow.version,
+            caller=info.caller_id,
+            dnis=info.dnis,
+            started_at=self.services.clock(),
         )
         self.vars: dict[str, str] = {
             **flow.variables,
             **{k: v for k, v in info.params.items() if k.isidentifier()},
-            "caller_id": info.caller_id, "caller_name": info.caller_name, "dnis": info.dnis,
-            "uniqueid": info.uniqueid, "channel": info.channel, "flow": flow.name,
+            "caller_id": info.caller_id,
+            "caller_name": info.caller_name,
+            "dnis": info.dnis,
+            "uniqueid": info.uniqueid,
+            "channel": info.channel,
+            "flow": flow.name,
             "language": flow.language,
         }
         self.sensitive = set(flow.sensitive)
@@ -88,8 +99,13 @@ class CallRun:
         except Exception as exc:  # a bug or a failing service must still leave a record
             rec.error = self.redact(f"{type(exc).__name__}: {exc}")
             level = logging.ERROR if isinstance(exc, IvrError) else logging.CRITICAL
-            self.log.log(level, "call failed at %s: %s", rec.end_node, rec.error,
-                         exc_info=not isinstance(exc, IvrError))
+            self.log.log(
+                level,
+                "call failed at %s: %s",
+                rec.end_node,
+                rec.error,
+                exc_info=not isinstance(exc, IvrError),
+            )
         outcome = self._agent_outcome(outcome)
         if outcome in ("self_service", "transferred"):
             await self._hangup_quietly()  # on error the channel stays up for the dialplan
@@ -171,7 +187,8 @@ class CallRun:
             case m.HoursNode():
                 status = node.hours.status(self.now())
                 return {"open": node.when_open, "holiday": node.when_holiday}.get(
-                    status, node.when_closed)
+                    status, node.when_closed
+                )
             case m.HttpNode():
                 return await self._http(node)
             case m.TransferNode():
@@ -218,8 +235,12 @@ class CallRun:
     def expression_variables(self) -> dict[str, str | int]:
         now = self.now()
         return {
-            **self.vars, "time": now.strftime("%H:%M"), "hour": now.hour, "minute": now.minute,
-            "weekday": WEEKDAYS[now.weekday()], "date": now.date().isoformat(),
+            **self.vars,
+            "time": now.strftime("%H:%M"),
+            "hour": now.hour,
+            "minute": now.minute,
+            "weekday": WEEKDAYS[now.weekday()],
+            "date": now.date().isoformat(),
         }
 
     def public_variables(self) -> dict[str, str]:
@@ -227,7 +248,8 @@ class CallRun:
         another, e.g. echoed by a lookup), per-call built-ins left out."""
         return {
             k: (MASK if k in self.sensitive else self.redact(v))
-            for k, v in self.vars.items() if k not in m.BUILTIN_VARIABLES
+            for k, v in self.vars.items()
+            if k not in m.BUILTIN_VARIABLES
         }
 
     def redact(self, text: str) -> str:
@@ -296,9 +318,12 @@ class CallRun:
                 return heard.kind, heard.choice or "", heard.value
             play = _already(heard.value)  # the key that ended listening starts the digits
         digits = await read_digits(
-            self.channel, play,
-            max_digits=node.max_digits, timeout_s=node.timeout_s,
-            inter_digit_timeout_s=node.inter_digit_timeout_s, terminator=terminator,
+            self.channel,
+            play,
+            max_digits=node.max_digits,
+            timeout_s=node.timeout_s,
+            inter_digit_timeout_s=node.inter_digit_timeout_s,
+            terminator=terminator,
             # done once no longer key could still match (a unique option, or a dead end)
             complete=lambda d: not any(k != d and k.startswith(d) for k in keys),
         )
@@ -310,8 +335,11 @@ class CallRun:
         return ListenRequest(
             prompts=self.prompts_for(prompts),
             choices=tuple((k, o.words) for k, o in node.options.items() if o.words),
-            language=self.vars["language"], dtmf="dtmf" in node.inputs, barge_in=node.barge_in,
-            min_speech_ms=node.min_speech_ms, no_input_timeout_s=node.timeout_s,
+            language=self.vars["language"],
+            dtmf="dtmf" in node.inputs,
+            barge_in=node.barge_in,
+            min_speech_ms=node.min_speech_ms,
+            no_input_timeout_s=node.timeout_s,
             max_speech_s=node.max_speech_s,
         )
 
@@ -320,12 +348,16 @@ class CallRun:
         retry: m.PromptSpec | None = None
         while True:
             digits = await read_digits(
-                self.channel, self._prompter([retry, node.prompt]),
-                max_digits=node.max_digits, timeout_s=node.timeout_s,
-                inter_digit_timeout_s=node.inter_digit_timeout_s, terminator=node.terminator,
+                self.channel,
+                self._prompter([retry, node.prompt]),
+                max_digits=node.max_digits,
+                timeout_s=node.timeout_s,
+                inter_digit_timeout_s=node.inter_digit_timeout_s,
+                terminator=node.terminator,
             )
             valid = node.min_digits <= len(digits) <= node.max_digits and (
-                node.pattern is None or node.pattern.fullmatch(digits) is not None)
+                node.pattern is None or node.pattern.fullmatch(digits) is not None
+            )
             if valid and node.confirm is not None:
                 valid = await self._confirmed(node, digits)
                 if not valid:
@@ -379,9 +411,11 @@ class CallRun:
         try:
             url = node.path.render(self.vars, url=True)
             reply = await http.request(
-                node.method, url,
+                node.method,
+                url,
                 json_body={k: t.render(self.vars) for k, t in node.body.items()} or None,
-                timeout_s=node.timeout_s, call_id=self.record.call_id,
+                timeout_s=node.timeout_s,
+                call_id=self.record.call_id,
             )
             saved = {var: extract(reply, path) for var, path in node.save.items()}
         except (HttpLookupError, ExpressionError) as exc:  # the lookup, or a value for the URL

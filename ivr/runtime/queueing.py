@@ -24,8 +24,15 @@ from ivr.flow import model as m
 from ivr.flow.numbers import NUMBER, CallPolicy, Refusal, effective
 from ivr.runtime.context import BookedBy, CallContext, OutboundPort, QueuePort, QueueWatch
 
-__all__ = ["NUMBER", "OutboundPort", "QueuePort", "QueueWatch", "booked_by", "estimate_wait_s",
-           "run_queue"]
+__all__ = [
+    "NUMBER",
+    "OutboundPort",
+    "QueuePort",
+    "QueueWatch",
+    "booked_by",
+    "estimate_wait_s",
+    "run_queue",
+]
 
 # Asterisk's QUEUESTATUS when Queue() returns without an agent
 _UNAVAILABLE = {"JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL", "FULL"}
@@ -35,8 +42,10 @@ EXIT_CONTEXT = "ivr-queue-exit"
 # Set once a callback was refused (the reason): the call is offered none again.
 REFUSED = "callback_refused"
 # Said when a number is refused and the offer has no `refused:` branch (stock sounds)
-APOLOGY = [Prompt("sound", "im-sorry", "I'm sorry."),
-           Prompt("sound", "feature-not-avail-line", "That feature is not available on this line.")]
+APOLOGY = [
+    Prompt("sound", "im-sorry", "I'm sorry."),
+    Prompt("sound", "feature-not-avail-line", "That feature is not available on this line."),
+]
 Booking = Literal["booked", "declined", "refused"]
 
 
@@ -64,14 +73,21 @@ async def run_queue(run: CallContext, node: m.QueueNode) -> str:
     if state is not None:
         nobody = state.on_duty == 0 or (node.require_available and state.available == 0)
         if nobody:
-            run.log.info("queue %s: no agent (%d on duty, %d free)", node.queue,
-                         state.on_duty, state.available)
+            run.log.info(
+                "queue %s: no agent (%d on duty, %d free)",
+                node.queue,
+                state.on_duty,
+                state.available,
+            )
             _visit(run, node, "no_agents", state)
             return node.when_unavailable
         position = state.callers + 1
         wait = estimate_wait_s(position, state)
-        run.vars.update(queue_position=str(position), queue_wait_min=str(math.ceil(wait / 60)),
-                        queue_agents=str(state.available))
+        run.vars.update(
+            queue_position=str(position),
+            queue_wait_min=str(math.ceil(wait / 60)),
+            queue_agents=str(state.available),
+        )
         offer = node.callback if _may_offer(run) else None
         if offer is not None and wait >= offer.over_s:
             booking = await _offer_callback(run, node, offer, wait)
@@ -85,13 +101,15 @@ async def run_queue(run: CallContext, node: m.QueueNode) -> str:
     else:
         position, wait = 0, 0.0
         if queues is not None:  # AMI configured but down (AMI off: expected, said at start)
-            run.log.warning("queue %s: state unknown (AMI down?); joining without "
-                            "announcement", node.queue)
+            run.log.warning(
+                "queue %s: state unknown (AMI down?); joining without announcement", node.queue
+            )
     return await _wait_in_queue(run, node, state, position, wait)
 
 
-async def _wait_in_queue(run: CallContext, node: m.QueueNode, state: QueueState | None,
-                         position: int, wait: float) -> str:
+async def _wait_in_queue(
+    run: CallContext, node: m.QueueNode, state: QueueState | None, position: int, wait: float
+) -> str:
     queues = run.services.queues
     watch = queues.watch(run.channel.info.uniqueid) if queues is not None else None
     started = run.services.clock()
@@ -126,8 +144,14 @@ async def _wait_in_queue(run: CallContext, node: m.QueueNode, state: QueueState 
             watch.close()
     # With option c the caller comes back here after the agent hangs up.
     _settle(run, visit, watch, started, answered_hint=status in ("", "CONTINUE"))
-    run.log.info("queue %s: %s (QUEUESTATUS=%s, agent %s, waited %.0f s)", node.queue,
-                 visit.result, status or "-", visit.agent or "-", visit.wait_s)
+    run.log.info(
+        "queue %s: %s (QUEUESTATUS=%s, agent %s, waited %.0f s)",
+        node.queue,
+        visit.result,
+        status or "-",
+        visit.agent or "-",
+        visit.wait_s,
+    )
     if visit.result == "answered":
         if node.survey:
             await run.run_survey(run.flow.surveys[node.survey], "in_call")
@@ -147,13 +171,13 @@ async def _exit_key(run: CallContext) -> str:
     return key if len(key) == 1 and key in DTMF_DIGITS else ""
 
 
-async def _callback_from_queue(run: CallContext, node: m.QueueNode, key: str,
-                               left_s: float) -> Booking:
+async def _callback_from_queue(
+    run: CallContext, node: m.QueueNode, key: str, left_s: float
+) -> Booking:
     """The callback key pressed during the hold music: the offer's wait threshold holds
     here too (against the wait now), then the number is confirmed and booked."""
     offer = node.callback
-    if (offer is None or key != offer.key or run.services.outbound is None
-            or not _may_offer(run)):
+    if offer is None or key != offer.key or run.services.outbound is None or not _may_offer(run):
         return "declined"
     wait = await _wait_now(run, node, left_s)
     if wait < offer.over_s:
@@ -193,24 +217,45 @@ async def _book_survey(run: CallContext, node: m.QueueNode, survey: m.SurveySpec
         return
     policy = number_policy(run)
     refusal = policy.check(run.record.caller) or await run.services.outbound.book_survey(
-        booked_by(run), survey, policy)
+        booked_by(run), survey, policy
+    )
     if refusal is not None:
         run.note_input(node, "survey_refused", refusal)
-        run.log.info("survey %s: no outbound survey to %s (%s)", survey.name,
-                     mask_number(run.record.caller), refusal)
+        run.log.info(
+            "survey %s: no outbound survey to %s (%s)",
+            survey.name,
+            mask_number(run.record.caller),
+            refusal,
+        )
 
 
-def _visit(run: CallContext, node: m.QueueNode, result: QueueResult, state: QueueState | None,
-           *, position: int = 0, expected: float | None = None) -> QueueVisit:
+def _visit(
+    run: CallContext,
+    node: m.QueueNode,
+    result: QueueResult,
+    state: QueueState | None,
+    *,
+    position: int = 0,
+    expected: float | None = None,
+) -> QueueVisit:
     visit = QueueVisit(
-        node.queue, result, position=position, expected_wait_s=expected,
-        agents_available=state.available if state is not None else 0)
+        node.queue,
+        result,
+        position=position,
+        expected_wait_s=expected,
+        agents_available=state.available if state is not None else 0,
+    )
     run.record.queue = visit
     return visit
 
 
-def _settle(run: CallContext, visit: QueueVisit, watch: QueueWatch | None, started: float,
-            answered_hint: bool) -> None:
+def _settle(
+    run: CallContext,
+    visit: QueueVisit,
+    watch: QueueWatch | None,
+    started: float,
+    answered_hint: bool,
+) -> None:
     """Fill the visit from AMI's events (who answered, hold and talk time)."""
     elapsed = run.services.clock() - started
     if watch is not None and watch.agent:
@@ -242,8 +287,9 @@ async def _announce(run: CallContext, node: m.QueueNode, position: int, wait: fl
         await ch.play([Prompt("sound", "queue-minutes")])
 
 
-async def _offer_callback(run: CallContext, node: m.QueueNode, offer: m.CallbackOffer,
-                          wait: float) -> Booking:
+async def _offer_callback(
+    run: CallContext, node: m.QueueNode, offer: m.CallbackOffer, wait: float
+) -> Booking:
     """Offer a callback; book it when the caller accepts and confirms a number."""
     if run.services.outbound is None:
         return "declined"
@@ -254,8 +300,9 @@ async def _offer_callback(run: CallContext, node: m.QueueNode, offer: m.Callback
     return await _book_callback(run, node, offer, wait, "before joining")
 
 
-async def _book_callback(run: CallContext, node: m.QueueNode, offer: m.CallbackOffer, wait: float,
-                         how: str) -> Booking:
+async def _book_callback(
+    run: CallContext, node: m.QueueNode, offer: m.CallbackOffer, wait: float, how: str
+) -> Booking:
     """Confirm the number to call back, then book the callback (due after ``wait``)."""
     assert run.services.outbound is not None
     policy = number_policy(run)
@@ -265,24 +312,30 @@ async def _book_callback(run: CallContext, node: m.QueueNode, offer: m.CallbackO
     if isinstance(number, Refused):
         await _refuse(run, node, offer, number.reason, number.number)
         return "refused"
-    refusal = await run.services.outbound.book_callback(booked_by(run), node, number, wait,
-                                                       policy)
+    refusal = await run.services.outbound.book_callback(booked_by(run), node, number, wait, policy)
     if refusal is not None:  # a daily limit, counted where bookings are stored
         await _refuse(run, node, offer, refusal, number)
         return "refused"
-    run.log.info("queue %s: callback booked %s to %s, due in %.0f s", node.queue, how,
-                 mask_number(number), wait)
+    run.log.info(
+        "queue %s: callback booked %s to %s, due in %.0f s",
+        node.queue,
+        how,
+        mask_number(number),
+        wait,
+    )
     return "booked"
 
 
-async def _refuse(run: CallContext, node: m.QueueNode, offer: m.CallbackOffer, reason: Refusal,
-                  number: str) -> None:
+async def _refuse(
+    run: CallContext, node: m.QueueNode, offer: m.CallbackOffer, reason: Refusal, number: str
+) -> None:
     """Never a silent drop: the record says why, and the caller hears the flow's branch
     (taken by the caller of this function) or an apology before going on in line."""
     run.vars[REFUSED] = reason
     run.note_input(node, "callback_refused", reason)
-    run.log.info("queue %s: callback to %s refused (%s)", node.queue,
-                 mask_number(number) or "-", reason)
+    run.log.info(
+        "queue %s: callback to %s refused (%s)", node.queue, mask_number(number) or "-", reason
+    )
     if offer.refused is None:
         await run.channel.play(APOLOGY)
 
@@ -290,8 +343,9 @@ async def _refuse(run: CallContext, node: m.QueueNode, offer: m.CallbackOffer, r
 _KEYS = "0123456789*#"
 
 
-async def _confirm_number(run: CallContext, node: m.QueueNode,
-                          policy: CallPolicy) -> str | Refused | None:
+async def _confirm_number(
+    run: CallContext, node: m.QueueNode, policy: CallPolicy
+) -> str | Refused | None:
     """The number to call back, confirmed with 1 after it is read back (stock sounds: "you
     entered <digits>, if correct press 1"); None when the caller confirms none.
 
@@ -311,8 +365,10 @@ async def _confirm_number(run: CallContext, node: m.QueueNode,
                 return number
             if not policy.edit:
                 return Refused("edit_not_allowed", number) if key else None
-        key = await run.channel.play([Prompt("sound", "vm-enter-num-to-call"),
-                                      Prompt("sound", "vm-then-pound")], "0123456789")
+        key = await run.channel.play(
+            [Prompt("sound", "vm-enter-num-to-call"), Prompt("sound", "vm-then-pound")],
+            "0123456789",
+        )
         number = await _read_number(run, key)
         run.note_input(node, "dtmf", mask_number(number))
         if number and (refusal := policy.check(number)) is not None:

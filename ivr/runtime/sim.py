@@ -19,11 +19,21 @@ from ivr.call.channel import DTMF_DIGITS, CallInfo, Heard, ListenRequest, Prompt
 from ivr.errors import CallHangup, HttpLookupError, SimulationInputError
 from ivr.runtime.queueing import EXIT_CONTEXT
 
-DIAL_RESULTS = {"answer": "ANSWER", "busy": "BUSY", "noanswer": "NOANSWER",
-                "chanunavail": "CHANUNAVAIL", "congestion": "CONGESTION"}
+DIAL_RESULTS = {
+    "answer": "ANSWER",
+    "busy": "BUSY",
+    "noanswer": "NOANSWER",
+    "chanunavail": "CHANUNAVAIL",
+    "congestion": "CONGESTION",
+}
 # Queue(): how waiting ends for a dial-result token (QUEUESTATUS; CONTINUE = an agent talked)
-QUEUE_RESULTS = {"answer": "CONTINUE", "noanswer": "TIMEOUT", "busy": "TIMEOUT",
-                 "chanunavail": "JOINEMPTY", "congestion": "JOINUNAVAIL"}
+QUEUE_RESULTS = {
+    "answer": "CONTINUE",
+    "noanswer": "TIMEOUT",
+    "busy": "TIMEOUT",
+    "chanunavail": "JOINEMPTY",
+    "congestion": "JOINUNAVAIL",
+}
 _ids = itertools.count(1)
 
 
@@ -31,11 +41,16 @@ def parse_tokens(text: str) -> list[str]:
     """``"1, 2,wait,say:billing"`` -> ``["1", "2", "wait", "say:billing"]``."""
     tokens = [t.strip() for t in text.split(",") if t.strip()]
     for tok in tokens:
-        if not (tok.startswith("say:") or tok.lower() in ("wait", "hangup", *DIAL_RESULTS)
-                or all(c in DTMF_DIGITS for c in tok) or _hold_key(tok)):
+        if not (
+            tok.startswith("say:")
+            or tok.lower() in ("wait", "hangup", *DIAL_RESULTS)
+            or all(c in DTMF_DIGITS for c in tok)
+            or _hold_key(tok)
+        ):
             raise SimulationInputError(
                 f"'{tok}' is not a caller action: use digits (0-9 * #), wait, hangup, "
-                f"say:<words>, hold:<key>, or a dial result ({', '.join(DIAL_RESULTS)})")
+                f"say:<words>, hold:<key>, or a dial result ({', '.join(DIAL_RESULTS)})"
+            )
     return tokens
 
 
@@ -133,7 +148,8 @@ class ScriptedChannel:
             return ""
         if tok.startswith("say:"):
             raise SimulationInputError(
-                f"'{tok}': this prompt takes keys only (speech input is not available yet)")
+                f"'{tok}': this prompt takes keys only (speech input is not available yet)"
+            )
         if tok in DIAL_RESULTS or _hold_key(tok):
             raise SimulationInputError(f"'{tok}' given while the flow waits for a key")
         self._queue.popleft()
@@ -235,8 +251,12 @@ class StubHttp:
         self.emit = emit
 
     async def request(
-        self, method: Literal["GET", "POST"], path: str, *,
-        json_body: Mapping[str, object] | None = None, timeout_s: float | None = None,
+        self,
+        method: Literal["GET", "POST"],
+        path: str,
+        *,
+        json_body: Mapping[str, object] | None = None,
+        timeout_s: float | None = None,
         call_id: str = "",
     ) -> object:
         key = f"{method} {path}"
@@ -258,7 +278,7 @@ def match_phrase(said: str, choices: tuple[tuple[str, tuple[str, ...]], ...]) ->
     for key, phrases in choices:
         for phrase in phrases:
             p = _words(phrase)
-            hit = any(words[i:i + len(p)] == p for i in range(len(words) - len(p) + 1))
+            hit = any(words[i : i + len(p)] == p for i in range(len(words) - len(p) + 1))
             if p and hit and (best is None or len(p) > best[0]):
                 best = (len(p), key)
     return best[1] if best else None

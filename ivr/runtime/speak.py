@@ -18,8 +18,10 @@ log = logging.getLogger("ivr.call")
 # the AGI reads that as a hang-up). Larger amounts are skipped rather than end the call.
 MAX_SAY_NUMBER = 999_999_999
 # SAY DIGITS takes [0-9] only; these keys are said with the sounds Asterisk itself uses.
-KEY_SOUNDS = {"*": Prompt("sound", "digits/star", "star"),
-              "#": Prompt("sound", "digits/pound", "pound")}
+KEY_SOUNDS = {
+    "*": Prompt("sound", "digits/star", "star"),
+    "#": Prompt("sound", "digits/pound", "pound"),
+}
 
 
 def to_prompt(part: Speech) -> Prompt:
@@ -129,8 +131,13 @@ def _skip(channel: Channel, part: SayValue, value: str) -> str:
     """Say nothing for this value, and log it with the call (an unset variable is quiet)."""
     if value:
         shown = value if len(value) <= 40 else value[:37] + "..."
-        log.warning("not saying {%s:%s}: %r cannot be said that way", part.variable,
-                    part.format, shown, extra={"uniqueid": channel.info.uniqueid})
+        log.warning(
+            "not saying {%s:%s}: %r cannot be said that way",
+            part.variable,
+            part.format,
+            shown,
+            extra={"uniqueid": channel.info.uniqueid},
+        )
     return ""
 
 

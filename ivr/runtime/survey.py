@@ -13,8 +13,13 @@ from ivr.runtime.context import CallContext
 
 # What each scale accepts: key -> stored value, and the words that say it
 SCALES: dict[str, dict[str, tuple[int, tuple[str, ...]]]] = {
-    "1-5": {"1": (1, ("one",)), "2": (2, ("two",)), "3": (3, ("three",)),
-            "4": (4, ("four",)), "5": (5, ("five",))},
+    "1-5": {
+        "1": (1, ("one",)),
+        "2": (2, ("two",)),
+        "3": (3, ("three",)),
+        "4": (4, ("four",)),
+        "5": (5, ("five",)),
+    },
     "yes-no": {"1": (1, ("yes",)), "2": (0, ("no",))},
 }
 
@@ -33,8 +38,9 @@ async def run_survey(run: CallContext, spec: m.SurveySpec, mode: str) -> SurveyR
             await run.say([spec.thanks])
     finally:
         given = sum(a.value is not None for a in result.answers)
-        result.status = ("completed" if given == len(spec.questions)
-                         else "partial" if given else "no_answer")
+        result.status = (
+            "completed" if given == len(spec.questions) else "partial" if given else "no_answer"
+        )
         result.at = run.services.clock()
         run.log.info("survey %s (%s): %s", spec.name, mode, result.status)
     return result
@@ -46,11 +52,15 @@ async def _ask(run: CallContext, spec: m.SurveySpec, question: m.SurveyQuestion)
     node = m.Node(id=f"survey:{spec.name}:{question.id}", line=0)
     for _ in range(1 + spec.retries):
         if "speech" in spec.inputs and run.can_hear():
-            heard = await run.channel.listen(ListenRequest(
-                prompts=run.prompts_for([question.prompt]),
-                choices=tuple((k, words) for k, (_, words) in scale.items()),
-                language=run.vars["language"], dtmf="dtmf" in spec.inputs,
-                no_input_timeout_s=spec.timeout_s))
+            heard = await run.channel.listen(
+                ListenRequest(
+                    prompts=run.prompts_for([question.prompt]),
+                    choices=tuple((k, words) for k, (_, words) in scale.items()),
+                    language=run.vars["language"],
+                    dtmf="dtmf" in spec.inputs,
+                    no_input_timeout_s=spec.timeout_s,
+                )
+            )
             key, kind = heard.choice or "", heard.kind
         else:
             key = await run.say([question.prompt], keys)

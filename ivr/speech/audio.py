@@ -93,11 +93,15 @@ def read_wav(path: str | Path) -> Pcm:
     except FileNotFoundError:
         raise SpeechError(f"{p}: no such file") from None
     except (wave.Error, EOFError) as exc:
-        raise SpeechError(f"{p}: not a PCM WAV file ({exc or 'too short'}); convert it with "
-                          f"'sox {p.name} -r 8000 -c 1 -b 16 out.wav'") from None
+        raise SpeechError(
+            f"{p}: not a PCM WAV file ({exc or 'too short'}); convert it with "
+            f"'sox {p.name} -r 8000 -c 1 -b 16 out.wav'"
+        ) from None
     if width != 2:
-        raise SpeechError(f"{p}: expected 16-bit samples, got {8 * width}-bit; convert it with "
-                          f"'sox {p.name} -b 16 out.wav'")
+        raise SpeechError(
+            f"{p}: expected 16-bit samples, got {8 * width}-bit; convert it with "
+            f"'sox {p.name} -b 16 out.wav'"
+        )
     if channels > 1:
         mixed = np.frombuffer(frames, dtype="<i2").reshape(-1, channels).mean(axis=1)
         frames = mixed.astype("<i2").tobytes()

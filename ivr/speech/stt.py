@@ -27,7 +27,7 @@ def parse_choices(spec: str) -> list[SpeechChoice]:
         if phrases:
             choices.append(SpeechChoice(phrases[0], phrases))
     if not choices:
-        raise SpeechError(f"no choices in {spec!r}; use e.g. --choices \"sales,billing|bill\"")
+        raise SpeechError(f'no choices in {spec!r}; use e.g. --choices "sales,billing|bill"')
     return choices
 
 
@@ -57,12 +57,22 @@ def run_stt(
     """The ``ivr stt`` command: print what ``path`` says; exit code 0, or 1 on no match."""
     result = recognise_file(path, parse_choices(choices), engine, model, language)
     if as_json:
-        print(json.dumps({"text": result.text, "choice": result.choice,
-                          "confidence": result.confidence, "engine": result.engine},
-                         ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "text": result.text,
+                    "choice": result.choice,
+                    "confidence": result.confidence,
+                    "engine": result.engine,
+                },
+                ensure_ascii=False,
+            )
+        )
     else:
-        print(f"text: {result.text!r}\nchoice: {result.choice}\n"
-              f"confidence: {result.confidence:.3f}\nengine: {result.engine}")
+        print(
+            f"text: {result.text!r}\nchoice: {result.choice}\n"
+            f"confidence: {result.confidence:.3f}\nengine: {result.engine}"
+        )
     return 0 if result.choice is not None else 1
 
 
@@ -73,12 +83,17 @@ def _cmd(args: argparse.Namespace) -> int:
 def add_stt_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``stt`` on an ``argparse`` sub-parsers object (sets ``func``)."""
     p: argparse.ArgumentParser = subparsers.add_parser(
-        "stt", help="recognise a WAV file against menu choices",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "stt",
+        help="recognise a WAV file against menu choices",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("file", help="mono 16-bit WAV (8 or 16 kHz; other rates are resampled)")
-    p.add_argument("--choices", required=True,
-                   help='comma-separated choices, "|" between synonyms: '
-                   '"billing|bill,agent|operator|person"')
+    p.add_argument(
+        "--choices",
+        required=True,
+        help='comma-separated choices, "|" between synonyms: "billing|bill,agent|operator|person"',
+    )
     p.add_argument("--engine", choices=ENGINE_NAMES, default="pocketsphinx")
     p.add_argument("--model", help="model directory (required for vosk)")
     p.add_argument("--language", default="en", help="language of the speech (default en)")

@@ -88,16 +88,20 @@ class VoskEngine:
         :class:`SpeechError` names the unknown words.
         """
         if language not in self._languages:
-            raise SpeechError(f"the Vosk model {self.model_path} does not recognise "
-                              f"language {language!r} (it has {sorted(self._languages)})")
+            raise SpeechError(
+                f"the Vosk model {self.model_path} does not recognise "
+                f"language {language!r} (it has {sorted(self._languages)})"
+            )
         usable = [
             SpeechChoice(c.key, tuple(p for p in c.phrases if self._all_known(p, language)))
             for c in choices
         ]
         usable = [c for c in usable if c.phrases]
         if not usable:
-            raise SpeechError(f"no menu phrase is in the vocabulary of {self.model_path} "
-                              f"(unknown: {', '.join(self.unknown_words(choices, language))})")
+            raise SpeechError(
+                f"no menu phrase is in the vocabulary of {self.model_path} "
+                f"(unknown: {', '.join(self.unknown_words(choices, language))})"
+            )
         return VoskRecognizer(self, usable, language, input_rate_hz)
 
     def _all_known(self, phrase: str, language: str) -> bool:
@@ -161,5 +165,6 @@ class VoskRecognizer:
         choice = found.key if found is not None else None
         if confidence < self.engine.min_confidence:
             choice = None
-        return Recognition(text=text, choice=choice, confidence=round(confidence, 3),
-                           engine=self.engine.name)
+        return Recognition(
+            text=text, choice=choice, confidence=round(confidence, 3), engine=self.engine.name
+        )

@@ -49,7 +49,7 @@ class Journal:
             size = os.fstat(fd).st_size
             try:
                 while data:
-                    data = data[os.write(fd, data):]
+                    data = data[os.write(fd, data) :]
                 os.fsync(fd)
             except OSError:
                 # a disk that filled up mid-write leaves half a line, which the next append
@@ -129,17 +129,24 @@ class Backlog:
             self.journal.append(self.memory)
         except OSError as exc:
             if not self._journal_failing:
-                log.error("%s: journal not writable (%s): %d record write(s) kept in memory "
-                          "until the database or the journal takes them", self.journal.path,
-                          exc, len(self.memory))
+                log.error(
+                    "%s: journal not writable (%s): %d record write(s) kept in memory "
+                    "until the database or the journal takes them",
+                    self.journal.path,
+                    exc,
+                    len(self.memory),
+                )
             self._journal_failing = True
             return
         self._journal_failing = False
         self._journaled += len(self.memory)
         self.memory.clear()
 
-    def replay(self, conn: sqlite3.Connection, write: Callable[[sqlite3.Connection, Entry], None],
-               ) -> int:
+    def replay(
+        self,
+        conn: sqlite3.Connection,
+        write: Callable[[sqlite3.Connection, Entry], None],
+    ) -> int:
         """Write every entry in one transaction with ``write``; returns how many. Raises
         :class:`sqlite3.Error` (the backlog unchanged) while the database cannot take them."""
         entries = (self.journal.read() if self.journal is not None else []) + self.memory

@@ -53,40 +53,73 @@ RECOVERED_ERROR = "server stopped during the call"
 HEALTH_TIMEOUT_S = 2.0  # a store read slower than this is reported down
 
 _COLUMNS = (
-    "call_id", "flow", "flow_version", "caller", "dnis", "started_at", "ended_at", "duration_s",
-    "language", "path", "inputs", "outcome", "end_node", "transfer_target", "error", "variables",
-    "queue", "survey",
+    "call_id",
+    "flow",
+    "flow_version",
+    "caller",
+    "dnis",
+    "started_at",
+    "ended_at",
+    "duration_s",
+    "language",
+    "path",
+    "inputs",
+    "outcome",
+    "end_node",
+    "transfer_target",
+    "error",
+    "variables",
+    "queue",
+    "survey",
 )
 _PLAIN_COLUMNS = tuple(  # stored as they are in the record
-    c for c in _COLUMNS
+    c
+    for c in _COLUMNS
     if c not in ("duration_s", "path", "inputs", "outcome", "variables", "queue", "survey")
 )
 _COLS = ", ".join(_COLUMNS)
 _MARKS = ", ".join("?" * len(_COLUMNS))
 _INSERT = f"INSERT INTO calls ({_COLS}) VALUES ({_MARKS})"
-_UPSERT = (
-    f"{_INSERT} ON CONFLICT(call_id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[1:])
+_UPSERT = f"{_INSERT} ON CONFLICT(call_id) DO UPDATE SET " + ", ".join(
+    f"{c} = excluded.{c}" for c in _COLUMNS[1:]
 )
 
 # A checkpoint saves where the caller is; the rest of the row comes with begin and finish.
 # (call_id first, as in every write: errors and the checkpoint queue are keyed on params[0].)
 # Never on a finished row: that is an earlier call that had the same id.
-_CHECKPOINT = ("UPDATE calls SET language = ?2, path = ?3, inputs = ?4, end_node = ?5 "
-               "WHERE call_id = ?1 AND outcome IS NULL")
+_CHECKPOINT = (
+    "UPDATE calls SET language = ?2, path = ?3, inputs = ?4, end_node = ?5 "
+    "WHERE call_id = ?1 AND outcome IS NULL"
+)
 
 # Writes that hold a record, and so go to the backlog when the database refuses them.
 _BACKLOG_OPS: dict[str, Op] = {_INSERT: "begin", _UPSERT: "finish"}
 
+
 def _encode(record: CallRecord) -> Params:
     """A record as the parameter tuple for :data:`_INSERT` (JSON for the list/dict fields)."""
-    return _readable((
-        record.call_id, record.flow, record.flow_version, record.caller, record.dnis,
-        record.started_at, record.ended_at, record.duration_s, record.language,
-        _dumps(record.path), _inputs_json(record),
-        record.outcome, record.end_node, record.transfer_target, record.error,
-        _dumps(record.variables), _json_or_none(record.queue), _json_or_none(record.survey),
-    ))
+    return _readable(
+        (
+            record.call_id,
+            record.flow,
+            record.flow_version,
+            record.caller,
+            record.dnis,
+            record.started_at,
+            record.ended_at,
+            record.duration_s,
+            record.language,
+            _dumps(record.path),
+            _inputs_json(record),
+            record.outcome,
+            record.end_node,
+            record.transfer_target,
+            record.error,
+            _dumps(record.variables),
+            _json_or_none(record.queue),
+            _json_or_none(record.survey),
+        )
+    )
 
 
 def _readable(params: Params) -> Params:
@@ -104,13 +137,21 @@ def _progress(record: CallRecord) -> Params:
     """The :data:`_CHECKPOINT` parameters of a call in progress."""
     if record.outcome is not None:
         raise ValueError(f"checkpoint(): call {record.call_id!r} already has an outcome")
-    return _readable((record.call_id, record.language, _dumps(record.path),
-                      _inputs_json(record), record.end_node))
+    return _readable(
+        (
+            record.call_id,
+            record.language,
+            _dumps(record.path),
+            _inputs_json(record),
+            record.end_node,
+        )
+    )
 
 
 def _inputs_json(record: CallRecord) -> str:
-    return _dumps([{"node": i.node, "kind": i.kind, "value": i.value, "at_s": i.at_s}
-                   for i in record.inputs])
+    return _dumps(
+        [{"node": i.node, "kind": i.kind, "value": i.value, "at_s": i.at_s} for i in record.inputs]
+    )
 
 
 def _json_or_none(value: QueueVisit | SurveyResult | None) -> str | None:
@@ -155,8 +196,10 @@ def _where(
     clauses: list[str] = []
     params: list[Any] = []
     for clause, value in (
-        ("flow = ?", flow), ("outcome = ?", outcome),
-        ("started_at >= ?", since), ("started_at < ?", until),
+        ("flow = ?", flow),
+        ("outcome = ?", outcome),
+        ("started_at >= ?", since),
+        ("started_at < ?", until),
     ):
         if value is not None:
             clauses.append(clause)
@@ -179,8 +222,15 @@ class RecordStore:
     database path in the message). Cancelling a task awaiting a write does not cancel the write.
     """
 
-    def __init__(self, path: str, executor: ThreadPoolExecutor, max_batch: int,
-                 journal: Journal | None, busy_timeout_ms: int, retry_s: float) -> None:
+    def __init__(
+        self,
+        path: str,
+        executor: ThreadPoolExecutor,
+        max_batch: int,
+        journal: Journal | None,
+        busy_timeout_ms: int,
+        retry_s: float,
+    ) -> None:
         """Internal: use :meth:`open`."""
         self._path = path
         self._backlog = Backlog(journal)  # writer thread only
@@ -203,11 +253,14 @@ class RecordStore:
         self._closing = False
         self._closed = False
 
-
     @classmethod
     async def open(
-        cls, path: str | os.PathLike[str], *, max_batch: int = 256,
-        journal_path: str | os.PathLike[str] | None = None, busy_timeout_ms: int = 5000,
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        max_batch: int = 256,
+        journal_path: str | os.PathLike[str] | None = None,
+        busy_timeout_ms: int = 5000,
         retry_s: float = 2.0,
     ) -> RecordStore:
         """Open (creating parent directories, file and schema) the store at ``path``.
@@ -244,9 +297,12 @@ class RecordStore:
         try:
             migrate(conn, self._path)
             if len(self._backlog):  # what the last run could not write
-                log.warning("%s: replaying %d record write(s) from %s", self._path,
-                            len(self._backlog), self._backlog.journal and
-                            self._backlog.journal.path)
+                log.warning(
+                    "%s: replaying %d record write(s) from %s",
+                    self._path,
+                    len(self._backlog),
+                    self._backlog.journal and self._backlog.journal.path,
+                )
                 self._backlog.replay(conn, _replay_one)
         except BaseException:
             conn.close()
@@ -321,7 +377,6 @@ class RecordStore:
         """The database path as given to :meth:`open`."""
         return self._path
 
-
     async def begin(self, record: CallRecord) -> None:
         """Insert the row for a call that has just started (its outcome is still ``None``).
 
@@ -383,9 +438,7 @@ class RecordStore:
 
     def _kick(self) -> None:
         """Hand the next batch of queued writes to the writer thread (loop thread only)."""
-        batch, self._pending = (
-            self._pending[: self._max_batch], self._pending[self._max_batch :]
-        )
+        batch, self._pending = (self._pending[: self._max_batch], self._pending[self._max_batch :])
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
@@ -453,18 +506,25 @@ class RecordStore:
                 results.append(self._error("write", exc, params[0]))
         return results
 
-    def _set_aside(self, batch: list[tuple[str, Params]],
-                   exc: sqlite3.Error | None) -> list[Exception | None]:
+    def _set_aside(
+        self, batch: list[tuple[str, Params]], exc: sqlite3.Error | None
+    ) -> list[Exception | None]:
         """Writer thread: records into the backlog (checkpoints, mere crash snapshots, are
         dropped); every write of the batch counts as done."""
         if not self._down:
             journal = self._backlog.journal
-            log.error("%s: database unavailable (%s): call records go to %s and are replayed "
-                      "every %.0f s until it is back", self._path, exc,
-                      journal.path if journal else "memory", self.retry_s)
+            log.error(
+                "%s: database unavailable (%s): call records go to %s and are replayed "
+                "every %.0f s until it is back",
+                self._path,
+                exc,
+                journal.path if journal else "memory",
+                self.retry_s,
+            )
         self._down = True
-        self._backlog.add([(_BACKLOG_OPS[sql], params) for sql, params in batch
-                           if sql in _BACKLOG_OPS])
+        self._backlog.add(
+            [(_BACKLOG_OPS[sql], params) for sql, params in batch if sql in _BACKLOG_OPS]
+        )
         return [None] * len(batch)
 
     def _replay(self) -> int:
@@ -491,8 +551,12 @@ class RecordStore:
             return
         self._backlog.save()
         for op, row in self._backlog.memory:
-            log.critical("%s: call record not saved (%s): %s", self._path, op,
-                         json.dumps(row, ensure_ascii=False))
+            log.critical(
+                "%s: call record not saved (%s): %s",
+                self._path,
+                op,
+                json.dumps(row, ensure_ascii=False),
+            )
 
     def _schedule_retry(self) -> None:
         if self._retry_timer is None and self._retrying is None and not self._closed:
@@ -529,7 +593,6 @@ class RecordStore:
                     results.append(self._error("write", exc, params[0]))
         return results
 
-
     async def get(self, call_id: str) -> CallRecord | None:
         """The record of ``call_id``, or ``None`` if there is none."""
 
@@ -565,14 +628,16 @@ class RecordStore:
             counts[outcome] = n
         return counts
 
-    async def transaction(self, fn: Callable[[sqlite3.Connection], T], *,
-                          durable: bool = False) -> T:
+    async def transaction(
+        self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = False
+    ) -> T:
         """Run ``fn(connection)`` in one write transaction on the store's thread.
 
         ``durable``: the commit is synced to disk before this returns (``synchronous=FULL``),
         so it survives a power loss, not only a crash (WAL with NORMAL syncs at checkpoints).
         For the few writes that promise something to a caller, e.g. a booked callback.
         """
+
         def call() -> T:
             conn = self._connection()
             if not durable:
@@ -592,12 +657,14 @@ class RecordStore:
 
         ``False`` when the call is unknown or already has a survey: one survey per call.
         """
+
         def attach() -> bool:
             conn = self._connection()
             with immediate(conn):
                 cursor = conn.execute(
                     "UPDATE calls SET survey = ? WHERE call_id = ? AND survey IS NULL",
-                    (_json_or_none(survey), call_id))
+                    (_json_or_none(survey), call_id),
+                )
             return cursor.rowcount == 1
 
         return await self._run(attach)
@@ -627,7 +694,6 @@ class RecordStore:
             raise StoreError(f"{self._path}: the store is closed")
         return await self._run(recover)
 
-
     async def _fetch(self, sql: str, params: list[Any]) -> list[sqlite3.Row]:
         def read() -> list[sqlite3.Row]:
             return self._connection().execute(sql, params).fetchall()
@@ -641,8 +707,11 @@ class RecordStore:
 
     def _error(self, what: str, exc: sqlite3.Error, call_id: object = None) -> StoreError:
         call = f" call {call_id!r}:" if call_id is not None else ""
-        kind = (DuplicateCallError if isinstance(exc, sqlite3.IntegrityError)
-                and "calls.call_id" in str(exc) else StoreError)
+        kind = (
+            DuplicateCallError
+            if isinstance(exc, sqlite3.IntegrityError) and "calls.call_id" in str(exc)
+            else StoreError
+        )
         error = kind(f"{self._path}:{call} {what} failed: {exc}")
         error.__cause__ = exc
         return error
@@ -673,8 +742,9 @@ def _replay_one(conn: sqlite3.Connection, entry: Entry) -> None:
     call_id, started_at = row[0], row[_COLUMNS.index("started_at")]
     for n in range(1, 1000):
         key = call_id if n == 1 else f"{call_id}-{n}"
-        found = conn.execute("SELECT started_at, outcome FROM calls WHERE call_id = ?",
-                             (key,)).fetchone()
+        found = conn.execute(
+            "SELECT started_at, outcome FROM calls WHERE call_id = ?", (key,)
+        ).fetchone()
         if found is None or found[0] == started_at or found[1] is None:
             conn.execute(_UPSERT, (key, *row[1:]))
             return

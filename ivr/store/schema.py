@@ -123,22 +123,26 @@ _OUTBOUND_V4 = """
     )"""
 _OUTBOUND_V3_COLUMNS = (
     "id, kind, call_id, flow, target, number, channel, caller_id, due_at, attempts,"
-    " max_attempts, retry_after_s, status, last_result, created_at, updated_at, variables")
+    " max_attempts, retry_after_s, status, last_result, created_at, updated_at, variables"
+)
 
 
 def _migrate_3_to_4(conn: sqlite3.Connection) -> None:
     """Outbound jobs keep the rules they were booked with, and may be ``held`` (their flow or
     node is gone) with a reason. A CHECK cannot be changed in place: the table is rebuilt."""
     conn.execute(_OUTBOUND_V4)
-    conn.execute(f"INSERT INTO outbound_v4 ({_OUTBOUND_V3_COLUMNS})"
-                 f" SELECT {_OUTBOUND_V3_COLUMNS} FROM outbound")
+    conn.execute(
+        f"INSERT INTO outbound_v4 ({_OUTBOUND_V3_COLUMNS})"
+        f" SELECT {_OUTBOUND_V3_COLUMNS} FROM outbound"
+    )
     conn.execute("DROP TABLE outbound")  # and its index on (status, due_at)
     conn.execute("ALTER TABLE outbound_v4 RENAME TO outbound")
     # The dialer's selection: due jobs per kind and target, oldest first. The old index is
     # not kept: the planner took it for "due callbacks and surveys" and walked every
     # pending campaign row to find them.
-    conn.execute("CREATE INDEX outbound_target_due ON outbound"
-                 " (status, kind, flow, target, due_at)")
+    conn.execute(
+        "CREATE INDEX outbound_target_due ON outbound (status, kind, flow, target, due_at)"
+    )
 
 
 def _migrate_4_to_5(conn: sqlite3.Connection) -> None:
@@ -150,7 +154,12 @@ def _migrate_4_to_5(conn: sqlite3.Connection) -> None:
 
 
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
-    _migrate_0_to_1, _migrate_1_to_2, _migrate_2_to_3, _migrate_3_to_4, _migrate_4_to_5)
+    _migrate_0_to_1,
+    _migrate_1_to_2,
+    _migrate_2_to_3,
+    _migrate_3_to_4,
+    _migrate_4_to_5,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

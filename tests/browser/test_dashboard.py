@@ -118,16 +118,19 @@ def test_dashboard_shows_the_seeded_operations_picture(dash: Dashboard, seed: Se
     expect(page.locator(tile(page, "satisfaction"))).to_have_text("80.0 %")
     expect(page.locator(tile(page, "abandon_rate"))).to_have_text("12.5 %")
     expect(page.locator('.tile[data-kpi="agent_answer_rate"] [data-role="sub"]')).to_have_text(
-        "40 agent requests")
+        "40 agent requests"
+    )
     points = page.evaluate("""() => [...document.querySelectorAll('.tile canvas')].map(
         (c) => Chart.getChart(c)?.data.datasets[0].data ?? null)""")
     assert points[0] == [70, 72, 80, None, 78, 76, 75]  # a day without calls keeps its place
     assert points[2][-1] is None  # a day without survey answers is a gap, not a zero
-    assert "n/a" in (page.locator('.tile[data-kpi="satisfaction"] canvas')
-                     .get_attribute("aria-label") or "")
+    assert "n/a" in (
+        page.locator('.tile[data-kpi="satisfaction"] canvas').get_attribute("aria-label") or ""
+    )
     expect(page.locator("#minor-kpis")).to_contain_text("Avg wait43 s")
     expect(page.locator("#minor-kpis")).to_contain_text(
-        "Callbacks asked / placed / connected4 / 3 / 2")
+        "Callbacks asked / placed / connected4 / 3 / 2"
+    )
     expect(page.locator("#kpi-scope")).to_contain_text("Asia/Shanghai")
     query = seed.kpi_queries[0]
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", query["since"]) and query["until"] > query["since"]
@@ -167,7 +170,8 @@ def test_dashboard_shows_the_seeded_operations_picture(dash: Dashboard, seed: Se
     expect(page.locator("#flow-table tbody tr")).to_have_count(flows)
     expect(page.locator("#flow-errors")).to_be_visible()
     expect(page.locator("#flow-errors li")).to_have_text(
-        "flows/broken.yaml:12:7 node 'main': goes to 'offerz', which is not a node of this flow")
+        "flows/broken.yaml:12:7 node 'main': goes to 'offerz', which is not a node of this flow"
+    )
     page.select_option("#flow-select", "bank")
     picture = page.locator("#flow-picture svg")
     expect(picture).to_be_visible()
@@ -219,16 +223,15 @@ def test_live_calls_refresh_every_five_seconds(dash: Dashboard, seed: Seed) -> N
     started = time.monotonic()
     expect(page.locator("#live-table tbody tr")).to_have_count(2, timeout=8000)
     assert time.monotonic() - started < 7
-    expect(page.locator("#live-table tbody tr").nth(0).locator("td").nth(2)).to_have_text(
-        "agent")
+    expect(page.locator("#live-table tbody tr").nth(0).locator("td").nth(2)).to_have_text("agent")
     expect(page.locator("#picture-callers")).to_have_text("Callers now: agent (1)")
     expect(page.locator("#ivr-node-agent")).to_have_class(re.compile("has-callers"))
     expect(page.locator("#ami-status")).to_have_text("AMI down")
     expect(page.locator("#queue-table tbody")).to_have_text(
-        "Queue figures unavailable: AMI is down.")
+        "Queue figures unavailable: AMI is down."
+    )
     seed.live = []
-    expect(page.locator("#live-table tbody")).to_have_text("No calls in progress.",
-                                                           timeout=8000)
+    expect(page.locator("#live-table tbody")).to_have_text("No calls in progress.", timeout=8000)
 
 
 def test_picture_follows_the_flow_selector(dash: Dashboard) -> None:
@@ -239,7 +242,8 @@ def test_picture_follows_the_flow_selector(dash: Dashboard) -> None:
     page.select_option("#flow-select", "voice")
     expect(titles.filter(has_text=re.compile("^read_number$"))).to_have_count(0)
     expect(page.locator("#flow-picture svg")).to_have_attribute(
-        "aria-label", "Picture of the flow voice")
+        "aria-label", "Picture of the flow voice"
+    )
     page.click("#picture-size")
     expect(page.locator("#flow-picture")).to_have_class(re.compile("actual"))
     expect(page.locator("#picture-size")).to_have_attribute("aria-pressed", "true")

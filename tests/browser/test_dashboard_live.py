@@ -86,19 +86,46 @@ def at(day: datetime, hour: int, minute: int) -> float:
     return (day + timedelta(hours=hour, minutes=minute)).timestamp()
 
 
-def survey(mode: str, status: str, satisfied: int | None, solved: int | None,
-           when: float) -> SurveyResult:
-    return SurveyResult(survey="after_call", mode=mode, status=status, answers=[
-        SurveyAnswer("satisfied", "1-5", satisfied), SurveyAnswer("solved", "yes-no", solved)],
-        satisfaction="satisfied", at=when)
+def survey(
+    mode: str, status: str, satisfied: int | None, solved: int | None, when: float
+) -> SurveyResult:
+    return SurveyResult(
+        survey="after_call",
+        mode=mode,
+        status=status,
+        answers=[
+            SurveyAnswer("satisfied", "1-5", satisfied),
+            SurveyAnswer("solved", "yes-no", solved),
+        ],
+        satisfaction="satisfied",
+        at=when,
+    )
 
 
-def call(call_id: str, started: float, flow: str, outcome: Outcome, end_node: str,
-         duration: float = 120.0, **kw: Any) -> CallRecord:
+def call(
+    call_id: str,
+    started: float,
+    flow: str,
+    outcome: Outcome,
+    end_node: str,
+    duration: float = 120.0,
+    **kw: Any,
+) -> CallRecord:
     path = [*BANK_PATH, end_node] if flow == "bank" else ["welcome", "menu", end_node]
-    return CallRecord(call_id=call_id, flow=flow, flow_version=VERSIONS[flow], caller=CALLER,
-                      dnis="4001", started_at=started, ended_at=started + duration,
-                      language="en", path=path, outcome=outcome, end_node=end_node, **kw)
+    return CallRecord(
+        call_id=call_id,
+        flow=flow,
+        flow_version=VERSIONS[flow],
+        caller=CALLER,
+        dnis="4001",
+        started_at=started,
+        ended_at=started + duration,
+        language="en",
+        path=path,
+        outcome=outcome,
+        end_node=end_node,
+        **kw,
+    )
 
 
 def answered(wait: float, agent: str) -> QueueVisit:
@@ -109,20 +136,48 @@ def seeded_records() -> list[CallRecord]:
     t4, t5, t6 = at(D1, 9, 0), at(D1, 9, 10), at(D1, 9, 20)
     return [
         call("seed-01", at(D3, 10, 0), "bank", "self_service", "goodbye"),
-        call("seed-02", at(D3, 10, 10), "bank", "abandoned", "agent", duration=150,
-             queue=QueueVisit("default", "abandoned", wait_s=90, position=3),
-             survey=survey("outbound", "no_answer", None, None, at(D3, 11, 30))),
-        call("seed-03", at(D3, 10, 20), "main", "error", "read_number",
-             error="http lookup failed"),
-        call("seed-04", t4, "bank", "transferred", "agent", duration=300,
-             transfer_target="Local/1001@agents", queue=answered(35, "Local/1001@agents"),
-             survey=survey("in_call", "completed", 5, 1, t4 + 300)),
-        call("seed-05", t5, "bank", "transferred", "agent", duration=300,
-             queue=answered(20, "Local/1002@agents"),
-             survey=survey("in_call", "completed", 4, 1, t5 + 300)),
-        call("seed-06", t6, "bank", "transferred", "agent", duration=300,
-             queue=answered(60, "Local/1001@agents"),
-             survey=survey("in_call", "completed", 2, 0, t6 + 300)),
+        call(
+            "seed-02",
+            at(D3, 10, 10),
+            "bank",
+            "abandoned",
+            "agent",
+            duration=150,
+            queue=QueueVisit("default", "abandoned", wait_s=90, position=3),
+            survey=survey("outbound", "no_answer", None, None, at(D3, 11, 30)),
+        ),
+        call("seed-03", at(D3, 10, 20), "main", "error", "read_number", error="http lookup failed"),
+        call(
+            "seed-04",
+            t4,
+            "bank",
+            "transferred",
+            "agent",
+            duration=300,
+            transfer_target="Local/1001@agents",
+            queue=answered(35, "Local/1001@agents"),
+            survey=survey("in_call", "completed", 5, 1, t4 + 300),
+        ),
+        call(
+            "seed-05",
+            t5,
+            "bank",
+            "transferred",
+            "agent",
+            duration=300,
+            queue=answered(20, "Local/1002@agents"),
+            survey=survey("in_call", "completed", 4, 1, t5 + 300),
+        ),
+        call(
+            "seed-06",
+            t6,
+            "bank",
+            "transferred",
+            "agent",
+            duration=300,
+            queue=answered(60, "Local/1001@agents"),
+            survey=survey("in_call", "completed", 2, 0, t6 + 300),
+        ),
         call("seed-07", at(D1, 9, 30), "bank", "self_service", "goodbye"),
         call("seed-08", at(D1, 9, 40), "main", "self_service", "goodbye"),
     ]
@@ -155,10 +210,14 @@ class Server:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("dashboard-live")
     db = tmp / "calls.sqlite3"
-    settings = Settings(flows_dir=str(FLOWS), prompts_dir=str(tmp / "prompts"),
-                        agi=AgiSettings(port=0), speech=SpeechSettings(port=0),
-                        store=StoreSettings(path=str(db)),
-                        admin=AdminSettings(port=0, open_read=True))
+    settings = Settings(
+        flows_dir=str(FLOWS),
+        prompts_dir=str(tmp / "prompts"),
+        agi=AgiSettings(port=0),
+        speech=SpeechSettings(port=0),
+        store=StoreSettings(path=str(db)),
+        admin=AdminSettings(port=0, open_read=True),
+    )
 
     async def no_rendering(self: App, flows: object) -> None:  # no TTS: the page plays nothing
         return None
@@ -234,11 +293,20 @@ def test_dashboard_shows_the_seeded_store(dash: Dashboard) -> None:
     expect(page.locator(tile("self_service_rate", "sub"))).to_have_text("of 8 finished calls")
     expect(page.locator(tile("satisfaction", "sub"))).to_have_text("top box, 3 answers")
     expect(page.locator(tile("abandon_rate", "sub"))).to_have_text(
-        "of callers who waited · avg wait 51 s")
+        "of callers who waited · avg wait 51 s"
+    )
     minor = page.locator("#minor-kpis")
-    for text in ("Calls8", "In progress0", "Agent requests4", "Avg wait51 s", "Median wait35 s",
-                 "90th pct wait1 min 30 s", "Surveys offered4", "Survey responses75.0 %",
-                 "Callbacks asked / placed / connected0 / 0 / 0"):
+    for text in (
+        "Calls8",
+        "In progress0",
+        "Agent requests4",
+        "Avg wait51 s",
+        "Median wait35 s",
+        "90th pct wait1 min 30 s",
+        "Surveys offered4",
+        "Survey responses75.0 %",
+        "Callbacks asked / placed / connected0 / 0 / 0",
+    ):
         expect(minor).to_contain_text(text)
     expect(page.locator("#kpi-scope")).to_contain_text("All flows")
     expect(page.locator("#kpi-scope")).to_contain_text("(days in UTC)")
@@ -273,14 +341,17 @@ def test_dashboard_shows_the_seeded_store(dash: Dashboard) -> None:
     expect(seed2.nth(6)).to_have_text("default: abandoned after 1 min 30 s")
     # the survey table says "no answer"; this column shows the raw status "no_answer"
     expect(seed2.nth(7)).to_have_text(re.compile(r"^no[_ ]answer, satisfaction no answer$"))
-    expect(page.locator('#recent-table tr[data-call-id="seed-03"] td').nth(3)).to_have_text(
-        "error")
+    expect(page.locator('#recent-table tr[data-call-id="seed-03"] td').nth(3)).to_have_text("error")
 
     # surveys: the four seeded, newest call first
     surveys = page.locator("#survey-table tbody tr")
     expect(surveys).to_have_count(4)
     assert [surveys.nth(i).get_attribute("data-call-id") for i in range(4)] == [
-        "seed-06", "seed-05", "seed-04", "seed-02"]
+        "seed-06",
+        "seed-05",
+        "seed-04",
+        "seed-02",
+    ]
     expect(surveys.nth(0).locator("td").nth(5)).to_have_text("satisfied 2/5 · solved no")
     expect(surveys.nth(2).locator("td").nth(5)).to_have_text("satisfied 5/5 · solved yes")
     expect(surveys.nth(3).locator("td").nth(3)).to_have_text("outbound")
@@ -291,7 +362,8 @@ def test_dashboard_shows_the_seeded_store(dash: Dashboard) -> None:
     expect(page.locator("#live-table tbody")).to_have_text("No calls in progress.")
     expect(page.locator("#ami-status")).to_have_text("AMI off")
     expect(page.locator("#queue-table tbody")).to_have_text(
-        "AMI is not configured: no queue figures.")
+        "AMI is not configured: no queue figures."
+    )
 
     # flows: every file of flows/ loaded without errors; the picture of bank.yaml
     bank = load_flow(FLOWS / "bank.yaml")

@@ -58,10 +58,14 @@ class Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("dashboard-security")
-    settings = Settings(flows_dir=str(FLOWS), prompts_dir=str(tmp / "prompts"),
-                        agi=AgiSettings(port=0), speech=SpeechSettings(port=0),
-                        store=StoreSettings(path=str(tmp / "calls.sqlite3")),
-                        admin=AdminSettings(port=0, token=Secret(TOKEN.encode())))
+    settings = Settings(
+        flows_dir=str(FLOWS),
+        prompts_dir=str(tmp / "prompts"),
+        agi=AgiSettings(port=0),
+        speech=SpeechSettings(port=0),
+        store=StoreSettings(path=str(tmp / "calls.sqlite3")),
+        admin=AdminSettings(port=0, token=Secret(TOKEN.encode())),
+    )
 
     async def no_rendering(self: App, flows: object) -> None:  # no TTS: the page plays nothing
         return None
@@ -157,8 +161,11 @@ def test_the_dashboard_works_under_the_csp(dash: Dashboard, server: Server) -> N
     charts = page.evaluate("""() => [...document.querySelectorAll('.tile canvas')]
         .map((c) => Chart.getChart(c) !== undefined)""")
     assert charts == [True] * 4
-    assert page.evaluate("""() => getComputedStyle(document.querySelector('.skip-link'))
-        .position""") == "absolute"  # style.css applies
+    assert (
+        page.evaluate("""() => getComputedStyle(document.querySelector('.skip-link'))
+        .position""")
+        == "absolute"
+    )  # style.css applies
     page.select_option("#flow-select", "bank")
     expect(page.locator("#flow-picture svg")).to_be_visible()
     expect(page.locator("#flow-picture svg g.node").first).to_be_visible()
@@ -172,8 +179,15 @@ def test_the_dashboard_works_under_the_csp(dash: Dashboard, server: Server) -> N
     assert violations(page) == []
     assert dash.unexpected_errors() == [], "console errors under the CSP"
     paths = {r.url.removeprefix(server.url).split("?")[0] for r in answers}
-    assert {"/", "/app.js", "/style.css", "/vendor/chart.umd.js", "/api/kpis", "/api/validate",
-            "/api/flows/bank/graph.svg"} <= paths
+    assert {
+        "/",
+        "/app.js",
+        "/style.css",
+        "/vendor/chart.umd.js",
+        "/api/kpis",
+        "/api/validate",
+        "/api/flows/bank/graph.svg",
+    } <= paths
     for response in answers:  # every answer, the 401s included
         assert_headers(response)
 
@@ -197,8 +211,10 @@ def test_injected_inline_code_and_framing_are_refused(dash: Dashboard, server: S
     }""")
     page.wait_for_function("() => window.__csp.length >= 3")
     assert page.evaluate("() => window.injected") is None
-    assert page.evaluate("() => getComputedStyle(document.getElementById('styled')).color") \
+    assert (
+        page.evaluate("() => getComputedStyle(document.getElementById('styled')).color")
         != "rgb(255, 0, 0)"
+    )
     directives = {v.split()[0] for v in violations(page)}
     assert {"script-src-elem", "style-src-attr", "img-src"} <= directives, violations(page)
 
@@ -224,7 +240,8 @@ def test_a_page_reached_by_another_name_gets_nothing(dash: Dashboard, server: Se
     assert_headers(response)
     assert "admin.allowed_hosts" in response.json()["error"]
     expect(page.locator("#auth")).to_have_count(0)  # no dashboard
-    statuses = page.evaluate("""async (token) => {
+    statuses = page.evaluate(
+        """async (token) => {
         const out = [];
         for (const path of ["/healthz", "/api/calls", "/app.js", "/api/flows/reload"]) {
             const r = await fetch(path, {method: path.endsWith("reload") ? "POST" : "GET",
@@ -232,7 +249,9 @@ def test_a_page_reached_by_another_name_gets_nothing(dash: Dashboard, server: Se
             out.push(r.status);
         }
         return out;
-    }""", TOKEN)
+    }""",
+        TOKEN,
+    )
     assert statuses == [421] * 4
     response = page.goto(f"http://localhost:{server.port}/")  # an allowed name
     assert response is not None and response.status == 200

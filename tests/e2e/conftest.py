@@ -50,11 +50,16 @@ def balance_stub() -> Iterator[BalanceStub]:
 
 
 @pytest.fixture(scope="module")
-def ivr_server(lab: Lab, balance_stub: BalanceStub,
-               tmp_path_factory: pytest.TempPathFactory) -> Iterator[IvrServe]:
+def ivr_server(
+    lab: Lab, balance_stub: BalanceStub, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[IvrServe]:
     """``ivr serve`` on 127.0.0.1:4573 (the port the dialplan dials), log in artifacts/e2e/."""
-    server = IvrServe(tmp_path_factory.mktemp("ivr-serve"), http_base_url=balance_stub.base_url,
-                      clock_at=BANK_OPEN_AT, ami_secret=lab.ami_secret)
+    server = IvrServe(
+        tmp_path_factory.mktemp("ivr-serve"),
+        http_base_url=balance_stub.base_url,
+        clock_at=BANK_OPEN_AT,
+        ami_secret=lab.ami_secret,
+    )
     server.start()
     try:
         yield server
@@ -80,5 +85,3 @@ async def no_leftover_calls(lab: Lab, ivr_server: IvrServe) -> AsyncIterator[Non
         lab.cli("channel request hangup all")
         await wait_until_idle(lab, timeout_s=5)
     assert ivr_server.running, f"ivr serve died; log: {ivr_server.log_path}"
-
-

@@ -22,11 +22,23 @@ from ivr.store.records import RecordStore
 IN_MENU_S = 4.0  # main.yaml, after the 200 OK: the welcome (2 s) is over, the menu is playing
 
 
-def spec(ext: str, digits: str = "", *, first_digit_after_s: float = IN_MENU_S,
-         digit_gap_s: float = 1.0, hold_s: float = 30.0,
-         expect_hangup: bool = True) -> CallSpec:
-    return CallSpec(ext=ext, digits=tuple(digits), first_digit_after_s=first_digit_after_s,
-                    digit_gap_s=digit_gap_s, hold_s=hold_s, expect_hangup=expect_hangup)
+def spec(
+    ext: str,
+    digits: str = "",
+    *,
+    first_digit_after_s: float = IN_MENU_S,
+    digit_gap_s: float = 1.0,
+    hold_s: float = 30.0,
+    expect_hangup: bool = True,
+) -> CallSpec:
+    return CallSpec(
+        ext=ext,
+        digits=tuple(digits),
+        first_digit_after_s=first_digit_after_s,
+        digit_gap_s=digit_gap_s,
+        hold_s=hold_s,
+        expect_hangup=expect_hangup,
+    )
 
 
 async def dial(lab: Lab, call: CallSpec) -> CallResult:
@@ -35,8 +47,9 @@ async def dial(lab: Lab, call: CallSpec) -> CallResult:
 
 
 async def load(lab: Lab, call: CallSpec, calls: int, rate: float) -> LoadResult:
-    return await asyncio.to_thread(sipp.load, call, lab.paths.state / "sipp", calls=calls,
-                                   rate=rate, max_concurrent=calls)
+    return await asyncio.to_thread(
+        sipp.load, call, lab.paths.state / "sipp", calls=calls, rate=rate, max_concurrent=calls
+    )
 
 
 class Records:
@@ -65,8 +78,10 @@ class Records:
                 assert len(fresh) == count, [(r.call_id, r.flow, r.outcome) for r in fresh]
                 return sorted(fresh, key=lambda r: r.started_at)
             if time.monotonic() > deadline:
-                raise AssertionError(f"expected {count} finished new record(s), got "
-                                     f"{[(r.call_id, r.outcome) for r in fresh]}")
+                raise AssertionError(
+                    f"expected {count} finished new record(s), got "
+                    f"{[(r.call_id, r.outcome) for r in fresh]}"
+                )
             await asyncio.sleep(0.1)
 
     async def one(self) -> CallRecord:
@@ -78,9 +93,15 @@ def agi_connections() -> list[str]:
     """TCP connections on the FastAGI port other than the listener and TIME-WAIT leftovers."""
     out = subprocess.run(
         ["ss", "-Htan", f"( sport = :{AGI_PORT} or dport = :{AGI_PORT} )"],
-        capture_output=True, text=True, check=True).stdout
-    return [line for line in out.splitlines()
-            if line.split() and line.split()[0] not in ("LISTEN", "TIME-WAIT")]
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [
+        line
+        for line in out.splitlines()
+        if line.split() and line.split()[0] not in ("LISTEN", "TIME-WAIT")
+    ]
 
 
 async def wait_until_idle(lab: Lab, timeout_s: float = 10) -> tuple[str, list[str]]:
@@ -105,8 +126,9 @@ def active_calls(cli_output: str) -> int:
 def played(server: IvrServe, call_id: str, since: int = 0) -> list[str]:
     """The sound names the server streamed on one call, from its DEBUG log."""
     pattern = re.compile(rf"\[{re.escape(call_id)}\].* -> STREAM FILE (\S+)")
-    return [m.group(1) for line in server.log_text(since).splitlines()
-            if (m := pattern.search(line))]
+    return [
+        m.group(1) for line in server.log_text(since).splitlines() if (m := pattern.search(line))
+    ]
 
 
 def sound(prompt: PromptSpec | None, language: str = "en") -> str:
@@ -115,8 +137,6 @@ def sound(prompt: PromptSpec | None, language: str = "en") -> str:
     [part] = prompt.parts_by_language[language]
     assert isinstance(part, m.Speech) and part.kind == "text", part
     return f"ivr/{tts_file(part.value, language)}"
-
-
 
 
 def seconds(sound_name: str) -> float:

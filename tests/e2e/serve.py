@@ -56,11 +56,20 @@ def port_accepts(host: str, port: int, timeout_s: float = 0.5) -> bool:
 class IvrServe:
     """``ivr serve`` as a child process. ``start()``, then ``stop()`` (or use ``with``)."""
 
-    def __init__(self, workdir: Path, *, http_base_url: str, port: int = AGI_PORT,
-                 clock_at: datetime | None = None, log_level: str = "DEBUG",
-                 artifacts: Path = ARTIFACTS, name: str = "ivr-serve",
-                 ami_secret: str | None = None, flows_dir: Path = ROOT / "flows",
-                 agi: dict[str, object] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        http_base_url: str,
+        port: int = AGI_PORT,
+        clock_at: datetime | None = None,
+        log_level: str = "DEBUG",
+        artifacts: Path = ARTIFACTS,
+        name: str = "ivr-serve",
+        ami_secret: str | None = None,
+        flows_dir: Path = ROOT / "flows",
+        agi: dict[str, object] | None = None,
+    ) -> None:
         self.ami_secret = ami_secret
         self.agi = agi or {}
         self.flows_dir = flows_dir
@@ -89,8 +98,14 @@ class IvrServe:
     def command(self) -> list[str]:
         if self.clock_at is None:  # the console script itself
             return [sys.executable, "-m", "ivr", "serve", "--config", str(self.config_path)]
-        return [sys.executable, str(Path(__file__).resolve()), "--clock-at",
-                self.clock_at.isoformat(), "--config", str(self.config_path)]
+        return [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--clock-at",
+            self.clock_at.isoformat(),
+            "--config",
+            str(self.config_path),
+        ]
 
     def start(self, timeout_s: float = 240) -> None:
         """Start and wait until FastAGI accepts (start-up may render prompts first)."""
@@ -99,22 +114,29 @@ class IvrServe:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(yaml.safe_dump(self.config()), encoding="utf-8")
-        env = {k: v for k, v in os.environ.items()  # the test clock shift passes through
-               if not k.startswith("IVR_") or k.startswith("IVR_TEST_")}
+        env = {
+            k: v
+            for k, v in os.environ.items()  # the test clock shift passes through
+            if not k.startswith("IVR_") or k.startswith("IVR_TEST_")
+        }
         if self.ami_secret is not None:
             env["IVR_AMI_SECRET"] = self.ami_secret
         with self.log_path.open("wb") as log:
-            self._proc = subprocess.Popen(self.command(), cwd=ROOT, env=env,
-                                          stdout=log, stderr=subprocess.STDOUT)
+            self._proc = subprocess.Popen(
+                self.command(), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + timeout_s
         while not port_accepts(AGI_HOST, self.port):
             if self._proc.poll() is not None:
-                raise ServeError(f"ivr serve exited with {self._proc.returncode}:\n"
-                                 f"{self.log_tail()}")
+                raise ServeError(
+                    f"ivr serve exited with {self._proc.returncode}:\n{self.log_tail()}"
+                )
             if time.monotonic() > deadline:
                 self.stop()
-                raise ServeError(f"ivr serve did not listen on {self.port} within "
-                                 f"{timeout_s} s:\n{self.log_tail()}")
+                raise ServeError(
+                    f"ivr serve did not listen on {self.port} within "
+                    f"{timeout_s} s:\n{self.log_tail()}"
+                )
             time.sleep(0.1)
 
     def stop(self, timeout_s: float = 20) -> int | None:

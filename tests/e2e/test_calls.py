@@ -76,8 +76,9 @@ async def test_main_menu_digit_reaches_support(lab: Lab, records: Records) -> No
     assert record.error is None and record.transfer_target is None
 
 
-async def test_bank_english_agent_then_in_call_survey(lab: Lab, records: Records,
-                                                      ivr_server: IvrServe) -> None:
+async def test_bank_english_agent_then_in_call_survey(
+    lab: Lab, records: Records, ivr_server: IvrServe
+) -> None:
     # "1" during the language prompt (after the 1.5 s welcome), "0" during the main menu;
     # a simulated agent answers and hangs up (~2 s), then the survey: "5", then "1"
     call = replace(spec("200", "1051", first_digit_after_s=3.0), gaps_s=(4.0, 9.0, 3.0))
@@ -87,8 +88,11 @@ async def test_bank_english_agent_then_in_call_survey(lab: Lab, records: Records
     assert record.flow == "bank" and record.dnis == "200"
     assert record.path == BANK_AGENT_PATH
     assert [(i.node, i.kind, i.value) for i in record.inputs] == [
-        ("choose_language", "dtmf", "1"), ("main", "dtmf", "0"),
-        ("survey:after_call:satisfied", "dtmf", "5"), ("survey:after_call:solved", "dtmf", "1")]
+        ("choose_language", "dtmf", "1"),
+        ("main", "dtmf", "0"),
+        ("survey:after_call:satisfied", "dtmf", "5"),
+        ("survey:after_call:solved", "dtmf", "1"),
+    ]
     assert record.language == "en"
     assert record.outcome == "transferred" and record.end_node == "agent"
     visit = record.queue
@@ -102,8 +106,12 @@ async def test_bank_english_agent_then_in_call_survey(lab: Lab, records: Records
     # the KPIs count it: `ivr report --json` on the server's database
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        assert await asyncio.to_thread(
-            main, ["report", "--json", "--flow", "bank", "--db", str(ivr_server.db_path)]) == 0
+        assert (
+            await asyncio.to_thread(
+                main, ["report", "--json", "--flow", "bank", "--db", str(ivr_server.db_path)]
+            )
+            == 0
+        )
     bank = json.loads(out.getvalue())["flows"]["bank"]
     assert bank["agent_requests"] >= 1 and bank["agent_answer_rate"] is not None
     assert bank["satisfaction_answers"] >= 1 and bank["surveys_offered"] >= 1
@@ -111,9 +119,9 @@ async def test_bank_english_agent_then_in_call_survey(lab: Lab, records: Records
 
 
 # --------------------------------------------------------------------------- 2. retries
-async def test_silence_follows_the_no_input_rules(lab: Lab, records: Records,
-                                                  ivr_server: IvrServe,
-                                                  main_flow: Flow) -> None:
+async def test_silence_follows_the_no_input_rules(
+    lab: Lab, records: Records, ivr_server: IvrServe, main_flow: Flow
+) -> None:
     log_from = ivr_server.log_size()
     # no key at all: menu, then (no_input max 2) two retries, then `otherwise: goodbye`
     result = await dial(lab, spec("100", hold_s=60))
@@ -132,14 +140,17 @@ async def test_silence_follows_the_no_input_rules(lab: Lab, records: Records,
         retry_s = sum(seconds(name) for name in retry)
         assert retry_s + 4 - 1 < gap < retry_s + 4 + 3, (gap, retry_s)
     assert played(ivr_server, record.call_id, log_from) == [
-        node_sound(main_flow, "welcome"), sound(menu.prompt), *retry, *retry,
+        node_sound(main_flow, "welcome"),
+        sound(menu.prompt),
+        *retry,
+        *retry,
         node_sound(main_flow, "goodbye"),
     ]
 
 
-async def test_wrong_digit_gives_no_match_then_a_retry(lab: Lab, records: Records,
-                                                       ivr_server: IvrServe,
-                                                       main_flow: Flow) -> None:
+async def test_wrong_digit_gives_no_match_then_a_retry(
+    lab: Lab, records: Records, ivr_server: IvrServe, main_flow: Flow
+) -> None:
     log_from = ivr_server.log_size()
     # "0" interrupts the menu prompt; "2" comes during the retry's short prompt. (The wrong
     # digit is "0" because SIPp replays its RFC 2833 pcaps verbatim and Asterisk drops an
@@ -148,17 +159,21 @@ async def test_wrong_digit_gives_no_match_then_a_retry(lab: Lab, records: Record
     assert result.ok, result
     record = await records.one()
     assert [(i.node, i.kind, i.value) for i in record.inputs] == [
-        ("menu", "no_match", "0"), ("menu", "dtmf", "2")]
+        ("menu", "no_match", "0"),
+        ("menu", "dtmf", "2"),
+    ]
     assert record.path == MAIN_PATH
     assert record.outcome == "self_service"
     menu = menu_node(main_flow)
     assert played(ivr_server, record.call_id, log_from)[1:4] == [
-        sound(menu.prompt), sound(menu.no_match.prompt), sound(menu.short_prompt)]
+        sound(menu.prompt),
+        sound(menu.no_match.prompt),
+        sound(menu.short_prompt),
+    ]
 
 
 # --------------------------------------------------------------------------- 3. hang-up
-async def test_caller_hangs_up_mid_menu(lab: Lab, records: Records,
-                                        ivr_server: IvrServe) -> None:
+async def test_caller_hangs_up_mid_menu(lab: Lab, records: Records, ivr_server: IvrServe) -> None:
     log_from = ivr_server.log_size()
     # SIPp sends BYE 5 s after the 200 OK: 3 s into the menu prompt
     result = await dial(lab, spec("100", hold_s=5, expect_hangup=False))
@@ -204,26 +219,29 @@ def ami_originate_with_flow(lab: Lab, flow: str) -> list[str]:
     return lines
 
 
-async def test_unknown_flow_is_handed_back_to_the_dialplan(lab: Lab, records: Records,
-                                                           ivr_server: IvrServe) -> None:
+async def test_unknown_flow_is_handed_back_to_the_dialplan(
+    lab: Lab, records: Records, ivr_server: IvrServe
+) -> None:
     log_from = ivr_server.log_size()
     messages = lab.log_size("messages.log")
     queue_log = lab.log_size("queue_log")
     await asyncio.to_thread(ami_originate_with_flow, lab, "nosuchflow")
     line = await asyncio.to_thread(
-        ivr_server.wait_for_log, "asked for flow 'nosuchflow', which is not loaded",
-        since=log_from)
+        ivr_server.wait_for_log, "asked for flow 'nosuchflow', which is not loaded", since=log_from
+    )
     call_id = re.search(r"call (\S+) asked", line).group(1)  # type: ignore[union-attr]
     # IVR_RESULT=unknown_flow sends the call to the dialplan's fallback: apology, queue
     warning = await asyncio.to_thread(
-        lab.wait_for_log, "IVR flow nosuchflow at 127.0.0.1:4573 did not finish",
-        since=messages)
+        lab.wait_for_log, "IVR flow nosuchflow at 127.0.0.1:4573 did not finish", since=messages
+    )
     assert "AGISTATUS=SUCCESS IVR_RESULT=unknown_flow" in warning
-    enter = await asyncio.to_thread(lab.wait_for_log, "|ENTERQUEUE|", name="queue_log",
-                                    since=queue_log)
+    enter = await asyncio.to_thread(
+        lab.wait_for_log, "|ENTERQUEUE|", name="queue_log", since=queue_log
+    )
     assert "|default|" in enter
-    await asyncio.to_thread(lab.wait_for_log, "|CONNECT|", name="queue_log", since=queue_log,
-                            timeout_s=15)
+    await asyncio.to_thread(
+        lab.wait_for_log, "|CONNECT|", name="queue_log", since=queue_log, timeout_s=15
+    )
     ivr_server.wait_for_log(f"[{call_id}] call ended", since=log_from)
     # the simulated agent hangs up after hello-world, which ends both Local halves
     channels, sockets = await wait_until_idle(lab, timeout_s=15)
@@ -236,11 +254,13 @@ async def test_unknown_flow_is_handed_back_to_the_dialplan(lab: Lab, records: Re
 async def test_twenty_concurrent_calls_all_recorded(lab: Lab, records: Records) -> None:
     main_calls = spec("100", "2")
     # bank callers reach an agent, then hang up during the survey (SIPp's BYE after 20 s)
-    bank_calls = spec("200", "10", first_digit_after_s=3.0, digit_gap_s=4.0, hold_s=20,
-                      expect_hangup=False)
+    bank_calls = spec(
+        "200", "10", first_digit_after_s=3.0, digit_gap_s=4.0, hold_s=20, expect_hangup=False
+    )
     started = time.monotonic()
     main_result, bank_result = await asyncio.gather(
-        load(lab, main_calls, calls=10, rate=10), load(lab, bank_calls, calls=10, rate=10))
+        load(lab, main_calls, calls=10, rate=10), load(lab, bank_calls, calls=10, rate=10)
+    )
     elapsed = time.monotonic() - started
     assert main_result.ok, main_result
     assert bank_result.ok, bank_result
@@ -251,15 +271,20 @@ async def test_twenty_concurrent_calls_all_recorded(lab: Lab, records: Records) 
     assert len({r.call_id for r in fresh}) == 20
     for r in main:
         assert (r.outcome, r.path, [(i.kind, i.value) for i in r.inputs]) == (
-            "self_service", MAIN_PATH, [("dtmf", "2")]), r
+            "self_service",
+            MAIN_PATH,
+            [("dtmf", "2")],
+        ), r
     for r in bank:
         assert (r.outcome, r.path) == ("transferred", BANK_AGENT_PATH), r
         assert r.queue is not None and r.queue.result == "answered", r
         assert r.survey is not None and r.survey.status == "no_answer", r
         assert [i.value for i in r.inputs][:2] == ["1", "0"], r
     # they really overlapped: most calls were up at the same moment
-    peak = max(sum(1 for r in fresh if r.started_at <= t < (r.ended_at or 0))
-               for t in (r.started_at for r in fresh))
+    peak = max(
+        sum(1 for r in fresh if r.started_at <= t < (r.ended_at or 0))
+        for t in (r.started_at for r in fresh)
+    )
     assert peak >= 15, peak
     assert elapsed < 45, elapsed
     channels, sockets = await wait_until_idle(lab)

@@ -31,8 +31,7 @@ class AgiSession:
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-async def _command(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                   command: str) -> str:
+async def _command(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, command: str) -> str:
     writer.write(command.encode() + b"\n")
     await writer.drain()
     return (await reader.readline()).decode().strip()
@@ -69,8 +68,7 @@ async def test_fastagi_call_gets_env_digit_and_prompt(lab: Lab) -> None:
     session = AgiSession()
     server = await asyncio.start_server(_handler(session, commands), "127.0.0.1", 4573)
     try:
-        result = await asyncio.to_thread(lab.call, "100", digits="7", hold_s=15,
-                                         expect_hangup=True)
+        result = await asyncio.to_thread(lab.call, "100", digits="7", hold_s=15, expect_hangup=True)
         await asyncio.wait_for(session.done.wait(), 5)
     finally:
         server.close()
@@ -96,8 +94,9 @@ async def test_server_down_falls_back_to_default_queue(lab: Lab) -> None:
     # answers, says hello-world and hangs up, which ends the call
     result = await asyncio.to_thread(lab.call, "200", hold_s=30, expect_hangup=True)
     assert result.ok, result
-    warning = lab.wait_for_log("IVR flow bank at 127.0.0.1:4573 did not finish",
-                               since=messages_start)
+    warning = lab.wait_for_log(
+        "IVR flow bank at 127.0.0.1:4573 did not finish", since=messages_start
+    )
     assert "AGISTATUS=FAILURE" in warning
     enter = lab.wait_for_log("|ENTERQUEUE|", name="queue_log", since=queue_log_start)
     assert "|default|" in enter
@@ -147,8 +146,9 @@ def _sine_wav_8k(seconds: float) -> bytes:
     import wave
 
     frames = int(8000 * seconds)
-    samples = b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / 8000)))
-                       for i in range(frames))
+    samples = b"".join(
+        struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / 8000))) for i in range(frames)
+    )
     buf = io.BytesIO()
     with wave.open(buf, "wb") as out:
         out.setnchannels(1)

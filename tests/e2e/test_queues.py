@@ -30,8 +30,7 @@ CALLER = "8613800138000"
 def outbound_jobs(server: IvrServe, kind: str = "survey") -> list[sqlite3.Row]:
     with sqlite3.connect(server.db_path) as conn:
         conn.row_factory = sqlite3.Row
-        return conn.execute("SELECT * FROM outbound WHERE kind = ? ORDER BY id",
-                            (kind,)).fetchall()
+        return conn.execute("SELECT * FROM outbound WHERE kind = ? ORDER BY id", (kind,)).fetchall()
 
 
 async def test_nobody_logged_in_goes_to_agents_busy(lab: Lab, records: Records) -> None:
@@ -46,8 +45,9 @@ async def test_nobody_logged_in_goes_to_agents_busy(lab: Lab, records: Records) 
 
 async def test_caller_abandons_while_waiting(lab: Lab, records: Records) -> None:
     with members(lab, pause=True, add=("Local/1098@agents/n",)):  # rings, never answers
-        call = spec("200", "10", first_digit_after_s=3.0, digit_gap_s=4.0, hold_s=8,
-                    expect_hangup=False)
+        call = spec(
+            "200", "10", first_digit_after_s=3.0, digit_gap_s=4.0, hold_s=8, expect_hangup=False
+        )
         started = time.monotonic()
         result = await dial(lab, call)
         elapsed = time.monotonic() - started
@@ -61,10 +61,12 @@ async def test_caller_abandons_while_waiting(lab: Lab, records: Records) -> None
 
 
 async def test_caller_hangs_up_on_the_agent_then_answers_the_outbound_survey(
-        lab: Lab, records: Records, ivr_server: IvrServe, tmp_path: Path) -> None:
+    lab: Lab, records: Records, ivr_server: IvrServe, tmp_path: Path
+) -> None:
     with members(lab, pause=True, add=("Local/1099@agents/n",)):  # a 20 s conversation
-        call = spec("200", "10", first_digit_after_s=3.0, digit_gap_s=4.0, hold_s=5,
-                    expect_hangup=False)
+        call = spec(
+            "200", "10", first_digit_after_s=3.0, digit_gap_s=4.0, hold_s=5, expect_hangup=False
+        )
         result = await dial(lab, call.__class__(**{**call.__dict__, "caller": CALLER}))
         assert result.ok, result
         record = await records.one()
@@ -73,7 +75,11 @@ async def test_caller_hangs_up_on_the_agent_then_answers_the_outbound_survey(
     assert record.queue.agent == "Local/1099@agents/n" and record.survey is None
     [job] = outbound_jobs(ivr_server)
     assert (job["kind"], job["call_id"], job["number"], job["status"]) == (
-        "survey", record.call_id, CALLER, "pending")
+        "survey",
+        record.call_id,
+        CALLER,
+        "pending",
+    )
     assert job["channel"] == f"PJSIP/{CALLER}@survey-line"
     assert job["due_at"] - record.started_at >= 60  # the flow's delay_s (server clock)
     # The SIPp callee answers, hears the intro, presses 4, then 1. The survey is made due
@@ -100,7 +106,8 @@ async def test_caller_hangs_up_on_the_agent_then_answers_the_outbound_survey(
 
 
 async def test_campaign_calls_each_number_once_and_records_interest(
-        lab: Lab, records: Records, ivr_server: IvrServe, tmp_path: Path) -> None:
+    lab: Lab, records: Records, ivr_server: IvrServe, tmp_path: Path
+) -> None:
     from ivr.cli import main
 
     call_list = tmp_path / "spring.csv"
@@ -108,10 +115,26 @@ async def test_campaign_calls_each_number_once_and_records_interest(
     callee = Answerer(("1",), tmp_path, first_digit_after_s=3.0)  # "1": interested
     callee.start()
     try:
-        code = await asyncio.to_thread(main, [
-            "campaign", "start", str(call_list), "--flow", "offer", "--db",
-            str(ivr_server.db_path), "--dial", "PJSIP/{number}@survey-line", "--rate", "1",
-            "--max-concurrent", "1", "--attempts", "1"])
+        code = await asyncio.to_thread(
+            main,
+            [
+                "campaign",
+                "start",
+                str(call_list),
+                "--flow",
+                "offer",
+                "--db",
+                str(ivr_server.db_path),
+                "--dial",
+                "PJSIP/{number}@survey-line",
+                "--rate",
+                "1",
+                "--max-concurrent",
+                "1",
+                "--attempts",
+                "1",
+            ],
+        )
         assert code == 0
         answered = await asyncio.to_thread(callee.wait, 60)
         assert answered.ok, answered
@@ -123,7 +146,11 @@ async def test_campaign_calls_each_number_once_and_records_interest(
         callee.stop()
     first, second = outbound_jobs(ivr_server, "campaign")
     assert (first["number"], first["status"], first["attempts"], first["last_result"]) == (
-        "8613900000001", "done", 1, "interested")
+        "8613900000001",
+        "done",
+        1,
+        "interested",
+    )
     assert (second["status"], second["attempts"]) == ("failed", 1)
     assert second["last_result"] != "answered"
     [record] = await records.new(1)
@@ -131,19 +158,22 @@ async def test_campaign_calls_each_number_once_and_records_interest(
     assert record.variables["campaign"] == "spring" and record.variables["name"] == "Li"
     assert record.variables["interested"] == "yes" and record.outcome == "transferred"
     assert record.queue is not None and record.queue.result == "answered"
-    status = await asyncio.to_thread(main, ["campaign", "status", "spring", "--db",
-                                            str(ivr_server.db_path)])
+    status = await asyncio.to_thread(
+        main, ["campaign", "status", "spring", "--db", str(ivr_server.db_path)]
+    )
     assert status == 0
 
 
 def kill_ami_connections() -> None:
     """Cut every TCP connection to AMI (5038) as a network failure would (ss -K)."""
-    subprocess.run(["ss", "-K", "dst", "127.0.0.1", "dport", "=", "5038"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["ss", "-K", "dst", "127.0.0.1", "dport", "=", "5038"], check=True, capture_output=True
+    )
 
 
 async def test_ami_cut_mid_call_the_call_goes_on_and_ami_comes_back(
-        lab: Lab, records: Records, ivr_server: IvrServe) -> None:
+    lab: Lab, records: Records, ivr_server: IvrServe
+) -> None:
     log_from = ivr_server.log_size()
     call = replace(spec("200", "1051", first_digit_after_s=3.0), gaps_s=(4.0, 9.0, 3.0))
     dialling = asyncio.create_task(dial(lab, call))

@@ -64,6 +64,7 @@ def _contexts() -> dict[str, list[Section]]:
 
 # ------------------------------------------------------------------ part 1: SIP identity
 
+
 def test_every_endpoint_proves_who_it_is_or_takes_no_calls() -> None:
     sections = pjsip()
     identified = _identified(sections)
@@ -80,7 +81,8 @@ def test_every_endpoint_proves_who_it_is_or_takes_no_calls() -> None:
         assert ways == {"ip"}, f"[{name}] has no auth, so it may only be identified by IP"
         transport = transports[endpoint.get("transport") or ""]
         assert _is_loopback(transport.get("bind") or "0.0.0.0"), (
-            f"[{name}] has no auth: its transport must not be reachable from outside")
+            f"[{name}] has no auth: its transport must not be reachable from outside"
+        )
         if name in identified:
             continue  # an explicit identify (loopback only: test below)
         # outbound-only: nothing can match it; still, its context runs nothing
@@ -93,8 +95,12 @@ def test_every_endpoint_proves_who_it_is_or_takes_no_calls() -> None:
 def test_outbound_lines_can_never_be_matched_by_a_request() -> None:
     sections = pjsip()
     identified = _identified(sections)
-    dialled = set(re.findall(r"PJSIP/\{number\}@([\w-]+)",
-                             "".join(p.read_text() for p in (ROOT / "flows").glob("*.yaml"))))
+    dialled = set(
+        re.findall(
+            r"PJSIP/\{number\}@([\w-]+)",
+            "".join(p.read_text() for p in (ROOT / "flows").glob("*.yaml")),
+        )
+    )
     assert dialled, "flows/ no longer dial out on a PJSIP line?"
     endpoints = {e.name: e for e in asterisk_conf.objects(sections, "endpoint")}
     for name in sorted(dialled):
@@ -158,11 +164,14 @@ def test_public_transport_listens_where_the_probes_go(lab: Lab) -> None:
 @pytest.mark.parametrize("from_user", [*ENDPOINTS, "anonymous"])
 async def test_invite_without_credentials_is_refused(lab: Lab, from_user: str) -> None:
     processed, log_from = _processed(lab), lab.log_size()
-    results = [await asyncio.to_thread(probe.invite, PUBLIC, from_user, source=(source, 0))
-               for source in _untrusted_sources()]
+    results = [
+        await asyncio.to_thread(probe.invite, PUBLIC, from_user, source=(source, 0))
+        for source in _untrusted_sources()
+    ]
     for result in results:
-        assert result.status in (401, 403, 404), f"From {from_user} via {result.source}: " \
-                                                 f"{result.reason}"
+        assert result.status in (401, 403, 404), (
+            f"From {from_user} via {result.source}: {result.reason}"
+        )
     # never reached the dialplan: no extension ran, no call was counted
     await asyncio.sleep(0.3)
     log = lab.log_path().read_bytes()[log_from:].decode(errors="replace")
@@ -173,6 +182,7 @@ async def test_invite_without_credentials_is_refused(lab: Lab, from_user: str) -
 
 
 # ------------------------------------------------------------------ part 2: strict RTP
+
 
 def _rtp_conf() -> Section:
     general = asterisk_conf.first(asterisk_conf.load(CONF / "rtp.conf"), "general")
@@ -203,8 +213,9 @@ def test_rtp_ports_cover_the_call_capacity() -> None:
     ports = end - start + 1
     assert start % 2 == 0 and 1024 < start < end
     # every call with media holds an even RTP and an odd RTCP port
-    assert ports >= 2 * maxcalls(), f"{ports} RTP ports carry {ports // 2} calls, " \
-                                    f"maxcalls is {maxcalls()}"
+    assert ports >= 2 * maxcalls(), (
+        f"{ports} RTP ports carry {ports // 2} calls, maxcalls is {maxcalls()}"
+    )
 
 
 LEGIT_DIGIT_AT_S = 12.0  # main.yaml: welcome 2 s, then the menu prompt (9 s) and 4 s to answer
@@ -231,15 +242,22 @@ def _call(attacks: tuple[tuple[float, dict[str, object]], ...]) -> tuple[bool, i
 
 
 def _summary(record: CallRecord) -> dict[str, object]:
-    return {"flow": record.flow, "path": record.path, "outcome": record.outcome,
-            "end_node": record.end_node, "error": record.error, "caller": record.caller,
-            "inputs": [(i.node, i.kind, i.value) for i in record.inputs],
-            "variables": record.variables}
+    return {
+        "flow": record.flow,
+        "path": record.path,
+        "outcome": record.outcome,
+        "end_node": record.end_node,
+        "error": record.error,
+        "caller": record.caller,
+        "inputs": [(i.node, i.kind, i.value) for i in record.inputs],
+        "variables": record.variables,
+    }
 
 
 @pytest.mark.asterisk
 async def test_digits_from_a_second_source_port_change_nothing(
-        lab: Lab, ivr_server: IvrServe, records: Records) -> None:
+    lab: Lab, ivr_server: IvrServe, records: Records
+) -> None:
     hung_up, _, _ = await asyncio.to_thread(_call, ())
     assert hung_up, "the flow did not end the reference call"
     reference = _summary(await records.one())
@@ -274,8 +292,13 @@ HISTORY = {  # files that may name the passwords shipped before issue 10, as his
 
 
 def _tracked_files() -> list[Path]:
-    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return [ROOT / line for line in out.splitlines() if (ROOT / line).is_file()]
 
 
@@ -285,8 +308,13 @@ def test_no_password_ships_with_the_project() -> None:
     for pattern_glob, pattern in SHIPPED:
         for path in files:
             rel = path.relative_to(ROOT)
-            if (not fnmatch.fnmatchcase(rel.as_posix(), pattern_glob)
-                    or rel.suffix in (".wav", ".png", ".gz", ".zst", ".pcap")):
+            if not fnmatch.fnmatchcase(rel.as_posix(), pattern_glob) or rel.suffix in (
+                ".wav",
+                ".png",
+                ".gz",
+                ".zst",
+                ".pcap",
+            ):
                 continue
             if rel.as_posix() in HISTORY:
                 continue
@@ -300,8 +328,9 @@ def lab_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> chroot.LabPath
     for spec in chroot.secret_specs(CONF):
         monkeypatch.delenv(spec.env_var, raising=False)
     (tmp_path / "root/etc").mkdir(parents=True)
-    return chroot.LabPaths(repo=ROOT, root=tmp_path / "root", cache=tmp_path / "cache",
-                           state=tmp_path / "state")
+    return chroot.LabPaths(
+        repo=ROOT, root=tmp_path / "root", cache=tmp_path / "cache", state=tmp_path / "state"
+    )
 
 
 def _secret_lines(paths: chroot.LabPaths) -> dict[str, str]:
@@ -315,19 +344,25 @@ def _secret_lines(paths: chroot.LabPaths) -> dict[str, str]:
 
 
 def test_lab_generates_random_secrets_once_into_a_root_only_file(
-        lab_paths: chroot.LabPaths) -> None:
+    lab_paths: chroot.LabPaths,
+) -> None:
     chroot.install_config(lab_paths)
     file = lab_paths.state / chroot.SECRETS_FILE
     assert file.stat().st_mode & 0o777 == 0o600
-    values = dict(line.split("=", 1) for line in file.read_text().splitlines()
-                  if line and not line.startswith("#"))
+    values = dict(
+        line.split("=", 1)
+        for line in file.read_text().splitlines()
+        if line and not line.startswith("#")
+    )
     assert set(values) == {"IVR_AMI_SECRET", "IVR_SIP_1001_PASSWORD", "IVR_SIP_1002_PASSWORD"}
     assert all(re.fullmatch(r"[0-9a-f]{32}", v) for v in values.values()), values
     assert len(set(values.values())) == 3
     lines = _secret_lines(lab_paths)
-    assert lines == {"ami-ivr": f"secret = {values['IVR_AMI_SECRET']}",
-                     "sip-1001": f"password = {values['IVR_SIP_1001_PASSWORD']}",
-                     "sip-1002": f"password = {values['IVR_SIP_1002_PASSWORD']}"}
+    assert lines == {
+        "ami-ivr": f"secret = {values['IVR_AMI_SECRET']}",
+        "sip-1001": f"password = {values['IVR_SIP_1001_PASSWORD']}",
+        "sip-1002": f"password = {values['IVR_SIP_1002_PASSWORD']}",
+    }
     # the next start keeps them (phones stay registered, `ivr serve` keeps its AMI login)
     chroot.install_config(lab_paths)
     assert _secret_lines(lab_paths) == lines
@@ -335,7 +370,8 @@ def test_lab_generates_random_secrets_once_into_a_root_only_file(
 
 
 def test_lab_environment_wins_and_the_old_ami_secret_is_kept(
-        lab_paths: chroot.LabPaths, monkeypatch: pytest.MonkeyPatch) -> None:
+    lab_paths: chroot.LabPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
     lab_paths.state.mkdir()
     (lab_paths.state / chroot.LEGACY_AMI_SECRET).write_text("from-before\n")
     monkeypatch.setenv("IVR_SIP_1001_PASSWORD", "chosen-by-me")
@@ -347,8 +383,8 @@ def test_lab_environment_wins_and_the_old_ami_secret_is_kept(
 
 
 def test_lab_status_says_where_the_secrets_are(
-        lab_paths: chroot.LabPaths, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    lab_paths: chroot.LabPaths, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from ivr.lab import cli
 
     monkeypatch.setenv("IVR_LAB_ROOT", str(lab_paths.root))
@@ -360,13 +396,14 @@ def test_lab_status_says_where_the_secrets_are(
 
 @pytest.mark.asterisk
 async def test_lab_softphone_password_is_the_generated_one(lab: Lab) -> None:
-    values = dict(line.split("=", 1) for line in lab.secrets_file.read_text().splitlines()
-                  if line and not line.startswith("#"))
+    values = dict(
+        line.split("=", 1)
+        for line in lab.secrets_file.read_text().splitlines()
+        if line and not line.startswith("#")
+    )
     assert lab.secrets_file.stat().st_mode & 0o777 == 0o600
     password = os.environ.get("IVR_SIP_1001_PASSWORD") or values["IVR_SIP_1001_PASSWORD"]
     source = ("127.0.0.2", 0)
-    assert await asyncio.to_thread(probe.register, PUBLIC, "1001", password,
-                                   source=source) == 200
-    refused = await asyncio.to_thread(probe.register, PUBLIC, "1001", "1001-local",
-                                      source=source)
+    assert await asyncio.to_thread(probe.register, PUBLIC, "1001", password, source=source) == 200
+    refused = await asyncio.to_thread(probe.register, PUBLIC, "1001", "1001-local", source=source)
     assert refused in (401, 403), refused

@@ -23,8 +23,9 @@ def test_quick_sipp_benchmark_runs_without_failures() -> None:
     )  # fmt: skip
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
-    assert re.search(r"^RESULT: max_rate=2/s max_concurrent=\d+ failed_steps=0$",
-                     proc.stdout, re.MULTILINE), out
+    assert re.search(
+        r"^RESULT: max_rate=2/s max_concurrent=\d+ failed_steps=0$", proc.stdout, re.MULTILINE
+    ), out
     assert "records 10 new, 10 with self_service" in proc.stdout, out
     assert "bare server: 10 calls saw the full command sequence" in proc.stdout, out
     ivr_row = re.search(r"^ivr serve \(.*\n.*\n\s+2\s+10\s+10\s+0\s", proc.stdout, re.MULTILINE)

@@ -56,17 +56,26 @@ def heard_lines(server: IvrServe, call_id: str, since: int) -> list[tuple[str, i
 
 
 def voice_call(wav: Path, *, after_s: float, digits: str = "") -> CallSpec:
-    return CallSpec(ext="400", wav=wav, voice_after_s=after_s, digits=tuple(digits),
-                    first_digit_after_s=after_s, hold_s=30, expect_hangup=True)
+    return CallSpec(
+        ext="400",
+        wav=wav,
+        voice_after_s=after_s,
+        digits=tuple(digits),
+        first_digit_after_s=after_s,
+        hold_s=30,
+        expect_hangup=True,
+    )
 
 
-async def test_spoken_choice_after_the_prompt(lab: Lab, records: Records, ivr_server: IvrServe,
-                                              voice_flow: Flow, tmp_path: Path) -> None:
+async def test_spoken_choice_after_the_prompt(
+    lab: Lab, records: Records, ivr_server: IvrServe, voice_flow: Flow, tmp_path: Path
+) -> None:
     log_from = ivr_server.log_size()
     prompt_s = menu_prompt_s(voice_flow)
     # SIPp's 200 OK is ~0.5 s before the prompt starts; speak 1 s after it ends
-    result = await dial(lab, voice_call(caller_voice(tmp_path, speech("support")),
-                                        after_s=prompt_s + 1.5))
+    result = await dial(
+        lab, voice_call(caller_voice(tmp_path, speech("support")), after_s=prompt_s + 1.5)
+    )
     assert result.ok, result
     record = await records.one()
     assert record.flow == "voice" and record.path == ["menu", "support", "goodbye"]
@@ -77,9 +86,9 @@ async def test_spoken_choice_after_the_prompt(lab: Lab, records: Records, ivr_se
     assert abs(prompt_ms / 1000 - prompt_s) < 0.05
 
 
-async def test_speech_over_the_prompt_barges_in(lab: Lab, records: Records,
-                                               ivr_server: IvrServe, voice_flow: Flow,
-                                               tmp_path: Path) -> None:
+async def test_speech_over_the_prompt_barges_in(
+    lab: Lab, records: Records, ivr_server: IvrServe, voice_flow: Flow, tmp_path: Path
+) -> None:
     log_from = ivr_server.log_size()
     result = await dial(lab, voice_call(caller_voice(tmp_path, speech("agent")), after_s=1.5))
     assert result.ok, result
@@ -94,11 +103,14 @@ async def test_speech_over_the_prompt_barges_in(lab: Lab, records: Records,
     assert prompt_ms - streamed_ms > 2500, (streamed_ms, prompt_ms)
 
 
-async def test_a_key_still_works_on_a_speech_menu(lab: Lab, records: Records,
-                                                 ivr_server: IvrServe) -> None:
+async def test_a_key_still_works_on_a_speech_menu(
+    lab: Lab, records: Records, ivr_server: IvrServe
+) -> None:
     log_from = ivr_server.log_size()
-    result = await dial(lab, CallSpec(ext="400", digits=("1",), first_digit_after_s=2.0,
-                                      hold_s=30, expect_hangup=True))
+    result = await dial(
+        lab,
+        CallSpec(ext="400", digits=("1",), first_digit_after_s=2.0, hold_s=30, expect_hangup=True),
+    )
     assert result.ok, result
     record = await records.one()
     assert [(i.node, i.kind, i.value) for i in record.inputs] == [("menu", "dtmf", "1")]
@@ -108,19 +120,24 @@ async def test_a_key_still_works_on_a_speech_menu(lab: Lab, records: Records,
 
 
 async def test_silence_then_a_spoken_choice_on_the_retry(
-        lab: Lab, records: Records, ivr_server: IvrServe, voice_flow: Flow,
-        tmp_path: Path) -> None:
+    lab: Lab, records: Records, ivr_server: IvrServe, voice_flow: Flow, tmp_path: Path
+) -> None:
     # (Out-of-grammar speech is tested on the recogniser itself: the embedded model's
     # rejection of such words is weak, see benchmarks/stt_bench.py.)
     log_from = ivr_server.log_size()
     prompt_s = menu_prompt_s(voice_flow)
     # nothing during the prompt and its 4 s timeout; "sales" over the retry prompts
-    result = await dial(lab, voice_call(caller_voice(tmp_path, speech("sales")),
-                                        after_s=prompt_s + 0.5 + 4 + 1.5))
+    result = await dial(
+        lab, voice_call(caller_voice(tmp_path, speech("sales")), after_s=prompt_s + 0.5 + 4 + 1.5)
+    )
     assert result.ok, result
     record = await records.one()
     assert [(i.node, i.kind, i.value) for i in record.inputs] == [
-        ("menu", "no_input", ""), ("menu", "speech", "sales")]
+        ("menu", "no_input", ""),
+        ("menu", "speech", "sales"),
+    ]
     assert record.path == ["menu", "sales", "goodbye"] and record.outcome == "self_service"
     assert [k for k, _, _ in heard_lines(ivr_server, record.call_id, log_from)] == [
-        "no_input", "speech"]
+        "no_input",
+        "speech",
+    ]

@@ -45,18 +45,24 @@ def start(servers: list[IvrServe], workdir: Path, **agi: object) -> IvrServe:
 async def fell_back(lab: Lab, messages: int, queue_log: int, flow: str) -> str:
     """The dialplan's fallback ran for a call: its warning, the queue and an agent."""
     warning = await asyncio.to_thread(
-        lab.wait_for_log, f"IVR flow {flow} at 127.0.0.1:4573 did not finish", since=messages,
-        timeout_s=20)
-    enter = await asyncio.to_thread(lab.wait_for_log, "|ENTERQUEUE|", name="queue_log",
-                                    since=queue_log, timeout_s=20)
+        lab.wait_for_log,
+        f"IVR flow {flow} at 127.0.0.1:4573 did not finish",
+        since=messages,
+        timeout_s=20,
+    )
+    enter = await asyncio.to_thread(
+        lab.wait_for_log, "|ENTERQUEUE|", name="queue_log", since=queue_log, timeout_s=20
+    )
     assert "|default|" in enter
-    await asyncio.to_thread(lab.wait_for_log, "|CONNECT|", name="queue_log", since=queue_log,
-                            timeout_s=20)
+    await asyncio.to_thread(
+        lab.wait_for_log, "|CONNECT|", name="queue_log", since=queue_log, timeout_s=20
+    )
     return warning
 
 
 async def test_a_server_killed_mid_menu_sends_the_caller_to_the_fallback(
-        lab: Lab, server_factory: list[IvrServe], tmp_path: Path) -> None:
+    lab: Lab, server_factory: list[IvrServe], tmp_path: Path
+) -> None:
     server = start(server_factory, tmp_path / "a")
     messages, queue_log = lab.log_size("messages.log"), lab.log_size("queue_log")
     call = asyncio.create_task(dial(lab, spec("100", hold_s=60)))  # silent caller in the menu
@@ -77,7 +83,8 @@ async def test_a_server_killed_mid_menu_sends_the_caller_to_the_fallback(
 
 
 async def test_sigterm_lets_calls_finish_then_hands_the_rest_back(
-        lab: Lab, server_factory: list[IvrServe], tmp_path: Path) -> None:
+    lab: Lab, server_factory: list[IvrServe], tmp_path: Path
+) -> None:
     server = start(server_factory, tmp_path / "b", shutdown_grace_s=10)
     messages, queue_log = lab.log_size("messages.log"), lab.log_size("queue_log")
     # A presses 2 in the menu and is done within the grace; B stays silent in the menu
@@ -102,7 +109,8 @@ async def test_sigterm_lets_calls_finish_then_hands_the_rest_back(
 
 
 async def test_a_full_server_sends_the_extra_caller_to_the_fallback(
-        lab: Lab, server_factory: list[IvrServe], tmp_path: Path) -> None:
+    lab: Lab, server_factory: list[IvrServe], tmp_path: Path
+) -> None:
     server = start(server_factory, tmp_path / "c", max_connections=1)
     messages, queue_log = lab.log_size("messages.log"), lab.log_size("queue_log")
     first = asyncio.create_task(dial(lab, spec("100", "2")))

@@ -47,14 +47,16 @@ DAY = 1_780_000_000.0  # 2026-05-28 20:26:40 UTC
 
 def flow_text(label: str, end: str = "bye") -> str:
     """A flow on stock sounds (nothing to render): hello, a menu (1 -> end), end."""
-    return (f'version: "{label}"\nstart: hello\nnodes:\n'
-            f"  hello: {{play: {{sound: hello-world}}, next: menu}}\n"
-            f"  menu:\n    menu:\n      prompt: {{sound: press-1}}\n"
-            f'      options: {{"1": {end}}}\n      otherwise: {end}\n'
-            f"  {end}: {{hangup: true}}\n")
+    return (
+        f'version: "{label}"\nstart: hello\nnodes:\n'
+        f"  hello: {{play: {{sound: hello-world}}, next: menu}}\n"
+        f"  menu:\n    menu:\n      prompt: {{sound: press-1}}\n"
+        f'      options: {{"1": {end}}}\n      otherwise: {end}\n'
+        f"  {end}: {{hangup: true}}\n"
+    )
 
 
-BROKEN = 'start: hello\nnodes:\n  hello: {play: {sound: x}, next: nowhere}\n'
+BROKEN = "start: hello\nnodes:\n  hello: {play: {sound: x}, next: nowhere}\n"
 
 
 def write(path: Path, text: str) -> None:
@@ -74,9 +76,15 @@ class StubConsole:
     store: RecordStore | None
     metrics: Metrics = field(default_factory=Metrics)
     live: list[LiveCall] = field(default_factory=list)
-    checks: dict[str, Health] = field(default_factory=lambda: {
-        "fastagi": Health("up", "127.0.0.1:4573"), "audiosocket": Health("off"),
-        "ami": Health("off"), "store": Health("up"), "recogniser": Health("off")})
+    checks: dict[str, Health] = field(
+        default_factory=lambda: {
+            "fastagi": Health("up", "127.0.0.1:4573"),
+            "audiosocket": Health("off"),
+            "ami": Health("off"),
+            "store": Health("up"),
+            "recogniser": Health("off"),
+        }
+    )
     queues: list[dict[str, object]] = field(default_factory=list)
 
     def live_calls(self) -> list[LiveCall]:
@@ -130,8 +138,9 @@ async def client(make_client: Client) -> TestClient[Any, Any]:
     return await make_client(token=Secret(TOKEN.encode()))
 
 
-def validate(client: TestClient[Any, Any], text: str | bytes,
-             query: str = "") -> Awaitable[ClientResponse]:
+def validate(
+    client: TestClient[Any, Any], text: str | bytes, query: str = ""
+) -> Awaitable[ClientResponse]:
     """``POST /api/validate`` with the token."""
     return client.post(f"/api/validate{query}", headers=AUTH, data=text)
 
@@ -145,9 +154,15 @@ async def error_of(response: ClientResponse, status: int) -> str:
 
 
 def record(call_id: str, started: float, **kw: Any) -> CallRecord:
-    values: dict[str, Any] = {"flow": "main", "flow_version": "v1+abc", "caller": "13800138000",
-                              "ended_at": started + 30, "outcome": "self_service",
-                              "path": ["hello", "menu", "bye"], "end_node": "bye"}
+    values: dict[str, Any] = {
+        "flow": "main",
+        "flow_version": "v1+abc",
+        "caller": "13800138000",
+        "ended_at": started + 30,
+        "outcome": "self_service",
+        "path": ["hello", "menu", "bye"],
+        "end_node": "bye",
+    }
     values.update(kw)
     return CallRecord(call_id=call_id, started_at=started, **values)
 
@@ -159,9 +174,14 @@ async def store_records(store: RecordStore | None, *records: CallRecord) -> None
 
 
 def survey(status: str = "completed", satisfied: int | None = 5) -> SurveyResult:
-    return SurveyResult(survey="after_call", mode="in_call", status=status, answers=[
-        SurveyAnswer("satisfied", "1-5", satisfied), SurveyAnswer("solved", "yes-no", 1)],
-        satisfaction="satisfied", at=DAY + 100)
+    return SurveyResult(
+        survey="after_call",
+        mode="in_call",
+        status=status,
+        answers=[SurveyAnswer("satisfied", "1-5", satisfied), SurveyAnswer("solved", "yes-no", 1)],
+        satisfaction="satisfied",
+        at=DAY + 100,
+    )
 
 
 # --- access -------------------------------------------------------------------------------
@@ -181,8 +201,15 @@ async def test_read_endpoints_need_the_token(
     await error_of(response, 401)
     response = await client.get("/api/calls", headers=AUTH)
     assert response.status == 200
-    for path in ("/api/flows", "/api/kpis", "/api/surveys", "/api/surveys.csv", "/api/schema",
-                 "/api/queues", "/api/flows/main"):
+    for path in (
+        "/api/flows",
+        "/api/kpis",
+        "/api/surveys",
+        "/api/surveys.csv",
+        "/api/schema",
+        "/api/queues",
+        "/api/flows/main",
+    ):
         assert (await client.get(path)).status == 401, path
         assert (await client.get(path, headers=AUTH)).status == 200, path
     assert TOKEN not in caplog.text
@@ -204,7 +231,8 @@ async def test_validate_needs_the_token_unless_reads_are_open(make_client: Clien
     assert response.status == 200 and (await response.json())["ok"] is True
     client = await make_client()  # no token at all
     assert "IVR_ADMIN_TOKEN" in await error_of(
-        await client.post("/api/validate", data=flow_text("x")), 403)
+        await client.post("/api/validate", data=flow_text("x")), 403
+    )
     client = await make_client(open_read=True)
     response = await client.post("/api/validate", data=flow_text("x"))
     assert response.status == 200 and (await response.json())["ok"] is True
@@ -224,7 +252,8 @@ async def test_without_a_token_changes_are_refused(make_client: Client) -> None:
     client = await make_client()  # no token, open_read false
     assert "IVR_ADMIN_TOKEN" in await error_of(await client.get("/api/calls"), 403)
     assert "IVR_ADMIN_TOKEN" in await error_of(
-        await client.post("/api/flows/reload", headers=AUTH), 403)
+        await client.post("/api/flows/reload", headers=AUTH), 403
+    )
     assert (await client.get("/healthz")).status == 200
     client = await make_client(open_read=True)  # reads open, reload still refused
     assert (await client.get("/api/calls")).status == 200
@@ -234,19 +263,29 @@ async def test_without_a_token_changes_are_refused(make_client: Client) -> None:
 # --- errors -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("query", [
-    "limit=0", "limit=abc", "limit=1001", "outcome=bogus", "since=yesterday",
-    "since=2026-13-01", "since=nan", "since=2026-03-02&until=2026-03-01", "tz=Mars/Olympus",
-    "live=maybe", "flow=" + "x" * 300, "since=1e400",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=0",
+        "limit=abc",
+        "limit=1001",
+        "outcome=bogus",
+        "since=yesterday",
+        "since=2026-13-01",
+        "since=nan",
+        "since=2026-03-02&until=2026-03-01",
+        "tz=Mars/Olympus",
+        "live=maybe",
+        "flow=" + "x" * 300,
+        "since=1e400",
+    ],
+)
 async def test_bad_query_values_are_400(client: TestClient[Any, Any], query: str) -> None:
     await error_of(await client.get(f"/api/calls?{query}", headers=AUTH), 400)
 
 
 @pytest.mark.parametrize("query", ["since=2026-02-30", "tz=Nowhere", "until=x", "flow=%00"])
-async def test_bad_kpi_and_export_queries_are_400(
-    client: TestClient[Any, Any], query: str
-) -> None:
+async def test_bad_kpi_and_export_queries_are_400(client: TestClient[Any, Any], query: str) -> None:
     await error_of(await client.get(f"/api/kpis?{query}", headers=AUTH), 400)
     await error_of(await client.get(f"/api/surveys.csv?{query}", headers=AUTH), 400)
 
@@ -299,10 +338,12 @@ async def test_validate_reports_line_col_node(client: TestClient[Any, Any]) -> N
 
 
 async def test_validate_checks_sub_flows_against_the_loaded_ones(
-    client: TestClient[Any, Any]
+    client: TestClient[Any, Any],
 ) -> None:
-    text = ("start: a\nnodes:\n  a: {call: main, next: b}\n  b: {call: gone, next: c}\n"
-            "  c: {hangup: true}\n")
+    text = (
+        "start: a\nnodes:\n  a: {call: main, next: b}\n  b: {call: gone, next: c}\n"
+        "  c: {hangup: true}\n"
+    )
     body = await (await validate(client, text)).json()
     assert [e["node"] for e in body["errors"]] == ["b"]
     assert "gone" in body["errors"][0]["message"]
@@ -314,16 +355,23 @@ async def test_validate_refuses_a_billion_laughs(client: TestClient[Any, Any]) -
     text = "start: s\nvariables:\n" + "\n".join(lines) + "\nnodes:\n  s: {hangup: true}\n"
     response = await asyncio.wait_for(validate(client, text), 5)
     body = await response.json()
-    assert body == {"ok": False, "errors": [{"line": 3, "col": 7, "node": None, "message":
-                    "anchors and aliases are not allowed in flows; write the value out"}]}
+    assert body == {
+        "ok": False,
+        "errors": [
+            {
+                "line": 3,
+                "col": 7,
+                "node": None,
+                "message": "anchors and aliases are not allowed in flows; write the value out",
+            }
+        ],
+    }
 
 
-async def test_validate_takes_flows_up_to_its_own_size_limit(
-    client: TestClient[Any, Any]
-) -> None:
+async def test_validate_takes_flows_up_to_its_own_size_limit(client: TestClient[Any, Any]) -> None:
     big = flow_text("x") + "#" * api.VALIDATE_MAX_BYTES
     assert "ivr validate" in await error_of(await validate(client, big), 413)
-    response = await validate(client, big[:api.VALIDATE_MAX_BYTES])
+    response = await validate(client, big[: api.VALIDATE_MAX_BYTES])
     assert response.status == 200 and (await response.json())["ok"] is True
 
 
@@ -353,8 +401,7 @@ async def test_validations_are_bounded_and_a_timed_out_one_keeps_its_slot(
     monkeypatch.setattr(api, "parse_flow", slow)
     monkeypatch.setattr(api, "VALIDATE_TIMEOUT_S", 0.2)
     try:
-        flood = await asyncio.gather(*(validate(client, flow_text("x"))
-                                       for _ in range(8)))
+        flood = await asyncio.gather(*(validate(client, flow_text("x")) for _ in range(8)))
         statuses = sorted(r.status for r in flood)
         assert statuses == [429] * 6 + [503] * 2  # two ran out of time, six were refused
         busy = next(r for r in flood if r.status == 429)
@@ -400,14 +447,20 @@ async def test_flows_versions_errors_and_reload(
     assert main["version"].startswith("v2+")  # still serving
     assert [v["version"].split("+")[0] for v in main["versions"]] == ["v2", "v1"]
     [error] = body["errors"]
-    assert error == {"file": str(flows_dir / "main.yaml"), "line": 3, "col": error["col"],
-                     "node": "hello", "message": error["message"]}
+    assert error == {
+        "file": str(flows_dir / "main.yaml"),
+        "line": 3,
+        "col": error["col"],
+        "node": "hello",
+        "message": error["message"],
+    }
     source = await (await client.get("/api/flows/main", headers=AUTH)).json()
     assert source["current"] and source["version"] == main["version"]
     assert source["source"] == flow_text("v2")
     old = main["versions"][1]["version"]
-    source = await (await client.get("/api/flows/main", params={"version": old},
-                                     headers=AUTH)).json()
+    source = await (
+        await client.get("/api/flows/main", params={"version": old}, headers=AUTH)
+    ).json()
     assert source["source"] == flow_text("v1") and not source["current"]
     await error_of(await client.get("/api/flows/main?version=zzz", headers=AUTH), 404)
 
@@ -445,8 +498,20 @@ def assert_security_headers(response: ClientResponse) -> None:
     assert response.headers["Referrer-Policy"] == "no-referrer"
 
 
-@pytest.mark.parametrize("path", ["/", "/index.html", "/app.js", "/style.css", "/healthz",
-                                  "/metrics", "/api/calls", "/nope.html", "/api/nope"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/index.html",
+        "/app.js",
+        "/style.css",
+        "/healthz",
+        "/metrics",
+        "/api/calls",
+        "/nope.html",
+        "/api/nope",
+    ],
+)
 async def test_every_answer_carries_the_security_headers(
     client: TestClient[Any, Any], path: str
 ) -> None:
@@ -460,18 +525,35 @@ async def test_error_answers_carry_the_security_headers(client: TestClient[Any, 
     assert_security_headers(await client.get("/", headers={"Host": "evil.example"}))  # 421
 
 
-@pytest.mark.parametrize("host", [
-    "evil.example", "evil.example:8080", "127.0.0.1.nip.io", "localhost.evil.example",
-    "127.0.0.2", "[::2]:8080", "0.0.0.0:8080", "", "localhost:80:80", "user@localhost",
-    "[::1", "localhost:http",
-])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "evil.example",
+        "evil.example:8080",
+        "127.0.0.1.nip.io",
+        "localhost.evil.example",
+        "127.0.0.2",
+        "[::2]:8080",
+        "0.0.0.0:8080",
+        "",
+        "localhost:80:80",
+        "user@localhost",
+        "[::1",
+        "localhost:http",
+    ],
+)
 async def test_a_request_for_another_host_name_is_refused(
     client: TestClient[Any, Any], host: str
 ) -> None:
     """DNS rebinding: a page of evil.example whose name now points at 127.0.0.1 sends
     ``Host: evil.example``; whatever it asks for, the answer is 421."""
-    for path, headers in (("/", {}), ("/app.js", {}), ("/healthz", {}), ("/api/calls", AUTH),
-                          ("/api/nope", AUTH)):
+    for path, headers in (
+        ("/", {}),
+        ("/app.js", {}),
+        ("/healthz", {}),
+        ("/api/calls", AUTH),
+        ("/api/nope", AUTH),
+    ):
         response = await client.get(path, headers={"Host": host, **headers})
         assert "admin.allowed_hosts" in await error_of(response, 421), (path, host)
     response = await client.post("/api/flows/reload", headers={"Host": host, **AUTH})
@@ -487,8 +569,18 @@ async def test_a_request_without_a_host_is_refused(client: TestClient[Any, Any])
     assert answer.startswith(b"HTTP/1.0 421") or answer.startswith(b"HTTP/1.1 421"), answer
 
 
-@pytest.mark.parametrize("host", ["localhost", "LOCALHOST:8080", "localhost.", "127.0.0.1",
-                                  "127.0.0.1:8080", "[::1]", "[::1]:8080"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "localhost",
+        "LOCALHOST:8080",
+        "localhost.",
+        "127.0.0.1",
+        "127.0.0.1:8080",
+        "[::1]",
+        "[::1]:8080",
+    ],
+)
 async def test_loopback_names_are_allowed(client: TestClient[Any, Any], host: str) -> None:
     assert (await client.get("/healthz", headers={"Host": host})).status == 200
     response = await client.get("/api/calls", headers={"Host": host, **AUTH})
@@ -496,10 +588,16 @@ async def test_loopback_names_are_allowed(client: TestClient[Any, Any], host: st
 
 
 async def test_the_bind_host_and_admin_allowed_hosts_are_allowed(make_client: Client) -> None:
-    client = await make_client(host="ivr-box.lan",
-                               allowed_hosts=("ops.example.com", "IVR.internal."))
-    for host in ("ivr-box.lan:8080", "ops.example.com", "OPS.Example.COM.:443", "ivr.internal",
-                 "localhost"):
+    client = await make_client(
+        host="ivr-box.lan", allowed_hosts=("ops.example.com", "IVR.internal.")
+    )
+    for host in (
+        "ivr-box.lan:8080",
+        "ops.example.com",
+        "OPS.Example.COM.:443",
+        "ivr.internal",
+        "localhost",
+    ):
         assert (await client.get("/", headers={"Host": host})).status == 200, host
     for host in ("example.com", "evil.ops.example.com", "ops.example.com.evil", "internal"):
         await error_of(await client.get("/", headers={"Host": host}), 421)
@@ -513,12 +611,18 @@ def test_allowed_hosts_from_the_file_the_environment_and_bad_names(tmp_path: Pat
     names = api.allowed_host_names(load_settings(env=env).admin)
     assert names == {"ops.example.com", "fd00::5", "x.lan", "localhost", "127.0.0.1", "::1"}
     config = tmp_path / "ivr.yaml"
-    config.write_text("admin:\n  host: 10.0.0.5\n  allowed_hosts: [ivr.example.com]\n",
-                      encoding="utf-8")
+    config.write_text(
+        "admin:\n  host: 10.0.0.5\n  allowed_hosts: [ivr.example.com]\n", encoding="utf-8"
+    )
     names = api.allowed_host_names(load_settings(config, env={}).admin)
     assert names == {"ivr.example.com", "10.0.0.5", "localhost", "127.0.0.1", "::1"}
-    for bad in ("ops.example.com:8080", "http://ops.example.com/", "*.example.com", "a@b",
-                "a.example b.example"):
+    for bad in (
+        "ops.example.com:8080",
+        "http://ops.example.com/",
+        "*.example.com",
+        "a@b",
+        "a.example b.example",
+    ):
         admin = load_settings(env={"IVR_ADMIN_ALLOWED_HOSTS": bad}).admin
         with pytest.raises(ConfigError, match=r"admin\.allowed_hosts"):
             make_admin_app(cast(Any, None), admin)
@@ -661,8 +765,12 @@ async def test_health_details_name_no_paths_or_hosts(
     try:
         checks = await board.report()
         assert {n: h.status for n, h in checks.items()} == {
-            "fastagi": "up", "audiosocket": "up", "ami": "up", "store": "up",
-            "recogniser": "up"}
+            "fastagi": "up",
+            "audiosocket": "up",
+            "ami": "up",
+            "store": "up",
+            "recogniser": "up",
+        }
         assert checks["fastagi"].detail == "3 connection(s)"
         assert checks["audiosocket"].detail == "1 session(s)"
         assert checks["ami"].detail == "2 reconnect(s)"
@@ -676,8 +784,7 @@ async def test_health_details_name_no_paths_or_hosts(
         caplog.set_level(logging.WARNING)
         checks = await board.report()
         assert checks["ami"].status == checks["store"].status == "down"
-        for text in ("10.9.8.7", "4573", "4574", "pbx.internal", "5038", str(tmp_path),
-                     "sqlite3"):
+        for text in ("10.9.8.7", "4573", "4574", "pbx.internal", "5038", str(tmp_path), "sqlite3"):
             assert text not in shown(checks), text
         assert "disk I/O error" in caplog.text  # the whole message goes to the log
     finally:
@@ -696,8 +803,11 @@ async def test_metrics_text_parses(client: TestClient[Any, Any], console: StubCo
     response = await client.get("/metrics")
     assert response.headers["Content-Type"].startswith("text/plain")
     families = {f.name: f for f in text_string_to_metric_families(await response.text())}
-    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
-               for f in families.values() for s in f.samples}
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in families.values()
+        for s in f.samples
+    }
     assert samples[("ivr_calls_total", (("flow", "main"), ("outcome", "self_service")))] == 1
     assert samples[("ivr_calls_in_progress", (("flow", "main"),))] == 0
     assert samples[("ivr_node_seconds_count", (("flow", "main"), ("node_kind", "menu")))] == 1
@@ -717,9 +827,12 @@ async def test_calls_live_and_recent(client: TestClient[Any, Any], console: Stub
         LiveCall("c8", "other", "o1", "x", DAY + 400, "en", "***"),
     ]
     await store_records(
-        console.store, record("c1", DAY), record("c2", DAY + 60, outcome="abandoned"),
-        record("c3", DAY + 120, flow="other"), record("c4", DAY + 180, outcome=None,
-                                                      ended_at=None))
+        console.store,
+        record("c1", DAY),
+        record("c2", DAY + 60, outcome="abandoned"),
+        record("c3", DAY + 120, flow="other"),
+        record("c4", DAY + 180, outcome=None, ended_at=None),
+    )
     body = await (await client.get("/api/calls?live=1", headers=AUTH)).json()
     assert [c["call_id"] for c in body["live"]] == ["c9", "c8"]
     assert [r["call_id"] for r in body["recent"]] == ["c4", "c3", "c2", "c1"]
@@ -737,11 +850,13 @@ async def test_calls_live_and_recent(client: TestClient[Any, Any], console: Stub
 async def test_kpis_are_the_kpi_report(client: TestClient[Any, Any], console: StubConsole) -> None:
     from ivr.reporting.kpi import report
 
-    records = [record("k1", DAY), record("k2", DAY + 60, outcome="abandoned"),
-               record("k3", DAY - 86400 * 3, survey=survey())]
+    records = [
+        record("k1", DAY),
+        record("k2", DAY + 60, outcome="abandoned"),
+        record("k3", DAY - 86400 * 3, survey=survey()),
+    ]
     await store_records(console.store, *records)
-    response = await client.get("/api/kpis?since=2026-05-28&until=2026-05-28&tz=UTC",
-                                headers=AUTH)
+    response = await client.get("/api/kpis?since=2026-05-28&until=2026-05-28&tz=UTC", headers=AUTH)
     body = await response.json()
     assert body == report(records[:2], tz="UTC")
     assert body["overall"]["calls"] == 2 and body["timezone"] == "UTC"
@@ -751,9 +866,12 @@ async def test_kpis_are_the_kpi_report(client: TestClient[Any, Any], console: St
 
 async def test_surveys_and_csv_export(client: TestClient[Any, Any], console: StubConsole) -> None:
     await store_records(
-        console.store, record("s1", DAY, survey=survey()),
-        record("s2", DAY + 60), record("s3", DAY + 120, survey=survey("partial", None)),
-        record("=cmd", DAY + 180, survey=survey()))
+        console.store,
+        record("s1", DAY, survey=survey()),
+        record("s2", DAY + 60),
+        record("s3", DAY + 120, survey=survey("partial", None)),
+        record("=cmd", DAY + 180, survey=survey()),
+    )
     body = await (await client.get("/api/surveys?limit=2", headers=AUTH)).json()
     rows = body["surveys"]
     assert [r["call_id"] for r in rows] == ["=cmd", "s3"]
@@ -773,7 +891,9 @@ async def test_surveys_and_csv_export(client: TestClient[Any, Any], console: Stu
 
 async def test_queues(client: TestClient[Any, Any], console: StubConsole) -> None:
     assert await (await client.get("/api/queues", headers=AUTH)).json() == {
-        "ami": "off", "queues": []}
+        "ami": "off",
+        "queues": [],
+    }
     console.checks["ami"] = Health("up")
     console.queues = [{"name": "cards", "logged_in": 2, "available": 1, "callers": 0}]
     body = await (await client.get("/api/queues", headers=AUTH)).json()
@@ -793,8 +913,10 @@ async def test_no_store_is_503(client: TestClient[Any, Any], console: StubConsol
 
 def app_settings(tmp_path: Path, flows: Path, **admin: ClientSession) -> Settings:
     return Settings(
-        flows_dir=str(flows), prompts_dir=str(tmp_path / "prompts"),
-        agi=AgiSettings(port=0), store=StoreSettings(path=str(tmp_path / "calls.sqlite3")),
+        flows_dir=str(flows),
+        prompts_dir=str(tmp_path / "prompts"),
+        agi=AgiSettings(port=0),
+        store=StoreSettings(path=str(tmp_path / "calls.sqlite3")),
         speech=SpeechSettings(port=0),
         admin=AdminSettings(port=0, token=Secret(TOKEN.encode()), **admin),
     )
@@ -837,9 +959,16 @@ async def test_a_call_in_progress_keeps_its_version(
             return [1.0, "200 result=49 endpos=100"]  # pressed 1 after a long prompt
         return None
 
-    held = asyncio.create_task(run_fake_call("127.0.0.1", agi_port(app), script="main",
-                                             rule=hold_at_menu, uniqueid="held",
-                                             caller="13800138000"))
+    held = asyncio.create_task(
+        run_fake_call(
+            "127.0.0.1",
+            agi_port(app),
+            script="main",
+            rule=hold_at_menu,
+            uniqueid="held",
+            caller="13800138000",
+        )
+    )
     await asyncio.wait_for(at_menu.wait(), 5)
     body = await (await admin.get("/api/calls?live=1", headers=AUTH)).json()
     [live] = body["live"]
@@ -848,8 +977,7 @@ async def test_a_call_in_progress_keeps_its_version(
     write(flows_dir / "main.yaml", flow_text("v2", end="farewell"))
     result = await (await admin.post("/api/flows/reload", headers=AUTH)).json()
     assert result["changed"] == ["main"]
-    await run_fake_call("127.0.0.1", agi_port(app), script="main", digits=["1"],
-                        uniqueid="new")
+    await run_fake_call("127.0.0.1", agi_port(app), script="main", digits=["1"], uniqueid="new")
     assert not held.done()  # the new call finished while the old one was still at the menu
     await held
     old, new = await finished(app, "held"), await finished(app, "new")
@@ -862,8 +990,11 @@ async def test_metrics_count_a_finished_call(app: Server, admin: ClientSession) 
     await run_fake_call("127.0.0.1", agi_port(app), script="main", digits=["1"], uniqueid="m")
     await finished(app, "m")
     text = await (await admin.get("/metrics")).text()
-    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
-               for f in text_string_to_metric_families(text) for s in f.samples}
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+    }
     assert samples[("ivr_calls_total", (("flow", "main"), ("outcome", "self_service")))] == 1
     assert samples[("ivr_calls_in_progress", (("flow", "main"),))] == 0
     assert samples[("ivr_node_seconds_count", (("flow", "main"), ("node_kind", "menu")))] == 1
@@ -897,8 +1028,7 @@ async def test_the_watcher_reloads_inside_the_app(tmp_path: Path, flows_dir: Pat
             await asyncio.sleep(0.02)
         else:
             raise AssertionError("not reloaded")
-        await run_fake_call("127.0.0.1", agi_port(app), script="main", digits=["1"],
-                            uniqueid="w")
+        await run_fake_call("127.0.0.1", agi_port(app), script="main", digits=["1"], uniqueid="w")
         assert (await finished(app, "w")).flow_version.startswith("w2+")
     finally:
         await app.close()
@@ -947,8 +1077,7 @@ async def test_a_bad_allowed_host_stops_start_up(
     tmp_path: Path, flows_dir: Path, agi_starts: list[int]
 ) -> None:
     settings = app_settings(tmp_path, flows_dir)
-    app = App(replace(settings, admin=replace(settings.admin,
-                                              allowed_hosts=("ops.example:8080",))))
+    app = App(replace(settings, admin=replace(settings.admin, allowed_hosts=("ops.example:8080",))))
     with pytest.raises(ConfigError, match=r"admin\.allowed_hosts: 'ops\.example:8080'"):
         await app.start()
     assert agi_starts == []  # no calls were taken

@@ -89,7 +89,7 @@ def replay(path: Path, *, chunk: int = 0) -> Replayed:
     def feed(data: bytes) -> None:
         step = chunk or len(data) or 1
         for i in range(0, len(data), step):
-            conn.receive_data(data[i:i + step])
+            conn.receive_data(data[i : i + step])
             events.extend(drain(conn))
 
     for direction, text in wire:
@@ -149,8 +149,11 @@ def test_every_line_replays_and_the_server_closes(path: Path) -> None:
     for command in call.sent:
         if command.startswith("STREAM FILE"):
             # prompts as Asterisk sees them: sounds/ivr/tts/<lang>/<hash>
-            assert re.fullmatch(r'STREAM FILE ivr/tts/(en|zh)/[0-9a-f]{16} '
-                                r'("")?(0123456789\*#|12345|12)?', command), command
+            assert re.fullmatch(
+                r"STREAM FILE ivr/tts/(en|zh)/[0-9a-f]{16} "
+                r'("")?(0123456789\*#|12345|12)?',
+                command,
+            ), command
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 64])
@@ -165,8 +168,10 @@ def stream(text: str, escape: str = "") -> str:
     return commands.stream_file(f"ivr/{tts_file(text, 'en')}", escape)
 
 
-MENU = ("For sales, press 1. For support, press 2. To hear your caller number, press 3. "
-        "To hear this again, press star.")
+MENU = (
+    "For sales, press 1. For support, press 2. To hear your caller number, press 3. "
+    "To hear this again, press star."
+)
 
 
 def test_main_menu_choice_by_barge_in() -> None:
@@ -191,7 +196,9 @@ def test_main_menu_choice_by_barge_in() -> None:
 def test_caller_hangup_mid_prompt() -> None:
     call = replay(FIXTURES / "recorded_main_caller_hangup.txt")
     assert call.sent[:3] == [
-        commands.answer(), stream("Welcome to the I V R demo."), stream(MENU, "0123456789*#"),
+        commands.answer(),
+        stream("Welcome to the I V R demo."),
+        stream(MENU, "0123456789*#"),
     ]
     menu = call.reply_to(call.sent[2])
     assert menu.result == "-1" and menu.endpos and menu.endpos > 0  # cut off mid-prompt
@@ -240,12 +247,19 @@ async def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
     monkeypatch.setattr(App, "render_prompts", no_rendering)
     original = Calls.services
     offset = BANK_OPEN_AT - time.time()  # as recorded: the bank open (a Monday, 10:00)
-    monkeypatch.setattr(Calls, "services", lambda self: dataclasses.replace(
-        original(self), clock=lambda: time.time() + offset))
-    settings = Settings(flows_dir=str(ROOT / "flows"), prompts_dir=str(tmp_path / "prompts"),
-                        agi=AgiSettings(port=0, sounds_prefix="ivr/"),
-                        store=StoreSettings(path=str(tmp_path / "calls.sqlite3")),
-                        speech=SpeechSettings(port=0), admin=AdminSettings(port=0))
+    monkeypatch.setattr(
+        Calls,
+        "services",
+        lambda self: dataclasses.replace(original(self), clock=lambda: time.time() + offset),
+    )
+    settings = Settings(
+        flows_dir=str(ROOT / "flows"),
+        prompts_dir=str(tmp_path / "prompts"),
+        agi=AgiSettings(port=0, sounds_prefix="ivr/"),
+        store=StoreSettings(path=str(tmp_path / "calls.sqlite3")),
+        speech=SpeechSettings(port=0),
+        admin=AdminSettings(port=0),
+    )
     app = await App(settings).start()
     try:
         yield app
@@ -287,8 +301,11 @@ async def stored(app: Server, call_id: str) -> CallRecord:
     [
         ("main_menu_choice", "self_service", ["welcome", "menu", "support", "goodbye"]),
         ("main_caller_hangup", "abandoned", ["welcome", "menu"]),
-        ("bank_agent_survey", "transferred",
-         ["welcome", "choose_language", "opening_hours", "main", "agent"]),
+        (
+            "bank_agent_survey",
+            "transferred",
+            ["welcome", "choose_language", "opening_hours", "main", "agent"],
+        ),
     ],
 )
 async def test_server_still_says_what_it_said_to_asterisk(

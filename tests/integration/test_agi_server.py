@@ -252,7 +252,6 @@ async def test_a_short_timeout_after_a_long_one_still_fires_on_time(start: Start
     assert isinstance(error, AgiCommandTimeout) and "GET VARIABLE" in str(error)
 
 
-
 async def test_a_long_prompt_plays_to_the_end(start: Start, tmp_path: Path) -> None:
     # The prompt lasts 0.8 s, longer than the 0.2 s command timeout: Asterisk answers when it
     # has played. A stuck GET VARIABLE afterwards still times out after 0.2 s.
@@ -325,12 +324,14 @@ async def test_accepted_sockets_use_tcp_keepalive(
 
     async def flow(env: AgiEnvironment, channel: AgiChannel) -> None:
         [sock] = accepted
-        options.append((
-            sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
-            sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
-            sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
-            sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
-        ))
+        options.append(
+            (
+                sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+                sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+                sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
+                sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
+            )
+        )
 
     server, rec = await start(flow)
     await run_fake_call(HOST, server.port)
@@ -387,7 +388,6 @@ async def test_header_timeout(start: Start) -> None:
     await wait_until(lambda: server.active_calls == 0)
 
 
-
 async def test_over_max_connections_the_dialplan_fallback_takes_the_call(
     start: Start, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -432,8 +432,9 @@ async def test_a_bare_connect_and_close_is_logged_at_debug(
             writer.write(sent)
             writer.close()
             await writer.wait_closed()
-            await wait_until(lambda: any("closed the connection" in r.getMessage()
-                                         for r in caplog.records))
+            await wait_until(
+                lambda: any("closed the connection" in r.getMessage() for r in caplog.records)
+            )
             [record] = [r for r in caplog.records if "closed the connection" in r.getMessage()]
             assert record.levelno == (logging.INFO if sent else logging.DEBUG)
     assert rec.envs == []
@@ -504,7 +505,6 @@ async def test_handler_exception_is_logged_with_uniqueid(
     assert again.commands == ["ANSWER"]
 
 
-
 async def test_caller_bytes_that_are_not_utf8_run_the_call_and_log_escaped(
     start: Start, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -523,8 +523,9 @@ async def test_caller_bytes_that_are_not_utf8_run_the_call_and_log_escaped(
 
     server, rec = await start(flow)
     with caplog.at_level(logging.DEBUG, logger="ivr.asterisk.agi"):
-        result = await run_fake_call(HOST, server.port, caller_name=name,
-                                     variables={"CALLERID(name)": name})
+        result = await run_fake_call(
+            HOST, server.port, caller_name=name, variables={"CALLERID(name)": name}
+        )
     assert rec.errors == [] and seen == [name, name]
     assert result.names == ["ANSWER", "GET VARIABLE", "SET VARIABLE", "HANGUP"]
     assert result.variables["GREETED"].encode("utf-8", "surrogateescape") == b"Jos\xe9"
@@ -532,6 +533,7 @@ async def test_caller_bytes_that_are_not_utf8_run_the_call_and_log_escaped(
     assert any("(Jos\\xe9)" in m for m in messages)  # the reply, shown escaped
     for m in messages:
         m.encode("utf-8")  # a UTF-8 log file can take every line
+
 
 # --------------------------------------------------------------------------- scale, lifecycle
 async def test_fifty_concurrent_calls(start: Start) -> None:

@@ -62,8 +62,11 @@ class FakeManager:
         if name == "Login":
             ok = f.get("Secret") == SECRET
             self.logins += ok
-            msg = ("Response: Success\r\nMessage: Authentication accepted" if ok else
-                   "Response: Error\r\nMessage: Authentication failed")
+            msg = (
+                "Response: Success\r\nMessage: Authentication accepted"
+                if ok
+                else "Response: Error\r\nMessage: Authentication failed"
+            )
             writer.write(f"{msg}\r\nActionID: {aid}\r\n\r\n".encode())
             if ok:
                 writer.write(b"Event: FullyBooted\r\nStatus: Fully Booted\r\n\r\n")
@@ -75,12 +78,15 @@ class FakeManager:
                 f"LoggedIn: 3\r\nAvailable: 1\r\nCallers: 2\r\nHoldTime: 14\r\n"
                 f"TalkTime: 95\r\nLongestHoldTime: 31\r\n\r\n"
                 f"Event: QueueSummaryComplete\r\nActionID: {aid}\r\nEventList: Complete\r\n"
-                f"ListItems: 1\r\n\r\n".encode())
+                f"ListItems: 1\r\n\r\n".encode()
+            )
         elif name == "Originate":
-            writer.write(f"Response: Success\r\nActionID: {aid}\r\n"
-                         f"Message: Originate successfully queued\r\n\r\n"
-                         f"Event: OriginateResponse\r\nActionID: {aid}\r\nResponse: Success\r\n"
-                         f"Channel: {f['Channel']}\r\nReason: 4\r\nUniqueid: x\r\n\r\n".encode())
+            writer.write(
+                f"Response: Success\r\nActionID: {aid}\r\n"
+                f"Message: Originate successfully queued\r\n\r\n"
+                f"Event: OriginateResponse\r\nActionID: {aid}\r\nResponse: Success\r\n"
+                f"Channel: {f['Channel']}\r\nReason: 4\r\nUniqueid: x\r\n\r\n".encode()
+            )
         else:
             writer.write(f"Response: Success\r\nActionID: {aid}\r\nPing: Pong\r\n\r\n".encode())
         await writer.drain()
@@ -97,8 +103,11 @@ async def fake() -> AsyncIterator[FakeManager]:
 
 
 def settings(port: int, secret: str = SECRET, **kw: float) -> AmiSettings:
-    return AmiSettings(port=port, secret=Secret(secret.encode()),
-                       **{"action_timeout_s": 1.0, "reconnect_max_s": 2.0, **kw})  # type: ignore[arg-type]
+    return AmiSettings(
+        port=port,
+        secret=Secret(secret.encode()),
+        **{"action_timeout_s": 1.0, "reconnect_max_s": 2.0, **kw},
+    )  # type: ignore[arg-type]
 
 
 async def test_login_queue_summary_and_originate(fake: FakeManager) -> None:
@@ -111,8 +120,13 @@ async def test_login_queue_summary_and_originate(fake: FakeManager) -> None:
         state = await AmiQueues(client).state("cards")
         assert state is not None
         assert (state.logged_in, state.callers, state.talktime_s) == (3, 2, 95)
-        reply = await client.originate("PJSIP/5550100@trunk", context="ivr-outbound", exten="s",
-                                       variables={"IVR_JOB": "7"}, channel_id="ivr-job-7-1")
+        reply = await client.originate(
+            "PJSIP/5550100@trunk",
+            context="ivr-outbound",
+            exten="s",
+            variables={"IVR_JOB": "7"},
+            channel_id="ivr-job-7-1",
+        )
         assert reply["Event"] == "OriginateResponse" and reply["Response"] == "Success"
     finally:
         await client.close()
@@ -135,15 +149,17 @@ async def test_no_secret_is_a_clear_error() -> None:
 
 
 async def test_a_dropped_link_reconnects_and_the_lost_originate_is_not_resent(
-        fake: FakeManager) -> None:
+    fake: FakeManager,
+) -> None:
     reconnected: list[int] = []
     client = AmiClient(settings(await fake.start()), on_reconnect=lambda: reconnected.append(1))
     await client.start()
     fake.drop_on = "Originate"
     try:
         with pytest.raises(AmiError):
-            await client.originate("PJSIP/5550100@trunk", context="ivr-outbound", exten="s",
-                                   timeout_s=0.5)
+            await client.originate(
+                "PJSIP/5550100@trunk", context="ivr-outbound", exten="s", timeout_s=0.5
+            )
         for _ in range(100):  # backoff starts at 1 s
             if client.up and fake.logins == 2:
                 break
@@ -178,11 +194,13 @@ async def test_queue_events_fill_the_callers_watch(fake: FakeManager) -> None:
     try:
         watch = queues.watch("1700.42")
         other = queues.watch("1700.43")
-        fake.send_event("Event: AgentConnect\r\nUniqueid: 1700.42\r\nQueue: cards\r\n"
-                        "Interface: Local/1001@agents/n\r\nHoldTime: 17\r\nRingTime: 2\r\n\r\n"
-                        "Event: AgentComplete\r\nUniqueid: 1700.42\r\nTalkTime: 64\r\n"
-                        "Reason: agent\r\n\r\n"
-                        "Event: QueueCallerAbandon\r\nUniqueid: 1700.43\r\nHoldTime: 40\r\n\r\n")
+        fake.send_event(
+            "Event: AgentConnect\r\nUniqueid: 1700.42\r\nQueue: cards\r\n"
+            "Interface: Local/1001@agents/n\r\nHoldTime: 17\r\nRingTime: 2\r\n\r\n"
+            "Event: AgentComplete\r\nUniqueid: 1700.42\r\nTalkTime: 64\r\n"
+            "Reason: agent\r\n\r\n"
+            "Event: QueueCallerAbandon\r\nUniqueid: 1700.43\r\nHoldTime: 40\r\n\r\n"
+        )
         for _ in range(50):
             if watch.talk_s and other.abandoned:
                 break

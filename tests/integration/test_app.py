@@ -51,11 +51,13 @@ async def balance_api() -> AsyncIterator[str]:
 
 async def start_app(tmp_path: Path, prompts: Path, flows: Path, base_url: str = "") -> Server:
     settings = Settings(
-        flows_dir=str(flows), prompts_dir=str(prompts),
+        flows_dir=str(flows),
+        prompts_dir=str(prompts),
         agi=AgiSettings(port=0, sounds_prefix="ivr/"),
         http=HttpSettings(base_url=base_url),
         store=StoreSettings(path=str(tmp_path / "calls.sqlite3")),
-        speech=SpeechSettings(port=0), admin=AdminSettings(port=0),
+        speech=SpeechSettings(port=0),
+        admin=AdminSettings(port=0),
     )
     return await App(settings).start()
 
@@ -69,8 +71,9 @@ def always_open_flows(tmp_path: Path) -> Path:
     text = bank.read_text(encoding="utf-8")
     start = text.index("      open:\n")
     end = text.index("      when_open:")
-    bank.write_text(text[:start] + '      open: {mon-sun: "00:00-24:00"}\n' + text[end:],
-                    encoding="utf-8")
+    bank.write_text(
+        text[:start] + '      open: {mon-sun: "00:00-24:00"}\n' + text[end:], encoding="utf-8"
+    )
     return flows
 
 
@@ -98,8 +101,9 @@ async def test_start_renders_prompts_and_a_menu_choice_is_recorded(
     app: Server, prompts_dir: Path
 ) -> None:
     assert (prompts_dir / f"{tts_file('Welcome to the I V R demo.', 'en')}.wav").is_file()
-    result = await run_fake_call("127.0.0.1", port(app), script="main", digits=["2"],
-                                 uniqueid="call-main-1")
+    result = await run_fake_call(
+        "127.0.0.1", port(app), script="main", digits=["2"], uniqueid="call-main-1"
+    )
     assert result.closed_by_server and not result.timed_out
     assert result.commands[0] == "ANSWER"
     assert f"STREAM FILE ivr/{tts_file('Welcome to the I V R demo.', 'en')}" in result.commands[1]
@@ -119,8 +123,9 @@ async def test_unknown_flow_is_handed_back_to_the_dialplan(app: Server) -> None:
 
 async def test_caller_hangs_up_mid_menu(app: Server) -> None:
     # command 0 ANSWER, 1 welcome prompt, 2 menu prompt: the caller leaves during it
-    result = await run_fake_call("127.0.0.1", port(app), script="main", hangup_at=2,
-                                 uniqueid="call-gone")
+    result = await run_fake_call(
+        "127.0.0.1", port(app), script="main", hangup_at=2, uniqueid="call-gone"
+    )
     assert result.closed_by_server
     record = await stored(app, "call-gone")
     assert record.outcome == "abandoned"  # type: ignore[attr-defined]
@@ -132,8 +137,13 @@ async def test_bank_balance_then_agent(app: Server, caplog: pytest.LogCaptureFix
     digits = ["1", "1", *ACCOUNT, "#", "1", "9", "0"]
     # Monday 10:00 in Shanghai is open; the fake says an agent took the call (no AMI here)
     result = await run_fake_call(
-        "127.0.0.1", port(app), script="bank", digits=digits, uniqueid="call-bank",
-        variables={"QUEUESTATUS": "CONTINUE"}, timeout_s=20,
+        "127.0.0.1",
+        port(app),
+        script="bank",
+        digits=digits,
+        uniqueid="call-bank",
+        variables={"QUEUESTATUS": "CONTINUE"},
+        timeout_s=20,
     )
     assert result.closed_by_server
     record = await stored(app, "call-bank")
@@ -157,15 +167,21 @@ async def test_caller_bytes_that_are_not_utf8_are_stored_escaped(app: Server) ->
     # An old PBX: a GBK name in the number field, a Latin-1 display name, a Latin-1 query value.
     number = "张三".encode("gbk").decode("utf-8", "surrogateescape")
     name = "José".encode("latin-1").decode("utf-8", "surrogateescape")
-    result = await run_fake_call("127.0.0.1", port(app), script="main", digits=["2"],
-                                 uniqueid="call-latin1", caller=number, caller_name=name,
-                                 query=f"src={name}")
+    result = await run_fake_call(
+        "127.0.0.1",
+        port(app),
+        script="main",
+        digits=["2"],
+        uniqueid="call-latin1",
+        caller=number,
+        caller_name=name,
+        query=f"src={name}",
+    )
     assert result.closed_by_server and result.names[-1] == "HANGUP"
     record = await stored(app, "call-latin1")
     assert record.outcome == "self_service"  # type: ignore[attr-defined]
     assert record.caller == "\\xd5\\xc5\\xc8\\xfd"  # type: ignore[attr-defined]
     assert record.variables["src"] == "Jos\\xe9"  # type: ignore[attr-defined]
-
 
 
 async def test_playback_deadlines_know_the_rendered_prompts(app: Server, prompts_dir: Path) -> None:
@@ -189,11 +205,13 @@ async def test_calls_over_the_connection_cap_are_counted(app: Server) -> None:
     assert result.variables == {"IVR_RESULT": "busy"}
     assert b"ivr_agi_rejected_total 1.0" in app.metrics.render()
 
+
 async def test_garbage_connection_does_not_disturb_a_call(app: Server) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port(app))
     writer.write(b"\xff\xfe not agi at all\n" * 100)
-    call = asyncio.create_task(run_fake_call("127.0.0.1", port(app), script="main",
-                                             digits=["1"], uniqueid="call-ok"))
+    call = asyncio.create_task(
+        run_fake_call("127.0.0.1", port(app), script="main", digits=["1"], uniqueid="call-ok")
+    )
     assert await asyncio.wait_for(reader.read(), 5) == b""  # the server closed the garbage one
     writer.close()
     result = await call
@@ -214,8 +232,9 @@ async def test_a_broken_flow_file_leaves_the_others_serving(
         assert "broken.yaml:3:" in caplog.text
         result = await run_fake_call("127.0.0.1", port(app), script="broken", uniqueid="b1")
         assert result.variables["IVR_RESULT"] == "unknown_flow"
-        result = await run_fake_call("127.0.0.1", port(app), script="main", digits=["2"],
-                                     uniqueid="m1")
+        result = await run_fake_call(
+            "127.0.0.1", port(app), script="main", digits=["2"], uniqueid="m1"
+        )
         record = await stored(app, "m1")
         assert record.outcome == "self_service"  # type: ignore[attr-defined]
     finally:

@@ -30,10 +30,12 @@ async def app(tmp_path: Path) -> AsyncIterator[Server]:
     flows.mkdir()
     (flows / "hello.yaml").write_text(FLOW, encoding="utf-8")
     settings = Settings(
-        flows_dir=str(flows), prompts_dir=str(tmp_path / "prompts"),
+        flows_dir=str(flows),
+        prompts_dir=str(tmp_path / "prompts"),
         agi=AgiSettings(port=0, shutdown_grace_s=0.5),
         store=StoreSettings(path=str(tmp_path / "calls.sqlite3")),
-        speech=SpeechSettings(port=0), admin=AdminSettings(enabled=False),
+        speech=SpeechSettings(port=0),
+        admin=AdminSettings(enabled=False),
     )
     the_app = await App(settings).start()
     the_app.store.retry_s = 0.1
@@ -49,8 +51,10 @@ def port(app: Server) -> int:
 
 def rows(app: Server) -> dict[str, tuple[str | None, str | None]]:
     with sqlite3.connect(app.store.path) as conn:
-        return {r[0]: (r[1], r[2]) for r in
-                conn.execute("SELECT call_id, outcome, error FROM calls").fetchall()}
+        return {
+            r[0]: (r[1], r[2])
+            for r in conn.execute("SELECT call_id, outcome, error FROM calls").fetchall()
+        }
 
 
 async def wait_for_row(app: Server, call_id: str, timeout_s: float = 15) -> tuple[str | None, ...]:
@@ -71,8 +75,9 @@ async def test_a_locked_database_never_holds_up_or_drops_the_call(app: Server) -
     lock = sqlite3.connect(app.store.path, isolation_level=None)
     lock.execute("BEGIN IMMEDIATE")  # a big import holds the write lock past busy_timeout
     try:
-        result = await run_fake_call("127.0.0.1", port(app), script="hello", uniqueid="c-2",
-                                     timeout_s=4.0)  # busy_timeout is 5 s: never waited for
+        result = await run_fake_call(
+            "127.0.0.1", port(app), script="hello", uniqueid="c-2", timeout_s=4.0
+        )  # busy_timeout is 5 s: never waited for
         assert not result.timed_out
         assert any("hello-world" in c for c in result.commands)  # the flow ran
         assert result.variables["IVR_RESULT"] == DONE
@@ -95,8 +100,7 @@ async def test_a_call_id_seen_before_runs_and_keeps_both_records(app: Server) ->
 
 async def test_shutdown_hands_calls_past_the_grace_back_to_the_dialplan(app: Server) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port(app))
-    writer.write(env_block(build_env("hello", host="127.0.0.1", port=port(app),
-                                     uniqueid="c-4")))
+    writer.write(env_block(build_env("hello", host="127.0.0.1", port=port(app), uniqueid="c-4")))
     await writer.drain()
     sent = [await reader.readline()]  # ANSWER: never answered, as if Asterisk were slow
     closing = asyncio.create_task(app.close())

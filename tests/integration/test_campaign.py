@@ -55,11 +55,14 @@ class FakeAmi:
         return {"Response": ok, "Reason": "4" if ok == "Success" else "3"}
 
 
-OFFER_FLOW = flow("""
+OFFER_FLOW = flow(
+    """
     start: offer
     nodes:
       offer: {play: "A new card for you.", next: hangup}
-""", name="offer")
+""",
+    name="offer",
+)
 
 
 def offer_flows() -> dict[str, Flow]:
@@ -97,8 +100,10 @@ async def run_dialer(dialer: Dialer, seconds: float) -> None:
 
 def test_list_reading_rejects_bad_rows_and_keeps_numbers_once(tmp_path: Path) -> None:
     path = tmp_path / "l.csv"
-    path.write_text("number,name,amount\n+8613800000001,Li,300\n8613800000001,again,1\n"
-                    "12ab,X,1\n5550100,Wang,20\n")
+    path.write_text(
+        "number,name,amount\n+8613800000001,Li,300\n8613800000001,again,1\n"
+        "12ab,X,1\n5550100,Wang,20\n"
+    )
     calls = read_list(path)
     assert [r["number"] for r in calls.rows] == ["+8613800000001", "5550100"]
     assert calls.rows[0] == {"number": "+8613800000001", "name": "Li", "amount": "300"}
@@ -123,8 +128,9 @@ async def test_start_twice_adds_only_new_numbers(store: RecordStore, tmp_path: P
 
 async def test_rate_and_concurrency_limits(store: RecordStore, tmp_path: Path) -> None:
     numbers = [f"55501{i:02d}" for i in range(6)]
-    await Campaigns(store).start(settings(rate=2, max_concurrent=2),
-                                 read_list(write_list(tmp_path, numbers)))
+    await Campaigns(store).start(
+        settings(rate=2, max_concurrent=2), read_list(write_list(tmp_path, numbers))
+    )
     outbound = Outbound(store)
     ami = FakeAmi(ring_s=0.3, outbound=outbound)
     dialer = Dialer(outbound, ami, offer_flows, poll_s=0.05)  # type: ignore[arg-type]
@@ -141,20 +147,24 @@ async def test_rate_and_concurrency_limits(store: RecordStore, tmp_path: Path) -
 
 
 async def test_a_call_in_progress_counts_against_max_concurrent(
-        store: RecordStore, tmp_path: Path) -> None:
-    await Campaigns(store).start(settings(rate=10, max_concurrent=1),
-                                 read_list(write_list(tmp_path, ["5550700", "5550701"])))
+    store: RecordStore, tmp_path: Path
+) -> None:
+    await Campaigns(store).start(
+        settings(rate=10, max_concurrent=1), read_list(write_list(tmp_path, ["5550700", "5550701"]))
+    )
     ami = FakeAmi(ring_s=0.05)  # answered, and the flow is still running (no "done")
     await run_dialer(Dialer(Outbound(store), ami, offer_flows, poll_s=0.05), 0.5)  # type: ignore[arg-type]
     assert len(ami.dialled) == 1
 
 
 async def test_pause_stops_new_calls_and_resume_goes_on_without_repeats(
-        store: RecordStore, tmp_path: Path) -> None:
+    store: RecordStore, tmp_path: Path
+) -> None:
     numbers = [f"55502{i:02d}" for i in range(4)]
     campaigns = Campaigns(store)
-    await campaigns.start(settings(rate=10, max_concurrent=1),
-                          read_list(write_list(tmp_path, numbers)))
+    await campaigns.start(
+        settings(rate=10, max_concurrent=1), read_list(write_list(tmp_path, numbers))
+    )
     outbound = Outbound(store)
     ami = FakeAmi(ring_s=0.3, outbound=outbound)
     dialer = Dialer(outbound, ami, offer_flows, poll_s=0.05)  # type: ignore[arg-type]
@@ -169,9 +179,11 @@ async def test_pause_stops_new_calls_and_resume_goes_on_without_repeats(
 
 
 async def test_no_answer_is_retried_after_the_delay_then_given_up(
-        store: RecordStore, tmp_path: Path) -> None:
-    await Campaigns(store).start(settings(attempts=2, retry_after_s=0.5),
-                                 read_list(write_list(tmp_path, ["5550300"])))
+    store: RecordStore, tmp_path: Path
+) -> None:
+    await Campaigns(store).start(
+        settings(attempts=2, retry_after_s=0.5), read_list(write_list(tmp_path, ["5550300"]))
+    )
     ami = FakeAmi(results={"5550300": "Failure"}, ring_s=0.05)
     outbound = Outbound(store)
     dialer = Dialer(outbound, ami, offer_flows, poll_s=0.05)  # type: ignore[arg-type]
@@ -185,12 +197,12 @@ async def test_no_answer_is_retried_after_the_delay_then_given_up(
     assert status["results"] == {"no answer": 1} and status["by_status"] == {"failed": 1}
 
 
-async def test_outside_calling_hours_nothing_is_dialled(store: RecordStore,
-                                                        tmp_path: Path) -> None:
+async def test_outside_calling_hours_nothing_is_dialled(store: RecordStore, tmp_path: Path) -> None:
     noon = next_monday_at(12).timestamp()  # every clock reads from here: no pinned date
     await Campaigns(store, clock=lambda: noon - 4 * 3600).start(  # booked at 08:00
         settings(hours={"mon-fri": "09:00-10:00"}, timezone="UTC"),
-        read_list(write_list(tmp_path, ["5550400"])))
+        read_list(write_list(tmp_path, ["5550400"])),
+    )
     outbound = Outbound(store, clock=lambda: noon)
     ami = FakeAmi()
     await run_dialer(Dialer(outbound, ami, offer_flows, poll_s=0.05), 0.3)  # type: ignore[arg-type]
@@ -201,8 +213,9 @@ async def test_outside_calling_hours_nothing_is_dialled(store: RecordStore,
 
 
 async def test_a_restart_mid_dial_counts_the_attempt(store: RecordStore, tmp_path: Path) -> None:
-    await Campaigns(store).start(settings(attempts=3, retry_after_s=60),
-                                 read_list(write_list(tmp_path, ["5550500"])))
+    await Campaigns(store).start(
+        settings(attempts=3, retry_after_s=60), read_list(write_list(tmp_path, ["5550500"]))
+    )
     outbound = Outbound(store)
     [job] = await outbound.due()
     assert await outbound.start_attempt(job)
@@ -216,8 +229,24 @@ async def test_a_restart_mid_dial_counts_the_attempt(store: RecordStore, tmp_pat
 def test_cli_start_pause_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = str(tmp_path / "c.sqlite3")
     path = write_list(tmp_path, ["5550600", "5550601"])
-    assert main(["campaign", "start", str(path), "--flow", "offer", "--db", db,
-                 "--hours", "mon-fri=09:00-20:00", "--timezone", "Asia/Shanghai"]) == 0
+    assert (
+        main(
+            [
+                "campaign",
+                "start",
+                str(path),
+                "--flow",
+                "offer",
+                "--db",
+                db,
+                "--hours",
+                "mon-fri=09:00-20:00",
+                "--timezone",
+                "Asia/Shanghai",
+            ]
+        )
+        == 0
+    )
     assert "2 numbers added" in capsys.readouterr().out
     assert main(["campaign", "pause", "list", "--db", db]) == 0
     assert main(["campaign", "status", "list", "--db", db, "--json"]) == 0
@@ -256,7 +285,8 @@ class Writer(threading.Thread):
 
 
 async def test_a_large_import_commits_in_batches_that_let_other_writers_in(
-        store: RecordStore) -> None:
+    store: RecordStore,
+) -> None:
     statements: list[str] = []
     await store.transaction(lambda c: c.set_trace_callback(statements.append))
     writer = Writer(store.path)
@@ -269,12 +299,17 @@ async def test_a_large_import_commits_in_batches_that_let_other_writers_in(
     assert added == 20_000
     assert statements.count("BEGIN IMMEDIATE") >= 3  # the campaign row, then the list in batches
     assert any(0 < n < 20_000 for n in writer.seen), writer.seen  # got in mid-import
-    assert await store.transaction(lambda c: c.execute(
-        "SELECT COUNT(DISTINCT number) FROM outbound").fetchone()[0]) == 20_000
+    assert (
+        await store.transaction(
+            lambda c: c.execute("SELECT COUNT(DISTINCT number) FROM outbound").fetchone()[0]
+        )
+        == 20_000
+    )
 
 
 async def test_an_import_cut_off_says_how_far_it_got_and_a_rerun_adds_the_rest(
-        store: RecordStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    store: RecordStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     transaction, calls = store.transaction, 0
 
     async def full_disk_at_the_fourth(fn: object, **kw: bool) -> object:
@@ -294,15 +329,27 @@ async def test_an_import_cut_off_says_how_far_it_got_and_a_rerun_adds_the_rest(
     assert "disk is full" in str(cut.value) and "again" in str(cut.value)
     assert 0 < written == distinct < 20_000
     assert await Campaigns(store).start(settings(), big_list(20_000)) == 20_000 - written
-    assert tuple(await store.transaction(lambda c: c.execute(count).fetchone())) == (20_000,
-                                                                                  20_000)
+    assert tuple(await store.transaction(lambda c: c.execute(count).fetchone())) == (20_000, 20_000)
 
 
-def test_cli_release_puts_held_calls_back_due_now(tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_release_puts_held_calls_back_due_now(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     db = str(tmp_path / "c.sqlite3")
-    assert main(["campaign", "start", str(write_list(tmp_path, ["5550600", "5550601"])),
-                 "--flow", "offer", "--db", db]) == 0
+    assert (
+        main(
+            [
+                "campaign",
+                "start",
+                str(write_list(tmp_path, ["5550600", "5550601"])),
+                "--flow",
+                "offer",
+                "--db",
+                db,
+            ]
+        )
+        == 0
+    )
 
     async def hold_them() -> None:  # the flow was renamed in the server's flows_dir
         async with await RecordStore.open(db) as store:

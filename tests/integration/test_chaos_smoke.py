@@ -13,8 +13,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PHASES = ("(0) no fault", "(a) database locked", "(b) disk full", "(b2) disk full",
-          "(c) garbage")
+PHASES = ("(0) no fault", "(a) database locked", "(b) disk full", "(b2) disk full", "(c) garbage")
 
 
 def test_quick_chaos_loses_no_caller_and_no_record() -> None:
@@ -24,12 +23,15 @@ def test_quick_chaos_loses_no_caller_and_no_record() -> None:
     )  # fmt: skip
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
-    assert re.search(r"^total: ended without flow or fallback 0, records lost 0, "
-                     r"phases failed 0$", proc.stdout, re.MULTILINE), out
+    assert re.search(
+        r"^total: ended without flow or fallback 0, records lost 0, "
+        r"phases failed 0$",
+        proc.stdout,
+        re.MULTILINE,
+    ), out
     rows = {}
     for line in proc.stdout.splitlines():
-        m = re.match(r"(\(\w+\) .+?)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+[\d.]+\s+\S+$",
-                     line)
+        m = re.match(r"(\(\w+\) .+?)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+[\d.]+\s+\S+$", line)
         if m:
             rows[m.group(1)] = tuple(int(x) for x in m.group(2, 3, 4, 5, 6))
     for phase in PHASES:

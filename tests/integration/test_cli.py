@@ -54,8 +54,12 @@ def simulate(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, object
 @pytest.mark.parametrize(
     ("tokens", "at", "path_end", "outcome"),
     [
-        ("1,1,12345678#,1,hangup", OPEN, ["fetch_balance", "tell_balance", "anything_else"],
-         "self_service"),
+        (
+            "1,1,12345678#,1,hangup",
+            OPEN,
+            ["fetch_balance", "tell_balance", "anything_else"],
+            "self_service",
+        ),
         ("1,1,99999999#,1", OPEN, ["fetch_balance", "lookup_failed", "agent"], "transferred"),
         ("1,2,answer", OPEN, ["main", "lost_card", "agent"], "transferred"),
         # no agent: the queue times out; a caller who wanted a person was not self-served
@@ -63,8 +67,7 @@ def simulate(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, object
         ("1,3,1", OPEN, ["offer", "offer_accepted", "agent"], "transferred"),
         ("1,3,9,0", OPEN, ["offer", "main", "agent"], "transferred"),
         ("2,0", OPEN, ["opening_hours", "main", "agent"], "transferred"),
-        ("wait,wait", EVENING, ["opening_hours", "closed", "goodbye"],
-         "self_service"),
+        ("wait,wait", EVENING, ["opening_hours", "closed", "goodbye"], "self_service"),
         ("1", HOLIDAY, ["opening_hours", "holiday", "goodbye"], "self_service"),
         ("1,5,5,5", OPEN, ["main", "agent"], "transferred"),
         ("1", OPEN, ["opening_hours", "main"], "abandoned"),
@@ -76,7 +79,7 @@ def test_simulate_walks_each_branch(
     record = simulate(capsys, "--input", tokens, "--at", at)
     path = record["path"]
     assert isinstance(path, list)
-    assert path[-len(path_end):] == path_end
+    assert path[-len(path_end) :] == path_end
     assert record["outcome"] == outcome
 
 
@@ -124,15 +127,20 @@ def test_schema_command_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_console_script_runs() -> None:
     exe = Path(sys.executable).parent / "ivr"
-    proc = subprocess.run([str(exe), "validate", str(ROOT / "flows")], capture_output=True,
-                          text=True, check=False)
+    proc = subprocess.run(
+        [str(exe), "validate", str(ROOT / "flows")], capture_output=True, text=True, check=False
+    )
     assert proc.returncode == 0, proc.stderr
 
 
-@pytest.mark.parametrize(("stub", "where"), [
-    ('"GET /a": &reply {available: "1"}\n"GET /b": *reply\n', "1:11"),
-    ('"GET /a": {available: *nothing}\n', "1:23"),
-], ids=["anchor", "alias"])
+@pytest.mark.parametrize(
+    ("stub", "where"),
+    [
+        ('"GET /a": &reply {available: "1"}\n"GET /b": *reply\n', "1:11"),
+        ('"GET /a": {available: *nothing}\n', "1:23"),
+    ],
+    ids=["anchor", "alias"],
+)
 def test_simulate_refuses_anchors_and_aliases_in_the_http_stub(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], stub: str, where: str
 ) -> None:
@@ -140,12 +148,15 @@ def test_simulate_refuses_anchors_and_aliases_in_the_http_stub(
     path.write_text(stub, encoding="utf-8")
     assert main(["simulate", BANK, "--input", "hangup", "--http-stub", str(path)]) == 2
     first = capsys.readouterr().err.splitlines()[0]
-    assert first == (f"ivr: {path}:{where}: anchors and aliases are not allowed in HTTP stub "
-                     "files; write the value out")
+    assert first == (
+        f"ivr: {path}:{where}: anchors and aliases are not allowed in HTTP stub "
+        "files; write the value out"
+    )
 
 
 def test_log_lines_show_caller_bytes_that_are_not_utf8_escaped(
-        capsys: pytest.CaptureFixture[str]) -> None:
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     import logging
 
     from ivr.cli import setup_logging

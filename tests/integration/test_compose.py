@@ -56,8 +56,7 @@ def test_asterisk_ports_match_lab_config(compose: dict[str, Any]) -> None:
     dockerfile = (REPO / "docker/asterisk.Dockerfile").read_text()
     assert f"EXPOSE 5060/udp {start}-{end}/udp" in dockerfile
     # 5080 (SIPp) and 5038 (AMI) are loopback-only, never published
-    assert not any(":5080" in p or ":5038" in p or p.startswith(("5080", "5038"))
-                   for p in ports)
+    assert not any(":5080" in p or ":5038" in p or p.startswith(("5080", "5038")) for p in ports)
     # nothing but the documented switch publishes on another address
     assert all(p.startswith((PUBLISH, "127.0.0.1:")) for p in ports), ports
 
@@ -66,12 +65,20 @@ def _config(**env: str) -> dict[str, Any]:
     """`docker-compose config` with these variables (and no IVR_* from the caller)."""
     binary = shutil.which("docker-compose")
     if binary is None:
-        pytest.fail("docker-compose is not installed: `make compose-deps` "
-                    "(apt-get install docker-compose) - CI installs it")
+        pytest.fail(
+            "docker-compose is not installed: `make compose-deps` "
+            "(apt-get install docker-compose) - CI installs it"
+        )
     clean = {k: v for k, v in os.environ.items() if not k.startswith("IVR_")}
-    done = subprocess.run([binary, "-f", str(COMPOSE), "config"], cwd=REPO,
-                          env={**clean, **env}, capture_output=True, text=True, timeout=60,
-                          check=False)
+    done = subprocess.run(
+        [binary, "-f", str(COMPOSE), "config"],
+        cwd=REPO,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     data: dict[str, Any] = yaml.safe_load(done.stdout)
     return data
@@ -103,7 +110,8 @@ def test_sip_and_rtp_are_published_on_loopback_unless_switched() -> None:
 
 
 def test_no_secret_needed_to_start_and_the_ivr_reads_the_generated_one(
-        compose: dict[str, Any]) -> None:
+    compose: dict[str, Any],
+) -> None:
     config = _config()  # no IVR_AMI_SECRET, no password: must still be valid
     asterisk, ivr = config["services"]["asterisk"], config["services"]["ivr"]
     for name in ("IVR_AMI_SECRET", "IVR_SIP_1001_PASSWORD", "IVR_SIP_1002_PASSWORD"):
@@ -125,9 +133,18 @@ def _entrypoint(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("IVR_")}
     return subprocess.run(
         ["sh", str(REPO / "docker/asterisk-entrypoint.sh"), "echo", "asterisk runs"],
-        env={**clean, "IVR_SECRETS_DIR": str(tmp_path / "secrets"), "ASTERISK_ETC": str(etc),
-             "ASTERISK_RUN": str(tmp_path / "run"), **env},
-        capture_output=True, text=True, timeout=30, check=True)
+        env={
+            **clean,
+            "IVR_SECRETS_DIR": str(tmp_path / "secrets"),
+            "ASTERISK_ETC": str(etc),
+            "ASTERISK_RUN": str(tmp_path / "run"),
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
 
 
 def _written(tmp_path: Path) -> dict[str, str]:
@@ -191,8 +208,9 @@ def test_ivr_and_caller_share_the_asterisk_loopback(compose: dict[str, Any]) -> 
 
 
 def test_manager_is_loopback_only() -> None:
-    parser = configparser.ConfigParser(strict=False, comment_prefixes=(";", "#"),
-                                       inline_comment_prefixes=(";",))
+    parser = configparser.ConfigParser(
+        strict=False, comment_prefixes=(";", "#"), inline_comment_prefixes=(";",)
+    )
     parser.read_string((REPO / "asterisk-conf/manager.conf").read_text())
     assert parser["general"]["bindaddr"] == "127.0.0.1"
     assert parser["general"]["port"] == "5038"
@@ -202,11 +220,20 @@ def test_manager_is_loopback_only() -> None:
 def test_docker_compose_config_is_valid() -> None:
     binary = shutil.which("docker-compose")
     if binary is None:
-        pytest.fail("docker-compose is not installed: `make compose-deps` "
-                    "(apt-get install docker-compose) - CI installs it")
+        pytest.fail(
+            "docker-compose is not installed: `make compose-deps` "
+            "(apt-get install docker-compose) - CI installs it"
+        )
     env = {k: v for k, v in os.environ.items() if not k.startswith("IVR_")}  # none needed
-    done = subprocess.run([binary, "-f", str(COMPOSE), "config", "-q"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [binary, "-f", str(COMPOSE), "config", "-q"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
 
 

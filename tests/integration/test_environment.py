@@ -15,14 +15,16 @@ import pytest
 from ivr.speech.engines import korean_model_path
 
 
-@pytest.mark.parametrize("program", ["espeak-ng", "sox", "sipp", "dot", "chromium",
-                                     "debootstrap", "docker-compose"])
+@pytest.mark.parametrize(
+    "program", ["espeak-ng", "sox", "sipp", "dot", "chromium", "debootstrap", "docker-compose"]
+)
 def test_system_program_is_installed(program: str) -> None:
     assert shutil.which(program), f"{program} is missing: run `make deps`"
 
 
-@pytest.mark.parametrize("package", ["pocketsphinx", "vosk", "panoramisk", "playwright",
-                                     "prometheus_client"])
+@pytest.mark.parametrize(
+    "package", ["pocketsphinx", "vosk", "panoramisk", "playwright", "prometheus_client"]
+)
 def test_python_package_is_installed(package: str) -> None:
     assert importlib.util.find_spec(package), f"{package} is missing: run `make venv`"
 

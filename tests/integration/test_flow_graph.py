@@ -23,8 +23,9 @@ from ivr.flow.loader import load_flow
 ROOT = Path(__file__).resolve().parents[2]
 BANK = ROOT / "flows" / "bank.yaml"
 SVG = "{http://www.w3.org/2000/svg}"
-needs_dot = pytest.mark.skipif(shutil.which("dot") is None,
-                               reason="Graphviz 'dot' missing: apt-get install graphviz")
+needs_dot = pytest.mark.skipif(
+    shutil.which("dot") is None, reason="Graphviz 'dot' missing: apt-get install graphviz"
+)
 
 
 def svg_tree(svg: str) -> ET.Element:
@@ -116,8 +117,12 @@ def test_menus_that_never_end_the_call_are_dead_ends() -> None:
 
 def test_unreachable_node_is_found() -> None:
     f = flow(LOOPING)
-    orphan = m.PlayNode(id="orphan", line=99, prompt=f.nodes["welcome"].prompt,  # type: ignore[union-attr]
-                        next="bye")
+    orphan = m.PlayNode(
+        id="orphan",
+        line=99,
+        prompt=f.nodes["welcome"].prompt,  # type: ignore[union-attr]
+        next="bye",
+    )
     f = dataclasses.replace(f, nodes={**f.nodes, "orphan": orphan})
     problems = analyse(f)
     assert problems.unreachable == {"orphan"}
@@ -157,8 +162,7 @@ def test_call_nodes_point_at_the_sub_flow() -> None:
           bye: {hangup: true}
     """)
     edges = {(e.target, e.label, e.style) for e in flow_edges(f) if e.source == "cards"}
-    assert edges == {("flow:card_services", "call", "call"),
-                     ("bye", "next (after return)", "next")}
+    assert edges == {("flow:card_services", "call", "call"), ("bye", "next (after return)", "next")}
     dot = flow_dot(f)
     assert '"flow:card_services" [label=<' in dot and "sub-flow" in dot
 
@@ -185,9 +189,13 @@ def test_queue_and_survey_nodes() -> None:
           busy: {play: "All agents are busy.", next: hangup}
     """)
     edges = {(e.source, e.target, e.label) for e in flow_edges(f)}
-    assert {("agent", "booked", "1 callback"), ("agent", "busy", "unavailable"),
-            ("agent", "busy", "timeout"), ("agent", "rate", "after the agent"),
-            ("rate", "hangup", "")} <= edges
+    assert {
+        ("agent", "booked", "1 callback"),
+        ("agent", "busy", "unavailable"),
+        ("agent", "busy", "timeout"),
+        ("agent", "rate", "after the agent"),
+        ("rate", "hangup", ""),
+    } <= edges
     assert node_kind(f.nodes["agent"]) == "queue" and node_kind(f.nodes["rate"]) == "survey"
     dot = flow_dot(f)
     assert "queue cards" in dot and "then survey after_call" in dot
@@ -227,11 +235,28 @@ def test_every_bank_node_and_edge_label_is_in_the_svg() -> None:
         assert f"kind-{node_kind(node)}" in (g.get("class") or "")
     assert "start" in (nodes["welcome"].get("class") or "")
     edge_text = all_text(root)
-    for label in ("1 (balance, account balance)", "2 (lost card, stolen card)",
-                  "0 (agent, operator)", "3 (offers, instalments)", "1 (yes)", "2 (no)",
-                  "* repeat", "9 back", "no_input", "no_match", "otherwise", "open",
-                  "closed", "holiday", "on_error", "unavailable", "timeout", "1 callback",
-                  "after the agent", "next"):
+    for label in (
+        "1 (balance, account balance)",
+        "2 (lost card, stolen card)",
+        "0 (agent, operator)",
+        "3 (offers, instalments)",
+        "1 (yes)",
+        "2 (no)",
+        "* repeat",
+        "9 back",
+        "no_input",
+        "no_match",
+        "otherwise",
+        "open",
+        "closed",
+        "holiday",
+        "on_error",
+        "unavailable",
+        "timeout",
+        "1 callback",
+        "after the agent",
+        "next",
+    ):
         assert label in edge_text.splitlines(), label
     # queue and hours details
     assert "queue default" in texts(nodes["agent"])
@@ -243,8 +268,12 @@ def test_every_bank_node_and_edge_label_is_in_the_svg() -> None:
 @needs_dot
 def test_dead_end_and_unreachable_nodes_are_marked() -> None:
     f = flow(LOOPING)
-    orphan = m.PlayNode(id="orphan", line=99, prompt=f.nodes["welcome"].prompt,  # type: ignore[union-attr]
-                        next="bye")
+    orphan = m.PlayNode(
+        id="orphan",
+        line=99,
+        prompt=f.nodes["welcome"].prompt,  # type: ignore[union-attr]
+        next="bye",
+    )
     f = dataclasses.replace(f, nodes={**f.nodes, "orphan": orphan})
     root = svg_tree(flow_svg(f))
     nodes = svg_groups(root, "node")
@@ -263,7 +292,8 @@ def test_dead_end_and_unreachable_nodes_are_marked() -> None:
 
 @needs_dot
 def test_quotes_markup_and_chinese_are_escaped() -> None:
-    f = flow("""
+    f = flow(
+        """
         language: zh
         start: hi
         nodes:
@@ -276,13 +306,15 @@ def test_quotes_markup_and_chinese_are_escaped() -> None:
                 goto: bye
             else: bye
           bye: {hangup: true}
-    """, name="中文")
+    """,
+        name="中文",
+    )
     dot = flow_dot(f)
-    assert '<b>' not in dot and '"你好"' not in dot  # only escaped forms in the DOT text
+    assert "<b>" not in dot and '"你好"' not in dot  # only escaped forms in the DOT text
     root = svg_tree(flow_svg(f))
     nodes = svg_groups(root, "node")
     assert '说 "你好" <b>&amp; A&B' in texts(nodes["hi"])
-    assert "if caller_name == \"O'Brien <x>\"" in all_text(root).splitlines()
+    assert 'if caller_name == "O\'Brien <x>"' in all_text(root).splitlines()
     assert "中文" in texts(root)
 
 
@@ -292,8 +324,9 @@ def test_odd_names_stay_valid_dot() -> None:
     f = dataclasses.replace(f, name='we"ird\\', start="welcome")
     hello = f.nodes["welcome"]
     weird = dataclasses.replace(hello, id='a "b" \\', next="bye")
-    f = dataclasses.replace(f, nodes={**f.nodes, weird.id: weird,
-                                      "welcome": dataclasses.replace(hello, next=weird.id)})
+    f = dataclasses.replace(
+        f, nodes={**f.nodes, weird.id: weird, "welcome": dataclasses.replace(hello, next=weird.id)}
+    )
     nodes = {k.rstrip(): g for k, g in svg_groups(svg_tree(flow_svg(f)), "node").items()}
     # a trailing backslash gets a space so it cannot swallow the closing quote in the DOT id
     assert 'a "b" \\' in nodes
@@ -373,7 +406,12 @@ def test_console_script_runs(tmp_path: Path) -> None:
     if not ivr.exists():
         pytest.skip("no .venv/bin/ivr")
     out = tmp_path / "out.svg"
-    done = subprocess.run([str(ivr), "graph", str(BANK), "-o", str(out)],
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [str(ivr), "graph", str(BANK), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     ET.parse(out)

@@ -31,9 +31,17 @@ class Backend:
         self.seen.append(request)
         self.bodies.append(body)
         relative = request.path_qs.removeprefix("/api")  # the client signs the relative path
-        self.verified.append(verify_signature(
-            SECRET, request.headers.get("X-IVR-Timestamp", ""), request.method, relative, body,
-            request.headers.get("X-IVR-Signature", ""), now=NOW))
+        self.verified.append(
+            verify_signature(
+                SECRET,
+                request.headers.get("X-IVR-Timestamp", ""),
+                request.method,
+                relative,
+                body,
+                request.headers.get("X-IVR-Signature", ""),
+                now=NOW,
+            )
+        )
         return body
 
     async def balance(self, request: web.Request) -> web.Response:
@@ -111,8 +119,9 @@ async def backend() -> AsyncIterator[tuple[Backend, str]]:
 
 @pytest.fixture
 async def lookup(backend: tuple[Backend, str]) -> AsyncIterator[HttpLookup]:
-    client = HttpLookup(backend[1], secret=SECRET, timeout_s=1.0, max_response_bytes=1000,
-                        clock=lambda: NOW)
+    client = HttpLookup(
+        backend[1], secret=SECRET, timeout_s=1.0, max_response_bytes=1000, clock=lambda: NOW
+    )
     await client.start()
     try:
         yield client
@@ -145,8 +154,9 @@ async def test_post_sends_json_and_signs_the_body(
     assert fake.verified == [True]
     header = fake.seen[0].headers["X-IVR-Signature"]
     # A tampered body or path does not verify.
-    assert not verify_signature(SECRET, NOW, "POST", "/echo", b'{"pin":"0000","n":2}', header,
-                                now=NOW)
+    assert not verify_signature(
+        SECRET, NOW, "POST", "/echo", b'{"pin":"0000","n":2}', header, now=NOW
+    )
     assert not verify_signature(SECRET, NOW, "POST", "/other", fake.bodies[0], header, now=NOW)
 
 
@@ -206,8 +216,9 @@ async def test_json_nested_too_deeply_is_a_lookup_error(backend: tuple[Backend, 
 
 async def test_number_beyond_a_float_is_a_lookup_error(lookup: HttpLookup) -> None:
     # json.loads makes -1e400 -inf, which a say node or a condition cannot use
-    with pytest.raises(HttpLookupError, match="GET /huge-number: a number in the response is "
-                       "out of range"):
+    with pytest.raises(
+        HttpLookupError, match="GET /huge-number: a number in the response is out of range"
+    ):
         await lookup.request("GET", "/huge-number")
 
 

@@ -36,13 +36,22 @@ def at(text: str) -> float:
 
 
 def call(
-    call_id: str, started: str, outcome: str | None = "self_service", *, flow: str = "bank",
-    queue: QueueResult | None = None, wait: float = 0.0, survey: SurveyResult | None = None,
+    call_id: str,
+    started: str,
+    outcome: str | None = "self_service",
+    *,
+    flow: str = "bank",
+    queue: QueueResult | None = None,
+    wait: float = 0.0,
+    survey: SurveyResult | None = None,
     callback_for: str = "",
 ) -> CallRecord:
     start = at(started)
     return CallRecord(
-        call_id=call_id, flow=flow, flow_version="v1", started_at=start,
+        call_id=call_id,
+        flow=flow,
+        flow_version="v1",
+        started_at=start,
         ended_at=None if outcome is None else start + 120,
         outcome=outcome,  # type: ignore[arg-type]
         queue=None if queue is None else QueueVisit(queue="agents", result=queue, wait_s=wait),
@@ -56,8 +65,9 @@ def csat(status: str, value: int | None = None, *, resolved: int | None = None) 
     answers = [] if value is None else [SurveyAnswer("csat", "1-5", value)]
     if resolved is not None:
         answers.append(SurveyAnswer("resolved", "yes-no", resolved))
-    return SurveyResult(survey="post", mode="in_call", status=status, answers=answers,
-                        satisfaction="csat")
+    return SurveyResult(
+        survey="post", mode="in_call", status=status, answers=answers, satisfaction="csat"
+    )
 
 
 # Day 1 (2026-03-02 UTC): s1, s2, s3 (23:30 UTC: 2026-03-03 in Shanghai), cb_req.
@@ -70,20 +80,38 @@ RECORDS = [
     # asked for an agent, waited 60 s, then chose a callback; the flow ended the call
     call("cb_req", "2026-03-02T11:00", queue="callback", wait=60),
     call("s4", "2026-03-03T08:00", flow="cards"),
-    call("a1", "2026-03-03T09:00", "transferred", queue="answered", wait=10,
-         survey=csat("completed", 5, resolved=0)),
-    call("a2", "2026-03-03T09:10", "transferred", queue="answered", wait=20,
-         survey=csat("completed", 3, resolved=1)),
-    call("a3", "2026-03-03T09:20", "transferred", queue="answered", wait=30,
-         survey=csat("no_answer")),
+    call(
+        "a1",
+        "2026-03-03T09:00",
+        "transferred",
+        queue="answered",
+        wait=10,
+        survey=csat("completed", 5, resolved=0),
+    ),
+    call(
+        "a2",
+        "2026-03-03T09:10",
+        "transferred",
+        queue="answered",
+        wait=20,
+        survey=csat("completed", 3, resolved=1),
+    ),
+    call(
+        "a3", "2026-03-03T09:20", "transferred", queue="answered", wait=30, survey=csat("no_answer")
+    ),
     call("q_ab", "2026-03-03T09:30", "abandoned", flow="cards", queue="abandoned", wait=45),
     call("na", "2026-03-03T09:40", "abandoned", queue="no_agents"),
     # the callback call placed for cb_req: an agent answered after 5 s
-    call("cb_call", "2026-03-03T10:00", "transferred", queue="answered", wait=5,
-         callback_for="cb_req"),
+    call(
+        "cb_call",
+        "2026-03-03T10:00",
+        "transferred",
+        queue="answered",
+        wait=5,
+        callback_for="cb_req",
+    ),
     # in progress, already answered after 999 s: must not count anywhere but in_progress
-    call("live", "2026-03-03T11:00", None, queue="answered", wait=999,
-         survey=csat("completed", 1)),
+    call("live", "2026-03-03T11:00", None, queue="answered", wait=999, survey=csat("completed", 1)),
 ]
 
 
@@ -117,17 +145,26 @@ def test_per_flow_figures_and_zero_is_not_none() -> None:
     # s3 s4 q_ab: 2 / 3 self-service; one request, abandoned after 45 s: answered 0 / 1
     assert (cards["calls"], cards["self_service_rate"]) == (3, 0.6667)
     assert (cards["agent_requests"], cards["agent_answer_rate"], cards["abandon_rate"]) == (
-        1, 0.0, 1.0)
+        1,
+        0.0,
+        1.0,
+    )
     assert (cards["avg_wait_s"], cards["p50_wait_s"], cards["p90_wait_s"]) == (45, 45, 45)
     # no survey in cards: no rate at all, not 0
     assert (cards["surveys_offered"], cards["survey_response_rate"], cards["satisfaction"]) == (
-        0, None, None)
+        0,
+        None,
+        None,
+    )
     bank = flows["bank"]
     # s1 s2 cb_req a1 a2 a3 na cb_call = 8; self-service s1 s2 cb_req = 3 / 8
     assert (bank["calls"], bank["in_progress"], bank["self_service_rate"]) == (8, 1, 0.375)
     # a1 a2 a3 na cb_req = 5, answered a1 a2 a3 + called back cb_req = 4 / 5; nobody abandoned
     assert (bank["agent_requests"], bank["agent_answer_rate"], bank["abandon_rate"]) == (
-        5, 0.8, 0.0)
+        5,
+        0.8,
+        0.0,
+    )
     assert (bank["avg_wait_s"], bank["p50_wait_s"], bank["p90_wait_s"]) == (20, 20, 30)
 
 
@@ -144,8 +181,11 @@ def test_days_are_sorted_and_a_callback_counts_for_the_original_day() -> None:
     # s4 a1 a2 a3 q_ab na cb_call = 7 (+ live); s4 = 1 / 7; a1 a2 a3 of 5 requests answered
     assert (day2["calls"], day2["in_progress"], day2["self_service_rate"]) == (7, 1, 0.1429)
     assert (day2["agent_requests"], day2["agent_answer_rate"]) == (5, 0.6)
-    assert (day2["callbacks_requested"], day2["callbacks_placed"],
-            day2["callbacks_connected"]) == (0, 1, 1)
+    assert (day2["callbacks_requested"], day2["callbacks_placed"], day2["callbacks_connected"]) == (
+        0,
+        1,
+        1,
+    )
 
 
 def test_report_shape_and_definitions() -> None:
@@ -186,10 +226,12 @@ def test_calls_in_progress_only() -> None:
 
 
 def test_queue_requests_that_never_waited_are_unanswered_but_not_abandoned() -> None:
-    records = [call("n", "2026-03-02T09:00", "abandoned", queue="no_agents"),
-               call("c", "2026-03-02T09:01", "abandoned", queue="closed"),
-               call("t", "2026-03-02T09:02", "abandoned", queue="timeout", wait=300),
-               call("r", "2026-03-02T09:03", queue="callback")]  # never called back
+    records = [
+        call("n", "2026-03-02T09:00", "abandoned", queue="no_agents"),
+        call("c", "2026-03-02T09:01", "abandoned", queue="closed"),
+        call("t", "2026-03-02T09:02", "abandoned", queue="timeout", wait=300),
+        call("r", "2026-03-02T09:03", queue="callback"),
+    ]  # never called back
     k = report(records)["overall"]
     assert (k["agent_requests"], k["agent_answer_rate"]) == (4, 0.0)
     assert (k["abandon_rate"], k["avg_wait_s"]) == (0.0, 300)  # only "t" waited
@@ -197,10 +239,11 @@ def test_queue_requests_that_never_waited_are_unanswered_but_not_abandoned() -> 
 
 
 def test_a_callback_that_did_not_connect_leaves_the_request_unanswered() -> None:
-    records = [call("r", "2026-03-02T09:00", queue="callback"),
-               call("cb1", "2026-03-02T10:00", "abandoned", queue="abandoned", wait=40,
-                    callback_for="r"),
-               call("cb2", "2026-03-02T11:00", None, queue="answered", callback_for="r")]
+    records = [
+        call("r", "2026-03-02T09:00", queue="callback"),
+        call("cb1", "2026-03-02T10:00", "abandoned", queue="abandoned", wait=40, callback_for="r"),
+        call("cb2", "2026-03-02T11:00", None, queue="answered", callback_for="r"),
+    ]
     k = report(records)["overall"]
     # cb2 is still in progress: neither placed nor connected yet
     assert (k["agent_requests"], k["agent_answer_rate"]) == (1, 0.0)
@@ -219,8 +262,9 @@ def test_days_follow_the_time_zone() -> None:
 
 def test_surveys_partial_opted_out_and_scales() -> None:
     def survey(status: str, *answers: SurveyAnswer, question: str = "q") -> SurveyResult:
-        return SurveyResult(survey="s", mode="outbound", status=status, answers=list(answers),
-                            satisfaction=question)
+        return SurveyResult(
+            survey="s", mode="outbound", status=status, answers=list(answers), satisfaction=question
+        )
 
     surveys = [
         survey("partial", SurveyAnswer("q", "1-5", 4)),  # top box
@@ -264,7 +308,8 @@ def test_parse_bound() -> None:
     assert parse_bound("2026-03-02", "Asia/Shanghai") == at("2026-03-01T16:00")
     assert parse_bound("2026-03-02T12:30", "Asia/Shanghai") == at("2026-03-02T04:30")
     assert parse_bound("2026-03-02T12:30+00:00", "Asia/Shanghai", end=True) == at(
-        "2026-03-02T12:30")
+        "2026-03-02T12:30"
+    )
     with pytest.raises(ValueError, match="not a date"):
         parse_bound("yesterday", "UTC")
 
@@ -285,6 +330,7 @@ def test_format_report_text() -> None:
 
 
 # --- ivr report on a real SQLite file --------------------------------------------------------
+
 
 async def write_store(path: Path, records: list[CallRecord]) -> None:
     async with await RecordStore.open(path) as store:
@@ -330,23 +376,34 @@ def test_cli_since_in_time_zone(db: str, capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_cli_since_until_flow_and_datetimes(db: str, capsys: pytest.CaptureFixture[str]) -> None:
-    data = run_json(capsys, "--db", db, "--since", "2026-03-03T09:00",
-                    "--until", "2026-03-03T09:30", "--flow", "bank")
+    data = run_json(
+        capsys,
+        "--db",
+        db,
+        "--since",
+        "2026-03-03T09:00",
+        "--until",
+        "2026-03-03T09:30",
+        "--flow",
+        "bank",
+    )
     # bank calls from 09:00 up to (not including) 09:30: a1 a2 a3
     assert data["overall"]["calls"] == 3
     assert list(data["flows"]) == ["bank"]
 
 
-def test_cli_db_from_config(db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_db_from_config(
+    db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("IVR_STORE_PATH", raising=False)
     config = tmp_path / "ivr.yaml"
     config.write_text(f"store:\n  path: {db}\n", encoding="utf-8")
     assert run_json(capsys, "--config", str(config))["overall"]["calls"] == 11
 
 
-def test_cli_pages_through_ties(db: str, capsys: pytest.CaptureFixture[str],
-                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_pages_through_ties(
+    db: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     same = [call(f"t{i}", "2026-03-04T12:00") for i in range(5)]  # 5 calls at one instant
     asyncio.run(write_store(Path(db), same))
     monkeypatch.setattr(ivr.cli, "REPORT_PAGE", 2)
@@ -387,8 +444,10 @@ def test_cli_bad_arguments_exit_2(
 
 def test_all_abandoned() -> None:
     # three callers asked for an agent and hung up while waiting (30, 60, 90 s)
-    records = [call(f"ab{i}", f"2026-03-02T10:0{i}", "abandoned", queue="abandoned",
-                    wait=30.0 * (i + 1)) for i in range(3)]
+    records = [
+        call(f"ab{i}", f"2026-03-02T10:0{i}", "abandoned", queue="abandoned", wait=30.0 * (i + 1))
+        for i in range(3)
+    ]
     k = report(records)["overall"]
     assert (k["calls"], k["self_service_rate"]) == (3, 0.0)
     assert (k["agent_requests"], k["agent_answer_rate"], k["abandon_rate"]) == (3, 0.0, 1.0)

@@ -70,8 +70,7 @@ class Queues:
     """A queue with a long wait (and AMI events that never name an agent)."""
 
     async def state(self, queue: str) -> QueueState:
-        return QueueState(logged_in=1, available=0, callers=2, holdtime_s=20.0,
-                          talktime_s=60.0)
+        return QueueState(logged_in=1, available=0, callers=2, holdtime_s=20.0, talktime_s=60.0)
 
     def watch(self, uniqueid: str) -> Any:
         return None
@@ -93,7 +92,8 @@ def test_middle_digits_of_a_number_are_masked() -> None:
 
 
 async def test_an_http_error_never_logs_the_sensitive_value(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.DEBUG)
     record, _ = await run(flow(BALANCE), f"{ACCOUNT}#", http=Failing(), extract=extract)
     assert record.path[-1] == "sorry"
@@ -102,7 +102,8 @@ async def test_an_http_error_never_logs_the_sensitive_value(
 
 
 async def test_the_real_http_client_error_never_logs_the_sensitive_value(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.DEBUG)
     async with HttpLookup(f"http://127.0.0.1:{closed_port()}", timeout_s=1.0) as http:
         record, _ = await run(flow(BALANCE), f"{ACCOUNT}#", http=http, extract=extract)
@@ -111,10 +112,10 @@ async def test_the_real_http_client_error_never_logs_the_sensitive_value(
 
 
 async def test_a_failing_service_leaves_no_sensitive_value_in_the_record_or_the_log(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.DEBUG)
-    record, _ = await run(flow(BALANCE), f"{ACCOUNT}#", http=Failing(RuntimeError),
-                          extract=extract)
+    record, _ = await run(flow(BALANCE), f"{ACCOUNT}#", http=Failing(RuntimeError), extract=extract)
     assert record.outcome == "error" and record.error is not None
     assert "HTTP 404" in record.error and ACCOUNT not in record.error
     assert "Traceback" in caplog.text  # the bug is still logged with its stack
@@ -130,7 +131,8 @@ async def test_a_copy_of_a_sensitive_value_is_masked_too() -> None:
 
 
 async def test_variables_declared_sensitive_at_the_top_are_masked(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.DEBUG)
     f = flow("""
         start: fetch
@@ -148,7 +150,8 @@ async def test_variables_declared_sensitive_at_the_top_are_masked(
 
 
 async def test_a_callback_number_is_masked_in_the_record_and_the_logs(
-        caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
     caplog.set_level(logging.DEBUG)
     f = flow("""
         start: agent
@@ -164,8 +167,14 @@ async def test_a_callback_number_is_masked_in_the_record_and_the_logs(
     """)
     async with await RecordStore.open(tmp_path / "calls.sqlite3") as store:
         outbound = Outbound(store)
-        record, _ = await run(f, "1,2,13900139000#,1", queues=Queues(), outbound=outbound,
-                              caller="8613800138000", numbers=NumberPolicy())
+        record, _ = await run(
+            f,
+            "1,2,13900139000#,1",
+            queues=Queues(),
+            outbound=outbound,
+            caller="8613800138000",
+            numbers=NumberPolicy(),
+        )
         [job] = await outbound.jobs()
     assert job.number == "13900139000"  # the dialer needs it whole
     assert ("dtmf", "13*******00") in [(i.kind, i.value) for i in record.inputs]
@@ -216,8 +225,10 @@ async def api(tmp_path: Path) -> AsyncIterator[tuple[TestClient[Any, Any], Recor
     registry = FlowRegistry(flows)
     await registry.reload()
     async with await RecordStore.open(tmp_path / "calls.sqlite3") as store:
-        app = make_admin_app(Console(registry, store),  # type: ignore[arg-type]
-                             AdminSettings(port=0, open_read=True))
+        app = make_admin_app(
+            Console(registry, store),  # type: ignore[arg-type]
+            AdminSettings(port=0, open_read=True),
+        )
         client = TestClient(TestServer(app))
         await client.start_server()
         try:
@@ -227,17 +238,27 @@ async def api(tmp_path: Path) -> AsyncIterator[tuple[TestClient[Any, Any], Recor
 
 
 async def test_api_calls_masks_what_an_older_record_kept(
-        api: tuple[TestClient[Any, Any], RecordStore]) -> None:
+    api: tuple[TestClient[Any, Any], RecordStore],
+) -> None:
     # A record stored before the flow said `account` was sensitive (or by an older server):
     # the API masks it by the flow loaded now, and the number keyed for a callback.
     client, store = api
     record = CallRecord(
-        call_id="1.1", flow="bank", flow_version="v", caller="8613800138000", started_at=1.0,
-        ended_at=2.0, outcome="transferred", path=["balance", "agent"],
-        inputs=[InputEvent("balance", "dtmf", ACCOUNT, 1.0),
-                InputEvent("agent", "dtmf", "1", 2.0),
-                InputEvent("agent", "dtmf", "13900139000", 3.0)],
-        variables={"account": ACCOUNT, "segment": "gold"})
+        call_id="1.1",
+        flow="bank",
+        flow_version="v",
+        caller="8613800138000",
+        started_at=1.0,
+        ended_at=2.0,
+        outcome="transferred",
+        path=["balance", "agent"],
+        inputs=[
+            InputEvent("balance", "dtmf", ACCOUNT, 1.0),
+            InputEvent("agent", "dtmf", "1", 2.0),
+            InputEvent("agent", "dtmf", "13900139000", 3.0),
+        ],
+        variables={"account": ACCOUNT, "segment": "gold"},
+    )
     await store.begin(CallRecord(call_id="1.1", flow="bank", flow_version="v", started_at=1.0))
     await store.finish(record)
     response = await client.get("/api/calls")

@@ -94,8 +94,9 @@ async def store(tmp_path: Path) -> AsyncIterator[RecordStore]:
     await s.close()
 
 
-async def book(outbound: Outbound, f: m.Flow, call_id: str, kind: str,
-               number: str = "5550100") -> None:
+async def book(
+    outbound: Outbound, f: m.Flow, call_id: str, kind: str, number: str = "5550100"
+) -> None:
     """Book the callback of node ``agent`` or the survey ``after_call`` of call ``call_id``."""
     by = BookedBy(call_id, f.name, number)
     if kind == "callback":
@@ -136,8 +137,9 @@ async def synced_writes(store: RecordStore, action: Awaitable[object]) -> list[s
     await store.transaction(lambda c: c.set_trace_callback(None))
     synced, full = [], False
     for sql in statements:
-        full = {"PRAGMA synchronous = FULL": True,
-                "PRAGMA synchronous = NORMAL": False}.get(sql, full)
+        full = {"PRAGMA synchronous = FULL": True, "PRAGMA synchronous = NORMAL": False}.get(
+            sql, full
+        )
         if full and "outbound" in sql and not sql.startswith("SELECT"):
             synced.append(sql.split(" SET ")[0].split(" (")[0])
     setting = await store.transaction(lambda c: c.execute("PRAGMA synchronous").fetchone()[0])
@@ -146,8 +148,7 @@ async def synced_writes(store: RecordStore, action: Awaitable[object]) -> list[s
 
 
 @pytest.mark.parametrize("kind", ["callback", "survey"])
-async def test_a_booking_is_committed_with_synchronous_full(store: RecordStore,
-                                                            kind: str) -> None:
+async def test_a_booking_is_committed_with_synchronous_full(store: RecordStore, kind: str) -> None:
     # WAL with synchronous=NORMAL syncs at checkpoints only: power lost right after the
     # caller heard "we will call you back" could lose the booking. FULL syncs the commit.
     outbound = Outbound(store, clock=Clock(next_monday_utc(9, 30)))
@@ -155,8 +156,7 @@ async def test_a_booking_is_committed_with_synchronous_full(store: RecordStore,
     assert await synced_writes(store, booking) == ["INSERT OR IGNORE INTO outbound"]
 
 
-async def test_the_attempt_and_the_answer_are_synced_before_they_count(
-        store: RecordStore) -> None:
+async def test_the_attempt_and_the_answer_are_synced_before_they_count(store: RecordStore) -> None:
     # lost on a power cut, either would let the restarted server dial the customer again
     outbound = Outbound(store, clock=Clock(next_monday_utc(9, 30)))
     await book(outbound, flow(BANK, name="bank"), "c-1", "callback")
@@ -167,10 +167,11 @@ async def test_the_attempt_and_the_answer_are_synced_before_they_count(
 
 # The same flow after an edit: the callback and the outbound survey now call at any hour,
 # five at once; or they no longer call out at all.
-BANK_ANY_HOUR = (BANK.replace('max_concurrent: 1, hours: {mon-sun: "09:00-10:00"}',
-                              "max_concurrent: 5")
-                 .replace('max_concurrent: 1,\n                   hours: {mon-sun: "09:00-10:00"}',
-                          "max_concurrent: 5"))
+BANK_ANY_HOUR = BANK.replace(
+    'max_concurrent: 1, hours: {mon-sun: "09:00-10:00"}', "max_concurrent: 5"
+).replace(
+    'max_concurrent: 1,\n                   hours: {mon-sun: "09:00-10:00"}', "max_concurrent: 5"
+)
 BANK_NO_OUTBOUND = """
     start: agent
     surveys:
@@ -197,7 +198,8 @@ async def book_two(store: RecordStore, kind: str) -> Outbound:
 @pytest.mark.parametrize("edited", [BANK_ANY_HOUR, BANK_NO_OUTBOUND], ids=["any-hour", "removed"])
 @pytest.mark.parametrize("kind", ["callback", "survey"])
 async def test_a_job_keeps_the_calling_hours_and_limit_it_was_booked_with(
-        store: RecordStore, kind: str, edited: str) -> None:
+    store: RecordStore, kind: str, edited: str
+) -> None:
     assert "09:00" not in BANK_ANY_HOUR and BANK_ANY_HOUR.count("max_concurrent: 5") == 2
     outbound = await book_two(store, kind)
     bank = flow(edited, name="bank")
@@ -209,22 +211,30 @@ async def test_a_job_keeps_the_calling_hours_and_limit_it_was_booked_with(
     outbound.clock = Clock(next_monday_utc(9, 30))
     await tick(dialer)
     await tick(dialer)
-    assert ami.dialled == ["PJSIP/5550101@" + ("callback-line" if kind == "callback"
-                                               else "survey-line")]  # one at once, as booked
+    assert ami.dialled == [
+        "PJSIP/5550101@" + ("callback-line" if kind == "callback" else "survey-line")
+    ]  # one at once, as booked
 
 
-BANK_RENAMED = (BANK.replace("start: agent", "start: agents")
-                .replace("      agent:\n", "      agents:\n")
-                .replace("after_call", "after_the_call"))
+BANK_RENAMED = (
+    BANK.replace("start: agent", "start: agents")
+    .replace("      agent:\n", "      agents:\n")
+    .replace("after_call", "after_the_call")
+)
 
 
-@pytest.mark.parametrize(("flows", "reason"), [
-    ({"other": BANK}, "flow bank is not loaded"),
-    ({"bank": BANK_RENAMED}, "is not in flow bank"),
-], ids=["flow-gone", "node-gone"])
+@pytest.mark.parametrize(
+    ("flows", "reason"),
+    [
+        ({"other": BANK}, "flow bank is not loaded"),
+        ({"bank": BANK_RENAMED}, "is not in flow bank"),
+    ],
+    ids=["flow-gone", "node-gone"],
+)
 @pytest.mark.parametrize("kind", ["callback", "survey"])
 async def test_a_job_whose_flow_or_node_is_gone_is_held_with_the_reason(
-        store: RecordStore, kind: str, flows: dict[str, str], reason: str) -> None:
+    store: RecordStore, kind: str, flows: dict[str, str], reason: str
+) -> None:
     assert "      agents:\n" in BANK_RENAMED and "after_call" not in BANK_RENAMED
     outbound = await book_two(store, kind)
     loaded = {name: flow(text, name=name) for name, text in flows.items()}
@@ -252,21 +262,29 @@ def make_v3_database(path: Path, rows: list[tuple[str, str, str]]) -> None:
         conn.executemany(
             "INSERT INTO outbound (kind, call_id, flow, target, number, channel, due_at,"
             " max_attempts, retry_after_s, created_at, updated_at) VALUES (?, ?, 'bank', ?,"
-            " '5550100', 'PJSIP/5550100@line', 0, 3, 60, 0, 0)", rows)
+            " '5550100', 'PJSIP/5550100@line', 0, 3, 60, 0, 0)",
+            rows,
+        )
     conn.close()
 
 
-@pytest.mark.parametrize(("edited", "dialled_at_noon"), [(BANK, 0), (BANK_ANY_HOUR, 2)],
-                         ids=["hours-kept", "hours-changed"])
+@pytest.mark.parametrize(
+    ("edited", "dialled_at_noon"),
+    [(BANK, 0), (BANK_ANY_HOUR, 2)],
+    ids=["hours-kept", "hours-changed"],
+)
 async def test_jobs_booked_before_v4_follow_the_flow_and_are_held_when_it_says_nothing(
-        tmp_path: Path, edited: str, dialled_at_noon: int) -> None:
+    tmp_path: Path, edited: str, dialled_at_noon: int
+) -> None:
     path = tmp_path / "v3.sqlite3"
     make_v3_database(path, [("callback", "c-1", "agent"), ("survey", "c-2", "after_call")])
     async with await RecordStore.open(path) as store:
         outbound = Outbound(store, clock=Clock(next_monday_utc(12)))
         jobs = await outbound.jobs()
         assert [(j.call_id, j.status, j.hours_json, j.max_concurrent) for j in jobs] == [
-            ("c-1", "pending", None, None), ("c-2", "pending", None, None)]
+            ("c-1", "pending", None, None),
+            ("c-2", "pending", None, None),
+        ]
         ami = FakeAmi()
         bank = flow(edited, name="bank")
         await tick(Dialer(outbound, ami, lambda: {"bank": bank}))  # type: ignore[arg-type]
@@ -278,8 +296,9 @@ async def test_jobs_booked_before_v4_follow_the_flow_and_are_held_when_it_says_n
         assert len(held) == 2 - dialled_at_noon and all("unknown" in j.reason for j in held)
 
 
-def test_held_jobs_are_listed_with_their_reason(tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_held_jobs_are_listed_with_their_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     db = tmp_path / "calls.sqlite3"
 
     async def hold_a_callback() -> None:
@@ -292,13 +311,16 @@ def test_held_jobs_are_listed_with_their_reason(tmp_path: Path,
     assert main(["campaign", "jobs", "--status", "held", "--db", str(db)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3 and "reason" in lines[0], lines  # a header, then the two jobs
-    assert all(w in lines[1] for w in ("callback", "held", "c-1", "***0101",
-                                       "flow bank is not loaded")), lines
+    assert all(
+        w in lines[1] for w in ("callback", "held", "c-1", "***0101", "flow bank is not loaded")
+    ), lines
     assert "5550101" not in lines[1]  # numbers masked, as in the ops console
     assert main(["campaign", "jobs", "--db", str(db), "--json"]) == 0
     [first, _] = json.loads(capsys.readouterr().out)
-    assert (first["status"], first["reason"]) == ("held", "flow bank is not loaded "
-                                                  "(removed or renamed)")
+    assert (first["status"], first["reason"]) == (
+        "held",
+        "flow bank is not loaded (removed or renamed)",
+    )
 
 
 OFFER = """
@@ -308,22 +330,26 @@ OFFER = """
 """
 
 
-async def start_campaign(store: RecordStore, tmp_path: Path, name: str, numbers: list[str],
-                         at: float, **settings: object) -> None:
+async def start_campaign(
+    store: RecordStore, tmp_path: Path, name: str, numbers: list[str], at: float, **settings: object
+) -> None:
     path = tmp_path / f"{name}.csv"
     path.write_text("number\n" + "".join(f"{n}\n" for n in numbers))
     await Campaigns(store, clock=Clock(at)).start(
         Settings(name=name, flow="offer", dial="PJSIP/{number}@trunk", **settings),  # type: ignore[arg-type]
-        read_list(path))
+        read_list(path),
+    )
 
 
 @pytest.mark.parametrize("stalled", ["paused", "out-of-hours"])
 async def test_a_stalled_campaign_hides_no_callback_survey_or_other_campaign(
-        store: RecordStore, tmp_path: Path, stalled: str) -> None:
+    store: RecordStore, tmp_path: Path, stalled: str
+) -> None:
     at = next_monday_utc(9, 30)  # the callback and survey hours are 09:00-10:00
     hours = {"mon-sun": "14:00-15:00"} if stalled == "out-of-hours" else None
-    await start_campaign(store, tmp_path, "big", [f"5551{i:03d}" for i in range(250)],
-                         at - 600, hours=hours)
+    await start_campaign(
+        store, tmp_path, "big", [f"5551{i:03d}" for i in range(250)], at - 600, hours=hours
+    )
     if stalled == "paused":
         await Campaigns(store).set_state("big", "paused")
     await start_campaign(store, tmp_path, "small", ["5559000"], at - 600)
@@ -335,14 +361,17 @@ async def test_a_stalled_campaign_hides_no_callback_survey_or_other_campaign(
     ami = FakeAmi()
     flows = {"bank": bank, "offer": flow(OFFER, name="offer")}
     await tick(Dialer(outbound, ami, lambda: flows))  # type: ignore[arg-type]
-    assert sorted(ami.dialled) == ["PJSIP/5550101@callback-line", "PJSIP/5550102@survey-line",
-                                   "PJSIP/5559000@trunk"]
-
+    assert sorted(ami.dialled) == [
+        "PJSIP/5550101@callback-line",
+        "PJSIP/5550102@survey-line",
+        "PJSIP/5559000@trunk",
+    ]
 
 
 @pytest.mark.parametrize("loaded", ["other", "renamed"])
 async def test_a_campaign_whose_flow_is_gone_is_held_with_the_reason(
-        store: RecordStore, tmp_path: Path, loaded: str) -> None:
+    store: RecordStore, tmp_path: Path, loaded: str
+) -> None:
     # the answered call would get unknown_flow, and the job stay 'dialing' for ever
     at = next_monday_utc(10)
     await start_campaign(store, tmp_path, "spring", ["5550201", "5550202"], at - 60)
@@ -360,8 +389,9 @@ async def test_a_campaign_whose_flow_is_gone_is_held_with_the_reason(
     assert status["by_status"] == {"held": 2}
 
 
-async def test_a_campaign_waits_while_no_flow_is_loaded_at_all(store: RecordStore,
-                                                               tmp_path: Path) -> None:
+async def test_a_campaign_waits_while_no_flow_is_loaded_at_all(
+    store: RecordStore, tmp_path: Path
+) -> None:
     # a missing or broken flows_dir is not an edit: nothing is held, nothing is dialled
     at = next_monday_utc(10)
     await start_campaign(store, tmp_path, "spring", ["5550201"], at - 60)
@@ -375,7 +405,8 @@ async def test_a_campaign_waits_while_no_flow_is_loaded_at_all(store: RecordStor
 
 
 async def test_an_answered_job_of_another_flow_is_closed_with_the_reason(
-        store: RecordStore, tmp_path: Path) -> None:
+    store: RecordStore, tmp_path: Path
+) -> None:
     # left 'answered', it counted against the campaign's max_concurrent until a restart
     at = next_monday_utc(10)
     await start_campaign(store, tmp_path, "spring", ["5550201"], at - 60)
@@ -384,8 +415,10 @@ async def test_an_answered_job_of_another_flow_is_closed_with_the_reason(
     assert await outbound.start_attempt(job)
     channel = ScriptedChannel(info=CallInfo(uniqueid="o-1", caller_id="5550201"))
     bank = flow(BANK, name="bank")  # the AGI request named flow bank
-    assert await run_job(str(job.id), bank, channel, Services(clock=outbound.clock), store,
-                         outbound) is None
+    assert (
+        await run_job(str(job.id), bank, channel, Services(clock=outbound.clock), store, outbound)
+        is None
+    )
     assert channel.hung_up
     [job] = await outbound.jobs()
     assert (job.status, job.last_result) == ("failed", "wrong flow")
@@ -394,23 +427,27 @@ async def test_an_answered_job_of_another_flow_is_closed_with_the_reason(
 
 
 async def test_an_answered_job_whose_flow_was_removed_while_it_rang_is_closed(
-        store: RecordStore, tmp_path: Path) -> None:
+    store: RecordStore, tmp_path: Path
+) -> None:
     at = next_monday_utc(10)
     await start_campaign(store, tmp_path, "spring", ["5550201"], at - 60)
     outbound = Outbound(store, clock=Clock(at))
     [job] = await outbound.due()
     assert await outbound.start_attempt(job)
     channel = ScriptedChannel(info=CallInfo(uniqueid="o-2", caller_id="5550201"))
-    assert await run_job(str(job.id), None, channel, Services(clock=outbound.clock), store,
-                         outbound) is None
+    assert (
+        await run_job(str(job.id), None, channel, Services(clock=outbound.clock), store, outbound)
+        is None
+    )
     assert channel.hung_up
     [job] = await outbound.jobs()
     assert (job.status, job.reason) == ("failed", "flow offer was removed while the call rang")
     assert await outbound.in_progress() == {}
 
 
-async def test_a_big_campaign_is_held_a_batch_per_round(store: RecordStore, tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_big_campaign_is_held_a_batch_per_round(
+    store: RecordStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # one UPDATE of every row of a 500,000-number campaign held the write lock for seconds
     monkeypatch.setattr("ivr.outbound.jobs.BATCH_ROWS", 2)
     at = next_monday_utc(10)
@@ -425,12 +462,17 @@ async def test_a_big_campaign_is_held_a_batch_per_round(store: RecordStore, tmp_
 
 
 async def due_at(store: RecordStore) -> set[float]:
-    return {row[0] for row in await store.transaction(
-        lambda c: c.execute("SELECT due_at FROM outbound").fetchall())}
+    return {
+        row[0]
+        for row in await store.transaction(
+            lambda c: c.execute("SELECT due_at FROM outbound").fetchall()
+        )
+    }
 
 
 async def test_held_campaign_calls_are_released_due_from_now(
-        store: RecordStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store: RecordStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("ivr.outbound.jobs.BATCH_ROWS", 2)  # a big campaign is released in batches
     at = next_monday_utc(10)
     await start_campaign(store, tmp_path, "spring", [f"555020{i}" for i in range(5)], at - 60)
@@ -457,8 +499,10 @@ async def test_a_held_callback_is_released_by_its_id(store: RecordStore) -> None
     first, second = await outbound.jobs(status="held")
     outbound.clock = Clock(next_monday_utc(9, 30))
     assert await outbound.release_jobs([first.id, 999]) == 1
-    assert [(j.id, j.status) for j in await outbound.jobs()] == [(first.id, "pending"),
-                                                                 (second.id, "held")]
+    assert [(j.id, j.status) for j in await outbound.jobs()] == [
+        (first.id, "pending"),
+        (second.id, "held"),
+    ]
     assert await outbound.release_jobs([first.id]) == 0  # pending: not held any more
     [job] = await outbound.due()
     assert job.id == first.id

@@ -23,8 +23,9 @@ def test_quick_reload_under_load_has_no_failures() -> None:
     assert re.search(r"^failures: 0$", proc.stdout, re.MULTILINE), out
     assert re.search(r"^unknown versions: 0$", proc.stdout, re.MULTILINE), out
     assert re.search(r"^wrong end node for the version: 0$", proc.stdout, re.MULTILINE), out
-    reloads = re.search(r"^reloads: (\d+) \(ok=(\d+) partial=(\d+) error=0\)", proc.stdout,
-                        re.MULTILINE)
+    reloads = re.search(
+        r"^reloads: (\d+) \(ok=(\d+) partial=(\d+) error=0\)", proc.stdout, re.MULTILINE
+    )
     assert reloads is not None and int(reloads.group(1)) >= 20, out
     assert int(reloads.group(3)) >= 4, out  # the broken rewrites kept their version
     calls = re.search(r"^calls: (\d+) ", proc.stdout, re.MULTILINE)

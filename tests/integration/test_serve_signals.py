@@ -33,17 +33,27 @@ def test_sighup_reloads_flows_and_sigterm_stops(tmp_path: Path) -> None:
     flows.mkdir()
     (flows / "tiny.yaml").write_text(FLOW.format(sound="beep"))
     config = tmp_path / "ivr.yaml"
-    config.write_text(yaml.safe_dump({
-        "flows_dir": str(flows), "prompts_dir": str(tmp_path / "prompts"),
-        "flows_poll_s": 0,  # no watcher: only SIGHUP (or the API) reloads
-        "agi": {"port": 0}, "admin": {"enabled": False},
-        "store": {"path": str(tmp_path / "calls.sqlite3")},
-    }))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "flows_dir": str(flows),
+                "prompts_dir": str(tmp_path / "prompts"),
+                "flows_poll_s": 0,  # no watcher: only SIGHUP (or the API) reloads
+                "agi": {"port": 0},
+                "admin": {"enabled": False},
+                "store": {"path": str(tmp_path / "calls.sqlite3")},
+            }
+        )
+    )
     log = tmp_path / "serve.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("IVR_")}
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "ivr", "serve", "--config", str(config)],
-                                stdout=out, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ivr", "serve", "--config", str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     try:
         first = wait_for(log, r"flows: tiny@(\w+)").group(1)
         wait_for(log, r"FastAGI listening")

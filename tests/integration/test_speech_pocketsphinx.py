@@ -14,8 +14,16 @@ from ivr.speech.pocketsphinx import PocketsphinxEngine  # noqa: E402
 
 WORDS = ("lost card", "sales", "technical support", "billing", "agent", "three")
 MENU = [SpeechChoice(w, (w,)) for w in WORDS]
-OUT_OF_GRAMMAR = ("weather forecast", "banana", "hello", "goodbye", "what time is it",
-                  "mortgage", "insurance", "open an account")
+OUT_OF_GRAMMAR = (
+    "weather forecast",
+    "banana",
+    "hello",
+    "goodbye",
+    "what time is it",
+    "mortgage",
+    "insurance",
+    "open an account",
+)
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +44,14 @@ def recognise(engine: PocketsphinxEngine, pcm: bytes, chunk: int = 320) -> tuple
 
 
 @pytest.mark.parametrize("voice", ENGLISH_VOICES, ids=str)
-@pytest.mark.parametrize(("snr_db", "noise"), [(None, "white"), (20, "white"), (20, "pink")],
-                         ids=["clean", "white20dB", "pink20dB"])
-def test_menu_words(engine: PocketsphinxEngine, voice: Voice, snr_db: float | None,
-                    noise: str) -> None:
+@pytest.mark.parametrize(
+    ("snr_db", "noise"),
+    [(None, "white"), (20, "white"), (20, "pink")],
+    ids=["clean", "white20dB", "pink20dB"],
+)
+def test_menu_words(
+    engine: PocketsphinxEngine, voice: Voice, snr_db: float | None, noise: str
+) -> None:
     wrong = {}
     for word in WORDS:
         choice, text = recognise(engine, speech(word, voice, snr_db=snr_db, noise=noise))
@@ -55,8 +67,12 @@ def test_clean_speech_with_default_voice_in_odd_chunks(engine: PocketsphinxEngin
 
 
 def test_out_of_grammar_mostly_rejected(engine: PocketsphinxEngine) -> None:
-    rejected = [w for w in OUT_OF_GRAMMAR for v in ENGLISH_VOICES[:3]
-                if recognise(engine, speech(w, v))[0] is None]
+    rejected = [
+        w
+        for w in OUT_OF_GRAMMAR
+        for v in ENGLISH_VOICES[:3]
+        if recognise(engine, speech(w, v))[0] is None
+    ]
     # Measured: ~33 % rejected for this menu (posterior threshold); ~0-20 % without it.
     assert len(rejected) >= 0.25 * 3 * len(OUT_OF_GRAMMAR), rejected
     lax = PocketsphinxEngine(min_confidence=0.0)

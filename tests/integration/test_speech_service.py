@@ -30,9 +30,15 @@ CHOICES = (("1", ("sales",)), ("2", ("support",)), ("0", ("agent", "operator")))
 class AsteriskStub:
     """Just enough of a channel: ``exec`` runs a fake AudioSocket() with the caller's audio."""
 
-    def __init__(self, caller_pcm: bytes = b"", *, lead_s: float = 0.0,
-                 app_result: int | None = None, hang_up_after_s: float | None = None,
-                 then_silence: bool = True) -> None:
+    def __init__(
+        self,
+        caller_pcm: bytes = b"",
+        *,
+        lead_s: float = 0.0,
+        app_result: int | None = None,
+        hang_up_after_s: float | None = None,
+        then_silence: bool = True,
+    ) -> None:
         self.then_silence = then_silence
         self.info = CallInfo(uniqueid="1.1")
         self.caller_pcm = caller_pcm
@@ -49,8 +55,9 @@ class AsteriskStub:
         key, address = args.split(",")
         host, port = address.rsplit(":", 1)
         self.socket = await FakeAudioSocket.connect(host, int(port), uuid.UUID(key))
-        self.socket.start_streaming(self.caller_pcm, lead_s=self.lead_s,
-                                    then_silence=self.then_silence)
+        self.socket.start_streaming(
+            self.caller_pcm, lead_s=self.lead_s, then_silence=self.then_silence
+        )
         if self.hang_up_after_s is not None:
             await asyncio.sleep(self.hang_up_after_s)
             await self.socket.send_hangup()
@@ -75,8 +82,11 @@ async def service(prompts_dir: Path) -> SpeechService:
 
 
 def request(**kw: object) -> ListenRequest:
-    base: dict[str, object] = {"prompts": [Prompt("tts", "menu")], "choices": CHOICES,
-                               "no_input_timeout_s": 1.5}
+    base: dict[str, object] = {
+        "prompts": [Prompt("tts", "menu")],
+        "choices": CHOICES,
+        "no_input_timeout_s": 1.5,
+    }
     base.update(kw)
     return ListenRequest(**base)  # type: ignore[arg-type]
 
@@ -95,7 +105,8 @@ async def test_spoken_choice_through_exec_audiosocket(service: SpeechService) ->
 
 
 async def test_silence_is_no_input_and_every_attempt_gets_a_new_uuid(
-        service: SpeechService) -> None:
+    service: SpeechService,
+) -> None:
     keys = set()
     for _ in range(2):
         caller = AsteriskStub(silence(1.0))
@@ -106,8 +117,9 @@ async def test_silence_is_no_input_and_every_attempt_gets_a_new_uuid(
 
 
 async def test_caller_hanging_up_mid_utterance_is_a_hangup(service: SpeechService) -> None:
-    caller = AsteriskStub(speech("operator please, I need to talk to somebody"), lead_s=0.2,
-                          hang_up_after_s=1.2)
+    caller = AsteriskStub(
+        speech("operator please, I need to talk to somebody"), lead_s=0.2, hang_up_after_s=1.2
+    )
     with pytest.raises(CallHangup):
         await asyncio.wait_for(service.listen(caller, request()), 20)  # type: ignore[arg-type]
     await asyncio.sleep(0.1)
@@ -157,9 +169,9 @@ def test_korean_vosk_model_serves_korean_and_pocketsphinx_english() -> None:
     _ = Heard  # the type the listener returns
 
 
-
 async def test_a_phone_that_stops_sending_audio_still_gets_an_answer(
-        service: SpeechService) -> None:
+    service: SpeechService,
+) -> None:
     # SIPp's rtp_stream (and phones with silence suppression) send nothing after the words:
     # Asterisk then writes no frames; the utterance must still end and be decoded.
     caller = AsteriskStub(speech("agent", tail_s=0.0), lead_s=0.3, then_silence=False)

@@ -92,8 +92,7 @@ def test_one_shared_model_four_threads(engine: VoskEngine) -> None:
 
     def work(i: int) -> None:
         barrier.wait()
-        results[i] = [recognise(again if i % 2 else engine, audio[(i + k) % 4])
-                      for k in range(4)]
+        results[i] = [recognise(again if i % 2 else engine, audio[(i + k) % 4]) for k in range(4)]
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
     for t in threads:

@@ -64,8 +64,16 @@ async def test_round_trip_is_equal(store: RecordStore) -> None:
 
 
 async def test_round_trip_with_empty_lists_and_none(store: RecordStore) -> None:
-    record = make_record(path=[], inputs=[], variables={}, ended_at=None, outcome="abandoned",
-                         end_node=None, transfer_target="queue:sales", error="x")
+    record = make_record(
+        path=[],
+        inputs=[],
+        variables={},
+        ended_at=None,
+        outcome="abandoned",
+        end_node=None,
+        transfer_target="queue:sales",
+        error="x",
+    )
     await store.finish(record)
     assert await store.get(record.call_id) == record
 
@@ -90,7 +98,8 @@ async def test_begin_then_finish_replaces_the_row(store: RecordStore) -> None:
 
 
 async def test_a_call_id_seen_before_gets_a_suffix_and_both_records_stay(
-        store: RecordStore) -> None:
+    store: RecordStore,
+) -> None:
     earlier = make_record(outcome=None)
     await store.begin(earlier)
     await store.finish(replace(earlier, outcome="self_service", ended_at=earlier.started_at + 9))
@@ -106,7 +115,8 @@ async def test_a_call_id_seen_before_gets_a_suffix_and_both_records_stay(
 
 
 async def test_a_duplicate_call_that_ends_before_its_begin_is_retried_keeps_its_record(
-        store: RecordStore) -> None:
+    store: RecordStore,
+) -> None:
     """The flow runs while begin is written: a short call can end before the duplicate id
     is found and retried under the new one."""
     earlier = make_record(outcome=None)
@@ -153,8 +163,9 @@ async def test_checkpoints_are_not_awaited_and_the_newest_queued_one_wins(
     store._write_batch = spy  # type: ignore[method-assign]
     await store.begin(make_record("a", path=[], outcome=None, ended_at=None, end_node=None))
     for i in range(1, 6):  # one queue slot, the newest wins; nothing handed to the writer yet
-        store.checkpoint(make_record("a", path=["menu"] * i, outcome=None, ended_at=None,
-                                     end_node="menu"))
+        store.checkpoint(
+            make_record("a", path=["menu"] * i, outcome=None, ended_at=None, end_node="menu")
+        )
     assert written == ["a"]
     await store.finish(make_record("b"))  # the checkpoint rides in the same batch
     assert written == ["a", "a", "b"]
@@ -179,8 +190,7 @@ async def test_unfinished_calls_are_recovered_after_reopening(tmp_path: Path) ->
     s = await RecordStore.open(db)
     await s.begin(make_record("crashed", path=[], outcome=None, ended_at=None, end_node=None))
     s.checkpoint(
-        make_record("crashed", path=["welcome", "menu"], outcome=None, ended_at=None,
-                    end_node=None)
+        make_record("crashed", path=["welcome", "menu"], outcome=None, ended_at=None, end_node=None)
     )
     await s.finish(make_record("done"))
     # simulate a crash: drop the store without close(); the data is already committed
@@ -343,13 +353,27 @@ async def test_memory_database(tmp_path: Path) -> None:
 
 def queued_record(call_id: str = "1700000000.9") -> CallRecord:
     return make_record(
-        call_id, outcome="transferred",
-        queue=QueueVisit("cards", "answered", wait_s=12.5, agent="Local/1001@agents",
-                         talk_s=40.0, position=2, expected_wait_s=15.0, agents_available=1),
-        survey=SurveyResult("after_call", "in_call", "completed",
-                            [SurveyAnswer("satisfied", "1-5", 5),
-                             SurveyAnswer("solved", "yes-no", 1)],
-                            satisfaction="satisfied", at=1700000100.0))
+        call_id,
+        outcome="transferred",
+        queue=QueueVisit(
+            "cards",
+            "answered",
+            wait_s=12.5,
+            agent="Local/1001@agents",
+            talk_s=40.0,
+            position=2,
+            expected_wait_s=15.0,
+            agents_available=1,
+        ),
+        survey=SurveyResult(
+            "after_call",
+            "in_call",
+            "completed",
+            [SurveyAnswer("satisfied", "1-5", 5), SurveyAnswer("solved", "yes-no", 1)],
+            satisfaction="satisfied",
+            at=1700000100.0,
+        ),
+    )
 
 
 async def test_queue_and_survey_round_trip(store: RecordStore) -> None:
@@ -363,8 +387,13 @@ async def test_a_survey_attaches_once_to_an_earlier_call(store: RecordStore) -> 
     record = make_record("1700000000.8", outcome="transferred")
     await store.begin(make_record(record.call_id, outcome=None))
     await store.finish(record)
-    survey = SurveyResult("after_call", "outbound", "completed",
-                          [SurveyAnswer("satisfied", "1-5", 4)], satisfaction="satisfied")
+    survey = SurveyResult(
+        "after_call",
+        "outbound",
+        "completed",
+        [SurveyAnswer("satisfied", "1-5", 4)],
+        satisfaction="satisfied",
+    )
     assert await store.attach_survey(record.call_id, survey) is True
     assert await store.attach_survey(record.call_id, survey) is False  # one per call
     assert await store.attach_survey("no-such-call", survey) is False
@@ -379,8 +408,10 @@ async def test_a_version_1_database_is_migrated_and_keeps_its_calls(tmp_path: Pa
     conn = sqlite3.connect(path)
     schema.MIGRATIONS[0](conn)
     conn.execute("PRAGMA user_version = 1")
-    conn.execute("INSERT INTO calls (call_id, flow, flow_version, started_at, outcome) "
-                 "VALUES ('1.1', 'main', 'v', 1.0, 'self_service')")
+    conn.execute(
+        "INSERT INTO calls (call_id, flow, flow_version, started_at, outcome) "
+        "VALUES ('1.1', 'main', 'v', 1.0, 'self_service')"
+    )
     conn.commit()
     conn.close()
     async with await RecordStore.open(path) as store:

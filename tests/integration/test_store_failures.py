@@ -29,14 +29,22 @@ FAST = {"busy_timeout_ms": 100, "retry_s": 0.05}
 
 def record(n: int, **changes: object) -> CallRecord:
     now = time.time()
-    base = CallRecord(call_id=f"{now:.0f}.{n}", flow="main", flow_version="v1",
-                      caller="5551234", dnis="100", started_at=now, path=["welcome"])
+    base = CallRecord(
+        call_id=f"{now:.0f}.{n}",
+        flow="main",
+        flow_version="v1",
+        caller="5551234",
+        dnis="100",
+        started_at=now,
+        path=["welcome"],
+    )
     return replace(base, **changes)
 
 
 def finished(rec: CallRecord) -> CallRecord:
-    return replace(rec, outcome="self_service", ended_at=rec.started_at + 5,
-                   path=[*rec.path, "goodbye"])
+    return replace(
+        rec, outcome="self_service", ended_at=rec.started_at + 5, path=[*rec.path, "goodbye"]
+    )
 
 
 def stored_ids(db: Path) -> dict[str, str | None]:
@@ -66,8 +74,7 @@ def write_lock(db: Path) -> Iterator[None]:
 @contextmanager
 def tmpfs(where: Path, size: str) -> Iterator[Path]:
     where.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-                   check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], check=True)
     try:
         yield where
     finally:
@@ -117,8 +124,11 @@ async def test_journal_left_by_a_stop_is_replayed_at_open(tmp_path: Path) -> Non
     assert stored_ids(db) == {}
     store = await RecordStore.open(db, **FAST)
     try:
-        assert stored_ids(db) == {calls[0].call_id: "self_service", calls[1].call_id: None,
-                                  calls[2].call_id: None}
+        assert stored_ids(db) == {
+            calls[0].call_id: "self_service",
+            calls[1].call_id: None,
+            calls[2].call_id: None,
+        }
         assert not Path(f"{db}.journal").exists()
         assert await store.recover_unfinished(time.time()) == 2  # as after any crash
     finally:

@@ -36,8 +36,10 @@ def read(path: Path) -> tuple[wave._wave_params, np.ndarray]:
 def test_wanted_prompts_are_the_static_texts() -> None:
     wanted = wanted_prompts([flow(FLOW)])
     assert set(wanted.values()) == {
-        ("Welcome to Example Bank.", "en"), ("欢迎致电示例银行。", "zh"),
-        ("Your balance is", "en"), ("today.", "en"),
+        ("Welcome to Example Bank.", "en"),
+        ("欢迎致电示例银行。", "zh"),
+        ("Your balance is", "en"),
+        ("today.", "en"),
     }
     assert tts_file("Welcome to Example Bank.", "en") in wanted
 
@@ -104,8 +106,9 @@ def test_a_prompt_the_engine_cannot_render_is_reported(tmp_path: Path) -> None:
     assert "produced no audio" in reason
 
 
-def test_an_empty_rendering_is_tried_again(tmp_path: Path, engine: Pyttsx3Engine,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_empty_rendering_is_tried_again(
+    tmp_path: Path, engine: Pyttsx3Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real = Pyttsx3Engine._render_once
     calls: list[str] = []
 

@@ -49,11 +49,13 @@ class Dashboard:
 
 
 @contextmanager
-def dashboard(browser: Browser, url: str, *, timezone_id: str | None = None,
-              http_errors: bool = False) -> Iterator[Dashboard]:
+def dashboard(
+    browser: Browser, url: str, *, timezone_id: str | None = None, http_errors: bool = False
+) -> Iterator[Dashboard]:
     """A laptop-sized page on ``url`` that collects errors (HTTP >= 400 too if asked)."""
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="en-GB",
-                                  timezone_id=timezone_id)
+    context = browser.new_context(
+        viewport={"width": 1440, "height": 900}, locale="en-GB", timezone_id=timezone_id
+    )
     if os.environ.get(timeshift.SHIFT_ENV):  # the page reads the session's shifted clock
         context.clock.install(time=time.time())
     page = context.new_page()

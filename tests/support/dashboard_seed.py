@@ -30,11 +30,22 @@ STATIC = ROOT / "ivr" / "admin" / "static"
 FLOWS = ROOT / "flows"
 
 KPI_ZERO: dict[str, Any] = {
-    "calls": 0, "in_progress": 0, "self_service_rate": None, "agent_requests": 0,
-    "agent_answer_rate": None, "abandon_rate": None, "avg_wait_s": None, "p50_wait_s": None,
-    "p90_wait_s": None, "surveys_offered": 0, "survey_response_rate": None,
-    "satisfaction": None, "satisfaction_answers": 0, "callbacks_requested": 0,
-    "callbacks_placed": 0, "callbacks_connected": 0,
+    "calls": 0,
+    "in_progress": 0,
+    "self_service_rate": None,
+    "agent_requests": 0,
+    "agent_answer_rate": None,
+    "abandon_rate": None,
+    "avg_wait_s": None,
+    "p50_wait_s": None,
+    "p90_wait_s": None,
+    "surveys_offered": 0,
+    "survey_response_rate": None,
+    "satisfaction": None,
+    "satisfaction_answers": 0,
+    "callbacks_requested": 0,
+    "callbacks_placed": 0,
+    "callbacks_connected": 0,
 }
 
 
@@ -46,20 +57,50 @@ def kpi(**values: Any) -> dict[str, Any]:
 
 
 OVERALL = kpi(
-    calls=200, in_progress=3, self_service_rate=0.625, agent_requests=40,
-    agent_answer_rate=0.75, abandon_rate=0.125, avg_wait_s=42.5, p50_wait_s=30, p90_wait_s=95,
-    surveys_offered=30, survey_response_rate=0.6, satisfaction=0.8, satisfaction_answers=18,
-    callbacks_requested=4, callbacks_placed=3, callbacks_connected=2,
+    calls=200,
+    in_progress=3,
+    self_service_rate=0.625,
+    agent_requests=40,
+    agent_answer_rate=0.75,
+    abandon_rate=0.125,
+    avg_wait_s=42.5,
+    p50_wait_s=30,
+    p90_wait_s=95,
+    surveys_offered=30,
+    survey_response_rate=0.6,
+    satisfaction=0.8,
+    satisfaction_answers=18,
+    callbacks_requested=4,
+    callbacks_placed=3,
+    callbacks_connected=2,
 )
 FLOW_KPIS = {
-    "bank": kpi(calls=150, self_service_rate=0.6, agent_requests=35, agent_answer_rate=0.8,
-                abandon_rate=0.1, avg_wait_s=40, satisfaction=0.85, satisfaction_answers=15),
-    "main": kpi(calls=50, self_service_rate=0.7, agent_requests=5, agent_answer_rate=0.4,
-                abandon_rate=0.25, satisfaction=None),
+    "bank": kpi(
+        calls=150,
+        self_service_rate=0.6,
+        agent_requests=35,
+        agent_answer_rate=0.8,
+        abandon_rate=0.1,
+        avg_wait_s=40,
+        satisfaction=0.85,
+        satisfaction_answers=15,
+    ),
+    "main": kpi(
+        calls=50,
+        self_service_rate=0.7,
+        agent_requests=5,
+        agent_answer_rate=0.4,
+        abandon_rate=0.25,
+        satisfaction=None,
+    ),
 }
 DAY_RATES = [  # answer, self-service, satisfaction, abandon per day
-    (0.70, 0.60, 0.75, 0.15), (0.72, 0.61, 0.80, 0.14), (0.80, 0.64, 0.82, 0.10),
-    (0.74, 0.63, 0.78, 0.13), (0.78, 0.62, 0.85, 0.11), (0.76, 0.65, 0.80, 0.12),
+    (0.70, 0.60, 0.75, 0.15),
+    (0.72, 0.61, 0.80, 0.14),
+    (0.80, 0.64, 0.82, 0.10),
+    (0.74, 0.63, 0.78, 0.13),
+    (0.78, 0.62, 0.85, 0.11),
+    (0.76, 0.65, 0.80, 0.12),
     (0.75, 0.62, None, 0.125),
 ]
 
@@ -75,70 +116,170 @@ def days(last: date | None = None) -> list[dict[str, Any]]:
         if i == NO_CALLS_DAY:
             continue  # the API lists only days with calls
         day = last - timedelta(days=len(DAY_RATES) - 1 - i)
-        out.append({"day": day.isoformat(), **kpi(
-            calls=28, agent_requests=6, agent_answer_rate=answer,
-            self_service_rate=self_service, satisfaction=csat, abandon_rate=abandon)})
+        out.append(
+            {
+                "day": day.isoformat(),
+                **kpi(
+                    calls=28,
+                    agent_requests=6,
+                    agent_answer_rate=answer,
+                    self_service_rate=self_service,
+                    satisfaction=csat,
+                    abandon_rate=abandon,
+                ),
+            }
+        )
     return out
 
 
 def live_calls(now: float) -> list[dict[str, Any]]:
     return [
-        {"call_id": "1764500000.11", "flow": "bank", "flow_version": "2026.11+6b167df0f735",
-         "node": "main", "started_at": now - 95, "language": "en", "caller": "13800138000"},
-        {"call_id": "1764500000.12", "flow": "bank", "flow_version": "2026.11+6b167df0f735",
-         "node": "balance", "started_at": now - 40, "language": "zh", "caller": "13911112222"},
-        {"call_id": "1764500000.13", "flow": "main", "flow_version": "a1b2c3d4e5f6",
-         "node": "menu", "started_at": now - 12, "language": "en", "caller": "5550100"},
+        {
+            "call_id": "1764500000.11",
+            "flow": "bank",
+            "flow_version": "2026.11+6b167df0f735",
+            "node": "main",
+            "started_at": now - 95,
+            "language": "en",
+            "caller": "13800138000",
+        },
+        {
+            "call_id": "1764500000.12",
+            "flow": "bank",
+            "flow_version": "2026.11+6b167df0f735",
+            "node": "balance",
+            "started_at": now - 40,
+            "language": "zh",
+            "caller": "13911112222",
+        },
+        {
+            "call_id": "1764500000.13",
+            "flow": "main",
+            "flow_version": "a1b2c3d4e5f6",
+            "node": "menu",
+            "started_at": now - 12,
+            "language": "en",
+            "caller": "5550100",
+        },
     ]
 
 
 def recent_calls(now: float) -> list[dict[str, Any]]:
-    survey = {"survey": "after_call", "mode": "in_call", "status": "completed",
-              "answers": [{"question": "satisfied", "scale": "1-5", "value": 4},
-                          {"question": "solved", "scale": "yes-no", "value": 1}],
-              "satisfaction": "satisfied", "at": now - 300}
+    survey = {
+        "survey": "after_call",
+        "mode": "in_call",
+        "status": "completed",
+        "answers": [
+            {"question": "satisfied", "scale": "1-5", "value": 4},
+            {"question": "solved", "scale": "yes-no", "value": 1},
+        ],
+        "satisfaction": "satisfied",
+        "at": now - 300,
+    }
     return [
-        {"call_id": "1764499000.1", "flow": "bank", "flow_version": "2026.11+6b167df0f735",
-         "caller": "13700001111", "started_at": now - 600, "ended_at": now - 300,
-         "outcome": "transferred", "end_node": "agent",
-         "path": ["welcome", "choose_language", "opening_hours", "main", "agent"],
-         "inputs": [], "queue": {"queue": "cards", "result": "answered", "wait_s": 35.0,
-                                 "agent": "Local/1001@agents", "talk_s": 200.0},
-         "survey": survey},
-        {"call_id": "1764499000.2", "flow": "bank", "flow_version": "2026.11+6b167df0f735",
-         "caller": "13700002222", "started_at": now - 900, "ended_at": now - 840,
-         "outcome": "self_service", "end_node": "goodbye",
-         "path": ["welcome", "main", "balance", "fetch_balance", "tell_balance", "goodbye"],
-         "inputs": [], "queue": None, "survey": None},
-        {"call_id": "1764499000.3", "flow": "main", "flow_version": "a1b2c3d4e5f6",
-         "caller": "", "started_at": now - 1200, "ended_at": now - 1150,
-         "outcome": "abandoned", "end_node": "menu", "path": ["welcome", "menu"],
-         "inputs": [], "queue": {"queue": "loans", "result": "abandoned", "wait_s": 48.0,
-                                 "agent": ""}, "survey": None},
+        {
+            "call_id": "1764499000.1",
+            "flow": "bank",
+            "flow_version": "2026.11+6b167df0f735",
+            "caller": "13700001111",
+            "started_at": now - 600,
+            "ended_at": now - 300,
+            "outcome": "transferred",
+            "end_node": "agent",
+            "path": ["welcome", "choose_language", "opening_hours", "main", "agent"],
+            "inputs": [],
+            "queue": {
+                "queue": "cards",
+                "result": "answered",
+                "wait_s": 35.0,
+                "agent": "Local/1001@agents",
+                "talk_s": 200.0,
+            },
+            "survey": survey,
+        },
+        {
+            "call_id": "1764499000.2",
+            "flow": "bank",
+            "flow_version": "2026.11+6b167df0f735",
+            "caller": "13700002222",
+            "started_at": now - 900,
+            "ended_at": now - 840,
+            "outcome": "self_service",
+            "end_node": "goodbye",
+            "path": ["welcome", "main", "balance", "fetch_balance", "tell_balance", "goodbye"],
+            "inputs": [],
+            "queue": None,
+            "survey": None,
+        },
+        {
+            "call_id": "1764499000.3",
+            "flow": "main",
+            "flow_version": "a1b2c3d4e5f6",
+            "caller": "",
+            "started_at": now - 1200,
+            "ended_at": now - 1150,
+            "outcome": "abandoned",
+            "end_node": "menu",
+            "path": ["welcome", "menu"],
+            "inputs": [],
+            "queue": {"queue": "loans", "result": "abandoned", "wait_s": 48.0, "agent": ""},
+            "survey": None,
+        },
     ]
 
 
 def surveys(now: float) -> list[dict[str, Any]]:
     return [
-        {"call_id": "1764499000.1", "flow": "bank", "at": now - 300, "survey": "after_call",
-         "mode": "in_call", "status": "completed",
-         "answers": [{"question": "satisfied", "scale": "1-5", "value": 4},
-                     {"question": "solved", "scale": "yes-no", "value": 1}],
-         "satisfaction": "satisfied"},
-        {"call_id": "1764498000.7", "flow": "bank", "at": now - 4000, "survey": "after_call",
-         "mode": "outbound", "status": "partial",
-         "answers": [{"question": "satisfied", "scale": "1-5", "value": 2},
-                     {"question": "solved", "scale": "yes-no", "value": None}],
-         "satisfaction": "satisfied"},
+        {
+            "call_id": "1764499000.1",
+            "flow": "bank",
+            "at": now - 300,
+            "survey": "after_call",
+            "mode": "in_call",
+            "status": "completed",
+            "answers": [
+                {"question": "satisfied", "scale": "1-5", "value": 4},
+                {"question": "solved", "scale": "yes-no", "value": 1},
+            ],
+            "satisfaction": "satisfied",
+        },
+        {
+            "call_id": "1764498000.7",
+            "flow": "bank",
+            "at": now - 4000,
+            "survey": "after_call",
+            "mode": "outbound",
+            "status": "partial",
+            "answers": [
+                {"question": "satisfied", "scale": "1-5", "value": 2},
+                {"question": "solved", "scale": "yes-no", "value": None},
+            ],
+            "satisfaction": "satisfied",
+        },
     ]
 
 
-QUEUES = {"ami": "up", "queues": [
-    {"name": "cards", "logged_in": 3, "available": 1, "callers": 2, "holdtime_s": 35,
-     "longest_wait_s": 80},
-    {"name": "loans", "logged_in": 2, "available": 0, "callers": 1, "holdtime_s": 50,
-     "longest_wait_s": 125},
-]}
+QUEUES = {
+    "ami": "up",
+    "queues": [
+        {
+            "name": "cards",
+            "logged_in": 3,
+            "available": 1,
+            "callers": 2,
+            "holdtime_s": 35,
+            "longest_wait_s": 80,
+        },
+        {
+            "name": "loans",
+            "logged_in": 2,
+            "available": 0,
+            "callers": 1,
+            "holdtime_s": 50,
+            "longest_wait_s": 125,
+        },
+    ],
+}
 
 
 @dataclass
@@ -180,12 +321,18 @@ def make_app(seed: Seed) -> web.Application:
 
     async def kpis(request: web.Request) -> web.Response:
         seed.kpi_queries.append(dict(request.query))
-        return web.json_response({
-            "overall": OVERALL, "flows": FLOW_KPIS, "days": days(),
-            "timezone": "Asia/Shanghai",
-            "definitions": {"agent_answer_rate": "agent requests answered / agent requests",
-                            "satisfaction": "answers in the top box / valid answers"},
-        })
+        return web.json_response(
+            {
+                "overall": OVERALL,
+                "flows": FLOW_KPIS,
+                "days": days(),
+                "timezone": "Asia/Shanghai",
+                "definitions": {
+                    "agent_answer_rate": "agent requests answered / agent requests",
+                    "satisfaction": "answers in the top box / valid answers",
+                },
+            }
+        )
 
     async def calls(request: web.Request) -> web.Response:
         limit = int(request.query.get("limit", "50"))
@@ -196,13 +343,30 @@ def make_app(seed: Seed) -> web.Application:
         return web.json_response(seed.queues)
 
     async def flows(request: web.Request) -> web.Response:
-        return web.json_response({
-            "flows": [{"name": f.name, "version": f.version, "file": f.file,
-                       "loaded_at": loaded_at, "versions": [f.version], "nodes": len(f.nodes)}
-                      for f in library.flows.values()],
-            "errors": [{"file": "flows/broken.yaml", "line": 12, "col": 7, "node": "main",
-                        "message": "goes to 'offerz', which is not a node of this flow"}],
-        })
+        return web.json_response(
+            {
+                "flows": [
+                    {
+                        "name": f.name,
+                        "version": f.version,
+                        "file": f.file,
+                        "loaded_at": loaded_at,
+                        "versions": [f.version],
+                        "nodes": len(f.nodes),
+                    }
+                    for f in library.flows.values()
+                ],
+                "errors": [
+                    {
+                        "file": "flows/broken.yaml",
+                        "line": 12,
+                        "col": 7,
+                        "node": "main",
+                        "message": "goes to 'offerz', which is not a node of this flow",
+                    }
+                ],
+            }
+        )
 
     async def graph(request: web.Request) -> web.Response:
         flow = library.get(request.match_info["name"])
@@ -225,9 +389,15 @@ def make_app(seed: Seed) -> web.Application:
         try:
             parse_flow(text, file=f"{name}.yaml", name=name)
         except FlowErrors as exc:
-            return web.json_response({"ok": False, "errors": [
-                {"line": e.line, "col": e.col, "node": e.node, "message": e.message}
-                for e in exc.errors]})
+            return web.json_response(
+                {
+                    "ok": False,
+                    "errors": [
+                        {"line": e.line, "col": e.col, "node": e.node, "message": e.message}
+                        for e in exc.errors
+                    ],
+                }
+            )
         return web.json_response({"ok": True, "errors": []})
 
     async def schema(request: web.Request) -> web.Response:

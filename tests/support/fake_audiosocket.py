@@ -95,8 +95,9 @@ class FakeAudioSocket:
             self.closed_by_server.set()
 
     # -- sending
-    def start_streaming(self, pcm: bytes = b"", *, lead_s: float = 0.0,
-                        then_silence: bool = True) -> None:
+    def start_streaming(
+        self, pcm: bytes = b"", *, lead_s: float = 0.0, then_silence: bool = True
+    ) -> None:
         """Send ``lead_s`` of silence, then ``pcm``, then silence, every 20 ms, until closed.
 
         ``then_silence=False`` stops sending after ``pcm``, as Asterisk does when the phone

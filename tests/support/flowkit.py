@@ -23,8 +23,13 @@ def flow(text: str, name: str = "test", **kw: Any) -> Flow:
 
 
 async def run(
-    f: Flow, tokens: str = "", *, at: float = MONDAY_10AM_UTC, caller: str = "5551234",
-    flows: dict[str, Flow] | None = None, **services: Any,
+    f: Flow,
+    tokens: str = "",
+    *,
+    at: float = MONDAY_10AM_UTC,
+    caller: str = "5551234",
+    flows: dict[str, Flow] | None = None,
+    **services: Any,
 ) -> tuple[CallRecord, ScriptedChannel]:
     clock = SimClock(at)
     channel = ScriptedChannel(

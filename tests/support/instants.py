@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo
 MONDAY, SATURDAY, SUNDAY = 0, 5, 6
 
 
-def next_weekday_at(weekday: int, hour: int, minute: int = 0, tz: str = "UTC",
-                    after: float | None = None) -> datetime:
+def next_weekday_at(
+    weekday: int, hour: int, minute: int = 0, tz: str = "UTC", after: float | None = None
+) -> datetime:
     """The first ``weekday`` (0 = Monday) at ``hour:minute`` in ``tz`` strictly after
     ``after`` (default: now), as an aware datetime in ``tz``."""
     zone = ZoneInfo(tz)
@@ -59,8 +60,9 @@ def first_holiday(flow_file: str | Path) -> date:
     from ivr.flow.model import HoursNode
 
     flow = load_flow(flow_file)
-    days = [h.first for n in flow.nodes.values() if isinstance(n, HoursNode)
-            for h in n.hours.holidays]
+    days = [
+        h.first for n in flow.nodes.values() if isinstance(n, HoursNode) for h in n.hours.holidays
+    ]
     if not days:
         raise AssertionError(f"{flow_file}: no holidays")
     return min(days)

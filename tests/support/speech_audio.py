@@ -55,9 +55,20 @@ def have_espeak() -> bool:
 @functools.lru_cache(maxsize=512)
 def _espeak(text: str, voice: Voice) -> tuple[np.ndarray, int]:
     out = subprocess.run(
-        ["espeak-ng", "-v", voice.name, "-s", str(voice.speed_wpm), "-p", str(voice.pitch),
-         "--stdout", text],
-        check=True, capture_output=True, timeout=30,
+        [
+            "espeak-ng",
+            "-v",
+            voice.name,
+            "-s",
+            str(voice.speed_wpm),
+            "-p",
+            str(voice.pitch),
+            "--stdout",
+            text,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
     ).stdout
     with wave.open(io.BytesIO(out), "rb") as w:
         rate = w.getframerate()

@@ -177,15 +177,20 @@ async def test_exec_result_and_unbounded_timeout() -> None:
         await channel.exec("Qeueu", "support")
 
 
-
 async def test_playback_deadline_follows_the_prompt_length(tmp_path: Path) -> None:
     # A 95 s legal disclaimer must not be cut at the 3 s command timeout.
     write_wav(tmp_path / "tts" / "disclaimer.wav", 95.0)
     write_wav(tmp_path / "beep.wav", 0.5)
     sender = ScriptedSender(["200 result=0 endpos=760000"] * 6)
     info = CallInfo(uniqueid="1718000000.42")
-    channel = AgiChannel(info, sender, sounds_prefix="ivr/", command_timeout_s=3.0,
-                         sounds=SoundLengths(tmp_path), unknown_prompt_s=600.0)
+    channel = AgiChannel(
+        info,
+        sender,
+        sounds_prefix="ivr/",
+        command_timeout_s=3.0,
+        sounds=SoundLengths(tmp_path),
+        unknown_prompt_s=600.0,
+    )
     await channel.play([Prompt("tts", "tts/disclaimer"), Prompt("sound", "hello-world")])
     await channel.exec("Playback", "ivr/tts/disclaimer&ivr/beep,noanswer")
     await channel.exec("Playback", "ivr/beep&vm-goodbye")  # one part of unknown length

@@ -19,9 +19,10 @@ def test_wav_length_from_its_header(tmp_path: Path) -> None:
     assert lengths.seconds("wide") == pytest.approx(2.0)
 
 
-@pytest.mark.parametrize(("ext", "size", "seconds"),
-                         [("ulaw", 80000, 10.0), ("alaw", 8000, 1.0), ("sln", 32000, 2.0),
-                          ("gsm", 1650 * 4, 4.0)])
+@pytest.mark.parametrize(
+    ("ext", "size", "seconds"),
+    [("ulaw", 80000, 10.0), ("alaw", 8000, 1.0), ("sln", 32000, 2.0), ("gsm", 1650 * 4, 4.0)],
+)
 def test_headerless_formats_from_their_size(
     tmp_path: Path, ext: str, size: int, seconds: float
 ) -> None:

@@ -77,13 +77,23 @@ def laughs(levels: int = 9) -> str:
     return "variables:\n" + "\n".join(lines) + "\n"
 
 
-@pytest.mark.parametrize(("text", "where", "what"), [
-    (laughs(), "2:7", "anchors and aliases are not allowed in the configuration; "
-     "write the value out"),
-    ("agi: {port: 4600}\nflows_dir: *dir\n", "2:12", "anchors and aliases are not allowed in "
-     "the configuration; write the value out"),
-    ("flows_dir: " + "[" * 5000 + "]" * 5000 + "\n", "1:", "values nested too deeply"),
-], ids=["billion-laughs", "alias", "deep"])
+@pytest.mark.parametrize(
+    ("text", "where", "what"),
+    [
+        (
+            laughs(),
+            "2:7",
+            "anchors and aliases are not allowed in the configuration; write the value out",
+        ),
+        (
+            "agi: {port: 4600}\nflows_dir: *dir\n",
+            "2:12",
+            "anchors and aliases are not allowed in the configuration; write the value out",
+        ),
+        ("flows_dir: " + "[" * 5000 + "]" * 5000 + "\n", "1:", "values nested too deeply"),
+    ],
+    ids=["billion-laughs", "alias", "deep"],
+)
 def test_anchors_aliases_and_deep_nesting_are_refused_with_file_and_line(
     tmp_path: Path, text: str, where: str, what: str
 ) -> None:

@@ -32,11 +32,11 @@ def syntax_error(src: str) -> ExpressionSyntaxError:
         ("100 < balance", {"balance": "1000"}, True),
         ("balance > limit", {"balance": "1000", "limit": "250"}, True),  # numeric, not lexical
         ("choice == 1", {"choice": "1"}, True),
-        ("choice == \"1\"", {"choice": "1"}, True),
-        ("pin == \"0123\"", {"pin": "0123"}, True),
+        ('choice == "1"', {"choice": "1"}, True),
+        ('pin == "0123"', {"pin": "0123"}, True),
         ("a == b", {"a": "007", "b": "7"}, False),  # two strings compare exactly
         ("choice != 2", {"choice": "1"}, True),
-        ("x == \"\"", {}, True),  # unknown variable is empty
+        ('x == ""', {}, True),  # unknown variable is empty
         ("not missing", {}, True),
         ("vip == true", {"vip": "true"}, True),
         ("vip == true", {"vip": "false"}, False),
@@ -46,27 +46,27 @@ def syntax_error(src: str) -> ExpressionSyntaxError:
         ("True and not False", {}, True),
         ("1 <= len(pin) <= 4", {"pin": "1234"}, True),
         ("1 <= len(pin) <= 4", {"pin": "12345"}, False),
-        ("choice in [\"1\", \"2\"]", {"choice": "2"}, True),
+        ('choice in ["1", "2"]', {"choice": "2"}, True),
         ("choice in (1, 2)", {"choice": "2"}, True),
-        ("choice not in [\"1\", \"2\"]", {"choice": "3"}, True),
-        ("\"5\" in digits", {"digits": "12345"}, True),
+        ('choice not in ["1", "2"]', {"choice": "3"}, True),
+        ('"5" in digits', {"digits": "12345"}, True),
         ("5 in digits", {"digits": "1234"}, False),
         ("(total - paid) * 2 >= 10", {"total": "10", "paid": "4.5"}, True),
         ("total % 2 == 1", {"total": "7"}, True),
         ("amount / 4 == 2.5", {"amount": "10"}, True),
         ("-amount < 0", {"amount": "3"}, True),
         ("+amount == 3", {"amount": "3"}, True),
-        ("matches(pin, \"[0-9]{4}\")", {"pin": "1234"}, True),
-        ("matches(pin, \"[0-9]{4}\")", {"pin": "12345"}, False),  # fullmatch, not search
+        ('matches(pin, "[0-9]{4}")', {"pin": "1234"}, True),
+        ('matches(pin, "[0-9]{4}")', {"pin": "12345"}, False),  # fullmatch, not search
         (r"matches(pin, '\d+')", {"pin": "42"}, True),
-        ("startswith(ani, \"+33\")", {"ani": "+33612"}, True),
+        ('startswith(ani, "+33")', {"ani": "+33612"}, True),
         ("endswith(ani, 12)", {"ani": "+33612"}, True),
-        ("contains(name, \"ann\")", {"name": "joanna"}, True),
-        ("lower(x) == \"yes\"", {"x": "YeS"}, True),
-        ("upper(x) == \"YES\"", {"x": "yes"}, True),
+        ('contains(name, "ann")', {"name": "joanna"}, True),
+        ('lower(x) == "yes"', {"x": "YeS"}, True),
+        ('upper(x) == "YES"', {"x": "yes"}, True),
         ("int(x) == 250", {"x": "250.9"}, True),
-        ("str(n) == \"42\"", {"n": 42}, True),
-        ("x > \"b\"", {"x": "c"}, True),  # two non-numeric strings order as text
+        ('str(n) == "42"', {"n": 42}, True),
+        ('x > "b"', {"x": "c"}, True),  # two non-numeric strings order as text
     ],
 )
 def test_evaluates(src: str, variables: dict[str, object], expected: object) -> None:
@@ -74,8 +74,8 @@ def test_evaluates(src: str, variables: dict[str, object], expected: object) -> 
 
 
 def test_and_or_return_operands_and_short_circuit() -> None:
-    assert ev("name or \"guest\"") == "guest"
-    assert ev("name or \"guest\"", name="ann") == "ann"
+    assert ev('name or "guest"') == "guest"
+    assert ev('name or "guest"', name="ann") == "ann"
     assert ev("a and b", a="x", b="y") == "y"
     # The right side would raise (text * number) but is never evaluated.
     assert ev("false and x * 2 > 1", x="abc") is False
@@ -95,7 +95,7 @@ def test_test_returns_truthiness() -> None:
 
 
 def test_names_lists_variables_but_not_functions_or_aliases() -> None:
-    expr = compile_expression("matches(pin, \"1\") and len(x) > y or true or null == z")
+    expr = compile_expression('matches(pin, "1") and len(x) > y or true or null == z')
     assert expr.names == frozenset({"pin", "x", "y", "z"})
 
 
@@ -148,13 +148,13 @@ def test_huge_numeric_string_is_not_a_number() -> None:
         ("a = 1", 2, "use '=='"),
         ("a.b == 1", 0, "attribute access"),
         ("a[0] == 1", 0, "indexing"),
-        ("x == 1 and __import__(\"os\")", 11, "function '__import__' is not available"),
+        ('x == 1 and __import__("os")', 11, "function '__import__' is not available"),
         ("x.__class__", 0, "attribute access"),
-        ("open(\"f\")", 0, "use one of: contains, endswith, int, len, lower, matches"),
+        ('open("f")', 0, "use one of: contains, endswith, int, len, lower, matches"),
         ("(lambda: 1)()", 0, "function 'this' is not available"),
         ("lambda: 1", 0, "lambda"),
         ("[c for c in x]", 0, "comprehensions"),
-        ("f\"{x}\"", 0, "f-strings"),
+        ('f"{x}"', 0, "f-strings"),
         ("{1: 2}", 0, "dicts"),
         ("x if y else z", 0, "'x if c else y'"),
         ("a ** 2", 2, "'**' (powers) is not supported"),
@@ -162,8 +162,8 @@ def test_huge_numeric_string_is_not_a_number() -> None:
         ("a & b", 2, "use 'and'"),
         ("a << 2", 2, "only + - * / %"),
         ("~a", 0, "'~' is not supported"),
-        ("\"ab\" * 1000", 5, "text cannot be joined or repeated"),
-        ("x + \"a\"", 2, "text cannot be joined"),
+        ('"ab" * 1000', 5, "text cannot be joined or repeated"),
+        ('x + "a"', 2, "text cannot be joined"),
         ("x is None", 2, "use '=='"),
         ("x == 1 and y is not None", 13, "use '!='"),
         ("[1, 2]", 0, "lists are only allowed after 'in'"),
@@ -172,7 +172,7 @@ def test_huge_numeric_string_is_not_a_number() -> None:
         ("len(s=a)", 0, "plain arguments only"),
         ("len(*a)", 0, "plain arguments only"),
         ("matches(a, b)", 11, "pattern as a quoted literal"),
-        ("matches(a, \"[\")", 11, "invalid pattern for matches()"),
+        ('matches(a, "[")', 11, "invalid pattern for matches()"),
         ("len == 1", 0, "'len' is a function"),
         ("b'x' == x", 0, "literal b'x' is not supported"),
         ("1j == x", 0, "not supported"),
@@ -262,8 +262,17 @@ def test_to_text(value: object, text: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "number"),
-    [("250.5", 250.5), (" 42 ", 42), ("-3", -3), (".5", 0.5), ("abc", None), ("", None),
-     ("1e3", None), (True, None), (4, 4)],
+    [
+        ("250.5", 250.5),
+        (" 42 ", 42),
+        ("-3", -3),
+        (".5", 0.5),
+        ("abc", None),
+        ("", None),
+        ("1e3", None),
+        (True, None),
+        (4, 4),
+    ],
 )
 def test_to_number(text: object, number: object) -> None:
     assert to_number(text) == number
@@ -286,12 +295,15 @@ FLOAT_39 = "9" * 38 + ".5"  # a numeric string at the length limit, as a float
     [
         ("int(x * x * x * x * x * x * x * x * x * x * x) > 0", FLOAT_39),  # inf -> OverflowError
         ("int(1e400) > 0", ""),  # a literal that is already inf
-        ("x * x * x * x * x * x * x * x * x * x * x - x * x * x * x * x * x * x * x * x * x * x"
-         " == 0", FLOAT_39),  # inf - inf is nan
+        (
+            "x * x * x * x * x * x * x * x * x * x * x - x * x * x * x * x * x * x * x * x * x * x"
+            " == 0",
+            FLOAT_39,
+        ),  # inf - inf is nan
         (f"len(str({BIG})) > 0", "9" * 40),  # str() of 5120 digits: ValueError
         (f"{BIG} / 3 > 1", "9" * 40),  # int too large for a float division
         (f"{BIG} * 1.5 > 1", "9" * 40),
-        (f"\"5\" in {BIG}", "9" * 40),
+        (f'"5" in {BIG}', "9" * 40),
     ],
 )
 def test_numbers_too_large_are_expression_errors(src: str, x: str) -> None:

@@ -23,7 +23,7 @@ from ivr.flow.source import load_source
 from ivr.flow.validate import check_flow
 
 REFUSED = "anchors and aliases are not allowed in flows; write the value out"
-SMALL = 'start: hello\nnodes:\n  hello: {play: {sound: hello-world}, next: hangup}\n'
+SMALL = "start: hello\nnodes:\n  hello: {play: {sound: hello-world}, next: hangup}\n"
 
 
 def billion_laughs(levels: int = 9) -> str:
@@ -45,8 +45,11 @@ def goto_chain(n: int, *, dangling: bool = False) -> str:
 def back_menus(n: int) -> str:
     """``n`` menus in a row, each with a ``back`` option, then a hangup."""
     lines = ["start: g0", "nodes:"]
-    lines += [f"  g{i}: {{menu: {{prompt: hi, options: {{'1': g{i + 1}, '2': back}}, "
-              "otherwise: hangup}}" for i in range(n)]
+    lines += [
+        f"  g{i}: {{menu: {{prompt: hi, options: {{'1': g{i + 1}, '2': back}}, "
+        "otherwise: hangup}}"
+        for i in range(n)
+    ]
     lines.append(f"  g{n}: {{hangup: true}}")
     return "\n".join(lines) + "\n"
 
@@ -73,12 +76,22 @@ def test_a_billion_laughs_is_refused_at_its_first_anchor() -> None:
     assert errors_of(billion_laughs()) == [f"f.yaml:3:7: {REFUSED}"]
 
 
-@pytest.mark.parametrize(("text", "where"), [
-    ("start: s\nnodes:\n  s: {play: &beep {sound: beep}, next: t}\n"
-     "  t: {play: *beep, next: hangup}\n", "3:13: node 's'"),
-    ("start: s\nnodes:\n  s:\n    <<: {play: {sound: beep}}\n    next: t\n"
-     "  t: {play: *nothing, next: hangup}\n", "6:13: node 't'"),  # an alias, no anchor
-], ids=["anchor", "alias"])
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        (
+            "start: s\nnodes:\n  s: {play: &beep {sound: beep}, next: t}\n"
+            "  t: {play: *beep, next: hangup}\n",
+            "3:13: node 's'",
+        ),
+        (
+            "start: s\nnodes:\n  s:\n    <<: {play: {sound: beep}}\n    next: t\n"
+            "  t: {play: *nothing, next: hangup}\n",
+            "6:13: node 't'",
+        ),  # an alias, no anchor
+    ],
+    ids=["anchor", "alias"],
+)
 def test_an_anchor_or_alias_in_a_node_names_the_node(text: str, where: str) -> None:
     assert errors_of(text) == [f"f.yaml:{where}: {REFUSED}"]
 
@@ -100,9 +113,15 @@ def test_load_flow_and_the_library_refuse_aliases(tmp_path: Path) -> None:
     assert lib.flows == {} and [str(e) for e in lib.errors] == [str(info.value)]
 
 
-@pytest.mark.parametrize(("command", "code"), [
-    (["validate"], 1), (["simulate", "--input", "hangup"], 2), (["graph", "--format", "dot"], 2),
-], ids=["validate", "simulate", "graph"])
+@pytest.mark.parametrize(
+    ("command", "code"),
+    [
+        (["validate"], 1),
+        (["simulate", "--input", "hangup"], 2),
+        (["graph", "--format", "dot"], 2),
+    ],
+    ids=["validate", "simulate", "graph"],
+)
 def test_commands_refuse_a_billion_laughs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str], code: int
 ) -> None:
@@ -140,16 +159,24 @@ def test_8000_goto_nodes_validate() -> None:
 
 
 def test_did_you_mean_still_names_the_first_three_close_nodes() -> None:
-    text = ("start: Menu_a\nnodes:\n  Menu_a: {goto: menu}\n  menu_b: {goto: MENU_c}\n"
-            "  mEnU_c: {goto: Menu_a}\n  other: {goto: ot}\n  menu_d: {goto: zz}\n"
-            "  m: {goto: M}\n")
+    text = (
+        "start: Menu_a\nnodes:\n  Menu_a: {goto: menu}\n  menu_b: {goto: MENU_c}\n"
+        "  mEnU_c: {goto: Menu_a}\n  other: {goto: ot}\n  menu_d: {goto: zz}\n"
+        "  m: {goto: M}\n"
+    )
     with pytest.raises(FlowErrors) as info:
         parse_flow(text, file="f.yaml", name="f")
-    hints = {e.node: e.message.partition("; ")[2] for e in info.value.errors
-             if "goes to" in e.message}
+    hints = {
+        e.node: e.message.partition("; ")[2] for e in info.value.errors if "goes to" in e.message
+    }
     menus = "did you mean 'Menu_a' or 'menu_b' or 'mEnU_c'?"
-    assert hints == {"Menu_a": menus, "menu_b": menus, "other": "did you mean 'other'?",
-                     "menu_d": "", "m": menus}
+    assert hints == {
+        "Menu_a": menus,
+        "menu_b": menus,
+        "other": "did you mean 'other'?",
+        "menu_d": "",
+        "m": menus,
+    }
 
 
 class _CountingNodes(dict[str, m.FlowNode]):
@@ -170,10 +197,14 @@ def _validate_walks(n: int, *, dangling: bool) -> int:
     """How often ``check_flow`` walks the node table of an ``n``-goto chain."""
     text = goto_chain(n)
     flow = parse_flow(text, file="f.yaml", name="f")
-    nodes = _CountingNodes({
-        nid: dataclasses.replace(node, target=f"x{node.target}")
-        if dangling and isinstance(node, m.GotoNode) else node
-        for nid, node in flow.nodes.items()})
+    nodes = _CountingNodes(
+        {
+            nid: dataclasses.replace(node, target=f"x{node.target}")
+            if dangling and isinstance(node, m.GotoNode)
+            else node
+            for nid, node in flow.nodes.items()
+        }
+    )
     check_flow(dataclasses.replace(flow, nodes=nodes), load_source(text, "f.yaml"), None)
     return nodes.walks
 
@@ -197,4 +228,7 @@ def test_back_options_do_not_walk_the_nodes_once_each() -> None:
     assert _graph_walks(20) == _graph_walks(200)
     edges = flow_edges(parse_flow(back_menus(3), file="f.yaml", name="f"))
     assert [(e.source, e.target) for e in edges if e.style == "back"] == [
-        ("g0", "back"), ("g1", "g0"), ("g2", "g1")]
+        ("g0", "back"),
+        ("g1", "g0"),
+        ("g2", "g1"),
+    ]

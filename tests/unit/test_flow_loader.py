@@ -35,7 +35,8 @@ def test_sample_flows_are_valid() -> None:
 
 
 def test_yaml_1_1_surprises_are_plain_strings() -> None:
-    f = parse_flow(textwrap.dedent("""
+    f = parse_flow(
+        textwrap.dedent("""
         start: m
         nodes:
           m:
@@ -45,7 +46,10 @@ def test_yaml_1_1_surprises_are_plain_strings() -> None:
                 1: {goto: m2, words: [yes, no, on]}
               otherwise: m2
           m2: {play: "ok", next: hangup}
-    """), file="f.yaml", name="f")
+    """),
+        file="f.yaml",
+        name="f",
+    )
     menu = f.nodes["m"]
     assert isinstance(menu, m.MenuNode)
     assert menu.options["1"].words == ("yes", "no", "on")
@@ -76,8 +80,10 @@ def test_unknown_kind_dangling_target_and_unknown_key() -> None:
           c: {play: "x", nxt: a}
     """)
     assert errs[0].startswith("f.yaml:5:7: node 'b': unknown node kind 'playy'; use one of: play")
-    assert "f.yaml:6:18: node 'c': unknown key 'nxt'; allowed here: barge_in, description, next," \
+    assert (
+        "f.yaml:6:18: node 'c': unknown key 'nxt'; allowed here: barge_in, description, next,"
         " play, served" in errs
+    )
     assert "f.yaml:6:6: node 'c': missing required key 'next'" in errs
 
 
@@ -99,18 +105,24 @@ def test_loop_without_input_is_rejected() -> None:
           a: {play: "a", next: b}
           b: {goto: a}
     """)
-    assert errs == ["f.yaml:4:3: node 'a': these nodes loop without ever waiting for the caller:"
-                    " a -> b -> a; put a menu or collect in the loop"]
+    assert errs == [
+        "f.yaml:4:3: node 'a': these nodes loop without ever waiting for the caller:"
+        " a -> b -> a; put a menu or collect in the loop"
+    ]
 
 
 def test_loop_through_a_menu_is_fine() -> None:
-    parse_flow(textwrap.dedent("""
+    parse_flow(
+        textwrap.dedent("""
         start: a
         nodes:
           a: {play: "a", next: m}
           m:
             menu: {prompt: "again?", options: {"1": a}, otherwise: hangup}
-    """), file="f.yaml", name="f")
+    """),
+        file="f.yaml",
+        name="f",
+    )
 
 
 def test_bad_pattern_bad_condition_bad_hours_undefined_variable() -> None:
@@ -163,9 +175,12 @@ async def test_a_pathological_collect_pattern_on_64_digits_is_linear() -> None:
 
 
 def collect_pattern(pattern: str) -> m.Matcher:
-    f = parse_flow("start: c\nnodes:\n  c:\n    collect: {prompt: x, into: acct, "
-                   f"pattern: '{pattern}', otherwise: hangup}}\n    next: hangup\n",
-                   file="f.yaml", name="f")
+    f = parse_flow(
+        "start: c\nnodes:\n  c:\n    collect: {prompt: x, into: acct, "
+        f"pattern: '{pattern}', otherwise: hangup}}\n    next: hangup\n",
+        file="f.yaml",
+        name="f",
+    )
     node = f.nodes["c"]
     assert isinstance(node, m.CollectNode) and node.pattern is not None
     return node.pattern
@@ -179,13 +194,15 @@ def test_a_collect_pattern_matches_the_whole_input_and_only_ascii_digits() -> No
     assert collect_pattern(r"\d{4}").fullmatch("١٢٣٤") is None  # Arabic-Indic digits: not \d
 
 
-@pytest.mark.parametrize(("pattern", "hint"), [
-    (r"(\d)\1", "backreferences (\\1) are not supported"),
-    ("(?=1)[0-9]+", "lookahead (?=...) is not supported"),
-], ids=["backreference", "lookahead"])
-def test_a_collect_pattern_re2_cannot_run_names_file_line_and_node(
-    pattern: str, hint: str
-) -> None:
+@pytest.mark.parametrize(
+    ("pattern", "hint"),
+    [
+        (r"(\d)\1", "backreferences (\\1) are not supported"),
+        ("(?=1)[0-9]+", "lookahead (?=...) is not supported"),
+    ],
+    ids=["backreference", "lookahead"],
+)
+def test_a_collect_pattern_re2_cannot_run_names_file_line_and_node(pattern: str, hint: str) -> None:
     [error] = errors_of(f"""
         start: c
         nodes:
@@ -203,8 +220,10 @@ def test_undefined_variable_is_named() -> None:
         nodes:
           t: {play: "You said {acount:digits}", next: hangup}
     """)
-    assert errs == ["f.yaml:4:13: node 't': variable 'acount' is never set in this flow; check "
-                    "the spelling, or declare it under 'variables:'"]
+    assert errs == [
+        "f.yaml:4:13: node 't': variable 'acount' is never set in this flow; check "
+        "the spelling, or declare it under 'variables:'"
+    ]
 
 
 def test_text_variables_need_a_spoken_format() -> None:
@@ -286,7 +305,8 @@ def test_survey_section_is_checked() -> None:
 
 
 def test_queue_and_survey_load() -> None:
-    flow = parse_flow(textwrap.dedent("""
+    flow = parse_flow(
+        textwrap.dedent("""
         start: q
         surveys:
           after:
@@ -307,7 +327,10 @@ def test_queue_and_survey_load() -> None:
             next: bye
           booked: {play: "We will call you", next: bye}
           bye: {hangup: true}
-    """), file="f.yaml", name="f")
+    """),
+        file="f.yaml",
+        name="f",
+    )
     q = flow.nodes["q"]
     assert isinstance(q, m.QueueNode) and q.queue == "cards" and q.survey == "after"
     assert q.callback is not None and q.callback.over_s == 30 and q.callback.then == "booked"
@@ -331,9 +354,9 @@ def test_speech_menus_need_words_and_streamable_prompts() -> None:
     """)
     assert len(errs) == 2
     assert any("a speech menu needs words on its options" in e for e in errs)
-    assert any("f.yaml:7:15: node 'm': a speech menu streams its prompts itself" in e
-               for e in errs)
-    parse_flow(textwrap.dedent("""
+    assert any("f.yaml:7:15: node 'm': a speech menu streams its prompts itself" in e for e in errs)
+    parse_flow(
+        textwrap.dedent("""
         start: m
         nodes:
           m:
@@ -342,7 +365,10 @@ def test_speech_menus_need_words_and_streamable_prompts() -> None:
               input: [dtmf, speech]
               options: {"1": {goto: hangup, words: [billing]}, "0": {goto: hangup, words: [agent]}}
               otherwise: hangup
-    """), file="f.yaml", name="f")
+    """),
+        file="f.yaml",
+        name="f",
+    )
 
 
 def test_transfer_never_takes_variables() -> None:

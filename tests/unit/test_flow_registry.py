@@ -18,12 +18,14 @@ def flow_text(label: str, end: str = "bye", *, call: str | None = None) -> str:
     """A small flow on stock sounds (nothing to render), labelled ``version: label``."""
     after = "sub_call" if call else end
     sub = f"  sub_call: {{call: {call}, next: {end}}}\n" if call else ""
-    return (f'version: "{label}"\nstart: hello\nnodes:\n'
-            f"  hello: {{play: {{sound: hello-world}}, next: {after}}}\n{sub}"
-            f"  {end}: {{hangup: true}}\n")
+    return (
+        f'version: "{label}"\nstart: hello\nnodes:\n'
+        f"  hello: {{play: {{sound: hello-world}}, next: {after}}}\n{sub}"
+        f"  {end}: {{hangup: true}}\n"
+    )
 
 
-SUB = 'start: s\nnodes:\n  s: {play: {sound: beep}, next: return}\n'
+SUB = "start: s\nnodes:\n  s: {play: {sound: beep}, next: return}\n"
 BROKEN = 'version: "bad"\nstart: hello\nnodes:\n  hello: {play: {sound: x}, next: nowhere}\n'
 
 

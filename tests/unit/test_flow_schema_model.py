@@ -48,15 +48,24 @@ RENAMED: dict[tuple[type[Any], str], tuple[str, ...]] = {
 }
 # YAML keys the loader turns into a field of another name or shape: (class, key) -> field
 FOLDED: dict[tuple[type[Any], str], str] = {
-    (m.HoursNode, "open"): "hours", (m.HoursNode, "holidays"): "hours",
+    (m.HoursNode, "open"): "hours",
+    (m.HoursNode, "holidays"): "hours",
     (m.HoursNode, "timezone"): "hours",
-    (m.HttpNode, "get"): "path", (m.HttpNode, "post"): "path",
-    (m.BranchNode, "else"): "otherwise", (m.BranchNode, "branch"): "cases",
-    (m.BranchCase, "if"): "condition", (m.BranchCase, "goto"): "target",
-    (m.SetNode, "set"): "assign", (m.GotoNode, "goto"): "target", (m.CallNode, "call"): "flow",
-    (m.PlayNode, "play"): "prompt", (m.PlayNode, "say"): "prompt",
-    (m.SurveyNode, "survey"): "survey", (m.QueueNode, "survey"): "survey",
-    (m.HangupNode, "outcome"): "outcome", (m.HangupNode, "hangup"): "outcome",
+    (m.HttpNode, "get"): "path",
+    (m.HttpNode, "post"): "path",
+    (m.BranchNode, "else"): "otherwise",
+    (m.BranchNode, "branch"): "cases",
+    (m.BranchCase, "if"): "condition",
+    (m.BranchCase, "goto"): "target",
+    (m.SetNode, "set"): "assign",
+    (m.GotoNode, "goto"): "target",
+    (m.CallNode, "call"): "flow",
+    (m.PlayNode, "play"): "prompt",
+    (m.PlayNode, "say"): "prompt",
+    (m.SurveyNode, "survey"): "survey",
+    (m.QueueNode, "survey"): "survey",
+    (m.HangupNode, "outcome"): "outcome",
+    (m.HangupNode, "hangup"): "outcome",
 }
 NOT_FIELDS = {"description"}  # for people only
 # Known disagreement, kept as it is: the schema accepts `served` on every node (a common key),
@@ -150,7 +159,9 @@ def test_a_yaml_key_left_out_means_the_model_default() -> None:
         "start: m\nnodes:\n"
         "  m: {menu: {prompt: Hi, options: {'1': q}, otherwise: hangup}}\n"
         "  q: {queue: {name: sales, when_unavailable: hangup, when_timeout: hangup}}\n",
-        file="x.yaml", name="x")
+        file="x.yaml",
+        name="x",
+    )
     menu, queue = flow.nodes["m"], flow.nodes["q"]
     assert isinstance(menu, m.MenuNode) and isinstance(queue, m.QueueNode)
     for node in (menu, queue):

@@ -14,13 +14,15 @@ from ivr.flow.hours import BusinessHours, Holiday, parse_hours
 PARIS = ZoneInfo("Europe/Paris")
 
 
-def paris(year: int, month: int, day: int, hour: int = 0, minute: int = 0,
-          second: int = 0) -> datetime:
+def paris(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
     return datetime(year, month, day, hour, minute, second, tzinfo=PARIS)
 
 
-def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0,
-        second: int = 0) -> datetime:
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
     return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
@@ -76,8 +78,7 @@ def test_days_not_listed_are_closed() -> None:
 
 
 def test_day_lists_ranges_wraparound_and_full_names() -> None:
-    hours = parse_hours({"Sat, sunday": "10:00-11:00", "TUE": None, "wed-thu": "closed"},
-                        [], "UTC")
+    hours = parse_hours({"Sat, sunday": "10:00-11:00", "TUE": None, "wed-thu": "closed"}, [], "UTC")
     assert hours.week == ((), (), (), (), (), ((600, 660),), ((600, 660),))
     wrapped = parse_hours({"fri-mon": "10:00-11:00"}, [], "UTC")
     assert [bool(w) for w in wrapped.week] == [True, False, False, False, True, True, True]
@@ -247,8 +248,13 @@ def test_next_open_after_a_long_holiday_run_on_the_only_open_day() -> None:
 @pytest.mark.parametrize(
     ("open_spec", "holidays", "tz", "path", "message"),
     [
-        ({"mon-fri": ["08:00-12:00", "13:00-25:00"]}, [], "UTC", ("open", "mon-fri", 1),
-         "'25:00' is not a time; use HH:MM, 00:00-24:00"),
+        (
+            {"mon-fri": ["08:00-12:00", "13:00-25:00"]},
+            [],
+            "UTC",
+            ("open", "mon-fri", 1),
+            "'25:00' is not a time; use HH:MM, 00:00-24:00",
+        ),
         ({"mon": "08:00"}, [], "UTC", ("open", "mon"), "'08:00' is not a window; use HH:MM-HH:MM"),
         ({"mon": "8-17"}, [], "UTC", ("open", "mon"), "'8' is not a time; use HH:MM"),
         ({"mon": "08:60-09:00"}, [], "UTC", ("open", "mon"), "'08:60' is not a time"),
@@ -260,8 +266,13 @@ def test_next_open_after_a_long_holiday_run_on_the_only_open_day() -> None:
         ({"mon": 9}, [], "UTC", ("open", "mon"), "expected a window like '08:00-17:00'"),
         ({"mnd": "08:00-09:00"}, [], "UTC", ("open", "mnd"), "'mnd' is not a day; use mon, tue"),
         ({"mon-frx": []}, [], "UTC", ("open", "mon-frx"), "'frx' is not a day"),
-        ({"mon-fri": [], "fri": []}, [], "UTC", ("open", "fri"),
-         "fri is already set by 'mon-fri'; list each day once"),
+        (
+            {"mon-fri": [], "fri": []},
+            [],
+            "UTC",
+            ("open", "fri"),
+            "fri is already set by 'mon-fri'; list each day once",
+        ),
         ({"mon,mon": []}, [], "UTC", ("open", "mon,mon"), "mon appears twice"),
         (["mon"], [], "UTC", ("open",), "expected a mapping of days to windows"),
         ({}, [], "Mars/Olympus", ("timezone",), "'Mars/Olympus' is not a known time zone"),
@@ -269,19 +280,30 @@ def test_next_open_after_a_long_holiday_run_on_the_only_open_day() -> None:
         ({}, [], "", ("timezone",), "a time zone is required"),
         ({}, ["2025-13-01"], "UTC", ("holidays", 0), "'2025-13-01' is not a date; use YYYY-MM-DD"),
         ({}, ["25/12/2025"], "UTC", ("holidays", 0), "'25/12/2025' is not a date"),
-        ({}, ["2025-01-01", "2025-12-26..2025-12-24"], "UTC", ("holidays", 1),
-         "ends before it starts"),
+        (
+            {},
+            ["2025-01-01", "2025-12-26..2025-12-24"],
+            "UTC",
+            ("holidays", 1),
+            "ends before it starts",
+        ),
         ({}, ["2025-01-01..2027-01-01"], "UTC", ("holidays", 0), "longer than a year"),
-        ({}, [{"date": "2025-02-30"}], "UTC", ("holidays", 0, "date"),
-         "'2025-02-30' is not a date"),
+        (
+            {},
+            [{"date": "2025-02-30"}],
+            "UTC",
+            ("holidays", 0, "date"),
+            "'2025-02-30' is not a date",
+        ),
         ({}, [{"day": "2025-01-01"}], "UTC", ("holidays", 0), "takes 'date' and an optional"),
         ({}, [20250101], "UTC", ("holidays", 0), "20250101 is not a date"),
         ({}, [datetime(2025, 1, 1, 9)], "UTC", ("holidays", 0), "has a time of day"),
         ({}, "2025-01-01", "UTC", ("holidays",), "expected a list of dates"),
     ],
 )
-def test_spec_errors(open_spec: object, holidays: object, tz: str,
-                     path: tuple[object, ...], message: str) -> None:
+def test_spec_errors(
+    open_spec: object, holidays: object, tz: str, path: tuple[object, ...], message: str
+) -> None:
     with pytest.raises(HoursSpecError) as info:
         parse_hours(open_spec, holidays, tz)  # type: ignore[arg-type]
     assert info.value.path == path

@@ -204,7 +204,8 @@ async def test_set_branch_and_goto() -> None:
 
 async def test_hours_open_closed_holiday() -> None:
     new_year = next_new_year("Asia/Shanghai")
-    f = flow("""
+    f = flow(
+        """
         start: h
         timezone: Asia/Shanghai
         nodes:
@@ -218,7 +219,8 @@ async def test_hours_open_closed_holiday() -> None:
           open: {play: "Open.", next: hangup}
           closed: {play: "Closed.", next: hangup}
           holiday: {play: "Holiday.", next: hangup}
-    """.replace("NEW_YEAR", new_year.isoformat()))
+    """.replace("NEW_YEAR", new_year.isoformat())
+    )
     # 10:00 UTC is 18:00 in Shanghai: closed (end is exclusive)
     record, _ = await run(f, at=MONDAY_10AM_UTC)
     assert record.path[-1] == "closed"
@@ -245,8 +247,9 @@ nodes:
 
 
 async def test_http_saves_fields_and_escapes_the_path() -> None:
-    stub = StubHttp({"GET /accounts/12%2F34/balance": {"data": {"available": 1234.5}}},
-                    emit=lambda _: None)
+    stub = StubHttp(
+        {"GET /accounts/12%2F34/balance": {"data": {"available": 1234.5}}}, emit=lambda _: None
+    )
     record, channel = await run(flow(HTTP), http=stub, extract=extract)
     assert record.path == ["look", "tell"]
     assert record.variables["balance"] == "1234.5"
@@ -294,17 +297,20 @@ async def test_transfer_busy_goes_to_on_fail() -> None:
 
 
 async def test_hangup_node_outcome() -> None:
-    f = flow('start: bye\nnodes:\n  bye: {hangup: {outcome: abandoned}}\n')
+    f = flow("start: bye\nnodes:\n  bye: {hangup: {outcome: abandoned}}\n")
     record, _ = await run(f)
     assert record.outcome == "abandoned"
 
 
 async def test_sub_flow_call_and_return() -> None:
-    sub = flow("""
+    sub = flow(
+        """
         start: s1
         nodes:
           s1: {play: "In the sub-flow.", next: return}
-    """, name="cards")
+    """,
+        name="cards",
+    )
     main = flow("""
         start: go
         nodes:
@@ -367,9 +373,6 @@ async def test_error_in_http_service_other_than_lookup_is_recorded() -> None:
     assert "bug in a service" in (record.error or "")
 
 
-
-
-
 @pytest.mark.parametrize("tokens", ["", "1", "12", "9,9", "wait,wait,wait"])
 async def test_every_path_leaves_a_complete_record(tokens: str) -> None:
     record, _ = await run(flow(MENU), tokens)
@@ -413,7 +416,9 @@ async def test_speech_menu_chooses_by_words() -> None:
     record, _ = await run(flow(SPEECH), "say:I lost my card,say:um my card is a stolen card")
     # "I lost my card" is not a phrase: no match, then the retry matches "stolen card"
     assert [(i.kind, i.value) for i in record.inputs] == [
-        ("no_match", "I lost my card"), ("speech", "um my card is a stolen card")]
+        ("no_match", "I lost my card"),
+        ("speech", "um my card is a stolen card"),
+    ]
     assert record.path == ["main", "lost"]
 
 
@@ -454,17 +459,24 @@ async def run_on_agi(f: Any, *, caller: str = "5551234") -> tuple[Any, list[str]
 
 
 async def test_caller_id_with_star_is_spoken_digit_by_digit() -> None:
-    f = flow('start: n\nnodes:\n  n: {play: ["You called from", {digits: "{caller_id}"}], '
-             'next: hangup}\n')
+    f = flow(
+        'start: n\nnodes:\n  n: {play: ["You called from", {digits: "{caller_id}"}], '
+        "next: hangup}\n"
+    )
     record, commands = await run_on_agi(f, caller="*67#555")
     assert record.outcome == "self_service", record.error
     spoken = [c for c in commands if c.startswith(("SAY", "STREAM FILE digits/"))]
-    assert spoken == ['STREAM FILE digits/star ""', 'SAY DIGITS 67 ""',
-                      'STREAM FILE digits/pound ""', 'SAY DIGITS 555 ""']
+    assert spoken == [
+        'STREAM FILE digits/star ""',
+        'SAY DIGITS 67 ""',
+        'STREAM FILE digits/pound ""',
+        'SAY DIGITS 555 ""',
+    ]
 
 
-@pytest.mark.parametrize("value", ["Infinity", "-inf", "nan", "1e400", "1e308", "1000000000",
-                                   "12abc"])
+@pytest.mark.parametrize(
+    "value", ["Infinity", "-inf", "nan", "1e400", "1e308", "1000000000", "12abc"]
+)
 @pytest.mark.parametrize("kind", ["currency", "number"])
 async def test_amounts_asterisk_cannot_say_are_skipped(kind: str, value: str) -> None:
     f = flow(f"""
@@ -479,20 +491,25 @@ async def test_amounts_asterisk_cannot_say_are_skipped(kind: str, value: str) ->
     assert sum(c.startswith("STREAM FILE") for c in commands) == 2  # the text around it
 
 
-@pytest.mark.parametrize(("amount", "said"), [
-    ("999999999.5", ['SAY NUMBER 999999999 ""', 'SAY DIGITS 50 ""']),
-    ("999999999.996", []),  # rounds up to a billion
-])
+@pytest.mark.parametrize(
+    ("amount", "said"),
+    [
+        ("999999999.5", ['SAY NUMBER 999999999 ""', 'SAY DIGITS 50 ""']),
+        ("999999999.996", []),  # rounds up to a billion
+    ],
+)
 async def test_largest_amount_asterisk_says_is_still_said(amount: str, said: list[str]) -> None:
-    f = flow(f'start: n\nvariables: {{amount: "{amount}"}}\nnodes:\n'
-             '  n: {play: [{currency: "{amount}"}], next: hangup}\n')
+    f = flow(
+        f'start: n\nvariables: {{amount: "{amount}"}}\nnodes:\n'
+        '  n: {play: [{currency: "{amount}"}], next: hangup}\n'
+    )
     _, commands = await run_on_agi(f)
     assert [c for c in commands if c.startswith("SAY")] == said
 
 
 async def test_http_path_with_an_empty_caller_value_goes_to_on_error() -> None:
     stub = StubHttp({}, emit=lambda _: None)
-    f = flow(HTTP.replace("variables: {account: \"12/34\"}", "variables: {account: \"\"}"))
+    f = flow(HTTP.replace('variables: {account: "12/34"}', 'variables: {account: ""}'))
     record, _ = await run(f, http=stub, extract=extract)
     assert record.outcome == "self_service", record.error
     assert record.path == ["look", "failed"]

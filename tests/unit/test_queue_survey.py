@@ -75,21 +75,25 @@ class FakeOutbound:
     callbacks: list[tuple[str, str, float]] = field(default_factory=list)
     surveys: list[tuple[str, str]] = field(default_factory=list)
 
-    async def book_callback(self, by: BookedBy, node: m.QueueNode, number: str,
-                            due_in_s: float, policy: CallPolicy) -> Refusal | None:
+    async def book_callback(
+        self, by: BookedBy, node: m.QueueNode, number: str, due_in_s: float, policy: CallPolicy
+    ) -> Refusal | None:
         self.callbacks.append((by.call_id, number, due_in_s))
         return None
 
-    async def book_survey(self, by: BookedBy, survey: m.SurveySpec,
-                          policy: CallPolicy) -> Refusal | None:
+    async def book_survey(
+        self, by: BookedBy, survey: m.SurveySpec, policy: CallPolicy
+    ) -> Refusal | None:
         self.surveys.append((by.call_id, survey.name))
         return None
 
 
-def state(logged_in: int = 2, available: int = 1, callers: int = 0, talk: float = 60.0,
-          hold: float = 20.0) -> QueueState:
-    return QueueState(logged_in=logged_in, available=available, callers=callers,
-                      holdtime_s=hold, talktime_s=talk)
+def state(
+    logged_in: int = 2, available: int = 1, callers: int = 0, talk: float = 60.0, hold: float = 20.0
+) -> QueueState:
+    return QueueState(
+        logged_in=logged_in, available=available, callers=callers, holdtime_s=hold, talktime_s=talk
+    )
 
 
 AGENT = FakeWatch(agent="Local/1001@agents", hold_s=12.0, talk_s=40.0)
@@ -105,8 +109,9 @@ def test_estimated_wait_is_computed_from_agents_and_talk_time() -> None:
 
 async def test_answered_then_in_call_survey_is_stored_on_the_record() -> None:
     queues = FakeQueues(state(), answer=FakeWatch(**AGENT.__dict__))
-    record, channel = await run(flow(BANK_LIKE), "answer,5,1", queues=queues,
-                                outbound=FakeOutbound())
+    record, channel = await run(
+        flow(BANK_LIKE), "answer,5,1", queues=queues, outbound=FakeOutbound()
+    )
     assert record.outcome == "transferred" and record.end_node == "agent"
     q = record.queue
     assert q is not None and (q.queue, q.result, q.agent) == ("cards", "answered", AGENT.agent)
@@ -156,9 +161,14 @@ async def test_caller_hanging_up_on_the_agent_books_the_outbound_survey() -> Non
 async def test_long_wait_offers_a_callback_read_back_and_booked() -> None:
     outbound = FakeOutbound()
     busy = state(logged_in=1, available=0, callers=2, talk=60)  # 3rd: 180 s
-    record, channel = await run(flow(BANK_LIKE), "1,1", queues=FakeQueues(busy),
-                                outbound=outbound, caller="+8613800138000",
-                                numbers=NumberPolicy(allow_prefixes=("+86",)))  # + is denied
+    record, channel = await run(
+        flow(BANK_LIKE),
+        "1,1",
+        queues=FakeQueues(busy),
+        outbound=outbound,
+        caller="+8613800138000",
+        numbers=NumberPolicy(allow_prefixes=("+86",)),
+    )  # + is denied
     assert outbound.callbacks == [("t-1", "+8613800138000", 180.0)]
     assert record.queue is not None and record.queue.result == "callback"
     assert record.queue.position == 3 and record.path == ["agent", "booked"]
@@ -171,18 +181,21 @@ async def test_callback_with_another_number_keyed_in() -> None:
     outbound = FakeOutbound()
     busy = state(logged_in=1, available=0, callers=2)
     editable = flow(BANK_LIKE + "    number_policy: {edit: true}\n")
-    record, _ = await run(editable, "1,5550199#,1", queues=FakeQueues(busy),
-                          outbound=outbound, caller="anonymous")
+    record, _ = await run(
+        editable, "1,5550199#,1", queues=FakeQueues(busy), outbound=outbound, caller="anonymous"
+    )
     assert outbound.callbacks[0][1] == "5550199"
     assert [(i.kind, i.value) for i in record.inputs] == [
-        ("dtmf", "1"), ("dtmf", "5*****9"), ("confirm", "1")]
+        ("dtmf", "1"),
+        ("dtmf", "5*****9"),
+        ("confirm", "1"),
+    ]
 
 
 async def test_declining_the_callback_keeps_waiting() -> None:
     busy = state(logged_in=1, available=0, callers=2)
     outbound = FakeOutbound()
-    record, _ = await run(flow(BANK_LIKE), "2,noanswer", queues=FakeQueues(busy),
-                          outbound=outbound)
+    record, _ = await run(flow(BANK_LIKE), "2,noanswer", queues=FakeQueues(busy), outbound=outbound)
     assert outbound.callbacks == [] and record.queue is not None
     assert record.queue.result == "timeout"
 
@@ -191,8 +204,13 @@ async def test_the_callback_key_during_the_hold_music_books_a_callback() -> None
     # the caller declines the offer before joining, then presses 1 while the music plays
     outbound = FakeOutbound()
     busy = state(logged_in=1, available=0, callers=2)
-    record, channel = await run(flow(BANK_LIKE), "2,hold:1,1", queues=FakeQueues(busy),
-                                outbound=outbound, caller="8613800138000")
+    record, channel = await run(
+        flow(BANK_LIKE),
+        "2,hold:1,1",
+        queues=FakeQueues(busy),
+        outbound=outbound,
+        caller="8613800138000",
+    )
     assert outbound.callbacks == [("t-1", "8613800138000", 180.0)]  # the wait as it is now
     q = record.queue
     assert q is not None and (q.result, q.agent, q.wait_s) == ("callback", "", 10.0)
@@ -203,12 +221,15 @@ async def test_the_callback_key_during_the_hold_music_books_a_callback() -> None
 
 async def test_another_key_during_the_hold_music_goes_back_in_line() -> None:
     outbound = FakeOutbound()
-    record, channel = await run(flow(BANK_LIKE), "hold:5,noanswer", queues=FakeQueues(state()),
-                                outbound=outbound)
+    record, channel = await run(
+        flow(BANK_LIKE), "hold:5,noanswer", queues=FakeQueues(state()), outbound=outbound
+    )
     assert outbound.callbacks == [] and record.queue is not None
     assert record.queue.result == "timeout" and record.path == ["agent", "busy"]
     assert [line for line in channel.transcript if line.startswith("queue ")] == [
-        "queue cards,c,,,120: caller presses 5 while waiting", "queue cards,c,,,120 -> TIMEOUT"]
+        "queue cards,c,,,120: caller presses 5 while waiting",
+        "queue cards,c,,,120 -> TIMEOUT",
+    ]
 
 
 async def test_ami_down_still_queues_and_trusts_queuestatus() -> None:
@@ -226,12 +247,16 @@ async def test_hanging_up_mid_survey_leaves_a_partial_survey() -> None:
     assert record.outcome == "transferred"
 
 
-@pytest.mark.parametrize("keys, values, status", [
-    ("wait,wait,wait,wait", [None, None], "no_answer"),
-    ("9,5,wait,1", [5, 1], "completed"),  # a key off the scale is asked again once
-])
-async def test_survey_node_retries_and_no_answer(keys: str, values: list[int | None],
-                                                  status: str) -> None:
+@pytest.mark.parametrize(
+    "keys, values, status",
+    [
+        ("wait,wait,wait,wait", [None, None], "no_answer"),
+        ("9,5,wait,1", [5, 1], "completed"),  # a key off the scale is asked again once
+    ],
+)
+async def test_survey_node_retries_and_no_answer(
+    keys: str, values: list[int | None], status: str
+) -> None:
     f = flow("""
         start: s
         surveys:

@@ -15,11 +15,14 @@ MENU = [
 ]
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("Press 1, please!", "press one please"),
-    ("  Lost   CARD. ", "lost card"),
-    ("I'd like 42", "i'd like four two"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Press 1, please!", "press one please"),
+        ("  Lost   CARD. ", "lost card"),
+        ("I'd like 42", "i'd like four two"),
+    ],
+)
 def test_normalise_english(text: str, expected: str) -> None:
     assert grammar.normalise(text) == expected
 
@@ -28,14 +31,17 @@ def test_normalise_korean_keeps_hangul() -> None:
     assert grammar.normalise("상담원!", "ko") == "상담원"
 
 
-@pytest.mark.parametrize(("text", "key"), [
-    ("lost card", "1"),
-    ("uh stolen card please", "1"),
-    ("I want sales", "2"),
-    ("bill", "3"),
-    ("card", "4"),
-    ("sales sales", "2"),
-])
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("lost card", "1"),
+        ("uh stolen card please", "1"),
+        ("I want sales", "2"),
+        ("bill", "3"),
+        ("card", "4"),
+        ("sales sales", "2"),
+    ],
+)
 def test_match(text: str, key: str) -> None:
     found = grammar.match(text, MENU)
     assert found is not None and found.key == key

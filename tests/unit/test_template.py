@@ -25,8 +25,13 @@ def test_text_without_placeholders() -> None:
 
 def test_parts_and_names() -> None:
     t = parse_template("Hi {first} {last:masked}!")
-    assert t.parts == ("Hi ", Placeholder("first", "", 3), " ", Placeholder("last", "masked", 11),
-                       "!")
+    assert t.parts == (
+        "Hi ",
+        Placeholder("first", "", 3),
+        " ",
+        Placeholder("last", "masked", 11),
+        "!",
+    )
     assert t.names == frozenset({"first", "last"})
 
 
@@ -74,8 +79,10 @@ def test_formats(fmt: str, value: str, expected: str) -> None:
     assert format_value(value, fmt) == expected
 
 
-@pytest.mark.parametrize(("fmt", "value"), [("currency", "abc"), ("number", "1e3"),
-                                            ("currency", ""), ("number", "1" * 60)])
+@pytest.mark.parametrize(
+    ("fmt", "value"),
+    [("currency", "abc"), ("number", "1e3"), ("currency", ""), ("number", "1" * 60)],
+)
 def test_number_formats_reject_non_numbers(fmt: str, value: str) -> None:
     with pytest.raises(ExpressionError, match=f"cannot format .* as {fmt}: not a number"):
         render("{v:" + fmt + "}", v=value)
@@ -86,10 +93,16 @@ def test_number_formats_reject_non_numbers(fmt: str, value: str) -> None:
     [
         ("currency", "9" * 40, f"{int('9' * 40):,}.00"),  # beyond decimal's default precision
         ("currency", "-" + "9" * 39, f"-{int('9' * 39):,}.00"),
-        ("currency", "1234567890123456789012345678.555",
-         "1,234,567,890,123,456,789,012,345,678.56"),
-        ("number", "1234567890123456789012345678901.5",
-         "1,234,567,890,123,456,789,012,345,678,901.5"),
+        (
+            "currency",
+            "1234567890123456789012345678.555",
+            "1,234,567,890,123,456,789,012,345,678.56",
+        ),
+        (
+            "number",
+            "1234567890123456789012345678901.5",
+            "1,234,567,890,123,456,789,012,345,678,901.5",
+        ),
     ],
 )
 def test_long_numbers_keep_every_digit(fmt: str, value: str, expected: str) -> None:

@@ -24,8 +24,12 @@ def test_shift_is_at_least_the_days_asked_and_lands_on_a_saturday(days: float) -
 def test_a_child_process_reads_the_same_now() -> None:
     """Under IVR_TEST_CLOCK_SHIFT_DAYS the child is shifted through sitecustomize.py; in a
     plain run both read the real clock: either way they agree."""
-    out = subprocess.run([sys.executable, "-c", "import time; print(time.time())"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", "import time; print(time.time())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert abs(float(out) - time.time()) < 30
 
 

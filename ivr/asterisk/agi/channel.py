@@ -164,7 +164,7 @@ class AgiChannel:
         """Length of the sound Asterisk knows as ``name``; ``None`` if not one of ours."""
         if self.sounds is None or not name.startswith(self.sounds_prefix):
             return None
-        return self.sounds.seconds(name[len(self.sounds_prefix):])
+        return self.sounds.seconds(name[len(self.sounds_prefix) :])
 
     def _playback_timeout(self, *lengths: float | None) -> float:
         """Deadline of a playback: what it plays, plus the command timeout as a margin."""
@@ -205,8 +205,11 @@ class AgiChannel:
         _check_escape_digits(escape_digits)
         for prompt in prompts:
             name = self.sound_name(prompt)
-            digit = await self._playback(c.stream_file(name, escape_digits), f"play {name!r}",
-                                         self._playback_timeout(self._sound_seconds(name)))
+            digit = await self._playback(
+                c.stream_file(name, escape_digits),
+                f"play {name!r}",
+                self._playback_timeout(self._sound_seconds(name)),
+            )
             if digit and digit in escape_digits:
                 return digit
         return ""
@@ -237,23 +240,28 @@ class AgiChannel:
         _check_escape_digits(escape_digits)
         if not (digits.isascii() and digits.isdigit()):
             raise ValueError(f"say_digits takes [0-9]+, got {digits!r}")
-        digit = await self._playback(c.say_digits(digits, escape_digits), "SAY DIGITS",
-                                     self._playback_timeout(len(digits) * _SAY_DIGIT_S))
+        digit = await self._playback(
+            c.say_digits(digits, escape_digits),
+            "SAY DIGITS",
+            self._playback_timeout(len(digits) * _SAY_DIGIT_S),
+        )
         return digit if digit in escape_digits else ""
 
     async def say_number(self, number: int, escape_digits: str = "") -> str:
         """``SAY NUMBER``."""
         _check_escape_digits(escape_digits)
         spoken = len(str(abs(number))) * _SAY_NUMBER_DIGIT_S + _SAY_DIGIT_S  # + "minus"
-        digit = await self._playback(c.say_number(number, escape_digits), "SAY NUMBER",
-                                     self._playback_timeout(spoken))
+        digit = await self._playback(
+            c.say_number(number, escape_digits), "SAY NUMBER", self._playback_timeout(spoken)
+        )
         return digit if digit in escape_digits else ""
 
     async def say_date(self, epoch_s: int, escape_digits: str = "") -> str:
         """``SAY DATE`` for a Unix time."""
         _check_escape_digits(escape_digits)
-        digit = await self._playback(c.say_date(epoch_s, escape_digits), "SAY DATE",
-                                     self._playback_timeout(_SAY_DATE_S))
+        digit = await self._playback(
+            c.say_date(epoch_s, escape_digits), "SAY DATE", self._playback_timeout(_SAY_DATE_S)
+        )
         return digit if digit in escape_digits else ""
 
     async def get_variable(self, name: str) -> str | None:

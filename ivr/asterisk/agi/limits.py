@@ -63,7 +63,10 @@ class Rejections:
         self._unlogged += 1
         now = time.monotonic()
         if now - self._logged_at >= self.every_s:
-            logger.warning("%d call(s) over agi.max_connections=%d handed back to the dialplan "
-                           "(IVR_RESULT=busy) since the last warning", self._unlogged,
-                           max_connections)
+            logger.warning(
+                "%d call(s) over agi.max_connections=%d handed back to the dialplan "
+                "(IVR_RESULT=busy) since the last warning",
+                self._unlogged,
+                max_connections,
+            )
             self._unlogged, self._logged_at = 0, now

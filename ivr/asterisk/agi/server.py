@@ -107,8 +107,11 @@ class _Session:
                 if isinstance(exc, CallHangup):
                     raise
                 raise CallHangup(f"AGI connection lost: {exc!r}") from exc
-            waiting = (f"the reply to a cancelled command (before {command_name(command)})"
-                       if cancelled else command_name(command))
+            waiting = (
+                f"the reply to a cancelled command (before {command_name(command)})"
+                if cancelled
+                else command_name(command)
+            )
             raise AgiCommandTimeout(
                 f"no reply from Asterisk within {bound} s to {waiting}; closing the call"
             ) from None
@@ -157,7 +160,8 @@ class _Session:
                 hangup = True
                 # The reply still comes; bound the wait even for unbounded commands.
                 if self._deadline is None or self._deadline > (
-                        self._loop.time() + self._command_timeout_s):
+                    self._loop.time() + self._command_timeout_s
+                ):
                     self._set_deadline(self._command_timeout_s)
 
     def _fail(self, reason: str) -> None:
@@ -295,8 +299,7 @@ class AgiServer:
                 return
             if env is None:
                 if session.received:
-                    logger.info("%s closed the connection before the AGI environment ended",
-                                peer)
+                    logger.info("%s closed the connection before the AGI environment ended", peer)
                 else:  # a port check (health probe, load balancer): routine
                     logger.debug("%s closed the connection without sending anything", peer)
                 return

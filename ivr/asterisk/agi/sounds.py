@@ -40,8 +40,9 @@ class SoundLengths:
     found after that; meanwhile a miss costs no ``stat`` per extension).
     """
 
-    def __init__(self, directory: str | os.PathLike[str] | None, *,
-                 miss_ttl_s: float = 10.0) -> None:
+    def __init__(
+        self, directory: str | os.PathLike[str] | None, *, miss_ttl_s: float = 10.0
+    ) -> None:
         self.directory = None if directory is None else Path(directory)
         self.miss_ttl_s = miss_ttl_s
         self._known: dict[str, _Known] = {}

@@ -38,8 +38,20 @@ log = logging.getLogger("ivr.asterisk.ami")
 EventHandler = Callable[[Message], None]
 
 # Every action we send, so panoramisk never re-sends one after a reconnect (see above).
-_ACTIONS = ("ping", "login", "logoff", "queuesummary", "queuestatus", "originate", "hangup",
-            "getvar", "setvar", "status", "command", "coreshowchannels")
+_ACTIONS = (
+    "ping",
+    "login",
+    "logoff",
+    "queuesummary",
+    "queuestatus",
+    "originate",
+    "hangup",
+    "getvar",
+    "setvar",
+    "status",
+    "command",
+    "coreshowchannels",
+)
 
 
 class _Manager(Manager):  # type: ignore[misc]
@@ -48,8 +60,9 @@ class _Manager(Manager):  # type: ignore[misc]
     backoff_max_s: float = 30.0
     reconnect_timeout: float
 
-    def connect(self, run_forever: bool = False, on_startup: Any = None,
-                on_shutdown: Any = None) -> Any:
+    def connect(
+        self, run_forever: bool = False, on_startup: Any = None, on_shutdown: Any = None
+    ) -> Any:
         task = super().connect(run_forever, on_startup, on_shutdown)
         # the delay before the NEXT attempt, should this one fail (reset on login)
         delay: float = self.reconnect_timeout
@@ -60,8 +73,9 @@ class _Manager(Manager):  # type: ignore[misc]
 class AmiClient:
     """One AMI connection for the whole server. ``await start()``, then ``await close()``."""
 
-    def __init__(self, settings: AmiSettings,
-                 on_reconnect: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, settings: AmiSettings, on_reconnect: Callable[[], None] | None = None
+    ) -> None:
         self.settings = settings
         self.on_reconnect = on_reconnect
         self._manager: _Manager | None = None
@@ -82,10 +96,18 @@ class AmiClient:
         if s.secret is None:
             raise AmiError("AMI needs a secret: set IVR_AMI_SECRET or IVR_AMI_SECRET_FILE")
         manager = _Manager(
-            host=s.host, port=s.port, username=s.username, secret=s.secret.reveal().decode(),
-            loop=asyncio.get_running_loop(), ping_delay=10**6, reconnect_timeout=1,
-            forgetable_actions=_ACTIONS, log=logging.getLogger("ivr.asterisk.ami.panoramisk"),
-            on_login=self._on_login, on_disconnect=self._on_disconnect)
+            host=s.host,
+            port=s.port,
+            username=s.username,
+            secret=s.secret.reveal().decode(),
+            loop=asyncio.get_running_loop(),
+            ping_delay=10**6,
+            reconnect_timeout=1,
+            forgetable_actions=_ACTIONS,
+            log=logging.getLogger("ivr.asterisk.ami.panoramisk"),
+            on_login=self._on_login,
+            on_disconnect=self._on_disconnect,
+        )
         manager.backoff_max_s = s.reconnect_max_s
         for pattern, handler in self._handlers:
             manager.register_event(pattern, self._dispatch(handler))
@@ -95,8 +117,12 @@ class AmiClient:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._logged_in.wait(), wait_s)
         if not self.up:
-            log.warning("AMI not available yet at %s:%d (user %s); retrying in the background",
-                        s.host, s.port, s.username)
+            log.warning(
+                "AMI not available yet at %s:%d (user %s); retrying in the background",
+                s.host,
+                s.port,
+                s.username,
+            )
 
     async def close(self) -> None:
         if self._keepalive is not None:
@@ -145,8 +171,12 @@ class AmiClient:
                 self.on_reconnect()
         self._ever_up = True
         self._logged_in.set()
-        log.info("AMI logged in at %s:%d as %s", self.settings.host, self.settings.port,
-                 self.settings.username)
+        log.info(
+            "AMI logged in at %s:%d as %s",
+            self.settings.host,
+            self.settings.port,
+            self.settings.username,
+        )
 
     def _on_disconnect(self, manager: Manager, exc: object) -> None:
         if self._logged_in.is_set():
@@ -168,8 +198,9 @@ class AmiClient:
                     protocol.transport.abort()  # connection_lost -> panoramisk reconnects
 
     # -- actions
-    async def action(self, name: str, timeout_s: float | None = None,
-                     **fields: str) -> list[Message]:
+    async def action(
+        self, name: str, timeout_s: float | None = None, **fields: str
+    ) -> list[Message]:
         """Send one action and return its messages (the response, then any event list).
 
         Raises :class:`AmiError` when AMI is down, the action times out (``timeout_s``,
@@ -190,9 +221,18 @@ class AmiClient:
             raise AmiError(f"AMI {name}: {first.get('Message', 'error')}")
         return messages
 
-    async def originate(self, channel: str, *, context: str, exten: str, priority: int = 1,
-                        caller_id: str = "", variables: dict[str, str] | None = None,
-                        timeout_s: float = 30, channel_id: str = "") -> Message:
+    async def originate(
+        self,
+        channel: str,
+        *,
+        context: str,
+        exten: str,
+        priority: int = 1,
+        caller_id: str = "",
+        variables: dict[str, str] | None = None,
+        timeout_s: float = 30,
+        channel_id: str = "",
+    ) -> Message:
         """``Originate`` asynchronously; returns the ``OriginateResponse`` event once the far
         end answered or failed (``Response: Success`` / ``Failure``, ``Reason`` code).
 
@@ -200,9 +240,14 @@ class AmiClient:
         from caller input in a channel string. ``channel_id`` names the new channel's
         uniqueid so the call can be found again (a lost response is not retried blindly).
         """
-        fields = {"Channel": channel, "Context": context, "Exten": exten,
-                  "Priority": str(priority), "Async": "true",
-                  "Timeout": str(int(timeout_s * 1000))}
+        fields = {
+            "Channel": channel,
+            "Context": context,
+            "Exten": exten,
+            "Priority": str(priority),
+            "Async": "true",
+            "Timeout": str(int(timeout_s * 1000)),
+        }
         if caller_id:
             fields["CallerID"] = caller_id
         if channel_id:
@@ -210,7 +255,8 @@ class AmiClient:
         if variables:
             fields["Variable"] = ",".join(f"{k}={v}" for k, v in variables.items())
         messages = await self.action(
-            "Originate", timeout_s=timeout_s + self.settings.action_timeout_s, **fields)
+            "Originate", timeout_s=timeout_s + self.settings.action_timeout_s, **fields
+        )
         for message in messages:
             if str(message.get("Event", "")) == "OriginateResponse":
                 return message
@@ -237,7 +283,8 @@ class AmiClient:
 
     async def queue_status(self, queue: str) -> list[dict[str, str]]:
         """``QueueStatus``: the QueueParams, QueueMember and QueueEntry events of one queue."""
-        return [{str(k): str(v) for k, v in m.items()}
-                for m in await self.action("QueueStatus", Queue=queue)
-                if m.get("Event") in ("QueueParams", "QueueMember", "QueueEntry")]
-
+        return [
+            {str(k): str(v) for k, v in m.items()}
+            for m in await self.action("QueueStatus", Queue=queue)
+            if m.get("Event") in ("QueueParams", "QueueMember", "QueueEntry")
+        ]

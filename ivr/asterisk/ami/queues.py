@@ -50,8 +50,9 @@ class AmiQueues:
             return None
         try:
             summary = await self.ami.queue_summary(queue)
-            members = [e for e in await self.ami.queue_status(queue)
-                       if e.get("Event") == "QueueMember"]
+            members = [
+                e for e in await self.ami.queue_status(queue) if e.get("Event") == "QueueMember"
+            ]
         except AmiError as exc:
             log.warning("queue %s: AMI failed: %s", queue, exc)
             return None
@@ -59,13 +60,18 @@ class AmiQueues:
             log.error("Asterisk has no queue named %r (queues.conf)", queue)
             return None
         # on duty: reachable (not unavailable/invalid/unknown) and not paused
-        staffed = sum(1 for e in members if e.get("Paused") != "1"
-                      and e.get("Status") not in _OFF_DUTY)
+        staffed = sum(
+            1 for e in members if e.get("Paused") != "1" and e.get("Status") not in _OFF_DUTY
+        )
         return QueueState(
-            logged_in=_int(summary.get("LoggedIn")), available=_int(summary.get("Available")),
-            callers=_int(summary.get("Callers")), holdtime_s=_float(summary.get("HoldTime")),
+            logged_in=_int(summary.get("LoggedIn")),
+            available=_int(summary.get("Available")),
+            callers=_int(summary.get("Callers")),
+            holdtime_s=_float(summary.get("HoldTime")),
             talktime_s=_float(summary.get("TalkTime")),
-            longest_hold_s=_float(summary.get("LongestHoldTime")), staffed=staffed)
+            longest_hold_s=_float(summary.get("LongestHoldTime")),
+            staffed=staffed,
+        )
 
     async def snapshot(self, queues: list[str]) -> list[dict[str, object]]:
         """Every named queue's state, for the ops console (empty when AMI is down)."""
@@ -73,11 +79,17 @@ class AmiQueues:
         for name in queues:
             state = await self.state(name)
             if state is not None:
-                out.append({"name": name, "logged_in": state.logged_in,
-                            "on_duty": state.on_duty,
-                            "available": state.available, "callers": state.callers,
-                            "holdtime_s": state.holdtime_s,
-                            "longest_wait_s": state.longest_hold_s})
+                out.append(
+                    {
+                        "name": name,
+                        "logged_in": state.logged_in,
+                        "on_duty": state.on_duty,
+                        "available": state.available,
+                        "callers": state.callers,
+                        "holdtime_s": state.holdtime_s,
+                        "longest_wait_s": state.longest_hold_s,
+                    }
+                )
         return out
 
     def watch(self, uniqueid: str) -> CallerWatch:

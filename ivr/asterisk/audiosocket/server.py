@@ -163,8 +163,11 @@ class AudioSession:
                 while await self._reader.read(65536):
                     pass
         except TimeoutError:
-            logger.info("[%s] AudioSocket peer still open %s s after the hangup frame",
-                        self.uuid, self._linger_s)
+            logger.info(
+                "[%s] AudioSocket peer still open %s s after the hangup frame",
+                self.uuid,
+                self._linger_s,
+            )
 
     async def wait_closed(self) -> None:
         """Return once :meth:`close` has finished (hangup frame sent, socket closed)."""
