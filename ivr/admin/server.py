@@ -6,8 +6,9 @@ import logging
 
 from aiohttp import web
 
-from ivr.admin.api import allowed_host_names, make_admin_app
+from ivr.admin.api import make_admin_app
 from ivr.admin.console import Console
+from ivr.admin.guard import allowed_host_names
 from ivr.config import AdminSettings
 from ivr.errors import ConfigError
 

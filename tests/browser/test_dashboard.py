@@ -22,7 +22,7 @@ from playwright.sync_api import Browser, Page, expect
 from support.browser_page import Dashboard, chromium, dashboard
 from support.dashboard_seed import Seed, make_app
 
-from ivr.admin.api import security_headers
+from ivr.admin.guard import security_headers
 
 pytestmark = pytest.mark.browser
 

@@ -3,7 +3,7 @@ with a token and reads closed, on the repository's ``flows/``): the security hea
 answer, the dashboard working under its Content-Security-Policy with no console error and no
 CSP violation, injected inline code and framing refused, a page reached by another host name
 (DNS rebinding) refused, and the token rules (one refused token per wrong entry, a lock-out
-after :data:`ivr.admin.api.TOKEN_FAILURES`). Run alone with
+after :data:`ivr.admin.guard.TOKEN_FAILURES`). Run alone with
 ``pytest -m browser tests/browser/test_dashboard_security.py``.
 """
 
@@ -21,7 +21,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Request, Response, expect
 from support.browser_page import Dashboard, chromium, dashboard
 
-from ivr.admin import api
+from ivr.admin import guard
 from ivr.app import App
 from ivr.app import Server as Running
 from ivr.config import AdminSettings, AgiSettings, Secret, Settings, SpeechSettings, StoreSettings
@@ -50,9 +50,9 @@ class Server:
     shift: list[float] = field(default_factory=lambda: [0.0])
 
     @property
-    def failures(self) -> api.FailedTokens:
+    def failures(self) -> guard.FailedTokens:
         assert self.running is not None and self.running.admin.app is not None
-        return self.running.admin.app[api.FAILURES]
+        return self.running.admin.app[guard.FAILURES]
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,7 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def dash(browser: Browser, server: Server) -> Iterator[Dashboard]:
-    server.shift[0] += api.TOKEN_WINDOW_S  # no refused tokens from an earlier test
+    server.shift[0] += guard.TOKEN_WINDOW_S  # no refused tokens from an earlier test
     with dashboard(browser, server.url + "/", timezone_id="UTC") as d:
         d.page.add_init_script(WATCH_CSP)
         # before the token is entered, the browser logs each 401 as a failed resource load
@@ -273,7 +273,7 @@ def test_refused_tokens_lock_the_address_out(dash: Dashboard, server: Server) ->
 
     page.on("request", on_request)
     page.goto(dash.url)
-    limit = api.TOKEN_FAILURES
+    limit = guard.TOKEN_FAILURES
     for i in range(limit):
         sign_in(page, f"wrong-token-{i:02d}")
         # one wrong entry is ONE refused token, however many requests were waiting for it
@@ -294,7 +294,7 @@ def test_refused_tokens_lock_the_address_out(dash: Dashboard, server: Server) ->
     expect(page.locator("#auth")).to_be_visible()
     assert server.failures.count(LOCAL) == limit  # a lock-out answer is not another failure
 
-    server.shift[0] += api.TOKEN_WINDOW_S  # a minute later
+    server.shift[0] += guard.TOKEN_WINDOW_S  # a minute later
     sign_in(page, TOKEN)
     expect(page.locator("#auth")).to_be_hidden()
     expect(page.locator("#live-count")).to_have_text("0 in progress")

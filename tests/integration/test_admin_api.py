@@ -21,7 +21,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 from support.fake_asterisk import FakeCallState, FakeCommand, run_fake_call
 
-from ivr.admin import api
+from ivr.admin import flows_api, guard
 from ivr.admin.api import make_admin_app
 from ivr.admin.console import Health, HealthBoard, LiveCall
 from ivr.app import App, Server
@@ -225,7 +225,7 @@ async def test_validate_needs_the_token_unless_reads_are_open(make_client: Clien
     client = await make_client(token=Secret(TOKEN.encode()))
     response = await client.post("/api/validate", data=flow_text("x"))
     assert "Authorization" in await error_of(response, 401)
-    response = await client.post("/api/validate", data=b"#" * (api.VALIDATE_MAX_BYTES + 1))
+    response = await client.post("/api/validate", data=b"#" * (flows_api.VALIDATE_MAX_BYTES + 1))
     await error_of(response, 401)  # refused before the body is read
     response = await validate(client, flow_text("x"))
     assert response.status == 200 and (await response.json())["ok"] is True
@@ -369,9 +369,9 @@ async def test_validate_refuses_a_billion_laughs(client: TestClient[Any, Any]) -
 
 
 async def test_validate_takes_flows_up_to_its_own_size_limit(client: TestClient[Any, Any]) -> None:
-    big = flow_text("x") + "#" * api.VALIDATE_MAX_BYTES
+    big = flow_text("x") + "#" * flows_api.VALIDATE_MAX_BYTES
     assert "ivr validate" in await error_of(await validate(client, big), 413)
-    response = await validate(client, big[: api.VALIDATE_MAX_BYTES])
+    response = await validate(client, big[: flows_api.VALIDATE_MAX_BYTES])
     assert response.status == 200 and (await response.json())["ok"] is True
 
 
@@ -398,8 +398,8 @@ async def test_validations_are_bounded_and_a_timed_out_one_keeps_its_slot(
     client: TestClient[Any, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     slow = SlowParse()
-    monkeypatch.setattr(api, "parse_flow", slow)
-    monkeypatch.setattr(api, "VALIDATE_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(flows_api, "parse_flow", slow)
+    monkeypatch.setattr(flows_api, "VALIDATE_TIMEOUT_S", 0.2)
     try:
         flood = await asyncio.gather(*(validate(client, flow_text("x")) for _ in range(8)))
         statuses = sorted(r.status for r in flood)
@@ -608,13 +608,13 @@ async def test_the_bind_host_and_admin_allowed_hosts_are_allowed(make_client: Cl
 
 def test_allowed_hosts_from_the_file_the_environment_and_bad_names(tmp_path: Path) -> None:
     env = {"IVR_ADMIN_ALLOWED_HOSTS": "ops.example.com, [FD00::5],x.lan.", "IVR_ADMIN_HOST": "::"}
-    names = api.allowed_host_names(load_settings(env=env).admin)
+    names = guard.allowed_host_names(load_settings(env=env).admin)
     assert names == {"ops.example.com", "fd00::5", "x.lan", "localhost", "127.0.0.1", "::1"}
     config = tmp_path / "ivr.yaml"
     config.write_text(
         "admin:\n  host: 10.0.0.5\n  allowed_hosts: [ivr.example.com]\n", encoding="utf-8"
     )
-    names = api.allowed_host_names(load_settings(config, env={}).admin)
+    names = guard.allowed_host_names(load_settings(config, env={}).admin)
     assert names == {"ivr.example.com", "10.0.0.5", "localhost", "127.0.0.1", "::1"}
     for bad in (
         "ops.example.com:8080",
@@ -662,7 +662,7 @@ async def test_refused_tokens_are_rate_limited_per_address(
     await client.start_server()
     wrong = {"Authorization": "Bearer " + "guess" * 5}
     try:
-        for _ in range(api.TOKEN_FAILURES):
+        for _ in range(guard.TOKEN_FAILURES):
             await error_of(await client.get("/api/calls", headers=wrong), 401)
             clock.now += 1
         response = await client.get("/api/calls", headers=wrong)
@@ -682,16 +682,16 @@ async def test_refused_tokens_are_rate_limited_per_address(
         async with other:
             url = client.make_url("/api/calls")
             assert (await other.get(url, headers=AUTH)).status == 200
-            for _ in range(api.TOKEN_FAILURES):
+            for _ in range(guard.TOKEN_FAILURES):
                 await error_of(await other.get(url, headers=wrong), 401)
             await error_of(await other.get(url, headers=AUTH), 429)
-        clock.now = 1000 + api.TOKEN_WINDOW_S  # the first failure has left the window
+        clock.now = 1000 + guard.TOKEN_WINDOW_S  # the first failure has left the window
         assert (await client.get("/api/calls", headers=AUTH)).status == 200
         await error_of(await client.get("/api/calls", headers=wrong), 401)  # fills it again
         response = await client.get("/api/calls", headers=AUTH)
         await error_of(response, 429)
         assert response.headers["Retry-After"] == "1"
-        clock.now += api.TOKEN_WINDOW_S
+        clock.now += guard.TOKEN_WINDOW_S
         assert (await client.get("/api/calls", headers=AUTH)).status == 200
     finally:
         await client.close()
@@ -701,14 +701,14 @@ async def test_refused_tokens_are_rate_limited_per_address(
 
 def test_the_refused_token_table_is_bounded() -> None:
     clock = FakeClock()
-    failures = api.FailedTokens(clock=clock, max_clients=100)
+    failures = guard.FailedTokens(clock=clock, max_clients=100)
     for i in range(5000):
         failures.failed(f"10.0.{i // 256}.{i % 256}")
     assert len(failures) <= 100
-    for _ in range(api.TOKEN_FAILURES):
+    for _ in range(guard.TOKEN_FAILURES):
         failures.failed("192.0.2.1")
-    assert failures.retry_after("192.0.2.1") == api.TOKEN_WINDOW_S
-    clock.now += api.TOKEN_WINDOW_S
+    assert failures.retry_after("192.0.2.1") == guard.TOKEN_WINDOW_S
+    clock.now += guard.TOKEN_WINDOW_S
     assert failures.retry_after("192.0.2.1") is None
     assert len(failures) <= 100
 
