@@ -8,48 +8,39 @@ a strict whitelist and turned into plain Python closures; user text is never giv
     choice in ["1", "2"]                   in / not in with a list, tuple or string
     1 <= len(pin) <= 8                     chained comparisons == != < <= > >=
     (total - paid) * 2 >= limit            + - * / % on numbers
-    matches(pin, "[0-9]{4}")               functions (see FUNCTIONS)
+    matches(pin, "[0-9]{4}")               functions (``ivr.flow.expr_operations.FUNCTIONS``)
 
 Flow variables are strings (they come from DTMF and HTTP), so comparisons between a number and a
 numeric string compare numbers (``"250.5" > 100`` is true), arithmetic accepts numeric strings,
 and ordering two numeric strings compares their values. Equality between two strings stays exact
 (``"007" == "7"`` is false: PINs and account numbers keep their leading zeros). A variable that
 is not set evaluates to ``""``. ``true``/``false``/``null`` are aliases of ``True``/``False``/
-``None``.
+``None``. What values, operators and functions compute is in :mod:`ivr.flow.expr_operations`.
 """
 
 from __future__ import annotations
 
 import ast
-import math
 import re
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ivr.errors import ExpressionError, ExpressionSyntaxError, PatternError
+from ivr.errors import ExpressionSyntaxError, PatternError
+from ivr.flow.expr_operations import FUNCTIONS, Operand, Value, arith, compare, text_function
 from ivr.flow.regex import compile_flow_regex
 
 __all__ = [
-    "FUNCTIONS",
     "MAX_DEPTH",
     "MAX_LENGTH",
     "Expression",
     "compile_expression",
-    "to_number",
-    "to_text",
 ]
 
 MAX_LENGTH = 1000
 MAX_DEPTH = 32
-MAX_NUMERIC_TEXT = 40
-# Far beyond any amount a flow handles; keeps results finite (no inf/nan) and printable
-# (str() of an int refuses over 4300 digits).
-MAX_MAGNITUDE = 10**100
 
-Value = str | int | float | bool | None
-Operand = Value | tuple[Value, ...]
 Env = Mapping[str, object]
 Evaluator = Callable[[Env], Value]
 
@@ -58,142 +49,7 @@ ALLOWED = (
     "and/or/not, == != < <= > >=, in/not in, + - * / % and the functions "
 )
 ALIASES: dict[str, Value] = {"true": True, "false": False, "null": None}
-_NUMERIC = re.compile(r"\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)\s*")
 
-
-def to_number(value: object) -> int | float | None:
-    """Return ``value`` as a number if it is one or a numeric string (``" 250.5"``), else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return value
-    if isinstance(value, str) and len(value) <= MAX_NUMERIC_TEXT and _NUMERIC.fullmatch(value):
-        text = value.strip()
-        return float(text) if "." in text else int(text)
-    return None
-
-
-def to_text(value: object) -> str:
-    """Render a value as flow text: ``None`` is ``""``, booleans are ``true``/``false``."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
-        return str(int(value))
-    return str(value)
-
-
-def _show(value: Operand) -> str:
-    return repr(value) if isinstance(value, str) else to_text(value) or "null"
-
-
-def _equal(a: Operand, b: Operand) -> bool:
-    if isinstance(a, bool) or isinstance(b, bool):
-        other = b if isinstance(a, bool) else a
-        if isinstance(other, str) and other.lower() in ("true", "false"):
-            return (other.lower() == "true") == (a if isinstance(a, bool) else b)
-        return a == b
-    if isinstance(a, str) and isinstance(b, str):
-        return a == b
-    na, nb = to_number(a), to_number(b)
-    if na is not None and nb is not None:
-        return na == nb
-    return a == b
-
-
-def _order(op: str, a: float | str, b: float | str) -> bool:
-    if op == "<":
-        return a < b  # type: ignore[operator]
-    if op == "<=":
-        return a <= b  # type: ignore[operator]
-    if op == ">":
-        return a > b  # type: ignore[operator]
-    return a >= b  # type: ignore[operator]
-
-
-def _compare(op: str, a: Operand, b: Operand) -> bool:
-    if op == "==":
-        return _equal(a, b)
-    if op == "!=":
-        return not _equal(a, b)
-    if op in ("in", "not in"):
-        return _contains(b, a) == (op == "in")
-    na, nb = to_number(a), to_number(b)
-    if na is not None and nb is not None:
-        return _order(op, na, nb)
-    if isinstance(a, str) and isinstance(b, str):
-        return _order(op, a, b)
-    raise ExpressionError(f"cannot compare {_show(a)} {op} {_show(b)}: not both numbers or text")
-
-
-def _contains(container: Operand, item: Operand) -> bool:
-    if isinstance(container, tuple):
-        return any(_equal(item, x) for x in container)
-    if isinstance(container, str) and (isinstance(item, str) or to_number(item) is not None):
-        return to_text(item) in container
-    raise ExpressionError(f"cannot test {_show(item)} in {_show(container)}")
-
-
-def _arith(symbol: str, a: Value, b: Value) -> Value:
-    na, nb = to_number(a), to_number(b)
-    if na is None or nb is None:
-        bad = a if na is None else b
-        raise ExpressionError(f"'{symbol}' needs numbers, got {_show(bad)}")
-    if symbol in "/%" and nb == 0:
-        raise ExpressionError(f"division by zero in {_show(a)} {symbol} {_show(b)}")
-    _bounded(na, f"'{symbol}'")
-    _bounded(nb, f"'{symbol}'")
-    return _bounded(_apply(symbol, na, nb), f"'{symbol}'")
-
-
-def _apply(symbol: str, a: int | float, b: int | float) -> int | float:
-    if symbol == "+":
-        return a + b
-    if symbol == "-":
-        return a - b
-    if symbol == "*":
-        return a * b
-    if symbol == "/":
-        return a / b
-    return a % b
-
-
-def _bounded(number: int | float, where: str) -> int | float:
-    """``number`` if it is finite and within ``MAX_MAGNITUDE``, else an ExpressionError."""
-    if (isinstance(number, float) and not math.isfinite(number)) or abs(number) > MAX_MAGNITUDE:
-        raise ExpressionError(f"number too large for {where} (over 1e100)")
-    return number
-
-
-def _fn_int(value: Value) -> Value:
-    number = to_number(value)
-    if number is None:
-        raise ExpressionError(f"int() needs a number, got {_show(value)}")
-    return int(_bounded(number, "int()"))
-
-
-def _text_fn(name: str, impl: Callable[..., Value]) -> Callable[..., Value]:
-    def call(*args: Value) -> Value:
-        for arg in args:
-            if not isinstance(arg, str | int | float) or isinstance(arg, bool):
-                raise ExpressionError(f"{name}() needs text, got {_show(arg)}")
-        return impl(*(to_text(a) for a in args))
-
-    return call
-
-
-FUNCTIONS: dict[str, tuple[int, Callable[..., Value]]] = {
-    "startswith": (2, _text_fn("startswith", str.startswith)),
-    "endswith": (2, _text_fn("endswith", str.endswith)),
-    "contains": (2, _text_fn("contains", lambda s, sub: sub in s)),
-    "len": (1, _text_fn("len", len)),
-    "lower": (1, _text_fn("lower", str.lower)),
-    "upper": (1, _text_fn("upper", str.upper)),
-    "str": (1, to_text),
-    "int": (1, _fn_int),
-    "matches": (2, lambda s, rx: None),  # compiled specially: the regex must be a literal
-}
 _FUNCTION_LIST = ", ".join(sorted(FUNCTIONS))
 
 _BINOPS: dict[type[ast.operator], str] = {
@@ -385,7 +241,7 @@ class _Compiler:
             return lambda env: not inner(env)
         if isinstance(node.op, ast.USub | ast.UAdd):
             sign = -1 if isinstance(node.op, ast.USub) else 1
-            return lambda env: _arith("*", sign, inner(env))
+            return lambda env: arith("*", sign, inner(env))
         raise self.fail(node, "'~' is not supported; use 'not'")
 
     def binop(self, node: ast.BinOp, depth: int) -> Evaluator:
@@ -403,7 +259,7 @@ class _Compiler:
                     at,
                 )
         left, right = self.compile(node.left, depth), self.compile(node.right, depth)
-        return lambda env: _arith(symbol, left(env), right(env))
+        return lambda env: arith(symbol, left(env), right(env))
 
     def compare(self, node: ast.Compare, depth: int) -> Evaluator:
         ops: list[str] = []
@@ -426,7 +282,7 @@ class _Compiler:
             left: Operand = first(env)
             for op, right_fn in zip(ops, rights, strict=True):
                 right = right_fn(env)
-                if not _compare(op, left, right):
+                if not compare(op, left, right):
                     return False
                 left = right
             return True
@@ -467,7 +323,7 @@ class _Compiler:
             regex = compile_flow_regex(pattern_node.value)
         except PatternError as exc:
             raise self.fail(pattern_node, f"invalid pattern for matches(): {exc}") from None
-        text_of = _text_fn("matches", lambda s: s)
+        text_of = text_function("matches", lambda s: s)
 
         def run(env: Env) -> Value:
             return regex.fullmatch(str(text_of(subject_fn(env)))) is not None

@@ -28,7 +28,7 @@ from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from urllib.parse import quote
 
 from ivr.errors import ExpressionError, ExpressionSyntaxError
-from ivr.flow.expr import to_text
+from ivr.flow.expr_operations import to_text
 
 __all__ = ["FORMATS", "Placeholder", "Template", "format_value", "parse_template"]
 

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from ivr.errors import ExpressionError, ExpressionSyntaxError
-from ivr.flow.expr import MAX_LENGTH, compile_expression, to_number, to_text
+from ivr.flow.expr import MAX_LENGTH, compile_expression
+from ivr.flow.expr_operations import to_number, to_text
 
 
 def ev(src: str, **variables: object) -> object:
