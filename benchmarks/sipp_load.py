@@ -58,7 +58,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 from serve import AGI_HOST, AGI_PORT, IvrServe, port_accepts  # noqa: E402
 
-from ivr.lab import CallSpec, Lab, LoadResult, chroot, sipp  # noqa: E402
+from ivr.lab import CallSpec, Lab, LoadResult, asterisk_process, sipp  # noqa: E402
 from ivr.store.records import RecordStore  # noqa: E402
 
 EXT = "100"
@@ -379,7 +379,7 @@ def run_step(
     step = Step(name, rate, calls)
     if not wait_idle(lab, 30):
         step.problem = "leftover calls before the step (hung up)"
-    ast_pid = chroot.pid(lab.paths)
+    ast_pid = asterisk_process.pid(lab.paths)
     if ast_pid is None:
         raise RuntimeError("asterisk is not running")
     srv_pid = server_pid(server)

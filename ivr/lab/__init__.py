@@ -6,8 +6,9 @@
 from __future__ import annotations
 
 from ivr.errors import LabError
-from ivr.lab.chroot import LabPaths
 from ivr.lab.lab import Lab, LabStatus
-from ivr.lab.sipp import CallResult, CallSpec, LoadResult
+from ivr.lab.paths import LabPaths
+from ivr.lab.sipp import CallResult, LoadResult
+from ivr.lab.sipp_scenarios import CallSpec
 
 __all__ = ["CallResult", "CallSpec", "Lab", "LabError", "LabPaths", "LabStatus", "LoadResult"]

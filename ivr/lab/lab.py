@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from ivr.errors import LabError
-from ivr.lab import chroot, sipp
-from ivr.lab.chroot import LabPaths
-from ivr.lab.sipp import CallResult, CallSpec, LoadResult
+from ivr.lab import asterisk_process, chroot, credentials, host, sipp
+from ivr.lab.paths import LabPaths
+from ivr.lab.sipp import CallResult, LoadResult
+from ivr.lab.sipp_scenarios import CallSpec
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class LabStatus:
             f"cache:    {self.paths.tarball} ({'present' if self.cached else 'absent'})",
             f"mounts:   {', '.join(map(str, self.mounts)) or 'none'}",
             f"state:    {self.paths.state}",
-            f"secrets:  {self.paths.state / chroot.SECRETS_FILE} (SIP passwords, AMI secret;"
+            f"secrets:  {self.paths.state / credentials.SECRETS_FILE} (SIP passwords, AMI secret;"
             " root only)",
         ]
         return "\n".join(lines)
@@ -46,57 +47,57 @@ class Lab:
     @property
     def ami_secret(self) -> str:
         """The AMI secret of user ``ivr`` (IVR_AMI_SECRET or the generated one)."""
-        return chroot.secret(self.paths, "IVR_AMI_SECRET")
+        return credentials.secret(self.paths, "IVR_AMI_SECRET")
 
     @property
     def secrets_file(self) -> Path:
         """The generated SIP passwords and AMI secret (mode 0600, made by ``up``)."""
-        return self.paths.state / chroot.SECRETS_FILE
+        return self.paths.state / credentials.SECRETS_FILE
 
     def up(self, *, rebuild: bool = False) -> str:
         """Build or reuse the tree, install config, mount, start Asterisk. Idempotent.
 
         Returns how the tree was obtained; on a running lab it reloads asterisk-conf/.
         """
-        chroot.require_root()
-        if chroot.running(self.paths):
-            chroot.install_config(self.paths)  # pick up edits to asterisk-conf/
+        host.require_root()
+        if asterisk_process.running(self.paths):
+            credentials.install_config(self.paths)  # pick up edits to asterisk-conf/
             chroot.mount_all(self.paths)  # and serve this checkout's prompts/
-            chroot.asterisk_rx(self.paths, "core reload")
+            asterisk_process.asterisk_rx(self.paths, "core reload")
             return "already running, config reloaded"
-        chroot.check_ports()  # before a minute of debootstrap, not after
-        chroot.ensure_host_tools()
+        asterisk_process.check_ports()  # before a minute of debootstrap, not after
+        host.ensure_host_tools()
         how = chroot.build_tree(self.paths, rebuild=rebuild)
-        chroot.install_config(self.paths)
+        credentials.install_config(self.paths)
         chroot.mount_all(self.paths)
         try:
-            chroot.start(self.paths)
+            asterisk_process.start(self.paths)
         except LabError:
-            chroot.stop(self.paths)
+            asterisk_process.stop(self.paths)
             chroot.unmount_all(self.paths)
             raise
         return how
 
     def down(self) -> None:
         """Stop Asterisk and unmount everything. Idempotent."""
-        chroot.require_root()
-        chroot.stop(self.paths)
+        host.require_root()
+        asterisk_process.stop(self.paths)
         chroot.unmount_all(self.paths)
 
     def status(self) -> LabStatus:
         return LabStatus(
             tree=chroot.tree_ready(self.paths),
             cached=self.paths.tarball.exists(),
-            running=chroot.running(self.paths),
+            running=asterisk_process.running(self.paths),
             mounts=tuple(chroot.mounted_under(self.paths.root)),
             paths=self.paths,
         )
 
     def cli(self, command: str, *, timeout_s: float = 30) -> str:
         """Run an Asterisk CLI command (``asterisk -rx``) and return its output."""
-        if not chroot.running(self.paths):
+        if not asterisk_process.running(self.paths):
             raise LabError("asterisk is not running: `python -m ivr.lab up` first")
-        return chroot.asterisk_rx(self.paths, command, timeout=timeout_s)
+        return asterisk_process.asterisk_rx(self.paths, command, timeout=timeout_s)
 
     def log_path(self, name: str = "messages.log") -> Path:
         """A file in the chroot's /var/log/asterisk (messages.log, queue_log)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ivr.lab import Lab, chroot
-from ivr.lab.chroot import SOUNDS_SUBDIR
+from ivr.lab.paths import SOUNDS_SUBDIR
 
 pytestmark = pytest.mark.asterisk
 

@@ -27,7 +27,7 @@ from helpers import Records, wait_until_idle
 from serve import ROOT, IvrServe
 
 from ivr.call.record import CallRecord
-from ivr.lab import Lab, asterisk_conf, chroot, probe
+from ivr.lab import Lab, LabPaths, asterisk_conf, credentials, probe
 from ivr.lab.asterisk_conf import Section
 
 CONF = ROOT / "asterisk-conf"
@@ -324,16 +324,16 @@ def test_no_password_ships_with_the_project() -> None:
 
 
 @pytest.fixture
-def lab_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> chroot.LabPaths:
-    for spec in chroot.secret_specs(CONF):
+def lab_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LabPaths:
+    for spec in credentials.secret_specs(CONF):
         monkeypatch.delenv(spec.env_var, raising=False)
     (tmp_path / "root/etc").mkdir(parents=True)
-    return chroot.LabPaths(
+    return LabPaths(
         repo=ROOT, root=tmp_path / "root", cache=tmp_path / "cache", state=tmp_path / "state"
     )
 
 
-def _secret_lines(paths: chroot.LabPaths) -> dict[str, str]:
+def _secret_lines(paths: LabPaths) -> dict[str, str]:
     etc = paths.root / "etc/asterisk/secrets"
     assert etc.stat().st_mode & 0o777 == 0o700
     out = {}
@@ -344,10 +344,10 @@ def _secret_lines(paths: chroot.LabPaths) -> dict[str, str]:
 
 
 def test_lab_generates_random_secrets_once_into_a_root_only_file(
-    lab_paths: chroot.LabPaths,
+    lab_paths: LabPaths,
 ) -> None:
-    chroot.install_config(lab_paths)
-    file = lab_paths.state / chroot.SECRETS_FILE
+    credentials.install_config(lab_paths)
+    file = lab_paths.state / credentials.SECRETS_FILE
     assert file.stat().st_mode & 0o777 == 0o600
     values = dict(
         line.split("=", 1)
@@ -364,26 +364,26 @@ def test_lab_generates_random_secrets_once_into_a_root_only_file(
         "sip-1002": f"password = {values['IVR_SIP_1002_PASSWORD']}",
     }
     # the next start keeps them (phones stay registered, `ivr serve` keeps its AMI login)
-    chroot.install_config(lab_paths)
+    credentials.install_config(lab_paths)
     assert _secret_lines(lab_paths) == lines
     assert Lab(lab_paths).ami_secret == values["IVR_AMI_SECRET"]
 
 
 def test_lab_environment_wins_and_the_old_ami_secret_is_kept(
-    lab_paths: chroot.LabPaths, monkeypatch: pytest.MonkeyPatch
+    lab_paths: LabPaths, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lab_paths.state.mkdir()
-    (lab_paths.state / chroot.LEGACY_AMI_SECRET).write_text("from-before\n")
+    (lab_paths.state / credentials.LEGACY_AMI_SECRET).write_text("from-before\n")
     monkeypatch.setenv("IVR_SIP_1001_PASSWORD", "chosen-by-me")
-    chroot.install_config(lab_paths)
+    credentials.install_config(lab_paths)
     lines = _secret_lines(lab_paths)
     assert lines["sip-1001"] == "password = chosen-by-me"
     assert lines["ami-ivr"] == "secret = from-before"  # a running `ivr serve` keeps working
-    assert not (lab_paths.state / chroot.LEGACY_AMI_SECRET).exists()
+    assert not (lab_paths.state / credentials.LEGACY_AMI_SECRET).exists()
 
 
 def test_lab_status_says_where_the_secrets_are(
-    lab_paths: chroot.LabPaths, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    lab_paths: LabPaths, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from ivr.lab import cli
 
@@ -391,7 +391,7 @@ def test_lab_status_says_where_the_secrets_are(
     monkeypatch.setenv("IVR_LAB_CACHE", str(lab_paths.cache))
     monkeypatch.setenv("IVR_LAB_STATE", str(lab_paths.state))
     assert cli.main(["status"]) == 3  # not running
-    assert f"secrets:  {lab_paths.state / chroot.SECRETS_FILE}" in capsys.readouterr().out
+    assert f"secrets:  {lab_paths.state / credentials.SECRETS_FILE}" in capsys.readouterr().out
 
 
 @pytest.mark.asterisk

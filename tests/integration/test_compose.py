@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from ivr.lab import chroot
+from ivr.lab.asterisk_process import PORTS as LAB_PORTS
+from ivr.lab.paths import SOUNDS_SUBDIR
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
@@ -48,7 +49,7 @@ PUBLISH = "${IVR_SIP_PUBLISH_IP:-127.0.0.1}"  # SIP and RTP: the host's loopback
 
 def test_asterisk_ports_match_lab_config(compose: dict[str, Any]) -> None:
     ports = compose["services"]["asterisk"]["ports"]
-    lab_sip = [p for proto, addr, p in chroot.PORTS if addr == "0.0.0.0" and proto == "udp"]
+    lab_sip = [p for proto, addr, p in LAB_PORTS if addr == "0.0.0.0" and proto == "udp"]
     assert lab_sip == [5060]
     assert f"{PUBLISH}:5060:5060/udp" in ports
     start, end = _rtp_range()
@@ -191,7 +192,7 @@ def test_entrypoint_generates_secrets_at_first_start(tmp_path: Path) -> None:
 
 def test_prompts_and_data_volumes(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert f"./prompts:/{chroot.SOUNDS_SUBDIR}:ro" in services["asterisk"]["volumes"]
+    assert f"./prompts:/{SOUNDS_SUBDIR}:ro" in services["asterisk"]["volumes"]
     assert "ivr-data:/var/lib/ivr" in services["ivr"]["volumes"]
     assert "ivr-data" in compose["volumes"]
 
