@@ -1,6 +1,6 @@
 """Hot reload under load: flows rewritten and reloaded while many FastAGI calls run.
 
-Runs :class:`ivr.app.App` in this process (FastAGI, admin API and the store on temporary
+Runs :class:`ivr.app.server.App` in this process (FastAGI, admin API and the store on temporary
 files, loopback only) and drives it with the scripted fake Asterisk
 (``tests/support/fake_asterisk.py``):
 ``--callers`` callers place calls back to back, each prompt "playing" 0-``--prompt-ms`` ms,
@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 from support.fake_asterisk import FakeCallState, FakeCommand, run_fake_call  # noqa: E402
 
-from ivr.app import App, Server  # noqa: E402
+from ivr.app.server import App, Server  # noqa: E402
 from ivr.config import (  # noqa: E402
     AdminSettings,
     AgiSettings,

@@ -128,7 +128,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from ivr.app import serve
+    from ivr.app.server import serve
 
     settings = load_settings(args.config)
     setup_logging(settings.log_level)

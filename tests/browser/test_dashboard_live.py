@@ -1,4 +1,4 @@
-"""The web dashboard in headless Chromium against the REAL server: ``ivr.app.App`` (its admin
+"""The web dashboard in headless Chromium against the REAL server: ``ivr.app.server.App`` (its admin
 API from :func:`ivr.admin.api.make_admin_app` over :class:`ivr.admin.console.ServerConsole`) on a
 seeded SQLite :class:`~ivr.store.records.RecordStore` and the repository's ``flows/``.
 
@@ -25,8 +25,8 @@ import pytest
 from playwright.sync_api import Browser, expect
 from support.browser_page import Dashboard, chromium, dashboard
 
-from ivr.app import App
-from ivr.app import Server as Running
+from ivr.app.server import App
+from ivr.app.server import Server as Running
 from ivr.call.record import CallRecord, Outcome, QueueVisit, SurveyAnswer, SurveyResult
 from ivr.config import AdminSettings, AgiSettings, Settings, SpeechSettings, StoreSettings
 from ivr.flow.loader import load_flow

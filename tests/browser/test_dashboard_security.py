@@ -1,4 +1,4 @@
-"""The console's hardening in headless Chromium against the REAL server (:class:`ivr.app.App`
+"""The console's hardening in headless Chromium against the REAL server (:class:`ivr.app.server.App`
 with a token and reads closed, on the repository's ``flows/``): the security headers on every
 answer, the dashboard working under its Content-Security-Policy with no console error and no
 CSP violation, injected inline code and framing refused, a page reached by another host name
@@ -22,8 +22,8 @@ from playwright.sync_api import Browser, Page, Request, Response, expect
 from support.browser_page import Dashboard, chromium, dashboard
 
 from ivr.admin import guard
-from ivr.app import App
-from ivr.app import Server as Running
+from ivr.app.server import App
+from ivr.app.server import Server as Running
 from ivr.config import AdminSettings, AgiSettings, Secret, Settings, SpeechSettings, StoreSettings
 
 pytestmark = pytest.mark.browser

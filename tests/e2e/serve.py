@@ -259,7 +259,7 @@ class BalanceStub:
 def _pin_flow_clock(at: datetime) -> None:
     """Make the server's clock (flows, records, outbound hours) read ``at`` now, running at
     real speed."""
-    from ivr.app import App
+    from ivr.app.server import App
 
     offset = at.timestamp() - time.time()
     App.clock = staticmethod(lambda: time.time() + offset)  # type: ignore[assignment]

@@ -24,7 +24,7 @@ from support.fake_asterisk import FakeCallState, FakeCommand, run_fake_call
 from ivr.admin import flows_api, guard
 from ivr.admin.api import make_admin_app
 from ivr.admin.console import Health, HealthBoard, LiveCall
-from ivr.app import App, Server
+from ivr.app.server import App, Server
 from ivr.call.record import CallRecord, SurveyAnswer, SurveyResult
 from ivr.config import (
     AdminSettings,
@@ -739,7 +739,7 @@ async def test_health_details_name_no_paths_or_hosts(
     # each component reports its own health; no detail names a file, host or port
     from types import SimpleNamespace as NS
 
-    from ivr.app import agi_health
+    from ivr.app.calls import agi_health
     from ivr.asterisk.ami.client import AmiClient
     from ivr.errors import StoreError
     from ivr.speech.service import SpeechService

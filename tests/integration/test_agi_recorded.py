@@ -21,7 +21,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ivr.app import App, Calls, Server
+from ivr.app.calls import Calls
+from ivr.app.server import App, Server
 from ivr.asterisk.agi import commands
 from ivr.asterisk.agi.protocol import (
     NEED_DATA,

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from support.fake_asterisk import run_fake_call
 
-from ivr.app import App, Server
+from ivr.app.server import App, Server
 from ivr.config import (
     AdminSettings,
     AgiSettings,

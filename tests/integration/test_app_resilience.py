@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from support.fake_asterisk import build_env, env_block, run_fake_call
 
-from ivr.app import DONE, STOPPED_ERROR, App, Server
+from ivr.app.calls import DONE, STOPPED_ERROR
+from ivr.app.server import App, Server
 from ivr.config import AdminSettings, AgiSettings, Settings, SpeechSettings, StoreSettings
 
 FLOW = """

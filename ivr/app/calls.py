@@ -1,0 +1,150 @@
+"""What the server does with each FastAGI call: :class:`Calls` picks its flow, runs it and
+stores its record (:class:`Writes`: after the call, so the caller never waits for the disk),
+then :func:`hand_back` tells the dialplan how it ended; and FastAGI's health
+(:func:`agi_health`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, replace
+
+from ivr.admin.console import LiveCalls
+from ivr.asterisk.agi.channel import AgiChannel
+from ivr.asterisk.agi.protocol import AgiEnvironment
+from ivr.asterisk.agi.server import AgiServer
+from ivr.call.channel import Heard, ListenRequest
+from ivr.call.record import CallRecord
+from ivr.clock import Clock
+from ivr.errors import AgiError, CallHangup
+from ivr.flow.registry import FlowRegistry
+from ivr.health import Health
+from ivr.outbound.answer import run_job
+from ivr.outbound.jobs import Outbound
+from ivr.runtime.interpreter import CallRun, Services
+from ivr.store.records import RecordStore
+
+log = logging.getLogger("ivr.app")
+
+# Set on the channel as the server hands it back: "done" when the flow has finished with the
+# call. Anything else, or nothing at all (a crash, a kill, a deploy, a full server), sends the
+# caller to the dialplan's fallback (an apology and a queue) instead of a silent hang-up.
+RESULT_VARIABLE = "IVR_RESULT"
+DONE = "done"
+STOPPED_ERROR = "server stopping: handed back to the dialplan"
+
+# Hears a speech menu over AudioSocket (the speech service's ``listen``)
+Listener = Callable[[AgiChannel, ListenRequest], Awaitable[Heard]]
+
+
+class Writes:
+    """Record writes after their call: the caller never waits for the disk."""
+
+    def __init__(self, store: RecordStore) -> None:
+        self.store = store
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def after(self, begun: asyncio.Task[None], record: CallRecord) -> None:
+        """Store ``record`` once its begin (``begun``) is done, in a task of its own."""
+        task = asyncio.create_task(self._finish(begun, record))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait for the pending writes (at stop, before the store closes)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks)
+
+    async def _finish(self, begun: asyncio.Task[None], record: CallRecord) -> None:
+        """The final record, after its begin (which may have renamed a duplicate call id)."""
+        try:
+            await begun
+        except Exception as exc:  # the finish below still writes the whole row
+            log.error("call %s: start of the record not stored: %s", record.call_id, exc)
+        try:
+            await self.store.finish(record)
+        except Exception as exc:  # only a closed store refuses: the log keeps the record
+            log.error(
+                "call %s: record not stored (%s): %s",
+                record.call_id,
+                exc,
+                json.dumps(asdict(record), ensure_ascii=False, default=str),
+            )
+
+
+class Calls:
+    """Takes each FastAGI call: picks its flow, runs it, stores its record."""
+
+    def __init__(
+        self,
+        flows: FlowRegistry,
+        live: LiveCalls,
+        store: RecordStore,
+        outbound: Outbound,
+        services: Services,
+        listen: Listener | None,
+        writes: Writes,
+        clock: Clock,
+    ) -> None:
+        self.flows, self.live, self.store, self.outbound = flows, live, store, outbound
+        self._services, self._listen, self._writes, self._clock = services, listen, writes, clock
+
+    def services(self) -> Services:
+        """The call's ports, with the flows loaded now (for sub-flows)."""
+        return replace(self._services, flows=self.flows.library.flows)
+
+    async def handle(self, env: AgiEnvironment, channel: AgiChannel) -> None:
+        """One call: pick the flow by the AGI script path, run it, store its record, and
+        tell the dialplan ``IVR_RESULT=done`` if the flow finished with it (any other call
+        takes the dialplan's fallback)."""
+        library = self.flows.library
+        flow = library.get(env.script)
+        channel.listener = self._listen
+        if "job" in env.params:  # an outbound call answered
+            await run_job(
+                env.params["job"], flow, channel, self.services(), self.store, self.outbound
+            )
+            return
+        if flow is None:
+            log.error(
+                "call %s asked for flow %r, which is not loaded (known: %s); "
+                "handing the call back to the dialplan",
+                env.uniqueid,
+                env.script,
+                ", ".join(sorted(library.flows)) or "none",
+            )
+            await hand_back(channel, "unknown_flow")
+            return
+        run = CallRun(flow, channel, self.services())
+        with self.live.track(run):
+            # The caller never waits for the disk: the row goes in while the flow runs, and
+            # the record after the line is back with Asterisk (the store never loses it).
+            begun = asyncio.create_task(self.store.begin(run.record))
+            try:
+                record = await run.run()
+            except asyncio.CancelledError:  # shutdown grace over: the dialplan takes it
+                run.record.outcome, run.record.error = "error", STOPPED_ERROR
+                run.record.ended_at = self._clock()
+                self._writes.after(begun, run.record)
+                raise
+            await hand_back(channel, "error" if record.outcome == "error" else DONE)
+            self._writes.after(begun, record)
+
+
+async def agi_health(agi: AgiServer) -> Health:
+    """FastAGI: up while it listens (the detail names no address)."""
+    if not agi.sockets:
+        return Health("down", "not listening")
+    return Health("up", f"{agi.active_calls} connection(s)")
+
+
+async def hand_back(channel: AgiChannel, result: str) -> None:
+    """Tell the dialplan how the call ends (``IVR_RESULT``) while the channel is still up."""
+    if channel.hung_up:
+        return
+    try:
+        await channel.set_variable(RESULT_VARIABLE, result)
+    except (CallHangup, AgiError) as exc:
+        log.info("call %s: %s not set: %s", channel.info.uniqueid, RESULT_VARIABLE, exc)
