@@ -17,8 +17,9 @@ from support.flowkit import flow
 from ivr.cli import main
 from ivr.errors import GraphvizError
 from ivr.flow import model as m
-from ivr.flow.graph import analyse, flow_dot, flow_edges, flow_svg, node_kind, render_dot
+from ivr.flow.graph import flow_dot, flow_svg, node_kind, render_dot
 from ivr.flow.loader import load_flow
+from ivr.flow.reachability import analyse, flow_edges
 
 ROOT = Path(__file__).resolve().parents[2]
 BANK = ROOT / "flows" / "bank.yaml"

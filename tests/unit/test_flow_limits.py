@@ -15,9 +15,9 @@ import pytest
 from ivr.cli import main
 from ivr.errors import FlowErrors
 from ivr.flow import model as m
-from ivr.flow.graph import flow_edges
 from ivr.flow.library import load_library
 from ivr.flow.loader import load_flow, parse_flow
+from ivr.flow.reachability import flow_edges
 from ivr.flow.registry import FlowRegistry
 from ivr.flow.source import load_source
 from ivr.flow.validate import check_flow
