@@ -17,8 +17,9 @@ from ivr.call.channel import Channel, Prompt
 from ivr.call.record import CallRecord
 from ivr.errors import CallHangup
 from ivr.flow import model as m
-from ivr.outbound.jobs import Job, Outbound
+from ivr.outbound.jobs import Outbound
 from ivr.runtime.interpreter import CallRun, Services
+from ivr.store.outbound import Job
 from ivr.store.records import RecordStore
 
 log = logging.getLogger("ivr.outbound.answer")

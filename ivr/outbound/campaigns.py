@@ -9,19 +9,16 @@ in short transactions, so a running server's call records are never locked out f
 dialer may start on the first numbers while the rest go in); an import cut off says how far
 it got, and running it again adds the rest. Answered calls
 run the flow and leave a call record (variables ``campaign`` and the list's columns);
-``status`` counts what happened.
+``status`` counts what happened. The SQL is :class:`ivr.store.campaigns.CampaignStore`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
 import csv
-import functools
 import json
 import logging
 import re
-import sqlite3
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +28,7 @@ from ivr.errors import CampaignError, HoursSpecError, StoreError
 from ivr.flow.hours import parse_hours
 from ivr.flow.numbers import NUMBER
 from ivr.outbound.jobs import PAUSE_S, dial_string
+from ivr.store.campaigns import CampaignCall, CampaignStore
 from ivr.store.records import RecordStore
 
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -39,7 +37,6 @@ MAX_VALUE = 200  # characters per list value
 # An import holds the database's write lock for about BATCH_S per transaction (the live
 # server's call records wait that long at most), then lets go for PAUSE_S (see ivr.outbound.jobs).
 BATCH_S = 0.05
-CHUNK_ROWS = 500  # rows per executemany: a few ms, so a batch ends close to BATCH_S
 
 log = logging.getLogger("ivr.outbound.campaigns")
 
@@ -121,40 +118,9 @@ def _check(s: Settings) -> None:
         )
 
 
-def _write_campaign(conn: sqlite3.Connection, s: Settings, now: float) -> None:
-    """Create the campaign row, or update its limits; a campaign keeps its flow."""
-    conn.execute(
-        "INSERT INTO campaigns (name, flow, rate, max_concurrent, hours, timezone,"
-        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET"
-        " rate = excluded.rate, max_concurrent = excluded.max_concurrent,"
-        " hours = excluded.hours, timezone = excluded.timezone",
-        (
-            s.name,
-            s.flow,
-            s.rate,
-            s.max_concurrent,
-            json.dumps(s.hours) if s.hours else "",
-            s.timezone,
-            now,
-        ),
-    )
-    flow = conn.execute("SELECT flow FROM campaigns WHERE name = ?", (s.name,)).fetchone()[0]
-    if flow != s.flow:
-        raise CampaignError(f"campaign {s.name} runs flow {flow}, not {s.flow}")
-
-
-Row = tuple[object, ...]
-
-_INSERT = (
-    "INSERT OR IGNORE INTO outbound (kind, call_id, flow, target, number, channel, caller_id,"
-    " due_at, max_attempts, retry_after_s, created_at, updated_at, variables)"
-    " VALUES ('campaign', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-
-
-def _outbound_rows(s: Settings, calls: CallList, now: float) -> list[Row]:
-    """The parameters of :data:`_INSERT` for each number of the list."""
-    rows: list[Row] = []
+def _outbound_rows(s: Settings, calls: CallList, now: float) -> list[CampaignCall]:
+    """The campaign call of each number of the list."""
+    rows: list[CampaignCall] = []
     for row in calls.rows:
         variables = {k: v for k, v in row.items() if k != "number"}
         key = f"campaign:{s.name}:{row['number'].lstrip('+')}"  # UNIQUE: never added twice
@@ -177,22 +143,6 @@ def _outbound_rows(s: Settings, calls: CallList, now: float) -> list[Row]:
     return rows
 
 
-def _insert_batch(
-    conn: sqlite3.Connection, *, rows: list[Row], first: int, budget_s: float
-) -> tuple[int, int]:
-    """Insert ``rows[first:]`` in chunks until ``budget_s`` has passed (the transaction holds
-    the write lock that long); how many rows were written, and how many of them are new."""
-    deadline = time.monotonic() + budget_s
-    end, added = first, 0
-    while end < len(rows):
-        chunk = rows[end : end + CHUNK_ROWS]
-        added += conn.executemany(_INSERT, chunk).rowcount
-        end += len(chunk)
-        if time.monotonic() >= deadline:
-            break
-    return end - first, added
-
-
 def _stopped(name: str, written: int, total: int, added: int, why: object) -> str:
     return (
         f"campaign {name}: the import stopped after {written} of {total} numbers "
@@ -207,7 +157,7 @@ class Campaigns:
     def __init__(
         self, store: RecordStore, clock: Clock = system_clock, *, batch_s: float = BATCH_S
     ) -> None:
-        self.store = store
+        self.table = CampaignStore(store)
         self.clock = clock
         self.batch_s = batch_s
 
@@ -221,17 +171,21 @@ class Campaigns:
         _check(s)
         now = self.clock()
         rows = _outbound_rows(s, calls, now)  # built before any lock is taken
-        await self.store.transaction(lambda conn: _write_campaign(conn, s, now))
+        await self.table.save(  # a campaign keeps its flow: CampaignError if s.flow is another
+            name=s.name,
+            flow=s.flow,
+            rate=s.rate,
+            max_concurrent=s.max_concurrent,
+            hours_json=json.dumps(s.hours) if s.hours else "",
+            timezone=s.timezone,
+            now=now,
+        )
         written = added = 0
         try:
             while written < len(rows):
                 if written:
                     await asyncio.sleep(PAUSE_S)  # a waiting writer's busy handler gets in
-                n, new = await self.store.transaction(
-                    functools.partial(
-                        _insert_batch, rows=rows, first=written, budget_s=self.batch_s
-                    )
-                )
+                n, new = await self.table.insert_calls(rows, written, self.batch_s)
                 written, added = written + n, added + new
         except StoreError as exc:
             raise CampaignError(_stopped(s.name, written, len(rows), added, exc)) from exc
@@ -244,53 +198,22 @@ class Campaigns:
     async def set_state(self, name: str, state: str) -> None:
         """``active`` or ``paused``; the dialer stops starting calls at once when paused
         (calls already ringing go on)."""
-        changed = await self.store.transaction(
-            lambda c: (
-                c.execute("UPDATE campaigns SET state = ? WHERE name = ?", (state, name)).rowcount
-            )
-        )
-        if not changed:
+        if not await self.table.set_state(name, state):
             raise CampaignError(f"no campaign named {name!r}")
 
     async def status(self, name: str) -> dict[str, Any]:
         """The campaign's settings and counts: calls by state, results, and interested."""
-
-        def read(conn: sqlite3.Connection) -> dict[str, Any]:
-            row = conn.execute(
-                "SELECT flow, rate, max_concurrent, state FROM campaigns WHERE name = ?", (name,)
-            ).fetchone()
-            if row is None:
-                raise CampaignError(f"no campaign named {name!r}")
-            by_status = dict(
-                conn.execute(
-                    "SELECT status, COUNT(*) FROM outbound WHERE kind = 'campaign' AND target = ?"
-                    " GROUP BY status",
-                    (name,),
-                ).fetchall()
-            )
-            results = dict(
-                conn.execute(
-                    "SELECT last_result, COUNT(*) FROM outbound WHERE kind = 'campaign' AND"
-                    " target = ? AND last_result != '' GROUP BY last_result",
-                    (name,),
-                ).fetchall()
-            )
-            interested = conn.execute(
-                "SELECT COUNT(*) FROM calls WHERE json_extract(variables, '$.campaign') = ?"
-                " AND json_extract(variables, '$.interested') = 'yes'",
-                (name,),
-            ).fetchone()[0]
-            total = sum(by_status.values())
-            return {
-                "name": name,
-                "flow": row[0],
-                "rate": row[1],
-                "max_concurrent": row[2],
-                "state": row[3],
-                "numbers": total,
-                "by_status": by_status,
-                "results": results,
-                "interested": interested,
-            }
-
-        return await self.store.transaction(read)
+        counts = await self.table.counts(name)
+        if counts is None:
+            raise CampaignError(f"no campaign named {name!r}")
+        return {
+            "name": name,
+            "flow": counts.flow,
+            "rate": counts.rate,
+            "max_concurrent": counts.max_concurrent,
+            "state": counts.state,
+            "numbers": sum(counts.by_status.values()),
+            "by_status": counts.by_status,
+            "results": counts.results,
+            "interested": counts.interested,
+        }

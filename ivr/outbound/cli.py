@@ -16,7 +16,8 @@ from ivr.config import load_settings
 from ivr.errors import CampaignError
 from ivr.flow.library import load_library
 from ivr.outbound.campaigns import Campaigns, Settings, read_list
-from ivr.outbound.jobs import Job, Outbound
+from ivr.outbound.jobs import Outbound
+from ivr.store.outbound import Job
 from ivr.store.records import RecordStore
 
 

@@ -18,13 +18,12 @@ from ivr.outbound.jobs import (
     CONTEXT,
     REASONS,
     Campaign,
-    Job,
     Offer,
     Outbound,
     Rules,
-    Target,
     hours_from_json,
 )
+from ivr.store.outbound import Job, Target
 
 log = logging.getLogger("ivr.outbound")
 

@@ -1,7 +1,8 @@
 """Outbound calls placed over AMI: queued callbacks and outbound post-call surveys.
 
-Every outbound call is a row in the ``outbound`` table first (:class:`Outbound` books it),
-so it survives a restart and is never placed twice:
+Every outbound call is a row in the ``outbound`` table first (:class:`Outbound` books it;
+the SQL is :class:`ivr.store.outbound.JobStore`'s), so it survives a restart and is never
+placed twice:
 
 - ``UNIQUE (kind, call_id)``: one callback and one survey per call at most;
 - the attempt is written (``dialing``, attempts + 1) **before** ``Originate`` is sent, and a
@@ -30,8 +31,7 @@ import functools
 import json
 import logging
 import re
-import sqlite3
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -42,6 +42,8 @@ from ivr.flow import model as m
 from ivr.flow.hours import BusinessHours, Holiday, parse_hours
 from ivr.flow.numbers import NUMBER, CallPolicy, Refusal
 from ivr.runtime.context import BookedBy
+from ivr.store.campaigns import CampaignStore
+from ivr.store.outbound import Booking, DailyLimits, Job, JobStore, Key, Target
 from ivr.store.records import RecordStore
 
 log = logging.getLogger("ivr.outbound.jobs")
@@ -53,52 +55,6 @@ CONTEXT = "ivr-outbound"  # asterisk-conf/extensions.conf
 # call records) every 1-25 ms in its first 128 ms, so it gets in between two of them.
 BATCH_ROWS = 10_000
 PAUSE_S = 0.03
-
-
-@dataclass(frozen=True)
-class Job:
-    id: int
-    kind: str  # "callback" | "survey" | "campaign"
-    call_id: str
-    flow: str
-    target: str
-    number: str
-    channel: str
-    caller_id: str
-    attempts: int
-    max_attempts: int
-    retry_after_s: float
-    status: str
-    variables_json: str = "{}"
-    hours_json: str | None = None  # the calling hours booked with ("" any hour; None: see rules)
-    max_concurrent: int | None = None  # booked with (None: a campaign's, or booked before v4)
-    reason: str = ""  # why it is held (or failed without running its flow)
-    last_result: str = ""
-
-    @property
-    def variables(self) -> dict[str, str]:
-        data = json.loads(self.variables_json)
-        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
-
-
-@dataclass(frozen=True)
-class Target:
-    """What due jobs are placed for: one callback offer, survey or campaign, with the rules
-    its jobs were booked with (None: not kept on the job). The dialer selects per target."""
-
-    kind: str
-    flow: str
-    target: str  # queue node id, survey name or campaign name
-    hours_json: str | None = None
-    max_concurrent: int | None = None
-
-    @property
-    def key(self) -> Key:
-        return self.kind, self.flow, self.target
-
-
-Key = tuple[str, str, str]  # kind, flow, target: calls in progress are counted per key
-_IN_TARGET = "kind = ? AND flow = ? AND target = ? AND hours IS ? AND max_concurrent IS ?"
 
 
 @dataclass(frozen=True)
@@ -183,10 +139,12 @@ def dial_string(pattern: str, number: str) -> str:
 
 
 class Outbound:
-    """Books and tracks outbound calls in the record store (the interpreter's OutboundPort)."""
+    """Books and tracks outbound calls in the record store (the interpreter's OutboundPort):
+    the policy (what to book, with which limits and rules, when) over :class:`JobStore`."""
 
     def __init__(self, store: RecordStore, clock: Clock = system_clock) -> None:
-        self.store = store
+        self.table = JobStore(store)
+        self.campaign_table = CampaignStore(store)
         self.clock = clock
 
     # -- booking (OutboundPort)
@@ -226,41 +184,26 @@ class Outbound:
         if refusal is not None:
             return refusal
         channel = dial_string(offer.dial, number)
-        caller_id = offer.caller_id if isinstance(offer, m.OutboundSurvey) else ""
-        booked_by = by.caller.removeprefix("+")
         now = self.clock()
-
-        def insert(conn: sqlite3.Connection) -> Refusal | bool:
-            over = _over_limit(conn, kind, booked_by, number, policy, now)
-            if over is not None:
-                return over
-            cursor = conn.execute(
-                "INSERT OR IGNORE INTO outbound (kind, call_id, flow, target, number, channel,"
-                " caller_id, due_at, max_attempts, retry_after_s, created_at, updated_at,"
-                " hours, max_concurrent, booked_by)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    kind,
-                    call_id,
-                    by.flow,
-                    target,
-                    number,
-                    channel,
-                    caller_id,
-                    now + due_in_s,
-                    offer.attempts,
-                    offer.retry_after_s,
-                    now,
-                    now,
-                    hours_to_json(offer.hours),
-                    offer.max_concurrent,
-                    booked_by,
-                ),
-            )
-            return cursor.rowcount == 1
-
-        booked = await self.store.transaction(insert, durable=True)  # promised to the caller
-        if isinstance(booked, str):
+        booking = Booking(
+            kind=kind,
+            call_id=call_id,
+            flow=by.flow,
+            target=target,
+            number=number,
+            channel=channel,
+            caller_id=offer.caller_id if isinstance(offer, m.OutboundSurvey) else "",
+            due_at=now + due_in_s,
+            max_attempts=offer.attempts,
+            retry_after_s=offer.retry_after_s,
+            hours_json=hours_to_json(offer.hours),
+            max_concurrent=offer.max_concurrent,
+            booked_by=by.caller.removeprefix("+"),
+        )
+        # rows created in the last 24 h by the injected clock
+        limits = DailyLimits(policy.per_caller_per_day, policy.per_number_per_day, now - DAY_S)
+        booked = await self.table.book(booking, limits, now)
+        if booked in ("caller_limit", "number_limit"):
             log.info("[%s] %s to %s refused: %s", call_id, kind, mask_number(number), booked)
             return booked
         log.info(
@@ -268,123 +211,59 @@ class Outbound:
             call_id,
             kind,
             mask_number(number),
-            "booked" if booked else "already booked",
+            "booked" if booked == "booked" else "already booked",
             due_in_s,
         )
         return None
 
     async def campaigns(self) -> dict[str, Campaign]:
-        rows = await self.store.transaction(
-            lambda c: c.execute(
-                "SELECT name, flow, rate, max_concurrent, hours, timezone, state FROM campaigns"
-            ).fetchall()
-        )
         out = {}
-        for name, flow, rate, limit, hours, tz, state in rows:
-            parsed = parse_hours(json.loads(hours), [], tz) if hours else None
-            out[name] = Campaign(name, flow, float(rate), int(limit), parsed, tz, state)
+        for row in await self.campaign_table.campaigns():
+            tz = row.timezone
+            hours = parse_hours(json.loads(row.hours_json), [], tz) if row.hours_json else None
+            out[row.name] = Campaign(
+                row.name, row.flow, row.rate, row.max_concurrent, hours, tz, row.state
+            )
         return out
 
     # -- opt-out list
     async def opt_out(self, number: str) -> None:
-        await self.store.transaction(
-            lambda c: c.execute(
-                "INSERT OR REPLACE INTO opt_out (number, at) VALUES (?, ?)", (number, self.clock())
-            )
-        )
+        await self.table.opt_out(number, self.clock())
 
     async def opted_out(self, number: str) -> bool:
-        return bool(
-            await self.store.transaction(
-                lambda c: c.execute("SELECT 1 FROM opt_out WHERE number = ?", (number,)).fetchone()
-            )
-        )
+        return await self.table.opted_out(number)
 
     # -- the dialer's side
     async def due(self, limit: int = 20) -> list[Job]:
         """Due pending jobs of every kind, oldest first (for tools; the dialer selects per
         target, so that jobs it cannot place yet hide no others)."""
-        now = self.clock()
-        rows = await self.store.transaction(
-            lambda c: c.execute(
-                f"SELECT {_JOB_COLUMNS} FROM outbound WHERE status = 'pending' AND due_at <= ?"
-                " ORDER BY due_at, id LIMIT ?",
-                (now, limit),
-            ).fetchall()
-        )
-        return [Job(*row) for row in rows]
+        return await self.table.due(self.clock(), limit)
 
     async def due_targets(self) -> list[Target]:
         """Callback offers and surveys with jobs due now, one per set of booked rules, the
         longest waiting first (campaigns are listed by :meth:`campaigns`)."""
-        now = self.clock()
-        rows = await self.store.transaction(
-            lambda c: c.execute(
-                "SELECT kind, flow, target, hours, max_concurrent FROM outbound"
-                " WHERE status = 'pending' AND kind IN ('callback', 'survey') AND due_at <= ?"
-                " GROUP BY kind, flow, target, hours, max_concurrent ORDER BY MIN(due_at)",
-                (now,),
-            ).fetchall()
-        )
-        return [Target(*row) for row in rows]
+        return await self.table.due_targets(self.clock())
 
     async def due_in(self, target: Target, limit: int) -> list[Job]:
         """Up to ``limit`` due jobs of ``target``, oldest first."""
-        now = self.clock()
-        rows = await self.store.transaction(
-            lambda c: c.execute(
-                f"SELECT {_JOB_COLUMNS} FROM outbound WHERE status = 'pending' AND {_IN_TARGET}"
-                " AND due_at <= ? ORDER BY due_at, id LIMIT ?",
-                (*_target_params(target), now, limit),
-            ).fetchall()
-        )
-        return [Job(*row) for row in rows]
+        return await self.table.due_in(target, self.clock(), limit)
 
     async def in_progress(self) -> dict[Key, int]:
         """Calls ringing or answered (not done yet), per kind, flow and target."""
-        rows = await self.store.transaction(
-            lambda c: c.execute(
-                "SELECT kind, flow, target, COUNT(*) FROM outbound"
-                " WHERE status IN ('dialing', 'answered') GROUP BY kind, flow, target"
-            ).fetchall()
-        )
-        return {(str(kind), str(flow), str(target)): int(n) for kind, flow, target, n in rows}
+        return await self.table.in_progress()
 
     async def get(self, job_id: int) -> Job | None:
-        row = await self.store.transaction(
-            lambda c: c.execute(
-                f"SELECT {_JOB_COLUMNS} FROM outbound WHERE id = ?", (job_id,)
-            ).fetchone()
-        )
-        return Job(*row) if row else None
+        return await self.table.get(job_id)
 
     async def jobs(self, status: str | None = None) -> list[Job]:
         """Every job (or those with ``status``), oldest first."""
-        where, params = (" WHERE status = ?", (status,)) if status else ("", ())
-        rows = await self.store.transaction(
-            lambda c: c.execute(
-                f"SELECT {_JOB_COLUMNS} FROM outbound{where} ORDER BY id", params
-            ).fetchall()
-        )
-        return [Job(*row) for row in rows]
+        return await self.table.jobs(status)
 
     async def hold(self, target: Target, reason: str) -> int:
         """Keep due jobs of ``target`` from being dialled (its flow or node is gone), saying
         why; how many were held. At most BATCH_ROWS at once: the dialer's next round holds
         more (it dials none of them meanwhile)."""
-        now = self.clock()
-        held = int(
-            await self.store.transaction(
-                lambda c: (
-                    c.execute(
-                        "UPDATE outbound SET status = 'held', reason = ?, updated_at = ?"
-                        " WHERE id IN (SELECT id FROM outbound WHERE status = 'pending'"
-                        f" AND {_IN_TARGET} AND due_at <= ? LIMIT ?)",
-                        (reason, now, *_target_params(target), now, BATCH_ROWS),
-                    ).rowcount
-                )
-            )
-        )
+        held = await self.table.hold(target, reason, self.clock(), BATCH_ROWS)
         if held:
             log.warning(
                 "%d %s calls of %s/%s held: %s",
@@ -398,21 +277,18 @@ class Outbound:
 
     async def release_campaign(self, name: str) -> int:
         """Campaign ``name``'s held calls back to pending, due now; how many."""
-        return await self._release("kind = 'campaign' AND target = ?", (name,))
+        return await self._release(functools.partial(self.table.release_campaign, name))
 
     async def release_jobs(self, ids: Sequence[int]) -> int:
         """These jobs back to pending, due now, those that are held; how many."""
-        marks = ", ".join("?" * len(ids))
-        return await self._release(f"id IN ({marks})", tuple(ids)) if ids else 0
+        return await self._release(functools.partial(self.table.release_jobs, ids)) if ids else 0
 
-    async def _release(self, where: str, params: tuple[object, ...]) -> int:
-        """Held jobs matching ``where`` back to pending, due now (held jobs were due already:
-        their retry delay has passed), BATCH_ROWS at a time, PAUSE_S apart."""
+    async def _release(self, batch: Callable[[float, int], Awaitable[int]]) -> int:
+        """Held jobs back to pending, due now (held jobs were due already: their retry delay
+        has passed), ``batch`` of BATCH_ROWS at a time, PAUSE_S apart."""
         released = 0
         while True:
-            n = await self.store.transaction(
-                functools.partial(_release_batch, where=where, params=params, now=self.clock())
-            )
+            n = await batch(self.clock(), BATCH_ROWS)
             released += n
             if n < BATCH_ROWS:
                 return released
@@ -420,89 +296,31 @@ class Outbound:
 
     async def start_attempt(self, job: Job) -> bool:
         """Mark the job ``dialing`` (attempt + 1) before dialling; False if it moved on."""
-        now = self.clock()
-        return bool(
-            await self.store.transaction(
-                lambda c: (
-                    c.execute(
-                        "UPDATE outbound SET status = 'dialing', attempts = attempts + 1,"
-                        " updated_at = ? WHERE id = ? AND status = 'pending'",
-                        (now, job.id),
-                    ).rowcount
-                ),
-                durable=True,
-            )
-        )  # a lost mark would dial the same customer again after a restart
+        return await self.table.start_attempt(job.id, self.clock())
 
     async def attempt_failed(self, job: Job, result: str) -> None:
         """No answer, busy, or an unknown fate: retry later, or give up after the last."""
         now = self.clock()
-        await self.store.transaction(
-            lambda c: c.execute(
-                "UPDATE outbound SET status = CASE WHEN attempts >= max_attempts THEN 'failed'"
-                " ELSE 'pending' END, due_at = ?, last_result = ?, updated_at = ?"
-                " WHERE id = ? AND status = 'dialing'",
-                (now + job.retry_after_s, result, now, job.id),
-            )
-        )
+        await self.table.attempt_failed(job.id, result, now + job.retry_after_s, now)
 
     async def answered(self, job_id: int) -> Job | None:
         """The callee answered and the AGI call arrived: claim the job (once)."""
-        now = self.clock()
-        claimed = await self.store.transaction(
-            lambda c: (
-                c.execute(
-                    "UPDATE outbound SET status = 'answered', last_result = 'answered',"
-                    " updated_at = ? WHERE id = ? AND status = 'dialing'",
-                    (now, job_id),
-                ).rowcount
-            ),
-            durable=True,
-        )  # lost, recover() would take the job for unanswered and re-dial
+        claimed = await self.table.answered(job_id, self.clock())
         return await self.get(job_id) if claimed else None
 
     async def failed(self, job_id: int, result: str, reason: str) -> None:
         """Close an answered job that could not run its flow (the callee was reached: never
         dialled again by itself)."""
-        now = self.clock()
-        await self.store.transaction(
-            lambda c: c.execute(
-                "UPDATE outbound SET status = 'failed', last_result = ?, reason = ?, updated_at = ?"
-                " WHERE id = ? AND status = 'answered'",
-                (result, reason, now, job_id),
-            )
-        )
+        await self.table.failed(job_id, result, reason, self.clock())
 
     async def done(self, job_id: int, result: str) -> None:
-        now = self.clock()
-        await self.store.transaction(
-            lambda c: c.execute(
-                "UPDATE outbound SET status = 'done', last_result = ?, updated_at = ? WHERE id = ?",
-                (result, now, job_id),
-            )
-        )
+        await self.table.done(job_id, result, self.clock())
 
     async def recover(self) -> int:
         """At start-up: attempts cut off by the last stop count as failed attempts (how many
         will be retried). An ``answered`` job reached its callee: it is closed, never re-dialled
         (a second call to the same customer is worse than a cut-off one)."""
-        now = self.clock()
-
-        def close_and_requeue(conn: sqlite3.Connection) -> tuple[int, int]:
-            closed = conn.execute(
-                "UPDATE outbound SET status = 'done', last_result = 'interrupted',"
-                " updated_at = ? WHERE status = 'answered'",
-                (now,),
-            ).rowcount
-            requeued = conn.execute(
-                "UPDATE outbound SET status = CASE WHEN attempts >= max_attempts THEN 'failed'"
-                " ELSE 'pending' END, due_at = ? + retry_after_s, last_result = 'interrupted',"
-                " updated_at = ? WHERE status = 'dialing'",
-                (now, now),
-            ).rowcount
-            return closed, requeued
-
-        closed, requeued = await self.store.transaction(close_and_requeue)
+        closed, requeued = await self.table.recover(self.clock())
         if closed:
             log.warning(
                 "%d answered outbound calls were cut off by the last stop: closed as "
@@ -510,47 +328,3 @@ class Outbound:
                 closed,
             )
         return int(requeued)
-
-
-def _over_limit(
-    conn: sqlite3.Connection, kind: str, booked_by: str, number: str, policy: CallPolicy, now: float
-) -> Refusal | None:
-    """The daily limit ``kind`` bookings by this caller or to this number would pass, if
-    any: rows created in the last 24 h by the injected clock (index outbound_kind_created)."""
-    since = now - DAY_S
-    by_caller = conn.execute(
-        "SELECT COUNT(*) FROM outbound WHERE kind = ? AND created_at > ? AND booked_by = ?",
-        (kind, since, booked_by),
-    ).fetchone()[0]
-    if by_caller >= policy.per_caller_per_day:
-        return "caller_limit"
-    bare = number.removeprefix("+")
-    to_number = conn.execute(
-        "SELECT COUNT(*) FROM outbound WHERE kind = ? AND created_at > ? AND number IN (?, ?)",
-        (kind, since, bare, "+" + bare),
-    ).fetchone()[0]
-    return "number_limit" if to_number >= policy.per_number_per_day else None
-
-
-def _release_batch(
-    conn: sqlite3.Connection, *, where: str, params: tuple[object, ...], now: float
-) -> int:
-    return int(
-        conn.execute(
-            "UPDATE outbound SET status = 'pending', reason = '', due_at = ?, updated_at = ?"
-            f" WHERE id IN (SELECT id FROM outbound WHERE status = 'held' AND {where} LIMIT ?)",
-            (now, now, *params, BATCH_ROWS),
-        ).rowcount
-    )
-
-
-def _target_params(t: Target) -> tuple[object, ...]:
-    """The parameters of :data:`_IN_TARGET`."""
-    return t.kind, t.flow, t.target, t.hours_json, t.max_concurrent
-
-
-_JOB_COLUMNS = (
-    "id, kind, call_id, flow, target, number, channel, caller_id, attempts,"
-    " max_attempts, retry_after_s, status, variables, hours, max_concurrent,"
-    " reason, last_result"
-)
