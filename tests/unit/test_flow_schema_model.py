@@ -171,7 +171,7 @@ def test_a_yaml_key_left_out_means_the_model_default() -> None:
 
 
 def test_every_node_kind_has_a_loader_entry() -> None:
-    from ivr.flow.loader import _Builder
+    from ivr.flow.node_builders import NodeBuilder
 
-    missing = [k for k in m.KINDS if not callable(getattr(_Builder, f"_{k}", None))]
-    assert not missing, f"add _Builder._KIND to ivr/flow/loader.py for: {missing}"
+    missing = [k for k in m.KINDS if not callable(getattr(NodeBuilder, f"_{k}", None))]
+    assert not missing, f"add NodeBuilder._KIND to ivr/flow/node_builders.py for: {missing}"
