@@ -33,6 +33,8 @@ from ivr.flow.graph_labels import (
     node_details,
     shorten,
 )
+from ivr.flow.model_values import BACK, HANGUP, RETURN
+from ivr.flow.node import EdgeStyle, Node
 from ivr.flow.reachability import Edge, FlowAnalysis, analyse, flow_edges
 
 __all__ = [
@@ -69,7 +71,7 @@ _NODE_STYLE: dict[str, tuple[str, str, str]] = {
 _OTHER_STYLE = ("box", "", "#ffffff")  # a node kind this module does not know yet
 
 # style -> (colour, line style)
-_EDGE_STYLE: dict[m.EdgeStyle, tuple[str, str]] = {
+_EDGE_STYLE: dict[EdgeStyle, tuple[str, str]] = {
     "next": ("#333333", "solid"),
     "option": ("#1f4e8c", "solid"),
     "retry": ("#8a5a00", "dashed"),
@@ -85,7 +87,7 @@ DEAD_END_FILL = "#ffe3e3"
 UNREACHABLE_COLOUR = "#757575"
 
 
-def node_kind(node: m.Node) -> str:
+def node_kind(node: Node) -> str:
     """``menu``, ``play``, ``transfer``... (``say`` nodes are ``play`` nodes)."""
     return node.kind
 
@@ -188,11 +190,11 @@ def _pseudo_statement(target: str, ids: DotIds) -> str:
         label = f'<FONT POINT-SIZE="10"><I>sub-flow</I></FONT><BR/><B>{html_escape(target[5:])}</B>'
         attrs = 'shape=tab, style="filled,dashed", fillcolor="#f2fbfc", color="#0b6470"'
         cls = "ivr-subflow"
-    elif target in (m.HANGUP, m.RETURN):
+    elif target in (HANGUP, RETURN):
         label = f"<B>{target}</B>"
         attrs = 'shape=doublecircle, fillcolor="#f5f5f5", color="#333333", fontsize=10'
         cls = "ivr-end"
-    elif target == m.BACK:
+    elif target == BACK:
         label = "<I>previous menu</I>"
         attrs = 'shape=plaintext, style="", fontsize=10'
         cls = "ivr-back"
@@ -206,9 +208,9 @@ def _pseudo_statement(target: str, ids: DotIds) -> str:
     return f'  {ids.of(target)} [label=<{label}>, {attrs}, class="{cls}"];'
 
 
-def _merge(edges: list[Edge]) -> dict[tuple[str, str, m.EdgeStyle], list[str]]:
+def _merge(edges: list[Edge]) -> dict[tuple[str, str, EdgeStyle], list[str]]:
     """Parallel arrows of one style become one arrow with every label (``1``, ``2``)."""
-    out: dict[tuple[str, str, m.EdgeStyle], list[str]] = {}
+    out: dict[tuple[str, str, EdgeStyle], list[str]] = {}
     for e in edges:
         labels = out.setdefault((e.source, e.target, e.style), [])
         if e.label not in labels:

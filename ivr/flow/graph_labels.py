@@ -11,6 +11,7 @@ import re
 
 from ivr.flow import model as m
 from ivr.flow.hours import DAYS, BusinessHours
+from ivr.flow.model_values import PromptSpec, SayValue
 
 __all__ = [
     "LABEL_MAX",
@@ -71,10 +72,10 @@ def node_details(node: object) -> list[str]:
     return out
 
 
-def _prompt_text(prompt: m.PromptSpec) -> str:
+def _prompt_text(prompt: PromptSpec) -> str:
     out = []
     for part in prompt.parts(prompt.default_language):
-        if isinstance(part, m.SayValue):
+        if isinstance(part, SayValue):
             out.append(f"{{{part.variable}}}")
         elif part.kind == "text":
             out.append(part.value)

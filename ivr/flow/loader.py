@@ -15,6 +15,13 @@ from typing import Any
 
 from ivr.errors import FlowError, FlowErrors
 from ivr.flow import model as m
+from ivr.flow.model_values import (
+    RESERVED_TARGETS,
+    NumberRules,
+    OutboundSurvey,
+    SurveyQuestion,
+    SurveySpec,
+)
 from ivr.flow.node_builders import (
     CALLER_ID,
     DIAL_PATTERN,
@@ -114,7 +121,7 @@ class _Builder(NodeBuilder):
 
     def node(self, node_id: str, body: dict[str, Any]) -> m.FlowNode | None:
         base: Path = ("nodes", node_id)
-        if node_id in m.RESERVED_TARGETS:
+        if node_id in RESERVED_TARGETS:
             self.err(base, f"'{node_id}' is a reserved word; give the node another id")
             return None
         kinds = [k for k in body if k in KINDS]
@@ -146,7 +153,7 @@ class _Builder(NodeBuilder):
         except Invalid:
             return None
 
-    def number_rules(self, spec: dict[str, Any] | None) -> m.NumberRules | None:
+    def number_rules(self, spec: dict[str, Any] | None) -> NumberRules | None:
         """``number_policy:`` (its shape is checked by the schema)."""
         if spec is None:
             return None
@@ -163,7 +170,7 @@ class _Builder(NodeBuilder):
                         f"{key}: {prefix!r} is not a prefix; "
                         "write digits with an optional leading +, like '0900' or '+'",
                     )
-        return m.NumberRules(
+        return NumberRules(
             allow_prefixes=tuple(spec.get("allow_prefixes", ())),
             deny_prefixes=tuple(spec.get("deny_prefixes", ())),
             min_digits=lo,
@@ -173,12 +180,12 @@ class _Builder(NodeBuilder):
             edit=spec.get("edit"),
         )
 
-    def surveys(self, section: dict[str, Any]) -> dict[str, m.SurveySpec]:
-        out: dict[str, m.SurveySpec] = {}
+    def surveys(self, section: dict[str, Any]) -> dict[str, SurveySpec]:
+        out: dict[str, SurveySpec] = {}
         for name, spec in section.items():
             path: Path = ("surveys", name)
             questions = tuple(
-                m.SurveyQuestion(
+                SurveyQuestion(
                     q["id"],
                     self.prompt(q["prompt"], (*path, "questions", i, "prompt")),
                     **given(q, scale=str),
@@ -214,7 +221,7 @@ class _Builder(NodeBuilder):
                     )
                 except Invalid:
                     continue
-                outbound = m.OutboundSurvey(
+                outbound = OutboundSurvey(
                     dial=dial,
                     hours=hours,
                     **caller_id,
@@ -222,7 +229,7 @@ class _Builder(NodeBuilder):
                         o, delay_s=float, attempts=int, retry_after_s=float, max_concurrent=int
                     ),
                 )
-            out[name] = m.SurveySpec(
+            out[name] = SurveySpec(
                 name=name,
                 line=self.src.where(path)[0],
                 questions=questions,

@@ -1,73 +1,35 @@
-"""Typed flow model: what the loader builds from YAML and the interpreter walks.
+"""Typed flow model: the node kinds and the :class:`Flow`, what the loader builds from YAML and
+the interpreter walks.
 
 Frozen dataclasses, no I/O. A :class:`Flow` is immutable, so a call keeps the version it
-started with while a reload swaps in a new one.
+started with while a reload swaps in a new one. Each node kind extends
+:class:`~ivr.flow.node.Node` and owns its parts; the values shared between kinds and flows
+(prompts, reserved targets, callback offers, number rules, surveys) are in
+:mod:`ivr.flow.model_values`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
+
+from ivr.flow.model_values import (
+    BACK,
+    HANGUP,
+    REPEAT,
+    CallbackOffer,
+    NumberRules,
+    PromptSpec,
+    SurveySpec,
+)
+from ivr.flow.node import Exit, Node, YamlPath
 
 if TYPE_CHECKING:
     from ivr.flow.expr import Expression
     from ivr.flow.hours import BusinessHours
     from ivr.flow.regex import Matcher
     from ivr.flow.template import Template
-
-# Targets with a meaning of their own; node ids may not use them.
-HANGUP = "hangup"  # end the call (the flow is done)
-RETURN = "return"  # leave a sub-flow, continue after the `call` node
-REPEAT = "repeat"  # menu option: play the menu again
-BACK = "back"  # menu option: return to the previous menu
-RESERVED_TARGETS = frozenset({HANGUP, RETURN, REPEAT, BACK})
-
-# Variables every call has; time ones are computed when a condition reads them.
-CALL_VARIABLES = frozenset({"caller_id", "caller_name", "dnis", "uniqueid", "channel", "flow"})
-TIME_VARIABLES = frozenset({"time", "hour", "minute", "weekday", "date"})
-BUILTIN_VARIABLES = CALL_VARIABLES | TIME_VARIABLES | {"language"}
-
-SayFormat = Literal["digits", "number", "currency", "date"]
-EdgeStyle = Literal["next", "option", "retry", "branch", "hours", "error", "back", "call"]
-YamlPath = tuple[str | int, ...]  # = ivr.flow.source.Path
-
-
-@dataclass(frozen=True)
-class Speech:
-    """A fixed spoken piece: text (rendered by TTS ahead of time), a file or a stock sound."""
-
-    kind: Literal["text", "file", "sound"]
-    value: str  # the text, or the file name without extension
-    language: str
-
-
-@dataclass(frozen=True)
-class SayValue:
-    """A value from a variable, spoken by Asterisk (``SAY DIGITS``/``SAY NUMBER``...)."""
-
-    variable: str
-    format: SayFormat
-
-
-@dataclass(frozen=True)
-class PromptSpec:
-    """What a node says. Text may embed ``{var:format}``, split at load time into parts."""
-
-    parts_by_language: dict[str, tuple[Speech | SayValue, ...]]
-    default_language: str
-
-    def parts(self, language: str) -> tuple[Speech | SayValue, ...]:
-        return self.parts_by_language.get(language) or self.parts_by_language[self.default_language]
-
-    @property
-    def variables(self) -> frozenset[str]:
-        return frozenset(
-            p.variable
-            for parts in self.parts_by_language.values()
-            for p in parts
-            if isinstance(p, SayValue)
-        )
 
 
 @dataclass(frozen=True)
@@ -77,81 +39,6 @@ class Retry:
     prompt: PromptSpec | None = None
     max: int = 2
     then: str | None = None  # where to go once exceeded; falls back to the node's `otherwise`
-
-
-@dataclass(frozen=True)
-class Exit:
-    """Where a node can go: validation checks the target, the graph draws the arrow."""
-
-    target: str  # a node id or a reserved target; ``flow:NAME`` when ``to_node`` is false
-    path: YamlPath  # the YAML path, inside the node, that names the target
-    label: str = ""  # the arrow's label in the graph
-    style: EdgeStyle = "next"
-    condition: str = ""  # a branch case's condition (the graph shortens it after the label)
-    to_node: bool = True  # false: a called sub-flow, not a node of this flow
-
-
-# Exits of a node kind that does not list its own: (attribute path, label, style).
-_GENERIC_EXITS: tuple[tuple[str, str, EdgeStyle], ...] = (
-    ("callback.then", "callback booked", "option"),
-    ("callback.refused", "callback refused", "error"),
-    ("when_unavailable", "unavailable", "error"),
-    ("when_timeout", "timeout", "retry"),
-    ("on_error", "on_error", "error"),
-    ("on_fail", "on_fail", "error"),
-    ("otherwise", "otherwise", "retry"),
-    ("next", "next", "next"),
-)
-
-
-@dataclass(frozen=True)
-class Node:
-    """A node kind owns its parts: the YAML keys that make it (``yaml_keys``), its exits and
-    its prompts. Field defaults here are the only defaults: the loader passes what the YAML
-    gives."""
-
-    id: str
-    line: int
-
-    yaml_keys: ClassVar[tuple[str, ...]] = ()  # the first one is the kind's name
-    waits: ClassVar[bool] = False  # waits for the caller: a loop through it does not spin
-    ends_call: ClassVar[bool] = False  # ends the call (with an agent, maybe) whatever follows
-
-    @property
-    def kind(self) -> str:
-        """``menu``, ``play``, ``transfer``... (``say`` nodes are ``play`` nodes)."""
-        if self.yaml_keys:
-            return self.yaml_keys[0]
-        return type(self).__name__.removesuffix("Node").lower() or "node"
-
-    def exits(self) -> Iterator[Exit]:
-        """Every target the node can go to. This default follows the usual attribute names."""
-        for attr, label, style in _GENERIC_EXITS:
-            target: object = self
-            for part in attr.split("."):
-                target = getattr(target, part, None)
-            if isinstance(target, str) and target:
-                yield Exit(target, tuple(attr.split(".")), label, style)
-
-    def prompts(self) -> list[PromptSpec]:
-        """Every prompt the node can say, retry prompts included."""
-        return []
-
-    def assignments(self) -> list[tuple[str, Template]]:
-        """The variables the node sets from a template (sensitivity passes through them)."""
-        return []
-
-    def sets(self) -> list[str]:
-        """Every variable the node can set."""
-        return [name for name, _ in self.assignments()]
-
-    def reads(self) -> Iterator[tuple[str, YamlPath]]:
-        """Variables the node reads, with where it reads them."""
-        for attr in ("prompt", "short_prompt", "confirm"):
-            prompt = getattr(self, attr, None)
-            if prompt is not None:
-                for name in sorted(prompt.variables):
-                    yield name, (attr,)
 
 
 def _retry_exits(node: MenuNode | CollectNode) -> Iterator[Exit]:
@@ -375,37 +262,6 @@ class TransferNode(Node):
 
 
 @dataclass(frozen=True)
-class CallbackOffer:
-    """In a queue: offer to call the caller back instead of waiting."""
-
-    prompt: PromptSpec  # e.g. "To be called back instead of waiting, press 1."
-    dial: str  # channel pattern with {number}, e.g. PJSIP/{number}@trunk
-    over_s: float = 60.0  # offer when the estimated wait is at least this
-    key: str = "1"
-    then: str = HANGUP  # where the call goes once the callback is booked
-    attempts: int = 3
-    retry_after_s: float = 300.0
-    hours: BusinessHours | None = None  # calling hours: a callback waits for them
-    max_concurrent: int = 2  # callbacks of this offer in progress at once
-    # where a refused number goes (None: an apology, then the queue as if no callback)
-    refused: str | None = None
-
-
-@dataclass(frozen=True)
-class NumberRules:
-    """A flow's ``number_policy:``: narrows the server's (``ivr.flow.numbers``) for the
-    flow's callbacks and outbound surveys. None: as the server says."""
-
-    allow_prefixes: tuple[str, ...] = ()
-    deny_prefixes: tuple[str, ...] = ()
-    min_digits: int | None = None
-    max_digits: int | None = None
-    per_caller_per_day: int | None = None
-    per_number_per_day: int | None = None
-    edit: bool | None = None  # the caller may key another number than their own
-
-
-@dataclass(frozen=True)
 class QueueNode(Node):
     """Hand the caller to an agent queue (Asterisk ``Queue()``), after checking it over AMI."""
 
@@ -446,46 +302,6 @@ class QueueNode(Node):
     def prompts(self) -> list[PromptSpec]:
         announce = [self.announce] if self.announce is not None else []
         return announce + ([self.callback.prompt] if self.callback is not None else [])
-
-
-@dataclass(frozen=True)
-class SurveyQuestion:
-    id: str
-    prompt: PromptSpec
-    scale: Literal["1-5", "yes-no"] = "1-5"
-
-
-@dataclass(frozen=True)
-class OutboundSurvey:
-    """Call the caller back for the survey when they hung up before it could run."""
-
-    dial: str  # channel pattern with {number}, e.g. PJSIP/{number}@trunk
-    delay_s: float = 120.0
-    hours: BusinessHours | None = None  # calling hours
-    attempts: int = 2
-    retry_after_s: float = 600.0
-    max_concurrent: int = 2
-    caller_id: str = ""
-
-
-@dataclass(frozen=True)
-class SurveySpec:
-    """A post-call survey (flow section ``surveys:``)."""
-
-    name: str
-    line: int
-    questions: tuple[SurveyQuestion, ...]
-    satisfaction: str  # the question that makes the satisfaction figure
-    intro: PromptSpec | None = None
-    thanks: PromptSpec | None = None
-    inputs: tuple[str, ...] = ("dtmf",)  # "speech" too: answers may be said
-    timeout_s: float = 6.0
-    retries: int = 1  # per question, after no input or a key outside the scale
-    outbound: OutboundSurvey | None = None
-
-    def prompts(self) -> list[PromptSpec]:
-        extra = [p for p in (self.intro, self.thanks) if p is not None]
-        return [q.prompt for q in self.questions] + extra
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from ivr.errors import (
 from ivr.flow import model as m
 from ivr.flow.expr import compile_expression
 from ivr.flow.hours import BusinessHours, parse_hours
+from ivr.flow.model_values import HANGUP, CallbackOffer, PromptSpec
 from ivr.flow.prompts import parse_prompt
 from ivr.flow.regex import FlowRegex, compile_flow_regex
 from ivr.flow.source import Path, Source
@@ -67,7 +68,7 @@ class NodeBuilder:
 
     # --- helpers -------------------------------------------------------------------------
 
-    def prompt(self, value: Any, path: Path) -> m.PromptSpec:
+    def prompt(self, value: Any, path: Path) -> PromptSpec:
         """A YAML prompt value, its parts split (text, files, sounds, spoken values)."""
         try:
             return parse_prompt(value, self.language)
@@ -108,7 +109,7 @@ class NodeBuilder:
             return str(spec["otherwise"])
         thens = [(spec.get(k) or {}).get("then") for k in ("no_input", "no_match")]
         if all(thens):
-            return m.HANGUP  # never used: both failure paths have their own 'then'
+            return HANGUP  # never used: both failure paths have their own 'then'
         self.err(
             path,
             "say where to go after too many failed attempts: add 'otherwise: "
@@ -320,7 +321,7 @@ class NodeBuilder:
         callback = None
         if offer is not None:
             hours = self.calling_hours(offer, (*path, "callback"))
-            callback = m.CallbackOffer(
+            callback = CallbackOffer(
                 prompt=self.prompt(offer["prompt"], (*path, "callback", "prompt")),
                 dial=self.dial(offer["dial"], (*path, "callback", "dial"), DIAL_PATTERN),
                 hours=hours,

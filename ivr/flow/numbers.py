@@ -2,7 +2,7 @@
 
 Every callback is a call the business pays for, placed to a number a caller chose: the
 toll-fraud path. The server's configuration (section ``numbers``, :class:`NumberPolicy`)
-sets the rules; a flow's ``number_policy:`` (:class:`~ivr.flow.model.NumberRules`) may only
+sets the rules; a flow's ``number_policy:`` (:class:`~ivr.flow.model_values.NumberRules`) may only
 narrow them, except ``edit`` (letting the caller key another number than their own), which
 is a flow's choice. :func:`effective` combines the two into a :class:`CallPolicy`.
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from ivr.flow.model import NumberRules
+    from ivr.flow.model_values import NumberRules
 
 NUMBER = re.compile(r"\A\+?[0-9]{3,15}\Z")  # the only shape that may reach a dial string
 _DIGITS = re.compile(r"\A\+?[0-9]+\Z")

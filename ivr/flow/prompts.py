@@ -10,7 +10,7 @@ import hashlib
 from typing import Any, cast, get_args
 
 from ivr.errors import ExpressionError, PromptSpecError
-from ivr.flow.model import PromptSpec, SayFormat, SayValue, Speech
+from ivr.flow.model_values import PromptSpec, SayFormat, SayValue, Speech
 from ivr.flow.template import parse_template
 
 SAY_FORMATS: tuple[str, ...] = get_args(SayFormat)

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 from ivr.flow import model as m
 from ivr.flow.graph_labels import LABEL_MAX, shorten
+from ivr.flow.model_values import BACK, HANGUP, REPEAT, RETURN
+from ivr.flow.node import EdgeStyle, Node
 
 __all__ = ["Edge", "FlowAnalysis", "analyse", "flow_edges"]
 
@@ -32,7 +34,7 @@ class Edge:
     source: str
     target: str
     label: str
-    style: m.EdgeStyle
+    style: EdgeStyle
 
 
 @dataclass(frozen=True)
@@ -53,18 +55,18 @@ def flow_edges(flow: m.Flow) -> list[Edge]:
     into: dict[str, set[str]] | None = None  # built once, at the first `back` option
     for node in flow.nodes.values():
         for target, label, style in _node_edges(node):
-            if target == m.REPEAT:
+            if target == REPEAT:
                 out.append(Edge(node.id, node.id, label, "option"))
-            elif target == m.BACK:
+            elif target == BACK:
                 into = _incoming(flow) if into is None else into
-                previous = _previous_menus(flow, node.id, into) or [m.BACK]
+                previous = _previous_menus(flow, node.id, into) or [BACK]
                 out += [Edge(node.id, p, label, "back") for p in previous]
             else:
                 out.append(Edge(node.id, target, label, style))
     return out
 
 
-def _node_edges(node: m.Node) -> Iterator[tuple[str, str, m.EdgeStyle]]:
+def _node_edges(node: Node) -> Iterator[tuple[str, str, EdgeStyle]]:
     for e in node.exits():
         label = f"{e.label} {shorten(e.condition)}" if e.condition else e.label
         yield e.target, shorten(label, 2 * LABEL_MAX), e.style
@@ -112,7 +114,7 @@ def analyse(flow: m.Flow, edges: Iterable[Edge] | None = None) -> FlowAnalysis:
 
     reached = _closure([flow.start], forward)
     ends = [nid for nid, n in flow.nodes.items() if n.ends_call]
-    ends += [m.HANGUP, m.RETURN]
+    ends += [HANGUP, RETURN]
     can_end = _closure(ends, backward)
     return FlowAnalysis(
         unreachable=frozenset(n for n in flow.nodes if n not in reached),

@@ -8,6 +8,7 @@ from pathlib import Path as FsPath
 
 from ivr.errors import FlowError
 from ivr.flow import model as m
+from ivr.flow.model_values import BACK, BUILTIN_VARIABLES, REPEAT, RESERVED_TARGETS, Speech
 from ivr.flow.source import Path, Source
 
 SOUND_EXTENSIONS = (".wav", ".gsm", ".sln", ".sln16", ".ulaw", ".alaw", ".g722", ".WAV")
@@ -26,7 +27,7 @@ def check_flow(
     errors: list[FlowError] = []
     if flow.start not in flow.nodes and flow.start not in broken:
         errors.append(src.error(("start",), f"start node '{flow.start}' does not exist"))
-    errors += _dangling_targets(flow, src, m.RESERVED_TARGETS | broken)
+    errors += _dangling_targets(flow, src, RESERVED_TARGETS | broken)
     if not broken:  # what a broken node links to or sets is unknown
         errors += _unreachable(flow, src)
         errors += _busy_loops(flow, src)
@@ -45,7 +46,7 @@ def _dangling_targets(flow: m.Flow, src: Source, known: frozenset[str]) -> list[
     for node in flow.nodes.values():
         base: Path = ("nodes", node.id)
         for target, where in edges(node):
-            if target in (m.REPEAT, m.BACK) and not isinstance(node, m.MenuNode):
+            if target in (REPEAT, BACK) and not isinstance(node, m.MenuNode):
                 errors.append(src.error((*base, *where), f"'{target}' only works in menu options"))
             elif target not in flow.nodes and target not in known:
                 close = _close_names(flow) if close is None else close
@@ -193,7 +194,7 @@ def _speech_menus(flow: m.Flow, src: Source) -> list[FlowError]:
             )
         for prompt in node.prompts():
             for parts in prompt.parts_by_language.values():
-                bad = [p for p in parts if not isinstance(p, m.Speech) or p.kind == "sound"]
+                bad = [p for p in parts if not isinstance(p, Speech) or p.kind == "sound"]
                 if bad:
                     errors.append(
                         src.error(
@@ -209,7 +210,7 @@ def _speech_menus(flow: m.Flow, src: Source) -> list[FlowError]:
 
 def assigned_variables(flow: m.Flow) -> set[str]:
     """Variables a flow can set: declared ones, set/collect/http targets and option sets."""
-    names = set(flow.variables) | m.BUILTIN_VARIABLES
+    names = set(flow.variables) | BUILTIN_VARIABLES
     for node in flow.nodes.values():
         names.update(node.sets())
     return names
@@ -244,7 +245,7 @@ def _missing_files(flow: m.Flow, src: Source, prompts_dir: FsPath) -> list[FlowE
             for parts in prompt.parts_by_language.values():
                 for part in parts:
                     if (
-                        isinstance(part, m.Speech)
+                        isinstance(part, Speech)
                         and part.kind == "file"
                         and not any(
                             (prompts_dir / f"{part.value}{ext}").is_file()

@@ -40,6 +40,7 @@ from ivr.call.record import mask_number
 from ivr.clock import Clock, system_clock
 from ivr.flow import model as m
 from ivr.flow.hours import BusinessHours, Holiday, parse_hours
+from ivr.flow.model_values import CallbackOffer, OutboundSurvey, SurveySpec
 from ivr.flow.numbers import NUMBER, CallPolicy, Refusal
 from ivr.runtime.context import BookedBy
 from ivr.store.campaigns import CampaignStore
@@ -87,7 +88,7 @@ class Rules:
 
 CLOSED = Rules(0, None)
 
-Offer = m.CallbackOffer | m.OutboundSurvey
+Offer = CallbackOffer | OutboundSurvey
 
 
 def hours_to_json(hours: BusinessHours | None) -> str:
@@ -155,7 +156,7 @@ class Outbound:
         return await self._book("callback", by, node.id, number, node.callback, due_in_s, policy)
 
     async def book_survey(
-        self, by: BookedBy, survey: m.SurveySpec, policy: CallPolicy
+        self, by: BookedBy, survey: SurveySpec, policy: CallPolicy
     ) -> Refusal | None:
         assert survey.outbound is not None
         o = survey.outbound
@@ -192,7 +193,7 @@ class Outbound:
             target=target,
             number=number,
             channel=channel,
-            caller_id=offer.caller_id if isinstance(offer, m.OutboundSurvey) else "",
+            caller_id=offer.caller_id if isinstance(offer, OutboundSurvey) else "",
             due_at=now + due_in_s,
             max_attempts=offer.attempts,
             retry_after_s=offer.retry_after_s,

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ivr.errors import NoAudio, TtsError
-from ivr.flow.model import Flow, Speech
+from ivr.flow.model import Flow
+from ivr.flow.model_values import Speech
 from ivr.flow.prompts import tts_file
 
 TARGET_RATE_HZ = 8000  # what Asterisk plays to a telephone without transcoding

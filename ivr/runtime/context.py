@@ -17,6 +17,8 @@ from ivr.call.queue import QueueState
 from ivr.call.record import CallRecord
 from ivr.clock import Clock, system_clock
 from ivr.flow import model as m
+from ivr.flow.model_values import PromptSpec, SurveySpec
+from ivr.flow.node import Node
 from ivr.flow.numbers import CallPolicy, NumberPolicy, Refusal
 from ivr.flow.redact import CallLog
 
@@ -86,7 +88,7 @@ class OutboundPort(Protocol):
         ``policy`` is checked again, with its daily limits."""
 
     async def book_survey(
-        self, by: BookedBy, survey: m.SurveySpec, policy: CallPolicy
+        self, by: BookedBy, survey: SurveySpec, policy: CallPolicy
     ) -> Refusal | None:
         """Store an outbound survey to ``by.caller`` (at most one per call); or say why not."""
 
@@ -123,17 +125,17 @@ class CallContext(Protocol):
     log: CallLog  # masks sensitive values
     agent_reached: bool  # set when an agent answered: the call counts as transferred
 
-    async def say(self, prompts: list[m.PromptSpec | None], escape: str = "") -> str:
+    async def say(self, prompts: list[PromptSpec | None], escape: str = "") -> str:
         """Play prompts in the call's language; the escape key pressed, if any."""
 
-    def note_input(self, node: m.Node, kind: str, value: str, sensitive: bool = False) -> None:
+    def note_input(self, node: Node, kind: str, value: str, sensitive: bool = False) -> None:
         """Keep what the caller did on the record (masked as needed) and log it."""
 
     def can_hear(self) -> bool:
         """Speech input works in the call's current language."""
 
-    def prompts_for(self, specs: list[m.PromptSpec | None]) -> list[Prompt]:
+    def prompts_for(self, specs: list[PromptSpec | None]) -> list[Prompt]:
         """The streamable parts of prompts in the call's language (speech listening)."""
 
-    async def run_survey(self, spec: m.SurveySpec, mode: str) -> None:
+    async def run_survey(self, spec: SurveySpec, mode: str) -> None:
         """Ask a survey on this call."""

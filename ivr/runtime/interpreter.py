@@ -18,6 +18,17 @@ from ivr.call.channel import Channel, ListenRequest, Prompt
 from ivr.call.record import MASK, CallRecord, InputEvent, Outcome
 from ivr.errors import CallHangup, ExpressionError, HttpLookupError, IvrError
 from ivr.flow import model as m
+from ivr.flow.model_values import (
+    BACK,
+    BUILTIN_VARIABLES,
+    HANGUP,
+    REPEAT,
+    RETURN,
+    PromptSpec,
+    Speech,
+    SurveySpec,
+)
+from ivr.flow.node import Node
 from ivr.flow.redact import CallLog, redact, sensitive_values
 from ivr.runtime.context import HttpPort, Services
 from ivr.runtime.queueing import run_queue
@@ -128,9 +139,9 @@ class CallRun:
     async def _walk(self, target: str) -> None:
         idle_steps = 0
         while True:
-            if target == m.HANGUP:
+            if target == HANGUP:
                 raise _Stop("self_service")
-            if target == m.RETURN:
+            if target == RETURN:
                 if not self.stack:
                     raise _Stop("self_service")
                 self.flow, target = self.stack.pop()
@@ -205,7 +216,7 @@ class CallRun:
 
     # --- helpers -------------------------------------------------------------------------
 
-    async def run_survey(self, spec: m.SurveySpec, mode: str) -> None:
+    async def run_survey(self, spec: SurveySpec, mode: str) -> None:
         await run_survey(self, spec, mode)
 
     def can_hear(self) -> bool:
@@ -213,17 +224,17 @@ class CallRun:
         hearable = self.services.speech_languages
         return hearable is None or self.vars["language"] in hearable
 
-    def prompts_for(self, specs: list[m.PromptSpec | None]) -> list[Prompt]:
+    def prompts_for(self, specs: list[PromptSpec | None]) -> list[Prompt]:
         """The streamable parts of prompts in the call's language (speech listening)."""
         language = self.vars["language"]
         parts = [p for spec in specs if spec is not None for p in spec.parts(language)]
-        return [to_prompt(p) for p in parts if isinstance(p, m.Speech)]
+        return [to_prompt(p) for p in parts if isinstance(p, Speech)]
 
-    async def say(self, prompts: list[m.PromptSpec | None], escape: str = "") -> str:
+    async def say(self, prompts: list[PromptSpec | None], escape: str = "") -> str:
         present = [p for p in prompts if p is not None]
         return await speak(self.channel, present, self.vars, self.vars["language"], escape)
 
-    def _prompter(self, prompts: list[m.PromptSpec | None]) -> Callable[[str], Awaitable[str]]:
+    def _prompter(self, prompts: list[PromptSpec | None]) -> Callable[[str], Awaitable[str]]:
         async def play(escape: str) -> str:
             return await self.say(prompts, escape)
 
@@ -249,14 +260,14 @@ class CallRun:
         return {
             k: (MASK if k in self.sensitive else self.redact(v))
             for k, v in self.vars.items()
-            if k not in m.BUILTIN_VARIABLES
+            if k not in BUILTIN_VARIABLES
         }
 
     def redact(self, text: str) -> str:
         """``text`` with the values of sensitive variables masked (for logs and errors)."""
         return redact(text, sensitive_values(self.sensitive, self.vars))
 
-    def note_input(self, node: m.Node, kind: str, value: str, sensitive: bool = False) -> None:
+    def note_input(self, node: Node, kind: str, value: str, sensitive: bool = False) -> None:
         at = self.services.clock() - self.record.started_at
         shown = MASK if sensitive and value else self.redact(value)
         self.record.inputs.append(InputEvent(node=node.id, kind=kind, value=shown, at_s=at))
@@ -276,7 +287,7 @@ class CallRun:
         if not self.menus or self.menus[-1] != node.id:
             self.menus.append(node.id)
         counts = {"no_input": 0, "no_match": 0}
-        retry: m.PromptSpec | None = None
+        retry: PromptSpec | None = None
         short = False
         keys = node.options
         while True:
@@ -295,16 +306,16 @@ class CallRun:
             self.note_input(node, kind, said)
             for name, tpl in option.assign.items():
                 self.vars[name] = tpl.render(self.vars)
-            if option.target == m.REPEAT:
+            if option.target == REPEAT:
                 retry, short = None, False
                 continue
-            if option.target == m.BACK:
+            if option.target == BACK:
                 self.menus.pop()
                 return self.menus.pop() if self.menus else node.id
             return option.target
 
     async def _menu_input(
-        self, node: m.MenuNode, prompts: list[m.PromptSpec | None]
+        self, node: m.MenuNode, prompts: list[PromptSpec | None]
     ) -> tuple[str, str, str]:
         """One attempt: ``(kind, option key, what the caller did)``; kind is dtmf, speech,
         no_input or no_match."""
@@ -329,9 +340,7 @@ class CallRun:
         )
         return ("dtmf" if digits else "no_input"), digits, digits
 
-    def _listen_request(
-        self, node: m.MenuNode, prompts: list[m.PromptSpec | None]
-    ) -> ListenRequest:
+    def _listen_request(self, node: m.MenuNode, prompts: list[PromptSpec | None]) -> ListenRequest:
         return ListenRequest(
             prompts=self.prompts_for(prompts),
             choices=tuple((k, o.words) for k, o in node.options.items() if o.words),
@@ -345,7 +354,7 @@ class CallRun:
 
     async def _collect(self, node: m.CollectNode) -> str:
         counts = {"no_input": 0, "no_match": 0}
-        retry: m.PromptSpec | None = None
+        retry: PromptSpec | None = None
         while True:
             digits = await read_digits(
                 self.channel,

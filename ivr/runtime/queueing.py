@@ -21,6 +21,7 @@ from ivr.call.queue import QueueState
 from ivr.call.record import QueueResult, QueueVisit, mask_number
 from ivr.errors import CallHangup
 from ivr.flow import model as m
+from ivr.flow.model_values import CallbackOffer, SurveySpec
 from ivr.flow.numbers import NUMBER, CallPolicy, Refusal, effective
 from ivr.runtime.context import BookedBy, CallContext, OutboundPort, QueuePort, QueueWatch
 
@@ -211,7 +212,7 @@ def number_policy(run: CallContext) -> CallPolicy:
     return effective(run.services.numbers, run.flow.number_rules)
 
 
-async def _book_survey(run: CallContext, node: m.QueueNode, survey: m.SurveySpec) -> None:
+async def _book_survey(run: CallContext, node: m.QueueNode, survey: SurveySpec) -> None:
     """The caller hung up on the agent: call them back for the survey, if the policy lets."""
     if survey.outbound is None or run.services.outbound is None:
         return
@@ -288,7 +289,7 @@ async def _announce(run: CallContext, node: m.QueueNode, position: int, wait: fl
 
 
 async def _offer_callback(
-    run: CallContext, node: m.QueueNode, offer: m.CallbackOffer, wait: float
+    run: CallContext, node: m.QueueNode, offer: CallbackOffer, wait: float
 ) -> Booking:
     """Offer a callback; book it when the caller accepts and confirms a number."""
     if run.services.outbound is None:
@@ -301,7 +302,7 @@ async def _offer_callback(
 
 
 async def _book_callback(
-    run: CallContext, node: m.QueueNode, offer: m.CallbackOffer, wait: float, how: str
+    run: CallContext, node: m.QueueNode, offer: CallbackOffer, wait: float, how: str
 ) -> Booking:
     """Confirm the number to call back, then book the callback (due after ``wait``)."""
     assert run.services.outbound is not None
@@ -327,7 +328,7 @@ async def _book_callback(
 
 
 async def _refuse(
-    run: CallContext, node: m.QueueNode, offer: m.CallbackOffer, reason: Refusal, number: str
+    run: CallContext, node: m.QueueNode, offer: CallbackOffer, reason: Refusal, number: str
 ) -> None:
     """Never a silent drop: the record says why, and the caller hears the flow's branch
     (taken by the caller of this function) or an apology before going on in line."""

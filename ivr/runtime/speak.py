@@ -9,7 +9,7 @@ import math
 from collections.abc import Awaitable, Callable, Mapping
 
 from ivr.call.channel import DTMF_DIGITS, Channel, Prompt
-from ivr.flow.model import PromptSpec, SayValue, Speech
+from ivr.flow.model_values import PromptSpec, SayValue, Speech
 from ivr.flow.prompts import tts_file
 
 log = logging.getLogger("ivr.call")

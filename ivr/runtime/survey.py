@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from ivr.call.channel import ListenRequest
 from ivr.call.record import SurveyAnswer, SurveyResult
-from ivr.flow import model as m
+from ivr.flow.model_values import SurveyQuestion, SurveySpec
+from ivr.flow.node import Node
 from ivr.runtime.context import CallContext
 
 # What each scale accepts: key -> stored value, and the words that say it
@@ -24,7 +25,7 @@ SCALES: dict[str, dict[str, tuple[int, tuple[str, ...]]]] = {
 }
 
 
-async def run_survey(run: CallContext, spec: m.SurveySpec, mode: str) -> SurveyResult:
+async def run_survey(run: CallContext, spec: SurveySpec, mode: str) -> SurveyResult:
     """Ask the survey on ``run``'s channel; the result is on ``run.record.survey``."""
     result = SurveyResult(spec.name, mode, "no_answer", satisfaction=spec.satisfaction)
     run.record.survey = result
@@ -46,10 +47,10 @@ async def run_survey(run: CallContext, spec: m.SurveySpec, mode: str) -> SurveyR
     return result
 
 
-async def _ask(run: CallContext, spec: m.SurveySpec, question: m.SurveyQuestion) -> int | None:
+async def _ask(run: CallContext, spec: SurveySpec, question: SurveyQuestion) -> int | None:
     scale = SCALES[question.scale]
     keys = "".join(scale)
-    node = m.Node(id=f"survey:{spec.name}:{question.id}", line=0)
+    node = Node(id=f"survey:{spec.name}:{question.id}", line=0)
     for _ in range(1 + spec.retries):
         if "speech" in spec.inputs and run.can_hear():
             heard = await run.channel.listen(

@@ -13,8 +13,7 @@ from contextlib import contextmanager
 from serve import AGI_PORT, ROOT, IvrServe
 
 from ivr.call.record import CallRecord
-from ivr.flow import model as m
-from ivr.flow.model import PromptSpec
+from ivr.flow.model_values import PromptSpec, Speech
 from ivr.flow.prompts import tts_file
 from ivr.lab import CallResult, CallSpec, Lab, LoadResult, sipp
 from ivr.store.records import RecordStore
@@ -135,7 +134,7 @@ def sound(prompt: PromptSpec | None, language: str = "en") -> str:
     """The STREAM FILE name of a one-part text prompt."""
     assert prompt is not None
     [part] = prompt.parts_by_language[language]
-    assert isinstance(part, m.Speech) and part.kind == "text", part
+    assert isinstance(part, Speech) and part.kind == "text", part
     return f"ivr/{tts_file(part.value, language)}"
 
 

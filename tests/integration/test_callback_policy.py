@@ -22,6 +22,7 @@ from ivr.call.record import CallRecord
 from ivr.config import load_settings
 from ivr.errors import ConfigError, FlowErrors
 from ivr.flow import model as m
+from ivr.flow.model_values import NumberRules, SurveySpec
 from ivr.flow.numbers import (
     NUMBER,
     CallPolicy,
@@ -112,7 +113,7 @@ class Booked:
         return None
 
     async def book_survey(
-        self, by: BookedBy, survey: m.SurveySpec, policy: CallPolicy
+        self, by: BookedBy, survey: SurveySpec, policy: CallPolicy
     ) -> Refusal | None:
         self.surveys.append(by.caller)
         return None
@@ -186,7 +187,7 @@ def test_the_longest_prefix_decides_and_a_flow_only_narrows() -> None:
     assert policy.check("+442071234567") == "denied_prefix"
     assert policy.check("19005550100") == "denied_prefix"  # 1900 is longer than 1
     assert policy.check("8613800138000") == "not_allowed"  # the allow list says no
-    rules = m.NumberRules(
+    rules = NumberRules(
         allow_prefixes=("+", "1"),
         deny_prefixes=("+8613",),
         min_digits=3,
@@ -228,7 +229,7 @@ def test_numbers_section_in_the_configuration(tmp_path: Path) -> None:
 
 def test_flow_number_policy_and_refused_branch_are_loaded() -> None:
     f = bank("{allow_prefixes: ['86'], edit: true, per_number_per_day: 1}", refused="sorry")
-    assert f.number_rules == m.NumberRules(allow_prefixes=("86",), edit=True, per_number_per_day=1)
+    assert f.number_rules == NumberRules(allow_prefixes=("86",), edit=True, per_number_per_day=1)
     node = f.nodes["agent"]
     assert isinstance(node, m.QueueNode) and node.callback is not None
     assert node.callback.refused == "sorry"

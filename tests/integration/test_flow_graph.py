@@ -19,6 +19,8 @@ from ivr.errors import GraphvizError
 from ivr.flow import model as m
 from ivr.flow.graph import flow_dot, flow_svg, node_kind, render_dot
 from ivr.flow.loader import load_flow
+from ivr.flow.model_values import HANGUP
+from ivr.flow.node import Node
 from ivr.flow.reachability import analyse, flow_edges
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -205,10 +207,10 @@ def test_queue_and_survey_nodes() -> None:
 
 def test_node_kinds_added_later_are_drawn_from_their_attributes() -> None:
     @dataclass(frozen=True)
-    class FaxNode(m.Node):
+    class FaxNode(Node):
         to: str
         on_fail: str
-        next: str = m.HANGUP
+        next: str = HANGUP
 
     f = flow(LOOPING)
     fax = FaxNode(id="fax", line=1, to="+33100000000", on_fail="bye")

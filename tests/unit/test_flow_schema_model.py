@@ -17,6 +17,13 @@ import jsonschema
 import pytest
 
 from ivr.flow import model as m
+from ivr.flow.model_values import (
+    CallbackOffer,
+    NumberRules,
+    OutboundSurvey,
+    SurveyQuestion,
+    SurveySpec,
+)
 from ivr.flow.schema import flow_schema
 
 DEFS: dict[str, Any] = flow_schema()["$defs"]
@@ -31,11 +38,11 @@ NODE_OBJECTS[m.BranchNode] = [("branch_node", ())]  # its cases are BranchCase o
 OTHER_OBJECTS: dict[type[Any], list[tuple[str, tuple[str, ...]]]] = {
     m.BranchCase: [("branch_node", ("branch",))],
     m.Retry: [("", ("defaults", "no_input"))],
-    m.CallbackOffer: [("queue_node", ("queue", "callback"))],
-    m.SurveySpec: [("survey", ())],
-    m.SurveyQuestion: [("survey", ("questions",))],
-    m.OutboundSurvey: [("survey", ("outbound",))],
-    m.NumberRules: [("", ("number_policy",))],
+    CallbackOffer: [("queue_node", ("queue", "callback"))],
+    SurveySpec: [("survey", ())],
+    SurveyQuestion: [("survey", ("questions",))],
+    OutboundSurvey: [("survey", ("outbound",))],
+    NumberRules: [("", ("number_policy",))],
 }
 # (class, field) -> the YAML key path when it is not the field's name
 RENAMED: dict[tuple[type[Any], str], tuple[str, ...]] = {
@@ -44,7 +51,7 @@ RENAMED: dict[tuple[type[Any], str], tuple[str, ...]] = {
     (m.CollectNode, "max_digits"): ("digits", "max"),
     (m.CollectNode, "terminator"): ("digits", "end"),
     (m.QueueNode, "queue"): ("name",),
-    (m.SurveySpec, "inputs"): ("input",),
+    (SurveySpec, "inputs"): ("input",),
 }
 # YAML keys the loader turns into a field of another name or shape: (class, key) -> field
 FOLDED: dict[tuple[type[Any], str], str] = {

@@ -13,6 +13,7 @@ from support.flowkit import flow, run
 
 from ivr.call.queue import QueueState
 from ivr.flow import model as m
+from ivr.flow.model_values import SurveySpec
 from ivr.flow.numbers import CallPolicy, NumberPolicy, Refusal
 from ivr.runtime.context import BookedBy
 from ivr.runtime.queueing import estimate_wait_s
@@ -82,7 +83,7 @@ class FakeOutbound:
         return None
 
     async def book_survey(
-        self, by: BookedBy, survey: m.SurveySpec, policy: CallPolicy
+        self, by: BookedBy, survey: SurveySpec, policy: CallPolicy
     ) -> Refusal | None:
         self.surveys.append((by.call_id, survey.name))
         return None
