@@ -218,6 +218,7 @@ class Outbound:
         return None
 
     async def campaigns(self) -> dict[str, Campaign]:
+        """Every campaign by name, with its calling hours parsed."""
         out = {}
         for row in await self.campaign_table.campaigns():
             tz = row.timezone

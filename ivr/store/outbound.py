@@ -153,6 +153,7 @@ class JobStore:
 
     # -- opt-out list
     async def opt_out(self, number: str, now: float) -> None:
+        """Put ``number`` on the opt-out list (again: at ``now``)."""
         await self.records.transaction(
             lambda c: c.execute(
                 "INSERT OR REPLACE INTO opt_out (number, at) VALUES (?, ?)", (number, now)
@@ -160,6 +161,7 @@ class JobStore:
         )
 
     async def opted_out(self, number: str) -> bool:
+        """Whether ``number`` is on the opt-out list."""
         return bool(
             await self.records.transaction(
                 lambda c: c.execute("SELECT 1 FROM opt_out WHERE number = ?", (number,)).fetchone()
@@ -213,6 +215,7 @@ class JobStore:
         return {(str(kind), str(flow), str(target)): int(n) for kind, flow, target, n in rows}
 
     async def get(self, job_id: int) -> Job | None:
+        """Job ``job_id``, if there is one."""
         row = await self.records.transaction(
             lambda c: c.execute(
                 f"SELECT {_JOB_COLUMNS} FROM outbound WHERE id = ?", (job_id,)
@@ -323,6 +326,7 @@ class JobStore:
         )
 
     async def done(self, job_id: int, result: str, now: float) -> None:
+        """Close the job as ``done`` with ``result``."""
         await self.records.transaction(
             lambda c: c.execute(
                 "UPDATE outbound SET status = 'done', last_result = ?, updated_at = ? WHERE id = ?",
