@@ -63,6 +63,7 @@ class Metrics:
             buckets=NODE_BUCKETS,
             registry=r,
         )
+        self._node_children: dict[tuple[str, str], Histogram] = {}
         self._recognizer = Histogram(
             "ivr_recognizer_seconds",
             "Speech recogniser decoding time of one utterance",
@@ -100,7 +101,11 @@ class Metrics:
     def node_done(self, flow: str, kind: str, seconds: float) -> None:
         """One node of ``flow`` (``menu``, ``play``...) took ``seconds``
         (the ``Services.on_node`` hook of the interpreter)."""
-        self._nodes.labels(flow=flow, node_kind=kind).observe(max(0.0, seconds))
+        key = (flow, kind)
+        child = self._node_children.get(key)
+        if child is None:  # labels() costs more than the observation: once per flow and kind
+            child = self._node_children[key] = self._nodes.labels(flow=flow, node_kind=kind)
+        child.observe(max(0.0, seconds))
 
     def recognized(self, seconds: float) -> None:
         """A recogniser decoded one utterance in ``seconds``."""

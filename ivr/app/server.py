@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import logging
 import signal
 import time
@@ -291,6 +292,9 @@ async def serve(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM, then stop accepting calls and let current ones finish.
     SIGHUP reloads the flows (as ``POST /api/flows/reload`` does)."""
     app = await App(settings).start()
+    # What start-up built (flows, prompts, config) lives as long as the server: keep it out
+    # of the collector's passes, which otherwise walk it again and again under load.
+    gc.freeze()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -41,11 +41,21 @@ def test_unknown_when_missing_unreadable_or_no_directory(tmp_path: Path) -> None
 def test_a_replaced_file_is_read_again(tmp_path: Path) -> None:
     path = tmp_path / "greeting.wav"
     write_wav(path, 1.0)
-    lengths = SoundLengths(tmp_path)
+    lengths = SoundLengths(tmp_path, recheck_s=0.0)
     assert lengths.seconds("greeting") == pytest.approx(1.0)
     write_wav(path, 3.0)
     os.utime(path, ns=(1, 1))  # a new mtime even on a coarse clock
     assert lengths.seconds("greeting") == pytest.approx(3.0)
+
+
+def test_a_known_length_is_trusted_for_recheck_s_without_a_stat(tmp_path: Path) -> None:
+    path = tmp_path / "greeting.wav"
+    write_wav(path, 1.0)
+    lengths = SoundLengths(tmp_path, recheck_s=3600.0)
+    assert lengths.seconds("greeting") == pytest.approx(1.0)
+    write_wav(path, 3.0)
+    os.utime(path, ns=(1, 1))
+    assert lengths.seconds("greeting") == pytest.approx(1.0)  # not looked at again yet
 
 
 def test_a_file_that_appears_later_is_found(tmp_path: Path) -> None:

@@ -67,7 +67,7 @@ def call_logger(uniqueid: str, base: logging.Logger | None = None) -> CallLogger
 
 
 def _check_escape_digits(escape_digits: str) -> None:
-    if any(d not in DTMF_DIGITS for d in escape_digits):
+    if escape_digits.strip(DTMF_DIGITS):  # something besides [0-9*#] is left
         raise ValueError(f"escape digits must be in {DTMF_DIGITS!r}: {escape_digits!r}")
 
 
@@ -111,6 +111,8 @@ class AgiChannel:
         self.unknown_prompt_s = unknown_prompt_s
         self._send = send
         self._log = log or call_logger(info.uniqueid)
+        # Asked once per call, not twice per command (the level does not change mid-call).
+        self._debug = self._log.isEnabledFor(logging.DEBUG)
         self._answered = False
         self._gone = False
         # Speech menus need the AudioSocket side too; the app plugs it in (ivr.speech.service).
@@ -134,7 +136,7 @@ class AgiChannel:
     async def _run(self, command: str, timeout_s: float | None) -> Reply:
         if self._gone:
             raise CallHangup(f"the call is over; not sending {command_name(command)}")
-        debug = self._log.isEnabledFor(logging.DEBUG)  # two log calls per command otherwise
+        debug = self._debug
         if debug:
             # SAY commands may read back what the caller typed (an account number): not logged
             shown = f"{command_name(command)} ..." if command.startswith("SAY ") else command

@@ -14,8 +14,11 @@ from typing import Final
 # is split and its tail runs as a second command. Refuse to build one.
 MAX_COMMAND_BYTES: Final = 2046
 
-_NEEDS_QUOTES = re.compile(r'[\s"\\]')
+# What quote_arg must look at: quoting (blanks, quotes, backslash), or refusing (NUL; newline
+# and CR are blanks). Most arguments hold none of these: one search and they go as they are.
+_SPECIAL = re.compile(r'[\s"\\\0]')
 _COMMAND_NAME = re.compile(r"[A-Za-z]+(?: [A-Za-z]+)*")
+_CHECKED_NAMES: set[str] = set()  # names that passed _COMMAND_NAME (one check per name)
 
 
 def check_line(text: str) -> None:
@@ -33,10 +36,10 @@ def quote_arg(arg: str | int) -> str:
     >>> print(quote_arg('say "hi" \\\\ bye'))
     "say \\"hi\\" \\\\ bye"
     """
-    text = str(arg)
-    check_line(text)
-    if text and _NEEDS_QUOTES.search(text) is None:
+    text = arg if type(arg) is str else str(arg)
+    if text and _SPECIAL.search(text) is None:
         return text
+    check_line(text)
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -48,9 +51,14 @@ def format_command(name: str, *args: str | int) -> str:
     >>> format_command("SET VARIABLE", "GREETING", "good morning")
     'SET VARIABLE GREETING "good morning"'
     """
-    if _COMMAND_NAME.fullmatch(name) is None:
-        raise ValueError(f"not an AGI command name: {name!r}")
-    return " ".join([name, *(quote_arg(a) for a in args)])
+    if name not in _CHECKED_NAMES:
+        if _COMMAND_NAME.fullmatch(name) is None:
+            raise ValueError(f"not an AGI command name: {name!r}")
+        if len(_CHECKED_NAMES) < 64:  # the project uses about 15; bounded all the same
+            _CHECKED_NAMES.add(name)
+    if not args:
+        return name
+    return " ".join([name, *map(quote_arg, args)])
 
 
 def answer() -> str:

@@ -42,9 +42,10 @@ from __future__ import annotations
 
 import enum
 import re
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
 from ivr.asterisk.agi.commands import MAX_COMMAND_BYTES, check_line, format_command, quote_arg
@@ -128,7 +129,7 @@ class AgiEnvironment:
         extra: dict[str, str] = {}
         for key, value in headers.items():
             name = key.removeprefix("agi_")
-            if (m := _ARG_KEY.fullmatch(key)) is not None:
+            if key.startswith("agi_arg_") and (m := _ARG_KEY.fullmatch(key)) is not None:
                 args[int(m.group(1))] = value
             elif name in _ENV_FIELDS:
                 known[name] = value
@@ -183,8 +184,7 @@ class EnvironmentReceived:
     env: AgiEnvironment
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
+class Reply(NamedTuple):
     """The final reply to one command.
 
     ``result`` is the raw token after ``result=`` (``"-1"``, ``"55"``, ``""`` for
@@ -193,6 +193,8 @@ class Reply:
     multi-line ``520``. ``raw`` is the reply as received (lines joined with ``\\n``).
     """
 
+    # A named tuple, not a frozen dataclass: one is built per AGI command, and a frozen
+    # dataclass's __init__ costs a setattr call per field.
     code: int
     result: str
     data: str | None
@@ -249,8 +251,8 @@ def parse_reply_line(line: str) -> Reply:
     'Invalid or unknown command'
     """
     if plain := _PLAIN_200.fullmatch(line):
-        endpos = plain.group(2)
-        return Reply(200, plain.group(1), None, None if endpos is None else int(endpos), line)
+        result, endpos = plain.groups()
+        return Reply(200, result, None, None if endpos is None else int(endpos), line)
     m = _STATUS_LINE.fullmatch(line)
     if m is None or m.group(2) != " ":
         raise ProtocolError(f"not an AGI reply line: {line!r}")
@@ -300,6 +302,7 @@ class AgiConnection:
         self.env: AgiEnvironment | None = None
         self.hangup_received = False
         self._buffer = bytearray()
+        self._lines: deque[str] = deque()  # complete lines not handled yet
         self._eof = False
         self._error: ProtocolError | None = None
         self._headers: dict[str, str] = {}
@@ -339,18 +342,34 @@ class AgiConnection:
         return NEED_DATA
 
     def _next_line(self) -> str | None:
-        end = self._buffer.find(b"\n")
+        if not self._lines:
+            self._split_lines()
+            if not self._lines:
+                return None
+        return self._lines.popleft()
+
+    def _split_lines(self) -> None:
+        """Move every complete line from the buffer to ``_lines`` (one decode for all)."""
+        buffer = self._buffer
+        end = buffer.rfind(b"\n")
         if end < 0:
-            if len(self._buffer) > self.max_line_bytes:
+            if len(buffer) > self.max_line_bytes:
                 raise ProtocolError(f"AGI line longer than {self.max_line_bytes} bytes")
-            return None
-        if end > self.max_line_bytes:
+            return
+        chunk = bytes(buffer[:end])
+        del buffer[: end + 1]
+        if len(chunk) > self.max_line_bytes and any(
+            len(raw) > self.max_line_bytes for raw in chunk.split(b"\n")
+        ):
             raise ProtocolError(f"AGI line longer than {self.max_line_bytes} bytes")
-        raw = bytes(self._buffer[:end])
-        del self._buffer[: end + 1]
         # Caller names from an old PBX arrive as Latin-1 or GBK bytes: keep them (lossless,
         # see ivr.call.channel.readable) rather than drop the call over a display name.
-        return raw.decode("utf-8", "surrogateescape").removesuffix("\r")
+        # Decoding the lines together gives the same text as one by one ("\n" is ASCII).
+        text = chunk.decode("utf-8", "surrogateescape")
+        if "\r" in text:
+            self._lines.extend(line.removesuffix("\r") for line in text.split("\n"))
+        else:
+            self._lines.extend(text.split("\n"))
 
     def _handle_line(self, line: str) -> Event | None:
         if self.state is AgiState.HEADER:
@@ -386,7 +405,8 @@ class AgiConnection:
                 raise ProtocolError(f"not an agi_* environment line: {line[:80]!r}")
             if len(self._headers) >= _MAX_BLOCK_LINES:
                 raise ProtocolError("AGI environment has too many lines")
-            self._headers[m.group(1)] = m.group(2).removeprefix(" ")
+            key, value = m.groups()
+            self._headers[key] = value.removeprefix(" ")
             return None
         if not self._headers:
             raise ProtocolError("empty AGI environment")
