@@ -10,7 +10,6 @@ finish for a grace period and cancels the rest. What a connection means is the s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 from collections.abc import Awaitable, Callable
@@ -21,7 +20,7 @@ from ivr.errors import ProtocolError
 # Where a connection's errors go: the server's logger, or an adapter adding the call's id.
 Log: TypeAlias = "logging.Logger | logging.LoggerAdapter[logging.Logger]"
 
-__all__ = ["BACKLOG", "IO_ERRORS", "Connection", "TcpService", "set_keepalive"]
+__all__ = ["BACKLOG", "IO_ERRORS", "Connection", "Link", "TcpService", "set_keepalive"]
 
 # What a dropped or reset TCP connection raises (ConnectionResetError, BrokenPipeError,
 # TimeoutError ... are OSError subclasses). Caught around socket I/O only, never around a
@@ -38,6 +37,9 @@ BACKLOG: Final = 1024
 _KEEPALIVE_IDLE_S = 60
 _KEEPALIVE_INTERVAL_S = 10
 _KEEPALIVE_COUNT = 6
+# Bytes a peer may push while the server is not waiting for any before reading pauses
+# (asyncio streams pause at twice their 64 KiB limit).
+_PAUSE_BYTES = 128 * 1024
 
 
 def set_keepalive(sock: socket.socket) -> None:
@@ -53,23 +55,161 @@ def set_keepalive(sock: socket.socket) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, option, value)
 
 
+class Link(asyncio.Protocol):
+    """One accepted TCP connection, without streams: what arrives goes straight to the
+    server's sans-IO core, what the core encodes goes straight to the socket.
+
+    The reader side is push-then-wait: :meth:`attach` names the function that takes the bytes
+    (``receive_data`` of the protocol object; ``b""`` at EOF or when the connection is lost),
+    and :meth:`readable` waits until something arrived since the last wait. Bytes that come
+    before :meth:`attach` are kept and handed over by it. Reading pauses once
+    :data:`_PAUSE_BYTES` arrived while nobody waits (a flooding peer), as a stream would.
+    """
+
+    def __init__(self, on_open: Callable[[Link], None]) -> None:
+        self._on_open = on_open
+        self.transport: asyncio.Transport | None = None
+        self.peer: object = None
+        self._receive: Callable[[bytes], None] | None = None
+        self._early: list[bytes] = []  # bytes before attach()
+        self._waiter: asyncio.Future[None] | None = None
+        self._unwaited = 0  # bytes pushed since the last readable()
+        self._reading_paused = False
+        self._eof = False
+        self._lost: Exception | None = None
+        self._closed: asyncio.Future[None] | None = None
+        self._write_paused = False
+        self._drain_waiter: asyncio.Future[None] | None = None
+
+    # -- asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.peer = transport.get_extra_info("peername")
+        self._closed = asyncio.get_running_loop().create_future()
+        self._on_open(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self._receive is None:
+            self._early.append(data)
+        else:
+            self._receive(data)
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+            return
+        self._unwaited += len(data)
+        if self._unwaited > _PAUSE_BYTES and not self._reading_paused:
+            assert self.transport is not None
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def eof_received(self) -> bool:
+        self._end()
+        return False  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = exc
+        self._end()
+        if self._closed is not None and not self._closed.done():
+            self._closed.set_result(None)
+        if self._drain_waiter is not None and not self._drain_waiter.done():
+            self._drain_waiter.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._drain_waiter is not None and not self._drain_waiter.done():
+            self._drain_waiter.set_result(None)
+
+    def _end(self) -> None:
+        if self._eof:
+            return
+        self._eof = True
+        self.data_received(b"")
+
+    # -- reading
+    def attach(self, receive: Callable[[bytes], None]) -> None:
+        """Send every byte from now on (and those that came already) to ``receive``."""
+        self._receive = receive
+        early, self._early = self._early, []
+        for data in early:
+            receive(data)
+
+    async def readable(self) -> None:
+        """Wait until bytes (or the end) arrived after this call began."""
+        if self._reading_paused:
+            assert self.transport is not None
+            self._reading_paused = False
+            self.transport.resume_reading()
+        self._unwaited = 0
+        if self._eof:
+            return
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+
+    @property
+    def at_eof(self) -> bool:
+        """The peer closed (or the connection was lost)."""
+        return self._eof
+
+    # -- writing
+    def write(self, data: bytes) -> None:
+        """Queue ``data`` on the socket (:meth:`drain` waits while too much is queued)."""
+        assert self.transport is not None
+        if self._lost is not None or self.transport.is_closing():
+            raise ConnectionResetError("the connection is closed")
+        self.transport.write(data)
+
+    async def drain(self) -> None:
+        """Wait while the socket's send buffer is over its high-water mark."""
+        if self._lost is not None:
+            raise ConnectionResetError("the connection is lost")
+        if not self._write_paused:
+            return
+        waiter = self._drain_waiter = asyncio.get_running_loop().create_future()
+        await waiter
+        if self._lost is not None:
+            raise ConnectionResetError("the connection is lost")
+
+    def write_eof(self) -> None:
+        """Half-close: no more bytes from us (if the transport can)."""
+        assert self.transport is not None
+        if self.transport.can_write_eof() and not self.transport.is_closing():
+            self.transport.write_eof()
+
+    def close(self) -> None:
+        """Close the socket (buffered bytes are still sent); idempotent."""
+        if self.transport is not None:
+            self.transport.close()
+
+    async def wait_closed(self) -> None:
+        """Wait until the socket is closed."""
+        if self._closed is not None:
+            await asyncio.shield(self._closed)
+
+
 class Connection:
     """One accepted connection as a server's handler sees it. ``log`` is where the shell
     reports the connection's errors; a handler may swap in a per-call logger."""
 
-    __slots__ = ("log", "peer", "reader", "writer")
+    __slots__ = ("link", "log", "peer")
 
-    def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, log: Log
-    ) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.peer: object = writer.get_extra_info("peername")
+    def __init__(self, link: Link, log: Log) -> None:
+        self.link = link
+        self.peer: object = link.peer
         self.log: Log = log
 
 
 Serve = Callable[[Connection], Awaitable[None]]
-TurnAway = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+TurnAway = Callable[[Link], Awaitable[None]]
 Overrun = Callable[["set[asyncio.Task[None]]"], Awaitable[None]]
 
 
@@ -108,7 +248,8 @@ class TcpService:
         self._turn_away = turn_away
         self._keepalive = keepalive
         self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()  # connections being served
+        self._all: set[asyncio.Task[None]] = set()  # ... and those being turned away
 
     # -- lifecycle
     async def start(self, owner: str) -> None:
@@ -116,8 +257,9 @@ class TcpService:
         the error for a second start."""
         if self._server is not None:
             raise RuntimeError(f"{owner} already started")
-        self._server = await asyncio.start_server(
-            self._on_connection, self.host, self._port, backlog=BACKLOG
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: Link(self._open), self.host, self._port, backlog=BACKLOG
         )
         self._log.info("%s listening on %s:%d", self.name, self.host, self.port)
 
@@ -177,27 +319,32 @@ class TcpService:
         return len(self._tasks)
 
     # -- one connection
-    async def _on_connection(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    def _open(self, link: Link) -> None:
+        task = asyncio.get_running_loop().create_task(self._on_connection(link))
+        self._all.add(task)  # a strong reference until it is done
+        task.add_done_callback(self._all.discard)
+
+    async def _on_connection(self, link: Link) -> None:
         if self.max_connections is not None and len(self._tasks) >= self.max_connections:
             assert self._turn_away is not None
-            await self._turn_away(reader, writer)
+            try:
+                await self._turn_away(link)
+            finally:
+                link.close()
             return
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
-        conn = Connection(reader, writer, self._log)
+        conn = Connection(link, self._log)
         try:
             if self._keepalive:
-                set_keepalive(writer.get_extra_info("socket"))
+                assert link.transport is not None
+                set_keepalive(link.transport.get_extra_info("socket"))
             await self._serve(conn)
         except ProtocolError as exc:
             conn.log.warning("closing %s from %s: %s", self.what, conn.peer, exc)
         except IO_ERRORS as exc:
             conn.log.info("%s from %s lost: %r", self.what, conn.peer, exc)
         finally:
-            writer.close()
-            with contextlib.suppress(*IO_ERRORS):
-                await writer.wait_closed()
+            link.close()
             self._tasks.discard(task)

@@ -6,6 +6,7 @@ split out and spoken by Asterisk at run time (``SAY DIGITS``/``SAY NUMBER``/...)
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any, cast, get_args
 
@@ -18,6 +19,7 @@ _SAY_KEYS = frozenset(SAY_FORMATS)
 _PUNCTUATION = " .,;:!?-\u3002\uff0c\u3001\uff01\uff1f\uff1b\uff1a"  # ASCII and CJK
 
 
+@functools.lru_cache(maxsize=4096)  # asked on every playback of a text prompt
 def tts_file(text: str, language: str) -> str:
     """Sound name (relative to ``prompts/``, no extension) of a text prompt's rendering."""
     digest = hashlib.sha256(f"{language}\0{text}".encode()).hexdigest()[:16]

@@ -170,8 +170,10 @@ class AgiChannel:
 
     def _playback_timeout(self, *lengths: float | None) -> float:
         """Deadline of a playback: what it plays, plus the command timeout as a margin."""
-        known = sum(self.unknown_prompt_s if s is None else s for s in lengths)
-        return known + self.command_timeout_s
+        total = self.command_timeout_s
+        for length in lengths:
+            total += self.unknown_prompt_s if length is None else length
+        return total
 
     async def _playback(self, command: str, what: str, timeout_s: float) -> str:
         """Run a playback command; return the escape digit pressed or ``""``."""

@@ -9,7 +9,6 @@ the caller to its fallback instead (``asterisk-conf/extensions.conf``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -17,33 +16,32 @@ from collections.abc import Callable
 from typing import Final
 
 from ivr.asterisk.agi.commands import format_command
-from ivr.asterisk.tcp import IO_ERRORS
+from ivr.asterisk.tcp import IO_ERRORS, Link
 
 logger = logging.getLogger("ivr.asterisk.agi")
 
 BUSY_COMMAND: Final = format_command("SET VARIABLE", "IVR_RESULT", "busy")
 
-_READ_CHUNK = 65536
 
-
-async def turn_away(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, timeout_s: float
-) -> None:
+async def turn_away(link: Link, timeout_s: float) -> None:
     """Send :data:`BUSY_COMMAND` and end, parsing nothing. Asterisk runs the command once it
     has sent its ``agi_*`` block, then sees our EOF and leaves ``AGI()``. What it sent is
     dropped unread, but drained until it closes: unread bytes turn a close into a reset."""
+    link.attach(_drop)
     try:
-        writer.write(BUSY_COMMAND.encode() + b"\n")
-        writer.write_eof()
+        link.write(BUSY_COMMAND.encode() + b"\n")
+        link.write_eof()
         async with asyncio.timeout(timeout_s):  # a peer that never closes
-            while await reader.read(_READ_CHUNK):
-                pass
-    except IO_ERRORS:
+            while not link.at_eof:
+                await link.readable()
+    except IO_ERRORS:  # TimeoutError is an OSError too
         pass  # gone or stuck: the close below is all that is left to do
     finally:
-        writer.close()
-        with contextlib.suppress(*IO_ERRORS):
-            await writer.wait_closed()
+        link.close()
+
+
+def _drop(data: bytes) -> None:
+    """What a turned-away peer sends is not read."""
 
 
 class Rejections:

@@ -250,6 +250,8 @@ def parse_reply_line(line: str) -> Reply:
     >>> parse_reply_line("510 Invalid or unknown command").data
     'Invalid or unknown command'
     """
+    if line.startswith("200 result=") and (result := line[11:]).isdigit() and result.isascii():
+        return Reply(200, result, None, None, line)  # the most common reply: no regex
     if plain := _PLAIN_200.fullmatch(line):
         result, endpos = plain.groups()
         return Reply(200, result, None, None if endpos is None else int(endpos), line)
@@ -301,6 +303,7 @@ class AgiConnection:
         self.state = AgiState.HEADER
         self.env: AgiEnvironment | None = None
         self.hangup_received = False
+        self.received = 0  # bytes from the peer so far
         self._buffer = bytearray()
         self._lines: deque[str] = deque()  # complete lines not handled yet
         self._eof = False
@@ -318,6 +321,7 @@ class AgiConnection:
             return
         if data:
             self._buffer += data
+            self.received += len(data)
         else:
             self._eof = True
 

@@ -30,7 +30,7 @@ from ivr.asterisk.agi.protocol import (
     Reply,
 )
 from ivr.asterisk.agi.sounds import SoundLengths
-from ivr.asterisk.tcp import Connection, TcpService
+from ivr.asterisk.tcp import Connection, Link, TcpService
 from ivr.call.channel import readable
 from ivr.errors import AgiCommandTimeout, CallHangup, ProtocolError
 
@@ -38,21 +38,13 @@ logger = logging.getLogger("ivr.asterisk.agi")
 
 Handler = Callable[[AgiEnvironment, AgiChannel], Awaitable[None]]
 
-_READ_CHUNK = 65536
-
 
 class _Session:
     """The I/O side of one connection: feeds the protocol object, implements CommandSender."""
 
-    def __init__(
-        self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        conn: AgiConnection,
-        command_timeout_s: float,
-    ) -> None:
-        self._reader = reader
-        self._writer = writer
+    def __init__(self, link: Link, conn: AgiConnection, command_timeout_s: float) -> None:
+        self._link = link
+        link.attach(conn.receive_data)  # bytes go straight to the protocol object
         self._conn = conn
         self._command_timeout_s = command_timeout_s
         self._broken: str | None = None  # why no further command can be sent
@@ -63,15 +55,17 @@ class _Session:
         self._deadline: float | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timed_out = False
-        self.received = 0  # bytes from the peer (0 at EOF: a bare connect, e.g. a port check)
+
+    @property
+    def received(self) -> int:
+        """Bytes from the peer (0 at EOF: a bare connect, e.g. a port check)."""
+        return self._conn.received
 
     async def next_event(self) -> Event:
         while (event := self._conn.next_event()) is NEED_DATA:
-            # read() returns b"" at EOF; the protocol then yields ConnectionClosed, so EOF
-            # ends the loop instead of spinning on it.
-            data = await self._reader.read(_READ_CHUNK)
-            self.received += len(data)
-            self._conn.receive_data(data)
+            # At EOF the link has pushed b"": the protocol then yields ConnectionClosed, so
+            # EOF ends the loop instead of spinning on it.
+            await self._link.readable()
         return event
 
     async def read_environment(self, timeout_s: float) -> AgiEnvironment | None:
@@ -98,8 +92,8 @@ class _Session:
             data = self._conn.send_command(command)
             cancelled, bound = False, timeout_s
             self._set_deadline(timeout_s)
-            self._writer.write(data)
-            await self._writer.drain()
+            self._link.write(data)
+            await self._link.drain()
             reply, hung = await self._await_reply()
         except (CallHangup, ConnectionError, OSError) as exc:  # CallHangup or IO_ERRORS
             if not self._timed_out:
@@ -169,7 +163,7 @@ class _Session:
         # instead of waiting for the handler to finish.
         if self._broken is None:
             self._broken = reason
-        self._writer.close()
+        self._link.close()
         self.stop_timer()
 
     def stop_timer(self) -> None:
@@ -281,14 +275,14 @@ class AgiServer:
         return self._tcp.active
 
     # -- one connection
-    async def _turn_away(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _turn_away(self, link: Link) -> None:
         self._rejections.note(self.max_connections)
-        await turn_away(reader, writer, self.header_timeout_s)
+        await turn_away(link, self.header_timeout_s)
 
     async def _serve(self, c: Connection) -> None:
         peer = c.peer
         conn = AgiConnection(max_line_bytes=self.max_line_bytes)
-        session = _Session(c.reader, c.writer, conn, self.command_timeout_s)
+        session = _Session(c.link, conn, self.command_timeout_s)
         try:
             try:
                 env = await session.read_environment(self.header_timeout_s)

@@ -31,7 +31,7 @@ from ivr.asterisk.audiosocket.protocol import (
     Hangup,
     Uuid,
 )
-from ivr.asterisk.tcp import IO_ERRORS, Connection, TcpService
+from ivr.asterisk.tcp import IO_ERRORS, Connection, Link, TcpService
 from ivr.errors import AudioSocketError, CallHangup, ProtocolError
 
 __all__ = ["DEFAULT_PORT", "AudioSession", "AudioSocketServer", "IncomingFrame"]
@@ -40,18 +40,18 @@ logger = logging.getLogger("ivr.asterisk.audiosocket")
 
 DEFAULT_PORT = 4574
 IncomingFrame = Audio | Dtmf | Hangup | ErrorFrame
-_READ_CHUNK = 4096  # ~12 audio frames; the protocol bounds each frame's payload
 
 
-async def _read_event(reader: asyncio.StreamReader, conn: AudioSocketConnection) -> Event:
-    """The next frame or ConnectionClosed; an I/O error counts as EOF."""
+async def _read_event(link: Link, conn: AudioSocketConnection) -> Event:
+    """The next frame or ConnectionClosed (the link pushes ``b""`` at EOF or on an I/O
+    error, and the protocol object then yields ConnectionClosed)."""
     while (event := conn.next_event()) is NEED_DATA:
-        try:
-            data = await reader.read(_READ_CHUNK)
-        except IO_ERRORS:
-            data = b""
-        conn.receive_data(data)
+        await link.readable()
     return event
+
+
+def _drop(data: bytes) -> None:
+    """After our hangup frame, what the peer still sends is not read."""
 
 
 class AudioSession:
@@ -64,16 +64,14 @@ class AudioSession:
     def __init__(
         self,
         uuid: uuid_mod.UUID,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        link: Link,
         conn: AudioSocketConnection,
         *,
         write_timeout_s: float = 5.0,
         linger_s: float = 2.0,
     ) -> None:
         self.uuid = uuid
-        self._reader = reader
-        self._writer = writer
+        self._link = link
         self._conn = conn
         self._write_timeout_s = write_timeout_s
         self._closed = asyncio.Event()  # close() has begun
@@ -81,7 +79,7 @@ class AudioSession:
         self._broken = False  # the stream failed: no hangup frame on close
         self._reading = False  # a task is waiting in frames(): close() must not read too
         self._linger_s = linger_s
-        self.peer = writer.get_extra_info("peername")
+        self.peer = link.peer
 
     @property
     def closed(self) -> bool:
@@ -95,7 +93,7 @@ class AudioSession:
         while not self.closed:
             self._reading = True
             try:
-                event = await _read_event(self._reader, self._conn)
+                event = await _read_event(self._link, self._conn)
             except ProtocolError as exc:
                 logger.warning("[%s] closing AudioSocket from %s: %s", self.uuid, self.peer, exc)
                 self._broken = True
@@ -119,8 +117,8 @@ class AudioSession:
             raise CallHangup(f"AudioSocket session {self.uuid} is closed")
         try:
             async with asyncio.timeout(self._write_timeout_s):
-                self._writer.write(self._conn.send_audio(pcm))
-                await self._writer.drain()
+                self._link.write(self._conn.send_audio(pcm))
+                await self._link.drain()
         except TimeoutError:
             self._broken = True
             raise CallHangup(
@@ -138,10 +136,10 @@ class AudioSession:
         self._closed.set()
         try:
             if not self._broken and not self._conn.hangup_received:
-                self._writer.write(self._conn.send_hangup())
+                self._link.write(self._conn.send_hangup())
                 await self._linger()
-            self._writer.close()
-            await self._writer.wait_closed()
+            self._link.close()
+            await self._link.wait_closed()
         except IO_ERRORS as exc:
             logger.debug("[%s] AudioSocket close: %r", self.uuid, exc)
         finally:
@@ -154,14 +152,14 @@ class AudioSession:
         which can destroy the hangup frame before Asterisk reads it; ``AudioSocket()`` then
         fails instead of returning. Skipped while :meth:`frames` is reading (that task drains).
         """
-        if self._writer.can_write_eof():
-            self._writer.write_eof()
+        self._link.write_eof()
         if self._reading:
             return
+        self._link.attach(_drop)
         try:
             async with asyncio.timeout(self._linger_s):
-                while await self._reader.read(65536):
-                    pass
+                while not self._link.at_eof:
+                    await self._link.readable()
         except TimeoutError:
             logger.info(
                 "[%s] AudioSocket peer still open %s s after the hangup frame",
@@ -306,14 +304,15 @@ class AudioSocketServer:
             conn = AudioSocketConnection(max_audio_bytes=self.max_audio_bytes)
             try:
                 async with asyncio.timeout(self.uuid_timeout_s):
-                    first = await _read_event(c.reader, conn)
+                    c.link.attach(conn.receive_data)
+                    first = await _read_event(c.link, conn)
             except TimeoutError:
                 logger.warning("%s sent no AudioSocket uuid within %s s", peer, self.uuid_timeout_s)
                 return
             if not isinstance(first, Uuid):  # ConnectionClosed: the protocol allows nothing else
                 logger.info("%s closed the AudioSocket before sending its uuid", peer)
                 return
-            session = self._claim(first.uuid, c.reader, c.writer, conn, peer)
+            session = self._claim(first.uuid, c.link, conn, peer)
             if session is not None:
                 await session.wait_closed()
         finally:
@@ -325,8 +324,7 @@ class AudioSocketServer:
     def _claim(
         self,
         key: uuid_mod.UUID,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        link: Link,
         conn: AudioSocketConnection,
         peer: object,
     ) -> AudioSession | None:
@@ -340,7 +338,7 @@ class AudioSocketServer:
                 "AudioSocket from %s for uuid %s that nobody expects; closing", peer, key
             )
             return None
-        session = AudioSession(key, reader, writer, conn, write_timeout_s=self.write_timeout_s)
+        session = AudioSession(key, link, conn, write_timeout_s=self.write_timeout_s)
         self._active[key] = session
         fut.set_result(session)
         logger.info("[%s] AudioSocket connected from %s", key, peer)
