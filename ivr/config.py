@@ -125,6 +125,16 @@ class StoreSettings:
     # records the database refuses (locked, disk full, read-only) wait here, fsync'd, until
     # it is back; empty: <path>.journal. Another disk survives that disk filling up.
     journal_path: str = ""
+    # a record write that finds the writer idle waits this long for others to share its
+    # transaction (group commit); no caller ever waits for it
+    commit_window_s: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.commit_window_s <= 1:
+            raise ConfigError(
+                f"store.commit_window_s must be between 0 and 1 (seconds), "
+                f"not {self.commit_window_s}"
+            )
 
 
 @dataclass(frozen=True)

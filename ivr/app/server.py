@@ -86,7 +86,11 @@ class App:
             off = always(Health("off", "no flow has speech menus"))
             board.report_by("audiosocket", off)
             board.report_by("recogniser", off)
-        store = await RecordStore.open(s.store.path, journal_path=s.store.journal_path or None)
+        store = await RecordStore.open(
+            s.store.path,
+            journal_path=s.store.journal_path or None,
+            commit_window_s=s.store.commit_window_s,
+        )
         parts.push_async_callback(store.close)
         writes = Writes(store)
         parts.push_async_callback(writes.drain)  # before the store closes

@@ -147,6 +147,8 @@ class Outbound:
         self.table = JobStore(store)
         self.campaign_table = CampaignStore(store)
         self.clock = clock
+        # called after each new booking (the dialler wakes up instead of waiting its idle poll)
+        self.on_booked: Callable[[], None] | None = None
 
     # -- booking (OutboundPort)
     async def book_callback(
@@ -215,6 +217,8 @@ class Outbound:
             "booked" if booked == "booked" else "already booked",
             due_in_s,
         )
+        if booked == "booked" and self.on_booked is not None:
+            self.on_booked()
         return None
 
     async def campaigns(self) -> dict[str, Campaign]:
@@ -240,6 +244,10 @@ class Outbound:
         """Due pending jobs of every kind, oldest first (for tools; the dialer selects per
         target, so that jobs it cannot place yet hide no others)."""
         return await self.table.due(self.clock(), limit)
+
+    async def any_due(self) -> bool:
+        """Whether any job (callback, survey, campaign call) is due now."""
+        return await self.table.any_due(self.clock())
 
     async def due_targets(self) -> list[Target]:
         """Callback offers and surveys with jobs due now, one per set of booked rules, the

@@ -180,6 +180,15 @@ class JobStore:
         )
         return [Job(*row) for row in rows]
 
+    async def any_due(self, now: float) -> bool:
+        """Whether any job waits to be placed at ``now`` (one indexed read, no write lock:
+        the dialler asks it every round and does the rest only when the answer is yes)."""
+        rows = await self.records.read(
+            "SELECT EXISTS (SELECT 1 FROM outbound WHERE status = 'pending' AND due_at <= ?)",
+            (now,),
+        )
+        return bool(rows[0][0])
+
     async def due_targets(self, now: float) -> list[Target]:
         """Callback offers and surveys with jobs due at ``now``, one per set of booked
         rules, the longest waiting first."""

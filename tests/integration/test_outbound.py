@@ -506,3 +506,21 @@ async def test_a_held_callback_is_released_by_its_id(store: RecordStore) -> None
     assert await outbound.release_jobs([first.id]) == 0  # pending: not held any more
     [job] = await outbound.due()
     assert job.id == first.id
+
+
+async def test_an_idle_dialer_wakes_up_at_once_for_a_booking(store: RecordStore) -> None:
+    outbound = Outbound(store)
+    bank = flow(BANK_ANY_HOUR, name="bank")
+    ami = FakeAmi()
+    dialer = Dialer(outbound, ami, lambda: {"bank": bank}, poll_s=0.05, idle_poll_s=60)  # type: ignore[arg-type]
+    dialer.start()
+    try:
+        await asyncio.sleep(0.3)  # its first round found nothing due: it now waits 60 s
+        assert ami.dialled == []
+        await book(outbound, bank, "1700000000.9", "callback")
+        async with asyncio.timeout(5):  # not the 60 s of the idle poll
+            while not ami.dialled:
+                await asyncio.sleep(0.02)
+        assert ami.dialled == ["PJSIP/5550100@callback-line"]
+    finally:
+        await dialer.close()

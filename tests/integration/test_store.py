@@ -185,6 +185,39 @@ async def test_checkpoints_are_not_awaited_and_the_newest_queued_one_wins(
         store.checkpoint(make_record("a", outcome=None, ended_at=None))
 
 
+@pytest.mark.parametrize(("window_s", "batches"), [(0.0, [1, 2]), (0.1, [3])])
+async def test_a_commit_window_gathers_a_trickle_of_writes_into_one_transaction(
+    tmp_path: Path, window_s: float, batches: list[int]
+) -> None:
+    store = await RecordStore.open(tmp_path / "calls.db", commit_window_s=window_s)
+    sizes: list[int] = []
+    real = store._write_batch
+
+    def spy(batch: list[tuple[str, Any]]) -> list[Exception | None]:
+        sizes.append(len(batch))
+        time.sleep(0.05)  # a transaction that takes a while, as on a busy disk
+        return real(batch)
+
+    store._write_batch = spy  # type: ignore[method-assign]
+
+    async def finish_later(call_id: str, after_s: float) -> None:
+        await asyncio.sleep(after_s)
+        await store.finish(make_record(call_id))
+
+    # three calls ending 10 ms apart: without a window the first goes alone
+    await asyncio.wait_for(
+        asyncio.gather(*(finish_later(f"c{i}", i * 0.01) for i in range(3))), TIMEOUT_S
+    )
+    assert sizes == batches
+    assert {r.call_id for r in await store.recent(limit=10)} == {"c0", "c1", "c2"}
+    await store.close()
+
+
+async def test_a_negative_commit_window_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="commit_window_s"):
+        await RecordStore.open(tmp_path / "calls.db", commit_window_s=-1)
+
+
 async def test_unfinished_calls_are_recovered_after_reopening(tmp_path: Path) -> None:
     db = tmp_path / "calls.db"
     s = await RecordStore.open(db)

@@ -110,3 +110,11 @@ def test_the_configuration_is_still_read_as_yaml_1_1(tmp_path: Path) -> None:
     cfg.write_text("agi: {port: 4600}\nadmin: {open_read: on}\n")  # `on` is true in YAML 1.1
     s = load_settings(cfg, env={})
     assert s.agi.port == 4600 and s.admin.open_read is True
+
+
+def test_the_commit_window_is_bounded() -> None:
+    assert load_settings(env={}).store.commit_window_s == 0.1
+    assert load_settings(env={"IVR_STORE_COMMIT_WINDOW_S": "0"}).store.commit_window_s == 0
+    for bad in ("-0.1", "5"):
+        with pytest.raises(ConfigError, match="commit_window_s"):
+            load_settings(env={"IVR_STORE_COMMIT_WINDOW_S": bad})
