@@ -13,7 +13,7 @@ from dataclasses import asdict, replace
 
 from ivr.admin.console import LiveCalls
 from ivr.asterisk.agi.channel import AgiChannel
-from ivr.asterisk.agi.protocol import AgiEnvironment
+from ivr.asterisk.agi.environment import AgiEnvironment
 from ivr.asterisk.agi.server import AgiServer
 from ivr.call.channel import Heard, ListenRequest
 from ivr.call.record import CallRecord

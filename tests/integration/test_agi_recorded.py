@@ -24,10 +24,10 @@ import pytest
 from ivr.app.calls import Calls
 from ivr.app.server import App, Server
 from ivr.asterisk.agi import commands
+from ivr.asterisk.agi.environment import AgiEnvironment
 from ivr.asterisk.agi.protocol import (
     NEED_DATA,
     AgiConnection,
-    AgiEnvironment,
     AgiState,
     ConnectionClosed,
     EnvironmentReceived,

@@ -22,7 +22,7 @@ from support.sound_files import write_wav
 
 from ivr.asterisk import tcp
 from ivr.asterisk.agi.channel import AgiChannel
-from ivr.asterisk.agi.protocol import AgiEnvironment
+from ivr.asterisk.agi.environment import AgiEnvironment
 from ivr.asterisk.agi.server import AgiServer
 from ivr.call.channel import Prompt
 from ivr.errors import AgiCommandTimeout, CallHangup

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from support.fake_asterisk import build_env, env_block, parse_args
 
-from ivr.asterisk.agi import commands, protocol
+from ivr.asterisk.agi import commands, environment, protocol
 from ivr.asterisk.agi.commands import format_command, quote_arg
+from ivr.asterisk.agi.environment import AgiEnvironment
 from ivr.asterisk.agi.protocol import (
     NEED_DATA,
     AgiConnection,
-    AgiEnvironment,
     AgiState,
     ConnectionClosed,
     EnvironmentReceived,
@@ -460,7 +460,7 @@ def test_command_helpers() -> None:
     assert commands.noop() == "NOOP"
 
 
-@pytest.mark.parametrize("module", [protocol, commands])
+@pytest.mark.parametrize("module", [protocol, environment, commands])
 def test_docstring_wire_samples(module: object) -> None:
     failures, tried = doctest.testmod(module)  # type: ignore[arg-type]
     assert tried > 0 and failures == 0

@@ -17,11 +17,11 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 
 from ivr.asterisk.agi.channel import AgiChannel, CallLogger, call_logger, command_name
+from ivr.asterisk.agi.environment import AgiEnvironment
 from ivr.asterisk.agi.limits import Rejections, turn_away
 from ivr.asterisk.agi.protocol import (
     NEED_DATA,
     AgiConnection,
-    AgiEnvironment,
     AgiState,
     ConnectionClosed,
     EnvironmentReceived,
