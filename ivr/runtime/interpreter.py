@@ -2,27 +2,26 @@
 
 It knows no sockets: the same code runs under Asterisk, under ``ivr simulate`` and in tests.
 Whatever happens (hang-up at any step, a failing lookup, a bug), :meth:`CallRun.run` returns a
-complete :class:`CallRecord`.
+complete :class:`CallRecord`. The bigger steps live beside it and see the call through
+:class:`ivr.runtime.context.CallContext`: menus and digit collection (:mod:`.inputs`), queues
+(:mod:`.queueing`), surveys (:mod:`.survey`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import assert_never
 from zoneinfo import ZoneInfo
 
-from ivr.call.channel import Channel, ListenRequest, Prompt
+from ivr.call.channel import Channel, Prompt
 from ivr.call.record import MASK, CallRecord, InputEvent, Outcome
 from ivr.errors import CallHangup, ExpressionError, HttpLookupError, IvrError
 from ivr.flow import model as m
 from ivr.flow.model_values import (
-    BACK,
     BUILTIN_VARIABLES,
     HANGUP,
-    REPEAT,
     RETURN,
     PromptSpec,
     Speech,
@@ -31,8 +30,9 @@ from ivr.flow.model_values import (
 from ivr.flow.node import Node
 from ivr.flow.redact import CallLog, redact, sensitive_values
 from ivr.runtime.context import HttpPort, Services
+from ivr.runtime.inputs import run_collect, run_menu
 from ivr.runtime.queueing import run_queue
-from ivr.runtime.speak import read_digits, speak, to_prompt
+from ivr.runtime.speak import speak, to_prompt
 from ivr.runtime.survey import run_survey
 
 __all__ = ["CallRun", "HttpPort", "Services"]
@@ -178,9 +178,9 @@ class CallRun:
                 self.served = self.served or node.served
                 return node.next
             case m.MenuNode():
-                return await self._menu(node)
+                return await run_menu(self, node, self.menus)
             case m.CollectNode():
-                return await self._collect(node)
+                return await run_collect(self, node)
             case m.SetNode():
                 for name, tpl in node.assign.items():
                     self.vars[name] = tpl.render(self.vars)
@@ -234,12 +234,6 @@ class CallRun:
         present = [p for p in prompts if p is not None]
         return await speak(self.channel, present, self.vars, self.vars["language"], escape)
 
-    def _prompter(self, prompts: list[PromptSpec | None]) -> Callable[[str], Awaitable[str]]:
-        async def play(escape: str) -> str:
-            return await self.say(prompts, escape)
-
-        return play
-
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.services.clock(), ZoneInfo(self.flow.timezone))
 
@@ -282,121 +276,6 @@ class CallRun:
             self.log.warning("hangup failed: %s", exc)
 
     # --- node kinds ----------------------------------------------------------------------
-
-    async def _menu(self, node: m.MenuNode) -> str:
-        if not self.menus or self.menus[-1] != node.id:
-            self.menus.append(node.id)
-        counts = {"no_input": 0, "no_match": 0}
-        retry: PromptSpec | None = None
-        short = False
-        keys = node.options
-        while True:
-            main = node.short_prompt if short and node.short_prompt else node.prompt
-            kind, key, said = await self._menu_input(node, [retry, main])
-            option = keys.get(key)
-            if option is None:
-                kind = "no_input" if kind == "no_input" else "no_match"
-                self.note_input(node, kind, said)
-                counts[kind] += 1
-                rule: m.Retry = getattr(node, kind)
-                if counts[kind] > rule.max:
-                    return rule.then or node.otherwise
-                retry, short = rule.prompt, True
-                continue
-            self.note_input(node, kind, said)
-            for name, tpl in option.assign.items():
-                self.vars[name] = tpl.render(self.vars)
-            if option.target == REPEAT:
-                retry, short = None, False
-                continue
-            if option.target == BACK:
-                self.menus.pop()
-                return self.menus.pop() if self.menus else node.id
-            return option.target
-
-    async def _menu_input(
-        self, node: m.MenuNode, prompts: list[PromptSpec | None]
-    ) -> tuple[str, str, str]:
-        """One attempt: ``(kind, option key, what the caller did)``; kind is dtmf, speech,
-        no_input or no_match."""
-        keys = node.options
-        # '#' as an option key cannot also end input
-        terminator = "" if any(node.terminator in k for k in keys) else node.terminator
-        play = self._prompter(prompts)
-        if node.speech and self.can_hear():
-            heard = await self.channel.listen(self._listen_request(node, prompts))
-            if heard.kind != "dtmf":
-                return heard.kind, heard.choice or "", heard.value
-            play = _already(heard.value)  # the key that ended listening starts the digits
-        digits = await read_digits(
-            self.channel,
-            play,
-            max_digits=node.max_digits,
-            timeout_s=node.timeout_s,
-            inter_digit_timeout_s=node.inter_digit_timeout_s,
-            terminator=terminator,
-            # done once no longer key could still match (a unique option, or a dead end)
-            complete=lambda d: not any(k != d and k.startswith(d) for k in keys),
-        )
-        return ("dtmf" if digits else "no_input"), digits, digits
-
-    def _listen_request(self, node: m.MenuNode, prompts: list[PromptSpec | None]) -> ListenRequest:
-        return ListenRequest(
-            prompts=self.prompts_for(prompts),
-            choices=tuple((k, o.words) for k, o in node.options.items() if o.words),
-            language=self.vars["language"],
-            dtmf="dtmf" in node.inputs,
-            barge_in=node.barge_in,
-            min_speech_ms=node.min_speech_ms,
-            no_input_timeout_s=node.timeout_s,
-            max_speech_s=node.max_speech_s,
-        )
-
-    async def _collect(self, node: m.CollectNode) -> str:
-        counts = {"no_input": 0, "no_match": 0}
-        retry: PromptSpec | None = None
-        while True:
-            digits = await read_digits(
-                self.channel,
-                self._prompter([retry, node.prompt]),
-                max_digits=node.max_digits,
-                timeout_s=node.timeout_s,
-                inter_digit_timeout_s=node.inter_digit_timeout_s,
-                terminator=node.terminator,
-            )
-            valid = node.min_digits <= len(digits) <= node.max_digits and (
-                node.pattern is None or node.pattern.fullmatch(digits) is not None
-            )
-            if valid and node.confirm is not None:
-                valid = await self._confirmed(node, digits)
-                if not valid:
-                    retry = None
-                    continue
-            if valid:
-                self.note_input(node, "dtmf", digits, node.sensitive)
-                self.vars[node.into] = digits
-                return node.next
-            kind = "no_match" if digits else "no_input"
-            self.note_input(node, kind, digits, node.sensitive)
-            counts[kind] += 1
-            rule: m.Retry = getattr(node, kind)
-            if counts[kind] > rule.max:
-                return rule.then or node.otherwise
-            retry = rule.prompt
-
-    async def _confirmed(self, node: m.CollectNode, digits: str) -> bool:
-        previous = self.vars.get(node.into)
-        self.vars[node.into] = digits  # the confirm prompt reads the value back
-        try:
-            answer = await self.say([node.confirm], "12")
-            answer = answer or await self.channel.wait_for_digit(node.timeout_s)
-        finally:
-            if previous is None:
-                self.vars.pop(node.into, None)
-            else:
-                self.vars[node.into] = previous
-        self.note_input(node, "confirm", answer)
-        return answer == "1"
 
     def _enter_subflow(self, node: m.CallNode) -> str:
         sub = self.services.flows.get(node.flow)
@@ -443,10 +322,3 @@ class CallRun:
             self.record.transfer_target = node.to
             raise _Stop("transferred")
         return node.on_fail
-
-
-def _already(digit: str) -> Callable[[str], Awaitable[str]]:
-    async def play(escape: str) -> str:
-        return digit
-
-    return play
