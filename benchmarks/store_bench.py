@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from ivr.call.record import CallRecord, InputEvent
-from ivr.store import records, schema
+from ivr.store import codec, schema
 from ivr.store.records import RecordStore
 
 
@@ -63,7 +63,7 @@ def baseline(db: Path, rows: list[CallRecord]) -> tuple[float, list[float]]:
     for record in rows:
         t0 = time.perf_counter()
         conn.execute("BEGIN")
-        conn.execute(records._UPSERT, records._encode(record))
+        conn.execute(codec.UPSERT, codec.encode(record))
         conn.execute("COMMIT")
         latencies.append(time.perf_counter() - t0)
     elapsed = time.perf_counter() - start

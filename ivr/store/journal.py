@@ -1,7 +1,7 @@
 """A local journal for call records the database could not take.
 
 When SQLite is locked past its busy timeout, the disk holding it is full, or the file turned
-read-only, :class:`~ivr.store.records.RecordStore` appends the rows it could not write here
+read-only, the store (:mod:`ivr.store.replay`) appends the rows it could not write here
 (one JSON object per line, fsync'd before the write counts as saved) and replays them into the
 database once it answers again, or at the next start. The journal lives next to the database
 by default; put it on another disk (``store.journal_path``) to survive that disk filling up.

@@ -20,7 +20,7 @@ from helpers import Records, dial, spec, wait_until_idle
 from serve import IvrServe
 
 from ivr.lab import Lab
-from ivr.store.records import RECOVERED_ERROR
+from ivr.store.queries import RECOVERED_ERROR
 
 pytestmark = [pytest.mark.asterisk]
 

@@ -17,7 +17,9 @@ import pytest
 
 from ivr.call.record import CallRecord, InputEvent, QueueVisit, SurveyAnswer, SurveyResult
 from ivr.errors import IvrError, StoreError
-from ivr.store.records import RECOVERED_ERROR, SCHEMA_VERSION, RecordStore
+from ivr.store.queries import RECOVERED_ERROR
+from ivr.store.records import RecordStore
+from ivr.store.schema import SCHEMA_VERSION
 
 TIMEOUT_S = 10.0  # a store that loses a write would hang its awaiters: fail instead
 
@@ -154,13 +156,13 @@ async def test_checkpoints_are_not_awaited_and_the_newest_queued_one_wins(
 ) -> None:
     store = await RecordStore.open(tmp_path / "calls.db")
     written: list[str] = []
-    real = store._write_batch
+    real = store._writes._write_batch
 
     def spy(batch: list[tuple[str, Any]]) -> list[Exception | None]:
         written.extend(params[0] for _, params in batch)
         return real(batch)
 
-    store._write_batch = spy  # type: ignore[method-assign]
+    store._writes._write_batch = spy  # type: ignore[method-assign]
     await store.begin(make_record("a", path=[], outcome=None, ended_at=None, end_node=None))
     for i in range(1, 6):  # one queue slot, the newest wins; nothing handed to the writer yet
         store.checkpoint(
@@ -191,14 +193,14 @@ async def test_a_commit_window_gathers_a_trickle_of_writes_into_one_transaction(
 ) -> None:
     store = await RecordStore.open(tmp_path / "calls.db", commit_window_s=window_s)
     sizes: list[int] = []
-    real = store._write_batch
+    real = store._writes._write_batch
 
     def spy(batch: list[tuple[str, Any]]) -> list[Exception | None]:
         sizes.append(len(batch))
         time.sleep(0.05)  # a transaction that takes a while, as on a busy disk
         return real(batch)
 
-    store._write_batch = spy  # type: ignore[method-assign]
+    store._writes._write_batch = spy  # type: ignore[method-assign]
 
     async def finish_later(call_id: str, after_s: float) -> None:
         await asyncio.sleep(after_s)
@@ -227,7 +229,7 @@ async def test_unfinished_calls_are_recovered_after_reopening(tmp_path: Path) ->
     )
     await s.finish(make_record("done"))
     # simulate a crash: drop the store without close(); the data is already committed
-    s._executor.shutdown(wait=True)
+    s._db.executor.shutdown(wait=True)
 
     async with await RecordStore.open(db) as s2:
         assert await s2.recover_unfinished(now=1_700_000_100.25) == 1

@@ -1,0 +1,181 @@
+"""A :class:`~ivr.call.record.CallRecord` as a ``calls`` row and back, and the SQL of the writes.
+
+The row keeps the record's plain fields as they are and its lists and dicts (path, inputs,
+variables, queue visit, survey) as JSON. Every write's parameters put the ``call_id`` first:
+errors and the checkpoint queue are keyed on ``params[0]``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import asdict
+from typing import Any, cast
+
+from ivr.call.channel import readable
+from ivr.call.record import (
+    OUTCOMES,
+    CallRecord,
+    InputEvent,
+    Outcome,
+    QueueVisit,
+    SurveyAnswer,
+    SurveyResult,
+)
+from ivr.errors import StoreError
+
+__all__ = [
+    "CHECKPOINT",
+    "COLUMNS",
+    "INSERT",
+    "UPSERT",
+    "Params",
+    "decode",
+    "encode",
+    "encode_checked",
+    "encode_progress",
+    "encode_survey",
+]
+
+Params = tuple[Any, ...]
+
+COLUMNS = (
+    "call_id",
+    "flow",
+    "flow_version",
+    "caller",
+    "dnis",
+    "started_at",
+    "ended_at",
+    "duration_s",
+    "language",
+    "path",
+    "inputs",
+    "outcome",
+    "end_node",
+    "transfer_target",
+    "error",
+    "variables",
+    "queue",
+    "survey",
+)
+_PLAIN_COLUMNS = tuple(  # stored as they are in the record
+    c
+    for c in COLUMNS
+    if c not in ("duration_s", "path", "inputs", "outcome", "variables", "queue", "survey")
+)
+_COLS = ", ".join(COLUMNS)
+_MARKS = ", ".join("?" * len(COLUMNS))
+INSERT = f"INSERT INTO calls ({_COLS}) VALUES ({_MARKS})"
+UPSERT = f"{INSERT} ON CONFLICT(call_id) DO UPDATE SET " + ", ".join(
+    f"{c} = excluded.{c}" for c in COLUMNS[1:]
+)
+
+# A checkpoint saves where the caller is; the rest of the row comes with begin and finish.
+# (call_id first, as in every write: errors and the checkpoint queue are keyed on params[0].)
+# Never on a finished row: that is an earlier call that had the same id.
+CHECKPOINT = (
+    "UPDATE calls SET language = ?2, path = ?3, inputs = ?4, end_node = ?5 "
+    "WHERE call_id = ?1 AND outcome IS NULL"
+)
+
+
+def encode(record: CallRecord) -> Params:
+    """A record as the parameter tuple for :data:`INSERT` (JSON for the list/dict fields)."""
+    return _readable(
+        (
+            record.call_id,
+            record.flow,
+            record.flow_version,
+            record.caller,
+            record.dnis,
+            record.started_at,
+            record.ended_at,
+            record.duration_s,
+            record.language,
+            _dumps(record.path),
+            _inputs_json(record),
+            record.outcome,
+            record.end_node,
+            record.transfer_target,
+            record.error,
+            _dumps(record.variables),
+            _json_or_none(record.queue),
+            _json_or_none(record.survey),
+        )
+    )
+
+
+def encode_checked(record: CallRecord, op: str, final: bool) -> Params:
+    """``record`` encoded, after checking it has an outcome iff ``final`` (``op`` names the
+    store method in the :class:`ValueError`)."""
+    if (record.outcome is not None) != final:
+        state = "has no outcome" if final else "already has an outcome"
+        raise ValueError(f"{op}(): call {record.call_id!r} {state}")
+    return encode(record)
+
+
+def encode_progress(record: CallRecord) -> Params:
+    """The :data:`CHECKPOINT` parameters of a call in progress."""
+    if record.outcome is not None:
+        raise ValueError(f"checkpoint(): call {record.call_id!r} already has an outcome")
+    return _readable(
+        (
+            record.call_id,
+            record.language,
+            _dumps(record.path),
+            _inputs_json(record),
+            record.end_node,
+        )
+    )
+
+
+def encode_survey(survey: SurveyResult) -> str:
+    """The ``survey`` column of a call that has ``survey``."""
+    return _dumps(asdict(survey))
+
+
+def decode(row: sqlite3.Row) -> CallRecord:
+    """The record a ``SELECT *`` row of ``calls`` holds; an outcome this version does not know
+    is a :class:`~ivr.errors.StoreError`."""
+    outcome = row["outcome"]
+    if outcome is not None and outcome not in OUTCOMES:
+        raise StoreError(f"call {row['call_id']!r}: unknown outcome {outcome!r} in the database")
+    return CallRecord(
+        **{name: row[name] for name in _PLAIN_COLUMNS},
+        path=json.loads(row["path"]),
+        inputs=[InputEvent(**item) for item in json.loads(row["inputs"])],
+        outcome=cast("Outcome | None", outcome),
+        variables=json.loads(row["variables"]),
+        queue=QueueVisit(**json.loads(row["queue"])) if row["queue"] is not None else None,
+        survey=_survey(row["survey"]),
+    )
+
+
+def _readable(params: Params) -> Params:
+    """Caller text from Asterisk may hold bytes that were not UTF-8 (``surrogateescape``),
+    which SQLite cannot encode: they are stored as ``\\xe9`` text. ``params[0]`` (the
+    call_id, a queue key) is left as it is; the AGI server already made it plain text."""
+    return (params[0], *(readable(p) if isinstance(p, str) else p for p in params[1:]))
+
+
+def _dumps(value: object) -> str:
+    return readable(json.dumps(value, ensure_ascii=False), in_json=True)
+
+
+def _inputs_json(record: CallRecord) -> str:
+    return _dumps(
+        [{"node": i.node, "kind": i.kind, "value": i.value, "at_s": i.at_s} for i in record.inputs]
+    )
+
+
+def _json_or_none(value: QueueVisit | SurveyResult | None) -> str | None:
+    return None if value is None else _dumps(asdict(value))
+
+
+def _survey(text: str | None) -> SurveyResult | None:
+    if text is None:
+        return None
+    data = json.loads(text)
+    data["answers"] = [SurveyAnswer(**a) for a in data["answers"]]
+    return SurveyResult(**data)

@@ -1,0 +1,160 @@
+"""What the call-record store does at once on its thread, outside the write queue.
+
+Reads of the ``calls`` table (one record, the recent ones, counts by outcome, any query) and
+the transactions other packages run (outbound jobs, campaigns), attaching a survey, the
+start-up recovery of unfinished calls. Each waits only for the writer thread, not for the
+queued record writes (begin, checkpoint, finish).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from ivr.call.record import OUTCOMES, CallRecord, Outcome, SurveyResult
+from ivr.store.codec import decode, encode_survey
+from ivr.store.database import Database
+from ivr.store.schema import immediate
+
+__all__ = ["RECOVERED_ERROR", "RecordQueries"]
+
+T = TypeVar("T")
+
+RECOVERED_ERROR = "server stopped during the call"
+
+
+class RecordQueries:
+    """The store's queries and one-off transactions (a base of
+    :class:`~ivr.store.records.RecordStore`, which documents the errors)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def get(self, call_id: str) -> CallRecord | None:
+        """The record of ``call_id``, or ``None`` if there is none."""
+
+        rows = await self.read("SELECT * FROM calls WHERE call_id = ?", [call_id])
+        return decode(rows[0]) if rows else None
+
+    async def recent(
+        self,
+        limit: int = 50,
+        flow: str | None = None,
+        outcome: Outcome | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[CallRecord]:
+        """Up to ``limit`` records, newest ``started_at`` first, filtered by the given fields.
+
+        ``since`` is inclusive and ``until`` exclusive (Unix times, on ``started_at``).
+        """
+        if limit < 1:
+            raise ValueError(f"limit must be >= 1, got {limit}")
+        where, params = _where(flow, outcome, since, until)
+        sql = f"SELECT * FROM calls{where} ORDER BY started_at DESC, call_id LIMIT ?"
+        return [decode(row) for row in await self.read(sql, [*params, limit])]
+
+    async def count_by_outcome(
+        self, flow: str | None = None, since: float | None = None, until: float | None = None
+    ) -> dict[Outcome | None, int]:
+        """Number of calls per outcome (``None``: still in progress), every key present."""
+        where, params = _where(flow, None, since, until)
+        sql = f"SELECT outcome, COUNT(*) FROM calls{where} GROUP BY outcome"
+        counts: dict[Outcome | None, int] = dict.fromkeys((*OUTCOMES, None), 0)
+        for outcome, n in await self.read(sql, params):
+            counts[outcome] = n
+        return counts
+
+    async def transaction(
+        self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = False
+    ) -> T:
+        """Run ``fn(connection)`` in one write transaction on the store's thread.
+
+        ``durable``: the commit is synced to disk before this returns (``synchronous=FULL``),
+        so it survives a power loss, not only a crash (WAL with NORMAL syncs at checkpoints).
+        For the few writes that promise something to a caller, e.g. a booked callback.
+        """
+
+        def call() -> T:
+            conn = self._db.connection()
+            if not durable:
+                with immediate(conn):
+                    return fn(conn)
+            conn.execute("PRAGMA synchronous = FULL")  # not allowed inside a transaction
+            try:
+                with immediate(conn):
+                    return fn(conn)
+            finally:
+                conn.execute("PRAGMA synchronous = NORMAL")
+
+        return await self._db.run(call)
+
+    async def attach_survey(self, call_id: str, survey: SurveyResult) -> bool:
+        """Store a survey against an earlier call (outbound surveys).
+
+        ``False`` when the call is unknown or already has a survey: one survey per call.
+        """
+
+        def attach() -> bool:
+            conn = self._db.connection()
+            with immediate(conn):
+                cursor = conn.execute(
+                    "UPDATE calls SET survey = ? WHERE call_id = ? AND survey IS NULL",
+                    (encode_survey(survey), call_id),
+                )
+            return cursor.rowcount == 1
+
+        return await self._db.run(attach)
+
+    async def recover_unfinished(self, now: float) -> int:
+        """Mark every call without an outcome as ``error``; returns how many were marked.
+
+        Call once at start-up, before taking calls: a row still without outcome then belongs to
+        a call the previous server process never finished. ``end_node`` becomes the last node of
+        the saved path (or stays as saved if the path is empty), ``error`` is
+        :data:`RECOVERED_ERROR`, and a missing ``ended_at`` becomes ``now``.
+        """
+
+        def recover() -> int:
+            conn = self._db.connection()
+            with immediate(conn):
+                return conn.execute(
+                    "UPDATE calls SET outcome = 'error', error = ?,"
+                    " end_node = COALESCE(json_extract(path, '$[#-1]'), end_node),"
+                    " ended_at = COALESCE(ended_at, ?),"
+                    " duration_s = COALESCE(ended_at, ?) - started_at"
+                    " WHERE outcome IS NULL",
+                    (RECOVERED_ERROR, now, now),
+                ).rowcount
+
+        if self._db.closing:
+            raise self._db.closed_error()
+        return await self._db.run(recover)
+
+    async def read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Rows of one query, on the store's thread, without the write lock a
+        :meth:`transaction` takes (one statement sees one snapshot of the database)."""
+
+        def read() -> list[sqlite3.Row]:
+            return self._db.connection().execute(sql, params).fetchall()
+
+        return await self._db.run(read)
+
+
+def _where(
+    flow: str | None, outcome: Outcome | None, since: float | None, until: float | None
+) -> tuple[str, list[Any]]:
+    """A ``WHERE`` clause (or "") and its parameters; ``since`` inclusive, ``until`` exclusive."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for clause, value in (
+        ("flow = ?", flow),
+        ("outcome = ?", outcome),
+        ("started_at >= ?", since),
+        ("started_at < ?", until),
+    ):
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
