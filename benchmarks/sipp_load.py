@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -199,6 +200,41 @@ def proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def proc_wakeups(pid: int) -> int:
+    """Times the process's threads went to sleep and woke up again (voluntary context
+    switches, all threads): an event-loop wakeup, a thread hand-off..."""
+    total = 0
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return 0
+    for task in tasks:
+        with contextlib.suppress(OSError):
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith("voluntary_ctxt_switches:"):
+                    total += int(line.split()[1])
+    return total
+
+
+def wakeup_cost_us(wakeups: int = 50, period_s: float = 0.02) -> float:
+    """On-CPU time of one idle asyncio loop wakeup on this machine (a sleep that ends), from
+    the scheduler's own accounting: on a virtual machine it can dwarf the work done."""
+
+    def on_cpu_ns() -> int:
+        return sum(
+            int(Path(f"/proc/self/task/{t}/schedstat").read_text().split()[0])
+            for t in os.listdir("/proc/self/task")
+        )
+
+    async def sleep_often() -> None:
+        for _ in range(wakeups):
+            await asyncio.sleep(period_s)
+
+    before = on_cpu_ns()
+    asyncio.run(sleep_often())
+    return (on_cpu_ns() - before) / 1000 / wakeups
+
+
 def machine_busy() -> tuple[float, float]:
     """(busy, total) jiffies of all CPUs since boot, from /proc/stat."""
     parts = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -310,6 +346,7 @@ class Step:
     elapsed_s: float = 0.0
     asterisk_cpu_s: float = 0.0
     server_cpu_s: float = 0.0
+    server_wakeups: int = 0
     sipp_cpu_s: float = 0.0
     machine_busy_pct: float = 0.0  # average over the step, % of all cores
     peak: dict[str, float] = field(default_factory=dict)
@@ -388,6 +425,7 @@ def run_step(
     log_offset = lab.log_size()
     sampler = Sampler({"asterisk": ast_pid, "server": srv_pid})
     ast0, srv0, kids0 = proc_cpu_s(ast_pid), proc_cpu_s(srv_pid), children_cpu_s()
+    wake0 = proc_wakeups(srv_pid)
     busy0, total0 = machine_busy()
     started = time.monotonic()
     sampler.start()
@@ -404,6 +442,7 @@ def run_step(
     step.elapsed_s = time.monotonic() - started
     step.asterisk_cpu_s = proc_cpu_s(ast_pid) - ast0
     step.server_cpu_s = proc_cpu_s(srv_pid) - srv0
+    step.server_wakeups = proc_wakeups(srv_pid) - wake0
     step.peak, step.peak_sessions = sampler.peak, sampler.peak_sessions
     stats = step.result.stats
     step.call_length_s = _stat_seconds(stats.get("CallLength(C)", ""))
@@ -564,6 +603,15 @@ def summarize(ours: list[Step], bare: list[Step]) -> None:
                 print(
                     f"  bare FastAGI baseline ({bcalls} calls): server {bsrv:.2f} ms/call, "
                     f"Asterisk {bast:.1f} ms/call; ivr serve / bare = {srv / bsrv:.1f}x"
+                )
+                wake = sum(s.server_wakeups for s in clean) / calls
+                bwake = sum(s.server_wakeups for s in bclean) / bcalls
+                cost = wakeup_cost_us()
+                print(
+                    f"  wakeups per call (threads that slept and woke): ivr serve {wake:.1f}, "
+                    f"bare {bwake:.1f}; one idle asyncio wakeup costs {cost:.0f} us of CPU on "
+                    f"this machine, so wakeups alone account for {wake * cost / 1000:.1f} ms "
+                    f"(ours) and {bwake * cost / 1000:.1f} ms (bare) of the figures above"
                 )
         cores = os.cpu_count() or 1
         print(
