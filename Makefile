@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 APT_PACKAGES := debootstrap sip-tester sox espeak-ng zstd docker-compose graphviz \
-                chromium chromium-driver
+                chromium chromium-driver postgresql
 STAMP  := $(VENV)/.installed
 CHARTJS_VERSION := 4.5.1
 VENDOR_DIR := ivr/admin/static/vendor

@@ -26,6 +26,7 @@ from ivr.outbound.cli import add_campaign_parser
 from ivr.runtime.interpreter import CallRun, Services
 from ivr.runtime.sim import ScriptedChannel, SimClock, StubHttp, parse_tokens
 from ivr.speech.stt import add_stt_parser
+from ivr.store.database import is_postgres
 
 
 class _UniqueIdFilter(logging.Filter):
@@ -281,8 +282,9 @@ REPORT_PAGE = 5000  # records per read of the store in ``ivr report``
 def _report(args: argparse.Namespace) -> int:
     from ivr.reporting.kpi import format_report, parse_bound, report, time_zone
 
-    db = args.db or load_settings(args.config).store.path
-    if not Path(db).is_file():  # RecordStore.open would create an empty one
+    store = load_settings(args.config).store
+    db, password = (args.db, None) if args.db else (store.target, store.revealed_password())
+    if not is_postgres(db) and not Path(db).is_file():  # open() would create an empty one
         raise IvrError(f"{db}: no call-record database there (use --db, or store.path in --config)")
     try:
         time_zone(args.tz)
@@ -292,13 +294,13 @@ def _report(args: argparse.Namespace) -> int:
         raise IvrError(str(exc)) from None
     if since is not None and until is not None and since >= until:
         raise IvrError(f"--since {args.since} is not before the end of --until {args.until}")
-    data = report(asyncio.run(_read_records(db, args.flow, since, until)), tz=args.tz)
+    data = report(asyncio.run(_read_records(db, password, args.flow, since, until)), tz=args.tz)
     print(json.dumps(data, indent=2, ensure_ascii=False) if args.json else format_report(data))
     return 0
 
 
 async def _read_records(
-    db: str, flow: str | None, since: float | None, until: float | None
+    db: str, password: str | None, flow: str | None, since: float | None, until: float | None
 ) -> list[Any]:
     """Every record in the range, read newest first in pages of :data:`REPORT_PAGE`.
 
@@ -312,7 +314,7 @@ async def _read_records(
     records: list[Any] = []
     seen: set[str] = set()
     limit, upper = REPORT_PAGE, until
-    async with await RecordStore.open(db) as store:
+    async with await RecordStore.open(db, password=password) as store:
         while True:
             page = await store.recent(limit=limit, flow=flow, since=since, until=upper)
             fresh = [r for r in page if r.call_id not in seen]

@@ -122,6 +122,11 @@ class AdminSettings:
 @dataclass(frozen=True)
 class StoreSettings:
     path: str = "data/ivr.sqlite3"
+    # PostgreSQL instead of the SQLite file (several nodes on one database):
+    # postgresql://user@host:port/database, the password apart (IVR_STORE_PASSWORD or
+    # IVR_STORE_PASSWORD_FILE), never in the URL
+    url: str = ""
+    password: Secret | None = None
     # records the database refuses (locked, disk full, read-only) wait here, fsync'd, until
     # it is back; empty: <path>.journal. Another disk survives that disk filling up.
     journal_path: str = ""
@@ -135,6 +140,33 @@ class StoreSettings:
                 f"store.commit_window_s must be between 0 and 1 (seconds), "
                 f"not {self.commit_window_s}"
             )
+        if self.url:
+            scheme, sep, rest = self.url.partition("://")
+            if scheme not in ("postgresql", "postgres") or not sep:
+                raise ConfigError(
+                    "store.url must be a postgresql://user@host:port/database URL "
+                    "(leave it empty for the SQLite file at store.path)"
+                )
+            if ":" in rest.rpartition("@")[0]:
+                raise ConfigError(
+                    "store.url holds a password: put it in IVR_STORE_PASSWORD or "
+                    "IVR_STORE_PASSWORD_FILE, never in the URL (it is shown in logs)"
+                )
+
+    @property
+    def target(self) -> str:
+        """What the store opens: the PostgreSQL URL, or else the SQLite file."""
+        return self.url or self.path
+
+    @property
+    def journal(self) -> str | None:
+        """Where refused records wait: ``journal_path``, else next to the SQLite file (for
+        PostgreSQL too: a local disk, ``<path>.journal``)."""
+        return self.journal_path or self.path + ".journal"
+
+    def revealed_password(self) -> str | None:
+        """PostgreSQL's password, for the driver only."""
+        return None if self.password is None else self.password.reveal().decode()
 
 
 @dataclass(frozen=True)
@@ -155,7 +187,7 @@ class Settings:
     numbers: NumberPolicy = field(default_factory=NumberPolicy)
 
 
-_SECRETS = {("http", "secret"), ("ami", "secret"), ("admin", "token")}
+_SECRETS = {("http", "secret"), ("ami", "secret"), ("admin", "token"), ("store", "password")}
 
 
 def load_settings(

@@ -87,9 +87,10 @@ class App:
             board.report_by("audiosocket", off)
             board.report_by("recogniser", off)
         store = await RecordStore.open(
-            s.store.path,
-            journal_path=s.store.journal_path or None,
+            s.store.target,
+            journal_path=s.store.journal,
             commit_window_s=s.store.commit_window_s,
+            password=s.store.revealed_password(),
         )
         parts.push_async_callback(store.close)
         writes = Writes(store)

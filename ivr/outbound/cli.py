@@ -17,6 +17,7 @@ from ivr.errors import CampaignError
 from ivr.flow.library import load_library
 from ivr.outbound.campaigns import Campaigns, Settings, read_list
 from ivr.outbound.jobs import Outbound
+from ivr.store.database import is_postgres
 from ivr.store.outbound import Job
 from ivr.store.records import RecordStore
 
@@ -83,10 +84,11 @@ def _campaign(args: argparse.Namespace) -> int:
 
 async def _run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
-    db = args.db or settings.store.path
-    if args.action != "start" and not Path(db).is_file():
+    s = settings.store
+    db, password = (args.db, None) if args.db else (s.target, s.revealed_password())
+    if args.action != "start" and not is_postgres(db) and not Path(db).is_file():
         raise CampaignError(f"{db}: no database there (use --db, or store.path in --config)")
-    store = await RecordStore.open(db)
+    store = await RecordStore.open(db, password=password)
     try:
         campaigns = Campaigns(store)
         if args.action == "start":

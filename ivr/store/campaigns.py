@@ -8,13 +8,13 @@ rows, paces the import and words the errors.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ivr.errors import CampaignError
 from ivr.store.records import RecordStore
+from ivr.store.sql import Connection
 
 __all__ = ["CampaignCall", "CampaignCounts", "CampaignRow", "CampaignStore"]
 
@@ -55,9 +55,9 @@ class CampaignCounts:
 
 
 _INSERT = (
-    "INSERT OR IGNORE INTO outbound (kind, call_id, flow, target, number, channel, caller_id,"
+    "INSERT INTO outbound (kind, call_id, flow, target, number, channel, caller_id,"
     " due_at, max_attempts, retry_after_s, created_at, updated_at, variables)"
-    " VALUES ('campaign', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " VALUES ('campaign', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
 )
 
 
@@ -94,7 +94,7 @@ class CampaignStore:
         keeps its flow: :class:`~ivr.errors.CampaignError` (and nothing changed) if it runs
         another one."""
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Connection) -> None:
             conn.execute(
                 "INSERT INTO campaigns (name, flow, rate, max_concurrent, hours, timezone,"
                 " created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET"
@@ -115,7 +115,7 @@ class CampaignStore:
         ``budget_s`` has passed (it holds the write lock that long); how many calls were
         written, and how many of them are new."""
 
-        def insert(conn: sqlite3.Connection) -> tuple[int, int]:
+        def insert(conn: Connection) -> tuple[int, int]:
             deadline = time.monotonic() + budget_s
             end, added = first, 0
             while end < len(calls):
@@ -143,8 +143,9 @@ class CampaignStore:
     async def counts(self, name: str) -> CampaignCounts | None:
         """Campaign ``name``'s settings and counts, read in one transaction (None: no such
         campaign)."""
+        json = self.records.dialect.json_text
 
-        def read(conn: sqlite3.Connection) -> CampaignCounts | None:
+        def read(conn: Connection) -> CampaignCounts | None:
             row = conn.execute(
                 "SELECT flow, rate, max_concurrent, state FROM campaigns WHERE name = ?", (name,)
             ).fetchone()
@@ -165,8 +166,8 @@ class CampaignStore:
                 ).fetchall()
             )
             interested = conn.execute(
-                "SELECT COUNT(*) FROM calls WHERE json_extract(variables, '$.campaign') = ?"
-                " AND json_extract(variables, '$.interested') = 'yes'",
+                f"SELECT COUNT(*) FROM calls WHERE {json('variables', 'campaign')} = ?"
+                f" AND {json('variables', 'interested')} = 'yes'",
                 (name,),
             ).fetchone()[0]
             return CampaignCounts(row[0], row[1], row[2], row[3], by_status, results, interested)

@@ -8,7 +8,6 @@ errors and the checkpoint queue are keyed on ``params[0]``.
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import asdict
 from typing import Any, cast
 
@@ -23,6 +22,7 @@ from ivr.call.record import (
     SurveyResult,
 )
 from ivr.errors import StoreError
+from ivr.store.sql import Row
 
 __all__ = [
     "CHECKPOINT",
@@ -135,7 +135,7 @@ def encode_survey(survey: SurveyResult) -> str:
     return _dumps(asdict(survey))
 
 
-def decode(row: sqlite3.Row) -> CallRecord:
+def decode(row: Row) -> CallRecord:
     """The record a ``SELECT *`` row of ``calls`` holds; an outcome this version does not know
     is a :class:`~ivr.errors.StoreError`."""
     outcome = row["outcome"]

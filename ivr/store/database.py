@@ -1,8 +1,9 @@
-"""The store's SQLite database: one connection, touched only by one dedicated thread.
+"""The store's database: one connection, touched only by one dedicated thread.
 
-SQLite work never runs on the event loop: a single-worker executor (the writer thread) owns
+Database work never runs on the event loop: a single-worker executor (the writer thread) owns
 the only connection, and the loop hands it work with :meth:`Database.run`, which also turns
-:class:`sqlite3.Error` into :class:`~ivr.errors.StoreError` naming the database file.
+the driver's errors into :class:`~ivr.errors.StoreError` naming the database. The database is
+a SQLite file (a path) or PostgreSQL (a ``postgresql://`` URL; :mod:`ivr.store.postgres`).
 """
 
 from __future__ import annotations
@@ -15,48 +16,85 @@ from pathlib import Path
 from typing import TypeVar
 
 from ivr.errors import DuplicateCallError, StoreError
-from ivr.store.schema import migrate
+from ivr.store.schema import SCHEMA_VERSION, migrate
+from ivr.store.sql import Connection, Dialect, SqliteDialect
 
-__all__ = ["Database"]
+__all__ = ["Database", "is_postgres", "shown"]
+
+
+def is_postgres(target: str) -> bool:
+    """Whether the store's ``target`` is a PostgreSQL URL (else a SQLite file)."""
+    return target.startswith(("postgresql://", "postgres://"))
+
+
+def shown(target: str) -> str:
+    """``target`` as error messages and logs show it: a URL without any password in it."""
+    if not is_postgres(target):
+        return target
+    scheme, _, rest = target.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not at:
+        return target
+    return f"{scheme}://{userinfo.partition(':')[0]}@{host}"
+
 
 T = TypeVar("T")
 
 
 class Database:
-    """The SQLite file at ``path``, its one connection and the thread that alone uses it.
+    """The database at ``target`` (a SQLite path or a PostgreSQL URL), its one connection and
+    the thread that alone uses it. ``password``: PostgreSQL's, kept out of the URL.
 
     Create it on the event loop that will use it. ``closing`` and ``closed`` are the store's
     lifecycle: closing, no new work is taken; closed, the thread is gone.
     """
 
-    def __init__(self, path: str, executor: ThreadPoolExecutor, busy_timeout_ms: int) -> None:
-        self.path = path
+    def __init__(
+        self,
+        target: str,
+        executor: ThreadPoolExecutor,
+        busy_timeout_ms: int,
+        password: str | None = None,
+    ) -> None:
+        self.target = target
+        self.path = shown(target)  # what messages name
+        self.dialect: Dialect = _dialect(target)
         self.executor = executor  # one worker: the writer thread
         self.loop = asyncio.get_running_loop()
         self.closing = False
         self.closed = False
         self._busy_timeout_ms = busy_timeout_ms
-        self._conn: sqlite3.Connection | None = None  # touched only on the writer thread
+        self._password = password
+        self._conn: Connection | None = None  # touched only on the writer thread
 
-    def connect(self, prepare: Callable[[sqlite3.Connection], None]) -> None:
-        """Writer thread: create the directory and the file, bring the schema up to date and
-        ``prepare`` the connection before anything else uses it."""
-        if self.path != ":memory:":
+    def connect(self, prepare: Callable[[Connection], None]) -> None:
+        """Writer thread: create the directory and the file (SQLite), bring the schema up to
+        date and ``prepare`` the connection before anything else uses it."""
+        if not is_postgres(self.target) and self.target != ":memory:":
             try:
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                Path(self.target).parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreError(f"{self.path}: cannot create the directory: {exc}") from exc
         conn = self._new_connection()
         try:
-            migrate(conn, self.path)
+            if is_postgres(self.target):
+                from ivr.store import postgres
+
+                postgres.migrate(conn, self.path, SCHEMA_VERSION)
+            else:
+                migrate(conn, self.path)
             prepare(conn)
         except BaseException:
             conn.close()
             raise
         self._conn = conn
 
-    def _new_connection(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None)
+    def _new_connection(self) -> Connection:
+        if is_postgres(self.target):
+            from ivr.store import postgres
+
+            return postgres.connect(self.target, self._password)
+        conn = sqlite3.connect(self.target, isolation_level=None)
         try:
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode = WAL")
@@ -69,7 +107,8 @@ class Database:
 
     def reconnect(self) -> None:
         """Writer thread: a connection SQLite opened read-only (the file was read-only at
-        the time) stays so: open it again to see whether it is writable now."""
+        the time) stays so, and a PostgreSQL connection the server dropped stays broken:
+        open it again."""
         conn = self._new_connection()
         old, self._conn = self._conn, conn
         if old is not None:
@@ -81,39 +120,40 @@ class Database:
             self._conn.close()
             self._conn = None
 
-    def connection(self) -> sqlite3.Connection:
-        """Writer thread: the connection (a :class:`~ivr.errors.StoreError` once closed)."""
+    def connection(self) -> Connection:
+        """Writer thread: the connection (a :class:`~ivr.errors.StoreError` once closed); a
+        PostgreSQL connection the server dropped is opened again."""
         if self._conn is None:
             raise self.closed_error()
+        if getattr(self._conn, "closed", False):
+            self.reconnect()
+            assert self._conn is not None
         return self._conn
 
     def closed_error(self) -> StoreError:
         """The error of a call on a store that is closed or closing."""
         return StoreError(f"{self.path}: the store is closed")
 
-    def error(self, what: str, exc: sqlite3.Error, call_id: object = None) -> StoreError:
+    def error(self, what: str, exc: Exception, call_id: object = None) -> StoreError:
         """``exc`` as the :class:`~ivr.errors.StoreError` the store raises: a
         :class:`~ivr.errors.DuplicateCallError` when ``call_id`` is already taken."""
         call = f" call {call_id!r}:" if call_id is not None else ""
-        kind = (
-            DuplicateCallError
-            if isinstance(exc, sqlite3.IntegrityError) and "calls.call_id" in str(exc)
-            else StoreError
-        )
-        error = kind(f"{self.path}:{call} {what} failed: {exc}")
+        kind = DuplicateCallError if self.dialect.is_duplicate_call(exc) else StoreError
+        error = kind(f"{self.path}:{call} {what} failed: {self.dialect.describe(exc)}")
         error.__cause__ = exc
         return error
 
     async def run(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` on the writer thread, turning :class:`sqlite3.Error` into StoreError
+        """Run ``fn`` on the writer thread, turning the driver's errors into StoreError
         (named after ``fn``)."""
         if self.closed:
             raise self.closed_error()
+        errors = self.dialect.Error
 
         def call() -> T:
             try:
                 return fn()
-            except sqlite3.Error as exc:
+            except errors as exc:
                 raise self.error(getattr(fn, "__name__", "operation").strip("_"), exc) from exc
 
         return await self.loop.run_in_executor(self.executor, call)
@@ -122,3 +162,11 @@ class Database:
         """The last step of closing: no more work; the thread ends once it is idle."""
         self.closed = True
         self.executor.shutdown(wait=False)
+
+
+def _dialect(target: str) -> Dialect:
+    if is_postgres(target):
+        from ivr.store.postgres import PostgresDialect
+
+        return PostgresDialect()
+    return SqliteDialect()

@@ -15,12 +15,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sqlite3
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Literal
 
-from ivr.store.schema import immediate
+from ivr.store.sql import Connection
 
 __all__ = ["Backlog", "Entry", "Journal", "Op"]
 
@@ -144,14 +144,15 @@ class Backlog:
 
     def replay(
         self,
-        conn: sqlite3.Connection,
-        write: Callable[[sqlite3.Connection, Entry], None],
+        conn: Connection,
+        write: Callable[[Connection, Entry], None],
+        transaction: Callable[[Connection], AbstractContextManager[None]],
     ) -> int:
         """Write every entry in one transaction with ``write``; returns how many. Raises
-        :class:`sqlite3.Error` (the backlog unchanged) while the database cannot take them."""
+        the driver's error (the backlog unchanged) while the database cannot take them."""
         entries = (self.journal.read() if self.journal is not None else []) + self.memory
         if entries:
-            with immediate(conn):
+            with transaction(conn):
                 for entry in entries:
                     write(conn, entry)
         if self.journal is not None:

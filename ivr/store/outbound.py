@@ -12,12 +12,12 @@ promise something to a callee (the booking, the attempt, the answer) are committ
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from ivr.store.records import RecordStore
+from ivr.store.sql import Connection
 
 __all__ = ["BookResult", "Booking", "DailyLimits", "Job", "JobStore", "Key", "Target"]
 
@@ -100,7 +100,10 @@ class DailyLimits:
 
 BookResult = Literal["booked", "already_booked", "caller_limit", "number_limit"]
 
-_IN_TARGET = "kind = ? AND flow = ? AND target = ? AND hours IS ? AND max_concurrent IS ?"
+_IN_TARGET = (
+    "kind = ? AND flow = ? AND target = ?"
+    " AND hours IS NOT DISTINCT FROM ? AND max_concurrent IS NOT DISTINCT FROM ?"
+)
 _JOB_COLUMNS = (
     "id, kind, call_id, flow, target, number, channel, caller_id, attempts,"
     " max_attempts, retry_after_s, status, variables, hours, max_concurrent,"
@@ -120,15 +123,15 @@ class JobStore:
         the transaction that inserts, so two calls at once cannot both take the last booking
         of the day. ``already_booked``: the call has this kind of job already."""
 
-        def insert(conn: sqlite3.Connection) -> BookResult:
+        def insert(conn: Connection) -> BookResult:
             over = _over_limit(conn, booking, limits)
             if over is not None:
                 return over
             cursor = conn.execute(
-                "INSERT OR IGNORE INTO outbound (kind, call_id, flow, target, number, channel,"
+                "INSERT INTO outbound (kind, call_id, flow, target, number, channel,"
                 " caller_id, due_at, max_attempts, retry_after_s, created_at, updated_at,"
                 " hours, max_concurrent, booked_by)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (
                     booking.kind,
                     booking.call_id,
@@ -156,7 +159,9 @@ class JobStore:
         """Put ``number`` on the opt-out list (again: at ``now``)."""
         await self.records.transaction(
             lambda c: c.execute(
-                "INSERT OR REPLACE INTO opt_out (number, at) VALUES (?, ?)", (number, now)
+                "INSERT INTO opt_out (number, at) VALUES (?, ?)"
+                " ON CONFLICT (number) DO UPDATE SET at = excluded.at",
+                (number, now),
             )
         )
 
@@ -348,7 +353,7 @@ class JobStore:
         back to pending after their retry delay (or ``failed`` after their last attempt);
         how many were closed, how many requeued."""
 
-        def close_and_requeue(conn: sqlite3.Connection) -> tuple[int, int]:
+        def close_and_requeue(conn: Connection) -> tuple[int, int]:
             closed = conn.execute(
                 "UPDATE outbound SET status = 'done', last_result = 'interrupted',"
                 " updated_at = ? WHERE status = 'answered'",
@@ -366,7 +371,7 @@ class JobStore:
 
 
 def _over_limit(
-    conn: sqlite3.Connection, b: Booking, limits: DailyLimits
+    conn: Connection, b: Booking, limits: DailyLimits
 ) -> Literal["caller_limit", "number_limit"] | None:
     """The daily limit ``b`` would pass, if any, counting the rows of its kind created after
     ``limits.since`` (index outbound_kind_created)."""

@@ -8,14 +8,13 @@ queued record writes (begin, checkpoint, finish).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from ivr.call.record import OUTCOMES, CallRecord, Outcome, SurveyResult
 from ivr.store.codec import decode, encode_survey
 from ivr.store.database import Database
-from ivr.store.schema import immediate
+from ivr.store.sql import Connection, Dialect, Row
 
 __all__ = ["RECOVERED_ERROR", "RecordQueries"]
 
@@ -30,6 +29,11 @@ class RecordQueries:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    @property
+    def dialect(self) -> Dialect:
+        """The database engine's SQL differences (``json_text`` ...), for the store's SQL."""
+        return self._db.dialect
 
     async def get(self, call_id: str) -> CallRecord | None:
         """The record of ``call_id``, or ``None`` if there is none."""
@@ -66,9 +70,7 @@ class RecordQueries:
             counts[outcome] = n
         return counts
 
-    async def transaction(
-        self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = False
-    ) -> T:
+    async def transaction(self, fn: Callable[[Connection], T], *, durable: bool = False) -> T:
         """Run ``fn(connection)`` in one write transaction on the store's thread.
 
         ``durable``: the commit is synced to disk before this returns (``synchronous=FULL``),
@@ -78,15 +80,8 @@ class RecordQueries:
 
         def call() -> T:
             conn = self._db.connection()
-            if not durable:
-                with immediate(conn):
-                    return fn(conn)
-            conn.execute("PRAGMA synchronous = FULL")  # not allowed inside a transaction
-            try:
-                with immediate(conn):
-                    return fn(conn)
-            finally:
-                conn.execute("PRAGMA synchronous = NORMAL")
+            with self._db.dialect.transaction(conn, durable=durable):
+                return fn(conn)
 
         return await self._db.run(call)
 
@@ -98,7 +93,7 @@ class RecordQueries:
 
         def attach() -> bool:
             conn = self._db.connection()
-            with immediate(conn):
+            with self._db.dialect.transaction(conn):
                 cursor = conn.execute(
                     "UPDATE calls SET survey = ? WHERE call_id = ? AND survey IS NULL",
                     (encode_survey(survey), call_id),
@@ -118,10 +113,10 @@ class RecordQueries:
 
         def recover() -> int:
             conn = self._db.connection()
-            with immediate(conn):
+            with self._db.dialect.transaction(conn):
                 return conn.execute(
                     "UPDATE calls SET outcome = 'error', error = ?,"
-                    " end_node = COALESCE(json_extract(path, '$[#-1]'), end_node),"
+                    f" end_node = COALESCE({self._db.dialect.json_last('path')}, end_node),"
                     " ended_at = COALESCE(ended_at, ?),"
                     " duration_s = COALESCE(ended_at, ?) - started_at"
                     " WHERE outcome IS NULL",
@@ -132,11 +127,11 @@ class RecordQueries:
             raise self._db.closed_error()
         return await self._db.run(recover)
 
-    async def read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    async def read(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Rows of one query, on the store's thread, without the write lock a
         :meth:`transaction` takes (one statement sees one snapshot of the database)."""
 
-        def read() -> list[sqlite3.Row]:
+        def read() -> list[Row]:
             return self._db.connection().execute(sql, params).fetchall()
 
         return await self._db.run(read)

@@ -25,7 +25,7 @@ from ivr.call.record import CallRecord
 from ivr.errors import DuplicateCallError, IvrError, StoreError
 from ivr.health import Health
 from ivr.store.codec import INSERT, UPSERT, encode_checked, encode_progress
-from ivr.store.database import Database
+from ivr.store.database import Database, is_postgres
 from ivr.store.journal import Journal
 from ivr.store.queries import RecordQueries
 from ivr.store.replay import BacklogReplay
@@ -39,11 +39,13 @@ HEALTH_TIMEOUT_S = 2.0  # a store read slower than this is reported down
 
 
 class RecordStore(RecordQueries):
-    """Persists :class:`~ivr.call.record.CallRecord` objects in SQLite without blocking the loop.
+    """Persists :class:`~ivr.call.record.CallRecord` objects in SQLite or PostgreSQL without
+    blocking the loop.
 
     Create with ``await RecordStore.open(path)``; use from the event loop that opened it. Every
-    method may raise :class:`~ivr.errors.StoreError` (wrapping :class:`sqlite3.Error`, with the
-    database path in the message). Cancelling a task awaiting a write does not cancel the write.
+    method may raise :class:`~ivr.errors.StoreError` (wrapping the driver's error, with the
+    database path or URL in the message). Cancelling a task awaiting a write does not cancel
+    the write.
     """
 
     def __init__(
@@ -55,9 +57,10 @@ class RecordStore(RecordQueries):
         busy_timeout_ms: int,
         retry_s: float,
         commit_window_s: float = 0.0,
+        password: str | None = None,
     ) -> None:
         """Internal: use :meth:`open`."""
-        super().__init__(Database(path, executor, busy_timeout_ms))
+        super().__init__(Database(path, executor, busy_timeout_ms, password))
         # the replay waits for a batch on the writer thread (the queue is made next)
         self._replay = BacklogReplay(
             self._db, journal, retry_s, writer_busy=lambda: self._writes.in_flight
@@ -74,28 +77,34 @@ class RecordStore(RecordQueries):
         busy_timeout_ms: int = 5000,
         retry_s: float = 2.0,
         commit_window_s: float = 0.0,
+        password: str | None = None,
     ) -> RecordStore:
-        """Open (creating parent directories, file and schema) the store at ``path``.
+        """Open (creating parent directories, file and schema) the store at ``path``: a SQLite
+        file, or a ``postgresql://user@host:port/db`` URL (its ``password`` apart: never in
+        the URL, which errors and logs show).
 
         ``":memory:"`` gives a private in-memory database (tests). ``max_batch`` caps how many
         queued writes share one transaction (1 disables group commit). Records the database
         refuses (locked past ``busy_timeout_ms``, disk full, read-only) go to the journal at
-        ``journal_path`` (default: next to the database, ``<path>.journal``; none for
-        ``:memory:``) and are replayed every ``retry_s`` until the database takes them, and at
-        the next open. ``commit_window_s``: how long a write that finds the writer idle waits
-        for others to share its transaction (0: none; a server under a steady trickle of calls
-        then pays one transaction, and one hand-off to the writer thread, per record).
+        ``journal_path`` (default: next to a SQLite file, ``<path>.journal``; in memory for
+        ``:memory:`` and PostgreSQL) and are replayed every ``retry_s`` until the database
+        takes them, and at the next open. ``commit_window_s``: how long a write that finds the
+        writer idle waits for others to share its transaction (0: none; a server under a
+        steady trickle of calls then pays one transaction, and one hand-off to the writer
+        thread, per record).
         """
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         if commit_window_s < 0:
             raise ValueError(f"commit_window_s must be >= 0, got {commit_window_s}")
         path = os.fspath(path)
-        if journal_path is None and path != ":memory:":
+        if journal_path is None and path != ":memory:" and not is_postgres(path):
             journal_path = path + ".journal"
         journal = Journal(journal_path) if journal_path is not None else None
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ivr-store")
-        store = cls(path, executor, max_batch, journal, busy_timeout_ms, retry_s, commit_window_s)
+        store = cls(
+            path, executor, max_batch, journal, busy_timeout_ms, retry_s, commit_window_s, password
+        )
         try:
             await store._db.run(store._connect)
         except BaseException:
@@ -109,7 +118,7 @@ class RecordStore(RecordQueries):
 
     @property
     def path(self) -> str:
-        """The database path as given to :meth:`open`."""
+        """The database path as given to :meth:`open` (a URL without its password)."""
         return self._db.path
 
     @property

@@ -14,13 +14,13 @@ import asyncio
 import contextlib
 import json
 import logging
-import sqlite3
 from collections.abc import Callable
 
 from ivr.errors import StoreError
 from ivr.store.codec import COLUMNS, INSERT, UPSERT, Params
 from ivr.store.database import Database
 from ivr.store.journal import Backlog, Entry, Journal, Op
+from ivr.store.sql import Connection
 
 __all__ = ["BacklogReplay"]
 
@@ -53,19 +53,19 @@ class BacklogReplay:
         self._retry_timer: asyncio.TimerHandle | None = None
         self._retrying: asyncio.Task[None] | None = None
 
-    def replay_left_over(self, conn: sqlite3.Connection) -> None:
+    def replay_left_over(self, conn: Connection) -> None:
         """Writer thread, at open: replay what the last run could not write."""
         if len(self._backlog):
             log.warning(
                 "%s: replaying %d record write(s) from %s",
                 self._db.path,
                 len(self._backlog),
-                self._backlog.journal and self._backlog.journal.path,
+                self._backlog.journal.path if self._backlog.journal is not None else "memory",
             )
-            self._backlog.replay(conn, _replay_one)
+            self._backlog.replay(conn, _replay_one, self._db.dialect.transaction)
 
     def set_aside(
-        self, batch: list[tuple[str, Params]], exc: sqlite3.Error | None
+        self, batch: list[tuple[str, Params]], exc: Exception | None
     ) -> list[Exception | None]:
         """Writer thread: records into the backlog (checkpoints, mere crash snapshots, are
         dropped); every write of the batch counts as done."""
@@ -76,7 +76,7 @@ class BacklogReplay:
                 "every %.0f s until it is back",
                 self._db.path,
                 exc,
-                journal.path if journal else "memory",
+                journal.path if journal is not None else "memory",
                 self.retry_s,
             )
         self.down = True
@@ -89,12 +89,14 @@ class BacklogReplay:
         """Writer thread: move the backlog into the database; how many writes are still
         waiting (0: the database is back)."""
         try:
-            count = self._backlog.replay(self._db.connection(), _replay_one)
-        except sqlite3.Error as exc:
+            count = self._backlog.replay(
+                self._db.connection(), _replay_one, self._db.dialect.transaction
+            )
+        except self._db.dialect.Error as exc:
             self._backlog.save()  # memory into the journal, if it can take it now
             log.debug("%s: still unavailable: %s", self._db.path, exc)
             if "readonly" in str(exc):
-                with contextlib.suppress(sqlite3.Error):
+                with contextlib.suppress(self._db.dialect.Error):
                     self._db.reconnect()
             return len(self._backlog)
         if self.down or count:
@@ -149,7 +151,7 @@ class BacklogReplay:
         await self._db.run(self.last_replay)
 
 
-def _replay_one(conn: sqlite3.Connection, entry: Entry) -> None:
+def _replay_one(conn: Connection, entry: Entry) -> None:
     """One backlog entry into the database, idempotently: a replay cut short by a crash is
     run again whole. A begin already there is left alone; a finish completes its own call's
     row (same id and start), and lands under a suffixed id when an earlier, finished call

@@ -8,11 +8,11 @@ each, and the write-transaction helper the store uses.
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 from ivr.errors import StoreError
+from ivr.store.sql import Connection, SqliteDialect
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "immediate", "migrate"]
 
@@ -44,18 +44,18 @@ _SCHEMA_V1 = (
 )
 
 
-def _migrate_0_to_1(conn: sqlite3.Connection) -> None:
+def _migrate_0_to_1(conn: Connection) -> None:
     for statement in _SCHEMA_V1:
         conn.execute(statement)
 
 
-def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
+def _migrate_1_to_2(conn: Connection) -> None:
     """Agent queues and post-call surveys: one JSON column each (NULL when absent)."""
     conn.execute("ALTER TABLE calls ADD COLUMN queue TEXT")
     conn.execute("ALTER TABLE calls ADD COLUMN survey TEXT")
 
 
-def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
+def _migrate_2_to_3(conn: Connection) -> None:
     """Outbound calls (callbacks, outbound surveys, campaigns) and the opt-out list."""
     conn.execute("""
         CREATE TABLE outbound (
@@ -127,7 +127,7 @@ _OUTBOUND_V3_COLUMNS = (
 )
 
 
-def _migrate_3_to_4(conn: sqlite3.Connection) -> None:
+def _migrate_3_to_4(conn: Connection) -> None:
     """Outbound jobs keep the rules they were booked with, and may be ``held`` (their flow or
     node is gone) with a reason. A CHECK cannot be changed in place: the table is rebuilt."""
     conn.execute(_OUTBOUND_V4)
@@ -145,7 +145,7 @@ def _migrate_3_to_4(conn: sqlite3.Connection) -> None:
     )
 
 
-def _migrate_4_to_5(conn: sqlite3.Connection) -> None:
+def _migrate_4_to_5(conn: Connection) -> None:
     """The number policy's daily limits (ivr.flow.numbers): each job says which caller
     booked it, and callbacks and surveys of the last 24 h are found by (kind, created_at)
     without reading a campaign's rows."""
@@ -153,7 +153,7 @@ def _migrate_4_to_5(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX outbound_kind_created ON outbound (kind, created_at)")
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _migrate_0_to_1,
     _migrate_1_to_2,
     _migrate_2_to_3,
@@ -161,22 +161,16 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _migrate_4_to_5,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+_SQLITE = SqliteDialect()
 
 
-@contextmanager
-def immediate(conn: sqlite3.Connection) -> Iterator[None]:
-    """One write transaction (the connection is in autocommit mode): commit, or roll back."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+def immediate(conn: Connection) -> AbstractContextManager[None]:
+    """One SQLite write transaction (the connection is in autocommit mode): commit, or roll
+    back."""
+    return _SQLITE.transaction(conn)
 
 
-def migrate(conn: sqlite3.Connection, path: str) -> None:
+def migrate(conn: Connection, path: str) -> None:
     """Bring the schema to :data:`SCHEMA_VERSION`, one transaction per step."""
     version = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if version > SCHEMA_VERSION:

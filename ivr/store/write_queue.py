@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ivr.store.codec import CHECKPOINT, Params
 from ivr.store.database import Database
 from ivr.store.replay import BacklogReplay
-from ivr.store.schema import immediate
+from ivr.store.sql import Connection
 
 __all__ = ["WriteQueue"]
 
@@ -144,40 +143,43 @@ class WriteQueue:
         """Writer thread: commit ``batch`` in one transaction; per-write errors are returned.
 
         A constraint violation fails only its own statement. When the database itself fails
-        (an OperationalError: locked, disk full, read-only), the batch goes to the backlog and
-        counts as saved; until a retry gets through, later batches go there at once, without
-        waiting out the busy timeout again. Any other error rolls the batch back and retries
-        each write in its own transaction, so one bad write sinks no other.
+        (an OperationalError: locked, disk full, read-only, the server gone), the batch goes to
+        the backlog and counts as saved; until a retry gets through, later batches go there at
+        once, without waiting out the busy timeout again. Any other error rolls the batch back
+        and retries each write in its own transaction, so one bad write sinks no other.
         """
-        conn = self._db.connection()
         if self._replay.down:
             return self._replay.set_aside(batch, None)
+        dialect = self._db.dialect
         try:
+            conn = self._db.connection()  # PostgreSQL: may connect again, and fail to
             return self._transaction(conn, batch)
-        except sqlite3.OperationalError as exc:
+        except dialect.OperationalError as exc:
             return self._replay.set_aside(batch, exc)
-        except sqlite3.Error as exc:
+        except dialect.Error as exc:
             if len(batch) == 1:
                 return [self._db.error("write", exc, batch[0][1][0])]
         results: list[Exception | None] = []
         for sql, params in batch:
             try:
                 results += self._transaction(conn, [(sql, params)])
-            except sqlite3.OperationalError as exc:
+            except dialect.OperationalError as exc:
                 results += self._replay.set_aside([(sql, params)], exc)
-            except sqlite3.Error as exc:
+            except dialect.Error as exc:
                 results.append(self._db.error("write", exc, params[0]))
         return results
 
     def _transaction(
-        self, conn: sqlite3.Connection, batch: list[tuple[str, Params]]
+        self, conn: Connection, batch: list[tuple[str, Params]]
     ) -> list[Exception | None]:
         results: list[Exception | None] = []
-        with immediate(conn):
+        dialect = self._db.dialect
+        with dialect.transaction(conn):
             for sql, params in batch:
                 try:
-                    conn.execute(sql, params)
+                    with dialect.statement(conn):  # a refused one undoes only itself
+                        conn.execute(sql, params)
                     results.append(None)
-                except sqlite3.IntegrityError as exc:  # only this statement is rolled back
+                except dialect.IntegrityError as exc:
                     results.append(self._db.error("write", exc, params[0]))
         return results

@@ -6,17 +6,20 @@ import asyncio
 import logging
 import shutil
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 from support.fake_asterisk import run_fake_call
+from support.stores import Db
 
 from ivr.app.server import App, Server
 from ivr.config import (
     AdminSettings,
     AgiSettings,
     HttpSettings,
+    Secret,
     Settings,
     SpeechSettings,
     StoreSettings,
@@ -49,13 +52,20 @@ async def balance_api() -> AsyncIterator[str]:
     await runner.cleanup()
 
 
-async def start_app(tmp_path: Path, prompts: Path, flows: Path, base_url: str = "") -> Server:
+async def start_app(
+    tmp_path: Path, prompts: Path, flows: Path, base_url: str = "", db: Db | None = None
+) -> Server:
+    """The whole server on ``db`` (default: a SQLite file in ``tmp_path``)."""
+    store = StoreSettings(path=str(tmp_path / "calls.sqlite3"))
+    if db is not None and db.backend == "postgresql":
+        assert db.password is not None
+        store = replace(store, url=db.target, password=Secret(db.password.encode()))
     settings = Settings(
         flows_dir=str(flows),
         prompts_dir=str(prompts),
         agi=AgiSettings(port=0, sounds_prefix="ivr/"),
         http=HttpSettings(base_url=base_url),
-        store=StoreSettings(path=str(tmp_path / "calls.sqlite3")),
+        store=store,
         speech=SpeechSettings(port=0),
         admin=AdminSettings(port=0),
     )
@@ -78,8 +88,8 @@ def always_open_flows(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def app(tmp_path: Path, prompts_dir: Path, balance_api: str) -> AsyncIterator[Server]:
-    app = await start_app(tmp_path, prompts_dir, always_open_flows(tmp_path), balance_api)
+async def app(tmp_path: Path, prompts_dir: Path, balance_api: str, db: Db) -> AsyncIterator[Server]:
+    app = await start_app(tmp_path, prompts_dir, always_open_flows(tmp_path), balance_api, db)
     yield app
     await app.close()
 

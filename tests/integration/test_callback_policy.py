@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from support.flowkit import MONDAY_10AM_UTC, flow, run
+from support.stores import Db
 
 from ivr.call.channel import CallInfo
 from ivr.call.queue import QueueState
@@ -372,8 +373,8 @@ class Clock:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[RecordStore]:
-    s = await RecordStore.open(tmp_path / "calls.sqlite3")
+async def store(db: Db) -> AsyncIterator[RecordStore]:
+    s = await db.open()
     yield s
     await s.close()
 

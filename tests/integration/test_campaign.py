@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from support.flowkit import flow
 from support.instants import next_monday_at
+from support.stores import Db
 
 from ivr.cli import main
 from ivr.errors import CampaignError, StoreError
@@ -71,7 +72,15 @@ def offer_flows() -> dict[str, Flow]:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[RecordStore]:
+async def store(db: Db) -> AsyncIterator[RecordStore]:
+    s = await db.open()
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[RecordStore]:
+    """SQLite only: for the tests that watch SQLite itself (its statements, its write lock)."""
     s = await RecordStore.open(tmp_path / "calls.sqlite3")
     yield s
     await s.close()
@@ -285,8 +294,9 @@ class Writer(threading.Thread):
 
 
 async def test_a_large_import_commits_in_batches_that_let_other_writers_in(
-    store: RecordStore,
+    sqlite_store: RecordStore,
 ) -> None:
+    store = sqlite_store
     statements: list[str] = []
     await store.transaction(lambda c: c.set_trace_callback(statements.append))
     writer = Writer(store.path)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from support.flowkit import flow
+from support.stores import Db
 
 from ivr.call.channel import CallInfo
 from ivr.cli import main
@@ -88,7 +89,15 @@ class FakeAmi:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[RecordStore]:
+async def store(db: Db) -> AsyncIterator[RecordStore]:
+    s = await db.open()
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[RecordStore]:
+    """SQLite only: for the tests that watch SQLite itself (its statements, its write lock)."""
     s = await RecordStore.open(tmp_path / "calls.sqlite3")
     yield s
     await s.close()
@@ -148,15 +157,21 @@ async def synced_writes(store: RecordStore, action: Awaitable[object]) -> list[s
 
 
 @pytest.mark.parametrize("kind", ["callback", "survey"])
-async def test_a_booking_is_committed_with_synchronous_full(store: RecordStore, kind: str) -> None:
+async def test_a_booking_is_committed_with_synchronous_full(
+    sqlite_store: RecordStore, kind: str
+) -> None:
+    store = sqlite_store
     # WAL with synchronous=NORMAL syncs at checkpoints only: power lost right after the
     # caller heard "we will call you back" could lose the booking. FULL syncs the commit.
     outbound = Outbound(store, clock=Clock(next_monday_utc(9, 30)))
     booking = book(outbound, flow(BANK, name="bank"), "c-1", kind)
-    assert await synced_writes(store, booking) == ["INSERT OR IGNORE INTO outbound"]
+    assert await synced_writes(store, booking) == ["INSERT INTO outbound"]
 
 
-async def test_the_attempt_and_the_answer_are_synced_before_they_count(store: RecordStore) -> None:
+async def test_the_attempt_and_the_answer_are_synced_before_they_count(
+    sqlite_store: RecordStore,
+) -> None:
+    store = sqlite_store
     # lost on a power cut, either would let the restarted server dial the customer again
     outbound = Outbound(store, clock=Clock(next_monday_utc(9, 30)))
     await book(outbound, flow(BANK, name="bank"), "c-1", "callback")

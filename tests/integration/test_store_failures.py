@@ -1,7 +1,7 @@
 """The store failing never costs a call or a record: a database locked past the busy timeout,
-a full disk, a read-only file. Refused records go to an fsync'd journal (or memory, when the
-journal cannot take them either) and are replayed when the database is back or at the next
-open. The disk tests mount small tmpfs file systems (root, as the lab tests)."""
+a full disk, a read-only file, PostgreSQL restarted. Refused records go to an fsync'd journal
+(or memory, when the journal cannot take them either) and are replayed when the database is
+back or at the next open. The disk tests mount small tmpfs file systems (root, as the lab tests)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from support.postgres import PostgresServer
 
 from ivr.call.record import CallRecord
 from ivr.store.journal import Journal
@@ -238,3 +239,38 @@ def test_a_journal_append_cut_short_by_a_full_disk_leaves_no_torn_line(tmp_path:
         filler.unlink()
         journal.append([("finish", ("c3", "z"))])
         assert journal.read() == [("begin", ("c1", "x")), ("finish", ("c3", "z"))]
+
+
+async def test_postgresql_restarted_during_a_burst_loses_no_record(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    """The server goes away mid-burst (a restart, a standby promoted): writes it refuses go
+    to the journal, the store connects again and replays them; every call has its record."""
+    url = postgres.create_database("restarted")
+    journal = tmp_path / "records.journal"
+    store = await RecordStore.open(url, password=postgres.password, journal_path=journal, **FAST)
+    try:
+        calls = [record(n) for n in range(400)]
+
+        async def call(rec: CallRecord, after_s: float) -> None:
+            await asyncio.sleep(after_s)
+            await store.begin(rec)
+            await store.finish(finished(rec))
+
+        burst = asyncio.gather(*(call(rec, n * 0.005) for n, rec in enumerate(calls)))
+        await asyncio.sleep(0.5)  # a fair part of the burst is in
+        await asyncio.to_thread(postgres.restart)  # connections cut; back ~0.3 s later
+        await asyncio.wait_for(burst, 30)
+        ids = {r.call_id for r in calls}
+
+        async def all_stored() -> bool:
+            rows = await store.read("SELECT call_id, outcome FROM calls")
+            return {row[0] for row in rows if row[1] == "self_service"} == ids
+
+        deadline = time.monotonic() + 15
+        while not await all_stored():
+            assert time.monotonic() < deadline, "records missing after PostgreSQL came back"
+            await asyncio.sleep(0.1)
+    finally:
+        await store.close()
+    assert not journal.exists() or journal.read_text() == ""  # nothing left waiting

@@ -118,3 +118,23 @@ def test_the_commit_window_is_bounded() -> None:
     for bad in ("-0.1", "5"):
         with pytest.raises(ConfigError, match="commit_window_s"):
             load_settings(env={"IVR_STORE_COMMIT_WINDOW_S": bad})
+
+
+def test_the_store_on_postgresql_takes_its_password_from_the_environment(tmp_path: Path) -> None:
+    url = "postgresql://ivr@db.internal:5432/ivr"
+    s = load_settings(env={"IVR_STORE_URL": url, "IVR_STORE_PASSWORD": "pw-123"})
+    assert (s.store.target, s.store.revealed_password()) == (url, "pw-123")
+    assert "pw-123" not in repr(s)
+    assert load_settings(env={}).store.target == "data/ivr.sqlite3"  # SQLite by default
+    cfg = tmp_path / "ivr.yaml"
+    cfg.write_text("store:\n  password: hunter2\n")
+    with pytest.raises(ConfigError, match="IVR_STORE_PASSWORD"):
+        load_settings(cfg, env={})
+    for bad, why in (
+        ("postgresql://ivr:hunter2@db/ivr", "holds a password"),
+        ("mysql://ivr@db/ivr", "postgresql://"),
+        ("db.internal", "postgresql://"),
+    ):
+        with pytest.raises(ConfigError, match=why) as caught:
+            load_settings(env={"IVR_STORE_URL": bad})
+        assert "hunter2" not in str(caught.value)
