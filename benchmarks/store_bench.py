@@ -5,9 +5,13 @@ Compares, on a fresh database file each:
 * baseline: plain synchronous ``sqlite3`` upserts, one commit per row (same schema, WAL,
   ``synchronous=NORMAL``), run on the calling thread;
 * the store without group commit (``max_batch=1``): one transaction per record, off the loop;
-* the store with group commit (``max_batch`` as given, default 256).
+* the store with group commit (``max_batch`` as given, default 256);
+* with ``--postgres``, the same two store runs on PostgreSQL (a throw-away server from
+  Debian's package, as the tests start it: ``tests/support/postgres.py``; ``fsync=off`` there,
+  as for the tests, so its figures are an upper bound).
 
-Run: ``.venv/bin/python benchmarks/store_bench.py [-n 5000] [-c 100] [--max-batch 256]``
+Run: ``.venv/bin/python benchmarks/store_bench.py [-n 5000] [-c 100] [--max-batch 256]
+[--postgres]``
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import argparse
 import asyncio
 import sqlite3
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -74,10 +79,14 @@ def baseline(db: Path, rows: list[CallRecord]) -> tuple[float, list[float]]:
 
 
 async def store_run(
-    db: Path, rows: list[CallRecord], concurrency: int, max_batch: int
+    db: Path | str,
+    rows: list[CallRecord],
+    concurrency: int,
+    max_batch: int,
+    password: str | None = None,
 ) -> tuple[float, list[float], float]:
     """``finish`` from ``concurrency`` tasks; returns (seconds, latencies, worst loop lag)."""
-    store = await RecordStore.open(db, max_batch=max_batch)
+    store = await RecordStore.open(db, max_batch=max_batch, password=password)
     queue = iter(rows)
     latencies: list[float] = []
     lag = 0.0
@@ -103,8 +112,8 @@ async def store_run(
     elapsed = time.perf_counter() - start
     stop.set()
     await tick
-    with sqlite3.connect(db) as conn:
-        count = conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+    async with await RecordStore.open(db, password=password) as check:
+        [(count,)] = await check.read("SELECT COUNT(*) FROM calls")
     assert count == len(rows), f"store wrote {count} of {len(rows)}"
     return elapsed, latencies, lag
 
@@ -127,6 +136,7 @@ def main() -> None:
     parser.add_argument("-c", "--concurrency", type=int, default=100, help="concurrent tasks")
     parser.add_argument("--max-batch", type=int, default=256)
     parser.add_argument("--dir", type=Path, default=None, help="where to put the databases")
+    parser.add_argument("--postgres", action="store_true", help="also on PostgreSQL")
     args = parser.parse_args()
     rows = make_records(args.records)
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
@@ -144,6 +154,38 @@ def main() -> None:
         f"worst event-loop lag: max_batch=1 {single[2] * 1e3:.1f} ms, "
         f"max_batch={args.max_batch} {grouped[2] * 1e3:.1f} ms "
         "(the baseline blocks the loop for its whole run)"
+    )
+    if args.postgres:
+        postgres_runs(args, rows, base_rate)
+
+
+def postgres_runs(args: argparse.Namespace, rows: list[CallRecord], base_rate: float) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from support.postgres import PostgresServer
+
+    server = PostgresServer()
+    server.start()
+    try:
+        single = asyncio.run(
+            store_run(server.create_database("single"), rows, args.concurrency, 1, server.password)
+        )
+        grouped = asyncio.run(
+            store_run(
+                server.create_database("grouped"),
+                rows,
+                args.concurrency,
+                args.max_batch,
+                server.password,
+            )
+        )
+    finally:
+        server.stop()
+    report("PostgreSQL max_batch=1", args.records, single[0], single[1], base_rate)
+    name = f"PostgreSQL max_batch={args.max_batch}"
+    report(name, args.records, grouped[0], grouped[1], base_rate)
+    print(
+        f"worst event-loop lag on PostgreSQL: max_batch=1 {single[2] * 1e3:.1f} ms, "
+        f"max_batch={args.max_batch} {grouped[2] * 1e3:.1f} ms"
     )
 
 
