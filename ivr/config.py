@@ -185,6 +185,9 @@ class Settings:
     admin: AdminSettings = field(default_factory=AdminSettings)
     # which numbers callbacks and outbound surveys may dial (ivr.flow.numbers)
     numbers: NumberPolicy = field(default_factory=NumberPolicy)
+    # this server among several on one database (store.url): written on its calls and
+    # outbound attempts; empty: host:agi.port, the same after a restart
+    node_id: str = ""
 
 
 _SECRETS = {("http", "secret"), ("ami", "secret"), ("admin", "token"), ("store", "password")}

@@ -78,6 +78,7 @@ def make_admin_app(
     route("GET", "/api/calls", records.calls, "read")
     route("GET", "/api/kpis", records.kpis, "read")
     route("GET", "/api/queues", status.queues, "read")
+    route("GET", "/api/nodes", records.nodes, "read")
     route("GET", "/api/flows", flows.flows, "read")
     route("POST", "/api/flows/reload", flows.reload, "write")
     route("GET", "/api/flows/{name}", flows.flow, "read")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
+from dataclasses import asdict
 from typing import Any
 
 from aiohttp import web
@@ -33,6 +34,11 @@ class RecordEndpoints:
         if store is None:
             raise ApiError(503, "the call-record store is not open")
         return store
+
+    async def nodes(self, request: web.Request) -> web.Response:
+        """The servers sharing this database, newest heartbeat first (``beat_at``: Unix
+        time of the last one; one every 5 s while a node runs)."""
+        return web.json_response({"nodes": [asdict(n) for n in await self._store().nodes()]})
 
     async def calls(self, request: web.Request) -> web.Response:
         query = request.query

@@ -17,6 +17,7 @@ from pathlib import Path
 from ivr.admin.console import HealthBoard, LiveCalls, ServerConsole
 from ivr.admin.server import AdminServer
 from ivr.app.calls import Calls, Listener, Writes, agi_health
+from ivr.app.heartbeat import Heartbeat, default_node_id
 from ivr.asterisk.agi.server import AgiServer
 from ivr.asterisk.ami.client import AmiClient
 from ivr.asterisk.ami.queues import AmiQueues
@@ -91,6 +92,7 @@ class App:
             journal_path=s.store.journal,
             commit_window_s=s.store.commit_window_s,
             password=s.store.revealed_password(),
+            node=s.node_id or default_node_id(s.agi.port),
         )
         parts.push_async_callback(store.close)
         writes = Writes(store)
@@ -155,6 +157,9 @@ class App:
         )
         await agi.start()
         parts.push_async_callback(agi.close, s.agi.shutdown_grace_s)
+        heartbeat = Heartbeat(store, lambda: agi.active_calls, self.clock)
+        await heartbeat.start()
+        parts.push_async_callback(heartbeat.close)
         board.report_by("fastagi", functools.partial(agi_health, agi))
         log.info("FastAGI listening on %s:%d", s.agi.host, agi.port)
         self.flows.start_watching()

@@ -128,6 +128,7 @@ class CallRecord:
     variables: dict[str, str] = field(default_factory=dict)  # non-sensitive flow variables
     queue: QueueVisit | None = None  # set when the call went to an agent queue
     survey: SurveyResult | None = None  # set once the post-call survey ran (or failed to)
+    node: str = ""  # the ivr node that served it (the store fills it in)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

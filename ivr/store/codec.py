@@ -58,6 +58,7 @@ COLUMNS = (
     "variables",
     "queue",
     "survey",
+    "node",
 )
 _PLAIN_COLUMNS = tuple(  # stored as they are in the record
     c
@@ -102,6 +103,7 @@ def encode(record: CallRecord) -> Params:
             _dumps(record.variables),
             _json_or_none(record.queue),
             _json_or_none(record.survey),
+            record.node,
         )
     )
 

@@ -294,8 +294,8 @@ class JobStore:
                 lambda c: (
                     c.execute(
                         "UPDATE outbound SET status = 'dialing', attempts = attempts + 1,"
-                        " updated_at = ? WHERE id = ? AND status = 'pending'",
-                        (now, job_id),
+                        " node = ?, updated_at = ? WHERE id = ? AND status = 'pending'",
+                        (self.records.node, now, job_id),
                     ).rowcount
                 ),
                 durable=True,
@@ -315,14 +315,15 @@ class JobStore:
         )
 
     async def answered(self, job_id: int, now: float) -> bool:
-        """Claim a dialing job as ``answered`` (once), synced; False if it was not dialing."""
+        """Claim a dialing job as ``answered`` (once) for the node whose call it is now,
+        synced; False if it was not dialing."""
         return bool(
             await self.records.transaction(
                 lambda c: (
                     c.execute(
                         "UPDATE outbound SET status = 'answered', last_result = 'answered',"
-                        " updated_at = ? WHERE id = ? AND status = 'dialing'",
-                        (now, job_id),
+                        " node = ?, updated_at = ? WHERE id = ? AND status = 'dialing'",
+                        (self.records.node, now, job_id),
                     ).rowcount
                 ),
                 durable=True,
@@ -349,21 +350,23 @@ class JobStore:
         )
 
     async def recover(self, now: float) -> tuple[int, int]:
-        """In one transaction: ``answered`` jobs closed (``interrupted``), ``dialing`` ones
-        back to pending after their retry delay (or ``failed`` after their last attempt);
-        how many were closed, how many requeued."""
+        """In one transaction, for the jobs this node was placing (and those from before jobs
+        had a node): ``answered`` ones closed (``interrupted``), ``dialing`` ones back to
+        pending after their retry delay (or ``failed`` after their last attempt); how many
+        were closed, how many requeued. Another node's calls may be going on: not touched."""
+        node = self.records.node
 
         def close_and_requeue(conn: Connection) -> tuple[int, int]:
             closed = conn.execute(
                 "UPDATE outbound SET status = 'done', last_result = 'interrupted',"
-                " updated_at = ? WHERE status = 'answered'",
-                (now,),
+                " updated_at = ? WHERE status = 'answered' AND node IN (?, '')",
+                (now, node),
             ).rowcount
             requeued = conn.execute(
                 "UPDATE outbound SET status = CASE WHEN attempts >= max_attempts THEN 'failed'"
                 " ELSE 'pending' END, due_at = ? + retry_after_s, last_result = 'interrupted',"
-                " updated_at = ? WHERE status = 'dialing'",
-                (now, now),
+                " updated_at = ? WHERE status = 'dialing' AND node IN (?, '')",
+                (now, now, node),
             ).rowcount
             return closed, requeued
 

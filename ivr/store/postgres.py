@@ -23,6 +23,7 @@ import psycopg.errors
 from psycopg.rows import RowMaker
 
 from ivr.errors import StoreError
+from ivr.store.schema import NODES_TABLE
 from ivr.store.sql import Connection, Cursor
 
 __all__ = ["MIGRATIONS", "PgConnection", "PostgresDialect", "connect", "migrate"]
@@ -273,7 +274,13 @@ def _v5(conn: Connection) -> None:
     conn.execute("CREATE INDEX outbound_kind_created ON outbound (kind, created_at)")
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5)
+def _v6(conn: Connection) -> None:
+    conn.execute("ALTER TABLE calls ADD COLUMN node TEXT NOT NULL DEFAULT ''")
+    conn.execute("ALTER TABLE outbound ADD COLUMN node TEXT NOT NULL DEFAULT ''")
+    conn.execute(NODES_TABLE.replace(" REAL ", f" {_REAL} "))
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
 
 
 def migrate(conn: Connection, where: str, version_wanted: int) -> None:

@@ -9,6 +9,7 @@ queued record writes (begin, checkpoint, finish).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ivr.call.record import OUTCOMES, CallRecord, Outcome, SurveyResult
@@ -16,19 +17,31 @@ from ivr.store.codec import decode, encode_survey
 from ivr.store.database import Database
 from ivr.store.sql import Connection, Dialect, Row
 
-__all__ = ["RECOVERED_ERROR", "RecordQueries"]
+__all__ = ["RECOVERED_ERROR", "NodeBeat", "RecordQueries"]
 
 T = TypeVar("T")
 
 RECOVERED_ERROR = "server stopped during the call"
 
 
+@dataclass(frozen=True)
+class NodeBeat:
+    """One ivr node as its last heartbeat left it (table ``nodes``)."""
+
+    id: str
+    version: str
+    started_at: float
+    beat_at: float
+    calls: int
+
+
 class RecordQueries:
     """The store's queries and one-off transactions (a base of
     :class:`~ivr.store.records.RecordStore`, which documents the errors)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, node: str = "") -> None:
         self._db = db
+        self.node = node  # this server, when several share the database
 
     @property
     def dialect(self) -> Dialect:
@@ -103,10 +116,12 @@ class RecordQueries:
         return await self._db.run(attach)
 
     async def recover_unfinished(self, now: float) -> int:
-        """Mark every call without an outcome as ``error``; returns how many were marked.
+        """Mark every call of this node without an outcome as ``error`` (and such calls
+        recorded before calls had a node); returns how many were marked.
 
-        Call once at start-up, before taking calls: a row still without outcome then belongs to
-        a call the previous server process never finished. ``end_node`` becomes the last node of
+        Call once at start-up, before taking calls: a row of this node still without outcome
+        then belongs to a call its previous process never finished. Other nodes' calls are
+        theirs: they may be going on. ``end_node`` becomes the last node of
         the saved path (or stays as saved if the path is empty), ``error`` is
         :data:`RECOVERED_ERROR`, and a missing ``ended_at`` becomes ``now``.
         """
@@ -119,13 +134,32 @@ class RecordQueries:
                     f" end_node = COALESCE({self._db.dialect.json_last('path')}, end_node),"
                     " ended_at = COALESCE(ended_at, ?),"
                     " duration_s = COALESCE(ended_at, ?) - started_at"
-                    " WHERE outcome IS NULL",
-                    (RECOVERED_ERROR, now, now),
+                    " WHERE outcome IS NULL AND node IN (?, '')",
+                    (RECOVERED_ERROR, now, now, self.node),
                 ).rowcount
 
         if self._db.closing:
             raise self._db.closed_error()
         return await self._db.run(recover)
+
+    async def beat(self, version: str, started_at: float, calls: int, now: float) -> None:
+        """This node's heartbeat in ``nodes``: its version, start, calls at ``now``."""
+        await self.transaction(
+            lambda c: c.execute(
+                "INSERT INTO nodes (id, version, started_at, beat_at, calls)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+                " version = excluded.version, started_at = excluded.started_at,"
+                " beat_at = excluded.beat_at, calls = excluded.calls",
+                (self.node, version, started_at, now, calls),
+            )
+        )
+
+    async def nodes(self) -> list[NodeBeat]:
+        """Every node that ever beat, newest heartbeat first."""
+        rows = await self.read(
+            "SELECT id, version, started_at, beat_at, calls FROM nodes ORDER BY beat_at DESC, id"
+        )
+        return [NodeBeat(r[0], r[1], float(r[2]), float(r[3]), int(r[4])) for r in rows]
 
     async def read(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Rows of one query, on the store's thread, without the write lock a

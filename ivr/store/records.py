@@ -58,9 +58,10 @@ class RecordStore(RecordQueries):
         retry_s: float,
         commit_window_s: float = 0.0,
         password: str | None = None,
+        node: str = "",
     ) -> None:
         """Internal: use :meth:`open`."""
-        super().__init__(Database(path, executor, busy_timeout_ms, password))
+        super().__init__(Database(path, executor, busy_timeout_ms, password), node)
         # the replay waits for a batch on the writer thread (the queue is made next)
         self._replay = BacklogReplay(
             self._db, journal, retry_s, writer_busy=lambda: self._writes.in_flight
@@ -78,12 +79,15 @@ class RecordStore(RecordQueries):
         retry_s: float = 2.0,
         commit_window_s: float = 0.0,
         password: str | None = None,
+        node: str = "",
     ) -> RecordStore:
         """Open (creating parent directories, file and schema) the store at ``path``: a SQLite
         file, or a ``postgresql://user@host:port/db`` URL (its ``password`` apart: never in
         the URL, which errors and logs show).
 
-        ``":memory:"`` gives a private in-memory database (tests). ``max_batch`` caps how many
+        ``":memory:"`` gives a private in-memory database (tests). ``node``: this server's id
+        when several share the database: it is written on every call it records, and the
+        start-up recovery touches only its own calls. ``max_batch`` caps how many
         queued writes share one transaction (1 disables group commit). Records the database
         refuses (locked past ``busy_timeout_ms``, disk full, read-only) go to the journal at
         ``journal_path`` (default: next to a SQLite file, ``<path>.journal``; in memory for
@@ -103,7 +107,15 @@ class RecordStore(RecordQueries):
         journal = Journal(journal_path) if journal_path is not None else None
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ivr-store")
         store = cls(
-            path, executor, max_batch, journal, busy_timeout_ms, retry_s, commit_window_s, password
+            path,
+            executor,
+            max_batch,
+            journal,
+            busy_timeout_ms,
+            retry_s,
+            commit_window_s,
+            password,
+            node,
         )
         try:
             await store._db.run(store._connect)
@@ -186,6 +198,7 @@ class RecordStore(RecordQueries):
         record: ``record.call_id`` gets a suffix (``-2``, ``-3``...) and the row goes in under it.
         """
         original = record.call_id
+        record.node = record.node or self.node
         params = encode_checked(record, "begin", final=False)  # the call goes on meanwhile
         for n in range(2, 1000):
             try:
@@ -208,4 +221,5 @@ class RecordStore(RecordQueries):
 
     async def finish(self, record: CallRecord) -> None:
         """Insert or replace the final state of a call; ``record.outcome`` must be set."""
+        record.node = record.node or self.node
         await self._writes.write(UPSERT, encode_checked(record, "finish", final=True))

@@ -157,6 +157,8 @@ def _replay_one(conn: Connection, entry: Entry) -> None:
     row (same id and start), and lands under a suffixed id when an earlier, finished call
     holds that id."""
     op, row = entry
+    if len(row) == len(COLUMNS) - 1:  # journaled before calls had a node column
+        row = (*row, "")
     if op == "begin":
         conn.execute(INSERT + " ON CONFLICT(call_id) DO NOTHING", row)
         return

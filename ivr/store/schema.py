@@ -44,6 +44,17 @@ _SCHEMA_V1 = (
 )
 
 
+# The same text on both engines (PostgreSQL's DOUBLE PRECISION is REAL's twin).
+NODES_TABLE = """
+    CREATE TABLE nodes (
+        id         TEXT PRIMARY KEY,   -- node.id: host:port unless configured
+        version    TEXT NOT NULL,      -- the ivr version it runs
+        started_at REAL NOT NULL,
+        beat_at    REAL NOT NULL,      -- its last heartbeat (Unix time)
+        calls      INTEGER NOT NULL DEFAULT 0  -- FastAGI calls it had then
+    )"""
+
+
 def _migrate_0_to_1(conn: Connection) -> None:
     for statement in _SCHEMA_V1:
         conn.execute(statement)
@@ -153,12 +164,21 @@ def _migrate_4_to_5(conn: Connection) -> None:
     conn.execute("CREATE INDEX outbound_kind_created ON outbound (kind, created_at)")
 
 
+def _migrate_5_to_6(conn: Connection) -> None:
+    """Several nodes on one database: each call and each outbound attempt says which node
+    has it (so a node restarting recovers only its own), and each node reports itself."""
+    conn.execute("ALTER TABLE calls ADD COLUMN node TEXT NOT NULL DEFAULT ''")
+    conn.execute("ALTER TABLE outbound ADD COLUMN node TEXT NOT NULL DEFAULT ''")
+    conn.execute(NODES_TABLE)
+
+
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _migrate_0_to_1,
     _migrate_1_to_2,
     _migrate_2_to_3,
     _migrate_3_to_4,
     _migrate_4_to_5,
+    _migrate_5_to_6,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _SQLITE = SqliteDialect()

@@ -1081,3 +1081,16 @@ async def test_a_bad_allowed_host_stops_start_up(
     with pytest.raises(ConfigError, match=r"admin\.allowed_hosts: 'ops\.example:8080'"):
         await app.start()
     assert agi_starts == []  # no calls were taken
+
+
+async def test_nodes_lists_the_servers_sharing_the_database(
+    client: TestClient[Any, Any], console: StubConsole
+) -> None:
+    assert (await client.get("/api/nodes")).status == 401  # read access, as the calls
+    assert await (await client.get("/api/nodes", headers=AUTH)).json() == {"nodes": []}
+    assert console.store is not None
+    await console.store.beat("0.1.0", started_at=100.0, calls=2, now=130.0)
+    body = await (await client.get("/api/nodes", headers=AUTH)).json()
+    assert body == {
+        "nodes": [{"id": "", "version": "0.1.0", "started_at": 100.0, "beat_at": 130.0, "calls": 2}]
+    }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -14,6 +15,7 @@ from aiohttp import web
 from support.fake_asterisk import run_fake_call
 from support.stores import Db
 
+from ivr import __version__
 from ivr.app.server import App, Server
 from ivr.config import (
     AdminSettings,
@@ -121,6 +123,12 @@ async def test_start_renders_prompts_and_a_menu_choice_is_recorded(
     assert record.path == ["welcome", "menu", "support", "goodbye"]  # type: ignore[attr-defined]
     assert record.outcome == "self_service"  # type: ignore[attr-defined]
     assert result.names[-1] == "HANGUP"
+
+
+async def test_the_server_reports_itself_in_the_nodes_table(app: Server) -> None:
+    [node] = await app.store.nodes()  # the first beat is taken at start-up
+    assert node.id == f"{socket.gethostname()}:0"  # host:agi.port (port 0 here)
+    assert (node.version, node.calls) == (__version__, 0)
 
 
 async def test_unknown_flow_is_handed_back_to_the_dialplan(app: Server) -> None:

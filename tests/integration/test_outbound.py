@@ -539,3 +539,22 @@ async def test_an_idle_dialer_wakes_up_at_once_for_a_booking(store: RecordStore)
         assert ami.dialled == ["PJSIP/5550100@callback-line"]
     finally:
         await dialer.close()
+
+
+async def test_a_node_requeues_only_the_outbound_calls_it_was_placing(db: Db) -> None:
+    """A restarting node takes back its own cut-off attempts; another node's are its own."""
+    a, b = await db.open(node="host-a:4573"), await db.open(node="host-b:4573")
+    try:
+        clock = Clock(next_monday_utc(9, 30))
+        on_a = Outbound(a, clock=clock)
+        await book(on_a, flow(BANK, name="bank"), "c-1", "callback")
+        [job] = await on_a.due()
+        assert await on_a.start_attempt(job)  # node a is ringing the customer
+        on_b = Outbound(b, clock=clock)
+        assert await on_b.recover() == 0  # node b restarts: not its call
+        assert [j.status for j in await on_b.jobs()] == ["dialing"]
+        assert await on_a.recover() == 1  # node a restarts: its own, back in line
+        assert [j.status for j in await on_a.jobs()] == ["pending"]
+    finally:
+        await a.close()
+        await b.close()

@@ -466,4 +466,38 @@ async def test_a_version_1_database_is_migrated_and_keeps_its_calls(tmp_path: Pa
         await store.finish(queued_record("2.2"))
         assert await store.get("2.2") == queued_record("2.2")
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+
+
+async def test_a_node_recovers_only_its_own_unfinished_calls(db: Db) -> None:
+    """Two nodes share the database: one restarting must not end the other's live calls."""
+    a, b = await db.open(node="host-a:4573"), await db.open(node="host-b:4573")
+    legacy = await db.open()  # a row written before calls had a node
+    try:
+        for store, call_id in ((a, "on-a"), (b, "on-b"), (legacy, "old")):
+            await store.begin(make_record(call_id, outcome=None, ended_at=None, end_node=None))
+        assert (await a.get("on-a")).node == "host-a:4573"  # type: ignore[union-attr]
+        assert await b.recover_unfinished(now=1_700_000_100.0) == 2  # its own, and the old
+        on_a, on_b, old = [await a.get(c) for c in ("on-a", "on-b", "old")]
+        assert on_a is not None and on_a.outcome is None  # still going on, on node a
+        assert on_b is not None and on_b.outcome == "error"
+        assert old is not None and old.outcome == "error"
+    finally:
+        for store in (a, b, legacy):
+            await store.close()
+
+
+async def test_each_node_beats_in_the_nodes_table(db: Db) -> None:
+    a, b = await db.open(node="host-a:4573"), await db.open(node="host-b:4573")
+    try:
+        await a.beat("1.0", started_at=100.0, calls=3, now=110.0)
+        await b.beat("1.1", started_at=105.0, calls=0, now=112.0)
+        await a.beat("1.0", started_at=100.0, calls=5, now=115.0)  # the same row, fresher
+        nodes = await b.nodes()
+        assert [(n.id, n.version, n.beat_at, n.calls) for n in nodes] == [
+            ("host-a:4573", "1.0", 115.0, 5),
+            ("host-b:4573", "1.1", 112.0, 0),
+        ]
+    finally:
+        await a.close()
+        await b.close()

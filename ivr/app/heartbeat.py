@@ -1,0 +1,65 @@
+"""This node's heartbeat: its row in the store's ``nodes`` table, kept fresh.
+
+Several ``ivr serve`` nodes may share one database (PostgreSQL). Each says every ``every_s``
+who it is, which version it runs, since when, and how many calls it has; the console shows
+them (``GET /api/nodes``), and a node whose beat stops is known to be gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Callable
+
+from ivr import __version__
+from ivr.clock import Clock
+from ivr.errors import StoreError
+from ivr.store.records import RecordStore
+
+log = logging.getLogger("ivr.app")
+
+__all__ = ["Heartbeat", "default_node_id"]
+
+
+def default_node_id(agi_port: int) -> str:
+    """``host:port``: the same after a restart, so a node recovers its own calls."""
+    return f"{socket.gethostname()}:{agi_port}"
+
+
+class Heartbeat:
+    """Beat now and then every ``every_s`` until :meth:`close`; ``calls`` counts this
+    node's calls at each beat. A refused beat is logged, never fatal."""
+
+    def __init__(
+        self, store: RecordStore, calls: Callable[[], int], clock: Clock, every_s: float = 5.0
+    ) -> None:
+        self.store = store
+        self.calls = calls
+        self.clock = clock
+        self.every_s = every_s
+        self.started_at = clock()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.beat()
+        self._task = asyncio.create_task(self._loop(), name="node-heartbeat")
+
+    async def beat(self) -> None:
+        try:
+            await self.store.beat(__version__, self.started_at, self.calls(), self.clock())
+        except StoreError as exc:
+            log.warning("node heartbeat not saved: %s", exc)
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.every_s)
+            await self.beat()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
