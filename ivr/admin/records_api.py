@@ -18,6 +18,7 @@ from ivr.call.record import mask_caller
 from ivr.errors import ApiError, BadQuery, StoreError
 from ivr.reporting import queries as q
 from ivr.reporting.kpi import report
+from ivr.store.nodes import NodeStore
 from ivr.store.records import RecordStore
 
 log = logging.getLogger("ivr.admin")
@@ -38,7 +39,8 @@ class RecordEndpoints:
     async def nodes(self, request: web.Request) -> web.Response:
         """The servers sharing this database, newest heartbeat first (``beat_at``: Unix
         time of the last one; one every 5 s while a node runs)."""
-        return web.json_response({"nodes": [asdict(n) for n in await self._store().nodes()]})
+        nodes = await NodeStore(self._store()).nodes()
+        return web.json_response({"nodes": [asdict(n) for n in nodes]})
 
     async def calls(self, request: web.Request) -> web.Response:
         query = request.query

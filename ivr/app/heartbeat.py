@@ -16,6 +16,7 @@ from collections.abc import Callable
 from ivr import __version__
 from ivr.clock import Clock
 from ivr.errors import StoreError
+from ivr.store.nodes import NodeStore
 from ivr.store.records import RecordStore
 
 log = logging.getLogger("ivr.app")
@@ -35,7 +36,7 @@ class Heartbeat:
     def __init__(
         self, store: RecordStore, calls: Callable[[], int], clock: Clock, every_s: float = 5.0
     ) -> None:
-        self.store = store
+        self.nodes = NodeStore(store)
         self.calls = calls
         self.clock = clock
         self.every_s = every_s
@@ -48,7 +49,7 @@ class Heartbeat:
 
     async def beat(self) -> None:
         try:
-            await self.store.beat(__version__, self.started_at, self.calls(), self.clock())
+            await self.nodes.beat(__version__, self.started_at, self.calls(), self.clock())
         except StoreError as exc:
             log.warning("node heartbeat not saved: %s", exc)
 

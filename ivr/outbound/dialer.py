@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -61,6 +62,8 @@ class Dialer:
         poll_s: float = 0.2,
         idle_poll_s: float = 1.0,
         ring_s: float = 30.0,
+        reconcile_s: float = 10.0,
+        dead_after_s: float = 30.0,
     ) -> None:
         self.outbound = outbound
         self.ami = ami
@@ -69,6 +72,9 @@ class Dialer:
         self.idle_poll_s = max(poll_s, idle_poll_s)
         self._wakeup = asyncio.Event()
         self._busy = False  # the last round found work: keep to poll_s (campaign pacing)
+        self.reconcile_s = reconcile_s
+        self.dead_after_s = dead_after_s  # a node this long without a heartbeat is gone
+        self._reconciled_at = -math.inf
         outbound.on_booked = self.wake
         self.ring_s = ring_s
         self._task: asyncio.Task[None] | None = None
@@ -96,6 +102,9 @@ class Dialer:
             try:
                 if self.ami.up:
                     await self.tick()
+                    if time.monotonic() - self._reconciled_at >= self.reconcile_s:
+                        self._reconciled_at = time.monotonic()
+                        await self.reconcile()
             except Exception:  # the dialer must outlive any one bad row
                 log.exception("outbound dialer round failed")
             # Idle, a round every idle_poll_s finds jobs another process added (a campaign
@@ -105,6 +114,30 @@ class Dialer:
                 async with asyncio.timeout(pause):
                     await self._wakeup.wait()
             self._wakeup.clear()
+
+    async def reconcile(self) -> int:
+        """Attempts left by nodes that stopped beating: each call is looked up on Asterisk by
+        its channel id, and one that is gone is taken over (requeued, or closed if it had
+        been answered); one still up goes on. How many were taken over."""
+        taken = 0
+        for node, job in await self.outbound.stranded(self.dead_after_s):
+            try:
+                if await self.ami.channel_exists(channel_id(job.id, job.attempts)):
+                    continue  # still ringing or talking on Asterisk
+            except AmiError as exc:  # cannot tell: never dial twice, ask next round
+                log.warning("reconciling node %s: %s", node, exc)
+                break
+            if await self.outbound.take_over(job, node):
+                taken += 1
+                log.warning(
+                    "[%s] %s call %d was %s on node %s, which stopped: taken over",
+                    job.call_id,
+                    job.kind,
+                    job.id,
+                    job.status,
+                    node,
+                )
+        return taken
 
     async def tick(self) -> None:
         """One round: start due jobs target by target, each within its calling hours and
@@ -194,7 +227,7 @@ class Dialer:
                 caller_id=job.caller_id,
                 variables={"IVR_FLOW": job.flow, "IVR_JOB": str(job.id)},
                 timeout_s=self.ring_s,
-                channel_id=f"ivr-job-{job.id}-{job.attempts + 1}",
+                channel_id=channel_id(job.id, job.attempts + 1),
             )
             if str(reply.get("Response", "")).lower() != "success":
                 reason = REASONS.get(str(reply.get("Reason")), f"reason {reply.get('Reason')}")
@@ -205,3 +238,9 @@ class Dialer:
             log.warning("[%s] %s call %d: %s", job.call_id, job.kind, job.id, exc)
         finally:
             self._dialing.pop(job.id, None)
+
+
+def channel_id(job_id: int, attempt: int) -> str:
+    """The uniqueid an attempt's channel gets (``Originate ChannelId``): how any node finds
+    the call again on Asterisk."""
+    return f"ivr-job-{job_id}-{attempt}"

@@ -44,6 +44,7 @@ from ivr.flow.model_values import CallbackOffer, OutboundSurvey, SurveySpec
 from ivr.flow.numbers import NUMBER, CallPolicy, Refusal
 from ivr.runtime.context import BookedBy
 from ivr.store.campaigns import CampaignStore
+from ivr.store.nodes import NodeStore
 from ivr.store.outbound import Booking, DailyLimits, Job, JobStore, Key, Target
 from ivr.store.records import RecordStore
 
@@ -146,6 +147,7 @@ class Outbound:
     def __init__(self, store: RecordStore, clock: Clock = system_clock) -> None:
         self.table = JobStore(store)
         self.campaign_table = CampaignStore(store)
+        self.nodes = NodeStore(store)
         self.clock = clock
         # called after each new booking (the dialler wakes up instead of waiting its idle poll)
         self.on_booked: Callable[[], None] | None = None
@@ -244,6 +246,14 @@ class Outbound:
         """Due pending jobs of every kind, oldest first (for tools; the dialer selects per
         target, so that jobs it cannot place yet hide no others)."""
         return await self.table.due(self.clock(), limit)
+
+    async def stranded(self, dead_after_s: float) -> list[tuple[str, Job]]:
+        """Attempts of other nodes that stopped beating ``dead_after_s`` ago: ``(node, job)``."""
+        return await self.nodes.stranded(self.clock(), dead_after_s)
+
+    async def take_over(self, job: Job, dead_node: str) -> bool:
+        """Requeue (or close, if answered) a dead node's attempt whose call is gone."""
+        return await self.nodes.take_over(job, dead_node, self.clock())
 
     async def any_due(self) -> bool:
         """Whether any job (callback, survey, campaign call) is due now."""

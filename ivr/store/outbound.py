@@ -104,7 +104,7 @@ _IN_TARGET = (
     "kind = ? AND flow = ? AND target = ?"
     " AND hours IS NOT DISTINCT FROM ? AND max_concurrent IS NOT DISTINCT FROM ?"
 )
-_JOB_COLUMNS = (
+JOB_COLUMNS = (
     "id, kind, call_id, flow, target, number, channel, caller_id, attempts,"
     " max_attempts, retry_after_s, status, variables, hours, max_concurrent,"
     " reason, last_result"
@@ -178,7 +178,7 @@ class JobStore:
         """Pending jobs due at ``now``, of every kind, oldest first."""
         rows = await self.records.transaction(
             lambda c: c.execute(
-                f"SELECT {_JOB_COLUMNS} FROM outbound WHERE status = 'pending' AND due_at <= ?"
+                f"SELECT {JOB_COLUMNS} FROM outbound WHERE status = 'pending' AND due_at <= ?"
                 " ORDER BY due_at, id LIMIT ?",
                 (now, limit),
             ).fetchall()
@@ -211,7 +211,7 @@ class JobStore:
         """Up to ``limit`` jobs of ``target`` due at ``now``, oldest first."""
         rows = await self.records.transaction(
             lambda c: c.execute(
-                f"SELECT {_JOB_COLUMNS} FROM outbound WHERE status = 'pending' AND {_IN_TARGET}"
+                f"SELECT {JOB_COLUMNS} FROM outbound WHERE status = 'pending' AND {_IN_TARGET}"
                 " AND due_at <= ? ORDER BY due_at, id LIMIT ?",
                 (*_target_params(target), now, limit),
             ).fetchall()
@@ -232,7 +232,7 @@ class JobStore:
         """Job ``job_id``, if there is one."""
         row = await self.records.transaction(
             lambda c: c.execute(
-                f"SELECT {_JOB_COLUMNS} FROM outbound WHERE id = ?", (job_id,)
+                f"SELECT {JOB_COLUMNS} FROM outbound WHERE id = ?", (job_id,)
             ).fetchone()
         )
         return Job(*row) if row else None
@@ -242,7 +242,7 @@ class JobStore:
         where, params = (" WHERE status = ?", (status,)) if status else ("", ())
         rows = await self.records.transaction(
             lambda c: c.execute(
-                f"SELECT {_JOB_COLUMNS} FROM outbound{where} ORDER BY id", params
+                f"SELECT {JOB_COLUMNS} FROM outbound{where} ORDER BY id", params
             ).fetchall()
         )
         return [Job(*row) for row in rows]

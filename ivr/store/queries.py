@@ -9,7 +9,6 @@ queued record writes (begin, checkpoint, finish).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ivr.call.record import OUTCOMES, CallRecord, Outcome, SurveyResult
@@ -17,22 +16,11 @@ from ivr.store.codec import decode, encode_survey
 from ivr.store.database import Database
 from ivr.store.sql import Connection, Dialect, Row
 
-__all__ = ["RECOVERED_ERROR", "NodeBeat", "RecordQueries"]
+__all__ = ["RECOVERED_ERROR", "RecordQueries"]
 
 T = TypeVar("T")
 
 RECOVERED_ERROR = "server stopped during the call"
-
-
-@dataclass(frozen=True)
-class NodeBeat:
-    """One ivr node as its last heartbeat left it (table ``nodes``)."""
-
-    id: str
-    version: str
-    started_at: float
-    beat_at: float
-    calls: int
 
 
 class RecordQueries:
@@ -141,25 +129,6 @@ class RecordQueries:
         if self._db.closing:
             raise self._db.closed_error()
         return await self._db.run(recover)
-
-    async def beat(self, version: str, started_at: float, calls: int, now: float) -> None:
-        """This node's heartbeat in ``nodes``: its version, start, calls at ``now``."""
-        await self.transaction(
-            lambda c: c.execute(
-                "INSERT INTO nodes (id, version, started_at, beat_at, calls)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
-                " version = excluded.version, started_at = excluded.started_at,"
-                " beat_at = excluded.beat_at, calls = excluded.calls",
-                (self.node, version, started_at, now, calls),
-            )
-        )
-
-    async def nodes(self) -> list[NodeBeat]:
-        """Every node that ever beat, newest heartbeat first."""
-        rows = await self.read(
-            "SELECT id, version, started_at, beat_at, calls FROM nodes ORDER BY beat_at DESC, id"
-        )
-        return [NodeBeat(r[0], r[1], float(r[2]), float(r[3]), int(r[4])) for r in rows]
 
     async def read(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Rows of one query, on the store's thread, without the write lock a

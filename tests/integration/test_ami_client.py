@@ -25,6 +25,7 @@ class FakeManager:
     silent_on: str = ""  # never answer this action
     actions: list[str] = field(default_factory=list)
     logins: int = 0
+    channels: set[str] = field(default_factory=set)  # what Getvar finds
     writers: list[asyncio.StreamWriter] = field(default_factory=list)
     server: asyncio.Server | None = None
 
@@ -80,6 +81,15 @@ class FakeManager:
                 f"Event: QueueSummaryComplete\r\nActionID: {aid}\r\nEventList: Complete\r\n"
                 f"ListItems: 1\r\n\r\n".encode()
             )
+        elif name == "Getvar":
+            if f.get("Channel") in self.channels:
+                writer.write(
+                    f"Response: Success\r\nActionID: {aid}\r\n"
+                    f"Variable: {f['Variable']}\r\nValue: Ringing\r\n\r\n".encode()
+                )
+            else:  # what Asterisk's manager.c answers
+                error = "Response: Error\r\nActionID: {}\r\nMessage: No such channel\r\n\r\n"
+                writer.write(error.format(aid).encode())
         elif name == "Originate":
             writer.write(
                 f"Response: Success\r\nActionID: {aid}\r\n"
@@ -128,6 +138,20 @@ async def test_login_queue_summary_and_originate(fake: FakeManager) -> None:
             channel_id="ivr-job-7-1",
         )
         assert reply["Event"] == "OriginateResponse" and reply["Response"] == "Success"
+    finally:
+        await client.close()
+
+
+async def test_channel_exists_tells_gone_from_cannot_tell(fake: FakeManager) -> None:
+    fake.channels = {"ivr-job-7-1"}
+    client = AmiClient(settings(await fake.start()))
+    await client.start()
+    try:
+        assert await client.channel_exists("ivr-job-7-1")
+        assert not await client.channel_exists("ivr-job-8-1")
+        fake.silent_on = "Getvar"  # no answer: it cannot tell, so it must not say "gone"
+        with pytest.raises(AmiError, match="no answer"):
+            await client.channel_exists("ivr-job-8-1")
     finally:
         await client.close()
 

@@ -267,6 +267,17 @@ class AmiClient:
         value = reply.get("Value")
         return None if value in (None, "(null)") else str(value)
 
+    async def channel_exists(self, channel: str) -> bool:
+        """Whether Asterisk has a channel of that name or uniqueid (an Originate's
+        ``ChannelId``). :class:`AmiError` when it cannot tell (AMI down, no answer)."""
+        try:
+            await self.action("Getvar", Channel=channel, Variable="CHANNEL(state)")
+        except AmiError as exc:
+            if "no such channel" in str(exc).lower():
+                return False
+            raise
+        return True
+
     async def setvar(self, channel: str, name: str, value: str) -> None:
         await self.action("Setvar", Channel=channel, Variable=name, Value=value)
 
