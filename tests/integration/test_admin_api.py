@@ -38,6 +38,7 @@ from ivr.config import (
 from ivr.errors import ConfigError, FlowErrors
 from ivr.flow.registry import FlowRegistry
 from ivr.metrics import Metrics
+from ivr.store.nodes import NodeStore
 from ivr.store.records import RecordStore
 
 TOKEN = "s3cret-token-value"
@@ -1089,7 +1090,7 @@ async def test_nodes_lists_the_servers_sharing_the_database(
     assert (await client.get("/api/nodes")).status == 401  # read access, as the calls
     assert await (await client.get("/api/nodes", headers=AUTH)).json() == {"nodes": []}
     assert console.store is not None
-    await console.store.beat("0.1.0", started_at=100.0, calls=2, now=130.0)
+    await NodeStore(console.store).beat("0.1.0", started_at=100.0, calls=2, now=130.0)
     body = await (await client.get("/api/nodes", headers=AUTH)).json()
     assert body == {
         "nodes": [{"id": "", "version": "0.1.0", "started_at": 100.0, "beat_at": 130.0, "calls": 2}]

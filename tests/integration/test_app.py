@@ -27,6 +27,7 @@ from ivr.config import (
     StoreSettings,
 )
 from ivr.flow.prompts import tts_file
+from ivr.store.nodes import NodeStore
 from ivr.store.records import RecordStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,7 +127,7 @@ async def test_start_renders_prompts_and_a_menu_choice_is_recorded(
 
 
 async def test_the_server_reports_itself_in_the_nodes_table(app: Server) -> None:
-    [node] = await app.store.nodes()  # the first beat is taken at start-up
+    [node] = await NodeStore(app.store).nodes()  # the first beat is taken at start-up
     assert node.id == f"{socket.gethostname()}:0"  # host:agi.port (port 0 here)
     assert (node.version, node.calls) == (__version__, 0)
 

