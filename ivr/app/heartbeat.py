@@ -30,11 +30,17 @@ def default_node_id(agi_port: int) -> str:
 
 
 class Heartbeat:
-    """Beat now and then every ``every_s`` until :meth:`close`; ``calls`` counts this
-    node's calls at each beat. A refused beat is logged, never fatal."""
+    """Beat now and then every ``every_s`` until :meth:`close` (``None``: only now; a SQLite
+    file has one node, and a beat waiting on a locked file would hold up the records queued
+    behind it on the store's thread); ``calls`` counts this node's calls at each beat. A
+    refused beat is logged, never fatal."""
 
     def __init__(
-        self, store: RecordStore, calls: Callable[[], int], clock: Clock, every_s: float = 5.0
+        self,
+        store: RecordStore,
+        calls: Callable[[], int],
+        clock: Clock,
+        every_s: float | None = 5.0,
     ) -> None:
         self.nodes = NodeStore(store)
         self.calls = calls
@@ -45,7 +51,8 @@ class Heartbeat:
 
     async def start(self) -> None:
         await self.beat()
-        self._task = asyncio.create_task(self._loop(), name="node-heartbeat")
+        if self.every_s is not None:
+            self._task = asyncio.create_task(self._loop(self.every_s), name="node-heartbeat")
 
     async def beat(self) -> None:
         try:
@@ -53,9 +60,9 @@ class Heartbeat:
         except StoreError as exc:
             log.warning("node heartbeat not saved: %s", exc)
 
-    async def _loop(self) -> None:
+    async def _loop(self, every_s: float) -> None:
         while True:
-            await asyncio.sleep(self.every_s)
+            await asyncio.sleep(every_s)
             await self.beat()
 
     async def close(self) -> None:

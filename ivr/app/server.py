@@ -34,6 +34,7 @@ from ivr.outbound.jobs import Outbound
 from ivr.prompts.tts import Pyttsx3Engine, build_prompts
 from ivr.runtime.interpreter import Services
 from ivr.speech.service import SpeechService
+from ivr.store.database import is_postgres
 from ivr.store.records import RecordStore
 
 log = logging.getLogger("ivr.app")
@@ -157,7 +158,10 @@ class App:
         )
         await agi.start()
         parts.push_async_callback(agi.close, s.agi.shutdown_grace_s)
-        heartbeat = Heartbeat(store, lambda: agi.active_calls, self.clock)
+        several = is_postgres(s.store.target)  # nodes share only a PostgreSQL database
+        heartbeat = Heartbeat(
+            store, lambda: agi.active_calls, self.clock, every_s=5.0 if several else None
+        )
         await heartbeat.start()
         parts.push_async_callback(heartbeat.close)
         board.report_by("fastagi", functools.partial(agi_health, agi))
