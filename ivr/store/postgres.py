@@ -14,6 +14,7 @@ migrate one after the other (an advisory lock).
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -23,7 +24,7 @@ import psycopg.errors
 from psycopg.rows import RowMaker
 
 from ivr.errors import StoreError
-from ivr.store.schema import NODES_TABLE
+from ivr.store.schema import NODES_TABLE, SCHEMA_V1
 from ivr.store.sql import Connection, Cursor
 
 __all__ = ["MIGRATIONS", "PgConnection", "PostgresDialect", "connect", "migrate"]
@@ -187,30 +188,14 @@ class PostgresDialect:
 _REAL = "DOUBLE PRECISION"
 
 
+def _from_sqlite(ddl: str) -> str:
+    """SQLite's DDL for PostgreSQL: its REAL is a 4-byte float there; SQLite's is 8 bytes."""
+    return re.sub(r"\bREAL\b", _REAL, ddl)
+
+
 def _v1(conn: Connection) -> None:
-    conn.execute(f"""
-        CREATE TABLE calls (
-            call_id         TEXT PRIMARY KEY,
-            flow            TEXT NOT NULL,
-            flow_version    TEXT NOT NULL,
-            caller          TEXT NOT NULL DEFAULT '',
-            dnis            TEXT NOT NULL DEFAULT '',
-            started_at      {_REAL} NOT NULL,
-            ended_at        {_REAL},
-            duration_s      {_REAL},
-            language        TEXT NOT NULL DEFAULT '',
-            path            TEXT NOT NULL DEFAULT '[]',
-            inputs          TEXT NOT NULL DEFAULT '[]',
-            outcome         TEXT CHECK (outcome IS NULL OR outcome IN
-                                ('self_service', 'transferred', 'abandoned', 'error')),
-            end_node        TEXT,
-            transfer_target TEXT,
-            error           TEXT,
-            variables       TEXT NOT NULL DEFAULT '{{}}'
-        )""")
-    conn.execute("CREATE INDEX calls_started_at ON calls (started_at)")
-    conn.execute("CREATE INDEX calls_flow_started_at ON calls (flow, started_at)")
-    conn.execute("CREATE INDEX calls_outcome_started_at ON calls (outcome, started_at)")
+    for statement in SCHEMA_V1:  # SQLite's text, but for REAL
+        conn.execute(_from_sqlite(statement))
 
 
 def _v2(conn: Connection) -> None:
@@ -277,7 +262,7 @@ def _v5(conn: Connection) -> None:
 def _v6(conn: Connection) -> None:
     conn.execute("ALTER TABLE calls ADD COLUMN node TEXT NOT NULL DEFAULT ''")
     conn.execute("ALTER TABLE outbound ADD COLUMN node TEXT NOT NULL DEFAULT ''")
-    conn.execute(NODES_TABLE.replace(" REAL ", f" {_REAL} "))
+    conn.execute(_from_sqlite(NODES_TABLE))
 
 
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)

@@ -16,7 +16,7 @@ from ivr.store.sql import Connection, SqliteDialect
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "immediate", "migrate"]
 
-_SCHEMA_V1 = (
+SCHEMA_V1 = (
     """
     CREATE TABLE calls (
         call_id         TEXT PRIMARY KEY,
@@ -56,7 +56,7 @@ NODES_TABLE = """
 
 
 def _migrate_0_to_1(conn: Connection) -> None:
-    for statement in _SCHEMA_V1:
+    for statement in SCHEMA_V1:
         conn.execute(statement)
 
 

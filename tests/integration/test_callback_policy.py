@@ -9,13 +9,11 @@ apology) and leaves an entry on the call record.
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from support.flowkit import MONDAY_10AM_UTC, flow, run
-from support.stores import Db
 
 from ivr.call.channel import CallInfo
 from ivr.call.queue import QueueState
@@ -370,13 +368,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-async def store(db: Db) -> AsyncIterator[RecordStore]:
-    s = await db.open()
-    yield s
-    await s.close()
 
 
 async def call(outbound: Outbound, f: m.Flow, caller: str, number: str) -> list[tuple[str, str]]:

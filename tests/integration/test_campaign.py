@@ -8,14 +8,12 @@ import itertools
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from support.flowkit import flow
 from support.instants import next_monday_at
-from support.stores import Db
 
 from ivr.cli import main
 from ivr.errors import CampaignError, StoreError
@@ -69,21 +67,6 @@ OFFER_FLOW = flow(
 def offer_flows() -> dict[str, Flow]:
     """The server's loaded flows: the campaigns' flow is there (else their calls are held)."""
     return {"offer": OFFER_FLOW}
-
-
-@pytest.fixture
-async def store(db: Db) -> AsyncIterator[RecordStore]:
-    s = await db.open()
-    yield s
-    await s.close()
-
-
-@pytest.fixture
-async def sqlite_store(tmp_path: Path) -> AsyncIterator[RecordStore]:
-    """SQLite only: for the tests that watch SQLite itself (its statements, its write lock)."""
-    s = await RecordStore.open(tmp_path / "calls.sqlite3")
-    yield s
-    await s.close()
 
 
 def write_list(tmp_path: Path, numbers: list[str]) -> Path:

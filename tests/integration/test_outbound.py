@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
@@ -86,21 +86,6 @@ class FakeAmi:
     async def originate(self, channel: str, **kw: object) -> dict[str, str]:
         self.dialled.append(channel)
         return {"Response": "Success"}
-
-
-@pytest.fixture
-async def store(db: Db) -> AsyncIterator[RecordStore]:
-    s = await db.open()
-    yield s
-    await s.close()
-
-
-@pytest.fixture
-async def sqlite_store(tmp_path: Path) -> AsyncIterator[RecordStore]:
-    """SQLite only: for the tests that watch SQLite itself (its statements, its write lock)."""
-    s = await RecordStore.open(tmp_path / "calls.sqlite3")
-    yield s
-    await s.close()
 
 
 async def book(

@@ -8,7 +8,6 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -52,13 +51,6 @@ def make_record(call_id: str = "1700000000.1", **changes: object) -> CallRecord:
     for name, value in changes.items():
         setattr(record, name, value)
     return record
-
-
-@pytest.fixture
-async def store(db: Db) -> AsyncIterator[RecordStore]:
-    s = await db.open()
-    yield s
-    await s.close()
 
 
 async def test_round_trip_is_equal(store: RecordStore) -> None:
