@@ -265,7 +265,16 @@ def _v6(conn: Connection) -> None:
     conn.execute(_from_sqlite(NODES_TABLE))
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
+def _v7(conn: Connection) -> None:
+    conn.execute(
+        "ALTER TABLE calls ADD COLUMN resume TEXT, ADD COLUMN box TEXT NOT NULL DEFAULT ''"
+    )
+    conn.execute(
+        "ALTER TABLE campaigns ADD COLUMN next_start_at DOUBLE PRECISION NOT NULL DEFAULT 0"
+    )
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7)
 
 
 def migrate(conn: Connection, where: str, version_wanted: int) -> None:

@@ -172,6 +172,16 @@ def _migrate_5_to_6(conn: Connection) -> None:
     conn.execute(NODES_TABLE)
 
 
+def _migrate_6_to_7(conn: Connection) -> None:
+    """Scale-out, second step: a call in progress keeps where to resume it on another node
+    (``resume``, JSON, written with each checkpoint), each call names the Asterisk box that
+    carried it (``box``), and a campaign's next call start is shared by every node dialling
+    it (``next_start_at``), so its rate holds across nodes."""
+    conn.execute("ALTER TABLE calls ADD COLUMN resume TEXT")
+    conn.execute("ALTER TABLE calls ADD COLUMN box TEXT NOT NULL DEFAULT ''")
+    conn.execute("ALTER TABLE campaigns ADD COLUMN next_start_at REAL NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _migrate_0_to_1,
     _migrate_1_to_2,
@@ -179,6 +189,7 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _migrate_3_to_4,
     _migrate_4_to_5,
     _migrate_5_to_6,
+    _migrate_6_to_7,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _SQLITE = SqliteDialect()
