@@ -18,7 +18,7 @@ from ivr.asterisk.agi.server import AgiServer
 from ivr.call.channel import Heard, ListenRequest
 from ivr.call.record import CallRecord
 from ivr.clock import Clock
-from ivr.errors import AgiError, CallHangup
+from ivr.errors import AgiError, CallHangup, IvrError, StoreError
 from ivr.flow.registry import FlowRegistry
 from ivr.health import Health
 from ivr.outbound.answer import run_job
@@ -34,6 +34,9 @@ log = logging.getLogger("ivr.app")
 RESULT_VARIABLE = "IVR_RESULT"
 DONE = "done"
 STOPPED_ERROR = "server stopping: handed back to the dialplan"
+# In the AGI URL when the dialplan re-enters after the call's node died (extensions.conf).
+RESUME_PARAM = "resume"
+NOT_RESUMED = "not_resumed"  # IVR_RESULT: nothing to resume here; the fallback takes it
 
 # Hears a speech menu over AudioSocket (the speech service's ``listen``)
 Listener = Callable[[AgiChannel, ListenRequest], Awaitable[Heard]]
@@ -117,13 +120,61 @@ class Calls:
             )
             await hand_back(channel, "unknown_flow")
             return
+        if RESUME_PARAM in env.params:  # the dialplan re-entered: the call's node died
+            await self._resume(env, channel)
+            return
         run = CallRun(flow, channel, self.services())
+        # The caller never waits for the disk: the row goes in while the flow runs, and
+        # the record after the line is back with Asterisk (the store never loses it).
+        await self._run(run, channel, asyncio.create_task(self.store.begin(run.record)))
+
+    async def _resume(self, env: AgiEnvironment, channel: AgiChannel) -> None:
+        """Take up a call whose node died mid-flow, at its last checkpoint, in the same
+        record; when it cannot be (no record in progress, no checkpoint, a flow or node gone
+        since), hand it back to the dialplan, whose fallback takes it (never silence)."""
+        try:
+            taken = await self.store.take_over(env.uniqueid)
+        except StoreError as exc:
+            log.error("call %s: cannot resume, store unavailable: %s", env.uniqueid, exc)
+            taken = None
+        if taken is None or taken.resume is None:
+            log.warning("call %s: nothing to resume here; handing it back", env.uniqueid)
+            await hand_back(channel, NOT_RESUMED)
+            return
+        flows = self.flows.library.flows
+        flow = flows.get(taken.record.flow)
+        run = CallRun(flow, channel, self.services(), record=taken.record) if flow else None
+        try:
+            if run is None:
+                raise IvrError(f"cannot resume: flow {taken.record.flow!r} is not loaded")
+            start = run.resume(taken.resume)
+        except IvrError as exc:
+            log.error("call %s: %s; handing it back", env.uniqueid, exc)
+            taken.record.outcome, taken.record.error = "error", str(exc)
+            taken.record.ended_at = self._clock()
+            self._writes.after(_done(), taken.record)
+            await hand_back(channel, NOT_RESUMED)
+            return
+        run.note_input(run.flow.nodes[start], "resumed", taken.from_node)
+        log.warning(
+            "call %s resumed at %s (its node %s stopped mid-call)",
+            env.uniqueid,
+            start,
+            taken.from_node or "?",
+        )
+        await self._run(run, channel, _done(), start)
+
+    async def _run(
+        self,
+        run: CallRun,
+        channel: AgiChannel,
+        begun: asyncio.Task[None],
+        start: str | None = None,
+    ) -> None:
+        """Run the call, hand it back to the dialplan and store its record after ``begun``."""
         with self.live.track(run):
-            # The caller never waits for the disk: the row goes in while the flow runs, and
-            # the record after the line is back with Asterisk (the store never loses it).
-            begun = asyncio.create_task(self.store.begin(run.record))
             try:
-                record = await run.run()
+                record = await run.run(start)
             except asyncio.CancelledError:  # shutdown grace over: the dialplan takes it
                 run.record.outcome, run.record.error = "error", STOPPED_ERROR
                 run.record.ended_at = self._clock()
@@ -131,6 +182,15 @@ class Calls:
                 raise
             await hand_back(channel, "error" if record.outcome == "error" else DONE)
             self._writes.after(begun, record)
+
+
+def _done() -> asyncio.Task[None]:
+    """A begin that has nothing to write: the row of a resumed call exists."""
+
+    async def nothing() -> None:
+        return None
+
+    return asyncio.create_task(nothing())
 
 
 async def agi_health(agi: AgiServer) -> Health:

@@ -15,6 +15,7 @@ from typing import Literal, Protocol
 from ivr.call.channel import Channel, Prompt
 from ivr.call.queue import QueueState
 from ivr.call.record import CallRecord
+from ivr.call.resume import ResumePoint
 from ivr.clock import Clock, system_clock
 from ivr.flow import model as m
 from ivr.flow.model_values import PromptSpec, SurveySpec
@@ -102,8 +103,8 @@ class Services:
     clock: Clock = system_clock
     extract: Callable[[object, str], str] | None = None  # JSON path lookup for `http` save
     # Called with the record in progress before each node that waits for the caller, so a
-    # server crash mid-call still leaves where the call was.
-    checkpoint: Callable[[CallRecord], None] | None = None  # a crash-safety snapshot
+    # server crash mid-call still leaves where the call was, and another node can resume it.
+    checkpoint: Callable[[CallRecord, ResumePoint], None] | None = None
     # Languages speech menus can be heard in (a recogniser is loaded); menus in other
     # languages take keys only. None: every language (simulation).
     speech_languages: Collection[str] | None = None

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from ivr.call.channel import Channel, Prompt
 from ivr.call.record import MASK, CallRecord, InputEvent, Outcome
+from ivr.call.resume import ResumePoint
 from ivr.errors import CallHangup, ExpressionError, HttpLookupError, IvrError
 from ivr.flow import model as m
 from ivr.flow.model_values import (
@@ -153,7 +154,7 @@ class CallRun:
             waits = isinstance(node, m.MenuNode | m.CollectNode)
             idle_steps = 0 if waits else idle_steps + 1
             if waits and self.services.checkpoint is not None:
-                self.services.checkpoint(self.record)
+                self.services.checkpoint(self.record, self.resume_point(node.id))
             if idle_steps > MAX_STEPS_WITHOUT_INPUT:
                 raise IvrError(f"{idle_steps} steps without waiting for the caller: a loop")
             flow, started = self.flow.name, time.monotonic()
@@ -256,6 +257,48 @@ class CallRun:
             for k, v in self.vars.items()
             if k not in BUILTIN_VARIABLES
         }
+
+    def resume_point(self, node: str) -> ResumePoint:
+        """Where another node can take this call up, at ``node`` of the current flow
+        (sensitive variables left out: they are never stored)."""
+        return ResumePoint(
+            flow=self.flow.name,
+            node=node,
+            stack=tuple((flow.name, target) for flow, target in self.stack),
+            variables={
+                k: self.redact(v)
+                for k, v in self.vars.items()
+                if k not in BUILTIN_VARIABLES and k not in self.sensitive
+            },
+            language=self.vars.get("language", ""),
+            menus=tuple(self.menus),
+            served=self.served,
+            agent_reached=self.agent_reached,
+        )
+
+    def resume(self, point: ResumePoint) -> str:
+        """Take the call up where another node left it (``point``); the node to start at
+        (give it to :meth:`run`). An :class:`IvrError` when the flows loaded here cannot
+        (a flow or node that is gone since): the call then goes back to the dialplan."""
+        flows = {self.flow.name: self.flow, **self.services.flows}
+        try:
+            stack = [(flows[name], target) for name, target in point.stack]
+            current = flows[point.flow]
+        except KeyError as exc:
+            raise IvrError(f"cannot resume: flow {exc} is not loaded") from None
+        for flow, target in [*stack, (current, point.node)]:
+            if target not in flow.nodes and target not in (HANGUP, RETURN):
+                raise IvrError(f"cannot resume: flow {flow.name!r} has no node {target!r}")
+        self.flow, self.stack = current, stack
+        for flow, _ in stack:
+            self.sensitive |= flow.sensitive
+        self.sensitive |= current.sensitive
+        self.vars.update(point.variables)
+        if point.language:
+            self.vars["language"] = point.language
+        self.menus = list(point.menus)
+        self.served, self.agent_reached = point.served, point.agent_reached
+        return point.node
 
     def redact(self, text: str) -> str:
         """``text`` with the values of sensitive variables masked (for logs and errors)."""

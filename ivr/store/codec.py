@@ -21,6 +21,7 @@ from ivr.call.record import (
     SurveyAnswer,
     SurveyResult,
 )
+from ivr.call.resume import ResumePoint
 from ivr.errors import StoreError
 from ivr.store.sql import Row
 
@@ -68,16 +69,20 @@ _PLAIN_COLUMNS = tuple(  # stored as they are in the record
 _COLS = ", ".join(COLUMNS)
 _MARKS = ", ".join("?" * len(COLUMNS))
 INSERT = f"INSERT INTO calls ({_COLS}) VALUES ({_MARKS})"
-UPSERT = f"{INSERT} ON CONFLICT(call_id) DO UPDATE SET " + ", ".join(
-    f"{c} = excluded.{c}" for c in COLUMNS[1:]
+# A call another node has taken over (it resumed the call) is that node's to finish.
+UPSERT = (
+    f"{INSERT} ON CONFLICT(call_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
+    + " WHERE calls.node IN (excluded.node, '')"
 )
 
 # A checkpoint saves where the caller is; the rest of the row comes with begin and finish.
 # (call_id first, as in every write: errors and the checkpoint queue are keyed on params[0].)
-# Never on a finished row: that is an earlier call that had the same id.
+# Never on a finished row (an earlier call that had the same id) nor on a call another node
+# has taken over. ``resume`` says where another node can take the call up (ivr.call.resume).
 CHECKPOINT = (
-    "UPDATE calls SET language = ?2, path = ?3, inputs = ?4, end_node = ?5 "
-    "WHERE call_id = ?1 AND outcome IS NULL"
+    "UPDATE calls SET language = ?2, path = ?3, inputs = ?4, end_node = ?5, resume = ?6 "
+    "WHERE call_id = ?1 AND outcome IS NULL AND node IN (?7, '')"
 )
 
 
@@ -117,8 +122,9 @@ def encode_checked(record: CallRecord, op: str, final: bool) -> Params:
     return encode(record)
 
 
-def encode_progress(record: CallRecord) -> Params:
-    """The :data:`CHECKPOINT` parameters of a call in progress."""
+def encode_progress(record: CallRecord, resume: ResumePoint | None = None) -> Params:
+    """The :data:`CHECKPOINT` parameters of a call in progress (``resume``: where another
+    node may take it up; ``None``: nowhere)."""
     if record.outcome is not None:
         raise ValueError(f"checkpoint(): call {record.call_id!r} already has an outcome")
     return _readable(
@@ -128,6 +134,8 @@ def encode_progress(record: CallRecord) -> Params:
             _dumps(record.path),
             _inputs_json(record),
             record.end_node,
+            None if resume is None else readable(resume.to_json(), in_json=True),
+            record.node,
         )
     )
 

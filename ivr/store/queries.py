@@ -9,18 +9,30 @@ queued record writes (begin, checkpoint, finish).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ivr.call.record import OUTCOMES, CallRecord, Outcome, SurveyResult
+from ivr.call.resume import ResumePoint
 from ivr.store.codec import decode, encode_survey
 from ivr.store.database import Database
 from ivr.store.sql import Connection, Dialect, Row
 
-__all__ = ["RECOVERED_ERROR", "RecordQueries"]
+__all__ = ["RECOVERED_ERROR", "RecordQueries", "TakenCall"]
 
 T = TypeVar("T")
 
 RECOVERED_ERROR = "server stopped during the call"
+
+
+@dataclass(frozen=True, slots=True)
+class TakenCall:
+    """A call in progress this node took over: its record so far, where to resume it (``None``
+    when it has no usable resume point) and the node that had it."""
+
+    record: CallRecord
+    resume: ResumePoint | None
+    from_node: str
 
 
 class RecordQueries:
@@ -129,6 +141,39 @@ class RecordQueries:
         if self._db.closing:
             raise self._db.closed_error()
         return await self._db.run(recover)
+
+    async def take_over(self, call_id: str) -> TakenCall | None:
+        """Take the unfinished call ``call_id`` over from the node that ran it (it died and the
+        dialplan sent the call here): the row becomes this node's, and its record and resume
+        point come back. ``None`` when there is no such call in progress (unknown, finished,
+        or taken by another node at the same moment): the call cannot be resumed.
+        """
+
+        def take() -> TakenCall | None:
+            conn = self._db.connection()
+            with self._db.dialect.transaction(conn):
+                row = conn.execute(
+                    "SELECT * FROM calls WHERE call_id = ? AND outcome IS NULL", (call_id,)
+                ).fetchone()
+                if row is None:
+                    return None
+                taken = conn.execute(
+                    "UPDATE calls SET node = ? WHERE call_id = ? AND outcome IS NULL AND node = ?",
+                    (self.node, call_id, row["node"]),
+                ).rowcount
+            if taken != 1:
+                return None
+            record = decode(row)
+            record.node = self.node
+            try:
+                point = None if row["resume"] is None else ResumePoint.from_json(row["resume"])
+            except ValueError:
+                point = None
+            return TakenCall(record, point, row["node"])
+
+        if self._db.closing:
+            raise self._db.closed_error()
+        return await self._db.run(take)
 
     async def read(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Rows of one query, on the store's thread, without the write lock a

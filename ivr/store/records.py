@@ -22,6 +22,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ivr.call.record import CallRecord
+from ivr.call.resume import ResumePoint
 from ivr.errors import DuplicateCallError, IvrError, StoreError
 from ivr.health import Health
 from ivr.store.codec import INSERT, UPSERT, encode_checked, encode_progress
@@ -209,15 +210,16 @@ class RecordStore(RecordQueries):
                 params = (record.call_id, *params[1:])
         raise StoreError(f"{self._db.path}: call {original!r}: 1000 calls with this id")
 
-    def checkpoint(self, record: CallRecord) -> None:
-        """Queue a snapshot of a call in progress: its language, path, inputs and node so far
-        (the row :meth:`begin` inserted; nothing is written for a call without one).
+    def checkpoint(self, record: CallRecord, resume: ResumePoint | None = None) -> None:
+        """Queue a snapshot of a call in progress: its language, path, inputs and node so far,
+        and where another node may resume it (the row :meth:`begin` inserted; nothing is
+        written for a call without one, or one another node has taken over).
 
         Only a crash needs it (a hang-up still ends in :meth:`finish`), so the call does not
         wait for the disk, and a snapshot replaces the same call's older one still in the
         queue. A failed write is logged.
         """
-        self._writes.checkpoint(encode_progress(record))
+        self._writes.checkpoint(encode_progress(record, resume))
 
     async def finish(self, record: CallRecord) -> None:
         """Insert or replace the final state of a call; ``record.outcome`` must be set."""

@@ -384,7 +384,7 @@ async def test_every_path_leaves_a_complete_record(tokens: str) -> None:
 async def test_checkpoint_is_called_before_each_waiting_node() -> None:
     seen: list[list[str]] = []
 
-    def checkpoint(record: Any) -> None:
+    def checkpoint(record: Any, point: Any) -> None:
         seen.append(list(record.path))
 
     await run(flow(MENU), "9,2", checkpoint=checkpoint)
