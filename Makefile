@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
-APT_PACKAGES := debootstrap sip-tester sox espeak-ng zstd docker-compose graphviz \
+APT_PACKAGES := debootstrap sip-tester sox espeak-ng zstd docker-compose graphviz dnsmasq-base \
                 chromium chromium-driver postgresql
 STAMP  := $(VENV)/.installed
 CHARTJS_VERSION := 4.5.1

@@ -137,22 +137,24 @@ class Calls:
         except StoreError as exc:
             log.error("call %s: cannot resume, store unavailable: %s", env.uniqueid, exc)
             taken = None
-        if taken is None or taken.resume is None:
-            log.warning("call %s: nothing to resume here; handing it back", env.uniqueid)
+        if taken is None:
+            log.warning("call %s: no call in progress to resume; handing it back", env.uniqueid)
             await hand_back(channel, NOT_RESUMED)
             return
-        flows = self.flows.library.flows
-        flow = flows.get(taken.record.flow)
+        flow = self.flows.library.flows.get(taken.record.flow)
         run = CallRun(flow, channel, self.services(), record=taken.record) if flow else None
         try:
+            if taken.resume is None:
+                raise IvrError(f"node {taken.from_node!r} stopped before the first menu")
             if run is None:
-                raise IvrError(f"cannot resume: flow {taken.record.flow!r} is not loaded")
+                raise IvrError(f"flow {taken.record.flow!r} is not loaded")
             start = run.resume(taken.resume)
-        except IvrError as exc:
-            log.error("call %s: %s; handing it back", env.uniqueid, exc)
-            taken.record.outcome, taken.record.error = "error", str(exc)
-            taken.record.ended_at = self._clock()
-            self._writes.after(_done(), taken.record)
+        except IvrError as exc:  # the record ends here; the dialplan's fallback takes over
+            log.error("call %s: cannot resume: %s; handing it back", env.uniqueid, exc)
+            record = taken.record
+            record.outcome, record.error = "error", f"cannot resume: {exc}"
+            record.ended_at = self._clock()
+            self._writes.after(_done(), record)
             await hand_back(channel, NOT_RESUMED)
             return
         run.note_input(run.flow.nodes[start], "resumed", taken.from_node)

@@ -76,7 +76,7 @@ def start(paths: LabPaths, *, boot_timeout_s: float = 60) -> None:
     check_ports()
     (paths.root / "run/asterisk").mkdir(parents=True, exist_ok=True)
     env = {"PATH": CHROOT_PATH, "HOME": "/root", "LANG": "C.UTF-8"}
-    for name in ("IVR_AGI_HOST",):  # read by extensions.conf with ENV()
+    for name in ("IVR_AGI_HOST", "IVR_AGI_SERVICE"):  # read by extensions.conf with ENV()
         if name in os.environ:
             env[name] = os.environ[name]
     done = subprocess.run(

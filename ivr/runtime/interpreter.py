@@ -285,10 +285,10 @@ class CallRun:
             stack = [(flows[name], target) for name, target in point.stack]
             current = flows[point.flow]
         except KeyError as exc:
-            raise IvrError(f"cannot resume: flow {exc} is not loaded") from None
+            raise IvrError(f"flow {exc} is not loaded") from None
         for flow, target in [*stack, (current, point.node)]:
             if target not in flow.nodes and target not in (HANGUP, RETURN):
-                raise IvrError(f"cannot resume: flow {flow.name!r} has no node {target!r}")
+                raise IvrError(f"flow {flow.name!r} has no node {target!r}")
         self.flow, self.stack = current, stack
         for flow, _ in stack:
             self.sensitive |= flow.sensitive

@@ -69,7 +69,13 @@ class IvrServe:
         ami_secret: str | None = None,
         flows_dir: Path = ROOT / "flows",
         agi: dict[str, object] | None = None,
+        host: str = AGI_HOST,
+        settings: dict[str, object] | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
+        self.host = host
+        self.settings = settings or {}  # more of ivr.yaml (e.g. store, node_id)
+        self.env = env or {}
         self.ami_secret = ami_secret
         self.agi = agi or {}
         self.flows_dir = flows_dir
@@ -89,10 +95,11 @@ class IvrServe:
             "flows_dir": str(self.flows_dir),
             "prompts_dir": str(ROOT / "prompts"),
             "log_level": self.log_level,
-            "agi": {"host": AGI_HOST, "port": self.port, **self.agi},
+            "agi": {"host": self.host, "port": self.port, **self.agi},
             "http": {"base_url": self.http_base_url, "timeout_s": 2},
             "store": {"path": str(self.db_path)},
             "admin": {"port": 0},  # never the 8080 of another server
+            **self.settings,
         }
 
     def command(self) -> list[str]:
@@ -109,8 +116,8 @@ class IvrServe:
 
     def start(self, timeout_s: float = 240) -> None:
         """Start and wait until FastAGI accepts (start-up may render prompts first)."""
-        if port_accepts(AGI_HOST, self.port):
-            raise ServeError(f"something already listens on {AGI_HOST}:{self.port}")
+        if port_accepts(self.host, self.port):
+            raise ServeError(f"something already listens on {self.host}:{self.port}")
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(yaml.safe_dump(self.config()), encoding="utf-8")
@@ -121,12 +128,13 @@ class IvrServe:
         }
         if self.ami_secret is not None:
             env["IVR_AMI_SECRET"] = self.ami_secret
+        env.update(self.env)
         with self.log_path.open("wb") as log:
             self._proc = subprocess.Popen(
                 self.command(), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
             )
         deadline = time.monotonic() + timeout_s
-        while not port_accepts(AGI_HOST, self.port):
+        while not port_accepts(self.host, self.port):
             if self._proc.poll() is not None:
                 raise ServeError(
                     f"ivr serve exited with {self._proc.returncode}:\n{self.log_tail()}"
