@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -89,9 +90,46 @@ class AmiSettings:
     port: int = 5038
     username: str = "ivr"
     secret: Secret | None = None  # IVR_AMI_SECRET or IVR_AMI_SECRET_FILE
+    # Several Asterisk boxes: "name@host[:port]" each, the name being the box's `systemname`
+    # (asterisk.conf), which prefixes its uniqueids; empty: the one box at host:port.
+    boxes: tuple[str, ...] = ()
     ping_s: float = 10.0  # keepalive; a missed pong reconnects
     reconnect_max_s: float = 30.0  # backoff ceiling between reconnect attempts
     action_timeout_s: float = 5.0
+
+    def box_list(self) -> tuple[AmiBox, ...]:
+        """The boxes to connect to (checked by :func:`load_settings`); the one box at
+        ``host:port``, named "", when ``boxes`` is empty."""
+        if not self.boxes:
+            return (AmiBox("", self.host, self.port),)
+        return tuple(AmiBox.parse(item, self.port) for item in self.boxes)
+
+
+@dataclass(frozen=True)
+class AmiBox:
+    """One Asterisk box: its ``systemname`` and its manager's address."""
+
+    name: str
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str, default_port: int) -> AmiBox:
+        """``"pbx1@10.0.0.5:5038"``; :class:`ValueError` saying what is wrong."""
+        name, at, address = text.strip().partition("@")
+        host, colon, port = address.rpartition(":") if ":" in address else (address, "", "")
+        if not at or not _BOX_NAME.fullmatch(name) or not host:
+            raise ValueError(
+                f"{text!r} is not name@host[:port] with the box's systemname as name "
+                "(letters, digits, '.', '_', '-')"
+            )
+        if colon and not (port.isdigit() and 0 < int(port) < 65536):
+            raise ValueError(f"{text!r}: the port must be a number from 1 to 65535")
+        host = host[1:-1] if host.startswith("[") and host.endswith("]") else host  # IPv6
+        return cls(name, host, int(port) if colon else default_port)
+
+
+_BOX_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -210,10 +248,24 @@ def load_settings(
             raise ConfigError(f"{path}: the configuration must be a mapping")
         data = loaded
     settings = _apply_env(_build(Settings, data, str(path or "defaults"), ()), env)
+    _check_boxes(settings.ami, str(path or "environment"))
     problems = check_settings(settings.numbers)
     if problems:
         raise ConfigError(f"{path or 'environment'}: numbers: {'; '.join(problems)}")
     return settings
+
+
+def _check_boxes(ami: AmiSettings, origin: str) -> None:
+    try:
+        boxes = ami.box_list()
+    except ValueError as exc:
+        raise ConfigError(f"{origin}: ami.boxes: {exc}") from None
+    for what, values in (
+        ("name", [b.name for b in boxes]),
+        ("address", [f"{b.host}:{b.port}" for b in boxes]),
+    ):
+        if len(set(values)) != len(values):
+            raise ConfigError(f"{origin}: ami.boxes: two boxes have the same {what}")
 
 
 def _build(cls: Any, data: Mapping[str, Any], origin: str, prefix: tuple[str, ...]) -> Any:

@@ -15,10 +15,12 @@ from ivr.admin.console import LiveCalls
 from ivr.asterisk.agi.channel import AgiChannel
 from ivr.asterisk.agi.environment import AgiEnvironment
 from ivr.asterisk.agi.server import AgiServer
+from ivr.asterisk.ami.boxes import AmiBoxes
 from ivr.call.channel import Heard, ListenRequest
 from ivr.call.record import CallRecord
 from ivr.clock import Clock
 from ivr.errors import AgiError, CallHangup, IvrError, StoreError
+from ivr.flow.model import Flow
 from ivr.flow.registry import FlowRegistry
 from ivr.health import Health
 from ivr.outbound.answer import run_job
@@ -90,13 +92,27 @@ class Calls:
         listen: Listener | None,
         writes: Writes,
         clock: Clock,
+        boxes: AmiBoxes | None = None,
     ) -> None:
         self.flows, self.live, self.store, self.outbound = flows, live, store, outbound
         self._services, self._listen, self._writes, self._clock = services, listen, writes, clock
+        self.boxes = boxes  # None: AMI off
 
-    def services(self) -> Services:
-        """The call's ports, with the flows loaded now (for sub-flows)."""
-        return replace(self._services, flows=self.flows.library.flows)
+    def services(self, call_id: str = "") -> Services:
+        """The call's ports, with the flows loaded now (for sub-flows) and the queue checks
+        of the Asterisk box carrying ``call_id``."""
+        services = replace(self._services, flows=self.flows.library.flows)
+        if self.boxes is not None:
+            services.queues = self.boxes.queues_for(call_id)
+        return services
+
+    def _new_run(
+        self, flow: Flow, channel: AgiChannel, record: CallRecord | None = None
+    ) -> CallRun:
+        run = CallRun(flow, channel, self.services(channel.info.uniqueid), record)
+        if self.boxes is not None:
+            run.record.box = self.boxes.box_of(run.record.call_id)
+        return run
 
     async def handle(self, env: AgiEnvironment, channel: AgiChannel) -> None:
         """One call: pick the flow by the AGI script path, run it, store its record, and
@@ -107,7 +123,12 @@ class Calls:
         channel.listener = self._listen
         if "job" in env.params:  # an outbound call answered
             await run_job(
-                env.params["job"], flow, channel, self.services(), self.store, self.outbound
+                env.params["job"],
+                flow,
+                channel,
+                self.services(env.uniqueid),
+                self.store,
+                self.outbound,
             )
             return
         if flow is None:
@@ -123,7 +144,7 @@ class Calls:
         if RESUME_PARAM in env.params:  # the dialplan re-entered: the call's node died
             await self._resume(env, channel)
             return
-        run = CallRun(flow, channel, self.services())
+        run = self._new_run(flow, channel)
         # The caller never waits for the disk: the row goes in while the flow runs, and
         # the record after the line is back with Asterisk (the store never loses it).
         await self._run(run, channel, asyncio.create_task(self.store.begin(run.record)))
@@ -142,7 +163,7 @@ class Calls:
             await hand_back(channel, NOT_RESUMED)
             return
         flow = self.flows.library.flows.get(taken.record.flow)
-        run = CallRun(flow, channel, self.services(), record=taken.record) if flow else None
+        run = self._new_run(flow, channel, taken.record) if flow else None
         try:
             if taken.resume is None:
                 raise IvrError(f"node {taken.from_node!r} stopped before the first menu")

@@ -129,6 +129,7 @@ class CallRecord:
     queue: QueueVisit | None = None  # set when the call went to an agent queue
     survey: SurveyResult | None = None  # set once the post-call survey ran (or failed to)
     node: str = ""  # the ivr node that served it (the store fills it in)
+    box: str = ""  # the Asterisk box that carried it (its systemname; "" with one box)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -60,6 +60,7 @@ COLUMNS = (
     "queue",
     "survey",
     "node",
+    "box",
 )
 _PLAIN_COLUMNS = tuple(  # stored as they are in the record
     c
@@ -109,6 +110,7 @@ def encode(record: CallRecord) -> Params:
             _json_or_none(record.queue),
             _json_or_none(record.survey),
             record.node,
+            record.box,
         )
     )
 

@@ -25,7 +25,12 @@ POINT = ResumePoint(
 
 def in_progress(call_id: str = "box1-1700000000.7", **changes: object) -> CallRecord:
     record = CallRecord(
-        call_id=call_id, flow="main", flow_version="v1", caller="5551234", started_at=1_700_000_000
+        call_id=call_id,
+        flow="main",
+        flow_version="v1",
+        caller="5551234",
+        started_at=1_700_000_000,
+        box="box1",
     )
     for name, value in changes.items():
         setattr(record, name, value)
@@ -50,6 +55,7 @@ async def test_a_node_takes_over_a_call_at_its_last_checkpoint(db: Db) -> None:
         assert taken is not None
         assert (taken.from_node, taken.resume) == ("a:4573", POINT)
         assert taken.record.path == ["menu", "cards:m"] and taken.record.node == "b:4573"
+        assert taken.record.box == "box1"  # the record keeps the box that carries the call
         assert await b.take_over("unknown-call") is None
 
         # node a's late writes (it was only cut off) no longer touch the call

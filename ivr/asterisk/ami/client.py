@@ -51,6 +51,7 @@ _ACTIONS = (
     "status",
     "command",
     "coreshowchannels",
+    "coresettings",
 )
 
 
@@ -78,6 +79,7 @@ class AmiClient:
     ) -> None:
         self.settings = settings
         self.on_reconnect = on_reconnect
+        self.on_login: Callable[[], None] | None = None  # after each login (checks)
         self._manager: _Manager | None = None
         self._logged_in = asyncio.Event()
         self._ever_up = False
@@ -171,6 +173,8 @@ class AmiClient:
                 self.on_reconnect()
         self._ever_up = True
         self._logged_in.set()
+        if self.on_login is not None:
+            self.on_login()
         log.info(
             "AMI logged in at %s:%d as %s",
             self.settings.host,
