@@ -1,6 +1,7 @@
 """The dialler: wakes every ``poll_s`` while there is work (every ``idle_poll_s`` when there is
 none, and at once after a booking) and places due outbound calls (:mod:`ivr.outbound.jobs`)
-over AMI, target by target within each target's hours and ``max_concurrent``."""
+over AMI, target by target within each target's hours and ``max_concurrent`` (and a
+campaign's ``rate``), both held for all the nodes on one database (:mod:`ivr.store.starts`)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from ivr.outbound.jobs import (
     hours_from_json,
 )
 from ivr.store.outbound import Job, Target
+from ivr.store.starts import Pace, StartLimits
 
 log = logging.getLogger("ivr.outbound")
 
@@ -79,7 +81,9 @@ class Dialer:
         self.ring_s = ring_s
         self._task: asyncio.Task[None] | None = None
         self._dialing: dict[int, asyncio.Task[None]] = {}
-        self._next_start: dict[str, float] = {}  # campaign -> earliest next call start
+        # campaign -> its next start slot as last read from the database (a lower bound: the
+        # slot only moves later), so that a round before it asks nothing
+        self._slot_at: dict[str, float] = {}
         self._campaigns: dict[str, Campaign] = {}
 
     def start(self) -> None:
@@ -157,19 +161,34 @@ class Dialer:
                 continue
             free = rules.max_concurrent - busy[target.key]
             if free > 0 and rules.open_at(now):
-                busy[target.key] += await self._start(target, free)
+                busy[target.key] += await self._start(target, rules, free)
 
-    async def _start(self, target: Target, free: int) -> int:
-        """Start up to ``free`` due jobs of ``target``; how many were started."""
+    async def _start(self, target: Target, rules: Rules, free: int) -> int:
+        """Start up to ``free`` due jobs of ``target``, oldest first, each in its campaign's
+        next start slot and under its ``max_concurrent``, both counted on every node by the
+        store (the ``free`` this node read is a first guess); how many were started."""
+        pace = self._pace(target)
+        if pace is not None and self.outbound.clock() < self._slot_at.get(pace.campaign, 0.0):
+            return 0  # not its turn yet
+        limits = StartLimits(target, rules.max_concurrent, pace)
         started = 0
-        for job in await self.outbound.due_in(target, free):
-            if not self._rate_allows(job):
-                break
-            if job.id in self._dialing or not await self.outbound.start_attempt(job):
-                continue  # moved on since it was read
-            self._dialing[job.id] = asyncio.create_task(self._dial(job))
+        for _ in range(free):
+            outcome = await self.outbound.start_next(limits)
+            if pace is not None and outcome.next_start_at:
+                self._slot_at[pace.campaign] = outcome.next_start_at
+            if outcome.job is None:
+                if outcome.result == "taken":
+                    continue  # another node started that one: the next
+                break  # none due, its next slot is later, or the calls of every node fill it
+            self._dialing[outcome.job.id] = asyncio.create_task(self._dial(outcome.job))
             started += 1
         return started
+
+    def _pace(self, target: Target) -> Pace | None:
+        """A campaign's start slots: one every ``1 / rate`` seconds; a round late by up to
+        ``poll_s`` keeps the spacing, a later one earns no burst."""
+        campaign = self._campaigns.get(target.target) if target.kind == "campaign" else None
+        return None if campaign is None else Pace(campaign.name, 1 / campaign.rate, self.poll_s)
 
     def _rules(self, target: Target) -> Rules | str:
         """The target's calling rules, or why its jobs must not be placed (their flow or
@@ -196,19 +215,6 @@ class Dialer:
         if target.flow not in flows:
             return _flow_missing(target.flow, flows)
         return Rules(campaign.max_concurrent, campaign.hours)
-
-    def _rate_allows(self, job: Job) -> bool:
-        """Campaign calls start evenly spaced, one every ``1 / rate`` seconds."""
-        campaign = self._campaigns.get(job.target) if job.kind == "campaign" else None
-        if campaign is None:
-            return True
-        now = time.monotonic()
-        due = self._next_start.get(campaign.name, now)
-        if now < due:
-            return False
-        # a late tick does not earn a burst: the next start is one interval after this one
-        self._next_start[campaign.name] = max(due, now - self.poll_s) + 1 / campaign.rate
-        return True
 
     async def _dial(self, job: Job) -> None:
         try:

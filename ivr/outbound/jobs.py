@@ -47,6 +47,7 @@ from ivr.store.campaigns import CampaignStore
 from ivr.store.nodes import NodeStore
 from ivr.store.outbound import Booking, DailyLimits, Job, JobStore, Key, Target
 from ivr.store.records import RecordStore
+from ivr.store.starts import AttemptStarts, StartLimits, StartOutcome
 
 log = logging.getLogger("ivr.outbound.jobs")
 
@@ -148,6 +149,7 @@ class Outbound:
         self.table = JobStore(store)
         self.campaign_table = CampaignStore(store)
         self.nodes = NodeStore(store)
+        self.starts = AttemptStarts(store)
         self.clock = clock
         # called after each new booking (the dialler wakes up instead of waiting its idle poll)
         self.on_booked: Callable[[], None] | None = None
@@ -264,10 +266,6 @@ class Outbound:
         longest waiting first (campaigns are listed by :meth:`campaigns`)."""
         return await self.table.due_targets(self.clock())
 
-    async def due_in(self, target: Target, limit: int) -> list[Job]:
-        """Up to ``limit`` due jobs of ``target``, oldest first."""
-        return await self.table.due_in(target, self.clock(), limit)
-
     async def in_progress(self) -> dict[Key, int]:
         """Calls ringing or answered (not done yet), per kind, flow and target."""
         return await self.table.in_progress()
@@ -317,6 +315,12 @@ class Outbound:
     async def start_attempt(self, job: Job) -> bool:
         """Mark the job ``dialing`` (attempt + 1) before dialling; False if it moved on."""
         return await self.table.start_attempt(job.id, self.clock())
+
+    async def start_next(self, limits: StartLimits) -> StartOutcome:
+        """Mark the oldest due job of ``limits.target`` ``dialing`` (as :meth:`start_attempt`),
+        only in its campaign's next start slot and under the target's ``max_concurrent``,
+        both shared by every node on the database."""
+        return await self.starts.start_next(limits, self.clock())
 
     async def attempt_failed(self, job: Job, result: str) -> None:
         """No answer, busy, or an unknown fate: retry later, or give up after the last."""

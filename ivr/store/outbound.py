@@ -100,9 +100,13 @@ class DailyLimits:
 
 BookResult = Literal["booked", "already_booked", "caller_limit", "number_limit"]
 
-_IN_TARGET = (
+IN_TARGET = (  # the jobs of one Target: with target_params(target)
     "kind = ? AND flow = ? AND target = ?"
     " AND hours IS NOT DISTINCT FROM ? AND max_concurrent IS NOT DISTINCT FROM ?"
+)
+MARK_DIALING = (  # a pending job's next attempt starts: (node, now, id)
+    "UPDATE outbound SET status = 'dialing', attempts = attempts + 1, node = ?, updated_at = ?"
+    " WHERE id = ? AND status = 'pending'"
 )
 JOB_COLUMNS = (
     "id, kind, call_id, flow, target, number, channel, caller_id, attempts,"
@@ -207,17 +211,6 @@ class JobStore:
         )
         return [Target(*row) for row in rows]
 
-    async def due_in(self, target: Target, now: float, limit: int) -> list[Job]:
-        """Up to ``limit`` jobs of ``target`` due at ``now``, oldest first."""
-        rows = await self.records.transaction(
-            lambda c: c.execute(
-                f"SELECT {JOB_COLUMNS} FROM outbound WHERE status = 'pending' AND {_IN_TARGET}"
-                " AND due_at <= ? ORDER BY due_at, id LIMIT ?",
-                (*_target_params(target), now, limit),
-            ).fetchall()
-        )
-        return [Job(*row) for row in rows]
-
     async def in_progress(self) -> dict[Key, int]:
         """Calls ringing or answered (not done yet), per kind, flow and target."""
         rows = await self.records.transaction(
@@ -256,8 +249,8 @@ class JobStore:
                     c.execute(
                         "UPDATE outbound SET status = 'held', reason = ?, updated_at = ?"
                         " WHERE id IN (SELECT id FROM outbound WHERE status = 'pending'"
-                        f" AND {_IN_TARGET} AND due_at <= ? LIMIT ?)",
-                        (reason, now, *_target_params(target), now, limit),
+                        f" AND {IN_TARGET} AND due_at <= ? LIMIT ?)",
+                        (reason, now, *target_params(target), now, limit),
                     ).rowcount
                 )
             )
@@ -291,13 +284,7 @@ class JobStore:
         """Mark a pending job ``dialing`` (attempt + 1), synced; False if it moved on."""
         return bool(
             await self.records.transaction(
-                lambda c: (
-                    c.execute(
-                        "UPDATE outbound SET status = 'dialing', attempts = attempts + 1,"
-                        " node = ?, updated_at = ? WHERE id = ? AND status = 'pending'",
-                        (self.records.node, now, job_id),
-                    ).rowcount
-                ),
+                lambda c: c.execute(MARK_DIALING, (self.records.node, now, job_id)).rowcount,
                 durable=True,
             )
         )  # a lost mark would dial the same customer again after a restart
@@ -392,6 +379,6 @@ def _over_limit(
     return "number_limit" if to_number >= limits.per_number else None
 
 
-def _target_params(t: Target) -> tuple[object, ...]:
-    """The parameters of :data:`_IN_TARGET`."""
+def target_params(t: Target) -> tuple[object, ...]:
+    """The parameters of :data:`IN_TARGET`."""
     return t.kind, t.flow, t.target, t.hours_json, t.max_concurrent
