@@ -166,6 +166,9 @@ class PostgresDialect:
             raise
         conn.execute("RELEASE SAVEPOINT ivr_statement")
 
+    def lock(self, conn: Connection, key: str) -> None:
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (key,))
+
     def json_text(self, column: str, key: str) -> str:
         return f"({column}::jsonb ->> '{key}')"
 

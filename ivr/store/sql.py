@@ -79,6 +79,11 @@ class Dialect(Protocol):
         """Inside a transaction, one statement whose failure undoes only itself."""
         ...
 
+    def lock(self, conn: Connection, key: str) -> None:
+        """Inside a transaction: wait for, then hold until it ends, the lock named ``key``
+        (transactions of every node that lock one key run one after the other)."""
+        ...
+
     def json_text(self, column: str, key: str) -> str:
         """SQL for the text of ``column``'s JSON object member ``key``."""
         ...
@@ -124,6 +129,9 @@ class SqliteDialect:
     @contextmanager
     def statement(self, conn: Connection) -> Iterator[None]:
         yield  # SQLite undoes a failed statement by itself; the transaction goes on
+
+    def lock(self, conn: Connection, key: str) -> None:
+        pass  # BEGIN IMMEDIATE already runs every write transaction one after the other
 
     def json_text(self, column: str, key: str) -> str:
         return f"json_extract({column}, '$.{key}')"

@@ -101,7 +101,7 @@ class AttemptStarts:
         """Mark the oldest job of ``limits.target`` due at ``now`` ``dialing`` (attempt + 1),
         synced, if its campaign's next slot has come and the target has room, counted on
         every node; else nothing changes."""
-        node, target = self.records.node, limits.target
+        node, target, dialect = self.records.node, limits.target, self.records.dialect
 
         def start(conn: Connection) -> StartOutcome:
             slot = 0.0
@@ -115,6 +115,9 @@ class AttemptStarts:
                     ).fetchone()
                     return StartOutcome("not_yet", None, float(left[0]) if left else 0.0)
                 slot = float(row[0])
+            # one start of a target at a time across nodes: the count below then sees
+            # every call started before it
+            dialect.lock(conn, "ivr-start:" + ":".join(target.key))
             row = conn.execute(_NEXT_DUE, (*target_params(target), now)).fetchone()
             if row is None:
                 raise _Refused("none_due")
