@@ -19,8 +19,7 @@ from ivr.admin.server import AdminServer
 from ivr.app.calls import Calls, Listener, Writes, agi_health
 from ivr.app.heartbeat import Heartbeat, default_node_id
 from ivr.asterisk.agi.server import AgiServer
-from ivr.asterisk.ami.client import AmiClient
-from ivr.asterisk.ami.queues import AmiQueues
+from ivr.asterisk.ami.boxes import AmiBoxes
 from ivr.clock import Clock, system_clock
 from ivr.config import Settings
 from ivr.engines.http import HttpLookup, extract
@@ -105,12 +104,12 @@ class App:
         outbound = Outbound(store, clock=self.clock)
         if await outbound.recover():
             log.warning("outbound calls cut off by the last stop will be retried later")
-        queues: AmiQueues | None = None  # AMI off: queues join without a check
+        boxes: AmiBoxes | None = None  # AMI off: queues join without a check
         queue_state = no_queues
         if s.ami.secret is not None:
-            ami, queues = await self.start_ami(parts, outbound)
-            board.report_by("ami", ami.health)
-            queue_state = functools.partial(self.queue_state, ami, queues)
+            boxes = await self.start_ami(parts, outbound)
+            board.report_by("ami", boxes.health)
+            queue_state = functools.partial(self.queue_state, boxes)
         else:
             board.report_by("ami", always(Health("off", "no IVR_AMI_SECRET")))
             log.warning(
@@ -138,11 +137,12 @@ class App:
             speech_languages=hearable,
             clock=self.clock,
             on_node=self.metrics.node_done,
-            queues=queues,
-            outbound=outbound if queues is not None else None,
+            outbound=outbound if boxes is not None else None,
             numbers=s.numbers,
         )
-        calls = Calls(self.flows, self.live, store, outbound, services, listen, writes, self.clock)
+        calls = Calls(
+            self.flows, self.live, store, outbound, services, listen, writes, self.clock, boxes
+        )
         agi = AgiServer(
             calls.handle,
             host=s.agi.host,
@@ -211,18 +211,16 @@ class App:
                 )
         return speech
 
-    async def start_ami(
-        self, parts: contextlib.AsyncExitStack, outbound: Outbound
-    ) -> tuple[AmiClient, AmiQueues]:
-        """AMI for queue checks and outbound calls; never blocks start-up when it is down."""
-        ami = AmiClient(self.settings.ami, on_reconnect=self.metrics.ami_reconnected)
-        queues = AmiQueues(ami)
-        parts.push_async_callback(ami.close)
-        await ami.start()
-        dialer = Dialer(outbound, ami, lambda: self.library.flows)
+    async def start_ami(self, parts: contextlib.AsyncExitStack, outbound: Outbound) -> AmiBoxes:
+        """AMI for queue checks and outbound calls, on every Asterisk box; never blocks
+        start-up when one is down."""
+        boxes = AmiBoxes(self.settings.ami, on_reconnect=self.metrics.ami_reconnected)
+        parts.push_async_callback(boxes.close)
+        await boxes.start()
+        dialer = Dialer(outbound, boxes, lambda: self.library.flows)
         parts.push_async_callback(dialer.close)
         dialer.start()
-        return ami, queues
+        return boxes
 
     def queue_names(self) -> list[str]:
         """Every queue a loaded flow sends callers to."""
@@ -235,11 +233,15 @@ class App:
             }
         )
 
-    async def queue_state(self, ami: AmiClient, queues: AmiQueues) -> list[dict[str, object]]:
-        """The flows' queues as AMI reports them (empty while AMI is down)."""
-        if not ami.up:
-            return []
-        return await queues.snapshot(self.queue_names())
+    async def queue_state(self, boxes: AmiBoxes) -> list[dict[str, object]]:
+        """The flows' queues as each box that is up reports them (with its name when there
+        are several)."""
+        out: list[dict[str, object]] = []
+        for name, client in boxes.clients.items():
+            if client.up:
+                for queue in await boxes.queues[name].snapshot(self.queue_names()):
+                    out.append({**queue, "box": name} if name else queue)
+        return out
 
     def _reloaded(self, result: ReloadResult) -> None:
         if not result.initial:

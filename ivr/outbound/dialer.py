@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 
-from ivr.asterisk.ami.client import AmiClient
+from ivr.asterisk.ami.boxes import AmiBoxes
 from ivr.errors import AmiError
 from ivr.flow import model as m
 from ivr.outbound.jobs import (
@@ -58,7 +58,7 @@ class Dialer:
     def __init__(
         self,
         outbound: Outbound,
-        ami: AmiClient,
+        ami: AmiBoxes,
         flows: Callable[[], Mapping[str, m.Flow]],
         *,
         poll_s: float = 0.2,
@@ -234,6 +234,7 @@ class Dialer:
                 variables={"IVR_FLOW": job.flow, "IVR_JOB": str(job.id)},
                 timeout_s=self.ring_s,
                 channel_id=channel_id(job.id, job.attempts + 1),
+                follows=job.call_id,  # from the box of the call it follows up, if any
             )
             if str(reply.get("Response", "")).lower() != "success":
                 reason = REASONS.get(str(reply.get("Reason")), f"reason {reply.get('Reason')}")

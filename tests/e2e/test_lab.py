@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from ivr.asterisk.ami.boxes import AmiBoxes
+from ivr.config import AmiSettings, Secret
 from ivr.lab import Lab, chroot
 from ivr.lab.paths import SOUNDS_SUBDIR
 
@@ -169,3 +171,21 @@ def test_the_dialplan_loads_without_a_warning(lab: Lab) -> None:
         if "pbx_config.c" in line and ("WARNING" in line or "ERROR" in line)
     ]
     assert warnings == []
+
+
+async def test_a_box_is_checked_against_the_systemname_asterisk_reports(lab: Lab) -> None:
+    """The real CoreSettings answer: the lab's Asterisk has no systemname, so as box
+    "lab" of several it must not be used (its uniqueids could repeat another box's)."""
+    settings = AmiSettings(boxes=("lab@127.0.0.1:5038",), secret=Secret(lab.ami_secret.encode()))
+    boxes = AmiBoxes(settings)
+    await boxes.start()
+    try:
+        assert boxes.clients["lab"].up
+        [settings_reply, *_] = await boxes.clients["lab"].action("CoreSettings")
+        assert "SystemName" in settings_reply  # the field the check reads
+        health = await boxes.health()
+        assert health.status == "down"
+        assert "its systemname is '', not 'lab'" in health.detail
+        assert not boxes.up
+    finally:
+        await boxes.close()
