@@ -141,6 +141,7 @@ class PostgresDialect:
     Error = psycopg.Error
     OperationalError = psycopg.OperationalError
     IntegrityError = psycopg.IntegrityError
+    aborts_on_error = True
 
     @contextmanager
     def transaction(self, conn: Connection, *, durable: bool = False) -> Iterator[None]:

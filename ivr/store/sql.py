@@ -68,6 +68,11 @@ class Dialect(Protocol):
         """A constraint refused one statement."""
         ...
 
+    @property
+    def aborts_on_error(self) -> bool:
+        """Whether one failed statement aborts the whole transaction (PostgreSQL)."""
+        ...
+
     def transaction(
         self, conn: Connection, *, durable: bool = False
     ) -> AbstractContextManager[None]:
@@ -108,6 +113,7 @@ class SqliteDialect:
     Error = sqlite3.Error
     OperationalError = sqlite3.OperationalError
     IntegrityError = sqlite3.IntegrityError
+    aborts_on_error = False
 
     @contextmanager
     def transaction(self, conn: Connection, *, durable: bool = False) -> Iterator[None]:

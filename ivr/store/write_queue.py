@@ -172,10 +172,31 @@ class WriteQueue:
     def _transaction(
         self, conn: Connection, batch: list[tuple[str, Params]]
     ) -> list[Exception | None]:
+        """``batch`` in one transaction; a write a constraint refuses fails alone. Where a
+        refused statement aborts the transaction (PostgreSQL), the batch first runs without
+        a savepoint around each statement (three round trips instead of one) and, only if a
+        write is refused, again with them."""
+        if self._db.dialect.aborts_on_error:
+            try:
+                return self._run(conn, batch, guarded=False)
+            except _Refused:
+                pass  # rolled back whole: once more, each statement in its savepoint
+        return self._run(conn, batch, guarded=True)
+
+    def _run(
+        self, conn: Connection, batch: list[tuple[str, Params]], *, guarded: bool
+    ) -> list[Exception | None]:
         results: list[Exception | None] = []
         dialect = self._db.dialect
         with dialect.transaction(conn):
             for sql, params in batch:
+                if not guarded:
+                    try:
+                        conn.execute(sql, params)
+                    except dialect.IntegrityError:
+                        raise _Refused from None
+                    results.append(None)
+                    continue
                 try:
                     with dialect.statement(conn):  # a refused one undoes only itself
                         conn.execute(sql, params)
@@ -183,3 +204,7 @@ class WriteQueue:
                 except dialect.IntegrityError as exc:
                     results.append(self._db.error("write", exc, params[0]))
         return results
+
+
+class _Refused(Exception):
+    """A constraint refused a write of a batch run without savepoints: roll it all back."""

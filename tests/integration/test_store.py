@@ -496,3 +496,18 @@ async def test_each_node_beats_in_the_nodes_table(db: Db) -> None:
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_refused_write_in_a_batch_sinks_no_other(store: RecordStore) -> None:
+    """One batch holds a begin its id refuses and twenty finishes: on PostgreSQL the batch
+    runs again with a savepoint per statement, and every write lands."""
+    await store.finish(make_record("dup"))
+    again = make_record("dup", outcome=None, ended_at=None)
+    others = [make_record(f"o{i}") for i in range(20)]
+    await asyncio.wait_for(
+        asyncio.gather(store.begin(again), *(store.finish(r) for r in others)), TIMEOUT_S
+    )
+    assert again.call_id == "dup-2"
+    assert await store.get("dup-2") == again
+    for record in others:
+        assert await store.get(record.call_id) == record
