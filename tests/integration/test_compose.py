@@ -15,19 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from support.compose_file import COMPOSE, PUBLISH, REPO, compose_config, load_compose
+from support.compose_file import published as _published_by
 
 from ivr.lab.asterisk_process import PORTS as LAB_PORTS
 from ivr.lab.paths import SOUNDS_SUBDIR
 
-REPO = Path(__file__).resolve().parents[2]
-COMPOSE = REPO / "docker-compose.yml"
-
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
-    return data
+    return load_compose()
 
 
 def _rtp_range() -> tuple[int, int]:
@@ -39,12 +36,15 @@ def _rtp_range() -> tuple[int, int]:
 
 
 def test_services_exist(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == {"asterisk", "ivr", "caller"}
+    # the single-node stack; the cluster profile's services: test_compose_cluster.py
+    single = {
+        name
+        for name, service in compose["services"].items()
+        if "cluster" not in service.get("profiles", [])
+    }
+    assert single == {"asterisk", "ivr", "caller"}
     for name in ("asterisk", "ivr"):
         assert "test" in compose["services"][name]["healthcheck"], name
-
-
-PUBLISH = "${IVR_SIP_PUBLISH_IP:-127.0.0.1}"  # SIP and RTP: the host's loopback by default
 
 
 def test_asterisk_ports_match_lab_config(compose: dict[str, Any]) -> None:
@@ -64,39 +64,12 @@ def test_asterisk_ports_match_lab_config(compose: dict[str, Any]) -> None:
 
 def _config(**env: str) -> dict[str, Any]:
     """`docker-compose config` with these variables (and no IVR_* from the caller)."""
-    binary = shutil.which("docker-compose")
-    if binary is None:
-        pytest.fail(
-            "docker-compose is not installed: `make compose-deps` "
-            "(apt-get install docker-compose) - CI installs it"
-        )
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("IVR_")}
-    done = subprocess.run(
-        [binary, "-f", str(COMPOSE), "config"],
-        cwd=REPO,
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    data: dict[str, Any] = yaml.safe_load(done.stdout)
-    return data
+    return compose_config(**env)
 
 
 def _published(config: dict[str, Any]) -> dict[str, set[str]]:
-    """host address -> container ports published on it ("5060/udp", ...)."""
-    out: dict[str, set[str]] = {}
-    for port in config["services"]["asterisk"]["ports"]:
-        if isinstance(port, dict):  # the long syntax of newer compose versions
-            host, target, proto = port.get("host_ip", ""), port["target"], port["protocol"]
-        else:
-            parts, _, proto = str(port).partition("/")
-            host, target = parts.rsplit(":", 2)[0], parts.rsplit(":", 1)[1]
-            proto = proto or "tcp"
-        out.setdefault(host, set()).add(f"{target}/{proto}")
-    return out
+    """host address -> container ports the asterisk service publishes on it."""
+    return _published_by(config["services"]["asterisk"])
 
 
 def test_sip_and_rtp_are_published_on_loopback_unless_switched() -> None:
