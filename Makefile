@@ -16,8 +16,9 @@ VENDOR_DIR := ivr/admin/static/vendor
 include mk/lab.mk
 
 # System packages for the lab (debootstrap), SIPp calls (sip-tester), audio (sox, espeak-ng),
-# the static compose check (docker-compose), flow pictures (graphviz: dot) and the dashboard's
-# browser tests (chromium, chromium-driver). Skipped when all are already there.
+# the static compose check (docker-compose), flow pictures (graphviz: dot), the dashboard's
+# browser tests (chromium, chromium-driver), the store's second engine (postgresql) and the
+# FastAGI SRV records of the failover tests (dnsmasq-base). Skipped when all are already there.
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
