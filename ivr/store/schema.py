@@ -55,6 +55,38 @@ NODES_TABLE = """
     )"""
 
 
+# Contact-centre features (schema v8). Webhook events wait in an outbox until a receiver has
+# them (the call path only inserts a row); messages are the caller's recordings.
+WEBHOOK_OUTBOX_TABLE = """
+    CREATE TABLE webhook_outbox (
+        id          INTEGER PRIMARY KEY,
+        event       TEXT NOT NULL,               -- call.ended, survey.answered, ...
+        call_id     TEXT NOT NULL DEFAULT '',    -- the call it is about ('' for none)
+        payload     TEXT NOT NULL,               -- the JSON body, signed when it is sent
+        created_at  REAL NOT NULL,
+        status      TEXT NOT NULL DEFAULT 'pending'
+                        CHECK (status IN ('pending', 'sent', 'failed')),
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        next_at     REAL NOT NULL,               -- when the next attempt is due
+        last_error  TEXT NOT NULL DEFAULT '',
+        sent_at     REAL
+    )"""
+MESSAGES_TABLE = """
+    CREATE TABLE messages (
+        id          INTEGER PRIMARY KEY,
+        call_id     TEXT NOT NULL,
+        flow        TEXT NOT NULL,
+        node        TEXT NOT NULL,               -- the record node that took it
+        caller      TEXT NOT NULL DEFAULT '',
+        file        TEXT NOT NULL,               -- the WAV, under the recordings directory
+        duration_s  REAL NOT NULL,
+        language    TEXT NOT NULL DEFAULT '',
+        transcript  TEXT NOT NULL DEFAULT '',    -- '' when no recogniser has the language
+        created_at  REAL NOT NULL,
+        heard_at    REAL                         -- marked heard in the dashboard
+    )"""
+
+
 def _migrate_0_to_1(conn: Connection) -> None:
     for statement in SCHEMA_V1:
         conn.execute(statement)
@@ -182,6 +214,16 @@ def _migrate_6_to_7(conn: Connection) -> None:
     conn.execute("ALTER TABLE campaigns ADD COLUMN next_start_at REAL NOT NULL DEFAULT 0")
 
 
+def _migrate_7_to_8(conn: Connection) -> None:
+    """Contact-centre features: the webhook outbox, left messages, and the recording of a
+    call's agent leg (``calls.recording``, a file under the recordings directory)."""
+    conn.execute(WEBHOOK_OUTBOX_TABLE)
+    conn.execute("CREATE INDEX webhook_outbox_due ON webhook_outbox (status, next_at)")
+    conn.execute(MESSAGES_TABLE)
+    conn.execute("CREATE INDEX messages_created ON messages (created_at)")
+    conn.execute("ALTER TABLE calls ADD COLUMN recording TEXT NOT NULL DEFAULT ''")
+
+
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _migrate_0_to_1,
     _migrate_1_to_2,
@@ -190,6 +232,7 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _migrate_4_to_5,
     _migrate_5_to_6,
     _migrate_6_to_7,
+    _migrate_7_to_8,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _SQLITE = SqliteDialect()

@@ -459,7 +459,7 @@ async def test_a_version_1_database_is_migrated_and_keeps_its_calls(tmp_path: Pa
         await store.finish(queued_record("2.2"))
         assert await store.get("2.2") == queued_record("2.2")
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
 
 
 async def test_a_node_recovers_only_its_own_unfinished_calls(db: Db) -> None:
