@@ -2,7 +2,8 @@
 
 Loading runs in three passes and reports every problem it finds, not only the first:
 schema (shape and types), node building (templates, conditions, patterns, hours; each kind's
-builder is in :mod:`ivr.flow.node_builders`), then the graph checks in :mod:`ivr.flow.validate`.
+builder is in :mod:`ivr.flow.node_builders`, its values read by :mod:`ivr.flow.value_reader`),
+then the graph checks in :mod:`ivr.flow.validate`.
 This module reads the document: its top level, each node's kind, surveys and number policy.
 """
 
@@ -22,17 +23,11 @@ from ivr.flow.model_values import (
     SurveyQuestion,
     SurveySpec,
 )
-from ivr.flow.node_builders import (
-    CALLER_ID,
-    DIAL_PATTERN,
-    Invalid,
-    NodeBuilder,
-    given,
-    yaml_text,
-)
+from ivr.flow.node_builders import NodeBuilder
 from ivr.flow.schema import node_errors, top_level_errors
 from ivr.flow.source import Path, Source, load_source
 from ivr.flow.template import Placeholder
+from ivr.flow.value_reader import CALLER_ID, DIAL_PATTERN, Invalid, given, yaml_text
 
 PREFIX = re.compile(r"\A\+?[0-9]*\Z")
 
