@@ -22,6 +22,7 @@ from ivr.errors import FlowErrors, IvrError, YamlRefused
 from ivr.flow.graph import add_graph_parser
 from ivr.flow.library import load_library
 from ivr.flow.source import safe_load
+from ivr.flow.validate import flow_warnings
 from ivr.outbound.cli import add_campaign_parser
 from ivr.runtime.interpreter import CallRun, Services
 from ivr.runtime.sim import ScriptedChannel, SimClock, StubHttp, parse_tokens
@@ -144,13 +145,19 @@ def _serve(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     prompts = args.prompts if Path(args.prompts).is_dir() else None
     lib = load_library(args.paths, prompts)
-    for error in lib.errors:
-        print(error, file=sys.stderr)
+    now = system_clock()
+    warnings = [w for flow in lib.flows.values() for w in flow_warnings(flow, now)]
+    for problem in [*lib.errors, *warnings]:  # errors first: they are what fails the run
+        print(problem, file=sys.stderr)
     if not lib.flows and not lib.errors:
         print(f"no flow files found in {' '.join(args.paths)}", file=sys.stderr)
         return 1
     bad = len({e.file for e in lib.errors})
-    print(f"{len(lib.flows)} flow(s) valid" + (f", {bad} with errors" if bad else ""))
+    print(
+        f"{len(lib.flows)} flow(s) valid"
+        + (f", {bad} with errors" if bad else "")
+        + (f", {len(warnings)} warning(s)" if warnings else "")
+    )
     return 1 if lib.errors else 0
 
 

@@ -366,6 +366,27 @@ schema = {
                             ]
                         },
                     },
+                    "calendar": {
+                        "description": "A country's public holidays (the holidays package): an"
+                        " ISO code like CN, US-CA, or {country: US, subdivision: CA}. Its make-up"
+                        " workdays (China's) are open days.",
+                        "oneOf": [
+                            {"type": "string", "pattern": "^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,10})?$"},
+                            obj(
+                                {
+                                    "country": {"type": "string", "pattern": "^[A-Za-z]{2,3}$"},
+                                    "subdivision": {"type": "string"},
+                                },
+                                ["country"],
+                            ),
+                        ],
+                    },
+                    "workdays": {
+                        "type": "array",
+                        "description": "Make-up workdays (YYYY-MM-DD or a range): open with the"
+                        " windows of the first weekday that has any, even on a weekend.",
+                        "items": {"type": "string"},
+                    },
                     "when_open": target,
                     "when_closed": target,
                     "when_holiday": target,

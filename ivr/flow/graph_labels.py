@@ -98,6 +98,8 @@ def _hours_lines(hours: BusinessHours) -> list[str]:
         lines.append(f"{days} {', '.join(f'{_hhmm(a)}-{_hhmm(b)}' for a, b in windows)}")
     if hours.holidays:
         lines.append(f"{len(hours.holidays)} holiday period(s)")
+    if hours.calendar is not None:
+        lines.append(f"{hours.calendar.name} holidays")
     return lines or ["always closed"]
 
 

@@ -12,12 +12,21 @@ The spec as ops write it in a flow::
         - 2025-12-25
         - {date: 2025-12-31..2026-01-01, name: New year}
 
+      calendar: CN                   # or US-CA, or {country: US, subdivision: CA}
+      workdays: [2026-02-28]         # make-up workdays the calendar does not know
+
 Day keys are ``mon`` .. ``sun`` (full names work too), ranges ``mon-fri`` (``fri-mon`` wraps
 around the week) and comma lists ``sat,sun``; a day may appear only once. Windows are
 ``HH:MM-HH:MM`` with ``24:00`` allowed as an end; a window that ends before it starts
 (``22:00-02:00``) runs past midnight into the next day. Everything is wall-clock time in the
 zone, so DST changes need no special care in the spec. Holidays are whole local dates and win
 over every window, including the after-midnight part of the previous day's window.
+
+A country ``calendar`` (:mod:`ivr.flow.calendars`) adds its public holidays, and its make-up
+workdays (China's weekend days worked in exchange for a bridged weekday) are open days;
+``workdays:`` lists more. A workday, whatever its weekday, opens with the windows of the first
+weekday (Monday..Friday) that has any. The flow's own ``holidays`` win over both, a workday
+wins over the calendar's holidays.
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ivr.errors import HoursSpecError
+from ivr.flow.calendars import CountryCalendar, parse_calendar
 
 __all__ = ["BusinessHours", "Holiday", "Status", "parse_hours"]
 
@@ -66,6 +76,8 @@ class BusinessHours:
     zone: ZoneInfo
     week: tuple[tuple[Window, ...], ...]
     holidays: tuple[Holiday, ...] = ()
+    calendar: CountryCalendar | None = None
+    workdays: frozenset[date] = frozenset()  # explicit make-up workdays
 
     def local(self, at: datetime) -> datetime:
         """``at`` in the zone; a naive datetime is taken as wall-clock time in the zone."""
@@ -73,19 +85,34 @@ class BusinessHours:
 
     def holiday_name(self, at: datetime) -> str | None:
         """The holiday covering ``at``'s local date (``""`` if unnamed), or None."""
-        day = self.local(at).date()
+        return self._day_holiday(self.local(at).date())
+
+    def _day_holiday(self, day: date) -> str | None:
         for holiday in self.holidays:
             if holiday.first <= day <= holiday.last:
                 return holiday.name
-        return None
+        if self.calendar is None or self.is_workday(day):
+            return None
+        return self.calendar.holiday_name(day)
+
+    def is_workday(self, day: date) -> bool:
+        """``day`` is a make-up workday: listed in ``workdays``, or by the calendar."""
+        return day in self.workdays or (self.calendar is not None and self.calendar.is_workday(day))
+
+    def windows(self, day: date) -> tuple[Window, ...]:
+        """The open windows of a local date that is no holiday: its weekday's, or on a
+        make-up workday those of the first weekday that has any."""
+        if self.is_workday(day):
+            return next((w for w in self.week[:5] if w), ())
+        return self.week[day.weekday()]
 
     def status(self, at: datetime) -> Status:
         """``"holiday"`` on a holiday, else ``"open"`` inside a window, else ``"closed"``."""
-        if self.holiday_name(at) is not None:
-            return "holiday"
         local = self.local(at)
+        if self._day_holiday(local.date()) is not None:
+            return "holiday"
         minute = local.hour * 60 + local.minute
-        windows = self.week[local.weekday()]
+        windows = self.windows(local.date())
         return "open" if any(s <= minute < e for s, e in windows) else "closed"
 
     def is_open(self, at: datetime) -> bool:
@@ -105,11 +132,12 @@ class BusinessHours:
             return None
         instant = local.astimezone(UTC)
         last_holiday = max((h.last for h in self.holidays), default=local.date())
-        stop = max(last_holiday, local.date()) + timedelta(days=8)
+        # a week past the last holiday; a calendar's run of holidays lasts up to ~10 days
+        stop = max(last_holiday, local.date()) + timedelta(days=8 if self.calendar is None else 40)
         day = local.date()
         while day <= stop:
-            if self.holiday_name(datetime.combine(day, time(12))) is None:
-                for start, _ in self.week[day.weekday()]:
+            if self._day_holiday(day) is None:
+                for start, _ in self.windows(day):
                     found = self._instant_after(day, start, instant)
                     if found is not None:
                         return found
@@ -130,12 +158,40 @@ def parse_hours(
     open_spec: Mapping[str, object],
     holidays: Sequence[object] | None,
     timezone: str,
+    *,
+    calendar: object = None,
+    workdays: Sequence[object] | None = None,
 ) -> BusinessHours:
-    """Validate and build :class:`BusinessHours`; raise :class:`HoursSpecError` with a path."""
+    """Validate and build :class:`BusinessHours`; raise :class:`HoursSpecError` with a path.
+
+    ``calendar``: a country calendar spec (:func:`ivr.flow.calendars.parse_calendar`);
+    ``workdays``: make-up workdays, as dates like the holidays'."""
     zone = _parse_zone(timezone)
     week = _parse_week(open_spec)
     parsed = tuple(_parse_holidays(holidays or ()))
-    return BusinessHours(zone, week, parsed)
+    country = None if calendar is None else parse_calendar(calendar)
+    extra = _parse_workdays(workdays or (), parsed)
+    return BusinessHours(zone, week, parsed, country, extra)
+
+
+def _parse_workdays(items: Sequence[object], holidays: tuple[Holiday, ...]) -> frozenset[date]:
+    if isinstance(items, str | bytes) or not isinstance(items, Sequence):
+        raise HoursSpecError(("workdays",), "expected a list of dates like '2026-02-28'")
+    out: set[date] = set()
+    for i, item in enumerate(items):
+        first, last = _parse_date_range(item, ("workdays", i))
+        day = first
+        while day <= last:
+            clash = next((h for h in holidays if h.first <= day <= h.last), None)
+            if clash is not None:
+                raise HoursSpecError(
+                    ("workdays", i),
+                    f"{day} is also in 'holidays'{f' ({clash.name})' if clash.name else ''}; "
+                    "list it in one of them",
+                )
+            out.add(day)
+            day += timedelta(days=1)
+    return frozenset(out)
 
 
 def _parse_zone(name: object) -> ZoneInfo:

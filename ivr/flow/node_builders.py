@@ -145,7 +145,13 @@ class NodeBuilder(ValueReader):
         spec = body["hours"]
         tz = spec.get("timezone", self.data.get("timezone", "UTC"))
         try:
-            hours = parse_hours(spec["open"], spec.get("holidays", []), tz)
+            hours = parse_hours(
+                spec["open"],
+                spec.get("holidays", []),
+                tz,
+                calendar=spec.get("calendar"),
+                workdays=spec.get("workdays"),
+            )
         except HoursSpecError as exc:
             self.err((*path, *exc.path), str(exc))
             raise Invalid from None

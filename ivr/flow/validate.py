@@ -1,9 +1,14 @@
 """Graph checks on a built flow: dangling targets, unreachable nodes, loops that never wait for
-the caller, duplicate spoken words, undefined variables, missing prompt files."""
+the caller, duplicate spoken words, undefined variables, missing prompt files.
+
+And warnings, which do not stop a flow from loading (``ivr validate`` prints them, exit 0):
+:func:`flow_warnings`, for what only goes wrong with time, so they take the instant to judge at.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path as FsPath
 
 from ivr.errors import FlowError
@@ -12,6 +17,8 @@ from ivr.flow.model_values import BACK, BUILTIN_VARIABLES, REPEAT, RESERVED_TARG
 from ivr.flow.source import Path, Source
 
 SOUND_EXTENSIONS = (".wav", ".gsm", ".sln", ".sln16", ".ulaw", ".alaw", ".g722", ".WAV")
+HOLIDAYS_AHEAD = timedelta(days=365)  # an explicit holiday list should reach this far
+WARNING = "warning: "  # starts the message of every warning
 
 
 def edges(node: m.FlowNode) -> Iterator[tuple[str, Path]]:
@@ -260,3 +267,29 @@ def _missing_files(flow: m.Flow, src: Source, prompts_dir: FsPath) -> list[FlowE
                             )
                         )
     return errors
+
+
+def flow_warnings(flow: m.Flow, now: float) -> list[FlowError]:
+    """Problems that do not stop the flow from loading, judged at ``now`` (Unix time): an
+    ``hours`` node whose own holiday list has no date in the next 12 months (in the node's
+    time zone) was written for a year that is over; its calendar, if any, is not judged."""
+    warnings = []
+    for node in flow.nodes.values():
+        if not isinstance(node, m.HoursNode) or not node.hours.holidays:
+            continue
+        today = datetime.fromtimestamp(now, node.hours.zone).date()
+        horizon = today + HOLIDAYS_AHEAD
+        if any(h.last >= today and h.first <= horizon for h in node.hours.holidays):
+            continue
+        last = max(h.last for h in node.hours.holidays)
+        warnings.append(
+            FlowError(
+                f"{WARNING}no holiday listed between {today} and {horizon} (the last one is "
+                f"{last}); add next year's dates to 'holidays', or use 'calendar: <country>'",
+                file=flow.file,
+                line=node.line,
+                col=1,
+                node=node.id,
+            )
+        )
+    return warnings

@@ -58,6 +58,8 @@ FOLDED: dict[tuple[type[Any], str], str] = {
     (m.HoursNode, "open"): "hours",
     (m.HoursNode, "holidays"): "hours",
     (m.HoursNode, "timezone"): "hours",
+    (m.HoursNode, "calendar"): "hours",
+    (m.HoursNode, "workdays"): "hours",
     (m.HttpNode, "get"): "path",
     (m.HttpNode, "post"): "path",
     (m.BranchNode, "else"): "otherwise",
