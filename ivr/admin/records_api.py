@@ -1,6 +1,6 @@
 """The admin API's call-record endpoints: calls (live and recent), KPIs over a time range,
-recent surveys and their CSV export. Records go out masked like live calls; a bad query is
-400, a failing store 503.
+recent surveys and their CSV export, and the nodes sharing the store. Records go out masked
+like live calls; a bad query is 400, a failing store 503.
 """
 
 from __future__ import annotations
@@ -37,10 +37,13 @@ class RecordEndpoints:
         return store
 
     async def nodes(self, request: web.Request) -> web.Response:
-        """The servers sharing this database, newest heartbeat first (``beat_at``: Unix
-        time of the last one; one every 5 s while a node runs)."""
-        nodes = await NodeStore(self._store()).nodes()
-        return web.json_response({"nodes": [asdict(n) for n in nodes]})
+        """``{"nodes": [...], "self": id}``: the servers sharing this database, newest
+        heartbeat first (``beat_at``: Unix time of the last one; one every 5 s while a node
+        runs on PostgreSQL), and the id of the node answering (its store's ``node``), so the
+        console can mark itself."""
+        store = self._store()
+        nodes = await _read(NodeStore(store).nodes())
+        return web.json_response({"nodes": [asdict(n) for n in nodes], "self": store.node})
 
     async def calls(self, request: web.Request) -> web.Response:
         query = request.query

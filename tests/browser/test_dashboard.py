@@ -234,6 +234,52 @@ def test_live_calls_refresh_every_five_seconds(dash: Dashboard, seed: Seed) -> N
     expect(page.locator("#live-table tbody")).to_have_text("No calls in progress.", timeout=8000)
 
 
+def test_nodes_panel_marks_this_console_and_a_node_falling_silent(
+    dash: Dashboard, seed: Seed
+) -> None:
+    hostile = '<img src=x onerror="window.__owned = 1">'
+    seed.nodes.append(
+        {
+            "id": hostile,
+            "version": "<b>0.8.0</b>",
+            "started_at": seed.now - 3 * 86400 - 60,
+            "beat_at": seed.now - 45,
+            "calls": 0,
+        }
+    )
+    page = dash.open()
+    rows = page.locator("#node-table tbody tr")
+    expect(rows).to_have_count(3)
+    expect(page.locator("#nodes-count")).to_have_text("2 of 3 up")
+    mine, other, gone = (rows.nth(i) for i in range(3))
+    expect(mine.locator("th")).to_have_text("ivr-a:4573 this console")
+    expect(mine).to_have_attribute("aria-current", "true")
+    expect(mine.locator("td")).to_have_text(
+        ["0.9.0", "3", "2 h ago", re.compile(r"^\d+ s ago$"), "up"]
+    )
+    expect(other.locator("th")).to_have_text("ivr-b:4573")
+    expect(other).not_to_have_attribute("aria-current", "true")
+    expect(other.locator("td")).to_have_text(
+        ["0.9.0", "12", "10 min ago", re.compile(r"^\d+ s ago$"), "up"]
+    )
+    # server text stays text, in the cells and in the attributes
+    expect(gone.locator("th")).to_have_text(hostile)
+    expect(gone).to_have_attribute("data-node", hostile)
+    expect(gone).to_have_class(re.compile(r"\bwarn\b"))
+    expect(gone.locator("td")).to_have_text(
+        ["<b>0.8.0</b>", "0", "3 d ago", re.compile(r"^(4[5-9]|[5-9]\d) s ago$"), "silent"]
+    )
+    assert page.locator("#node-table img, #node-table b").count() == 0
+    assert page.evaluate("() => window.__owned") is None
+
+    # the next refresh (every 5 s) sees ivr-b's beats stop: silent past 30 s
+    seed.nodes[1] = dict(seed.nodes[1], beat_at=time.time() - 31)
+    expect(other.locator("td").nth(4)).to_have_text("silent", timeout=8000)
+    expect(other).to_have_attribute("data-state", "silent")
+    expect(page.locator("#nodes-count")).to_have_text("1 of 3 up")
+    expect(page.locator("#problems")).to_be_hidden()
+
+
 def test_picture_follows_the_flow_selector(dash: Dashboard) -> None:
     page = dash.open()
     page.select_option("#flow-select", "main")
@@ -332,6 +378,7 @@ def test_page_is_accessible_enough(dash: Dashboard) -> None:
         .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
         .map((e) => e.id)""")
     assert unlabelled == []
-    for table in ("#live-table", "#queue-table", "#recent-table", "#survey-table", "#flow-table"):
+    tables = ("#live-table", "#queue-table", "#node-table", "#recent-table", "#survey-table")
+    for table in (*tables, "#flow-table"):
         assert page.locator(f"{table} caption").count() == 1
         assert page.locator(f"{table} thead th[scope=col]").count() >= 5

@@ -12,11 +12,8 @@ screenshot in ``artifacts/dashboard-live.png``. Run alone with
 
 from __future__ import annotations
 
-import asyncio
 import re
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,9 +21,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, expect
 from support.browser_page import Dashboard, chromium, dashboard
+from support.live_server import LiveServer, live_server
 
-from ivr.app.server import App
-from ivr.app.server import Server as Running
 from ivr.call.record import CallRecord, Outcome, QueueVisit, SurveyAnswer, SurveyResult
 from ivr.config import AdminSettings, AgiSettings, Settings, SpeechSettings, StoreSettings
 from ivr.flow.loader import load_flow
@@ -195,19 +191,11 @@ async def seed_store(path: Path) -> None:
         await store.close()
 
 
-# --- the real server, in a thread with its own event loop -----------------------------------
-
-
-@dataclass
-class Server:
-    app: App
-    running: Running | None = None  # once started
-    url: str = ""
-    loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
+# --- the real server -----------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     tmp = tmp_path_factory.mktemp("dashboard-live")
     db = tmp / "calls.sqlite3"
     settings = Settings(
@@ -218,42 +206,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         store=StoreSettings(path=str(db)),
         admin=AdminSettings(port=0, open_read=True),
     )
-
-    async def no_rendering(self: App, flows: object) -> None:  # no TTS: the page plays nothing
-        return None
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(App, "render_prompts", no_rendering)
-        srv = Server(App(settings))
-        ready = threading.Event()
-        failed: list[BaseException] = []
-
-        def serve() -> None:
-            asyncio.set_event_loop(srv.loop)
-            try:
-                srv.loop.run_until_complete(seed_store(db))
-                srv.running = srv.loop.run_until_complete(srv.app.start())
-                assert srv.running is not None
-                srv.url = f"http://127.0.0.1:{srv.running.admin.port}"
-            except BaseException as exc:  # reported by the fixture, not lost in the thread
-                failed.append(exc)
-                return
-            finally:
-                ready.set()
-            srv.loop.run_forever()
-
-        thread = threading.Thread(target=serve, daemon=True)
-        thread.start()
-        assert ready.wait(30), "the server did not start"
-        if failed:
-            raise failed[0]
-        try:
-            yield srv
-        finally:
-            assert srv.running is not None
-            asyncio.run_coroutine_threadsafe(srv.running.close(), srv.loop).result(15)
-            srv.loop.call_soon_threadsafe(srv.loop.stop)
-            thread.join(10)
+    with live_server(settings, seed=lambda: seed_store(db)) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")
@@ -263,7 +217,7 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def dash(browser: Browser, server: Server) -> Iterator[Dashboard]:
+def dash(browser: Browser, server: LiveServer) -> Iterator[Dashboard]:
     with dashboard(browser, server.url + "/", timezone_id="UTC", http_errors=True) as d:
         yield d
 

@@ -9,9 +9,7 @@ after :data:`ivr.admin.guard.TOKEN_FAILURES`). Run alone with
 
 from __future__ import annotations
 
-import asyncio
 import re
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,10 +18,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, Request, Response, expect
 from support.browser_page import Dashboard, chromium, dashboard
+from support.live_server import LiveServer, live_server
 
 from ivr.admin import guard
-from ivr.app.server import App
-from ivr.app.server import Server as Running
 from ivr.config import AdminSettings, AgiSettings, Secret, Settings, SpeechSettings, StoreSettings
 
 pytestmark = pytest.mark.browser
@@ -42,17 +39,21 @@ document.addEventListener("securitypolicyviolation",
 
 @dataclass
 class Server:
-    app: App
-    running: Running | None = None  # once started
-    url: str = ""
-    port: int = 0
-    loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
+    live: LiveServer
     shift: list[float] = field(default_factory=lambda: [0.0])
 
     @property
+    def url(self) -> str:
+        return self.live.url
+
+    @property
+    def port(self) -> int:
+        return self.live.port
+
+    @property
     def failures(self) -> guard.FailedTokens:
-        assert self.running is not None and self.running.admin.app is not None
-        return self.running.admin.app[guard.FAILURES]
+        assert self.live.running.admin.app is not None
+        return self.live.running.admin.app[guard.FAILURES]
 
 
 @pytest.fixture(scope="module")
@@ -66,44 +67,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         store=StoreSettings(path=str(tmp / "calls.sqlite3")),
         admin=AdminSettings(port=0, token=Secret(TOKEN.encode())),
     )
-
-    async def no_rendering(self: App, flows: object) -> None:  # no TTS: the page plays nothing
-        return None
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(App, "render_prompts", no_rendering)
-        srv = Server(App(settings))
-        ready = threading.Event()
-        failed: list[BaseException] = []
-
-        def serve() -> None:
-            asyncio.set_event_loop(srv.loop)
-            try:
-                srv.running = srv.loop.run_until_complete(srv.app.start())
-                assert srv.running is not None
-                srv.port = srv.running.admin.port
-                srv.url = f"http://{LOCAL}:{srv.port}"
-            except BaseException as exc:  # reported by the fixture, not lost in the thread
-                failed.append(exc)
-                return
-            finally:
-                ready.set()
-            srv.loop.run_forever()
-
-        thread = threading.Thread(target=serve, daemon=True)
-        thread.start()
-        assert ready.wait(30), "the server did not start"
-        if failed:
-            raise failed[0]
+    with live_server(settings, host=LOCAL) as live:
+        srv = Server(live)
         # the refused-token window on a clock the tests can move on
         srv.failures.clock = lambda: time.monotonic() + srv.shift[0]
-        try:
-            yield srv
-        finally:
-            assert srv.running is not None
-            asyncio.run_coroutine_threadsafe(srv.running.close(), srv.loop).result(15)
-            srv.loop.call_soon_threadsafe(srv.loop.stop)
-            thread.join(10)
+        yield srv
 
 
 @pytest.fixture(scope="module")

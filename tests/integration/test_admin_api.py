@@ -35,7 +35,7 @@ from ivr.config import (
     StoreSettings,
     load_settings,
 )
-from ivr.errors import ConfigError, FlowErrors
+from ivr.errors import ConfigError, FlowErrors, StoreError
 from ivr.flow.registry import FlowRegistry
 from ivr.metrics import Metrics
 from ivr.store.nodes import NodeStore
@@ -1088,10 +1088,53 @@ async def test_nodes_lists_the_servers_sharing_the_database(
     client: TestClient[Any, Any], console: StubConsole
 ) -> None:
     assert (await client.get("/api/nodes")).status == 401  # read access, as the calls
-    assert await (await client.get("/api/nodes", headers=AUTH)).json() == {"nodes": []}
+    assert await (await client.get("/api/nodes", headers=AUTH)).json() == {
+        "nodes": [],
+        "self": "",
+    }
     assert console.store is not None
     await NodeStore(console.store).beat("0.1.0", started_at=100.0, calls=2, now=130.0)
     body = await (await client.get("/api/nodes", headers=AUTH)).json()
     assert body == {
-        "nodes": [{"id": "", "version": "0.1.0", "started_at": 100.0, "beat_at": 130.0, "calls": 2}]
+        "nodes": [
+            {"id": "", "version": "0.1.0", "started_at": 100.0, "beat_at": 130.0, "calls": 2}
+        ],
+        "self": "",
     }
+
+
+async def test_nodes_names_the_node_that_answers(
+    client: TestClient[Any, Any], console: StubConsole, tmp_path: Path
+) -> None:
+    """``self`` is the answering server's node id, whether or not it has beaten yet; the
+    other nodes' rows are listed all the same."""
+    assert console.store is not None
+    other = await RecordStore.open(tmp_path / "calls.sqlite3", node="ivr-b:4573")
+    try:
+        await NodeStore(other).beat("0.2.0", started_at=100.0, calls=1, now=120.0)
+    finally:
+        await other.close()
+    named = await RecordStore.open(tmp_path / "calls.sqlite3", node="ivr-a:4573")
+    unnamed, console.store = console.store, named
+    try:
+        body = await (await client.get("/api/nodes", headers=AUTH)).json()
+        assert body["self"] == "ivr-a:4573"
+        assert [n["id"] for n in body["nodes"]] == ["ivr-b:4573"]
+        await NodeStore(console.store).beat("0.2.0", started_at=110.0, calls=3, now=130.0)
+        body = await (await client.get("/api/nodes", headers=AUTH)).json()
+        assert body["self"] == "ivr-a:4573"
+        listed = [(n["id"], n["calls"]) for n in body["nodes"]]
+        assert listed == [("ivr-a:4573", 3), ("ivr-b:4573", 1)]
+    finally:
+        await console.store.close()
+        console.store = unnamed
+
+
+async def test_nodes_on_a_failing_store_is_503(
+    client: TestClient[Any, Any], console: StubConsole, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def down(self: NodeStore) -> list[object]:
+        raise StoreError("the database is down")
+
+    monkeypatch.setattr(NodeStore, "nodes", down)
+    assert "store failed" in await error_of(await client.get("/api/nodes", headers=AUTH), 503)

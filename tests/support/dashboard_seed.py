@@ -1,9 +1,10 @@
 """A stand-in admin API for the dashboard tests: seeded JSON in the shapes the real API serves.
 
 ``make_app()`` serves ``ivr/admin/static/`` at ``/`` and the endpoints the page reads:
-``/api/kpis``, ``/api/calls``, ``/api/queues``, ``/api/flows`` (the real ``flows/`` directory),
-``/api/flows/{name}/graph.svg`` (the real :func:`ivr.flow.graph.flow_svg`), ``/api/surveys``,
-``/api/validate`` (the real flow loader) and ``/api/schema``. The seeded figures live in a
+``/api/kpis``, ``/api/calls``, ``/api/queues``, ``/api/nodes``, ``/api/flows`` (the real
+``flows/`` directory), ``/api/flows/{name}/graph.svg`` (the real
+:func:`ivr.flow.graph.flow_svg`), ``/api/surveys``, ``/api/validate`` (the real flow loader)
+and ``/api/schema``. The seeded figures live in a
 mutable :class:`Seed` so a test can change them between two refreshes, require a token, or make
 an endpoint fail.
 """
@@ -259,6 +260,29 @@ def surveys(now: float) -> list[dict[str, Any]]:
     ]
 
 
+SELF_NODE = "ivr-a:4573"
+
+
+def nodes(now: float) -> list[dict[str, Any]]:
+    """This console's node and another, both beating; newest beat first, as the API lists."""
+    return [
+        {
+            "id": SELF_NODE,
+            "version": "0.9.0",
+            "started_at": now - 7300,
+            "beat_at": now - 1,
+            "calls": 3,
+        },
+        {
+            "id": "ivr-b:4573",
+            "version": "0.9.0",
+            "started_at": now - 600,
+            "beat_at": now - 4,
+            "calls": 12,
+        },
+    ]
+
+
 QUEUES = {
     "ami": "up",
     "queues": [
@@ -291,6 +315,8 @@ class Seed:
     recent: list[dict[str, Any]] = field(default_factory=list)
     queues: dict[str, Any] = field(default_factory=lambda: dict(QUEUES))
     surveys: list[dict[str, Any]] = field(default_factory=list)
+    nodes: list[dict[str, Any]] = field(default_factory=list)
+    self_node: str = SELF_NODE
     token: str | None = None  # when set, /api/* wants "Authorization: Bearer <token>"
     failing: set[str] = field(default_factory=set)  # API paths that answer 500
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # method, path, auth
@@ -300,6 +326,7 @@ class Seed:
         self.live = self.live or live_calls(self.now)
         self.recent = self.recent or recent_calls(self.now)
         self.surveys = self.surveys or surveys(self.now)
+        self.nodes = self.nodes or nodes(self.now)
 
 
 def make_app(seed: Seed) -> web.Application:
@@ -341,6 +368,9 @@ def make_app(seed: Seed) -> web.Application:
 
     async def queues(request: web.Request) -> web.Response:
         return web.json_response(seed.queues)
+
+    async def node_list(request: web.Request) -> web.Response:
+        return web.json_response({"nodes": seed.nodes, "self": seed.self_node})
 
     async def flows(request: web.Request) -> web.Response:
         return web.json_response(
@@ -410,6 +440,7 @@ def make_app(seed: Seed) -> web.Application:
     app.router.add_get("/api/kpis", kpis)
     app.router.add_get("/api/calls", calls)
     app.router.add_get("/api/queues", queues)
+    app.router.add_get("/api/nodes", node_list)
     app.router.add_get("/api/flows", flows)
     app.router.add_get("/api/flows/{name}/graph.svg", graph)
     app.router.add_get("/api/surveys", survey_list)

@@ -1,12 +1,14 @@
-// IVR operations dashboard: KPI tiles with daily trends, live calls, queues, recent calls and
-// surveys, flows with their pictures, and a flow validator. Plain ES module, no framework.
+// IVR operations dashboard: KPI tiles with daily trends, live calls, queues, the nodes
+// (nodes.js), recent calls and surveys, flows with their pictures, and a flow validator.
+// Plain ES modules, no framework.
 
 import { ApiError, getJSON, getText, request } from "./api.js";
 import {
   NA, clock, count, el, fillRows, isoDay, percent, seconds, toDate, when,
 } from "./format.js";
+import { loadNodes } from "./nodes.js";
 
-const LIVE_MS = 5000; // live calls, recent calls, queues
+const LIVE_MS = 5000; // live calls, recent calls, queues, nodes
 const SLOW_MS = 60000; // KPIs, surveys, flows
 const TREND_DAYS = 14;
 
@@ -583,6 +585,7 @@ function start() {
   initValidate();
   every(LIVE_MS, "calls", loadCalls);
   every(LIVE_MS, "queues", loadQueues);
+  every(LIVE_MS, "nodes", loadNodes);
   every(SLOW_MS, "kpis", loadKpis);
   every(SLOW_MS, "surveys", loadSurveys);
   every(SLOW_MS, "flows", loadFlows);

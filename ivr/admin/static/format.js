@@ -33,6 +33,17 @@ export function clock(s) {
   return h ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
 }
 
+/** Seconds elapsed as "12 s ago", "5 min ago", "2 h ago", "3 d ago" (rounded down; a
+ * moment in the future, from a clock ahead of this one, is "0 s ago"); missing as "n/a". */
+export function ago(s) {
+  if (s === null || s === undefined || Number.isNaN(Number(s))) return NA;
+  const total = Math.max(0, Math.floor(Number(s)));
+  if (total < 60) return `${total} s ago`;
+  if (total < 3600) return `${Math.floor(total / 60)} min ago`;
+  if (total < 2 * 86400) return `${Math.floor(total / 3600)} h ago`;
+  return `${Math.floor(total / 86400)} d ago`;
+}
+
 /** Unix seconds (or an ISO string) as a Date, or null. */
 export function toDate(value) {
   if (value === null || value === undefined || value === "") return null;
