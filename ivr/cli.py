@@ -129,6 +129,11 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--json", action="store_true", help="print the report as JSON")
     rep.add_argument("--config", help="configuration file (for store.path)")
     rep.add_argument("--db", help="call-record database (default: store.path of the config)")
+    rep.add_argument(
+        "--split",
+        metavar="NODE",
+        help="compare the branches of this split node instead (with --flow: of that flow)",
+    )
     rep.set_defaults(func=_report)
     return p
 
@@ -301,7 +306,14 @@ def _report(args: argparse.Namespace) -> int:
         raise IvrError(str(exc)) from None
     if since is not None and until is not None and since >= until:
         raise IvrError(f"--since {args.since} is not before the end of --until {args.until}")
-    data = report(asyncio.run(_read_records(db, password, args.flow, since, until)), tz=args.tz)
+    records = asyncio.run(_read_records(db, password, args.flow, since, until))
+    if args.split:
+        from ivr.reporting.split import format_split, split_report
+
+        data = split_report(records, args.split)
+        print(json.dumps(data, indent=2, ensure_ascii=False) if args.json else format_split(data))
+        return 0
+    data = report(records, tz=args.tz)
     print(json.dumps(data, indent=2, ensure_ascii=False) if args.json else format_report(data))
     return 0
 

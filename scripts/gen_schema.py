@@ -395,6 +395,34 @@ schema = {
             ),
             desc="Branch on business hours.",
         ),
+        "split_node": node(
+            "split",
+            {
+                "type": "array",
+                "minItems": 2,
+                "items": obj(
+                    {
+                        "percent": {
+                            "type": "number",
+                            "exclusiveMinimum": 0,
+                            "maximum": 100,
+                            "description": "Share of the callers, in percent; all add up to 100.",
+                        },
+                        "goto": target,
+                        "label": {
+                            "type": "string",
+                            "minLength": 1,
+                            "description": "The branch's name in the call record and in"
+                            " 'ivr report --split' (default: its goto).",
+                        },
+                    },
+                    ["percent", "goto"],
+                ),
+            },
+            desc="Send each caller down one branch by percentage (A/B tests), the same branch"
+            " every time: a hash of the caller id and the flow; a call without a caller id"
+            " takes a random branch. The branch is recorded on the call (input kind 'split').",
+        ),
         "http_node": node(
             "http",
             {

@@ -62,6 +62,7 @@ _NODE_STYLE: dict[str, tuple[str, str, str]] = {
     "goto": ("cds", "", "#eeeeee"),
     "call": ("component", "", "#d9f1f4"),
     "hours": ("hexagon", "", "#dff2dc"),
+    "split": ("trapezium", "", "#ece0f8"),
     "http": ("cylinder", "", "#f1e4f6"),
     "transfer": ("doubleoctagon", "", "#cdeccd"),
     "hangup": ("octagon", "", "#dddddd"),

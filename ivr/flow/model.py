@@ -24,6 +24,7 @@ from ivr.flow.model_values import (
     SurveySpec,
 )
 from ivr.flow.node import Exit, Node, YamlPath
+from ivr.flow.split import SplitBranch, pick_branch
 
 if TYPE_CHECKING:
     from ivr.flow.expr import Expression
@@ -226,6 +227,23 @@ class HoursNode(Node):
 
 
 @dataclass(frozen=True)
+class SplitNode(Node):
+    """Send each caller down one branch by percentage, the same one every time they call."""
+
+    yaml_keys = ("split",)
+    branches: tuple[SplitBranch, ...]  # their percentages add up to 100
+
+    def exits(self) -> Iterator[Exit]:
+        for i, b in enumerate(self.branches):
+            label = f"{b.percent:g}%" + (f" {b.label}" if b.label != b.target else "")
+            yield Exit(b.target, ("split", i, "goto"), label, "branch")
+
+    def pick(self, flow: str, caller_id: str, call_id: str) -> SplitBranch:
+        """This caller's branch (:func:`ivr.flow.split.pick_branch`)."""
+        return pick_branch(self.branches, flow, caller_id, call_id)
+
+
+@dataclass(frozen=True)
 class HttpNode(Node):
     yaml_keys = ("http",)
     method: Literal["GET", "POST"]
@@ -340,6 +358,7 @@ FlowNode = (
     | GotoNode
     | CallNode
     | HoursNode
+    | SplitNode
     | HttpNode
     | TransferNode
     | HangupNode

@@ -18,6 +18,7 @@ from ivr.flow.expr import compile_expression
 from ivr.flow.hours import parse_hours
 from ivr.flow.model_values import CallbackOffer
 from ivr.flow.source import Path
+from ivr.flow.split import SplitBranch
 from ivr.flow.value_reader import (
     CHANNEL,
     DIAL_PATTERN,
@@ -163,6 +164,32 @@ class NodeBuilder(ValueReader):
             when_closed=spec["when_closed"],
             when_holiday=spec.get("when_holiday", spec["when_closed"]),
         )
+
+    def _split(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.SplitNode:
+        branches = tuple(
+            SplitBranch(float(b["percent"]), b["goto"], str(b.get("label") or b["goto"]))
+            for b in body["split"]
+        )
+        total = sum(b.percent for b in branches)
+        if abs(total - 100) > 1e-9:
+            shown = ", ".join(f"{b.percent:g}" for b in branches)
+            self.err(
+                path,
+                f"the percentages ({shown}) add up to {total:g}, not 100; change them so "
+                "that every caller has a branch, like [{percent: 10, goto: a}, "
+                "{percent: 90, goto: b}]",
+            )
+            raise Invalid
+        labels = [b.label for b in branches]
+        twice = sorted({label for label in labels if labels.count(label) > 1})
+        if twice:
+            self.err(
+                path,
+                f"two branches are both called {twice[0]!r}; give each a 'label' of its own "
+                "(the call record and ivr report --split tell the branches apart by it)",
+            )
+            raise Invalid
+        return m.SplitNode(id=nid, line=line, branches=branches)
 
     def _http(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.HttpNode:
         spec = body["http"]

@@ -201,6 +201,11 @@ class CallRun:
                 return {"open": node.when_open, "holiday": node.when_holiday}.get(
                     status, node.when_closed
                 )
+            case m.SplitNode():
+                info = self.channel.info
+                branch = node.pick(self.flow.name, info.caller_id, self.record.call_id)
+                self.note_input(node, "split", branch.label)
+                return branch.target
             case m.HttpNode():
                 return await self._http(node)
             case m.TransferNode():

@@ -25,6 +25,7 @@ from ivr.flow.model_values import (
     SurveySpec,
 )
 from ivr.flow.schema import flow_schema
+from ivr.flow.split import SplitBranch
 
 DEFS: dict[str, Any] = flow_schema()["$defs"]
 
@@ -35,8 +36,10 @@ NODE_OBJECTS: dict[type[Any], list[tuple[str, tuple[str, ...]]]] = {
     for cls in get_args(m.FlowNode)
 }
 NODE_OBJECTS[m.BranchNode] = [("branch_node", ())]  # its cases are BranchCase objects
+NODE_OBJECTS[m.SplitNode] = [("split_node", ())]  # its branches are SplitBranch objects
 OTHER_OBJECTS: dict[type[Any], list[tuple[str, tuple[str, ...]]]] = {
     m.BranchCase: [("branch_node", ("branch",))],
+    SplitBranch: [("split_node", ("split",))],
     m.Retry: [("", ("defaults", "no_input"))],
     CallbackOffer: [("queue_node", ("queue", "callback"))],
     SurveySpec: [("survey", ())],
@@ -66,6 +69,8 @@ FOLDED: dict[tuple[type[Any], str], str] = {
     (m.BranchNode, "branch"): "cases",
     (m.BranchCase, "if"): "condition",
     (m.BranchCase, "goto"): "target",
+    (m.SplitNode, "split"): "branches",
+    (SplitBranch, "goto"): "target",
     (m.SetNode, "set"): "assign",
     (m.GotoNode, "goto"): "target",
     (m.CallNode, "call"): "flow",
