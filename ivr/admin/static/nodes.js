@@ -26,7 +26,9 @@ export async function loadNodes() {
 function renderNodes(nodes, self, now) {
   const rows = nodes.map((node) => {
     const beat = toDate(node.beat_at);
-    const fresh = beat && now - beat.getTime() / 1000 <= SILENT_S;
+    // the node serving this page is up: it just answered (on SQLite, one node, it beats
+    // only at start-up, so its row's beat is old)
+    const fresh = node.id === self || (beat && now - beat.getTime() / 1000 <= SILENT_S);
     return { node, beat, started: toDate(node.started_at), state: fresh ? "up" : "silent" };
   });
   const up = rows.filter((r) => r.state === "up").length;
