@@ -1,9 +1,11 @@
 """Text prompts rendered ahead of time: pyttsx3 (espeak-ng voices) -> 8 kHz 16-bit mono WAV.
 
 Files are named by a hash of language and text (:func:`ivr.flow.prompts.tts_file`), so an
-edited sentence gets a new file and an unchanged one is never rendered twice. Rendering is
-blocking work: callers run :func:`build_prompts` in a thread, never on the event loop, and at
-start-up rather than per call.
+edited sentence gets a new file and an unchanged one is never rendered twice. The say-as
+words of each language a flow speaks (:mod:`ivr.flow.sayas`) are rendered the same way, under
+``say/`` (:func:`ivr.flow.sayas.clip_file`). Rendering is blocking work: callers run
+:func:`build_prompts` in a thread, never on the event loop, and at start-up rather than per
+call.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ivr.errors import NoAudio, TtsError
 from ivr.flow.model import Flow
 from ivr.flow.model_values import Speech
 from ivr.flow.prompts import tts_file
+from ivr.flow.sayas import clip_file, rules_for
 
 TARGET_RATE_HZ = 8000  # what Asterisk plays to a telephone without transcoding
 # espeak-ng voice ids by flow language; others are matched by the voice's language list.
@@ -150,15 +153,46 @@ def write_telephone_wav(source: Path, target: Path) -> None:
     tmp.replace(target)
 
 
+def trim_silence(path: Path, *, keep_s: float = 0.05) -> None:
+    """Cut a rendering's leading and trailing silence down to ``keep_s`` (atomic replace).
+
+    espeak-ng ends each utterance with about 0.35 s of silence: fine after a sentence, but a
+    say-as word is one of many played in a row ("一千两百三十四元五角" is ten clips), and the
+    pauses would make the number crawl."""
+    import numpy as np
+
+    with wave.open(str(path), "rb") as w:
+        params = w.getparams()
+        samples = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > max(200, samples.max() // 20))
+    if loud.size == 0:
+        return
+    keep = round(keep_s * params.framerate)
+    start, end = max(0, int(loud[0]) - keep), int(loud[-1]) + keep
+    tmp = path.with_suffix(".tmp")
+    with wave.open(str(tmp), "wb") as out:
+        out.setparams(params)
+        out.writeframes(samples[start:end].tobytes())
+    tmp.replace(path)
+
+
 def wanted_prompts(flows: Iterable[Flow]) -> dict[str, tuple[str, str]]:
-    """Every text prompt of these flows: ``{sound name: (text, language)}``."""
+    """Every text prompt of these flows, and the say-as clips of every language they speak
+    that has rules (:mod:`ivr.flow.sayas`): ``{sound name: (text, language)}``."""
     out: dict[str, tuple[str, str]] = {}
+    languages: set[str] = set()
     for flow in flows:
+        languages.update((flow.language, *flow.languages))
         for spec in flow.prompts():
+            languages.update(spec.parts_by_language)
             for parts in spec.parts_by_language.values():
                 for part in parts:
                     if isinstance(part, Speech) and part.kind == "text":
                         out[tts_file(part.value, part.language)] = (part.value, part.language)
+    for language in sorted(languages):
+        rules = rules_for(language)
+        for word in sorted(rules.clips) if rules is not None else ():
+            out[clip_file(word, language)] = (word, language)
     return out
 
 
@@ -190,13 +224,15 @@ def build_prompts(
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             engine.render(text, language, target)
+            if name.startswith("say/"):  # words said in a row: no pause after each
+                trim_silence(target)
             report.rendered.append(name)
         except TtsError as exc:
             report.failed[name] = str(exc)
         if progress is not None:
             progress(i, len(todo), text)
     if remove_orphans:
-        for file in sorted((root / "tts").glob("*/*.wav")):
+        for file in sorted([*root.glob("tts/*/*.wav"), *root.glob("say/*/*.wav")]):
             name = file.relative_to(root).with_suffix("").as_posix()
             if name not in wanted:
                 file.unlink()

@@ -33,7 +33,7 @@ from ivr.flow.redact import CallLog, redact, sensitive_values
 from ivr.runtime.context import HttpPort, Services
 from ivr.runtime.inputs import run_collect, run_menu
 from ivr.runtime.queueing import run_queue
-from ivr.runtime.speak import speak, to_prompt
+from ivr.runtime.speak import set_language, speak, to_prompt
 from ivr.runtime.survey import run_survey
 
 __all__ = ["CallRun", "HttpPort", "Services"]
@@ -103,6 +103,7 @@ class CallRun:
         outcome: Outcome = "error"
         try:
             await self.channel.answer()
+            await set_language(self.channel, self.vars["language"])  # Asterisk's own sounds
             await self._walk(start or self.flow.start)
         except _Stop as stop:
             outcome = stop.outcome

@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from ivr.call.channel import DTMF_DIGITS, Prompt
+from ivr.call.channel import DTMF_DIGITS
 from ivr.call.queue import QueueState
 from ivr.call.record import QueueResult, QueueVisit, mask_number
 from ivr.errors import CallHangup
@@ -24,6 +24,7 @@ from ivr.flow import model as m
 from ivr.flow.model_values import CallbackOffer, SurveySpec
 from ivr.flow.numbers import NUMBER, CallPolicy, Refusal, effective
 from ivr.runtime.context import BookedBy, CallContext, OutboundPort, QueuePort, QueueWatch
+from ivr.runtime.queue_speech import announce, apologise, ask_number, read_back
 
 __all__ = [
     "NUMBER",
@@ -42,11 +43,6 @@ _UNAVAILABLE = {"JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL", "FULL"
 EXIT_CONTEXT = "ivr-queue-exit"
 # Set once a callback was refused (the reason): the call is offered none again.
 REFUSED = "callback_refused"
-# Said when a number is refused and the offer has no `refused:` branch (stock sounds)
-APOLOGY = [
-    Prompt("sound", "im-sorry", "I'm sorry."),
-    Prompt("sound", "feature-not-avail-line", "That feature is not available on this line."),
-]
 Booking = Literal["booked", "declined", "refused"]
 
 
@@ -98,7 +94,7 @@ async def run_queue(run: CallContext, node: m.QueueNode) -> str:
             if booking == "refused" and offer.refused is not None:
                 _visit(run, node, "callback_refused", state, position=position, expected=wait)
                 return offer.refused
-        await _announce(run, node, position, wait)
+        await announce(run, node, position, wait)
     else:
         position, wait = 0, 0.0
         if queues is not None:  # AMI configured but down (AMI off: expected, said at start)
@@ -271,23 +267,6 @@ def _settle(
         run.agent_reached = True
 
 
-async def _announce(run: CallContext, node: m.QueueNode, position: int, wait: float) -> None:
-    if node.announce is not None:
-        await run.say([node.announce])
-        return
-    if position <= 1:
-        return
-    # Asterisk's stock queue sounds: "there are" N "calls waiting"; "hold time" M "minutes"
-    ch = run.channel
-    await ch.play([Prompt("sound", "queue-thereare")])
-    await ch.say_number(position - 1)
-    await ch.play([Prompt("sound", "queue-callswaiting")])
-    if wait >= 60:
-        await ch.play([Prompt("sound", "queue-holdtime")])
-        await ch.say_number(math.ceil(wait / 60))
-        await ch.play([Prompt("sound", "queue-minutes")])
-
-
 async def _offer_callback(
     run: CallContext, node: m.QueueNode, offer: CallbackOffer, wait: float
 ) -> Booking:
@@ -338,17 +317,14 @@ async def _refuse(
         "queue %s: callback to %s refused (%s)", node.queue, mask_number(number) or "-", reason
     )
     if offer.refused is None:
-        await run.channel.play(APOLOGY)
-
-
-_KEYS = "0123456789*#"
+        await apologise(run)
 
 
 async def _confirm_number(
     run: CallContext, node: m.QueueNode, policy: CallPolicy
 ) -> str | Refused | None:
-    """The number to call back, confirmed with 1 after it is read back (stock sounds: "you
-    entered <digits>, if correct press 1"); None when the caller confirms none.
+    """The number to call back, confirmed with 1 after it is read back ("you entered
+    <digits>, if that is right press 1"); None when the caller confirms none.
 
     By default only the caller's own number: another key refuses the callback. A flow with
     ``edit: true`` lets the caller key another one (ending with #), checked before it is read
@@ -360,30 +336,18 @@ async def _confirm_number(
     number = own if refusal is None else ""
     for _ in range(3):
         if number:
-            key = await _read_back(run, number)
+            key = await read_back(run, number)
             if key == "1":
                 run.note_input(node, "confirm", "1")
                 return number
             if not policy.edit:
                 return Refused("edit_not_allowed", number) if key else None
-        key = await run.channel.play(
-            [Prompt("sound", "vm-enter-num-to-call"), Prompt("sound", "vm-then-pound")],
-            "0123456789",
-        )
+        key = await ask_number(run)
         number = await _read_number(run, key)
         run.note_input(node, "dtmf", mask_number(number))
         if number and (refusal := policy.check(number)) is not None:
             return Refused(refusal, number)
     return None
-
-
-async def _read_back(run: CallContext, number: str) -> str:
-    ch = run.channel
-    key = await ch.play([Prompt("sound", "you-entered")], _KEYS)
-    key = key or await ch.say_digits(number.lstrip("+"), _KEYS)
-    key = key or await ch.play([Prompt("sound", "if-correct-press")], _KEYS)
-    key = key or await ch.say_digits("1", _KEYS)
-    return key or await ch.wait_for_digit(5.0)
 
 
 async def _read_number(run: CallContext, first: str) -> str:

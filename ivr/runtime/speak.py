@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from ivr.call.channel import DTMF_DIGITS, Channel, Prompt
 from ivr.flow.model_values import PromptSpec, SayValue, Speech
 from ivr.flow.prompts import tts_file
+from ivr.flow.sayas import SayRules, clip_file, rules_for, spoken
 
 log = logging.getLogger("ivr.call")
 
@@ -31,6 +32,16 @@ def to_prompt(part: Speech) -> Prompt:
     return Prompt(part.kind, part.value, f"[{part.kind} {part.value}]", part.language)
 
 
+def clips(words: list[str], language: str) -> list[Prompt]:
+    """Say-as words as the clips rendered for ``language`` (:mod:`ivr.flow.sayas`)."""
+    return [Prompt("tts", clip_file(w, language), w, language) for w in words]
+
+
+async def set_language(channel: Channel, language: str) -> None:
+    """``CHANNEL(language)``: Asterisk's own sounds and ``SAY`` commands follow the call."""
+    await channel.set_variable("CHANNEL(language)", language)
+
+
 async def speak(
     channel: Channel,
     prompts: list[PromptSpec],
@@ -38,26 +49,59 @@ async def speak(
     language: str,
     escape_digits: str = "",
 ) -> str:
-    """Say prompts in order; returns the escape digit that stopped them, or ``""``."""
+    """Say prompts in order; returns the escape digit that stopped them, or ``""``.
+
+    In a language with say-as rules the values go into the same batch as the text around
+    them (their clips); otherwise each value is said by Asterisk between batches."""
+    rules = rules_for(language)
     batch: list[Prompt] = []
     for spec in prompts:
         for part in spec.parts(language):
             if isinstance(part, Speech):
                 batch.append(to_prompt(part))
                 continue
+            value = variables.get(part.variable, "")
+            if rules is not None:
+                batch += _clips_of(channel, rules, part, value, language)
+                continue
             if batch:  # play queued files first so the order is kept
                 digit = await channel.play(batch, escape_digits)
                 batch = []
                 if digit:
                     return digit
-            digit = await say_value(channel, part, variables.get(part.variable, ""), escape_digits)
+            digit = await _say_by_asterisk(channel, part, value, language, escape_digits)
             if digit:
                 return digit
     return await channel.play(batch, escape_digits) if batch else ""
 
 
-async def say_value(channel: Channel, part: SayValue, value: str, escape: str) -> str:
+async def say_value(
+    channel: Channel, part: SayValue, value: str, escape: str, language: str
+) -> str:
     """Speak a variable's value in its format; values that don't fit are skipped (logged)."""
+    rules = rules_for(language)
+    if rules is None:
+        return await _say_by_asterisk(channel, part, value, language, escape)
+    batch = _clips_of(channel, rules, part, value, language)
+    return await channel.play(batch, escape) if batch else ""
+
+
+def _clips_of(
+    channel: Channel, rules: SayRules, part: SayValue, value: str, language: str
+) -> list[Prompt]:
+    words = spoken(rules, part.format, value)
+    if words is None:
+        _skip(channel, part, value)
+        return []
+    return clips(words, language)
+
+
+async def _say_by_asterisk(
+    channel: Channel, part: SayValue, value: str, language: str, escape: str
+) -> str:
+    """A language without say-as rules: Asterisk's ``SAY`` commands in the call's language
+    (its own sounds for it, when installed)."""
+    await set_language(channel, language)
     match part.format:
         case "digits":
             return await _say_keys(channel, value, escape)

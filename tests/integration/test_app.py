@@ -119,7 +119,8 @@ async def test_start_renders_prompts_and_a_menu_choice_is_recorded(
     )
     assert result.closed_by_server and not result.timed_out
     assert result.commands[0] == "ANSWER"
-    assert f"STREAM FILE ivr/{tts_file('Welcome to the I V R demo.', 'en')}" in result.commands[1]
+    assert result.commands[1] == "SET VARIABLE CHANNEL(language) en"  # the flow's language
+    assert f"STREAM FILE ivr/{tts_file('Welcome to the I V R demo.', 'en')}" in result.commands[2]
     record = await stored(app, "call-main-1")
     assert record.path == ["welcome", "menu", "support", "goodbye"]  # type: ignore[attr-defined]
     assert record.outcome == "self_service"  # type: ignore[attr-defined]
@@ -141,9 +142,9 @@ async def test_unknown_flow_is_handed_back_to_the_dialplan(app: Server) -> None:
 
 
 async def test_caller_hangs_up_mid_menu(app: Server) -> None:
-    # command 0 ANSWER, 1 welcome prompt, 2 menu prompt: the caller leaves during it
+    # command 0 ANSWER, 1 the language, 2 welcome prompt, 3 menu prompt: the caller leaves
     result = await run_fake_call(
-        "127.0.0.1", port(app), script="main", hangup_at=2, uniqueid="call-gone"
+        "127.0.0.1", port(app), script="main", hangup_at=3, uniqueid="call-gone"
     )
     assert result.closed_by_server
     record = await stored(app, "call-gone")

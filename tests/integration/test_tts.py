@@ -11,6 +11,7 @@ from support.flowkit import flow
 
 from ivr.errors import NoAudio, TtsError
 from ivr.flow.prompts import tts_file
+from ivr.flow.sayas import clip_file, rules_for
 from ivr.prompts.tts import Pyttsx3Engine, build_prompts, wanted_prompts, write_telephone_wav
 
 FLOW = """
@@ -33,15 +34,33 @@ def read(path: Path) -> tuple[wave._wave_params, np.ndarray]:
         return w.getparams(), np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
 
 
-def test_wanted_prompts_are_the_static_texts() -> None:
+TEXTS = 4  # the text prompts of FLOW
+
+
+def test_wanted_prompts_are_the_static_texts_and_each_languages_clips() -> None:
     wanted = wanted_prompts([flow(FLOW)])
-    assert set(wanted.values()) == {
+    texts = {v for k, v in wanted.items() if k.startswith("tts/")}
+    assert texts == {
         ("Welcome to Example Bank.", "en"),
         ("欢迎致电示例银行。", "zh"),
         ("Your balance is", "en"),
         ("today.", "en"),
     }
     assert tts_file("Welcome to Example Bank.", "en") in wanted
+    clips = {k: v for k, v in wanted.items() if k.startswith("say/")}
+    assert len(clips) == len(wanted) - TEXTS
+    for language in ("en", "zh"):  # the flow's languages: each has rules
+        rules = rules_for(language)
+        assert rules is not None
+        assert {clip_file(w, language): (w, language) for w in rules.clips}.items() <= clips.items()
+    assert clip_file("两", "zh") in wanted and clip_file("dollars", "en") in wanted
+
+
+def test_a_language_without_rules_has_no_clips() -> None:
+    wanted = wanted_prompts(
+        [flow('start: a\nlanguage: ko\nnodes:\n  a: {play: "안녕하세요", next: hangup}\n')]
+    )
+    assert list(wanted) == [tts_file("안녕하세요", "ko")]
 
 
 def test_render_is_8khz_mono_16bit_and_audible(tmp_path: Path, engine: Pyttsx3Engine) -> None:
@@ -71,14 +90,16 @@ def test_unknown_language_is_a_clear_error(tmp_path: Path, engine: Pyttsx3Engine
 
 def test_build_skips_rendered_and_removes_orphans(tmp_path: Path, engine: Pyttsx3Engine) -> None:
     flows = [flow(FLOW)]
+    wanted = len(wanted_prompts(flows))
     first = build_prompts(flows, tmp_path, engine)
-    assert len(first.rendered) == 4 and first.skipped == 0 and not first.failed
-    orphan = tmp_path / "tts/en/0000000000000000.wav"
-    orphan.write_bytes(b"")
+    assert len(first.rendered) == wanted and first.skipped == 0 and not first.failed
+    orphans = [tmp_path / "tts/en/0000000000000000.wav", tmp_path / "say/zh/0000000000000000.wav"]
+    for orphan in orphans:
+        orphan.write_bytes(b"")
     second = build_prompts(flows, tmp_path, engine, remove_orphans=True)
-    assert second.rendered == [] and second.skipped == 4
-    assert second.removed == ["tts/en/0000000000000000"]
-    assert not orphan.exists()
+    assert second.rendered == [] and second.skipped == wanted
+    assert second.removed == ["say/zh/0000000000000000", "tts/en/0000000000000000"]
+    assert not any(orphan.exists() for orphan in orphans)
     assert not list(tmp_path.rglob("*.tmp"))
 
 
@@ -94,6 +115,7 @@ class NoAudioEngine:
 def flow_with_prompt(text: str) -> object:
     return flow(f"""
         start: a
+        language: ko
         nodes:
           a: {{play: "{text}", next: hangup}}
     """)
@@ -102,7 +124,7 @@ def flow_with_prompt(text: str) -> object:
 def test_a_prompt_the_engine_cannot_render_is_reported(tmp_path: Path) -> None:
     report = build_prompts([flow_with_prompt("Another.")], tmp_path, NoAudioEngine())
     [(name, reason)] = report.failed.items()
-    assert name == tts_file("Another.", "en") and not report.rendered
+    assert name == tts_file("Another.", "ko") and not report.rendered
     assert "produced no audio" in reason
 
 
@@ -134,3 +156,19 @@ def test_many_engines_in_one_process_never_write_an_empty_prompt(tmp_path: Path)
         for j, text in enumerate(("yes", "lost card", "Say balance or agent.")):
             Pyttsx3Engine().render(text, "en", tmp_path / f"{i}-{j}.wav")
     assert min(f.stat().st_size for f in tmp_path.glob("*.wav")) > 1000
+
+
+def test_say_as_clips_are_rendered_without_the_trailing_pause(
+    tmp_path: Path, engine: Pyttsx3Engine
+) -> None:
+    bank = flow('start: a\nlanguage: zh\nnodes:\n  a: {play: "您好", next: hangup}\n')
+    report = build_prompts([bank], tmp_path, engine)
+    assert not report.failed
+    _, text = read(tmp_path / f"{tts_file('您好', 'zh')}.wav")
+    _, word = read(tmp_path / f"{clip_file('两', 'zh')}.wav")
+    for samples in (text, word):
+        assert np.sqrt(np.mean(samples.astype(float) ** 2)) > 300  # speech, not silence
+    # the sentence keeps espeak-ng's pause (about 0.35 s); the word keeps 0.05 s of it
+    assert np.abs(text[-2400:]).max() < 200  # the last 0.3 s are silent
+    assert np.abs(word[-800:]).max() > 200  # sound within the last 0.1 s
+    assert len(word) / 8000 < 0.7

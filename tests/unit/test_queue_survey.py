@@ -15,6 +15,7 @@ from ivr.call.queue import QueueState
 from ivr.flow import model as m
 from ivr.flow.model_values import SurveySpec
 from ivr.flow.numbers import CallPolicy, NumberPolicy, Refusal
+from ivr.flow.sayas.en import RULES as ENGLISH
 from ivr.runtime.context import BookedBy
 from ivr.runtime.queueing import estimate_wait_s
 
@@ -173,7 +174,12 @@ async def test_long_wait_offers_a_callback_read_back_and_booked() -> None:
     assert outbound.callbacks == [("t-1", "+8613800138000", 180.0)]
     assert record.queue is not None and record.queue.result == "callback"
     assert record.queue.position == 3 and record.path == ["agent", "booked"]
-    assert "say digits: 8613800138000" in channel.transcript
+    said = [line.removeprefix("play: ") for line in channel.transcript]
+    # the number read back digit by digit from the English clips, no SAY command
+    at = said.index("You entered")
+    digits = [ENGLISH.keys[d] for d in "8613800138000"]
+    assert said[at : at + 16] == ["You entered", *digits, "If that is right, press", "one"]
+    assert not [line for line in channel.transcript if line.startswith("say ")]
 
 
 async def test_callback_with_another_number_keyed_in() -> None:

@@ -138,8 +138,10 @@ class AgiChannel:
             raise CallHangup(f"the call is over; not sending {command_name(command)}")
         debug = self._debug
         if debug:
-            # SAY commands may read back what the caller typed (an account number): not logged
-            shown = f"{command_name(command)} ..." if command.startswith("SAY ") else command
+            # SAY commands, and the say-as clips under say/ that replace them, may read back
+            # what the caller typed (an account number, a word a digit): not logged
+            hidden = command.startswith(("SAY ", f"STREAM FILE {self.sounds_prefix}say/"))
+            shown = f"{command_name(command)} ..." if hidden else command
             self._log.debug("-> %s", readable(shown))  # caller bytes shown as \xe9
         try:
             reply = await self._send(command, timeout_s)
