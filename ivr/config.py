@@ -9,6 +9,7 @@ show in logs or reprs.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import os
 import re
@@ -16,9 +17,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
+from ivr.call.events import EVENTS
 from ivr.errors import ConfigError, YamlRefused
 from ivr.flow.numbers import NumberPolicy, check_settings
 from ivr.flow.source import safe_load
@@ -208,6 +211,49 @@ class StoreSettings:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    """Event webhooks, signed (Standard Webhooks) and sent from the store's outbox; off while
+    ``url`` is empty. The secret: IVR_WEBHOOKS_SECRET(_FILE), ``whsec_`` + base64."""
+
+    url: str = ""  # https, or http to a loopback address only
+    secret: Secret | None = None
+    events: tuple[str, ...] = EVENTS  # which to send
+    timeout_s: float = 5.0  # one POST
+    retry_s: float = 2.0  # the first retry; doubled each time, at most 10 minutes apart
+    max_attempts: int = 30
+    max_age_s: float = 86400.0  # an event still unsent this long after it happened: failed
+
+    def __post_init__(self) -> None:
+        url = urlsplit(self.url)
+        host = url.hostname or ""
+        loopback = host in ("localhost", "::1") or host.startswith("127.")
+        if self.url and url.scheme != "https" and not (url.scheme == "http" and loopback):
+            raise ConfigError(
+                f"webhooks.url must be https:// (http:// only to a loopback address: "
+                f"127.0.0.1, ::1, localhost), not {self.url!r}"
+            )
+        if set(self.events) - set(EVENTS) or min(self.timeout_s, self.retry_s) <= 0:
+            raise ConfigError(
+                f"webhooks: events must be among {', '.join(EVENTS)}; timeout_s and retry_s above 0"
+            )
+
+    def signing_key(self) -> bytes:
+        """The secret's key (:class:`ConfigError` unless the secret is ``whsec_`` and the
+        base64 of 24 to 64 bytes, as Standard Webhooks has it)."""
+        text = self.secret.reveal() if self.secret is not None else b""
+        try:
+            key = base64.b64decode(text.removeprefix(b"whsec_"), validate=True)
+        except ValueError:
+            key = b""
+        if not text.startswith(b"whsec_") or not 24 <= len(key) <= 64:
+            raise ConfigError(
+                "webhooks.url is set: IVR_WEBHOOKS_SECRET (or _FILE) must be whsec_ and "
+                'the base64 of 24 to 64 random bytes: echo "whsec_$(openssl rand -base64 32)"'
+            )
+        return key
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole configuration of ``ivr serve``."""
 
@@ -226,9 +272,11 @@ class Settings:
     # this server among several on one database (store.url): written on its calls and
     # outbound attempts; empty: host:agi.port, the same after a restart
     node_id: str = ""
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
 
 _SECRETS = {("http", "secret"), ("ami", "secret"), ("admin", "token"), ("store", "password")}
+_SECRETS.add(("webhooks", "secret"))
 
 
 def load_settings(
@@ -249,6 +297,8 @@ def load_settings(
         data = loaded
     settings = _apply_env(_build(Settings, data, str(path or "defaults"), ()), env)
     _check_boxes(settings.ami, str(path or "environment"))
+    if settings.webhooks.url:
+        settings.webhooks.signing_key()
     problems = check_settings(settings.numbers)
     if problems:
         raise ConfigError(f"{path or 'environment'}: numbers: {'; '.join(problems)}")

@@ -18,6 +18,8 @@ name                            type       labels / meaning
                                            their previous version), ``error`` (nothing
                                            changed)
 ``ivr_flow_errors``             gauge      flow files with errors right now
+``ivr_webhooks_total``          counter    ``event``, ``result``: webhook posts ``sent``,
+                                           to ``retry``, or given up (``failed``)
 ==============================  =========  =================================================
 """
 
@@ -84,6 +86,9 @@ class Metrics:
         self._flow_errors = Gauge(
             "ivr_flow_errors", "Flow files with errors (not serving their latest text)", registry=r
         )
+        self._webhooks = Counter(
+            "ivr_webhooks", "Webhook posts by event and result", ["event", "result"], registry=r
+        )
         self._ami_reconnects.inc(0)
         self._agi_rejected.inc(0)
         for result in RELOAD_RESULTS:  # every series present from the start, at 0
@@ -126,6 +131,10 @@ class Metrics:
     def flow_errors(self, files: int) -> None:
         """``files`` flow files have errors now."""
         self._flow_errors.set(files)
+
+    def webhook(self, event: str, result: str) -> None:
+        """A webhook post of ``event``: ``sent``, ``retry`` (due again later) or ``failed``."""
+        self._webhooks.labels(event=event, result=result).inc()
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric (:data:`CONTENT_TYPE`)."""

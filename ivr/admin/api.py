@@ -7,6 +7,9 @@ endpoint                                access   answer
                                                  the store is down
 ``GET /metrics``                        open     Prometheus text exposition
 ``GET /api/calls``                      read     ``{"live": [...], "recent": [...]}``
+``GET /api/calls/{call_id}/context``    read     a call's screen-pop (404 for none)
+``GET /api/webhooks``                   read     outbox counts and events (``?status=``)
+``POST /api/webhooks/{id}/resend``      write    a failed event due again
 ``GET /api/kpis``                       read     :func:`ivr.reporting.kpi.report` of a range
 ``GET /api/queues``                     read     ``{"ami": status, "queues": [...]}``
 ``GET /api/flows``                      read     flows, versions, errors, last reload
@@ -41,9 +44,11 @@ from pathlib import Path
 from aiohttp import web
 
 from ivr.admin.console import Console
+from ivr.admin.context_api import ContextEndpoint
 from ivr.admin.flows_api import FlowEndpoints
 from ivr.admin.guard import Clock, Handler, Level, check_host, check_token, guard
 from ivr.admin.records_api import RecordEndpoints
+from ivr.admin.webhooks_api import WebhookEndpoints
 from ivr.config import AdminSettings
 from ivr.errors import ApiError, BadQuery
 from ivr.metrics import CONTENT_TYPE
@@ -76,6 +81,7 @@ def make_admin_app(
     route("GET", "/healthz", status.healthz, "open")
     route("GET", "/metrics", status.metrics, "open")
     route("GET", "/api/calls", records.calls, "read")
+    route("GET", "/api/calls/{call_id}/context", ContextEndpoint(console).context, "read")
     route("GET", "/api/kpis", records.kpis, "read")
     route("GET", "/api/queues", status.queues, "read")
     route("GET", "/api/nodes", records.nodes, "read")
@@ -87,6 +93,9 @@ def make_admin_app(
     route("POST", "/api/validate", flows.validate, "read")
     route("GET", "/api/surveys", records.surveys, "read")
     route("GET", "/api/surveys.csv", records.surveys_csv, "read")
+    webhooks = WebhookEndpoints(console)
+    route("GET", "/api/webhooks", webhooks.webhooks, "read")
+    route("POST", "/api/webhooks/{id}/resend", webhooks.resend, "write")
     route("GET", "/{path:(?!api/).*}", status.static, "open")  # last: other GET paths
     return app
 

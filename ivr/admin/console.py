@@ -72,6 +72,9 @@ class Console(Protocol):
     def live_calls(self) -> list[LiveCall]:
         """Calls in progress, oldest first."""
 
+    def running(self, call_id: str) -> CallRun | None:
+        """The call ``call_id`` if it is in progress on this server."""
+
     async def health(self) -> dict[str, Health]:
         """Each of :data:`COMPONENTS` by name."""
 
@@ -130,6 +133,9 @@ class ServerConsole:
     def live_calls(self) -> list[LiveCall]:
         return self._live.snapshot()
 
+    def running(self, call_id: str) -> CallRun | None:
+        return self._live.find(call_id)
+
     async def health(self) -> dict[str, Health]:
         return await self._board.report()
 
@@ -155,6 +161,10 @@ class LiveCalls:
         finally:
             del self._runs[id(run)]
             self.metrics.call_finished(flow, run.record.outcome or "error")
+
+    def find(self, call_id: str) -> CallRun | None:
+        """The run of ``call_id``, if it is in progress."""
+        return next((r for r in self._runs.values() if r.record.call_id == call_id), None)
 
     def __len__(self) -> int:
         return len(self._runs)

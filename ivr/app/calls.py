@@ -17,6 +17,7 @@ from ivr.asterisk.agi.environment import AgiEnvironment
 from ivr.asterisk.agi.server import AgiServer
 from ivr.asterisk.ami.boxes import AmiBoxes
 from ivr.call.channel import Heard, ListenRequest
+from ivr.call.events import EventSink, call_ended
 from ivr.call.record import CallRecord
 from ivr.clock import Clock
 from ivr.errors import AgiError, CallHangup, IvrError, StoreError
@@ -47,8 +48,9 @@ Listener = Callable[[AgiChannel, ListenRequest], Awaitable[Heard]]
 class Writes:
     """Record writes after their call: the caller never waits for the disk."""
 
-    def __init__(self, store: RecordStore) -> None:
+    def __init__(self, store: RecordStore, events: EventSink | None = None) -> None:
         self.store = store
+        self.events = events  # call.ended goes here once the record is stored; None: off
         self._tasks: set[asyncio.Task[None]] = set()
 
     def after(self, begun: asyncio.Task[None], record: CallRecord) -> None:
@@ -77,6 +79,13 @@ class Writes:
                 exc,
                 json.dumps(asdict(record), ensure_ascii=False, default=str),
             )
+            return
+        self.ended(record)
+
+    def ended(self, record: CallRecord) -> None:
+        """``call.ended`` for a stored record (never waits)."""
+        if self.events is not None:
+            self.events.emit(call_ended(record))
 
 
 class Calls:
@@ -122,7 +131,7 @@ class Calls:
         flow = library.get(env.script)
         channel.listener = self._listen
         if "job" in env.params:  # an outbound call answered
-            await run_job(
+            record = await run_job(
                 env.params["job"],
                 flow,
                 channel,
@@ -130,6 +139,8 @@ class Calls:
                 self.store,
                 self.outbound,
             )
+            if record is not None:  # a callback or campaign call, stored
+                self._writes.ended(record)
             return
         if flow is None:
             log.error(

@@ -18,6 +18,7 @@ from ivr.admin.console import HealthBoard, LiveCalls, ServerConsole
 from ivr.admin.server import AdminServer
 from ivr.app.calls import Calls, Listener, Writes, agi_health
 from ivr.app.heartbeat import Heartbeat, default_node_id
+from ivr.app.webhooks import Outbox, WebhookSender
 from ivr.asterisk.agi.server import AgiServer
 from ivr.asterisk.ami.boxes import AmiBoxes
 from ivr.clock import Clock, system_clock
@@ -35,6 +36,7 @@ from ivr.runtime.interpreter import Services
 from ivr.speech.service import SpeechService
 from ivr.store.database import is_postgres
 from ivr.store.records import RecordStore
+from ivr.store.webhooks import WebhookStore
 
 log = logging.getLogger("ivr.app")
 
@@ -95,13 +97,15 @@ class App:
             node=s.node_id or default_node_id(s.agi.port),
         )
         parts.push_async_callback(store.close)
-        writes = Writes(store)
+        events = await self.start_webhooks(parts, store)
+        writes = Writes(store, events)
         parts.push_async_callback(writes.drain)  # before the store closes
         board.report_by("store", store.health)
         recovered = await store.recover_unfinished(self.clock())
         if recovered:
             log.warning("%d calls were cut off by the last stop; marked as errors", recovered)
         outbound = Outbound(store, clock=self.clock)
+        outbound.events = events
         if await outbound.recover():
             log.warning("outbound calls cut off by the last stop will be retried later")
         boxes: AmiBoxes | None = None  # AMI off: queues join without a check
@@ -139,6 +143,7 @@ class App:
             on_node=self.metrics.node_done,
             outbound=outbound if boxes is not None else None,
             numbers=s.numbers,
+            events=events,
         )
         calls = Calls(
             self.flows, self.live, store, outbound, services, listen, writes, self.clock, boxes
@@ -171,6 +176,22 @@ class App:
         return Server(
             self, store=store, agi=agi, admin=admin, calls=calls, board=board, parts=parts.pop_all()
         )
+
+    async def start_webhooks(
+        self, parts: contextlib.AsyncExitStack, store: RecordStore
+    ) -> Outbox | None:
+        """The outbox and its sender when ``webhooks.url`` is set (else no event is kept)."""
+        settings = self.settings.webhooks
+        if not settings.url:
+            return None
+        table = WebhookStore(store)
+        sender = WebhookSender(table, settings, self.clock, self.metrics.webhook)
+        outbox = Outbox(table, settings.events, self.clock, on_stored=sender.wake)
+        outbox.start()
+        parts.push_async_callback(outbox.close)  # after the record writes, before the store
+        await sender.start()
+        parts.push_async_callback(sender.close)
+        return outbox
 
     async def render_prompts(self, flows: Iterable[Flow]) -> None:
         """Render missing text prompts of ``flows`` before they take calls (at start-up and

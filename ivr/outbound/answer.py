@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 
 from ivr.call.channel import Channel, Prompt
+from ivr.call.events import survey_answered
 from ivr.call.record import CallRecord
 from ivr.errors import CallHangup
 from ivr.flow import model as m
@@ -80,6 +81,8 @@ async def _survey(
         survey = run.record.survey
         if survey is not None:
             stored = await store.attach_survey(job.call_id, survey)
+            if stored and services.events is not None:
+                services.events.emit(survey_answered(job.call_id, job.flow, survey))
             log.info(
                 "[%s] outbound survey %s: %s%s",
                 job.call_id,

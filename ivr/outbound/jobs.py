@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+from ivr.call.events import EventSink, callback_booked
 from ivr.call.record import mask_number
 from ivr.clock import Clock, system_clock
 from ivr.flow import model as m
@@ -153,6 +154,7 @@ class Outbound:
         self.clock = clock
         # called after each new booking (the dialler wakes up instead of waiting its idle poll)
         self.on_booked: Callable[[], None] | None = None
+        self.events: EventSink | None = None  # webhooks (callback.booked); None: off
 
     # -- booking (OutboundPort)
     async def book_callback(
@@ -223,6 +225,8 @@ class Outbound:
         )
         if booked == "booked" and self.on_booked is not None:
             self.on_booked()
+        if booked == "booked" and kind == "callback" and self.events is not None:
+            self.events.emit(callback_booked(call_id, by.flow, target, number, booking.due_at))
         return None
 
     async def campaigns(self) -> dict[str, Campaign]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from ivr.call.channel import Channel, Prompt
+from ivr.call.events import EventSink
 from ivr.call.queue import QueueState
 from ivr.call.record import CallRecord
 from ivr.call.resume import ResumePoint
@@ -113,6 +114,7 @@ class Services:
     numbers: NumberPolicy = field(default_factory=NumberPolicy)  # who they may call
     # Called after each node with (flow name, node kind, seconds spent in it): metrics.
     on_node: Callable[[str, str, float], None] | None = None
+    events: EventSink | None = None  # webhooks (agent.offered, survey.answered); None: off
 
 
 class CallContext(Protocol):
@@ -131,6 +133,9 @@ class CallContext(Protocol):
 
     def note_input(self, node: Node, kind: str, value: str, sensitive: bool = False) -> None:
         """Keep what the caller did on the record (masked as needed) and log it."""
+
+    def public_variables(self) -> dict[str, str]:
+        """The flow variables safe to show (sensitive ones masked, built-ins left out)."""
 
     def can_hear(self) -> bool:
         """Speech input works in the call's current language."""

@@ -25,6 +25,7 @@ from ivr.flow.model_values import CallbackOffer, SurveySpec
 from ivr.flow.numbers import NUMBER, CallPolicy, Refusal, effective
 from ivr.runtime.context import BookedBy, CallContext, OutboundPort, QueuePort, QueueWatch
 from ivr.runtime.queue_speech import announce, apologise, ask_number, read_back
+from ivr.runtime.screenpop import offer_to_agent
 
 __all__ = [
     "NUMBER",
@@ -114,6 +115,7 @@ async def _wait_in_queue(
         await run.channel.set_variable("CHANNEL(musicclass)", node.music)
     visit = _visit(run, node, "abandoned", state, position=position, expected=wait)
     try:
+        await offer_to_agent(run, node, position, wait if state is not None else None)
         while True:
             await run.channel.exec("Queue", f"{node.queue},c,,,{node.timeout_s}")
             status = await run.channel.get_variable("QUEUESTATUS") or ""

@@ -7,6 +7,7 @@ half-way still leaves a ``partial`` (or ``no_answer``) survey on the record.
 from __future__ import annotations
 
 from ivr.call.channel import ListenRequest
+from ivr.call.events import survey_answered
 from ivr.call.record import SurveyAnswer, SurveyResult
 from ivr.flow.model_values import SurveyQuestion, SurveySpec
 from ivr.flow.node import Node
@@ -44,6 +45,10 @@ async def run_survey(run: CallContext, spec: SurveySpec, mode: str) -> SurveyRes
         )
         result.at = run.services.clock()
         run.log.info("survey %s (%s): %s", spec.name, mode, result.status)
+        # an outbound survey is about another call: announced where it is stored against
+        # that call (ivr.outbound.answer)
+        if mode != "outbound" and run.services.events is not None:
+            run.services.events.emit(survey_answered(run.record.call_id, run.flow.name, result))
     return result
 
 
