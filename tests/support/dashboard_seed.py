@@ -1,7 +1,8 @@
 """A stand-in admin API for the dashboard tests: seeded JSON in the shapes the real API serves.
 
 ``make_app()`` serves ``ivr/admin/static/`` at ``/`` and the endpoints the page reads:
-``/api/kpis``, ``/api/calls``, ``/api/queues``, ``/api/nodes``, ``/api/flows`` (the real
+``/api/kpis``, ``/api/calls``, ``/api/queues``, ``/api/nodes``, ``/api/webhooks``,
+``/api/flows`` (the real
 ``flows/`` directory), ``/api/flows/{name}/graph.svg`` (the real
 :func:`ivr.flow.graph.flow_svg`), ``/api/surveys``, ``/api/validate`` (the real flow loader)
 and ``/api/schema``. The seeded figures live in a
@@ -317,6 +318,9 @@ class Seed:
     surveys: list[dict[str, Any]] = field(default_factory=list)
     nodes: list[dict[str, Any]] = field(default_factory=list)
     self_node: str = SELF_NODE
+    webhooks: dict[str, Any] = field(  # GET /api/webhooks?status=failed: nothing failed
+        default_factory=lambda: {"counts": {"pending": 0, "sent": 12, "failed": 0}, "events": []}
+    )
     token: str | None = None  # when set, /api/* wants "Authorization: Bearer <token>"
     failing: set[str] = field(default_factory=set)  # API paths that answer 500
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # method, path, auth
@@ -371,6 +375,9 @@ def make_app(seed: Seed) -> web.Application:
 
     async def node_list(request: web.Request) -> web.Response:
         return web.json_response({"nodes": seed.nodes, "self": seed.self_node})
+
+    async def webhook_list(request: web.Request) -> web.Response:
+        return web.json_response(seed.webhooks)
 
     async def flows(request: web.Request) -> web.Response:
         return web.json_response(
@@ -441,6 +448,7 @@ def make_app(seed: Seed) -> web.Application:
     app.router.add_get("/api/calls", calls)
     app.router.add_get("/api/queues", queues)
     app.router.add_get("/api/nodes", node_list)
+    app.router.add_get("/api/webhooks", webhook_list)
     app.router.add_get("/api/flows", flows)
     app.router.add_get("/api/flows/{name}/graph.svg", graph)
     app.router.add_get("/api/surveys", survey_list)

@@ -7,6 +7,7 @@ import {
   NA, clock, count, el, fillRows, isoDay, percent, seconds, toDate, when,
 } from "./format.js";
 import { loadNodes } from "./nodes.js";
+import { loadWebhooks } from "./webhooks.js";
 
 const LIVE_MS = 5000; // live calls, recent calls, queues, nodes
 const SLOW_MS = 60000; // KPIs, surveys, flows
@@ -586,6 +587,7 @@ function start() {
   every(LIVE_MS, "calls", loadCalls);
   every(LIVE_MS, "queues", loadQueues);
   every(LIVE_MS, "nodes", loadNodes);
+  every(LIVE_MS, "webhooks", loadWebhooks);
   every(SLOW_MS, "kpis", loadKpis);
   every(SLOW_MS, "surveys", loadSurveys);
   every(SLOW_MS, "flows", loadFlows);
