@@ -251,7 +251,9 @@ async def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
     monkeypatch.setattr(
         Calls,
         "services",
-        lambda self: dataclasses.replace(original(self), clock=lambda: time.time() + offset),
+        lambda self, call_id="": dataclasses.replace(
+            original(self, call_id), clock=lambda: time.time() + offset
+        ),
     )
     settings = Settings(
         flows_dir=str(ROOT / "flows"),
