@@ -149,13 +149,12 @@ class WebhookSender:
         clock: Clock,
         observe: Callable[[str, str], None] = lambda event, result: None,
         *,
-        poll_s: float = 1.0,
-        concurrency: int = 4,
+        poll_s: float = 2.0,
+        concurrency: int = 8,
     ) -> None:
         self.store, self.settings, self.clock, self.observe = store, settings, clock, observe
         self.signer = Webhook(settings.signing_key())  # ConfigError without a usable secret
-        self.poll_s = poll_s
-        self._slots = asyncio.Semaphore(concurrency)
+        self.poll_s, self.concurrency = poll_s, concurrency
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -186,28 +185,34 @@ class WebhookSender:
     async def _loop(self) -> None:
         while True:
             try:
-                posted = await self.run_once()
+                wait_s = await self.run_once()
             except StoreError as exc:
                 log.error("webhooks: the outbox cannot be read: %s", exc)
-                posted = 0
-            if not posted:
+                wait_s = self.poll_s
+            if wait_s > 0:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_s)
+                    await asyncio.wait_for(self._wake.wait(), wait_s)
                 self._wake.clear()
 
-    async def run_once(self) -> int:
-        """Claim the due events and post them (different calls' at once); how many."""
+    async def run_once(self) -> float:
+        """Post the events due now (different calls' at once, up to ``concurrency``); how
+        long to wait before the next round (0: at once). An idle outbox costs one read per
+        round, and rounds wait for the next event due (at most ``poll_s``: other nodes
+        enqueue too)."""
         now = self.clock()
         if now - self._pruned_at > 3600:
             self._pruned_at = now
             await self.store.prune(now - KEEP_SENT_S)
-        rows = await self.store.claim(now, self.settings.timeout_s + LEASE_S)
+        due = await self.store.next_due()
+        if due is None or due > now:
+            return self.poll_s if due is None else min(due - now, self.poll_s)
+        # no more than can be posted at once: a claimed event never waits past its lease
+        rows = await self.store.claim(now, self.settings.timeout_s + LEASE_S, self.concurrency)
         await asyncio.gather(*(self._post(row) for row in rows))
-        return len(rows)
+        return 0.0 if rows else self.poll_s  # none: another node took them
 
     async def _post(self, row: OutboxRow) -> None:
-        async with self._slots:
-            error = await self._attempt(row)
+        error = await self._attempt(row)
         now = self.clock()
         if not error:
             await self.store.sent(row.id, now)

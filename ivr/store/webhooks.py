@@ -22,13 +22,13 @@ from ivr.store.sql import Connection, Row
 __all__ = ["OutboxRow", "WebhookStore"]
 
 _COLUMNS = "id, event, call_id, payload, created_at, status, attempts, next_at, last_error, sent_at"
-# The oldest pending event of each call (and every event of no call), due at ``now``.
-_HEADS = (
-    f"SELECT {_COLUMNS} FROM webhook_outbox o WHERE status = 'pending' AND next_at <= ?"
-    " AND (call_id = '' OR NOT EXISTS (SELECT 1 FROM webhook_outbox e"
-    " WHERE e.call_id = o.call_id AND e.status = 'pending' AND e.id < o.id))"
-    " ORDER BY id LIMIT ?"
+# Each call's oldest pending event (and every event of no call): the only ones that may go.
+# One pass over the pending rows (an uncorrelated subquery, run once), whatever the backlog.
+_HEAD = (
+    "status = 'pending' AND (call_id = '' OR id IN (SELECT MIN(id) FROM webhook_outbox"
+    " WHERE status = 'pending' GROUP BY call_id))"
 )
+_HEADS = f"SELECT {_COLUMNS} FROM webhook_outbox WHERE {_HEAD} AND next_at <= ? ORDER BY id LIMIT ?"
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,12 @@ class WebhookStore:
             return out
 
         return await self.records.transaction(claim)
+
+    async def next_due(self) -> float | None:
+        """When the first event that may go now is due (``None``: nothing is pending); a
+        read, without the write lock a claim takes."""
+        rows = await self.records.read(f"SELECT MIN(next_at) FROM webhook_outbox WHERE {_HEAD}")
+        return None if not rows or rows[0][0] is None else float(rows[0][0])
 
     async def sent(self, row_id: int, now: float) -> None:
         """The receiver took it (a 2xx answer)."""

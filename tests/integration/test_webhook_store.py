@@ -79,3 +79,14 @@ async def test_two_senders_never_claim_one_event(db: Db) -> None:
     finally:
         await one.close()
         await two.close()
+
+
+async def test_next_due_skips_events_waiting_behind_their_call(store: RecordStore) -> None:
+    table = WebhookStore(store)
+    assert await table.next_due() is None
+    first, _ = await table.enqueue([("agent.offered", "c1", "{}"), ("call.ended", "c1", "{}")], 0.0)
+    await table.claim(now=0.0, lease_s=5)
+    await table.retry(first, "HTTP 503", at=120.0)
+    assert await table.next_due() == 120.0  # not 0.0: the call's later event waits for it
+    await table.enqueue([("call.ended", "c2", "{}")], now=50.0)
+    assert await table.next_due() == 50.0
