@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import json
 import logging
 import uuid
@@ -125,7 +126,7 @@ class Outbox:
             self._wake.clear()
 
     async def _flush(self) -> bool:
-        batch = list(self._pending)[:500]
+        batch = list(itertools.islice(self._pending, 500))
         try:
             await self.store.enqueue(batch, self.clock())
         except StoreError as exc:
