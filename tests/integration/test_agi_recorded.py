@@ -169,6 +169,7 @@ def stream(text: str, escape: str = "") -> str:
     return commands.stream_file(f"ivr/{tts_file(text, 'en')}", escape)
 
 
+LANGUAGE = commands.set_variable("CHANNEL(language)", "en")  # the flow's, after ANSWER
 MENU = (
     "For sales, press 1. For support, press 2. To hear your caller number, press 3. "
     "To hear this again, press star."
@@ -180,13 +181,14 @@ def test_main_menu_choice_by_barge_in() -> None:
     assert call.env.script == "main" and call.env.dnid == "100"
     assert call.sent == [
         commands.answer(),
+        LANGUAGE,
         stream("Welcome to the I V R demo."),
         stream(MENU, "0123456789*#"),
         stream("Support is available on our web site."),
         stream("Goodbye."),
         commands.hangup(),
     ]
-    welcome, menu = call.replies()[1:3]
+    welcome, menu = call.replies()[2:4]
     assert welcome.result == "0" and welcome.endpos and welcome.endpos > 8000  # played out
     assert chr(menu.result_int()) == "2"  # the key that interrupted the prompt (ASCII)
     assert menu.endpos and 0 < menu.endpos < 8000 * 9  # stopped before the 9 s prompt ended
@@ -196,12 +198,13 @@ def test_main_menu_choice_by_barge_in() -> None:
 
 def test_caller_hangup_mid_prompt() -> None:
     call = replay(FIXTURES / "recorded_main_caller_hangup.txt")
-    assert call.sent[:3] == [
+    assert call.sent[:4] == [
         commands.answer(),
+        LANGUAGE,
         stream("Welcome to the I V R demo."),
         stream(MENU, "0123456789*#"),
     ]
-    menu = call.reply_to(call.sent[2])
+    menu = call.reply_to(call.sent[3])
     assert menu.result == "-1" and menu.endpos and menu.endpos > 0  # cut off mid-prompt
     kinds = [type(e).__name__ for e in call.events]
     assert kinds.count("HangupReceived") == 1
@@ -210,7 +213,7 @@ def test_caller_hangup_mid_prompt() -> None:
     recv_hangup = call.wire.index(("recv", "HANGUP"))
     assert all(direction == "recv" for direction, _ in call.wire[recv_hangup:])
     # the server probed the -1 with NOOP (dead channels allow it), never another prompt
-    assert call.sent[3:] == [commands.noop()]
+    assert call.sent[4:] == [commands.noop()]
     assert kinds[hangup_at:] in (
         ["HangupReceived", "Reply", "ConnectionClosed"],  # HANGUP before the NOOP's reply
         ["HangupReceived", "ConnectionClosed"],  # or after it
@@ -221,15 +224,24 @@ def test_caller_hangup_mid_prompt() -> None:
 def test_bank_language_agent_queue_then_survey() -> None:
     call = replay(FIXTURES / "recorded_bank_agent_survey.txt")
     assert call.env.script == "bank" and call.env.dnid == "200"
-    language, main = (call.replies()[i] for i in (2, 3))
-    assert chr(language.result_int()) == "1" and chr(main.result_int()) == "0"
+    assert call.sent[1] == LANGUAGE
+    keys = [
+        chr(reply.result_int())
+        for cmd, reply in zip(call.sent, call.replies(), strict=True)
+        if cmd.startswith("STREAM FILE") and not cmd.endswith('""')
+    ]
+    assert keys == ["1", "0", "5", "1"]  # language, agent, then the survey's two answers
     queue = commands.exec_application("Queue", "default,c,,,120")
-    assert call.sent[4:6] == [queue, commands.get_variable("QUEUESTATUS")]
+    at = call.sent.index(queue)
+    assert call.sent[at + 1] == commands.get_variable("QUEUESTATUS")
     # with option c the caller comes back after the agent hung up: QUEUESTATUS=CONTINUE
     assert call.reply_to(queue).raw == "200 result=0"
     assert call.reply_to("GET VARIABLE QUEUESTATUS").data == "CONTINUE"
-    survey_keys = [chr(r.result_int()) for r in call.replies()[7:9]]
-    assert survey_keys == ["5", "1"]  # STREAM FILE ... 12345 / 12 ended by the caller's keys
+    # the survey's prompts (STREAM FILE ... 12345 / 12) were ended by the caller's keys
+    assert [c.rsplit(" ", 1)[1] for c in call.sent[at + 2 :] if c.startswith("STREAM")][1:3] == [
+        "12345",
+        "12",
+    ]
     assert call.sent[-1] == commands.hangup() and call.reply_to("HANGUP").raw == "200 result=1"
 
 
