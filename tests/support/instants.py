@@ -55,14 +55,17 @@ def next_open_monday(flow_file: str | Path, hour: int = 10) -> datetime:
 
 
 def first_holiday(flow_file: str | Path) -> date:
-    """The first holiday listed by the flow's ``hours`` nodes (for a simulation pinned to it)."""
+    """The first day from today on which every ``hours`` node of the flow says holiday (at
+    noon in the flow's time zone; its own list or its country calendar), for a simulation
+    pinned to it."""
     from ivr.flow.loader import load_flow
     from ivr.flow.model import HoursNode
 
     flow = load_flow(flow_file)
-    days = [
-        h.first for n in flow.nodes.values() if isinstance(n, HoursNode) for h in n.hours.holidays
-    ]
-    if not days:
-        raise AssertionError(f"{flow_file}: no holidays")
-    return min(days)
+    hours = [n.hours for n in flow.nodes.values() if isinstance(n, HoursNode)]
+    day = datetime.now(ZoneInfo(flow.timezone)).replace(hour=12, minute=0, second=0, microsecond=0)
+    for _ in range(400):
+        if hours and all(h.status(day) == "holiday" for h in hours):
+            return day.date()
+        day += timedelta(days=1)
+    raise AssertionError(f"{flow_file}: no holiday within 400 days")
