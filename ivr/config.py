@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -22,6 +21,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from ivr.call.events import EVENTS
+from ivr.config_boxes import AmiBox, check_boxes
 from ivr.errors import ConfigError, YamlRefused
 from ivr.flow.numbers import NumberPolicy, check_settings
 from ivr.flow.source import safe_load
@@ -106,33 +106,6 @@ class AmiSettings:
         if not self.boxes:
             return (AmiBox("", self.host, self.port),)
         return tuple(AmiBox.parse(item, self.port) for item in self.boxes)
-
-
-@dataclass(frozen=True)
-class AmiBox:
-    """One Asterisk box: its ``systemname`` and its manager's address."""
-
-    name: str
-    host: str
-    port: int
-
-    @classmethod
-    def parse(cls, text: str, default_port: int) -> AmiBox:
-        """``"pbx1@10.0.0.5:5038"``; :class:`ValueError` saying what is wrong."""
-        name, at, address = text.strip().partition("@")
-        host, colon, port = address.rpartition(":") if ":" in address else (address, "", "")
-        if not at or not _BOX_NAME.fullmatch(name) or not host:
-            raise ValueError(
-                f"{text!r} is not name@host[:port] with the box's systemname as name "
-                "(letters, digits, '.', '_', '-')"
-            )
-        if colon and not (port.isdigit() and 0 < int(port) < 65536):
-            raise ValueError(f"{text!r}: the port must be a number from 1 to 65535")
-        host = host[1:-1] if host.startswith("[") and host.endswith("]") else host  # IPv6
-        return cls(name, host, int(port) if colon else default_port)
-
-
-_BOX_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -273,6 +246,15 @@ class Settings:
     # outbound attempts; empty: host:agi.port, the same after a restart
     node_id: str = ""
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    # where Asterisk writes callers' messages (record nodes) and the server reads them: one
+    # path both see (a shared mount when Asterisk runs elsewhere); empty: next to the store
+    recordings_dir: str = ""
+
+    @property
+    def recordings(self) -> Path:
+        """The recordings directory: ``recordings_dir``, else ``recordings/`` beside the
+        SQLite file (``data/recordings``)."""
+        return Path(self.recordings_dir or Path(self.store.path).parent / "recordings")
 
 
 _SECRETS = {("http", "secret"), ("ami", "secret"), ("admin", "token"), ("store", "password")}
@@ -310,12 +292,7 @@ def _check_boxes(ami: AmiSettings, origin: str) -> None:
         boxes = ami.box_list()
     except ValueError as exc:
         raise ConfigError(f"{origin}: ami.boxes: {exc}") from None
-    for what, values in (
-        ("name", [b.name for b in boxes]),
-        ("address", [f"{b.host}:{b.port}" for b in boxes]),
-    ):
-        if len(set(values)) != len(values):
-            raise ConfigError(f"{origin}: ami.boxes: two boxes have the same {what}")
+    check_boxes(boxes, origin)
 
 
 def _build(cls: Any, data: Mapping[str, Any], origin: str, prefix: tuple[str, ...]) -> Any:

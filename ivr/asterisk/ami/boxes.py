@@ -19,7 +19,8 @@ from dataclasses import replace
 
 from ivr.asterisk.ami.client import AmiClient, Message
 from ivr.asterisk.ami.queues import AmiQueues
-from ivr.config import AmiBox, AmiSettings
+from ivr.config import AmiSettings
+from ivr.config_boxes import AmiBox
 from ivr.errors import AmiError
 from ivr.health import Health
 
