@@ -546,6 +546,56 @@ schema = {
             {"next": common["next"]},
             desc="Run a survey now.",
         ),
+        "record_node": node(
+            "record",
+            obj(
+                {
+                    "prompt": {"$ref": "#/$defs/prompt"},
+                    "beep": {"type": "boolean", "description": "Beep before recording (default true)."},
+                    "max_s": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": 3600,
+                        "description": "The longest message, in seconds (default 120).",
+                    },
+                    "silence_s": {
+                        "type": "integer",
+                        "minimum": 0,
+                        "maximum": 60,
+                        "description": "This many seconds of silence end the message (0: off; default 3).",
+                    },
+                    "end_key": {
+                        "enum": ["#", "*", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", ""],
+                        "description": "The key that ends the message (default '#'; '': none).",
+                    },
+                    "min_s": {
+                        "type": "number",
+                        "minimum": 0,
+                        "maximum": 60,
+                        "description": "A message shorter than this (the silence that ended it left out) is empty (default 0.5).",
+                    },
+                    "confirm": {
+                        "$ref": "#/$defs/prompt",
+                        "description": "Asked after the message: 1 keeps it, 2 records it again, 3 cancels.",
+                    },
+                    "max_tries": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": 10,
+                        "description": "Recordings a caller may make, re-records included; the last is kept (default 3).",
+                    },
+                    "on_empty": {
+                        **target,
+                        "description": "Where to go when no message was left (nothing said, or cancelled).",
+                    },
+                },
+                ["prompt", "on_empty"],
+            ),
+            desc="Record a message from the caller (voicemail): prompt, beep, record until the end key,"
+            " silence or max_s; kept as a WAV under the recordings directory with its duration and"
+            " transcript, listed in the console's Messages.",
+            req_next=True,
+        ),
         "calling_hours": {
             "type": "object",
             "additionalProperties": {

@@ -109,6 +109,11 @@ class Channel(Protocol):
     async def listen(self, request: ListenRequest) -> Heard:
         """Play prompts while listening for a spoken choice or a key (speech menus)."""
 
+    async def record(self, request: RecordRequest) -> Recorded:
+        """Record the caller into ``request.file`` (``.wav``) until a key, silence or the
+        longest time; raises :class:`~ivr.errors.CallHangup` if they hang up meanwhile (what
+        they said is in the file all the same)."""
+
 
 @dataclass(frozen=True, slots=True)
 class ListenRequest:
@@ -133,3 +138,30 @@ class Heard:
     choice: str | None = None  # the option key chosen (dtmf: the key itself)
     confidence: float = 0.0
     prompt_played_ms: int = 0  # how much of the prompt the caller heard (barge-in)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRequest:
+    """Record the caller (a message) into ``file``: an absolute path without its extension,
+    made by the server (never from caller input), that Asterisk can write."""
+
+    file: str
+    escape_digits: str = "#"  # a key that ends the message
+    max_s: float = 120.0
+    silence_s: int = 0  # this much silence ends it (0: off)
+    beep: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """How a recording ended: ``"key"`` (``key`` pressed), ``"silence"`` (Asterisk cut the
+    silence but its last second), ``"max"`` (the longest time)."""
+
+    duration_s: float  # the file's length, as Asterisk reports it
+    ended: str  # "key" | "silence" | "max"
+    key: str = ""
+
+    @property
+    def voice_s(self) -> float:
+        """The length without the second of silence Asterisk keeps when silence ends it."""
+        return max(0.0, self.duration_s - (1.0 if self.ended == "silence" else 0.0))

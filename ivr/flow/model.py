@@ -24,6 +24,7 @@ from ivr.flow.model_values import (
     SurveySpec,
 )
 from ivr.flow.node import Exit, Node, YamlPath
+from ivr.flow.record_node import RecordNode
 from ivr.flow.split import SplitBranch, pick_branch
 
 if TYPE_CHECKING:
@@ -364,6 +365,7 @@ FlowNode = (
     | HangupNode
     | QueueNode
     | SurveyNode
+    | RecordNode
 )
 # The node kinds' YAML keys, in the order of ``FlowNode`` (the loader's and the schema's list).
 KINDS: tuple[str, ...] = tuple(k for cls in get_args(FlowNode) for k in cls.yaml_keys)

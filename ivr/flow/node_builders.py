@@ -17,6 +17,7 @@ from ivr.flow import model as m
 from ivr.flow.expr import compile_expression
 from ivr.flow.hours import parse_hours
 from ivr.flow.model_values import CallbackOffer
+from ivr.flow.record_node import RecordNode
 from ivr.flow.source import Path
 from ivr.flow.split import SplitBranch
 from ivr.flow.value_reader import (
@@ -277,6 +278,28 @@ class NodeBuilder(ValueReader):
             self.err(path, f"no survey named '{name}' in 'surveys:'")
             raise Invalid
         return m.SurveyNode(id=nid, line=line, survey=name, **given(body, next=str))
+
+    def _record(self, nid: str, line: int, body: dict[str, Any], path: Path) -> RecordNode:
+        spec = body["record"]
+        confirm = spec.get("confirm")
+        return RecordNode(
+            id=nid,
+            line=line,
+            prompt=self.prompt(spec["prompt"], (*path, "prompt")),
+            next=body["next"],
+            on_empty=spec["on_empty"],
+            confirm=self.prompt(confirm, (*path, "confirm")) if confirm else None,
+            **given(
+                spec,
+                beep=bool,
+                max_s=int,
+                silence_s=int,
+                end_key=str,
+                min_s=float,
+                max_tries=int,
+            ),
+        )
+
 
 
 def _hangup_outcome(value: Any) -> m.HangupOutcome:

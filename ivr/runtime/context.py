@@ -14,6 +14,7 @@ from typing import Literal, Protocol
 
 from ivr.call.channel import Channel, Prompt
 from ivr.call.events import EventSink
+from ivr.call.messages import MessageSink
 from ivr.call.queue import QueueState
 from ivr.call.record import CallRecord
 from ivr.call.resume import ResumePoint
@@ -115,6 +116,7 @@ class Services:
     # Called after each node with (flow name, node kind, seconds spent in it): metrics.
     on_node: Callable[[str, str, float], None] | None = None
     events: EventSink | None = None  # webhooks (agent.offered, survey.answered); None: off
+    messages: MessageSink | None = None  # record nodes' messages; None: recorded, not kept
 
 
 class CallContext(Protocol):

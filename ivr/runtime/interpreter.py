@@ -29,10 +29,12 @@ from ivr.flow.model_values import (
     SurveySpec,
 )
 from ivr.flow.node import Node
+from ivr.flow.record_node import RecordNode
 from ivr.flow.redact import CallLog, redact, sensitive_values
 from ivr.runtime.context import HttpPort, Services
 from ivr.runtime.inputs import run_collect, run_menu
 from ivr.runtime.queueing import run_queue
+from ivr.runtime.record import run_record
 from ivr.runtime.speak import set_language, speak, to_prompt
 from ivr.runtime.survey import run_survey
 
@@ -216,6 +218,8 @@ class CallRun:
             case m.SurveyNode():
                 await self.run_survey(self.flow.surveys[node.survey], "in_call")
                 return node.next
+            case RecordNode():
+                return await run_record(self, node)
             case m.HangupNode():
                 raise _Stop(node.outcome)
             case _:  # mypy: a node kind of the model without its step here

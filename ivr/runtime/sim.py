@@ -3,7 +3,8 @@
 The caller is a list of tokens: digits (``1``, ``12345678#``), ``wait`` (let one prompt time
 out), a dial result for the next transfer or queue (``answer``, ``busy``, ``noanswer``,
 ``chanunavail``), ``hold:<key>`` (a key pressed during a queue's hold music), ``hangup``;
-``say:<words>`` answers speech menus. When the script runs out,
+``say:<words>`` answers speech menus, ``talk:<seconds>`` leaves a message at a record node
+(ended by silence, or by the end key given next). When the script runs out,
 the caller hangs up, or, interactively, the next token is asked for.
 """
 
@@ -15,7 +16,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ivr.call.channel import DTMF_DIGITS, CallInfo, Heard, ListenRequest, Prompt
+from ivr.call.channel import (
+    DTMF_DIGITS,
+    CallInfo,
+    Heard,
+    ListenRequest,
+    Prompt,
+    Recorded,
+    RecordRequest,
+)
 from ivr.errors import CallHangup, HttpLookupError, SimulationInputError
 from ivr.runtime.queueing import EXIT_CONTEXT
 
@@ -43,15 +52,28 @@ def parse_tokens(text: str) -> list[str]:
     for tok in tokens:
         if not (
             tok.startswith("say:")
+            or _talk_seconds(tok) is not None
             or tok.lower() in ("wait", "hangup", *DIAL_RESULTS)
             or all(c in DTMF_DIGITS for c in tok)
             or _hold_key(tok)
         ):
             raise SimulationInputError(
                 f"'{tok}' is not a caller action: use digits (0-9 * #), wait, hangup, "
-                f"say:<words>, hold:<key>, or a dial result ({', '.join(DIAL_RESULTS)})"
+                f"say:<words>, talk:<seconds>, hold:<key>, or a dial result "
+                f"({', '.join(DIAL_RESULTS)})"
             )
     return tokens
+
+
+def _talk_seconds(tok: str) -> float | None:
+    """``talk:12.5`` -> ``12.5``: a message that long; else ``None``."""
+    if not tok.startswith("talk:"):
+        return None
+    try:
+        seconds = float(tok[5:])
+    except ValueError:
+        return None
+    return seconds if 0 <= seconds < 86400 else None
 
 
 def _hold_key(tok: str) -> str:
@@ -236,6 +258,41 @@ class ScriptedChannel:
             raise SimulationInputError(f"'{tok}': this menu takes speech only (say:<words>)")
         digit = await self.wait_for_digit(request.no_input_timeout_s)
         return Heard("dtmf", digit, digit) if digit else Heard("no_input")
+
+    async def record(self, request: RecordRequest) -> Recorded:
+        """``talk:<s>`` then the end key, or silence; ``wait``: silence; ``hangup``; a key
+        at once: an empty message."""
+        self._say(f"record {request.file}" + (" (beep)" if request.beep else ""))
+        tok = self._next()
+        talk = _talk_seconds(tok)
+        if talk is None and tok not in ("wait", "hangup") and tok not in request.escape_digits:
+            raise SimulationInputError(f"'{tok}' given while the flow records a message")
+        if tok == "hangup":
+            await self.wait_for_digit(0)  # raises CallHangup
+        self._queue.popleft()
+        seconds = min(talk or 0.0, request.max_s)
+        self._advance(seconds)
+        if talk is not None:
+            self._say(f"caller: (a message of {seconds:g} s)")
+        if seconds >= request.max_s:
+            return Recorded(request.max_s, "max")
+        key = self._queue[0] if self._queue else ""
+        if talk is None and tok != "wait":
+            key = tok
+        elif key == "hangup":
+            await self.wait_for_digit(0)
+        elif key and key in request.escape_digits:
+            self._queue.popleft()
+        else:
+            key = ""
+        if key:
+            self._say(f"caller: {key}")
+            return Recorded(seconds, "key", key)
+        if request.silence_s:
+            self._advance(request.silence_s)
+            return Recorded(seconds + 1.0, "silence")
+        self._advance(request.max_s - seconds)
+        return Recorded(request.max_s, "max")
 
     async def hangup(self) -> None:
         if not self.hung_up:

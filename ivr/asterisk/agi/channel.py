@@ -16,7 +16,16 @@ from typing import Any, Protocol
 from ivr.asterisk.agi import commands as c
 from ivr.asterisk.agi.protocol import Reply
 from ivr.asterisk.agi.sounds import SoundLengths
-from ivr.call.channel import DTMF_DIGITS, CallInfo, Heard, ListenRequest, Prompt, readable
+from ivr.call.channel import (
+    DTMF_DIGITS,
+    CallInfo,
+    Heard,
+    ListenRequest,
+    Prompt,
+    Recorded,
+    RecordRequest,
+    readable,
+)
 from ivr.errors import (
     AgiCommandInvalid,
     AgiError,
@@ -35,6 +44,7 @@ _SAY_DATE_S = 10.0
 # Applications that play files (``Playback(a&b,options)``): bounded by the files' length.
 # Every other one (Queue, Dial, AudioSocket) runs as long as it takes: no deadline.
 _PLAYBACK_APPS = frozenset({"playback", "background"})
+_RECORD_RATE_HZ = 8000  # RECORD FILE's endpos counts samples of the WAV (8 kHz slin)
 
 
 class CommandSender(Protocol):
@@ -312,6 +322,30 @@ class AgiChannel:
         if self.listener is None:
             raise IvrError("speech input is not configured on this server")
         return await self.listener(self, request)
+
+    async def record(self, request: RecordRequest) -> Recorded:
+        """``RECORD FILE`` as WAV: the end key, ``silence_s`` of silence (Asterisk cuts it
+        but its last second) or ``max_s`` ends it. Its length is ``endpos`` (samples, 8 kHz
+        for a telephone call's WAV)."""
+        command = c.record_file(
+            request.file,
+            request.escape_digits,
+            int(request.max_s * 1000),
+            beep=request.beep,
+            silence_s=request.silence_s,
+        )
+        reply = await self._run(command, request.max_s + self.command_timeout_s)
+        code = reply.result_int()
+        seconds = max(0, reply.endpos or 0) / _RECORD_RATE_HZ
+        if code < 0 or reply.data == "hangup":
+            await self._run(c.noop(), self.command_timeout_s)  # raises CallHangup if gone
+            raise AgiError(f"RECORD FILE failed: {readable(reply.raw)}")
+        if reply.data in ("writefile", "randomerror", "waitfor"):
+            raise AgiError(f"RECORD FILE failed ({reply.data}): can Asterisk write there?")
+        if code > 0:
+            return Recorded(seconds, "key", _digit(code))
+        ended = "max" if seconds >= request.max_s - 0.5 else "silence"
+        return Recorded(seconds, ended if request.silence_s else "max")
 
     async def hangup(self) -> None:
         """``HANGUP`` the call; a no-op once the call is over."""

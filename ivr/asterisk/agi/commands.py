@@ -73,6 +73,29 @@ def stream_file(file: str, escape_digits: str = "", offset: int | None = None) -
     return format_command("STREAM FILE", file, escape_digits, offset)
 
 
+def record_file(
+    file: str,
+    escape_digits: str,
+    timeout_ms: int,
+    *,
+    beep: bool = False,
+    silence_s: int = 0,
+    file_format: str = "wav",
+) -> str:
+    """``RECORD FILE file format digits timeout [offset] [BEEP] [s=silence]`` ->
+    ``200 result=<ascii digit|0|-1> (dtmf|timeout|hangup) endpos=<samples>``.
+
+    >>> record_file("/rec/1-n-1", "#", 120000, beep=True, silence_s=3)
+    'RECORD FILE /rec/1-n-1 wav # 120000 0 BEEP s=3'
+    """
+    extra: list[str | int] = ["BEEP"] if beep else []
+    if silence_s > 0:
+        extra.append(f"s={int(silence_s)}")
+    return format_command(
+        "RECORD FILE", file, file_format, escape_digits, int(timeout_ms), 0, *extra
+    )
+
+
 def wait_for_digit(timeout_ms: int) -> str:
     """``WAIT FOR DIGIT ms`` -> ``200 result=<ascii digit>``, ``0`` on timeout, ``-1`` error."""
     return format_command("WAIT FOR DIGIT", int(timeout_ms))
