@@ -249,6 +249,9 @@ class Settings:
     # where Asterisk writes callers' messages (record nodes) and the server reads them: one
     # path both see (a shared mount when Asterisk runs elsewhere); empty: next to the store
     recordings_dir: str = ""
+    # call recordings (a queue's `record:`, in its calls/) are removed once this many days
+    # old, by an hourly task, and their calls' `recording` cleared; 0: kept for ever
+    recordings_retention_days: int = 90
 
     @property
     def recordings(self) -> Path:
@@ -281,6 +284,8 @@ def load_settings(
     _check_boxes(settings.ami, str(path or "environment"))
     if settings.webhooks.url:
         settings.webhooks.signing_key()
+    if settings.recordings_retention_days < 0:
+        raise ConfigError("recordings_retention_days must be 0 (keep) or a number of days")
     problems = check_settings(settings.numbers)
     if problems:
         raise ConfigError(f"{path or 'environment'}: numbers: {'; '.join(problems)}")

@@ -525,6 +525,27 @@ schema = {
                         ["prompt", "dial"],
                         desc="Offer a callback instead of waiting.",
                     ),
+                    "record": obj(
+                        {
+                            "consent": {
+                                "$ref": "#/$defs/prompt",
+                                "description": "Said before joining, e.g. 'This call may be recorded; to refuse, press 9.'",
+                            },
+                            "refuse_key": {
+                                "type": "string",
+                                "pattern": "^[0-9*#]$",
+                                "description": "The key that refuses the recording (during the prompt or just after it).",
+                            },
+                            "wait_s": {
+                                "type": "number",
+                                "minimum": 0,
+                                "maximum": 10,
+                                "description": "How long to wait for the refuse key once the prompt has ended.",
+                            },
+                        },
+                        ["consent"],
+                        desc="Record the agent conversation (MixMonitor; recordings_dir/calls/) unless the caller refuses.",
+                    ),
                     "when_unavailable": target,
                     "when_timeout": target,
                 },

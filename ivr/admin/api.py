@@ -8,6 +8,7 @@ endpoint                                access   answer
 ``GET /metrics``                        open     Prometheus text exposition
 ``GET /api/calls``                      read     ``{"live": [...], "recent": [...]}``
 ``GET /api/calls/{call_id}/context``    read     a call's screen-pop (404 for none)
+``GET /api/calls/{call_id}/recording``  private  the agent leg's WAV (404 for none)
 ``GET /api/webhooks``                   read     outbox counts and events (``?status=``)
 ``POST /api/webhooks/{id}/resend``      write    a failed event due again
 ``GET /api/kpis``                       read     :func:`ivr.reporting.kpi.report` of a range
@@ -23,10 +24,11 @@ endpoint                                access   answer
 ``GET /``, static files                 open     the dashboard (``ivr/admin/static/``)
 ======================================  =======  ==========================================
 
-Access (:mod:`ivr.admin.guard`): *write* needs ``Authorization: Bearer <IVR_ADMIN_TOKEN>``;
-*read* needs it too unless ``admin.open_read`` is true; *open* never does. The guard also
-refuses foreign ``Host`` names (421), holds off an address after too many refused tokens (429)
-and adds the security headers to every answer. Every error is JSON ``{"error": "..."}``.
+Access (:mod:`ivr.admin.guard`): *write* and *private* need ``Authorization: Bearer
+<IVR_ADMIN_TOKEN>``; *read* needs it too unless ``admin.open_read`` is true; *open* never does.
+The guard also refuses foreign ``Host`` names (421), holds off an address after too many
+refused tokens (429) and adds the security headers to every answer. Every error is JSON
+``{"error": "..."}``.
 
 The handlers live by resource: :mod:`ivr.admin.records_api` (calls, KPIs, surveys),
 :mod:`ivr.admin.flows_api` (flows, graph, reload, schema, validation); this module has the
@@ -47,6 +49,7 @@ from ivr.admin.console import Console
 from ivr.admin.context_api import ContextEndpoint
 from ivr.admin.flows_api import FlowEndpoints
 from ivr.admin.guard import Clock, Handler, Level, check_host, check_token, guard
+from ivr.admin.recordings_api import RecordingEndpoint
 from ivr.admin.records_api import RecordEndpoints
 from ivr.admin.webhooks_api import WebhookEndpoints
 from ivr.config import AdminSettings
@@ -82,6 +85,7 @@ def make_admin_app(
     route("GET", "/metrics", status.metrics, "open")
     route("GET", "/api/calls", records.calls, "read")
     route("GET", "/api/calls/{call_id}/context", ContextEndpoint(console).context, "read")
+    route("GET", "/api/calls/{call_id}/recording", RecordingEndpoint(console).recording, "private")
     route("GET", "/api/kpis", records.kpis, "read")
     route("GET", "/api/queues", status.queues, "read")
     route("GET", "/api/nodes", records.nodes, "read")

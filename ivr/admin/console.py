@@ -81,6 +81,10 @@ class Console(Protocol):
     async def queue_state(self) -> list[dict[str, object]]:
         """Agent queues as AMI reports them (empty when AMI is off or down)."""
 
+    @property
+    def recordings_dir(self) -> str:
+        """The recordings directory (``""``: none, nothing recorded)."""
+
 
 class HealthBoard:
     """Each of :data:`COMPONENTS` by name, with the check its component reports through
@@ -114,9 +118,11 @@ class ServerConsole:
         live: LiveCalls,
         board: HealthBoard,
         queues: Callable[[], Awaitable[list[dict[str, object]]]],
+        recordings_dir: str = "",
     ) -> None:
         self._flows, self._store, self._metrics = flows, store, metrics
         self._live, self._board, self._queues = live, board, queues
+        self._recordings_dir = recordings_dir
 
     @property
     def flows(self) -> FlowRegistry:
@@ -141,6 +147,10 @@ class ServerConsole:
 
     async def queue_state(self) -> list[dict[str, object]]:
         return await self._queues()
+
+    @property
+    def recordings_dir(self) -> str:
+        return self._recordings_dir
 
 
 class LiveCalls:

@@ -1,8 +1,9 @@
 """Who may talk to the ops console, and the headers every answer carries.
 
 Access: each route has a level (:data:`Level`). *write* needs ``Authorization: Bearer
-<IVR_ADMIN_TOKEN>`` (403 when no token is configured); *read* needs it too unless
-``admin.open_read`` is true; *open* never does. A missing or wrong token is 401 with
+<IVR_ADMIN_TOKEN>`` (403 when no token is configured), and so does *private* (a read of the
+callers' own voices: recordings); *read* needs it too unless ``admin.open_read`` is true;
+*open* never does. A missing or wrong token is 401 with
 ``WWW-Authenticate: Bearer``.
 
 Hardening (see SECURITY.md): a request whose ``Host`` is not one of the console's names
@@ -35,7 +36,7 @@ from ivr.errors import ApiError, ConfigError
 
 log = logging.getLogger("ivr.admin")
 
-Level = Literal["open", "read", "write"]
+Level = Literal["open", "read", "private", "write"]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Clock = Callable[[], float]
 
@@ -229,7 +230,7 @@ async def check_token(request: web.Request, handler: Handler) -> web.StreamRespo
     if level == "open" or (level == "read" and settings.open_read):
         return await handler(request)
     if settings.token is None:
-        hint = "" if level == "write" else " (or admin.open_read: true for read-only access)"
+        hint = "" if level != "read" else " (or admin.open_read: true for read-only access)"
         raise ApiError(403, f"set IVR_ADMIN_TOKEN to use this endpoint{hint}")
     given = _bearer(request)
     if given is None:

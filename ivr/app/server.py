@@ -18,6 +18,7 @@ from ivr.admin.console import HealthBoard, LiveCalls, ServerConsole
 from ivr.admin.server import AdminServer
 from ivr.app.calls import Calls, Listener, Writes, agi_health
 from ivr.app.heartbeat import Heartbeat, default_node_id
+from ivr.app.retention import RecordingRetention
 from ivr.app.webhooks import Outbox, WebhookSender
 from ivr.asterisk.agi.server import AgiServer
 from ivr.asterisk.ami.boxes import AmiBoxes
@@ -128,9 +129,16 @@ class App:
             )
             await http.start()
             parts.push_async_callback(http.close)
-        admin = AdminServer(
-            ServerConsole(self.flows, store, self.metrics, self.live, board, queue_state), s.admin
+        recordings = str(s.recordings.resolve())  # absolute: Asterisk writes there too
+        if s.recordings_retention_days > 0:
+            days = s.recordings_retention_days
+            retention = RecordingRetention(store, recordings, days, self.clock)
+            retention.start()
+            parts.push_async_callback(retention.close)
+        console = ServerConsole(
+            self.flows, store, self.metrics, self.live, board, queue_state, recordings
         )
+        admin = AdminServer(console, s.admin)
         if s.admin.enabled:  # before FastAGI: a taken admin port stops start-up, no calls
             await admin.start()
             parts.push_async_callback(admin.close)
@@ -144,6 +152,7 @@ class App:
             outbound=outbound if boxes is not None else None,
             numbers=s.numbers,
             events=events,
+            recordings_dir=recordings,
         )
         calls = Calls(
             self.flows, self.live, store, outbound, services, listen, writes, self.clock, boxes

@@ -12,6 +12,9 @@ from typing import Any, Literal
 Outcome = Literal["self_service", "transferred", "abandoned", "error"]
 OUTCOMES: tuple[Outcome, ...] = ("self_service", "transferred", "abandoned", "error")
 MASK = "***"
+# agent-leg recordings (CallRecord.recording) are files in this subdirectory of the recordings
+# directory
+CALL_RECORDINGS = "calls"
 
 
 def mask_number(number: str) -> str:
@@ -38,7 +41,8 @@ class InputEvent:
 
     node: str
     # "dtmf" | "speech" | "no_input" | "no_match" | "confirm", or "callback_refused" /
-    # "survey_refused" with the reason as the value (ivr.flow.numbers.Refusal)
+    # "survey_refused" with the reason as the value (ivr.flow.numbers.Refusal), or
+    # "recording_refused" with the key pressed
     kind: str
     value: str  # already masked when the node is sensitive; numbers to call: mask_number
     at_s: float  # seconds since the call started
@@ -130,6 +134,8 @@ class CallRecord:
     survey: SurveyResult | None = None  # set once the post-call survey ran (or failed to)
     node: str = ""  # the ivr node that served it (the store fills it in)
     box: str = ""  # the Asterisk box that carried it (its systemname; "" with one box)
+    # the agent leg's recording (a queue's `record:`), relative to the recordings directory
+    recording: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -21,6 +21,7 @@ from ivr.flow.model_values import (
     CallbackOffer,
     NumberRules,
     PromptSpec,
+    RecordingConsent,
     SurveySpec,
 )
 from ivr.flow.node import Exit, Node, YamlPath
@@ -298,6 +299,7 @@ class QueueNode(Node):
     require_available: bool = False  # true: all agents busy also counts as unavailable
     callback: CallbackOffer | None = None
     survey: str | None = None  # survey (flow `surveys:`) after the agent hangs up
+    record: RecordingConsent | None = None  # record the agent leg, unless the caller refuses
 
     def exits(self) -> Iterator[Exit]:
         if self.callback is not None:
@@ -320,7 +322,8 @@ class QueueNode(Node):
 
     def prompts(self) -> list[PromptSpec]:
         announce = [self.announce] if self.announce is not None else []
-        return announce + ([self.callback.prompt] if self.callback is not None else [])
+        consent = [self.record.consent] if self.record is not None else []
+        return announce + consent + ([self.callback.prompt] if self.callback is not None else [])
 
 
 @dataclass(frozen=True)

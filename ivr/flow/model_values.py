@@ -1,6 +1,7 @@
 """Value types of the flow model that nodes and flows share: the reserved targets and built-in
 variable names, prompts (a :class:`PromptSpec` of :class:`Speech` and :class:`SayValue` parts),
-a queue's :class:`CallbackOffer`, a flow's :class:`NumberRules` and its surveys.
+a queue's :class:`CallbackOffer` and :class:`RecordingConsent`, a flow's :class:`NumberRules`
+and its surveys.
 
 Frozen dataclasses, no I/O. The node kinds and :class:`~ivr.flow.model.Flow` that hold them are
 in :mod:`ivr.flow.model`, the base of every node kind in :mod:`ivr.flow.node`.
@@ -81,6 +82,17 @@ class CallbackOffer:
     max_concurrent: int = 2  # callbacks of this offer in progress at once
     # where a refused number goes (None: an apology, then the queue as if no callback)
     refused: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordingConsent:
+    """In a queue: record the agent leg (``MixMonitor``) unless the caller refuses. The
+    consent prompt is said before ``Queue()``; the refuse key during it, or within
+    ``wait_s`` after it, means no recording."""
+
+    consent: PromptSpec  # e.g. "This call may be recorded; to refuse, press 9."
+    refuse_key: str = "9"
+    wait_s: float = 3.0  # how long to wait for the refuse key once the prompt ended
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from ivr.errors import ExpressionError, ExpressionSyntaxError, HoursSpecError
 from ivr.flow import model as m
 from ivr.flow.expr import compile_expression
 from ivr.flow.hours import parse_hours
-from ivr.flow.model_values import CallbackOffer
+from ivr.flow.model_values import CallbackOffer, RecordingConsent
 from ivr.flow.record_node import RecordNode
 from ivr.flow.source import Path
 from ivr.flow.split import SplitBranch
@@ -253,6 +253,13 @@ class NodeBuilder(ValueReader):
                     refused=str,
                 ),
             )
+        record = spec.get("record")
+        consent = None
+        if record is not None:
+            consent = RecordingConsent(
+                consent=self.prompt(record["consent"], (*path, "record", "consent")),
+                **given(record, refuse_key=str, wait_s=float),
+            )
         survey = body.get("survey")
         if survey is not None and survey not in (self.data.get("surveys") or {}):
             self.err(("nodes", nid, "survey"), f"no survey named '{survey}' in 'surveys:'")
@@ -270,6 +277,7 @@ class NodeBuilder(ValueReader):
             **given(spec, timeout_s=int, music=str, require_available=bool),
             callback=callback,
             survey=survey,
+            record=consent,
         )
 
     def _survey(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.SurveyNode:
@@ -299,7 +307,6 @@ class NodeBuilder(ValueReader):
                 max_tries=int,
             ),
         )
-
 
 
 def _hangup_outcome(value: Any) -> m.HangupOutcome:

@@ -117,6 +117,9 @@ class Services:
     on_node: Callable[[str, str, float], None] | None = None
     events: EventSink | None = None  # webhooks (agent.offered, survey.answered); None: off
     messages: MessageSink | None = None  # record nodes' messages; None: recorded, not kept
+    # Absolute directory of recordings, the same path for the server and Asterisk (agent legs
+    # in its calls/); "": nothing is recorded (a queue's `record:` is skipped).
+    recordings_dir: str = ""
 
 
 class CallContext(Protocol):

@@ -23,6 +23,7 @@ from ivr.errors import CallHangup
 from ivr.flow import model as m
 from ivr.flow.model_values import CallbackOffer, SurveySpec
 from ivr.flow.numbers import NUMBER, CallPolicy, Refusal, effective
+from ivr.runtime.call_recording import start_recording
 from ivr.runtime.context import BookedBy, CallContext, OutboundPort, QueuePort, QueueWatch
 from ivr.runtime.queue_speech import announce, apologise, ask_number, read_back
 from ivr.runtime.screenpop import offer_to_agent
@@ -108,6 +109,7 @@ async def run_queue(run: CallContext, node: m.QueueNode) -> str:
 async def _wait_in_queue(
     run: CallContext, node: m.QueueNode, state: QueueState | None, position: int, wait: float
 ) -> str:
+    await start_recording(run, node)  # consent asked before the wait is timed
     queues = run.services.queues
     watch = queues.watch(run.channel.info.uniqueid) if queues is not None else None
     started = run.services.clock()

@@ -61,6 +61,7 @@ COLUMNS = (
     "survey",
     "node",
     "box",
+    "recording",
 )
 _PLAIN_COLUMNS = tuple(  # stored as they are in the record
     c
@@ -111,6 +112,7 @@ def encode(record: CallRecord) -> Params:
             _json_or_none(record.survey),
             record.node,
             record.box,
+            record.recording,
         )
     )
 

@@ -157,7 +157,8 @@ def _replay_one(conn: Connection, entry: Entry) -> None:
     row (same id and start), and lands under a suffixed id when an earlier, finished call
     holds that id."""
     op, row = entry
-    if len(row) < len(COLUMNS):  # journaled before calls had a node (v6) or a box (v7)
+    # journaled before calls had a node (v6), a box (v7) or a recording (v8)
+    if len(row) < len(COLUMNS):
         row = (*row, *[""] * (len(COLUMNS) - len(row)))
     if op == "begin":
         conn.execute(INSERT + " ON CONFLICT(call_id) DO NOTHING", row)

@@ -21,6 +21,7 @@ from ivr.flow.model_values import (
     CallbackOffer,
     NumberRules,
     OutboundSurvey,
+    RecordingConsent,
     SurveyQuestion,
     SurveySpec,
 )
@@ -42,6 +43,7 @@ OTHER_OBJECTS: dict[type[Any], list[tuple[str, tuple[str, ...]]]] = {
     SplitBranch: [("split_node", ("split",))],
     m.Retry: [("", ("defaults", "no_input"))],
     CallbackOffer: [("queue_node", ("queue", "callback"))],
+    RecordingConsent: [("queue_node", ("queue", "record"))],
     SurveySpec: [("survey", ())],
     SurveyQuestion: [("survey", ("questions",))],
     OutboundSurvey: [("survey", ("outbound",))],
