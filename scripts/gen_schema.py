@@ -572,7 +572,10 @@ schema = {
             obj(
                 {
                     "prompt": {"$ref": "#/$defs/prompt"},
-                    "beep": {"type": "boolean", "description": "Beep before recording (default true)."},
+                    "beep": {
+                        "type": "boolean",
+                        "description": "Beep before recording (default true).",
+                    },
                     "max_s": {
                         "type": "integer",
                         "minimum": 1,

@@ -11,6 +11,9 @@ endpoint                                access   answer
 ``GET /api/calls/{call_id}/recording``  private  the agent leg's WAV (404 for none)
 ``GET /api/webhooks``                   read     outbox counts and events (``?status=``)
 ``POST /api/webhooks/{id}/resend``      write    a failed event due again
+``GET /api/messages``                   read     left messages, newest first, callers masked
+``GET /api/messages/{id}/audio``        private  a message's WAV (404 for none)
+``POST /api/messages/{id}/heard``       write    mark a message heard
 ``GET /api/kpis``                       read     :func:`ivr.reporting.kpi.report` of a range
 ``GET /api/queues``                     read     ``{"ami": status, "queues": [...]}``
 ``GET /api/flows``                      read     flows, versions, errors, last reload
@@ -49,6 +52,7 @@ from ivr.admin.console import Console
 from ivr.admin.context_api import ContextEndpoint
 from ivr.admin.flows_api import FlowEndpoints
 from ivr.admin.guard import Clock, Handler, Level, check_host, check_token, guard
+from ivr.admin.messages_api import MessageEndpoints
 from ivr.admin.recordings_api import RecordingEndpoint
 from ivr.admin.records_api import RecordEndpoints
 from ivr.admin.webhooks_api import WebhookEndpoints
@@ -100,6 +104,10 @@ def make_admin_app(
     webhooks = WebhookEndpoints(console)
     route("GET", "/api/webhooks", webhooks.webhooks, "read")
     route("POST", "/api/webhooks/{id}/resend", webhooks.resend, "write")
+    messages = MessageEndpoints(console)
+    route("GET", "/api/messages", messages.messages, "read")
+    route("GET", "/api/messages/{id}/audio", messages.audio, "private")
+    route("POST", "/api/messages/{id}/heard", messages.heard, "write")
     route("GET", "/{path:(?!api/).*}", status.static, "open")  # last: other GET paths
     return app
 

@@ -18,6 +18,7 @@ from ivr.admin.console import HealthBoard, LiveCalls, ServerConsole
 from ivr.admin.server import AdminServer
 from ivr.app.calls import Calls, Listener, Writes, agi_health
 from ivr.app.heartbeat import Heartbeat, default_node_id
+from ivr.app.messages import MessageKeeper
 from ivr.app.retention import RecordingRetention
 from ivr.app.webhooks import Outbox, WebhookSender
 from ivr.asterisk.agi.server import AgiServer
@@ -34,8 +35,10 @@ from ivr.outbound.dialer import Dialer
 from ivr.outbound.jobs import Outbound
 from ivr.prompts.tts import Pyttsx3Engine, build_prompts
 from ivr.runtime.interpreter import Services
+from ivr.speech.base import SpeechEngine
 from ivr.speech.service import SpeechService
 from ivr.store.database import is_postgres
+from ivr.store.messages import MessageStore
 from ivr.store.records import RecordStore
 from ivr.store.webhooks import WebhookStore
 
@@ -81,9 +84,11 @@ class App:
             log.warning("no flows loaded from %s", Path(s.flows_dir).resolve())
         listen: Listener | None = None  # no speech: menus take keys only
         hearable: frozenset[str] = frozenset()
+        engines: dict[str, SpeechEngine] = {}  # recognisers: speech menus, messages' transcripts
         if any(speech_languages(f) for f in self.library.flows.values()):
             speech = await self.start_speech(parts)
             listen, hearable = speech.listen, frozenset(speech.engines)
+            engines = speech.engines
             board.report_by("audiosocket", speech.audiosocket_health)
             board.report_by("recogniser", speech.recogniser_health)
         else:
@@ -99,6 +104,11 @@ class App:
         )
         parts.push_async_callback(store.close)
         events = await self.start_webhooks(parts, store)
+        messages = MessageKeeper(
+            MessageStore(store), s.recordings, self.clock, events, lambda: engines
+        )
+        messages.start()
+        parts.push_async_callback(messages.close)  # stored before the store closes
         writes = Writes(store, events)
         parts.push_async_callback(writes.drain)  # before the store closes
         board.report_by("store", store.health)
@@ -152,6 +162,7 @@ class App:
             outbound=outbound if boxes is not None else None,
             numbers=s.numbers,
             events=events,
+            messages=messages,
             recordings_dir=recordings,
         )
         calls = Calls(

@@ -14,7 +14,9 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["LeftMessage", "MessageSink", "message_name"]
+__all__ = ["MESSAGES_SUBDIR", "LeftMessage", "MessageSink", "message_name"]
+
+MESSAGES_SUBDIR = "messages"  # left messages, under the recordings directory
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 

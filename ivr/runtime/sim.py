@@ -172,7 +172,7 @@ class ScriptedChannel:
             raise SimulationInputError(
                 f"'{tok}': this prompt takes keys only (speech input is not available yet)"
             )
-        if tok in DIAL_RESULTS or _hold_key(tok):
+        if tok in DIAL_RESULTS or _hold_key(tok) or _talk_seconds(tok) is not None:
             raise SimulationInputError(f"'{tok}' given while the flow waits for a key")
         self._queue.popleft()
         self._advance(0.5)

@@ -38,7 +38,7 @@ async def test_nobody_logged_in_goes_to_agents_busy(lab: Lab, records: Records) 
         result = await dial(lab, spec("200", "10", first_digit_after_s=3.0, digit_gap_s=4.0))
     assert result.ok, result
     record = await records.one()
-    assert record.path == [*BANK_AGENT_PATH, "agents_busy", "goodbye"]
+    assert record.path == [*BANK_AGENT_PATH, "agents_busy", "offer_message", "goodbye"]
     assert record.queue is not None and record.queue.result == "no_agents"
     assert record.outcome == "abandoned"  # asked for a person, got none
 

@@ -63,12 +63,20 @@ def simulate(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, object
         ("1,1,99999999#,1", OPEN, ["fetch_balance", "lookup_failed", "agent"], "transferred"),
         ("1,2,answer", OPEN, ["main", "lost_card", "agent"], "transferred"),
         # no agent: the queue times out; a caller who wanted a person was not self-served
-        ("1,2,busy", OPEN, ["agent", "agents_busy", "goodbye"], "abandoned"),
+        ("1,2,busy,wait", OPEN, ["agents_busy", "offer_message", "goodbye"], "abandoned"),
         ("1,3,1", OPEN, ["offer", "offer_accepted", "agent"], "transferred"),
         ("1,3,9,0", OPEN, ["offer", "main", "agent"], "transferred"),
         ("2,0", OPEN, ["opening_hours", "main", "agent"], "transferred"),
-        ("wait,wait", EVENING, ["opening_hours", "closed", "goodbye"], "self_service"),
-        ("1", HOLIDAY, ["opening_hours", "holiday", "goodbye"], "self_service"),
+        ("wait,wait,wait", EVENING, ["closed", "offer_message", "goodbye"], "self_service"),
+        # closed: a message instead (1 keeps it)
+        (
+            "1,1,talk:6,#,1",
+            EVENING,
+            ["offer_message", "leave_message", "message_left", "goodbye"],
+            "self_service",
+        ),
+        ("1,1,talk:6,#,3", EVENING, ["offer_message", "leave_message", "goodbye"], "self_service"),
+        ("1,wait", HOLIDAY, ["holiday", "offer_message", "goodbye"], "self_service"),
         ("1,5,5,5", OPEN, ["main", "agent"], "transferred"),
         ("1", OPEN, ["opening_hours", "main"], "abandoned"),
     ],

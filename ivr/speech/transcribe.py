@@ -1,0 +1,60 @@
+"""Transcribe a whole recording (a caller's message) with a loaded engine, free-form: no
+menu grammar, the engine's own language model. Blocking and slow (seconds): run it in a
+worker thread, never on a call's path.
+
+Vosk decodes with its model as loaded for menus; pocketsphinx gets one decoder of its own
+with the wheel's US English language model (the menus' decoders have none), made on first
+use and shared under a lock.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+from ivr.errors import SpeechError
+from ivr.speech.audio import MODEL_RATE_HZ, read_wav, resample
+from ivr.speech.base import SpeechEngine
+
+__all__ = ["transcribe"]
+
+_sphinx_lock = threading.Lock()
+_sphinx: dict[str | None, Any] = {}  # acoustic model -> a decoder with a language model
+
+
+def transcribe(engine: SpeechEngine, path: str | Path) -> str:
+    """The words said in the WAV at ``path`` (``""`` for none); :class:`SpeechError` when
+    the file cannot be read or the engine cannot transcribe."""
+    pcm = read_wav(path)
+    inner: Any = getattr(engine, "engine", engine)  # a metrics wrapper holds the engine
+    if inner.name == "vosk":
+        import vosk
+
+        recognizer = vosk.KaldiRecognizer(inner.model, pcm.rate_hz)
+        recognizer.AcceptWaveform(pcm.data)
+        return str(json.loads(recognizer.FinalResult()).get("text", "")).strip()
+    if inner.name == "pocketsphinx":
+        data = pcm.data
+        if pcm.rate_hz != MODEL_RATE_HZ:
+            data = resample(data, pcm.rate_hz, MODEL_RATE_HZ)
+        with _sphinx_lock:
+            if inner.hmm not in _sphinx:
+                _sphinx[inner.hmm] = _sphinx_decoder(inner.hmm)
+            decoder = _sphinx[inner.hmm]
+            decoder.start_utt()
+            decoder.process_raw(data, full_utt=True)
+            decoder.end_utt()
+            hyp = decoder.hyp()
+        return "" if hyp is None else str(hyp.hypstr).strip()
+    raise SpeechError(f"the {inner.name} engine cannot transcribe recordings")
+
+
+def _sphinx_decoder(hmm: str | None) -> Any:
+    from pocketsphinx import Decoder
+
+    options: dict[str, Any] = {"samprate": MODEL_RATE_HZ, "loglevel": "FATAL"}
+    if hmm is not None:
+        options["hmm"] = hmm
+    return Decoder(**options)
