@@ -2,8 +2,9 @@
 
 The tree is built with debootstrap, cached as a zstd tarball outside git (a second ``up``
 unpacks it in seconds) and gets ``prompts/`` bind-mounted read-only at
-``/usr/share/asterisk/sounds/ivr``. The configuration goes in with :mod:`ivr.lab.credentials`;
-Asterisk runs in it with :mod:`ivr.lab.asterisk_process`.
+``/usr/share/asterisk/sounds/ivr``, and the lab's recordings directory read-write at its own
+absolute path (what Asterisk records there, the server reads). The configuration goes in
+with :mod:`ivr.lab.credentials`; Asterisk runs in it with :mod:`ivr.lab.asterisk_process`.
 """
 
 from __future__ import annotations
@@ -107,7 +108,8 @@ def is_mounted(point: Path) -> bool:
 
 
 def mount_all(paths: LabPaths) -> None:
-    """Mount /proc, /dev/pts and this checkout's prompts/ (read-only) in the tree."""
+    """Mount /proc, /dev/pts, this checkout's prompts/ (read-only) and its recordings
+    directory (read-write, at the same path) in the tree."""
     root = paths.root
     paths.prompts.mkdir(exist_ok=True)
     if not is_mounted(root / "proc"):
@@ -133,6 +135,13 @@ def mount_all(paths: LabPaths) -> None:
         sounds.mkdir(parents=True, exist_ok=True)
         run(["mount", "--bind", str(paths.prompts), str(sounds)])
         run(["mount", "-o", "remount,bind,ro", str(sounds)])
+    recordings = paths.mountpoints[0]
+    if is_mounted(recordings) and not _same_dir(recordings, paths.recordings):
+        _unmount(recordings)  # another checkout's (as for prompts/ above)
+    if not is_mounted(recordings):
+        paths.recordings.mkdir(parents=True, exist_ok=True)
+        recordings.mkdir(parents=True, exist_ok=True)
+        run(["mount", "--bind", str(paths.recordings.resolve()), str(recordings)])
 
 
 def _same_dir(a: Path, b: Path) -> bool:

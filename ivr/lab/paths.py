@@ -42,6 +42,13 @@ class LabPaths:
         return self.repo / "prompts"
 
     @property
+    def recordings(self) -> Path:
+        """Where Asterisk writes recordings (call legs, messages) for ``ivr serve`` to read:
+        bind-mounted read-write in the tree at the same absolute path, so a path the server
+        hands to ``MixMonitor`` or ``RECORD FILE`` names the same file on both sides."""
+        return self.state / "recordings"
+
+    @property
     def tarball(self) -> Path:
         key = hashlib.sha256(" ".join((SUITE, *PACKAGES)).encode()).hexdigest()[:10]
         return self.cache / f"asterisk-{SUITE}-{key}.tar.zst"
@@ -49,4 +56,5 @@ class LabPaths:
     @property
     def mountpoints(self) -> tuple[Path, ...]:
         """Innermost first: the unmount order."""
-        return (self.root / SOUNDS_SUBDIR, self.root / "dev/pts", self.root / "proc")
+        inside = self.root / self.recordings.resolve().relative_to("/")
+        return (inside, self.root / SOUNDS_SUBDIR, self.root / "dev/pts", self.root / "proc")
