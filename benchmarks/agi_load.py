@@ -177,9 +177,9 @@ def percentile(values: Sequence[float], q: float) -> float:
 def always_open_bank(flows: Path) -> None:
     """Copy bank.yaml with its hours opened 00:00-24:00 every day (wall-clock independent)."""
     text = (ROOT / "flows" / "bank.yaml").read_text(encoding="utf-8")
-    start, end = text.index("      open:\n"), text.index("      holidays:")
+    # the whole week open and no holiday calendar: from "open:" up to the branches
+    start, end = text.index("      open:\n"), text.index("      when_open:")
     text = text[:start] + '      open: {mon-sun: "00:00-24:00"}\n' + text[end:]
-    text = text.replace("      holidays:", "      holidays: []\n      # was:", 1)
     (flows / "bank.yaml").write_text(text, encoding="utf-8")
 
 
@@ -464,24 +464,22 @@ class Figures:
         return (self.held_kb - self.idle_kb) / self.held if self.held else float("nan")
 
 
-def check_calls(stats: CallStats, reference: list[str]) -> dict[str, str]:
-    """Client-side failures: errors, timeouts, not closed by the server, other commands."""
+def check_calls(stats: CallStats, reference: list[str], ref_id: str) -> dict[str, str]:
+    """Client-side failures: errors, timeouts, not closed by the server, other commands (a
+    call's own id, e.g. in its screen-pop variables, read as the reference call's)."""
     bad = dict(stats.errors)
     for call_id, res in stats.results.items():
+        commands = [c.replace(call_id, ref_id) for c in res.commands]
         if res.timed_out:
             bad[call_id] = f"timed out after {len(res.commands)} commands"
         elif not res.closed_by_server:
             bad[call_id] = "connection not closed by the server"
-        elif res.commands != reference:
+        elif commands != reference:
             at = next(
-                (
-                    i
-                    for i, (a, b) in enumerate(zip(res.commands, reference, strict=False))
-                    if a != b
-                ),
-                min(len(res.commands), len(reference)),
+                (i for i, (a, b) in enumerate(zip(commands, reference, strict=False)) if a != b),
+                min(len(commands), len(reference)),
             )
-            got = res.commands[at] if at < len(res.commands) else "<end>"
+            got = commands[at] if at < len(commands) else "<end>"
             bad[call_id] = f"command #{at} is {got!r}, expected " + (
                 repr(reference[at]) if at < len(reference) else "<end>"
             )
@@ -597,11 +595,13 @@ async def throughput_round(
     return run
 
 
-async def finish(server: Server, fig: Figures, stats: CallStats, reference: list[str]) -> None:
+async def finish(
+    server: Server, fig: Figures, stats: CallStats, reference: list[str], ref_id: str
+) -> None:
     fig.hwm_kb = proc_status_kb(server.proc.pid, "VmHWM")
     await asyncio.sleep(0.5)
     fig.end_kb = proc_status_kb(server.proc.pid, "VmRSS")
-    fig.failures.update(check_calls(stats, reference))
+    fig.failures.update(check_calls(stats, reference, ref_id))
 
 
 async def reference_call(server: Server, plan: Plan) -> tuple[str, list[str]]:
@@ -635,7 +635,7 @@ async def bench_both(work: Path, base_url: str, plan: Plan) -> tuple[Figures, Fi
                 got = await throughput_round(server, plan, fig, stats[fig.name], number)
                 ids += got if fig is ours else []
         for server, fig in zip(servers, (ours, bare), strict=True):
-            await finish(server, fig, stats[fig.name], reference)
+            await finish(server, fig, stats[fig.name], reference, ref_id)
     finally:
         codes = [server.stop() for server in servers]
     if codes and codes[0] != 0:
