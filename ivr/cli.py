@@ -191,7 +191,11 @@ def _simulate(args: argparse.Namespace) -> int:
         http = _real_http(args.config)
     from ivr.engines.http import extract
 
-    services = Services(http=http, flows=lib.flows, clock=clock, extract=extract)
+    # a queue's record: asks for consent and shows the MixMonitor it would start (no file)
+    recordings = "/simulated/recordings"
+    services = Services(
+        http=http, flows=lib.flows, clock=clock, extract=extract, recordings_dir=recordings
+    )
     record = asyncio.run(_run_simulation(CallRun(flow, channel, services), http))
     if args.json:
         print(json.dumps(record.to_dict(), indent=2, ensure_ascii=False))
