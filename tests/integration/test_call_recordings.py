@@ -13,13 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import ClientSession
 from aiohttp.test_utils import TestClient, TestServer
 
 from ivr.admin.api import make_admin_app
 from ivr.admin.console import Health, LiveCall
 from ivr.app.retention import RecordingRetention, Swept
+from ivr.app.server import App
 from ivr.call.record import CallRecord
-from ivr.config import AdminSettings, Secret
+from ivr.config import AdminSettings, AgiSettings, Secret, Settings, StoreSettings
 from ivr.flow.registry import FlowRegistry
 from ivr.metrics import Metrics
 from ivr.store.records import RecordStore
@@ -113,6 +115,46 @@ async def test_retention_runs_in_the_background_and_logs_each_round(
         await retention.close()
     assert not old.exists()
     assert "recording retention (30 days): 1 files removed, 1 calls cleared" in caplog.text
+
+
+async def test_the_server_sweeps_at_start_up_and_serves_from_its_recordings_dir(
+    tmp_path: Path,
+) -> None:
+    recordings = tmp_path / "recordings"
+    old = wav(recordings, "calls/old.wav", NOW - 40 * DAY)
+    kept = wav(recordings, "calls/kept.wav", NOW - DAY, AUDIO)
+    db = tmp_path / "calls.sqlite3"
+    async with await RecordStore.open(db) as store:
+        await store.finish(call("old", NOW - 40 * DAY, "calls/old.wav"))
+        await store.finish(call("kept", NOW - DAY, "calls/kept.wav"))
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    settings = Settings(
+        flows_dir=str(flows),
+        prompts_dir=str(tmp_path / "prompts"),
+        agi=AgiSettings(port=0),
+        store=StoreSettings(path=str(db)),
+        admin=AdminSettings(port=0, token=Secret(TOKEN.encode())),
+        recordings_dir=str(recordings),
+        recordings_retention_days=30,
+    )
+    app = App(settings)
+    app.clock = lambda: NOW
+    server = await app.start()
+    try:
+        for _ in range(100):
+            if not old.exists():
+                break
+            await asyncio.sleep(0.02)
+        assert not old.exists() and kept.exists()
+        base = f"http://127.0.0.1:{server.admin.port}"
+        async with (
+            ClientSession() as http,
+            http.get(f"{base}/api/calls/kept/recording", headers=AUTH) as response,
+        ):
+            assert response.status == 200 and await response.read() == AUDIO
+    finally:
+        await server.close()
 
 
 # --- the API ------------------------------------------------------------------------------
