@@ -55,6 +55,7 @@ CSP = "; ".join(
         "style-src 'self'",
         "img-src 'self' data:",
         "connect-src 'self'",
+        "media-src blob:",  # a message's WAV, fetched with the token, played from a blob
         "form-action 'self'",
         "base-uri 'none'",
         "frame-ancestors 'none'",

@@ -2,7 +2,7 @@
 
 ``make_app()`` serves ``ivr/admin/static/`` at ``/`` and the endpoints the page reads:
 ``/api/kpis``, ``/api/calls``, ``/api/queues``, ``/api/nodes``, ``/api/webhooks``,
-``/api/flows`` (the real
+``/api/messages``, ``/api/flows`` (the real
 ``flows/`` directory), ``/api/flows/{name}/graph.svg`` (the real
 :func:`ivr.flow.graph.flow_svg`), ``/api/surveys``, ``/api/validate`` (the real flow loader)
 and ``/api/schema``. The seeded figures live in a
@@ -321,6 +321,9 @@ class Seed:
     webhooks: dict[str, Any] = field(  # GET /api/webhooks?status=failed: nothing failed
         default_factory=lambda: {"counts": {"pending": 0, "sent": 12, "failed": 0}, "events": []}
     )
+    messages: dict[str, Any] = field(  # GET /api/messages: none left
+        default_factory=lambda: {"unheard": 0, "messages": []}
+    )
     token: str | None = None  # when set, /api/* wants "Authorization: Bearer <token>"
     failing: set[str] = field(default_factory=set)  # API paths that answer 500
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # method, path, auth
@@ -378,6 +381,9 @@ def make_app(seed: Seed) -> web.Application:
 
     async def webhook_list(request: web.Request) -> web.Response:
         return web.json_response(seed.webhooks)
+
+    async def message_list(request: web.Request) -> web.Response:
+        return web.json_response(seed.messages)
 
     async def flows(request: web.Request) -> web.Response:
         return web.json_response(
@@ -449,6 +455,7 @@ def make_app(seed: Seed) -> web.Application:
     app.router.add_get("/api/queues", queues)
     app.router.add_get("/api/nodes", node_list)
     app.router.add_get("/api/webhooks", webhook_list)
+    app.router.add_get("/api/messages", message_list)
     app.router.add_get("/api/flows", flows)
     app.router.add_get("/api/flows/{name}/graph.svg", graph)
     app.router.add_get("/api/surveys", survey_list)

@@ -6,6 +6,7 @@ import { ApiError, getJSON, getText, request } from "./api.js";
 import {
   NA, clock, count, el, fillRows, isoDay, percent, seconds, toDate, when,
 } from "./format.js";
+import { loadMessages } from "./messages.js";
 import { loadNodes } from "./nodes.js";
 import { loadWebhooks } from "./webhooks.js";
 
@@ -591,6 +592,7 @@ function start() {
   every(SLOW_MS, "kpis", loadKpis);
   every(SLOW_MS, "surveys", loadSurveys);
   every(SLOW_MS, "flows", loadFlows);
+  every(SLOW_MS, "messages", loadMessages);
 }
 
 start();
