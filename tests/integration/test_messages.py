@@ -231,3 +231,22 @@ async def test_marking_heard_needs_the_token(
     body = await (await client.get("/api/messages?unheard=1")).json()
     assert body["unheard"] == 4 and ids["c1"] not in [m["id"] for m in body["messages"]]
     assert (await client.post("/api/messages/99999/heard", headers=AUTH)).status == 404
+
+
+def test_pocketsphinx_transcribes_a_message_free_form(tmp_path: Path) -> None:
+    """No grammar: whatever was said comes out as words (espeak through the telephone band
+    is hard for its US English model, so only that there are words), silence as none."""
+    from support.speech_audio import have_espeak, silence, speech
+    from support.speech_audio import write_wav as write_pcm
+
+    from ivr.speech.engines import make_engine
+    from ivr.speech.transcribe import transcribe
+
+    if not have_espeak():
+        pytest.skip("espeak-ng is not installed")
+    engine = make_engine("pocketsphinx")
+    said, quiet = tmp_path / "said.wav", tmp_path / "quiet.wav"
+    write_pcm(str(said), speech("please call me back tomorrow morning"))
+    write_pcm(str(quiet), silence(2.0))
+    assert transcribe(engine, said).split()
+    assert transcribe(engine, quiet) == ""

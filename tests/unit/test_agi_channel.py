@@ -12,7 +12,7 @@ from support.sound_files import write_wav
 from ivr.asterisk.agi.channel import AgiChannel
 from ivr.asterisk.agi.protocol import Reply, parse_reply_line
 from ivr.asterisk.agi.sounds import SoundLengths
-from ivr.call.channel import CallInfo, Channel, Prompt
+from ivr.call.channel import CallInfo, Channel, Prompt, RecordRequest
 from ivr.errors import AgiCommandInvalid, AgiCommandTimeout, AgiError, AgiUsageError, CallHangup
 
 USAGE_520 = Reply(520, "", " Usage: STREAM FILE <file> <escape digits>", None, "520-...")
@@ -260,3 +260,27 @@ async def test_logs_carry_the_uniqueid(caplog: pytest.LogCaptureFixture) -> None
     assert all(getattr(r, "uniqueid", None) == "1718000000.42" for r in caplog.records)
     # printed once, by the log format ("[%(uniqueid)s]"), not repeated in the message
     assert not any("[1718000000.42]" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("reply", "ended", "key", "seconds"),
+    [
+        ("200 result=35 (dtmf) endpos=52000", "key", "#", 6.5),
+        # silence: result is what ast_waitfor had left (ms), not a key (seen on Asterisk 22)
+        ("200 result=110977 (timeout) endpos=51840", "silence", "", 6.48),
+        ("200 result=0 (timeout) endpos=960000", "max", "", 120.0),
+    ],
+)
+async def test_record_reads_how_the_message_ended(
+    reply: str, ended: str, key: str, seconds: float
+) -> None:
+    channel, sender = make(reply)
+    got = await channel.record(RecordRequest("/rec/c-n-1", "#", 120.0, 3, True))
+    assert (got.ended, got.key, got.duration_s) == (ended, key, seconds)
+    assert sender.sent == [("RECORD FILE /rec/c-n-1 wav # 120000 0 BEEP s=3", 123.0)]
+
+
+async def test_record_hung_up_raises_call_hangup() -> None:
+    channel, _ = make("200 result=-1 (hangup) endpos=8000", CallHangup("gone"))
+    with pytest.raises(CallHangup):
+        await channel.record(RecordRequest("/rec/c-n-1"))

@@ -342,7 +342,7 @@ class AgiChannel:
             raise AgiError(f"RECORD FILE failed: {readable(reply.raw)}")
         if reply.data in ("writefile", "randomerror", "waitfor"):
             raise AgiError(f"RECORD FILE failed ({reply.data}): can Asterisk write there?")
-        if code > 0:
+        if reply.data == "dtmf":  # else result is junk: what ast_waitfor had left, in ms
             return Recorded(seconds, "key", _digit(code))
         ended = "max" if seconds >= request.max_s - 0.5 else "silence"
         return Recorded(seconds, ended if request.silence_s else "max")
