@@ -217,3 +217,20 @@ def test_ivr_stop_grace_outlasts_the_shutdown_grace(compose: dict[str, Any]) -> 
 
     grace = compose["services"]["ivr"]["stop_grace_period"]
     assert grace.endswith("s") and float(grace[:-1]) > AgiSettings().shutdown_grace_s
+
+
+@pytest.mark.parametrize(
+    ("writer", "readers"), [("asterisk", ["ivr"]), ("cluster-asterisk", ["ivr-1", "ivr-2"])]
+)
+def test_asterisk_writes_recordings_where_the_server_reads_them(
+    compose: dict[str, Any], writer: str, readers: list[str]
+) -> None:
+    """Messages (RECORD FILE) and call recordings (MixMonitor) are paths the server hands
+    Asterisk: one volume at one path in both, and the server's recordings_dir is that path."""
+    services = compose["services"]
+    mounts = {m.split(":")[0]: m.split(":")[1] for m in services[writer]["volumes"]}
+    for reader in readers:
+        path = services[reader]["environment"]["IVR_RECORDINGS_DIR"]
+        theirs = {m.split(":")[0]: m.split(":")[1] for m in services[reader]["volumes"]}
+        shared = [v for v, at in theirs.items() if at == path and mounts.get(v) == path]
+        assert shared, f"{reader}: {path} is not a volume {writer} mounts at the same path"
