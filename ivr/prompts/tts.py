@@ -30,6 +30,7 @@ from ivr.flow.sayas import clip_file, rules_for
 
 TARGET_RATE_HZ = 8000  # what Asterisk plays to a telephone without transcoding
 # espeak-ng voice ids by flow language; others are matched by the voice's language list.
+FALLBACK_DIR = "fallback"  # the dialplan's apology per language (asterisk-conf/extensions.conf)
 VOICES = {"en": "gmw/en-us", "zh": "sit/cmn", "cmn": "sit/cmn", "ko": "roa/ko"}
 
 
@@ -191,8 +192,12 @@ def wanted_prompts(flows: Iterable[Flow]) -> dict[str, tuple[str, str]]:
                         out[tts_file(part.value, part.language)] = (part.value, part.language)
     for language in sorted(languages):
         rules = rules_for(language)
-        for word in sorted(rules.clips) if rules is not None else ():
+        if rules is None:
+            continue
+        for word in sorted(rules.clips):
             out[clip_file(word, language)] = (word, language)
+        # under a name the dialplan can build from CHANNEL(language)
+        out[f"{FALLBACK_DIR}/{language}"] = (rules.fallback, language)
     return out
 
 

@@ -92,6 +92,7 @@ class CallRun:
         self.menus: list[str] = []  # menu history, for "back"
         self.served = False
         self.agent_reached = False  # an agent answered: the call counts as transferred
+        self._told_language = ""  # the CHANNEL(language) Asterisk has
         self.node: m.FlowNode | None = None
         self.log = CallLog(log, info.uniqueid, self.redact)  # no sensitive value in a line
 
@@ -105,7 +106,7 @@ class CallRun:
         outcome: Outcome = "error"
         try:
             await self.channel.answer()
-            await set_language(self.channel, self.vars["language"])  # Asterisk's own sounds
+            await self._tell_language()
             await self._walk(start or self.flow.start)
         except _Stop as stop:
             outcome = stop.outcome
@@ -160,11 +161,21 @@ class CallRun:
                 self.services.checkpoint(self.record, self.resume_point(node.id))
             if idle_steps > MAX_STEPS_WITHOUT_INPUT:
                 raise IvrError(f"{idle_steps} steps without waiting for the caller: a loop")
+            if self.vars.get("language", "") != self._told_language:  # a menu changed it
+                await self._tell_language()
             flow, started = self.flow.name, time.monotonic()
             try:
                 target = await self._step(node)
             finally:
                 self._node_done(flow, node, time.monotonic() - started)
+
+    async def _tell_language(self) -> None:
+        """``CHANNEL(language)`` follows the call's language, so Asterisk's own sounds and the
+        dialplan's fallback (its apology) speak it too."""
+        language = self.vars.get("language", "")
+        if language:
+            await set_language(self.channel, language)
+        self._told_language = language
 
     def _node_done(self, flow: str, node: m.FlowNode, seconds: float) -> None:
         if self.services.on_node is None:

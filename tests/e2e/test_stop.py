@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from helpers import Records, dial, spec, wait_until_idle
-from serve import IvrServe
+from serve import ROOT, IvrServe
 
 from ivr.lab import Lab
 from ivr.store.queries import RECOVERED_ERROR
@@ -72,7 +72,7 @@ async def test_a_server_killed_mid_menu_sends_the_caller_to_the_fallback(
     warning = await fell_back(lab, messages, queue_log, "main")
     # a dead server set nothing: the dialplan sent the call back to resume it, found nobody
     # listening (FAILURE), and took the fallback
-    log = lab.log_path().read_text(errors="replace")[messages:]
+    log = lab.log_path().read_bytes()[messages:].decode(errors="replace")
     assert "IVR flow main cut off mid-call, resuming it (try 1 of 2)" in log
     assert re.search(r"AGISTATUS=FAILURE IVR_RESULT=(?![a-z_])", warning), warning
     result = await call
@@ -125,3 +125,27 @@ async def test_a_full_server_sends_the_extra_caller_to_the_fallback(
     assert (await first).ok
     [record] = await Records(server).all()
     assert (record.flow, record.outcome) == ("main", "self_service")
+
+
+async def test_a_mandarin_caller_cut_off_hears_the_apology_in_mandarin(
+    lab: Lab, server_factory: list[IvrServe], tmp_path: Path
+) -> None:
+    """The server keeps CHANNEL(language) on the caller's choice, so when it dies the
+    dialplan's fallback apologises from prompts/fallback/zh (rendered at start-up), not in
+    English."""
+    server = start(server_factory, tmp_path / "zh")
+    assert (ROOT / "prompts" / "fallback" / "zh.wav").is_file()
+    messages, queue_log = lab.log_size("messages.log"), lab.log_size("queue_log")
+    log_from = server.log_size()
+    call = asyncio.create_task(dial(lab, spec("200", "2", first_digit_after_s=3.0, hold_s=60)))
+    await asyncio.to_thread(
+        server.wait_for_log, "CHANNEL(language) zh", since=log_from, timeout_s=20
+    )
+    await asyncio.sleep(1.0)  # in the next menu, in Mandarin
+    server.kill()
+    await fell_back(lab, messages, queue_log, "bank")
+    played = lab.log_path().read_bytes()[messages:].decode(errors="replace")
+    assert "'ivr/fallback/zh." in played, played[-3000:]
+    assert "im-sorry" not in played
+    result = await call
+    assert result.ok, result

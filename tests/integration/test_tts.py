@@ -48,11 +48,14 @@ def test_wanted_prompts_are_the_static_texts_and_each_languages_clips() -> None:
     }
     assert tts_file("Welcome to Example Bank.", "en") in wanted
     clips = {k: v for k, v in wanted.items() if k.startswith("say/")}
-    assert len(clips) == len(wanted) - TEXTS
+    apologies = {k: v for k, v in wanted.items() if k.startswith("fallback/")}
+    assert len(clips) + len(apologies) == len(wanted) - TEXTS
     for language in ("en", "zh"):  # the flow's languages: each has rules
         rules = rules_for(language)
         assert rules is not None
         assert {clip_file(w, language): (w, language) for w in rules.clips}.items() <= clips.items()
+        # the dialplan's fallback apology, under a name built from CHANNEL(language)
+        assert apologies[f"fallback/{language}"] == (rules.fallback, language)
     assert clip_file("两", "zh") in wanted and clip_file("dollars", "en") in wanted
 
 

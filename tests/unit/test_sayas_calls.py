@@ -45,7 +45,26 @@ async def test_a_mandarin_caller_hears_the_balance_from_mandarin_clips() -> None
     at = said.index("您输入的账号是")
     assert "".join(said[at + 1 : at + 9]) == "一二三四五六七八"
     assert not [line for line in channel.transcript if line.startswith("say ")]
-    assert channel.variables["CHANNEL(language)"] == "en"  # the flow's, at the start
+    # the flow's language at the start, the caller's once they chose it: Asterisk's own
+    # sounds (and the dialplan's fallback apology) follow
+    assert channel.variables["CHANNEL(language)"] == "zh"
+
+
+async def test_asterisk_is_told_the_language_at_the_start_and_when_the_caller_changes_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    told: list[str] = []
+    original = ScriptedChannel.set_variable
+
+    async def set_variable(self: ScriptedChannel, name: str, value: str) -> None:
+        if name == "CHANNEL(language)":
+            told.append(value)
+        await original(self, name, value)
+
+    monkeypatch.setattr(ScriptedChannel, "set_variable", set_variable)
+    bank = load_library([str(ROOT / "flows")], None).flows["bank"]
+    await run(bank, "2,wait,wait,wait")  # Mandarin, then silence to the end
+    assert told == ["en", "zh"]  # the flow's at the start, once more when it changed
 
 
 @dataclass

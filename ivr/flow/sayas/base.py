@@ -40,6 +40,9 @@ class SayRules(ABC):
     point: str
     unit: str  # the currency's name after a whole amount read digit by digit
     queue: QueueWords
+    # What the dialplan says before the default queue when the IVR could not finish a call
+    # (extensions.conf plays prompts/fallback/<language>, rendered at start-up).
+    fallback: str
 
     @property
     @abstractmethod

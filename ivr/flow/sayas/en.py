@@ -52,6 +52,7 @@ class English(SayRules):
     minus = "minus"
     point = "point"
     unit = "dollars"
+    fallback = "I am sorry. Please hold while I put you through to an agent."
     queue = QueueWords(
         position=("You are", "in line."),
         wait=("Your wait is about", "minute.", "minutes."),

@@ -32,6 +32,7 @@ class Mandarin(SayRules):
     minus = "负"
     point = "点"
     unit = "元"
+    fallback = "抱歉，请稍候，正在为您转接人工服务。"  # noqa: RUF001 (Chinese commas)
     queue = QueueWords(
         position=("您排在", "位。"),
         wait=("预计等待", "分钟。", "分钟。"),
