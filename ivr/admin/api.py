@@ -16,6 +16,7 @@ endpoint                                access   answer
 ``POST /api/messages/{id}/heard``       write    mark a message heard
 ``GET /api/kpis``                       read     :func:`ivr.reporting.kpi.report` of a range
 ``GET /api/queues``                     read     ``{"ami": status, "queues": [...]}``
+``GET /api/nodes``                      read     ``{"nodes": [...], "self": node id}``
 ``GET /api/flows``                      read     flows, versions, errors, last reload
 ``GET /api/flows/{name}``               read     the YAML source of a version
 ``GET /api/flows/{name}/graph.svg``     read     the flow picture (Graphviz)

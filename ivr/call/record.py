@@ -42,7 +42,8 @@ class InputEvent:
     node: str
     # "dtmf" | "speech" | "no_input" | "no_match" | "confirm", or "callback_refused" /
     # "survey_refused" with the reason as the value (ivr.flow.numbers.Refusal), or
-    # "recording_refused" with the key pressed
+    # "recording_refused" with the key pressed, "split" with the branch's label, "resumed"
+    # with the node the call came from (it died mid-call)
     kind: str
     value: str  # already masked when the node is sensitive; numbers to call: mask_number
     at_s: float  # seconds since the call started
