@@ -16,8 +16,8 @@ from typing import Any
 from aiohttp import web
 
 from ivr.admin.console import Console
+from ivr.admin.stored import stored_call
 from ivr.call.record import mask_caller
-from ivr.errors import ApiError, StoreError
 from ivr.reporting.queries import masked_record
 from ivr.runtime.interpreter import CallRun
 from ivr.runtime.screenpop import reason
@@ -56,15 +56,7 @@ class ContextEndpoint:
         run = self.console.running(call_id)
         if run is not None:
             return web.json_response(live_context(run))
-        store = self.console.store
-        if store is None:
-            raise ApiError(503, "the call-record store is not open")
-        try:
-            record = await store.get(call_id)
-        except StoreError:
-            raise ApiError(503, "the call-record store failed (see the server log)") from None
-        if record is None:
-            raise ApiError(404, "no such call")
+        record = await stored_call(self.console, call_id)
         flow = self.console.flows.get(record.flow)
         data = masked_record(record, flow)
         variables: dict[str, str] = data["variables"]

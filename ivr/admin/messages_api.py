@@ -16,12 +16,14 @@ from pathlib import Path
 from aiohttp import web
 
 from ivr.admin.console import Console
+from ivr.admin.stored import read_store, record_store, wav_file
 from ivr.call.messages import MESSAGES_SUBDIR
 from ivr.call.record import mask_caller
 from ivr.clock import system_clock
-from ivr.errors import ApiError, StoreError
+from ivr.errors import ApiError
 from ivr.reporting import queries as q
 from ivr.store.messages import MessageRow, MessageStore
+from ivr.store.recordings import wav_in
 
 __all__ = ["MessageEndpoints", "message_path"]
 
@@ -31,11 +33,7 @@ log = logging.getLogger("ivr.admin")
 def message_path(directory: str | Path, file: str) -> Path | None:
     """The WAV a row's ``file`` stands for, directly under ``directory``/messages; ``None``
     when it would be anywhere else (absolute, ``..``, a link out, not a WAV)."""
-    if not file.endswith(".wav") or "\0" in file:
-        return None
-    base = (Path(directory) / MESSAGES_SUBDIR).resolve()
-    path = (Path(directory) / file).resolve()
-    return path if path.parent == base else None
+    return wav_in(directory, MESSAGES_SUBDIR, file)
 
 
 class MessageEndpoints:
@@ -45,21 +43,15 @@ class MessageEndpoints:
         self.console = console
 
     def _table(self) -> MessageStore:
-        store = self.console.store
-        if store is None:
-            raise ApiError(503, "the call-record store is not open")
-        return MessageStore(store)
+        return MessageStore(record_store(self.console))
 
     async def messages(self, request: web.Request) -> web.Response:
         """``{"unheard": n, "messages": [...]}``, newest first (``?unheard=1``: those only)."""
         limit = q.integer(request.query, "limit", 50, 1, 500)
         unheard_only = request.query.get("unheard", "") in ("1", "true")
         table = self._table()
-        try:
-            rows = await table.rows(limit, unheard=unheard_only)
-            unheard = await table.unheard()
-        except StoreError:
-            raise ApiError(503, "the call-record store failed (see the server log)") from None
+        rows = await read_store(table.rows(limit, unheard=unheard_only))
+        unheard = await read_store(table.unheard())
         return web.json_response({"unheard": unheard, "messages": [_shown(r) for r in rows]})
 
     async def audio(self, request: web.Request) -> web.FileResponse:
@@ -72,32 +64,19 @@ class MessageEndpoints:
             raise ApiError(404, "this message has no file")
         if not path.is_file():
             raise ApiError(404, "the message's file is gone")
-        return web.FileResponse(
-            path,
-            headers={
-                "Content-Type": "audio/wav",
-                "Content-Disposition": f'inline; filename="{path.name}"',
-                "Cache-Control": "no-store",
-            },
-        )
+        return wav_file(path)
 
     async def heard(self, request: web.Request) -> web.Response:
         """Mark the message heard (the first time counts)."""
         message_id = _id(request)
-        try:
-            found = await self._table().heard(message_id, system_clock())
-        except StoreError:
-            raise ApiError(503, "the call-record store failed (see the server log)") from None
+        found = await read_store(self._table().heard(message_id, system_clock()))
         if not found:
             raise ApiError(404, "no such message")
         return web.json_response({"heard": message_id})
 
     async def _row(self, request: web.Request) -> MessageRow:
         message_id = _id(request)
-        try:
-            row = await self._table().get(message_id)
-        except StoreError:
-            raise ApiError(503, "the call-record store failed (see the server log)") from None
+        row = await read_store(self._table().get(message_id))
         if row is None:
             raise ApiError(404, "no such message")
         return row

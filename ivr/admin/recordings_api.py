@@ -15,7 +15,8 @@ import logging
 from aiohttp import web
 
 from ivr.admin.console import Console
-from ivr.errors import ApiError, StoreError
+from ivr.admin.stored import stored_call, wav_file
+from ivr.errors import ApiError
 from ivr.store.recordings import recording_path
 
 __all__ = ["RecordingEndpoint"]
@@ -43,26 +44,10 @@ class RecordingEndpoint:
             raise ApiError(404, "this call has no recording")
         if not path.is_file():
             raise ApiError(404, "the recording's file is gone (removed by retention?)")
-        return web.FileResponse(
-            path,
-            headers={
-                "Content-Type": "audio/wav",
-                "Content-Disposition": f'inline; filename="{path.name}"',
-                "Cache-Control": "no-store",
-            },
-        )
+        return wav_file(path)
 
     async def _name(self, call_id: str) -> str:
         run = self.console.running(call_id)
         if run is not None:
             return run.record.recording
-        store = self.console.store
-        if store is None:
-            raise ApiError(503, "the call-record store is not open")
-        try:
-            record = await store.get(call_id)
-        except StoreError:
-            raise ApiError(503, "the call-record store failed (see the server log)") from None
-        if record is None:
-            raise ApiError(404, "no such call")
-        return record.recording
+        return (await stored_call(self.console, call_id)).recording

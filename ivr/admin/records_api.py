@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
 from dataclasses import asdict
 from typing import Any
 
 from aiohttp import web
 
 from ivr.admin.console import Console
+from ivr.admin.stored import read_store, record_store
 from ivr.call.record import mask_caller
-from ivr.errors import ApiError, BadQuery, StoreError
 from ivr.reporting import queries as q
 from ivr.reporting.kpi import report
 from ivr.store.nodes import NodeStore
@@ -31,10 +30,7 @@ class RecordEndpoints:
         self.console = console
 
     def _store(self) -> RecordStore:
-        store = self.console.store
-        if store is None:
-            raise ApiError(503, "the call-record store is not open")
-        return store
+        return record_store(self.console)
 
     async def nodes(self, request: web.Request) -> web.Response:
         """``{"nodes": [...], "self": id}``: the servers sharing this database, newest
@@ -42,7 +38,7 @@ class RecordEndpoints:
         runs on PostgreSQL), and the id of the node answering (its store's ``node``), so the
         console can mark itself."""
         store = self._store()
-        nodes = await _read(NodeStore(store).nodes())
+        nodes = await read_store(NodeStore(store).nodes())
         return web.json_response({"nodes": [asdict(n) for n in nodes], "self": store.node})
 
     async def calls(self, request: web.Request) -> web.Response:
@@ -53,7 +49,7 @@ class RecordEndpoints:
         tz = q.zone(query)
         since, until = q.time_range(query, tz)
         limit = q.integer(query, "limit", 50, 1, 1000)
-        recent = await _read(
+        recent = await read_store(
             self._store().recent(limit=limit, flow=flow, outcome=outcome, since=since, until=until)
         )
         calls = [
@@ -73,7 +69,7 @@ class RecordEndpoints:
         query = request.query
         tz = q.zone(query)
         since, until = q.time_range(query, tz)
-        records = await _read(
+        records = await read_store(
             q.records_in_range(self._store(), flow=q.text(query, "flow"), since=since, until=until)
         )
         data = await asyncio.to_thread(report, records, tz=tz)
@@ -82,14 +78,16 @@ class RecordEndpoints:
     async def surveys(self, request: web.Request) -> web.Response:
         query = request.query
         limit = q.integer(query, "limit", 20, 1, 500)
-        rows = await _read(q.recent_surveys(self._store(), flow=q.text(query, "flow"), limit=limit))
+        rows = await read_store(
+            q.recent_surveys(self._store(), flow=q.text(query, "flow"), limit=limit)
+        )
         return web.json_response({"surveys": rows})
 
     async def surveys_csv(self, request: web.Request) -> web.Response:
         query = request.query
         tz = q.zone(query)
         since, until = q.time_range(query, tz)
-        records = await _read(
+        records = await read_store(
             q.records_in_range(self._store(), flow=q.text(query, "flow"), since=since, until=until)
         )
         return web.Response(
@@ -98,17 +96,6 @@ class RecordEndpoints:
             charset="utf-8",
             headers={"Content-Disposition": 'attachment; filename="surveys.csv"'},
         )
-
-
-async def _read(job: Awaitable[Any]) -> Any:
-    """A store read; a bad query is 400, a failing store 503."""
-    try:
-        return await job
-    except BadQuery as exc:
-        raise ApiError(400, str(exc)) from None
-    except StoreError as exc:
-        log.error("admin API: store read failed: %s", exc)
-        raise ApiError(503, "the call-record store failed (see the server log)") from None
 
 
 def _public(record: dict[str, Any]) -> dict[str, Any]:

@@ -9,8 +9,9 @@ from dataclasses import asdict
 from aiohttp import web
 
 from ivr.admin.console import Console
+from ivr.admin.stored import read_store, record_store
 from ivr.clock import system_clock
-from ivr.errors import ApiError, StoreError
+from ivr.errors import ApiError
 from ivr.reporting import queries as q
 from ivr.store.webhooks import WebhookStore
 
@@ -26,10 +27,7 @@ class WebhookEndpoints:
         self.console = console
 
     def _table(self) -> WebhookStore:
-        store = self.console.store
-        if store is None:
-            raise ApiError(503, "the call-record store is not open")
-        return WebhookStore(store)
+        return WebhookStore(record_store(self.console))
 
     async def webhooks(self, request: web.Request) -> web.Response:
         """``{"counts": {status: n}, "events": [...]}``, newest first."""
@@ -38,11 +36,8 @@ class WebhookEndpoints:
             raise ApiError(400, f"status must be one of {', '.join(STATUSES)}")
         limit = q.integer(request.query, "limit", 50, 1, 500)
         table = self._table()
-        try:
-            counts = await table.counts()
-            rows = await table.rows(status, limit)
-        except StoreError:
-            raise ApiError(503, "the call-record store failed (see the server log)") from None
+        counts = await read_store(table.counts())
+        rows = await read_store(table.rows(status, limit))
         events = [{k: v for k, v in asdict(r).items() if k != "payload"} for r in rows]
         return web.json_response({"counts": counts, "events": events})
 
@@ -51,10 +46,7 @@ class WebhookEndpoints:
         text = request.match_info["id"]
         if not text.isdigit():
             raise ApiError(404, "no such failed event")
-        try:
-            done = await self._table().resend(int(text), system_clock())
-        except StoreError:
-            raise ApiError(503, "the call-record store failed (see the server log)") from None
+        done = await read_store(self._table().resend(int(text), system_clock()))
         if not done:
             raise ApiError(404, "no such failed event")
         return web.json_response({"resent": int(text)})

@@ -17,18 +17,24 @@ from ivr.call.record import CALL_RECORDINGS
 from ivr.store.records import RecordStore
 from ivr.store.sql import Connection
 
-__all__ = ["ExpiredRecording", "RecordingStore", "recording_path"]
+__all__ = ["ExpiredRecording", "RecordingStore", "recording_path", "wav_in"]
+
+
+def wav_in(directory: str | Path, subdir: str, name: str) -> Path | None:
+    """The WAV a stored ``name`` (relative to ``directory``) stands for, directly in
+    ``directory``/``subdir``; ``None`` when it would be anywhere else (an absolute name,
+    ``..``, a symbolic link out, another kind of file): a row's name is never trusted."""
+    if not name.endswith(".wav") or "\0" in name:
+        return None
+    base = (Path(directory) / subdir).resolve()
+    path = (Path(directory) / name).resolve()
+    return path if path.parent == base else None
 
 
 def recording_path(directory: str | Path, name: str) -> Path | None:
-    """The WAV a stored ``name`` stands for, under ``directory``'s ``calls/``; ``None`` when
-    it would be anywhere else (an absolute name, ``..``, a symbolic link out, another kind of
-    file): a row's name is never trusted to point inside."""
-    if not name.endswith(".wav") or "\0" in name:
-        return None
-    base = (Path(directory) / CALL_RECORDINGS).resolve()
-    path = (Path(directory) / name).resolve()
-    return path if path.parent == base else None
+    """The WAV of a call's recording, directly in ``directory``'s ``calls/`` (see
+    :func:`wav_in`)."""
+    return wav_in(directory, CALL_RECORDINGS, name)
 
 
 @dataclass(frozen=True)
