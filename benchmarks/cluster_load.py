@@ -56,6 +56,7 @@ from typing import Any, NoReturn
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
+from support.fake_ami import CountingManager  # noqa: E402
 from support.postgres import PostgresServer  # noqa: E402
 
 from ivr.call.record import CallRecord, InputEvent  # noqa: E402
@@ -108,22 +109,6 @@ async def record_calls(args: argparse.Namespace, store: RecordStore) -> dict[str
     start = time.monotonic()  # CLOCK_MONOTONIC: one clock for every process on the machine
     await asyncio.gather(*(caller() for _ in range(args.concurrency)))
     return {"start": start, "end": time.monotonic(), "latencies": latencies}
-
-
-@dataclass
-class CountingManager:
-    """A fake Asterisk manager: every Originate succeeds at once and the call rings on."""
-
-    up: bool = True
-    dialled: list[str] = field(default_factory=list)
-
-    async def originate(self, channel: str, **kw: object) -> dict[str, str]:
-        self.dialled.append(channel)
-        await asyncio.sleep(0)
-        return {"Response": "Success", "Reason": "4"}
-
-    async def channel_exists(self, channel_id: str) -> bool:
-        return True  # every call placed still rings: the reconciler touches nothing
 
 
 async def dial_jobs(args: argparse.Namespace, store: RecordStore) -> dict[str, Any]:

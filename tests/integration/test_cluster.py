@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import pytest
+from support.fake_ami import CountingManager
 from support.flowkit import flow
 from support.postgres import PostgresServer
 from support.stores import Db
@@ -40,19 +41,6 @@ OFFER = flow(
 )
 
 
-@dataclass
-class CountingAmi:
-    """Every Originate succeeds at once (the call then rings: its job stays ``dialing``)."""
-
-    up: bool = True
-    dialled: list[str] = field(default_factory=list)
-
-    async def originate(self, channel: str, **kw: object) -> dict[str, str]:
-        self.dialled.append(channel)
-        await asyncio.sleep(0)
-        return {"Response": "Success", "Reason": "4"}
-
-
 @pytest.fixture
 async def nodes(postgres: PostgresServer) -> AsyncIterator[list[RecordStore]]:
     url = postgres.create_database("cluster")
@@ -73,7 +61,7 @@ async def test_two_diallers_place_every_due_job_exactly_once(nodes: list[RecordS
         max_concurrent=JOBS,
     )  # fmt: skip
     assert await Campaigns(nodes[0]).start(campaign, numbers) == JOBS
-    amis = [CountingAmi(), CountingAmi()]
+    amis = [CountingManager(), CountingManager()]
     dialers = [
         Dialer(Outbound(store), ami, offer_flows, poll_s=0.01)  # type: ignore[arg-type]
         for store, ami in zip(nodes, amis, strict=True)

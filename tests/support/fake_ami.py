@@ -101,3 +101,20 @@ class FakeManager:
 
     def send_event(self, text: str) -> None:
         self.writers[-1].write(text.encode())
+
+
+@dataclass
+class CountingManager:
+    """A fake manager for diallers, no socket: every Originate succeeds at once and the call
+    rings on (its job stays ``dialing``); the reconciler finds every call still up."""
+
+    up: bool = True
+    dialled: list[str] = field(default_factory=list)
+
+    async def originate(self, channel: str, **kw: object) -> dict[str, str]:
+        self.dialled.append(channel)
+        await asyncio.sleep(0)
+        return {"Response": "Success", "Reason": "4"}
+
+    async def channel_exists(self, channel_id: str) -> bool:
+        return True  # the reconciler touches nothing
