@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from playwright.sync_api import Browser, Page, expect
-from support.browser_page import Dashboard, chromium, dashboard
+from support.browser_page import Dashboard, dashboard
 from support.dashboard_seed import Seed, make_app
 
 from ivr.admin.guard import security_headers
@@ -28,7 +28,6 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
-# `make deps` installs Debian's chromium; a missing browser is a failure, never a skip
 
 BROKEN_FLOW = """\
 start: welcome
@@ -86,12 +85,6 @@ def seed(server: Server) -> Iterator[Seed]:
     """The server's seed, fresh for each test."""
     server.seed.__init__()  # type: ignore[misc]
     yield server.seed
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture

@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, expect
-from support.browser_page import Dashboard, chromium, dashboard
-from support.live_server import LiveServer, live_server
+from support.browser_page import Dashboard, dashboard
+from support.live_server import LiveServer, console_settings, live_server
 
 from ivr.call.record import CallRecord, Outcome, QueueVisit, SurveyAnswer, SurveyResult
-from ivr.config import AdminSettings, AgiSettings, Settings, SpeechSettings, StoreSettings
+from ivr.config import AdminSettings
 from ivr.flow.loader import load_flow
 from ivr.store.records import RecordStore
 
@@ -34,7 +34,6 @@ ROOT = Path(__file__).resolve().parents[2]
 FLOWS = ROOT / "flows"
 ARTIFACTS = ROOT / "artifacts"
 SHOT = ARTIFACTS / "dashboard-live.png"
-# `make deps` installs Debian's chromium; a missing browser is a failure, never a skip
 
 # --- the seeded store -----------------------------------------------------------------------
 #
@@ -198,22 +197,9 @@ async def seed_store(path: Path) -> None:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     tmp = tmp_path_factory.mktemp("dashboard-live")
     db = tmp / "calls.sqlite3"
-    settings = Settings(
-        flows_dir=str(FLOWS),
-        prompts_dir=str(tmp / "prompts"),
-        agi=AgiSettings(port=0),
-        speech=SpeechSettings(port=0),
-        store=StoreSettings(path=str(db)),
-        admin=AdminSettings(port=0, open_read=True),
-    )
+    settings = console_settings(tmp, AdminSettings(port=0, open_read=True))
     with live_server(settings, seed=lambda: seed_store(db)) as srv:
         yield srv
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture

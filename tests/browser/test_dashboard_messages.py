@@ -18,23 +18,18 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, expect
-from support.browser_page import Dashboard, chromium, dashboard
-from support.live_server import LiveServer, live_server
+from support.browser_page import Dashboard, dashboard
+from support.live_server import LiveServer, console_settings, live_server
 
 from ivr.config import (
     AdminSettings,
-    AgiSettings,
     Secret,
-    Settings,
-    SpeechSettings,
-    StoreSettings,
 )
 from ivr.store.messages import MessageStore
 from ivr.store.records import RecordStore
 
 pytestmark = pytest.mark.browser
 
-FLOWS = Path(__file__).resolve().parents[2] / "flows"
 TOKEN = "dashboard-messages-token-42"
 LENGTH_S = 2.5
 
@@ -76,24 +71,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     db = tmp / "calls.sqlite3"
     recordings = tmp / "recordings"
     tone(recordings / "messages/1700000000.5-leave_message-1.wav", LENGTH_S)
-    settings = Settings(
-        flows_dir=str(FLOWS),
-        prompts_dir=str(tmp / "prompts"),
-        agi=AgiSettings(port=0),
-        speech=SpeechSettings(port=0),
-        store=StoreSettings(path=str(db)),
-        admin=AdminSettings(port=0, open_read=True, token=Secret(TOKEN.encode())),
+    settings = console_settings(
+        tmp,
+        AdminSettings(port=0, open_read=True, token=Secret(TOKEN.encode())),
         recordings_dir=str(recordings),
     )
     with live_server(settings, seed=lambda: seed(db)) as srv:
         srv.db = db  # type: ignore[attr-defined]
         yield srv
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture

@@ -16,17 +16,16 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, expect
-from support.browser_page import Dashboard, chromium, dashboard
-from support.live_server import LiveServer, live_server
+from support.browser_page import Dashboard, dashboard
+from support.live_server import LiveServer, console_settings, live_server
 
 from ivr import __version__
-from ivr.config import AdminSettings, AgiSettings, Settings, SpeechSettings, StoreSettings
+from ivr.config import AdminSettings
 from ivr.store.nodes import NodeStore
 from ivr.store.records import RecordStore
 
 pytestmark = pytest.mark.browser
 
-FLOWS = Path(__file__).resolve().parents[2] / "flows"
 SELF = "ivr-a:4573"
 RECENT = "ivr-b:4573"
 SILENT = "ivr-c:4573"
@@ -46,15 +45,7 @@ async def beat(db: Path, node: str, started_ago: float, beat_ago: float, calls: 
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     tmp = tmp_path_factory.mktemp("dashboard-nodes")
     db = tmp / "calls.sqlite3"
-    settings = Settings(
-        flows_dir=str(FLOWS),
-        prompts_dir=str(tmp / "prompts"),
-        node_id=SELF,
-        agi=AgiSettings(port=0),
-        speech=SpeechSettings(port=0),
-        store=StoreSettings(path=str(db)),
-        admin=AdminSettings(port=0, open_read=True),
-    )
+    settings = console_settings(tmp, AdminSettings(port=0, open_read=True), node_id=SELF)
 
     async def seed() -> None:
         await beat(db, RECENT, started_ago=2 * 3600 + 60, beat_ago=2, calls=4)
@@ -62,12 +53,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
     with live_server(settings, seed=seed) as srv:
         yield srv
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture

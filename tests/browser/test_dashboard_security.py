@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, Request, Response, expect
 from support.browser_page import Dashboard, chromium, dashboard
-from support.live_server import LiveServer, live_server
+from support.live_server import LiveServer, console_settings, live_server
 
 from ivr.admin import guard
-from ivr.config import AdminSettings, AgiSettings, Secret, Settings, SpeechSettings, StoreSettings
+from ivr.config import AdminSettings, Secret
 
 pytestmark = pytest.mark.browser
 
@@ -59,14 +59,7 @@ class Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("dashboard-security")
-    settings = Settings(
-        flows_dir=str(FLOWS),
-        prompts_dir=str(tmp / "prompts"),
-        agi=AgiSettings(port=0),
-        speech=SpeechSettings(port=0),
-        store=StoreSettings(path=str(tmp / "calls.sqlite3")),
-        admin=AdminSettings(port=0, token=Secret(TOKEN.encode())),
-    )
+    settings = console_settings(tmp, AdminSettings(port=0, token=Secret(TOKEN.encode())))
     with live_server(settings, host=LOCAL) as live:
         srv = Server(live)
         # the refused-token window on a clock the tests can move on

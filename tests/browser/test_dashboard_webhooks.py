@@ -14,16 +14,15 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, expect
-from support.browser_page import Dashboard, chromium, dashboard
-from support.live_server import LiveServer, live_server
+from support.browser_page import Dashboard, dashboard
+from support.live_server import LiveServer, console_settings, live_server
 
-from ivr.config import AdminSettings, AgiSettings, Settings, SpeechSettings, StoreSettings
+from ivr.config import AdminSettings
 from ivr.store.records import RecordStore
 from ivr.store.webhooks import WebhookStore
 
 pytestmark = pytest.mark.browser
 
-FLOWS = Path(__file__).resolve().parents[2] / "flows"
 ERROR = "HTTP 500 from <b>crm</b>.example.com"
 
 
@@ -56,22 +55,9 @@ async def outbox(db: Path) -> None:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     tmp = tmp_path_factory.mktemp("dashboard-webhooks")
     db = tmp / "calls.sqlite3"
-    settings = Settings(
-        flows_dir=str(FLOWS),
-        prompts_dir=str(tmp / "prompts"),
-        agi=AgiSettings(port=0),
-        speech=SpeechSettings(port=0),
-        store=StoreSettings(path=str(db)),
-        admin=AdminSettings(port=0, open_read=True),
-    )
+    settings = console_settings(tmp, AdminSettings(port=0, open_read=True))
     with live_server(settings, seed=lambda: outbox(db)) as srv:
         yield srv
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture

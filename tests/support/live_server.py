@@ -10,15 +10,32 @@ import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
 from ivr.app.server import App
 from ivr.app.server import Server as Running
-from ivr.config import Settings
+from ivr.config import AdminSettings, AgiSettings, Settings, SpeechSettings, StoreSettings
 
 T = TypeVar("T")
+
+FLOWS = Path(__file__).resolve().parents[2] / "flows"
+
+
+def console_settings(tmp: Path, admin: AdminSettings, **more: Any) -> Settings:
+    """A server for a dashboard test: the repository's flows, its store in ``tmp``
+    (``calls.sqlite3``), FastAGI and AudioSocket on free ports, ``admin`` as given."""
+    return Settings(
+        flows_dir=str(FLOWS),
+        prompts_dir=str(tmp / "prompts"),
+        agi=AgiSettings(port=0),
+        speech=SpeechSettings(port=0),
+        store=StoreSettings(path=str(tmp / "calls.sqlite3")),
+        admin=admin,
+        **more,
+    )
 
 
 @dataclass
