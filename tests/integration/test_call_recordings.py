@@ -8,22 +8,20 @@ import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestClient, TestServer
+from support.store_console import StoreConsole
 
 from ivr.admin.api import make_admin_app
-from ivr.admin.console import Health, LiveCall
 from ivr.app.retention import RecordingRetention, Swept
 from ivr.app.server import App
 from ivr.call.record import CallRecord
 from ivr.config import AdminSettings, AgiSettings, Secret, Settings, StoreSettings
 from ivr.flow.registry import FlowRegistry
-from ivr.metrics import Metrics
 from ivr.store.records import RecordStore
 
 NOW = 1_780_000_000.0  # a fixed "now" for the injected clock (2026-05-28 UTC)
@@ -160,28 +158,6 @@ async def test_the_server_sweeps_at_start_up_and_serves_from_its_recordings_dir(
 # --- the API ------------------------------------------------------------------------------
 
 
-@dataclass
-class Console:
-    """A Console with a real store and a recordings directory."""
-
-    flows: FlowRegistry
-    store: RecordStore | None
-    recordings_dir: str
-    metrics: Metrics = field(default_factory=Metrics)
-
-    def live_calls(self) -> list[LiveCall]:
-        return []
-
-    def running(self, call_id: str) -> None:
-        return None
-
-    async def health(self) -> dict[str, Health]:
-        return {"fastagi": Health("up"), "store": Health("up")}
-
-    async def queue_state(self) -> list[dict[str, object]]:
-        return []
-
-
 AUDIO = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(64))
 
 
@@ -207,7 +183,7 @@ async def api(
         await store.finish(call(call_id, NOW, name))
     flows = tmp_path / "flows"
     flows.mkdir()
-    console = Console(FlowRegistry(flows), store, str(recordings))
+    console = StoreConsole(FlowRegistry(flows), store, str(recordings))
     settings = AdminSettings(port=0, token=Secret(TOKEN.encode()), open_read=True)
     client = TestClient(TestServer(make_admin_app(console, settings)))
     await client.start_server()

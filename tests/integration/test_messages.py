@@ -13,16 +13,14 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from support.store_console import StoreConsole
 
 from ivr.admin.api import make_admin_app
-from ivr.admin.console import LiveCall
 from ivr.app.messages import MessageKeeper
 from ivr.call.events import Event
 from ivr.call.messages import LeftMessage
 from ivr.config import AdminSettings, Secret
 from ivr.flow.registry import FlowRegistry
-from ivr.health import Health
-from ivr.metrics import Metrics
 from ivr.store.messages import MessageStore
 from ivr.store.records import RecordStore
 
@@ -142,26 +140,6 @@ async def test_the_keeper_measures_stores_and_announces(
 # --- the API ------------------------------------------------------------------------------
 
 
-@dataclass
-class Console:
-    flows: FlowRegistry
-    store: RecordStore | None
-    recordings_dir: str
-    metrics: Metrics = field(default_factory=Metrics)
-
-    def live_calls(self) -> list[LiveCall]:
-        return []
-
-    def running(self, call_id: str) -> None:
-        return None
-
-    async def health(self) -> dict[str, Health]:
-        return {"fastagi": Health("up"), "store": Health("up")}
-
-    async def queue_state(self) -> list[dict[str, object]]:
-        return []
-
-
 @pytest.fixture
 async def api(
     store: RecordStore, tmp_path: Path
@@ -180,7 +158,7 @@ async def api(
     }
     flows = tmp_path / "flows"
     flows.mkdir()
-    console = Console(FlowRegistry(flows), store, str(recordings))
+    console = StoreConsole(FlowRegistry(flows), store, str(recordings))
     settings = AdminSettings(port=0, token=Secret(TOKEN.encode()), open_read=True)
     client = TestClient(TestServer(make_admin_app(console, settings)))
     await client.start_server()
