@@ -110,12 +110,22 @@ class _Entrypoint:
         )  # fmt: skip
         deadline = time.monotonic() + 90
         while True:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
+            if self._accepts_logins():
+                return
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"the entrypoint did not start PostgreSQL: {self.stop()}")
             time.sleep(0.1)
+
+    def _accepts_logins(self) -> bool:
+        """Listening is not enough: a server still starting up refuses every login."""
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", self.port)) != 0:
+                return False
+        try:
+            self.connect("postgres", "").close()
+        except psycopg.OperationalError as exc:
+            return "starting up" not in str(exc)
+        return True
 
     def stop(self) -> str:
         """SIGINT, as compose's stop_signal (fast shutdown); the entrypoint's output."""
