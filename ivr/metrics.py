@@ -148,6 +148,7 @@ class TimedEngine:
     def __init__(self, engine: SpeechEngine, observe: Callable[[float], None]) -> None:
         self.engine = engine
         self.name = engine.name
+        self.thresholds = engine.thresholds
         self._observe = observe
 
     def languages(self) -> frozenset[str]:

@@ -127,6 +127,10 @@ class ListenRequest:
     min_speech_ms: int = 300  # speech shorter than this does not stop the prompt
     no_input_timeout_s: float = 5.0  # after the prompt ends
     max_speech_s: float = 10.0  # an utterance is cut off after this
+    # accept / confirm / reject (ivr.speech.decision): None keeps the engine's calibrated value
+    min_confidence: float | None = None
+    accept_confidence: float | None = None
+    confirm: str = "auto"  # auto | always | never: ask "did you say ...?" in the middle band
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +142,7 @@ class Heard:
     choice: str | None = None  # the option key chosen (dtmf: the key itself)
     confidence: float = 0.0
     prompt_played_ms: int = 0  # how much of the prompt the caller heard (barge-in)
+    confirm: bool = False  # speech: the choice is not sure enough; ask the caller first
 
 
 @dataclass(frozen=True, slots=True)

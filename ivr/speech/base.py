@@ -28,14 +28,37 @@ class SpeechChoice:
 class Recognition:
     """What a recogniser made of one utterance.
 
-    ``choice`` is the key of the matched option, or ``None`` when the speech was not one of
-    the choices (a no-match). ``confidence`` is in 0..1.
+    ``choice`` is the key of the option the engine's best reading names, or ``None`` when
+    nothing heard maps to a choice. ``confidence`` (0..1) is how sure the engine is that this
+    choice was said, calibrated per engine so that one set of :class:`Thresholds` applies to
+    every menu. Engines do not reject on confidence themselves: :func:`ivr.speech.decision.decide`
+    turns a recognition into accept / confirm / reject.
     """
 
     text: str
     choice: str | None
     confidence: float
     engine: str
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Where a recognition's confidence is rejected, confirmed or accepted.
+
+    Below ``reject_below`` the menu's no-match path runs; at or above ``accept_at`` the choice
+    is taken; in between the caller is asked to confirm it ("Did you say lost card?").
+    Each engine ships defaults calibrated on generated speech; a menu may override them.
+    """
+
+    reject_below: float
+    accept_at: float
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.reject_below <= self.accept_at <= 1.0:
+            raise ValueError(
+                f"thresholds must satisfy 0 <= reject_below ({self.reject_below}) "
+                f"<= accept_at ({self.accept_at}) <= 1"
+            )
 
 
 class Recognizer(Protocol):
@@ -52,6 +75,7 @@ class SpeechEngine(Protocol):
     """A loaded model for one or more languages; thread-safe factory of recognisers."""
 
     name: str
+    thresholds: Thresholds  # calibrated defaults for this engine and model
 
     def languages(self) -> frozenset[str]:
         """Languages this engine can recognise (``{"en"}``)."""

@@ -33,6 +33,7 @@ from ivr.asterisk.audiosocket.vad import VadConfig
 from ivr.call.channel import Heard, ListenRequest, Prompt
 from ivr.errors import AudioSocketError, CallHangup
 from ivr.speech.base import Recognition, Recognizer, SpeechChoice, SpeechEngine
+from ivr.speech.decision import decide, thresholds_for
 from ivr.speech.turns import (
     BYTES_PER_MS,
     FRAME_BYTES,
@@ -186,7 +187,10 @@ class _Listener:
         while (batch := await self.feed.get()) is not None:
             await run(self.executor, rec.accept, batch)
         heard: Recognition = await run(self.executor, rec.result)
-        self.apply(self.turn.recognised(heard, self.loop.time()))
+        req = self.request
+        limits = thresholds_for(self.engine.thresholds, req.min_confidence, req.accept_confidence)
+        verdict = decide(heard, limits, req.confirm)
+        self.apply(self.turn.recognised(heard, self.loop.time(), verdict))
 
 
 async def listen(

@@ -34,7 +34,7 @@ import numpy as np
 from ivr.errors import SpeechError
 from ivr.speech import grammar
 from ivr.speech.audio import MODEL_RATE_HZ, comfort_noise, resample
-from ivr.speech.base import SAMPLE_RATE_HZ, Recognition, SpeechChoice
+from ivr.speech.base import SAMPLE_RATE_HZ, Recognition, SpeechChoice, Thresholds
 
 GARBAGE_WORDS = 25  # size of the <garbage> alternative when rejecting out-of-grammar speech
 _MAX_SEARCHES = 16  # grammars kept per decoder
@@ -44,8 +44,9 @@ class PocketsphinxEngine:
     """pocketsphinx with a JSGF grammar per utterance; thread-safe factory of recognisers.
 
     ``hmm``: an acoustic model directory (default: the wheel's US English model).
-    ``min_confidence``: results with a lower posterior are a no-match. ``reject_oog``: add a
-    garbage alternative to the grammar. ``fillers``: allow "I want ... please" around phrases.
+    ``min_confidence``: results with a lower posterior are rejected (``thresholds``).
+    ``reject_oog``: add a garbage alternative to the grammar.
+    ``fillers``: allow "I want ... please" around phrases.
     ``comfort_noise_dbfs``: white noise added before decoding (``None``: none).
     """
 
@@ -63,7 +64,7 @@ class PocketsphinxEngine:
         self.hmm = hmm
         self.reject_oog = reject_oog
         self.fillers = fillers
-        self.min_confidence = min_confidence
+        self.thresholds = Thresholds(min_confidence, min_confidence)
         self.comfort_noise_dbfs = comfort_noise_dbfs
         self._lock = threading.Lock()
         self._free: list[_Decoder] = []
@@ -183,8 +184,6 @@ class PocketsphinxRecognizer:
         finally:
             self.engine._checkin(decoder)
         found = grammar.match(text, self.choices, "en")
-        if found is not None and prob < self.engine.min_confidence:
-            found = None
         return Recognition(
             text=text,
             choice=found.key if found else None,

