@@ -284,6 +284,33 @@ schema = {
                         "maximum": 60,
                         "description": "An utterance is cut off after this.",
                     },
+                    "min_confidence": {
+                        "type": "number",
+                        "minimum": 0,
+                        "maximum": 1,
+                        "description": "Spoken choices: a choice heard with a lower confidence "
+                        "(0..1) is a no-match. Default: the recogniser's calibrated value "
+                        "(ivr stt --json shows confidences).",
+                    },
+                    "accept_confidence": {
+                        "type": "number",
+                        "minimum": 0,
+                        "maximum": 1,
+                        "description": "Spoken choices: from this confidence on a choice is "
+                        "taken at once; between min_confidence and this the caller is asked to "
+                        "confirm it. Default: the recogniser's calibrated value.",
+                    },
+                    "confirm": {
+                        "enum": ["auto", "always", "never"],
+                        "description": "Confirm a spoken choice with 'Did you say ...?': auto "
+                        "(only when the recogniser is unsure; default), always, or never.",
+                    },
+                    "confirm_prompt": {
+                        "$ref": "#/$defs/prompt",
+                        "description": "The confirmation question; {choice} is replaced by the "
+                        "option's first word. Default: 'Did you say {choice}? Say yes or no, or "
+                        "press 1 for yes and 2 for no.' (and its Chinese and Korean versions).",
+                    },
                     "no_input": retry,
                     "no_match": retry,
                     "otherwise": target,

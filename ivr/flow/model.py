@@ -79,6 +79,7 @@ class MenuOption:
     target: str  # node id, REPEAT or BACK
     words: tuple[str, ...] = ()
     assign: dict[str, Template] = field(default_factory=dict)
+    confirm_prompt: PromptSpec | None = None  # "Did you say <first word>?" (speech menus)
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,10 @@ class MenuNode(Node):
     barge_in: bool = True  # speech menus: speaking stops the prompt
     min_speech_ms: int = 300
     max_speech_s: float = 10.0
+    # spoken choices: None keeps the recogniser's calibrated thresholds (ivr.speech.decision)
+    min_confidence: float | None = None
+    accept_confidence: float | None = None
+    confirm_mode: str = "auto"  # auto | always | never (YAML: confirm)
 
     @property
     def max_digits(self) -> int:
@@ -116,7 +121,8 @@ class MenuNode(Node):
 
     def prompts(self) -> list[PromptSpec]:
         short = [self.short_prompt] if self.short_prompt is not None else []
-        return [self.prompt, *short, *_retry_prompts(self)]
+        confirm = [o.confirm_prompt for o in self.options.values() if o.confirm_prompt]
+        return [self.prompt, *short, *_retry_prompts(self), *confirm]
 
     def assignments(self) -> list[tuple[str, Template]]:
         return [item for option in self.options.values() for item in option.assign.items()]

@@ -10,13 +10,15 @@ a kind's builder is ``_`` and the kind (``_menu``, ``_queue``...): the loader ca
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Literal, cast
 
 from ivr.errors import ExpressionError, ExpressionSyntaxError, HoursSpecError
+from ivr.flow import confirm_words
 from ivr.flow import model as m
 from ivr.flow.expr import compile_expression
 from ivr.flow.hours import parse_hours
-from ivr.flow.model_values import CallbackOffer, RecordingConsent
+from ivr.flow.model_values import CallbackOffer, PromptSpec, RecordingConsent
 from ivr.flow.record_node import RecordNode
 from ivr.flow.source import Path
 from ivr.flow.split import SplitBranch
@@ -60,10 +62,21 @@ class NodeBuilder(ValueReader):
                     assign=self.assign(opt.get("set", {}), (*path, "options", key, "set")),
                 )
         short = spec.get("short_prompt")
+        prompt = self.prompt(spec["prompt"], (*path, "prompt"))
+        if "speech" in spec.get("input", ()) and spec.get("confirm") != "never":
+            options = self._confirm_prompts(spec, options, prompt, path)
+        low, high = spec.get("min_confidence"), spec.get("accept_confidence")
+        if low is not None and high is not None and low > high:
+            self.err(
+                (*path, "min_confidence"),
+                f"min_confidence {low} is above accept_confidence {high}: below min_confidence a "
+                "spoken choice is rejected, from accept_confidence on it is taken",
+            )
+            raise Invalid
         return m.MenuNode(
             id=nid,
             line=line,
-            prompt=self.prompt(spec["prompt"], (*path, "prompt")),
+            prompt=prompt,
             short_prompt=self.prompt(short, (*path, "short_prompt")) if short else None,
             options=options,
             otherwise=self.otherwise(spec, path),
@@ -76,9 +89,37 @@ class NodeBuilder(ValueReader):
                 barge_in=bool,
                 min_speech_ms=int,
                 max_speech_s=float,
+                min_confidence=float,
+                accept_confidence=float,
+                confirm_mode=("confirm", str),
             ),
             **self.timeouts(spec),
         )
+
+    def _confirm_prompts(
+        self,
+        spec: dict[str, Any],
+        options: dict[str, m.MenuOption],
+        prompt: PromptSpec,
+        path: Path,
+    ) -> dict[str, m.MenuOption]:
+        """Each spoken option's "Did you say <its first word>?" question."""
+        given_prompt = spec.get("confirm_prompt")
+        question = given_prompt or confirm_words.default_prompt(
+            set(prompt.parts_by_language), self.language
+        )
+        where = (*path, "confirm_prompt")
+        return {
+            key: replace(
+                opt,
+                confirm_prompt=self.prompt(
+                    confirm_words.with_choice(question, opt.words[0]), where
+                ),
+            )
+            if opt.words
+            else opt
+            for key, opt in options.items()
+        }
 
     def _collect(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.CollectNode:
         spec = body["collect"]

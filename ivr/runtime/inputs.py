@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from ivr.call.channel import ListenRequest
+from ivr.flow import confirm_words
 from ivr.flow import model as m
 from ivr.flow.model_values import BACK, REPEAT, PromptSpec
 from ivr.runtime.context import CallContext
@@ -30,8 +31,14 @@ async def run_menu(call: CallContext, node: m.MenuNode, history: list[str]) -> s
     keys = node.options
     while True:
         main = node.short_prompt if short and node.short_prompt else node.prompt
-        kind, key, said = await _menu_input(call, node, [retry, main])
+        kind, key, said, unsure = await _menu_input(call, node, [retry, main])
         option = keys.get(key)
+        if option is not None and unsure and not await _confirmed_choice(call, node, option, said):
+            counts["no_match"] += 1  # "no, I did not say that": the menu is asked again
+            if counts["no_match"] > node.no_match.max:
+                return node.no_match.then or node.otherwise
+            retry, short = None, True
+            continue
         if option is None:
             kind = "no_input" if kind == "no_input" else "no_match"
             call.note_input(node, kind, said)
@@ -41,7 +48,8 @@ async def run_menu(call: CallContext, node: m.MenuNode, history: list[str]) -> s
                 return rule.then or node.otherwise
             retry, short = rule.prompt, True
             continue
-        call.note_input(node, kind, said)
+        if not unsure:
+            call.note_input(node, kind, said)
         for name, tpl in option.assign.items():
             call.vars[name] = tpl.render(call.vars)
         if option.target == REPEAT:
@@ -55,9 +63,9 @@ async def run_menu(call: CallContext, node: m.MenuNode, history: list[str]) -> s
 
 async def _menu_input(
     call: CallContext, node: m.MenuNode, prompts: list[PromptSpec | None]
-) -> tuple[str, str, str]:
-    """One attempt: ``(kind, option key, what the caller did)``; kind is dtmf, speech,
-    no_input or no_match."""
+) -> tuple[str, str, str, bool]:
+    """One attempt: ``(kind, option key, what the caller did, unsure)``; kind is dtmf,
+    speech, no_input or no_match; ``unsure``: a spoken choice to confirm first."""
     keys = node.options
     # '#' as an option key cannot also end input
     terminator = "" if any(node.terminator in k for k in keys) else node.terminator
@@ -65,7 +73,7 @@ async def _menu_input(
     if node.speech and call.can_hear():
         heard = await call.channel.listen(_listen_request(call, node, prompts))
         if heard.kind != "dtmf":
-            return heard.kind, heard.choice or "", heard.value
+            return heard.kind, heard.choice or "", heard.value, heard.confirm
         play = _already(heard.value)  # the key that ended listening starts the digits
     digits = await read_digits(
         call.channel,
@@ -77,7 +85,33 @@ async def _menu_input(
         # done once no longer key could still match (a unique option, or a dead end)
         complete=lambda d: not any(k != d and k.startswith(d) for k in keys),
     )
-    return ("dtmf" if digits else "no_input"), digits, digits
+    return ("dtmf" if digits else "no_input"), digits, digits, False
+
+
+async def _confirmed_choice(
+    call: CallContext, node: m.MenuNode, option: m.MenuOption, said: str
+) -> bool:
+    """Ask "Did you say <the option's word>?"; true when the caller says yes or presses 1.
+    Both the spoken choice and the answer go into the call record."""
+    call.note_input(node, "speech", said)
+    if option.confirm_prompt is None:  # confirm: never
+        return True
+    language = call.vars["language"]
+    heard = await call.channel.listen(
+        ListenRequest(
+            prompts=call.prompts_for([option.confirm_prompt]),
+            choices=confirm_words.answer_choices(language),
+            language=language,
+            barge_in=node.barge_in,
+            min_speech_ms=node.min_speech_ms,
+            no_input_timeout_s=node.timeout_s,
+            max_speech_s=node.max_speech_s,
+            min_confidence=node.min_confidence,
+            confirm="never",
+        )
+    )
+    call.note_input(node, "confirm", heard.value)
+    return heard.choice == confirm_words.YES_KEY
 
 
 def _listen_request(
@@ -92,6 +126,9 @@ def _listen_request(
         min_speech_ms=node.min_speech_ms,
         no_input_timeout_s=node.timeout_s,
         max_speech_s=node.max_speech_s,
+        min_confidence=node.min_confidence,
+        accept_confidence=node.accept_confidence,
+        confirm=node.confirm_mode,
     )
 
 

@@ -3,8 +3,9 @@
 The caller is a list of tokens: digits (``1``, ``12345678#``), ``wait`` (let one prompt time
 out), a dial result for the next transfer or queue (``answer``, ``busy``, ``noanswer``,
 ``chanunavail``), ``hold:<key>`` (a key pressed during a queue's hold music), ``hangup``;
-``say:<words>`` answers speech menus, ``talk:<seconds>`` leaves a message at a record node
-(ended by silence, or by the end key given next). When the script runs out,
+``say:<words>`` answers speech menus (``unsure:<words>``: heard, but not surely enough, so the
+menu asks "Did you say ...?" unless it never confirms), ``talk:<seconds>`` leaves a message
+at a record node (ended by silence, or by the end key given next). When the script runs out,
 the caller hangs up, or, interactively, the next token is asked for.
 """
 
@@ -51,7 +52,7 @@ def parse_tokens(text: str) -> list[str]:
     tokens = [t.strip() for t in text.split(",") if t.strip()]
     for tok in tokens:
         if not (
-            tok.startswith("say:")
+            _spoken(tok) is not None
             or _talk_seconds(tok) is not None
             or tok.lower() in ("wait", "hangup", *DIAL_RESULTS)
             or all(c in DTMF_DIGITS for c in tok)
@@ -59,10 +60,18 @@ def parse_tokens(text: str) -> list[str]:
         ):
             raise SimulationInputError(
                 f"'{tok}' is not a caller action: use digits (0-9 * #), wait, hangup, "
-                f"say:<words>, talk:<seconds>, hold:<key>, or a dial result "
+                f"say:<words>, unsure:<words>, talk:<seconds>, hold:<key>, or a dial result "
                 f"({', '.join(DIAL_RESULTS)})"
             )
     return tokens
+
+
+def _spoken(tok: str) -> tuple[str, bool] | None:
+    """``say:sales`` -> ``("sales", False)``, ``unsure:sales`` -> ``("sales", True)``."""
+    for prefix, unsure in (("say:", False), ("unsure:", True)):
+        if tok.startswith(prefix):
+            return tok[len(prefix) :].strip(), unsure
+    return None
 
 
 def _talk_seconds(tok: str) -> float | None:
@@ -116,7 +125,7 @@ class ScriptedChannel:
             if all(c in DTMF_DIGITS for c in tok):
                 self._queue.extend(tok)  # "123" is three key presses
             else:
-                self._queue.append(tok.lower() if not tok.startswith("say:") else tok)
+                self._queue.append(tok.lower() if _spoken(tok) is None else tok)
 
     def _say(self, line: str) -> None:
         self.transcript.append(line)
@@ -168,7 +177,7 @@ class ScriptedChannel:
             self._advance(timeout_s)
             self._say(f"caller: (silence {timeout_s:g} s)")
             return ""
-        if tok.startswith("say:"):
+        if _spoken(tok) is not None:
             raise SimulationInputError(
                 f"'{tok}': this prompt takes keys only (speech input is not available yet)"
             )
@@ -242,18 +251,21 @@ class ScriptedChannel:
         return 0
 
     async def listen(self, request: ListenRequest) -> Heard:
-        """Speech menus: ``say:<words>`` tokens are matched against the menu's phrases."""
+        """Speech menus: ``say:<words>`` tokens are matched against the menu's phrases; with
+        ``unsure:<words>`` the recogniser is taken to be unsure (confidence 0.5: confirm)."""
         await self.play(request.prompts)
         tok = self._next()
-        if tok.startswith("say:"):
+        spoken = _spoken(tok)
+        if spoken is not None:
             self._queue.popleft()
-            words = tok[4:].strip()
+            words, unsure = spoken
             self._advance(1.0)
-            self._say(f"caller says: {words}")
+            self._say(f"caller says: {words}" + (" (unsure)" if unsure else ""))
             choice = match_phrase(words, request.choices)
             if choice is None:
                 return Heard("no_match", words)
-            return Heard("speech", words, choice, confidence=1.0)
+            confirm = request.confirm == "always" or (unsure and request.confirm != "never")
+            return Heard("speech", words, choice, 0.5 if unsure else 1.0, confirm=confirm)
         if tok in DTMF_DIGITS and not request.dtmf:
             raise SimulationInputError(f"'{tok}': this menu takes speech only (say:<words>)")
         digit = await self.wait_for_digit(request.no_input_timeout_s)

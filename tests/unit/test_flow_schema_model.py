@@ -52,6 +52,7 @@ OTHER_OBJECTS: dict[type[Any], list[tuple[str, tuple[str, ...]]]] = {
 # (class, field) -> the YAML key path when it is not the field's name
 RENAMED: dict[tuple[type[Any], str], tuple[str, ...]] = {
     (m.MenuNode, "inputs"): ("input",),
+    (m.MenuNode, "confirm_mode"): ("confirm",),
     (m.CollectNode, "min_digits"): ("digits", "min"),
     (m.CollectNode, "max_digits"): ("digits", "max"),
     (m.CollectNode, "terminator"): ("digits", "end"),
@@ -65,6 +66,7 @@ FOLDED: dict[tuple[type[Any], str], str] = {
     (m.HoursNode, "timezone"): "hours",
     (m.HoursNode, "calendar"): "hours",
     (m.HoursNode, "workdays"): "hours",
+    (m.MenuNode, "confirm_prompt"): "options",  # one question per spoken option
     (m.HttpNode, "get"): "path",
     (m.HttpNode, "post"): "path",
     (m.BranchNode, "else"): "otherwise",
