@@ -24,6 +24,9 @@ class SpeechMenu:
     targets: dict[str, str]  # option key -> the node it goes to
     language: str  # the flow's default language (a call starts in it)
     languages: tuple[str, ...]  # every language the flow speaks
+    min_confidence: float | None = None  # the menu's own thresholds (None: the engine's)
+    accept_confidence: float | None = None
+    confirm: str = "auto"
 
 
 def speech_menu(flow: m.Flow, node_id: str) -> SpeechMenu:
@@ -46,6 +49,9 @@ def speech_menu(flow: m.Flow, node_id: str) -> SpeechMenu:
         targets={key: opt.target for key, opt in options},
         language=flow.language,
         languages=flow.languages,
+        min_confidence=node.min_confidence,
+        accept_confidence=node.accept_confidence,
+        confirm=node.confirm_mode,
     )
 
 

@@ -14,11 +14,18 @@ tell, and a ``--language`` the model does not speak is an error. With ``--flow``
 default language is used when the model does not tell, and the language must be one the flow
 speaks.
 
-``--json`` prints one object: ``text`` (what was heard), ``choice`` (the option key or choice
-name, null on a no-match), ``confidence`` (0..1: Vosk's mean word confidence, pocketsphinx's
-hypothesis posterior), ``engine``, ``language``, ``target`` (with ``--flow``: the node the
-choice goes to) and ``decision``, always null for now: accept / confirm / reject thresholds
-are not defined yet, so this command decides nothing beyond the engine's own match.
+What a menu would do with the result is decided as on a live call
+(:func:`ivr.speech.decision.decide`): **accept** (the confidence reaches the accept threshold),
+**confirm** (between the two thresholds: the menu would ask "Did you say ...?") or **reject**
+(below the reject threshold, or no choice heard: the menu's no-match path). The thresholds are
+the engine's calibrated defaults, then the menu's ``min_confidence`` / ``accept_confidence`` /
+``confirm`` with ``--flow``, then ``--min-confidence`` / ``--accept-confidence`` / ``--confirm``.
+
+``--json`` prints one object: ``text`` (what was heard), ``choice`` (the engine's best choice:
+the option key or choice name, null when nothing heard names one), ``confidence`` (0..1,
+calibrated per engine), ``engine``, ``language``, ``target`` (with ``--flow``: the node the
+choice goes to), ``decision`` (accept / confirm / reject), ``thresholds`` (``reject_below``,
+``accept_at``) and ``confirm`` (the mode). The exit code is 0 unless the decision is reject (1).
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from typing import Any
 from ivr.errors import IvrError, SpeechError
 from ivr.speech.audio import MODEL_RATE_HZ, read_wav, resample
 from ivr.speech.base import SAMPLE_RATE_HZ, Recognition, SpeechChoice, SpeechEngine
+from ivr.speech.decision import CONFIRM_MODES, decide, thresholds_for
 from ivr.speech.engines import ENGINE_NAMES, make_engine
 from ivr.speech.flow_menu import SpeechMenu, load_speech_menu
 from ivr.speech.model_language import speech_language
@@ -72,6 +80,9 @@ def run_stt(
     language: str | None = None,
     flow: str | None = None,
     node: str | None = None,
+    min_confidence: float | None = None,
+    accept_confidence: float | None = None,
+    confirm: str | None = None,
 ) -> int:
     """The ``ivr stt`` command: print what ``path`` says; exit code 0, or 1 on no match.
 
@@ -100,15 +111,30 @@ def run_stt(
     }
     if menu is not None:
         report["target"] = menu.targets.get(result.choice) if result.choice else None
-    report["decision"] = None  # no accept / confirm / reject thresholds yet
+    limits = thresholds_for(
+        thresholds_for(
+            speech.thresholds,
+            menu.min_confidence if menu else None,
+            menu.accept_confidence if menu else None,
+        ),
+        min_confidence,
+        accept_confidence,
+    )
+    mode = confirm or (menu.confirm if menu else "auto")
+    report["decision"] = decide(result, limits, mode)
+    report["thresholds"] = {"reject_below": limits.reject_below, "accept_at": limits.accept_at}
+    report["confirm"] = mode
     if as_json:
         print(json.dumps(report, ensure_ascii=False))
     else:
-        shown = {k: v for k, v in report.items() if k != "decision"}
+        shown = dict(report)
         shown["confidence"] = f"{result.confidence:.3f}"
         shown["text"] = repr(result.text)
+        shown["thresholds"] = (
+            f"reject below {limits.reject_below:g}, accept at {limits.accept_at:g}"
+        )
         print("\n".join(f"{k}: {v}" for k, v in shown.items()))
-    return 0 if result.choice is not None else 1
+    return 1 if report["decision"] == "reject" else 0
 
 
 def _menu(choices: str | None, flow: str | None, node: str | None) -> SpeechMenu | None:
@@ -131,6 +157,9 @@ def _cmd(args: argparse.Namespace) -> int:
         args.language,
         args.flow,
         args.node,
+        args.min_confidence,
+        args.accept_confidence,
+        args.confirm,
     )
 
 
@@ -156,12 +185,34 @@ def add_stt_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="language of the speech (default: the model's, then the flow's, then en)",
     )
     p.add_argument(
+        "--min-confidence",
+        type=_unit,
+        help="reject below this confidence (default: the menu's, then the engine's)",
+    )
+    p.add_argument(
+        "--accept-confidence",
+        type=_unit,
+        help="accept from this confidence on; confirm in between (default: as above)",
+    )
+    p.add_argument(
+        "--confirm",
+        choices=CONFIRM_MODES,
+        help="confirm mode (default: the menu's, then auto)",
+    )
+    p.add_argument(
         "--json",
         action="store_true",
-        help="print one JSON object (decision is null: no thresholds are applied)",
+        help="print one JSON object with the confidence, the thresholds and the decision",
     )
     p.set_defaults(func=_cmd)
     return p
+
+
+def _unit(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a confidence between 0 and 1")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:

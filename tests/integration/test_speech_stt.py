@@ -64,7 +64,9 @@ def test_korean_model_needs_no_language(
     out = _json(capsys)
     assert (out["choice"], out["text"], out["language"]) == ("상담원", "상담원", "ko")
     assert isinstance(out["confidence"], float) and 0 < out["confidence"] <= 1
-    assert out["decision"] is None and "target" not in out
+    assert out["decision"] in ("accept", "confirm") and "target" not in out
+    limits = out["thresholds"]
+    assert isinstance(limits, dict) and 0 <= limits["reject_below"] <= limits["accept_at"] <= 1
 
 
 def test_language_contradicting_the_model_is_an_error(
@@ -130,3 +132,42 @@ def test_flow_and_choice_errors(
     write_wav(str(path), speech("sales"))
     assert main(["stt", str(path), *args]) == 2
     assert says in capsys.readouterr().err
+
+
+def test_the_decision_follows_the_menu_then_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "support.wav"
+    write_wav(str(path), speech("support"))
+    flow = tmp_path / "voice.yaml"
+    strict = (
+        Path(VOICE_FLOW)
+        .read_text()
+        .replace("      barge_in: true\n", "      barge_in: true\n      confirm: always\n")
+    )
+    assert "confirm: always" in strict
+    flow.write_text(strict)
+    argv = ["stt", str(path), "--flow", str(flow), "--node", "menu", "--json"]
+    assert main([*argv, "--min-confidence", "0"]) == 0
+    out = _json(capsys)
+    assert (out["choice"], out["decision"], out["confirm"]) == ("2", "confirm", "always")
+    assert out["thresholds"]["reject_below"] == 0  # type: ignore[index]
+    # the command line overrides the menu; a confidence can never reach above 1: rejected
+    assert main(
+        [*argv, "--confirm", "never", "--min-confidence", "1", "--accept-confidence", "1"]
+    ) in (0, 1)
+    out = _json(capsys)
+    assert out["decision"] == ("accept" if out["confidence"] == 1 else "reject")
+    with pytest.raises(SystemExit):
+        main([*argv, "--min-confidence", "1.5"])
+    assert "1.5 is not a confidence between 0 and 1" in capsys.readouterr().err
+
+
+def test_something_else_than_a_choice_is_rejected_with_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "pizza.wav"
+    write_wav(str(path), speech("pizza delivery please"))
+    assert main(["stt", str(path), "--flow", VOICE_FLOW, "--node", "menu", "--json"]) == 1
+    out = _json(capsys)
+    assert out["decision"] == "reject"
