@@ -26,6 +26,7 @@ from ivr.flow.model_values import (
 from ivr.flow.node_builders import NodeBuilder
 from ivr.flow.schema import node_errors, top_level_errors
 from ivr.flow.source import Path, Source, load_source
+from ivr.flow.suggest import did_you_mean, suggest
 from ivr.flow.template import Placeholder
 from ivr.flow.value_reader import CALLER_ID, DIAL_PATTERN, Invalid, given, yaml_text
 
@@ -126,7 +127,9 @@ class _Builder(NodeBuilder):
             unknown = [k for k in body if k not in COMMON_KEYS]
             what = f"unknown node kind '{unknown[0]}'" if unknown else "the node has no kind"
             where = (*base, unknown[0], "<key>") if unknown else base
-            self.err(where, f"{what}; use one of: {', '.join(KINDS)}")
+            hint = did_you_mean(suggest(unknown[0], KINDS, 1)) if unknown else ""
+            use = f"{hint} Use one of" if hint else "use one of"
+            self.err(where, f"{what}; {use}: {', '.join(KINDS)}")
             return None
         if len(kinds) > 1:
             self.err(

@@ -12,6 +12,7 @@ import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
 
 from ivr.flow.source import Path
+from ivr.flow.suggest import did_you_mean, suggest
 
 
 @cache
@@ -39,21 +40,78 @@ def _node_validator(kind: str) -> jsonschema.Draft202012Validator:
 
 def top_level_errors(data: Any) -> list[tuple[Path, str]]:
     """Schema errors outside the nodes, as (path, message)."""
-    return [(_path(e), friendly(e)) for e in _top_validator().iter_errors(data)]
+    errors = _tied(list(_top_validator().iter_errors(data)))
+    out: list[tuple[Path, str]] = []
+    for e in errors:
+        slipped = _slipped_key(e)
+        out.append(((*_path(e), "<key>"), slipped) if slipped else (_path(e), friendly(e)))
+    return out
+
+
+@cache
+def _node_keys() -> frozenset[str]:
+    """Every key some node kind has."""
+    defs = flow_schema().get("$defs", {})
+    return frozenset(
+        key
+        for name, spec in defs.items()
+        if name.endswith("_node") and isinstance(spec, dict)
+        for key in spec.get("properties", {})
+    )
+
+
+def _slipped_key(error: ValidationError) -> str | None:
+    """``next: hangup`` indented like a node id: a node key slipped out of its node."""
+    path = tuple(error.absolute_path)
+    if error.validator != "type" or len(path) != 2 or path[0] != "nodes":
+        return None
+    if str(path[1]) not in _node_keys() or isinstance(error.instance, dict):
+        return None
+    return (
+        f"'{path[1]}' is indented like a node id, so it reads as a node of its own; if it "
+        "belongs to the node above, indent it like that node's other keys"
+    )
 
 
 def node_errors(kind: str, node: Any) -> list[tuple[Path, str]]:
     """Schema errors of one node of a known kind, paths relative to the node."""
     errors = sorted(_node_validator(kind).iter_errors(node), key=lambda e: e.path)
-    return [(_path(e), friendly(e)) for e in errors]
+    return [(_path(e), friendly(e)) for e in _tied(errors)]
+
+
+def _tied(errors: list[ValidationError]) -> list[ValidationError]:
+    """Without the "missing required key" errors a misspelt key explains: ``nxt: a`` is one
+    mistake ("did you mean 'next'?"), not also a missing ``next``."""
+    meant = {
+        (tuple(e.absolute_path), hint)
+        for e in errors
+        if e.validator == "additionalProperties" and isinstance(e.instance, dict)
+        for unknown in _unknown(e)
+        for hint in suggest(unknown, _properties(e), 1)
+    }
+    return [
+        e
+        for e in errors
+        if not (e.validator == "required" and (tuple(e.absolute_path), _missing(e)) in meant)
+    ]
+
+
+def _unknown(error: ValidationError) -> list[str]:
+    allowed = _properties(error)
+    instance: dict[str, Any] = error.instance if isinstance(error.instance, dict) else {}
+    return sorted(str(k) for k in instance if k not in allowed)
+
+
+def _missing(error: ValidationError) -> str:
+    """The key a ``required`` error names."""
+    return str(error.message).split("'")[1] if "'" in error.message else str(error.message)
 
 
 def _path(error: ValidationError) -> Path:
     """Where to point: an unknown key itself rather than the mapping holding it."""
     path: Path = tuple(error.absolute_path)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = _properties(error)
-        unknown = sorted(k for k in error.instance if k not in allowed)
+        unknown = _unknown(error)
         if unknown:
             return (*path, unknown[0], "<key>")
     return path
@@ -68,11 +126,14 @@ def friendly(error: ValidationError) -> str:
     """Turn a jsonschema error into a message an ops person can act on."""
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = _properties(error)
-        unknown = ", ".join(repr(u) for u in sorted(set(error.instance) - set(allowed)))
-        return f"unknown key {unknown}; allowed here: {', '.join(allowed)}"
+        unknown = _unknown(error)
+        hints = [h for u in unknown for h in suggest(u, allowed, 1)]
+        keys = ", ".join(repr(u) for u in unknown)
+        if len(hints) == len(unknown) == 1:
+            return f"unknown key {keys}; {did_you_mean(hints)} Allowed here: {', '.join(allowed)}"
+        return f"unknown key {keys}; allowed here: {', '.join(allowed)}"
     if error.validator == "required":
-        missing = str(error.message).split("'")[1] if "'" in error.message else error.message
-        return f"missing required key '{missing}'"
+        return f"missing required key '{_missing(error)}'"
     if error.validator == "oneOf" and error.context:
         deepest = best_match(error.context)
         return friendly(deepest)

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from ivr.errors import FlowError, YamlRefused
+from ivr.flow.yaml_errors import explain
 
 Path = tuple[str | int, ...]
 
@@ -164,18 +165,16 @@ class Source:
 
 
 def load_source(text: str, file: str) -> Source:
-    """Parse YAML text; syntax errors, duplicate keys, anchors, aliases and too deep nesting
-    raise :class:`FlowError`."""
+    """Parse YAML text; syntax errors (in ops words, at the mistake: :mod:`ivr.flow.yaml_errors`),
+    duplicate keys, anchors, aliases and too deep nesting raise :class:`FlowError`."""
     loader = _Loader(text)
     try:
         root = loader.get_single_node()
     except YamlRefused as exc:
         raise FlowError(exc.message, file=file, line=exc.line, col=exc.col, node=exc.node) from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise FlowError(f"YAML syntax error: {problem}", file=file, line=line, col=col) from None
+        why = explain(exc, text)
+        raise FlowError(why.message, file=file, line=why.line, col=why.col) from None
     finally:
         loader.dispose()
     src = Source(file=file, data=None, text=text)

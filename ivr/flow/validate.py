@@ -1,5 +1,6 @@
-"""Graph checks on a built flow: dangling targets, unreachable nodes, loops that never wait for
-the caller, duplicate spoken words, undefined variables, missing prompt files.
+"""Graph checks on a built flow: dangling targets and unreachable nodes (in
+:mod:`ivr.flow.targets`), loops that never wait for the caller, duplicate spoken words,
+undefined variables, missing prompt files.
 
 And warnings, which do not stop a flow from loading (``ivr validate`` prints them, exit 0):
 :func:`flow_warnings`, for what only goes wrong with time, so they take the instant to judge at.
@@ -7,23 +8,18 @@ And warnings, which do not stop a flow from loading (``ivr validate`` prints the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path as FsPath
 
 from ivr.errors import FlowError
 from ivr.flow import model as m
-from ivr.flow.model_values import BACK, BUILTIN_VARIABLES, REPEAT, RESERVED_TARGETS, Speech
-from ivr.flow.source import Path, Source
+from ivr.flow.model_values import BUILTIN_VARIABLES, Speech
+from ivr.flow.source import Source
+from ivr.flow.targets import edges, target_errors
 
 SOUND_EXTENSIONS = (".wav", ".gsm", ".sln", ".sln16", ".ulaw", ".alaw", ".g722", ".WAV")
 HOLIDAYS_AHEAD = timedelta(days=365)  # an explicit holiday list should reach this far
 WARNING = "warning: "  # starts the message of every warning
-
-
-def edges(node: m.FlowNode) -> Iterator[tuple[str, Path]]:
-    """Every node target a node can go to, with the YAML path (inside the node) that names it."""
-    return ((e.target, e.path) for e in node.exits() if e.to_node)
 
 
 def check_flow(
@@ -32,11 +28,8 @@ def check_flow(
     """All graph-level problems of one flow; ``broken`` nodes exist but failed to build."""
     broken = broken or set()
     errors: list[FlowError] = []
-    if flow.start not in flow.nodes and flow.start not in broken:
-        errors.append(src.error(("start",), f"start node '{flow.start}' does not exist"))
-    errors += _dangling_targets(flow, src, RESERVED_TARGETS | broken)
+    errors += target_errors(flow, src, broken)
     if not broken:  # what a broken node links to or sets is unknown
-        errors += _unreachable(flow, src)
         errors += _busy_loops(flow, src)
         errors += _undefined_variables(flow, src)
     errors += _duplicate_words(flow, src)
@@ -44,59 +37,6 @@ def check_flow(
     if prompts_dir is not None:
         errors += _missing_files(flow, src, FsPath(prompts_dir))
     return errors
-
-
-def _dangling_targets(flow: m.Flow, src: Source, known: frozenset[str]) -> list[FlowError]:
-    """Targets that are neither a node nor ``known`` (reserved words, broken nodes)."""
-    errors = []
-    close: dict[str, list[str]] | None = None  # built once, at the first dangling target
-    for node in flow.nodes.values():
-        base: Path = ("nodes", node.id)
-        for target, where in edges(node):
-            if target in (REPEAT, BACK) and not isinstance(node, m.MenuNode):
-                errors.append(src.error((*base, *where), f"'{target}' only works in menu options"))
-            elif target not in flow.nodes and target not in known:
-                close = _close_names(flow) if close is None else close
-                errors.append(src.error((*base, *where), _dangling(target, close)))
-    return errors
-
-
-def _close_names(flow: m.Flow) -> dict[str, list[str]]:
-    """Node ids by their first 0-3 letters, lower case, the first three of each in file order:
-    one pass, so that each dangling target costs a lookup instead of a scan of every node."""
-    out: dict[str, list[str]] = {}
-    for nid in flow.nodes:
-        lower = nid.lower()
-        for n in range(min(3, len(lower)) + 1):
-            names = out.setdefault(lower[:n], [])
-            if len(names) < 3:
-                names.append(nid)
-    return out
-
-
-def _dangling(target: str, close: dict[str, list[str]]) -> str:
-    names = close.get(target.lower()[:3], [])
-    hint = f"; did you mean {' or '.join(repr(c) for c in names)}?" if names else ""
-    return f"goes to '{target}', which is not a node of this flow{hint}"
-
-
-def _unreachable(flow: m.Flow, src: Source) -> list[FlowError]:
-    seen, todo = set(), [flow.start]
-    while todo:
-        nid = todo.pop()
-        if nid in seen or nid not in flow.nodes:
-            continue
-        seen.add(nid)
-        todo.extend(t for t, _ in edges(flow.nodes[nid]))
-    return [
-        src.error(
-            ("nodes", nid, "<key>"),
-            f"never reached from start '{flow.start}'; link it from another node or delete it",
-            node=nid,
-        )
-        for nid in flow.nodes
-        if nid not in seen
-    ]
 
 
 def _busy_loops(flow: m.Flow, src: Source) -> list[FlowError]:
