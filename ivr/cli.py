@@ -19,6 +19,7 @@ from ivr.call.channel import CallInfo, readable
 from ivr.clock import system_clock
 from ivr.config import load_settings
 from ivr.errors import FlowErrors, IvrError, YamlRefused
+from ivr.flow.diagnostics import FORMATS, ValidationReport
 from ivr.flow.graph import add_graph_parser
 from ivr.flow.library import load_library
 from ivr.flow.source import safe_load
@@ -82,6 +83,13 @@ def _parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="check flow files; exit 1 on any error")
     val.add_argument("paths", nargs="*", default=["flows"], help="flow files or directories")
     val.add_argument("--prompts", default="prompts", help="prompt files directory to check")
+    val.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="text",
+        help="text: lines on stderr and a summary (default); json: one document with every "
+        "diagnostic; github: ::error/::warning annotations for GitHub Actions",
+    )
     val.set_defaults(func=_validate)
 
     sim = sub.add_parser("simulate", help="run a flow without Asterisk")
@@ -152,18 +160,8 @@ def _validate(args: argparse.Namespace) -> int:
     lib = load_library(args.paths, prompts)
     now = system_clock()
     warnings = [w for flow in lib.flows.values() for w in flow_warnings(flow, now)]
-    for problem in [*lib.errors, *warnings]:  # errors first: they are what fails the run
-        print(problem, file=sys.stderr)
-    if not lib.flows and not lib.errors:
-        print(f"no flow files found in {' '.join(args.paths)}", file=sys.stderr)
-        return 1
-    bad = len({e.file for e in lib.errors})
-    print(
-        f"{len(lib.flows)} flow(s) valid"
-        + (f", {bad} with errors" if bad else "")
-        + (f", {len(warnings)} warning(s)" if warnings else "")
-    )
-    return 1 if lib.errors else 0
+    report = ValidationReport(args.paths, len(lib.flows), lib.errors, warnings)
+    return report.write(args.format, sys.stdout, sys.stderr)
 
 
 def _simulate(args: argparse.Namespace) -> int:

@@ -13,13 +13,13 @@ from pathlib import Path as FsPath
 
 from ivr.errors import FlowError
 from ivr.flow import model as m
+from ivr.flow.diagnostics import WARNING
 from ivr.flow.model_values import BUILTIN_VARIABLES, Speech
 from ivr.flow.source import Source
 from ivr.flow.targets import edges, target_errors
 
 SOUND_EXTENSIONS = (".wav", ".gsm", ".sln", ".sln16", ".ulaw", ".alaw", ".g722", ".WAV")
 HOLIDAYS_AHEAD = timedelta(days=365)  # an explicit holiday list should reach this far
-WARNING = "warning: "  # starts the message of every warning
 
 
 def check_flow(

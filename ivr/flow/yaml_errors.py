@@ -44,7 +44,7 @@ def explain(exc: yaml.YAMLError, text: str) -> SyntaxProblem:
         or _unclosed_quote(context, opened)
         or _quote_runs_on(before)
         or _flow_collection(context, problem, opened, found)
-        or _quote_inside(before, found)
+        or _quote_inside(before, reader, found)
         or _key_without_colon(context, reader, opened)
         or _mapping_value(problem, reader, before, found)
         or _indentation(problem, reader, found)
@@ -129,15 +129,23 @@ def _quote_runs_on(token: yaml.ScalarToken | None) -> SyntaxProblem | None:
     )
 
 
-def _quote_inside(token: yaml.ScalarToken | None, found: tuple[int, int]) -> SyntaxProblem | None:
+def _quote_inside(
+    token: yaml.ScalarToken | None, lines: _Lines, found: tuple[int, int]
+) -> SyntaxProblem | None:
     """A quoted text closed too early by a quote mark inside it, more text after it."""
     if token is None or token.style not in ('"', "'") or token.end_mark.line != found[0]:
         return None
     q = token.style
-    fix = "write it twice ('It''s') or use double quotes" if q == "'" else 'write it \\"'
+    line = lines.text(found[0])
+    start = token.start_mark.column
+    inner = line[start + 1 : line.rfind(q)] if line.rfind(q) > token.end_mark.column else ""
+    other = "'" if q == '"' else '"'
+    if inner and other not in inner:
+        fix = f"quote it with {other} instead: {other}{inner}{other}"
+    else:
+        fix = "write it twice ('It''s')" if q == "'" else 'write it \\"'
     return SyntaxProblem(
-        f"the text ends at this {q} but more follows on the line; for a {q} inside "
-        f"{q}...{q}, {fix}",
+        f"the text ends at this {q} but more follows on the line; for a {q} inside the text, {fix}",
         token.end_mark.line + 1,
         token.end_mark.column,
     )
