@@ -9,8 +9,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Outcome = Literal["self_service", "transferred", "abandoned", "error"]
-OUTCOMES: tuple[Outcome, ...] = ("self_service", "transferred", "abandoned", "error")
+# self_service: the caller reached a node marked ``served``; failed_in_ivr: the flow ended the
+# call after the caller failed its menus (no input / no match to the end), never served
+Outcome = Literal["self_service", "failed_in_ivr", "transferred", "abandoned", "error"]
+OUTCOMES: tuple[Outcome, ...] = (
+    "self_service",
+    "failed_in_ivr",
+    "transferred",
+    "abandoned",
+    "error",
+)
 MASK = "***"
 # agent-leg recordings (CallRecord.recording) are files in this subdirectory of the recordings
 # directory

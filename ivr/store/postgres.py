@@ -24,7 +24,13 @@ import psycopg.errors
 from psycopg.rows import RowMaker
 
 from ivr.errors import StoreError
-from ivr.store.schema import MESSAGES_TABLE, NODES_TABLE, SCHEMA_V1, WEBHOOK_OUTBOX_TABLE
+from ivr.store.schema import (
+    FLOW_VERSIONS_TABLE,
+    MESSAGES_TABLE,
+    NODES_TABLE,
+    SCHEMA_V1,
+    WEBHOOK_OUTBOX_TABLE,
+)
 from ivr.store.sql import Connection, Cursor
 
 __all__ = ["MIGRATIONS", "PgConnection", "PostgresDialect", "connect", "migrate"]
@@ -293,7 +299,20 @@ def _v8(conn: Connection) -> None:
     conn.execute("ALTER TABLE calls ADD COLUMN recording TEXT NOT NULL DEFAULT ''")
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8)
+def _v9(conn: Connection) -> None:
+    conn.execute(
+        "ALTER TABLE calls DROP CONSTRAINT calls_outcome_check,"
+        " ADD CONSTRAINT calls_outcome_check CHECK (outcome IS NULL OR outcome IN"
+        " ('self_service', 'failed_in_ivr', 'transferred', 'abandoned', 'error')),"
+        " ADD COLUMN path_at TEXT NOT NULL DEFAULT '[]'"
+    )
+    conn.execute(_from_sqlite(FLOW_VERSIONS_TABLE))
+    conn.execute("CREATE INDEX flow_versions_flow ON flow_versions (flow, id)")
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
+    _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9,
+)  # fmt: skip
 
 
 def migrate(conn: Connection, where: str, version_wanted: int) -> None:

@@ -224,6 +224,76 @@ def _migrate_7_to_8(conn: Connection) -> None:
     conn.execute("ALTER TABLE calls ADD COLUMN recording TEXT NOT NULL DEFAULT ''")
 
 
+# Ops experience (schema v9): every published flow version, kept for history and rollback.
+FLOW_VERSIONS_TABLE = """
+    CREATE TABLE flow_versions (
+        id           INTEGER PRIMARY KEY,
+        flow         TEXT NOT NULL,
+        version      TEXT NOT NULL,              -- the flow's content hash (calls.flow_version)
+        file         TEXT NOT NULL,              -- where it was loaded from
+        content      TEXT NOT NULL,              -- the YAML text as published
+        published_at REAL NOT NULL,
+        published_by TEXT NOT NULL DEFAULT '',   -- who asked (the reload request), '' at start
+        reason       TEXT NOT NULL DEFAULT '',   -- start, reload, rollback to <version>, ...
+        node         TEXT NOT NULL DEFAULT ''    -- the node that published it
+    )"""
+_CALLS_V9 = """
+    CREATE TABLE calls_v9 (
+        call_id         TEXT PRIMARY KEY,
+        flow            TEXT NOT NULL,
+        flow_version    TEXT NOT NULL,
+        caller          TEXT NOT NULL DEFAULT '',
+        dnis            TEXT NOT NULL DEFAULT '',
+        started_at      REAL NOT NULL,
+        ended_at        REAL,
+        duration_s      REAL,
+        language        TEXT NOT NULL DEFAULT '',
+        path            TEXT NOT NULL DEFAULT '[]',
+        inputs          TEXT NOT NULL DEFAULT '[]',
+        outcome         TEXT CHECK (outcome IS NULL OR outcome IN
+                            ('self_service', 'failed_in_ivr', 'transferred', 'abandoned',
+                             'error')),
+        end_node        TEXT,
+        transfer_target TEXT,
+        error           TEXT,
+        variables       TEXT NOT NULL DEFAULT '{}',
+        queue           TEXT,
+        survey          TEXT,
+        node            TEXT NOT NULL DEFAULT '',
+        resume          TEXT,
+        box             TEXT NOT NULL DEFAULT '',
+        recording       TEXT NOT NULL DEFAULT '',
+        path_at         TEXT NOT NULL DEFAULT '[]'  -- seconds from the start to each path node
+    )"""
+_CALLS_V8_COLUMNS = (
+    "call_id, flow, flow_version, caller, dnis, started_at, ended_at, duration_s, language,"
+    " path, inputs, outcome, end_node, transfer_target, error, variables, queue, survey, node,"
+    " resume, box, recording"
+)
+CALLS_INDEXES = (
+    "CREATE INDEX calls_started_at ON calls (started_at)",
+    "CREATE INDEX calls_flow_started_at ON calls (flow, started_at)",
+    "CREATE INDEX calls_outcome_started_at ON calls (outcome, started_at)",
+)
+
+
+def _migrate_8_to_9(conn: Connection) -> None:
+    """Ops experience: a call the flow ends after the caller failed its menus is
+    ``failed_in_ivr``, not self-service (a CHECK cannot be changed in place: ``calls`` is
+    rebuilt); each call keeps when it entered each node (``path_at``, for time per node);
+    every published flow version is kept (``flow_versions``)."""
+    conn.execute(_CALLS_V9)
+    conn.execute(
+        f"INSERT INTO calls_v9 ({_CALLS_V8_COLUMNS}) SELECT {_CALLS_V8_COLUMNS} FROM calls"
+    )
+    conn.execute("DROP TABLE calls")  # and its indexes
+    conn.execute("ALTER TABLE calls_v9 RENAME TO calls")
+    for statement in CALLS_INDEXES:
+        conn.execute(statement)
+    conn.execute(FLOW_VERSIONS_TABLE)
+    conn.execute("CREATE INDEX flow_versions_flow ON flow_versions (flow, id)")
+
+
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _migrate_0_to_1,
     _migrate_1_to_2,
@@ -233,6 +303,7 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _migrate_5_to_6,
     _migrate_6_to_7,
     _migrate_7_to_8,
+    _migrate_8_to_9,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _SQLITE = SqliteDialect()

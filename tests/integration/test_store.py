@@ -332,7 +332,14 @@ async def test_recent_filters(store: RecordStore) -> None:
     assert ids(await store.recent(flow="main", outcome="transferred", since=150.0)) == ["b"]
     assert await store.recent(flow="nope") == []
     counts = await store.count_by_outcome(flow="main", since=150.0)
-    assert counts == {"self_service": 0, "transferred": 1, "abandoned": 1, "error": 0, None: 0}
+    assert counts == {
+        "self_service": 0,
+        "failed_in_ivr": 0,
+        "transferred": 1,
+        "abandoned": 1,
+        "error": 0,
+        None: 0,
+    }
     with pytest.raises(ValueError):
         await store.recent(limit=0)
 
@@ -459,7 +466,22 @@ async def test_a_version_1_database_is_migrated_and_keeps_its_calls(tmp_path: Pa
         await store.finish(queued_record("2.2"))
         assert await store.get("2.2") == queued_record("2.2")
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 9
+
+
+async def test_version_9_keeps_the_calls_and_takes_the_failed_in_ivr_outcome(db: Db) -> None:
+    """v9 rebuilt ``calls`` on SQLite (a CHECK cannot change in place) and altered it on
+    PostgreSQL: both take the new outcome and still refuse an unknown one."""
+    store = await db.open()
+    try:
+        await store.begin(make_record("f.1", outcome=None, ended_at=None, end_node=None))
+        await store.finish(make_record("f.1", outcome="failed_in_ivr"))
+        got = await store.get("f.1")
+        assert got is not None and got.outcome == "failed_in_ivr"
+        with pytest.raises(Exception, match=r"(?i)check"):
+            await store.finish(make_record("f.1", outcome="bogus"))  # type: ignore[arg-type]
+    finally:
+        await store.close()
 
 
 async def test_a_node_recovers_only_its_own_unfinished_calls(db: Db) -> None:
