@@ -181,63 +181,70 @@ class _Builder(NodeBuilder):
     def surveys(self, section: dict[str, Any]) -> dict[str, SurveySpec]:
         out: dict[str, SurveySpec] = {}
         for name, spec in section.items():
-            path: Path = ("surveys", name)
-            questions = tuple(
-                SurveyQuestion(
-                    q["id"],
-                    self.prompt(q["prompt"], (*path, "questions", i, "prompt")),
-                    **given(q, scale=str),
-                )
-                for i, q in enumerate(spec["questions"])
-            )
-            ids = [q.id for q in questions]
-            rated = [q.id for q in questions if q.scale == "1-5"]
-            satisfaction = spec.get("satisfaction") or (rated[0] if rated else ids[0])
-            if satisfaction not in ids:
-                self.err(
-                    (*path, "satisfaction"),
-                    f"'{satisfaction}' is not one of the questions ({', '.join(ids)})",
-                )
+            try:
+                survey = self.survey(name, spec)
+            except Invalid:  # a prompt it uses is broken: already reported
                 continue
-            if len(set(ids)) != len(ids):
-                self.err((*path, "questions"), "two questions have the same id")
-                continue
-            outbound = None
-            if "outbound" in spec:
-                o = spec["outbound"]
-                try:
-                    hours = self.calling_hours(o, (*path, "outbound"))
-                    dial = self.dial(o["dial"], (*path, "outbound", "dial"), DIAL_PATTERN)
-                    caller_id: dict[str, Any] = (
-                        {
-                            "caller_id": self.dial(
-                                str(o["caller_id"]), (*path, "outbound", "caller_id"), CALLER_ID
-                            )
-                        }
-                        if "caller_id" in o
-                        else {}
-                    )
-                except Invalid:
-                    continue
-                outbound = OutboundSurvey(
-                    dial=dial,
-                    hours=hours,
-                    **caller_id,
-                    **given(
-                        o, delay_s=float, attempts=int, retry_after_s=float, max_concurrent=int
-                    ),
-                )
-            out[name] = SurveySpec(
-                name=name,
-                line=self.src.where(path)[0],
-                questions=questions,
-                satisfaction=satisfaction,
-                intro=self.prompt(spec["intro"], (*path, "intro")) if "intro" in spec else None,
-                thanks=self.prompt(spec["thanks"], (*path, "thanks")) if "thanks" in spec else None,
-                **given(spec, inputs=("input", tuple), timeout_s=float, retries=int),
-                outbound=outbound,
-            )
+            if survey is not None:
+                out[name] = survey
         return out
+
+    def survey(self, name: str, spec: dict[str, Any]) -> SurveySpec | None:
+        """One survey of ``surveys:``; None (reported) when it is not usable."""
+        path: Path = ("surveys", name)
+        questions = tuple(
+            SurveyQuestion(
+                q["id"],
+                self.prompt(q["prompt"], (*path, "questions", i, "prompt")),
+                **given(q, scale=str),
+            )
+            for i, q in enumerate(spec["questions"])
+        )
+        ids = [q.id for q in questions]
+        rated = [q.id for q in questions if q.scale == "1-5"]
+        satisfaction = spec.get("satisfaction") or (rated[0] if rated else ids[0])
+        if satisfaction not in ids:
+            self.err(
+                (*path, "satisfaction"),
+                f"'{satisfaction}' is not one of the questions ({', '.join(ids)})",
+            )
+            return None
+        if len(set(ids)) != len(ids):
+            self.err((*path, "questions"), "two questions have the same id")
+            return None
+        outbound = None
+        if "outbound" in spec:
+            o = spec["outbound"]
+            try:
+                hours = self.calling_hours(o, (*path, "outbound"))
+                dial = self.dial(o["dial"], (*path, "outbound", "dial"), DIAL_PATTERN)
+                caller_id: dict[str, Any] = (
+                    {
+                        "caller_id": self.dial(
+                            str(o["caller_id"]), (*path, "outbound", "caller_id"), CALLER_ID
+                        )
+                    }
+                    if "caller_id" in o
+                    else {}
+                )
+            except Invalid:  # already reported
+                return None
+            outbound = OutboundSurvey(
+                dial=dial,
+                hours=hours,
+                **caller_id,
+                **given(o, delay_s=float, attempts=int, retry_after_s=float, max_concurrent=int),
+            )
+        return SurveySpec(
+            name=name,
+            line=self.src.where(path)[0],
+            questions=questions,
+            satisfaction=satisfaction,
+            intro=self.prompt(spec["intro"], (*path, "intro")) if "intro" in spec else None,
+            thanks=self.prompt(spec["thanks"], (*path, "thanks")) if "thanks" in spec else None,
+            **given(spec, inputs=("input", tuple), timeout_s=float, retries=int),
+            outbound=outbound,
+        )
 
 
 def tainted(nodes: dict[str, m.FlowNode], sensitive: set[str]) -> frozenset[str]:

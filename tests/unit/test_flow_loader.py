@@ -421,3 +421,17 @@ def test_broken_bank_copy_gets_precise_errors(tmp_path: Path) -> None:
 def test_shipped_schema_matches_its_generator() -> None:
     generated = runpy.run_path(str(ROOT / "scripts/gen_schema.py"))["schema"]
     assert json.loads(json.dumps(generated)) == flow_schema()
+
+
+def test_a_broken_survey_prompt_is_an_error_not_a_crash() -> None:
+    errs = errors_of("""
+        start: a
+        surveys:
+          after:
+            questions:
+              - {id: q, prompt: "Rate us from 1 to 5."}
+            thanks: "Than{k you."
+        nodes:
+          a: {hangup: true}
+    """)
+    assert len(errs) == 1 and errs[0].startswith("f.yaml:7:13: bad placeholder in 'Than{k you.'")
