@@ -11,12 +11,16 @@ Anything it does not recognise keeps PyYAML's words.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 __all__ = ["SyntaxProblem", "explain"]
+
+KEY = re.compile(r"[\w\"'-]+")  # what a node id or key looks like (not a stray sentence)
+NOT_A_KEY = "is not a 'key: value'; write it as one, or start the line with '#' for a comment"
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,8 @@ def explain(exc: yaml.YAMLError, text: str) -> SyntaxProblem:
         or _key_without_colon(context, reader, opened)
         or _mapping_value(problem, reader, before, found)
         or _indentation(problem, reader, found)
+        or _stray_text(problem, before)
+        or _stray_character(problem, found)
         or SyntaxProblem(f"YAML syntax error: {problem}", found[0] + 1, found[1] + 1)
     )
 
@@ -208,10 +214,12 @@ def _mapping_value(
         return SyntaxProblem(
             f"no space after ':' in {first!r}; write {fixed!r}", line + 1, col + colon + 2
         )
-    if col == lines.indent(line):
+    if col == lines.indent(line) and KEY.fullmatch(first):
         return SyntaxProblem(
             f"{first!r} has no ':' after it; write '{first}:'", line + 1, col + len(first) + 1
         )
+    if col == lines.indent(line):
+        return SyntaxProblem(f"{first!r} {NOT_A_KEY}", line + 1, col + 1)
     key, here = lines.key(line), lines.key(found[0])
     return SyntaxProblem(
         f"'{here}' is indented more than '{key}' on line {line + 1}, so YAML reads it as part "
@@ -242,3 +250,34 @@ def _indentation(problem: str, lines: _Lines, found: tuple[int, int]) -> SyntaxP
         n + 1,
         indent + 1,
     )
+
+
+def _stray_text(problem: str, token: yaml.ScalarToken | None) -> SyntaxProblem | None:
+    """A line of text where the top level expects keys (often a comment missing its ``#``)."""
+    if "expected '<document start>'" not in problem or token is None:
+        return None
+    return SyntaxProblem(
+        f"{token.value!r} {NOT_A_KEY}",
+        token.start_mark.line + 1,
+        token.start_mark.column + 1,
+    )
+
+
+def _stray_character(problem: str, found: tuple[int, int]) -> SyntaxProblem | None:
+    """A character that cannot start a value where it is: ``- a`` after a key on the same
+    line, a lone ``:`` or ``,``, a backquote or ``@``."""
+    where = found[0] + 1, found[1] + 1
+    if "sequence entries are not allowed" in problem:
+        return SyntaxProblem(
+            "a '- ' list item cannot start here; write each '- item' on its own line under the "
+            "key, or put the text in quotes",
+            *where,
+        )
+    for words in ("expected the node content, but found ", "found character "):
+        if problem.startswith(words):
+            char = problem[len(words) :].split()[0]
+            return SyntaxProblem(
+                f"{char} cannot start a value here; put the text in quotes, or remove the {char}",
+                *where,
+            )
+    return None
