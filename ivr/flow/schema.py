@@ -127,11 +127,15 @@ def friendly(error: ValidationError) -> str:
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = _properties(error)
         unknown = _unknown(error)
-        hints = [h for u in unknown for h in suggest(u, allowed, 1)]
+        meant = {u: h for u in unknown for h in suggest(u, allowed, 1)}
         keys = ", ".join(repr(u) for u in unknown)
-        if len(hints) == len(unknown) == 1:
-            return f"unknown key {keys}; {did_you_mean(hints)} Allowed here: {', '.join(allowed)}"
-        return f"unknown key {keys}; allowed here: {', '.join(allowed)}"
+        if len(unknown) == 1 and meant:
+            hint = did_you_mean(list(meant.values()))
+        elif meant:
+            hint = "did you mean " + ", ".join(f"{h!r} for {u!r}" for u, h in meant.items()) + "?"
+        else:
+            return f"unknown key {keys}; allowed here: {', '.join(allowed)}"
+        return f"unknown key {keys}; {hint} Allowed here: {', '.join(allowed)}"
     if error.validator == "required":
         return f"missing required key '{_missing(error)}'"
     if error.validator == "oneOf" and error.context:

@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 
 from ivr.cli import main
-from ivr.flow.diagnostics import split_fix
+from ivr.errors import FlowErrors
+from ivr.flow.diagnostics import Diagnostic, split_fix
+from ivr.flow.loader import parse_flow
 from ivr.flow.suggest import suggest
 
 BROKEN = Path(__file__).resolve().parents[1] / "support/fixtures/broken_flows"
@@ -160,8 +162,6 @@ def test_no_flow_files_is_an_error_in_every_format(
 
 
 def test_github_escapes_what_would_end_the_command() -> None:
-    from ivr.flow.diagnostics import Diagnostic
-
     d = Diagnostic("a,b:c.yaml", 1, 2, None, "error", "50% off\nnext line")
     assert d.github() == "::error file=a%2Cb%3Ac.yaml,line=1,col=2::50%25 off%0Anext line"
 
@@ -194,3 +194,14 @@ def test_the_fix_is_after_the_first_semicolon_outside_quotes(
 )
 def test_did_you_mean(word: str, names: list[str], expected: list[str]) -> None:
     assert suggest(word, names) == expected
+
+
+def test_several_misspelt_keys_get_a_suggestion_each() -> None:
+    text = "start: a\nnodes:\n  a: {play: x, nxt: hangup, servd: true, zzz: 1}\n"
+    with pytest.raises(FlowErrors) as info:
+        parse_flow(text, file="f.yaml", name="f")
+    # one error: the missing 'next' is explained by 'nxt'
+    assert [str(e) for e in info.value.errors] == [
+        "f.yaml:3:16: node 'a': unknown key 'nxt', 'servd', 'zzz'; did you mean 'next' for "
+        "'nxt', 'served' for 'servd'? Allowed here: barge_in, description, next, play, served"
+    ]
