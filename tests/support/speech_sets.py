@@ -19,7 +19,7 @@ from support.speech_audio import Voice
 EN_MENU = (
     SpeechChoice("1", ("account balance", "balance")),
     SpeechChoice("2", ("lost card", "stolen card")),
-    SpeechChoice("3", ("offers", "instalments")),
+    SpeechChoice("3", ("offers", "installments")),
     SpeechChoice("4", ("mortgage",)),
     SpeechChoice("5", ("opening hours",)),
     SpeechChoice("6", ("yes",)),
@@ -48,7 +48,7 @@ EN_IN_TEST = (
     ("balance", "1"),
     ("lost card", "2"),
     ("stolen card", "2"),
-    ("instalments", "3"),
+    ("installments", "3"),
     ("offers", "3"),
     ("mortgage", "4"),
     ("opening hours", "5"),
