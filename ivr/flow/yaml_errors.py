@@ -42,12 +42,12 @@ def explain(exc: yaml.YAMLError, text: str) -> SyntaxProblem:
     reader = _Lines(text.splitlines())
     found = (mark.line, mark.column)
     opened = getattr(exc, "context_mark", None)
-    before = _scalar_before(text, found)
+    before, bracket = _scan(text, found)
     return (
         _tab(reader, found)
         or _unclosed_quote(context, opened)
         or _quote_runs_on(before)
-        or _flow_collection(context, problem, opened, found)
+        or _flow_collection(problem, bracket, found)
         or _quote_inside(before, reader, found)
         or _key_without_colon(context, reader, opened)
         or _mapping_value(problem, reader, before, found)
@@ -106,18 +106,26 @@ def _unclosed_quote(context: str, opened: Any) -> SyntaxProblem | None:
     )
 
 
-def _scalar_before(text: str, found: tuple[int, int]) -> yaml.ScalarToken | None:
-    """The last value or key the scanner read before the parser failed at ``found``."""
+def _scan(text: str, found: tuple[int, int]) -> tuple[yaml.ScalarToken | None, yaml.Token | None]:
+    """What the scanner read before the parser failed at ``found``: the last value or key, and
+    the innermost ``{`` or ``[`` still open."""
     last = None
+    brackets: list[yaml.Token] = []
     try:
         for token in yaml.scan(text, Loader=yaml.SafeLoader):
             if (token.start_mark.line, token.start_mark.column) >= found:
                 break
             if isinstance(token, yaml.ScalarToken):
                 last = token
+            elif isinstance(token, yaml.FlowMappingStartToken | yaml.FlowSequenceStartToken):
+                brackets.append(token)
+            elif (
+                isinstance(token, yaml.FlowMappingEndToken | yaml.FlowSequenceEndToken) and brackets
+            ):
+                brackets.pop()
     except yaml.YAMLError:
         pass
-    return last
+    return last, brackets[-1] if brackets else None
 
 
 def _quote_runs_on(token: yaml.ScalarToken | None) -> SyntaxProblem | None:
@@ -170,20 +178,28 @@ def _key_without_colon(context: str, lines: _Lines, opened: Any) -> SyntaxProble
 
 
 def _flow_collection(
-    context: str, problem: str, opened: Any, found: tuple[int, int]
+    problem: str, bracket: yaml.Token | None, found: tuple[int, int]
 ) -> SyntaxProblem | None:
-    """``{...}`` or ``[...]`` not closed, or items not separated by commas."""
-    kind = (
-        "mapping" if "flow mapping" in context else "sequence" if "flow sequence" in context else ""
-    )
-    if not kind or opened is None:
+    """``{...}`` or ``[...]`` never closed, closed by the other bracket, or items not
+    separated by commas."""
+    if bracket is None:
         return None
-    open_, close = ("{", "}") if kind == "mapping" else ("[", "]")
-    if found[0] > opened.line:
+    mapping = isinstance(bracket, yaml.FlowMappingStartToken)
+    open_, close = ("{", "}") if mapping else ("[", "]")
+    start = bracket.start_mark
+    if found[0] > start.line or "<stream end>" in problem:
         return SyntaxProblem(
             f"the '{open_}' opened here is never closed; add '{close}' after its last item",
-            opened.line + 1,
-            opened.column + 1,
+            start.line + 1,
+            start.column + 1,
+        )
+    other = "]" if mapping else "}"
+    if problem.endswith(f"'{other}'"):
+        return SyntaxProblem(
+            f"the '{open_}' opened at column {start.column + 1} is closed by '{other}'; "
+            f"close it with '{close}'",
+            found[0] + 1,
+            found[1] + 1,
         )
     if "expected ','" in problem:
         return SyntaxProblem(
@@ -276,6 +292,8 @@ def _stray_character(problem: str, found: tuple[int, int]) -> SyntaxProblem | No
     for words in ("expected the node content, but found ", "found character "):
         if problem.startswith(words):
             char = problem[len(words) :].split()[0]
+            if char.startswith("'<"):  # a parser token name, not a character of the file
+                return None
             return SyntaxProblem(
                 f"{char} cannot start a value here; put the text in quotes, or remove the {char}",
                 *where,
