@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from ivr import __version__
+from ivr.admin.flows_cli import add_flows_parser
 from ivr.call.channel import CallInfo, readable
 from ivr.clock import system_clock
 from ivr.config import load_settings
@@ -128,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     add_stt_parser(sub)
     add_graph_parser(sub)
     add_campaign_parser(sub)
+    add_flows_parser(sub)
 
     rep = sub.add_parser("report", help="KPIs from the call records (see README)")
     rep.add_argument("--since", help="first day, YYYY-MM-DD or ISO date-time (in --tz)")

@@ -20,7 +20,11 @@ endpoint                                access   answer
 ``GET /api/flows``                      read     flows, versions, errors, last reload
 ``GET /api/flows/{name}``               read     the YAML source of a version
 ``GET /api/flows/{name}/graph.svg``     read     the flow picture (Graphviz)
-``POST /api/flows/reload``              write    reload result
+``POST /api/flows/reload``              write    reload result (body: ``by``, ``reason``)
+``GET /api/flows/{name}/versions``      read     published versions, newest first
+``GET /api/flows/{name}/versions/{v}``  read     one version with its YAML
+``GET /api/flows/{name}/diff``          read     unified diff (``?from=&to=``)
+``POST /api/flows/{name}/rollback``     write    publish a stored version again
 ``GET /api/schema``                     read     the flow JSON Schema
 ``POST /api/validate``                  read     ``{"ok": bool, "errors": [...]}``
 ``GET /api/surveys``                    read     ``{"surveys": [...]}``
@@ -35,7 +39,8 @@ refused tokens (429) and adds the security headers to every answer. Every error 
 ``{"error": "..."}``.
 
 The handlers live by resource: :mod:`ivr.admin.records_api` (calls, KPIs, surveys),
-:mod:`ivr.admin.flows_api` (flows, graph, reload, schema, validation); this module has the
+:mod:`ivr.admin.flows_api` (flows, graph, reload, schema, validation),
+:mod:`ivr.admin.versions_api` (published versions, diff, rollback); this module has the
 health, metrics, queue and static-file ones, the error middleware and the route table.
 """
 
@@ -56,6 +61,7 @@ from ivr.admin.guard import Clock, Handler, Level, check_host, check_token, guar
 from ivr.admin.messages_api import MessageEndpoints
 from ivr.admin.recordings_api import RecordingEndpoint
 from ivr.admin.records_api import RecordEndpoints
+from ivr.admin.versions_api import VersionEndpoints
 from ivr.admin.webhooks_api import WebhookEndpoints
 from ivr.config import AdminSettings
 from ivr.errors import ApiError, BadQuery
@@ -98,6 +104,11 @@ def make_admin_app(
     route("POST", "/api/flows/reload", flows.reload, "write")
     route("GET", "/api/flows/{name}", flows.flow, "read")
     route("GET", "/api/flows/{name}/graph.svg", flows.graph, "read")
+    versions = VersionEndpoints(console)
+    route("GET", "/api/flows/{name}/versions", versions.versions, "read")
+    route("GET", "/api/flows/{name}/versions/{ref}", versions.version, "read")
+    route("GET", "/api/flows/{name}/diff", versions.diff, "read")
+    route("POST", "/api/flows/{name}/rollback", versions.rollback, "write")
     route("GET", "/api/schema", flows.schema, "read")
     route("POST", "/api/validate", flows.validate, "read")
     route("GET", "/api/surveys", records.surveys, "read")

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from ivr.admin.console import Console
 from ivr.admin.slots import ThreadSlots
+from ivr.admin.versions_api import publish_request
 from ivr.errors import ApiError, FlowError, FlowErrors, GraphvizError
 from ivr.flow.graph import flow_svg
 from ivr.flow.library import subflow_errors
@@ -114,7 +115,10 @@ class FlowEndpoints:
         return web.Response(text=svg, content_type="image/svg+xml")
 
     async def reload(self, request: web.Request) -> web.Response:
-        result = await self.console.flows.reload("admin API")
+        """Reload now; the JSON body may say ``by`` (who) and ``reason`` (kept with each
+        version this publishes; the reason defaults to ``reload``)."""
+        body = await publish_request(request, strict=False)
+        result = await self.console.flows.reload(body["reason"] or "reload", body["by"])
         body = result.to_dict()
         if result.result == "error":
             return web.json_response({"error": result.message, **body}, status=500)

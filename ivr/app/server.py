@@ -17,6 +17,7 @@ from pathlib import Path
 from ivr.admin.console import HealthBoard, LiveCalls, ServerConsole
 from ivr.admin.server import AdminServer
 from ivr.app.calls import Calls, Listener, Writes, agi_health
+from ivr.app.flow_versions import VersionKeeper
 from ivr.app.heartbeat import Heartbeat, default_node_id
 from ivr.app.messages import MessageKeeper
 from ivr.app.retention import RecordingRetention
@@ -38,6 +39,7 @@ from ivr.runtime.interpreter import Services
 from ivr.speech.base import SpeechEngine
 from ivr.speech.service import SpeechService
 from ivr.store.database import is_postgres
+from ivr.store.flow_versions import FlowVersionStore
 from ivr.store.messages import MessageStore
 from ivr.store.records import RecordStore
 from ivr.store.webhooks import WebhookStore
@@ -103,6 +105,9 @@ class App:
             node=s.node_id or default_node_id(s.agi.port),
         )
         parts.push_async_callback(store.close)
+        versions = VersionKeeper(FlowVersionStore(store), self.flows, self.clock)
+        await versions.start()  # the versions serving now, then every one published
+        parts.push_async_callback(versions.close)
         events = await self.start_webhooks(parts, store)
         messages = MessageKeeper(
             MessageStore(store), s.recordings, self.clock, events, lambda: engines

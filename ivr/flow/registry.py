@@ -77,12 +77,14 @@ class ReloadResult:
     errors: list[FlowError] = field(default_factory=list)
     message: str = ""
     initial: bool = False
+    by: str = ""  # who asked for it ("": the watcher, a signal, start-up)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "result": self.result,
             "at": self.at,
             "reason": self.reason,
+            "by": self.by,
             "added": self.added,
             "changed": self.changed,
             "removed": self.removed,
@@ -114,7 +116,9 @@ class FlowRegistry:
     """The current flows plus their version history; see the module docstring for the rules.
 
     ``prepare`` runs with the new and changed flows before they are swapped in (the server
-    renders their text prompts there); ``on_reload`` is told every result.
+    renders their text prompts there); ``on_reload`` is told every result, and
+    ``on_publish`` (set once there is somewhere to keep versions) is awaited, inside the
+    reload's lock, with each result that added or changed a flow.
     """
 
     def __init__(
@@ -135,6 +139,7 @@ class FlowRegistry:
         self.clock = clock
         self.prepare = prepare
         self.on_reload = on_reload
+        self.on_publish: Callable[[ReloadResult], Awaitable[None]] | None = None
         self.library = FlowLibrary()  # replaced by each reload, never changed in place
         self.last: ReloadResult | None = None
         self._history: dict[str, deque[FlowVersion]] = {}
@@ -174,13 +179,14 @@ class FlowRegistry:
 
     # --- loading -------------------------------------------------------------------------
 
-    async def reload(self, reason: str = "request") -> ReloadResult:
-        """Load the directory again and swap the result in (serialized with other reloads)."""
+    async def reload(self, reason: str = "request", by: str = "") -> ReloadResult:
+        """Load the directory again and swap the result in (serialized with other reloads);
+        ``by``: who asked."""
         async with self._lock:
             initial = self.last is None
             try:
                 loaded = await asyncio.to_thread(self._load)
-                result = await self._apply(loaded, reason, initial)
+                result = await self._apply(loaded, reason, initial, by)
             except Exception as exc:  # a missing directory, a bug: keep what serves
                 message = (
                     str(exc)
@@ -200,8 +206,14 @@ class FlowRegistry:
                     message=message,
                     errors=list(self.library.errors),
                     initial=initial,
+                    by=by,
                 )
             self.last = result
+            if self.on_publish is not None and (result.added or result.changed):
+                try:  # in the lock: versions are kept in the order they were published
+                    await self.on_publish(result)
+                except Exception:
+                    log.exception("on_publish hook failed")
         if self.on_reload is not None:
             try:
                 self.on_reload(result)
@@ -235,7 +247,9 @@ class FlowRegistry:
             out.append((str(file), st.st_mtime_ns, st.st_size, st.st_ino))
         return tuple(sorted(out))
 
-    async def _apply(self, loaded: _Loaded, reason: str, initial: bool) -> ReloadResult:
+    async def _apply(
+        self, loaded: _Loaded, reason: str, initial: bool, by: str = ""
+    ) -> ReloadResult:
         new = loaded.library
         loaded_files = {flow.file for flow in new.flows.values()}
         file_errors = [e for e in new.errors if e.file not in loaded_files]
@@ -276,6 +290,7 @@ class FlowRegistry:
             kept,
             errors,
             initial=initial,
+            by=by,
         )
         self._log(result)
         return result
