@@ -25,6 +25,7 @@ from ivr.flow.graph import add_graph_parser
 from ivr.flow.library import load_library
 from ivr.flow.source import safe_load
 from ivr.flow.validate import flow_warnings
+from ivr.flowtests.cli import add_test_parser
 from ivr.outbound.cli import add_campaign_parser
 from ivr.runtime.interpreter import CallRun, Services
 from ivr.runtime.sim import ScriptedChannel, SimClock, StubHttp, parse_tokens
@@ -130,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     add_graph_parser(sub)
     add_campaign_parser(sub)
     add_flows_parser(sub)
+    add_test_parser(sub)
 
     rep = sub.add_parser("report", help="KPIs from the call records (see README)")
     rep.add_argument("--since", help="first day, YYYY-MM-DD or ISO date-time (in --tz)")
