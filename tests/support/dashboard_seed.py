@@ -411,6 +411,19 @@ def make_app(seed: Seed) -> web.Application:
             }
         )
 
+    async def versions(request: web.Request) -> web.Response:
+        """Each flow's one version, published at start (the Versions panel's list)."""
+        flow = library.get(request.match_info["name"])
+        if flow is None:
+            raise web.HTTPNotFound(text="no such flow")
+        row = {
+            "id": 1, "flow": flow.name, "version": flow.version, "file": flow.file,
+            "published_at": loaded_at, "published_by": "", "reason": "start", "node": "",
+            "calls": 0, "current": True,
+        }  # fmt: skip
+        current = {"name": flow.name, "current": flow.version, "timezone": flow.timezone}
+        return web.json_response({**current, "versions": [row]})
+
     async def graph(request: web.Request) -> web.Response:
         flow = library.get(request.match_info["name"])
         if flow is None:
@@ -458,6 +471,7 @@ def make_app(seed: Seed) -> web.Application:
     app.router.add_get("/api/messages", message_list)
     app.router.add_get("/api/flows", flows)
     app.router.add_get("/api/flows/{name}/graph.svg", graph)
+    app.router.add_get("/api/flows/{name}/versions", versions)
     app.router.add_get("/api/surveys", survey_list)
     app.router.add_post("/api/validate", validate)
     app.router.add_get("/api/schema", schema)
