@@ -232,6 +232,8 @@ class Settings:
 
     flows_dir: str = "flows"
     flows_poll_s: float = 2.0  # hot reload: how often flows_dir is checked (0: never)
+    # reloads refuse a flow whose tests (flows_dir/tests/<flow>.yaml, `ivr test`) fail
+    flows_require_tests: bool = False
     prompts_dir: str = "prompts"
     log_level: str = "INFO"
     agi: AgiSettings = field(default_factory=AgiSettings)

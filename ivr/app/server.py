@@ -30,6 +30,7 @@ from ivr.engines.http import HttpLookup, extract
 from ivr.flow.library import FlowLibrary
 from ivr.flow.model import Flow, MenuNode, QueueNode
 from ivr.flow.registry import FlowRegistry, ReloadResult
+from ivr.flowtests.gate import refuse_failing
 from ivr.health import Health, always
 from ivr.metrics import Metrics, TimedEngine
 from ivr.outbound.dialer import Dialer
@@ -65,6 +66,8 @@ class App:
             prepare=self.render_prompts,
             on_reload=self._reloaded,
         )
+        if settings.flows_require_tests:  # a flow whose tests fail keeps its last version
+            self.flows.vet = functools.partial(refuse_failing, flows_dir=settings.flows_dir)
         self.speech_on = False  # recognisers loaded at start (a reload cannot add them)
 
     @property

@@ -22,7 +22,7 @@ from ivr.flow.graph_labels import LABEL_MAX, shorten
 from ivr.flow.node import Exit
 from ivr.flow.source import load_source
 
-__all__ = ["Coverage", "FlowCoverage", "Item", "Step", "exit_key", "graph_label"]
+__all__ = ["Coverage", "FlowCoverage", "Item", "Step", "Untested", "exit_key", "graph_label"]
 
 ItemKind = Literal["node", "exit", "retry"]
 GIVE_UPS = ("no_input", "no_match")
@@ -76,6 +76,42 @@ def graph_label(exit: Exit) -> str:
     return shorten(label, 2 * LABEL_MAX)
 
 
+@dataclass(frozen=True)
+class Untested:
+    """What the flow picture greys out: nodes and arrows (source node, arrow label) no test
+    walks, and the share of items tests walk."""
+
+    nodes: frozenset[str] = frozenset()
+    arrows: frozenset[tuple[str, str]] = frozenset()
+    percent: float = 100.0
+    retries: frozenset[tuple[str, str]] = frozenset()  # (node, no_input or no_match)
+
+    def retries_of(self, node: str) -> list[str]:
+        """The node's retries no test walks, ``no_input`` before ``no_match``."""
+        return [name for name in GIVE_UPS if (node, name) in self.retries]
+
+    @classmethod
+    def from_json(cls, data: object, flow: str) -> Untested:
+        """From ``ivr test --coverage-json``'s document; ValueError when it lacks ``flow``."""
+        flows = data.get("flows") if isinstance(data, dict) else None
+        mine = flows.get(flow) if isinstance(flows, dict) else None
+        if not isinstance(mine, dict) or not isinstance(mine.get("missing"), list):
+            raise ValueError(f"the coverage file has no flow '{flow}' (run ivr test on it)")
+        missing = [i for i in mine["missing"] if isinstance(i, dict)]
+        return cls(
+            frozenset(str(i.get("node")) for i in missing if i.get("kind") == "node"),
+            frozenset(
+                (str(i.get("node")), str(i.get("label", "")))
+                for i in missing
+                if i.get("kind") == "exit"
+            ),
+            float(mine.get("percent", 0.0)),
+            frozenset(
+                (str(i.get("node")), str(i.get("key"))) for i in missing if i.get("kind") == "retry"
+            ),
+        )
+
+
 @dataclass
 class FlowCoverage:
     """The items of one flow and the ones tests walked."""
@@ -92,12 +128,15 @@ class FlowCoverage:
     def missing(self) -> list[Item]:
         return [i for i in self.items if i not in self.covered]
 
+    def untested(self) -> Untested:
+        """For the flow picture (:func:`ivr.flow.graph.flow_dot`)."""
+        arrows = {(i.node, i.label) for i in self.missing if i.kind == "exit"}
+        retries = {(i.node, i.key) for i in self.missing if i.kind == "retry"}
+        nodes = frozenset(self.untested_nodes())
+        return Untested(nodes, frozenset(arrows), self.percent(), frozenset(retries))
+
     def untested_nodes(self) -> set[str]:
         return {i.node for i in self.missing if i.kind == "node"}
-
-    def untested_exits(self) -> set[tuple[str, str]]:
-        """``(node, exit key)`` of every exit no test took."""
-        return {(i.node, i.key) for i in self.missing if i.kind == "exit"}
 
     def summary(self) -> str:
         """``main: nodes 4/6, exits 4/10, retries 0/2 (44%)`` and a line per missing item

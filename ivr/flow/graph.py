@@ -16,6 +16,7 @@ program of the Debian package ``graphviz``, run with a timeout.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from typing import Any
 
 from ivr.errors import GraphvizError, IvrError
 from ivr.flow import model as m
+from ivr.flow.coverage import Untested
 from ivr.flow.graph_labels import (
     PLAIN_ID,
     DotIds,
@@ -83,6 +85,8 @@ _EDGE_STYLE: dict[EdgeStyle, tuple[str, str]] = {
     "call": ("#0b6470", "dashed"),
 }
 
+UNTESTED_COLOUR = "#9e9e9e"  # flow test coverage: nodes and arrows no test walks
+UNTESTED_FILL = "#f0f0f0"
 DEAD_END_COLOUR = "#c62828"
 DEAD_END_FILL = "#ffe3e3"
 UNREACHABLE_COLOUR = "#757575"
@@ -96,8 +100,9 @@ def node_kind(node: Node) -> str:
 # --- DOT --------------------------------------------------------------------------------------
 
 
-def flow_dot(flow: m.Flow) -> str:
-    """The flow as Graphviz DOT text (HTML-like labels, every user text escaped)."""
+def flow_dot(flow: m.Flow, *, untested: Untested | None = None) -> str:
+    """The flow as Graphviz DOT text (HTML-like labels, every user text escaped); with
+    ``untested`` (:mod:`ivr.flow.coverage`), what no flow test walks is greyed out."""
     edges = flow_edges(flow)
     problems = analyse(flow, edges)
     ids = DotIds()
@@ -105,19 +110,24 @@ def flow_dot(flow: m.Flow) -> str:
         f"digraph {ids.quote('flow_' + flow.name)} {{",
         '  graph [rankdir=TB, nodesep=0.35, ranksep=0.45, fontname="Helvetica,Arial,sans-serif",'
         ' fontsize=16, labelloc=t, charset="UTF-8", bgcolor="white",',
-        f"         label=<{html_lines(_title(flow, problems), bold_first=True)}>];",
+        f"         label=<{html_lines(_title(flow, problems, untested), bold_first=True)}>];",
         '  node [fontname="Helvetica,Arial,sans-serif", fontsize=12, style=filled,'
         ' color="#444444", penwidth=1.2, margin="0.15,0.06"];',
         '  edge [fontname="Helvetica,Arial,sans-serif", fontsize=10, arrowsize=0.7];',
     ]
     for node in flow.nodes.values():
-        lines.append(_node_statement(flow, node, problems, ids))
+        lines.append(_node_statement(flow, node, problems, ids, untested))
     for target in _pseudo_targets(flow, edges):
         lines.append(_pseudo_statement(target, ids))
     for (source, target, style), labels in _merge(edges).items():
         colour, line = _EDGE_STYLE[style]
         attrs = [f'color="{colour}"', f'fontcolor="{colour}"', f"style={line}"]
         text = [lbl for lbl in labels if lbl]
+        if untested is not None:
+            colour, line, text = _untested_arrow(untested, source, labels, colour, line)
+            if colour == UNTESTED_COLOUR:
+                attrs = [f'color="{colour}"', f'fontcolor="{colour}"', f"style={line}"]
+                attrs.append('class="untested"')
         if text:
             attrs.append(f"label=<{html_lines(text)}>")
         if style == "back":
@@ -129,15 +139,19 @@ def flow_dot(flow: m.Flow) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _title(flow: m.Flow, problems: FlowAnalysis) -> list[str]:
+def _title(flow: m.Flow, problems: FlowAnalysis, untested: Untested | None) -> list[str]:
     out = [f"{flow.name}", f"version {flow.version} · start: {flow.start}"]
+    if untested is not None:
+        out.append(f"flow tests walk {untested.percent:.0f}% (grey: untested)")
     n_dead, n_lost = len(problems.dead_ends), len(problems.unreachable)
     if n_dead or n_lost:
         out.append(f"⚠ {n_dead} dead end(s), {n_lost} unreachable node(s)")
     return out
 
 
-def _node_statement(flow: m.Flow, node: m.FlowNode, problems: FlowAnalysis, ids: DotIds) -> str:
+def _node_statement(
+    flow: m.Flow, node: m.FlowNode, problems: FlowAnalysis, ids: DotIds, untested: Untested | None
+) -> str:
     kind = node_kind(node)
     shape, style, fill = _NODE_STYLE.get(kind, _OTHER_STYLE)
     styles = ["filled", *filter(None, style.split(","))]
@@ -156,6 +170,12 @@ def _node_statement(flow: m.Flow, node: m.FlowNode, problems: FlowAnalysis, ids:
         styles.append("dashed")
         colour, fontcolour = UNREACHABLE_COLOUR, "#444444"
         extra.append("unreachable from start")
+    if untested is not None and node.id in untested.nodes:
+        classes.append("untested")
+        fill, fontcolour = UNTESTED_FILL, "#555555"
+        extra.append("no test reaches it")
+    elif untested is not None and untested.retries_of(node.id):
+        extra.append(f"untested: {' and '.join(untested.retries_of(node.id))} retry")
     label = _node_label(node, kind, extra)
     attrs = [
         f"label=<{label}>",
@@ -180,6 +200,22 @@ def _node_label(node: m.FlowNode, kind: str, extra: list[str]) -> str:
     parts += [f'<FONT POINT-SIZE="10">{html_escape(d)}</FONT>' for d in details]
     parts += [f'<FONT POINT-SIZE="10"><B>{html_escape(x)}</B></FONT>' for x in extra]
     return "<BR/>".join(parts)
+
+
+def _untested_arrow(
+    untested: Untested, source: str, labels: list[str], colour: str, line: str
+) -> tuple[str, str, list[str]]:
+    """An arrow no test took is grey and dotted; on an arrow some tests took, the labels
+    of the ways none took say so."""
+    missed = [lbl for lbl in labels if (source, lbl) in untested.arrows]
+    if missed and len(missed) == len(labels):
+        return (
+            UNTESTED_COLOUR,
+            "dotted",
+            [f"{lbl} (untested)" if lbl else "untested" for lbl in labels],
+        )
+    text = [f"{lbl} (untested)" if lbl in missed else lbl for lbl in labels if lbl]
+    return colour, line, text
 
 
 def _pseudo_targets(flow: m.Flow, edges: list[Edge]) -> list[str]:
@@ -275,8 +311,22 @@ def add_graph_parser(subparsers: Any) -> argparse.ArgumentParser:
         choices=("svg", "dot"),
         help="svg or dot (default: from the output's suffix .dot/.gv, else svg)",
     )
+    p.add_argument(
+        "--coverage",
+        metavar="FILE",
+        help="grey out what no flow test walks (the JSON of ivr test --coverage-json)",
+    )
     p.set_defaults(func=_graph_command)
     return p
+
+
+def _read_coverage(file: str, flow: str) -> Untested:
+    try:
+        return Untested.from_json(json.loads(Path(file).read_text(encoding="utf-8")), flow)
+    except OSError as exc:
+        raise IvrError(f"{file}: cannot read the coverage file: {exc.strerror or exc}") from None
+    except ValueError as exc:  # not JSON, or no such flow in it
+        raise IvrError(f"{file}: {exc}") from None
 
 
 def _graph_command(args: argparse.Namespace) -> int:
@@ -286,7 +336,9 @@ def _graph_command(args: argparse.Namespace) -> int:
         "dot" if args.output and Path(args.output).suffix.lower() in (".dot", ".gv") else "svg"
     )
     flow = load_flow(args.flow)  # FlowErrors: ivr's main prints file:line:col and exits 2
-    text = flow_dot(flow) if fmt == "dot" else flow_svg(flow)
+    untested = _read_coverage(args.coverage, flow.name) if args.coverage else None
+    dot = flow_dot(flow, untested=untested)
+    text = dot if fmt == "dot" else render_dot(dot, "svg").decode("utf-8")
     if args.output:
         try:
             Path(args.output).write_text(text, encoding="utf-8")
