@@ -79,7 +79,7 @@ def main_text(label: str, *, broken: bool = False) -> str:
 def sub_text(label: str) -> str:
     return (
         f'version: "{label}"\nstart: s_{label}\nnodes:\n'
-        f"  s_{label}: {{play: {{sound: beep}}, next: return}}\n"
+        f"  s_{label}: {{play: {{sound: beep}}, served: true, next: return}}\n"
     )
 
 

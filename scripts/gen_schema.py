@@ -34,7 +34,7 @@ common = {
     },
     "served": {
         "type": "boolean",
-        "description": "Reaching this node means the caller was served: a later hang-up counts as self-service, not abandoned.",
+        "description": "Reaching this node means the caller was served: the call counts as self-service when the caller hangs up or the flow ends it later (not abandoned, not failed_in_ivr). Only play and say nodes keep it.",
     },
     "description": S("A note for people reading the flow; ignored by the server."),
 }
@@ -496,7 +496,17 @@ schema = {
                 "oneOf": [
                     {"type": "null"},
                     {"type": "boolean"},
-                    obj({"outcome": {"enum": ["self_service", "abandoned"]}}),
+                    obj(
+                        {
+                            "outcome": {
+                                "enum": ["self_service", "failed_in_ivr", "abandoned"],
+                                "description": "Leave out to let the call decide: self_service"
+                                " if the caller reached a node marked served, else"
+                                " failed_in_ivr. Written, it is the outcome of every call"
+                                " ending here, served or not.",
+                            }
+                        }
+                    ),
                 ]
             },
             desc="End the call.",

@@ -9,8 +9,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-# self_service: the caller reached a node marked ``served``; failed_in_ivr: the flow ended the
-# call after the caller failed its menus (no input / no match to the end), never served
+# self_service: the caller reached a node marked ``served`` (or an explicit ``hangup: {outcome:
+# self_service}``); failed_in_ivr: the flow ended the call and the caller was never served
+# (menus failed to the end, a closed line, a lookup that failed...); abandoned: the caller hung
+# up unserved, or asked for an agent and none took the call; transferred: an agent answered (or
+# a callback was booked)
 Outcome = Literal["self_service", "failed_in_ivr", "transferred", "abandoned", "error"]
 OUTCOMES: tuple[Outcome, ...] = (
     "self_service",
@@ -133,6 +136,8 @@ class CallRecord:
     ended_at: float | None = None
     language: str = ""
     path: list[str] = field(default_factory=list)  # node ids in visiting order
+    # when each node of ``path`` was entered: seconds since ``started_at`` (ms), same length
+    path_at: list[float] = field(default_factory=list)
     inputs: list[InputEvent] = field(default_factory=list)
     outcome: Outcome | None = None
     end_node: str | None = None  # where the call ended

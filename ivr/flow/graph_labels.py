@@ -59,7 +59,7 @@ def node_details(node: object) -> list[str]:
         case m.TransferNode():
             return [f"to {node.to}"]
         case m.HangupNode():
-            return [node.outcome.replace("_", " ")]
+            return [node.outcome.replace("_", " ")] if node.outcome else []
         case m.QueueNode():
             return [f"queue {node.queue}"] + ([f"then survey {node.survey}"] if node.survey else [])
         case m.SurveyNode():

@@ -346,14 +346,14 @@ class SurveyNode(Node):
         yield Exit(self.next, ("next",))
 
 
-HangupOutcome = Literal["self_service", "abandoned"]
+HangupOutcome = Literal["self_service", "failed_in_ivr", "abandoned"]
 
 
 @dataclass(frozen=True)
 class HangupNode(Node):
     yaml_keys = ("hangup",)
     ends_call = True
-    outcome: HangupOutcome = "self_service"
+    outcome: HangupOutcome | None = None  # None: self_service if served, else failed_in_ivr
 
     def exits(self) -> Iterator[Exit]:
         return iter(())

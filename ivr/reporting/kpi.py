@@ -8,7 +8,9 @@ the ``--since``/``--until`` dates of ``ivr report``. The exact rules are in :dat
 Units: a *call* is a finished record (outcome set); every figure except ``in_progress`` counts
 finished calls only. An *agent request* is the queue visit of a call that is not itself a
 callback call (``variables["callback_for"]`` unset); a callback call belongs to the request it
-serves: when it connects, the original request counts as answered.
+serves: when it connects, the original request counts as answered. A call is *contained* when
+the IVR alone handled it: it ended without a queue visit, without an answered transfer and
+without an error (the dialplan's fallback queues a call the flow could not finish).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ __all__ = [
     "DEFINITIONS",
     "KPI_KEYS",
     "format_report",
+    "is_contained",
     "nearest_rank",
     "parse_bound",
     "rate",
@@ -39,7 +42,13 @@ RESPONDED = ("completed", "partial")  # survey statuses that count as a response
 DEFINITIONS: dict[str, str] = {
     "calls": "finished calls (outcome set), callback calls included",
     "in_progress": "calls without an outcome yet; counted in no other figure",
-    "self_service_rate": "calls ending self_service / finished calls (errors included)",
+    "self_service_rate": "calls ending self_service (the caller reached a node marked served,"
+    " and was not handed to an agent) / finished calls (errors included)",
+    "containment_rate": "calls the IVR kept: ended without a queue visit (whatever its result),"
+    " an answered transfer or an error (the dialplan's fallback queues it) / finished calls;"
+    " failed and abandoned calls in the IVR count as contained",
+    "failed_in_ivr_rate": "calls ending failed_in_ivr (the flow ended the call and the caller"
+    " never reached a served node: menus failed, line closed...) / finished calls",
     "agent_requests": "finished calls with a queue visit, callback calls (callback_for) excluded",
     "agent_answer_rate": "agent requests answered by an agent, or whose callback later connected"
     " / all agent requests (no_agents, closed, timeout, abandoned and"
@@ -136,6 +145,8 @@ class _Tally:
     calls: int = 0
     in_progress: int = 0
     self_service: int = 0
+    contained: int = 0
+    failed_in_ivr: int = 0
     agent_requests: int = 0
     answered: int = 0
     abandoned: int = 0
@@ -155,6 +166,8 @@ class _Tally:
             return
         self.calls += 1
         self.self_service += record.outcome == "self_service"
+        self.contained += is_contained(record)
+        self.failed_in_ivr += record.outcome == "failed_in_ivr"
         if _is_callback_call(record):
             self.callbacks_placed += 1
             self.callbacks_connected += (
@@ -189,6 +202,8 @@ class _Tally:
             "calls": self.calls,
             "in_progress": self.in_progress,
             "self_service_rate": rate(self.self_service, self.calls),
+            "containment_rate": rate(self.contained, self.calls),
+            "failed_in_ivr_rate": rate(self.failed_in_ivr, self.calls),
             "agent_requests": self.agent_requests,
             "agent_answer_rate": rate(self.answered + called_back, self.agent_requests),
             "abandon_rate": rate(self.abandoned, len(waits)),
@@ -203,6 +218,16 @@ class _Tally:
             "callbacks_placed": self.callbacks_placed,
             "callbacks_connected": self.callbacks_connected,
         }
+
+
+def is_contained(record: CallRecord) -> bool:
+    """The IVR alone handled the finished call ``record``: no queue visit (answered or not),
+    no answered transfer, no error (the dialplan's fallback queues those calls)."""
+    return (
+        record.outcome in ("self_service", "failed_in_ivr", "abandoned")
+        and record.queue is None
+        and record.transfer_target is None
+    )
 
 
 def _connected_callback(record: CallRecord) -> str | None:
@@ -277,6 +302,8 @@ _LABELS: dict[str, tuple[str, str]] = {  # key: (overall label, table header)
     "calls": ("calls (finished)", "calls"),
     "in_progress": ("in progress", "in_prog"),
     "self_service_rate": ("self-service rate", "self"),
+    "containment_rate": ("containment rate", "contain"),
+    "failed_in_ivr_rate": ("failed in IVR", "failed"),
     "agent_requests": ("agent requests", "agent"),
     "agent_answer_rate": ("agent answer rate", "answer"),
     "abandon_rate": ("abandon rate", "aband"),

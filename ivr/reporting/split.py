@@ -3,7 +3,8 @@
 Pure functions over call records, like :mod:`ivr.reporting.kpi`: a call belongs to the branch
 its first ``split`` input at that node names (the interpreter records the branch's label
 there). Per branch: calls, self-service and abandonment rates with their 95 % Wilson
-intervals (so two branches whose intervals overlap are not told apart yet), transfers, errors.
+intervals (so two branches whose intervals overlap are not told apart yet), containment,
+failures in the IVR, transfers, errors.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ivr.call.record import CallRecord
-from ivr.reporting.kpi import rate
+from ivr.reporting.kpi import is_contained, rate
 
 __all__ = ["SPLIT_DEFINITIONS", "format_split", "split_report", "wilson"]
 
@@ -25,7 +26,11 @@ SPLIT_DEFINITIONS: dict[str, str] = {
     "calls": "finished calls that went through the split node on this branch",
     "in_progress": "calls on this branch without an outcome yet; in no other figure",
     "share": "this branch's calls / the node's calls (compare with its percent)",
-    "self_service_rate": "calls ending self_service / calls",
+    "self_service_rate": "calls ending self_service (the caller reached a node marked served,"
+    " and was not handed to an agent) / calls",
+    "containment_rate": "calls the IVR kept (no queue visit, answered transfer or error) / calls",
+    "failed_in_ivr_rate": "calls ending failed_in_ivr (the flow ended the call, never served)"
+    " / calls",
     "abandon_rate": "calls ending abandoned (the caller hung up before being served, in line"
     " for an agent included) / calls",
     "transfer_rate": "calls ending transferred (an agent answered, or a callback was booked)"
@@ -40,6 +45,8 @@ class _Branch:
     calls: int = 0
     in_progress: int = 0
     self_service: int = 0
+    contained: int = 0
+    failed_in_ivr: int = 0
     abandoned: int = 0
     transferred: int = 0
     errors: int = 0
@@ -50,6 +57,8 @@ class _Branch:
             return
         self.calls += 1
         self.self_service += record.outcome == "self_service"
+        self.contained += is_contained(record)
+        self.failed_in_ivr += record.outcome == "failed_in_ivr"
         self.abandoned += record.outcome == "abandoned"
         self.transferred += record.outcome == "transferred"
         self.errors += record.outcome == "error"
@@ -61,6 +70,8 @@ class _Branch:
             "share": rate(self.calls, total),
             "self_service_rate": rate(self.self_service, self.calls),
             "self_service_ci95": wilson(self.self_service, self.calls),
+            "containment_rate": rate(self.contained, self.calls),
+            "failed_in_ivr_rate": rate(self.failed_in_ivr, self.calls),
             "abandon_rate": rate(self.abandoned, self.calls),
             "abandon_ci95": wilson(self.abandoned, self.calls),
             "transfer_rate": rate(self.transferred, self.calls),
@@ -113,6 +124,8 @@ _COLUMNS = (  # key, header
     ("share", "share"),
     ("self_service_rate", "self"),
     ("self_service_ci95", "self 95% CI"),
+    ("containment_rate", "contain"),
+    ("failed_in_ivr_rate", "failed"),
     ("abandon_rate", "aband"),
     ("abandon_ci95", "aband 95% CI"),
     ("transfer_rate", "transf"),

@@ -123,7 +123,7 @@ class CallRun:
                 exc_info=not isinstance(exc, IvrError),
             )
         outcome = self._agent_outcome(outcome)
-        if outcome in ("self_service", "transferred"):
+        if outcome in ("self_service", "failed_in_ivr", "transferred"):
             await self._hangup_quietly()  # on error the channel stays up for the dialplan
         rec.outcome = outcome
         rec.ended_at = self.services.clock()
@@ -131,11 +131,16 @@ class CallRun:
         rec.variables = self.public_variables()
         return rec
 
+    def _ended(self) -> Outcome:
+        """The flow ended the call: ``self_service`` once the caller reached a ``served``
+        node, else ``failed_in_ivr`` (menus failed, a closed line, a lookup that failed...)."""
+        return "self_service" if self.served else "failed_in_ivr"
+
     def _agent_outcome(self, outcome: Outcome) -> Outcome:
         """A caller who asked for an agent was not self-served: ``transferred`` when an agent
         answered (or a callback was booked), else ``abandoned`` (nobody could take it)."""
         visit = self.record.queue
-        if outcome not in ("self_service", "abandoned") or visit is None:
+        if outcome not in ("self_service", "failed_in_ivr", "abandoned") or visit is None:
             return outcome
         if self.agent_reached or visit.result == "callback":
             return "transferred"
@@ -145,15 +150,16 @@ class CallRun:
         idle_steps = 0
         while True:
             if target == HANGUP:
-                raise _Stop("self_service")
+                raise _Stop(self._ended())
             if target == RETURN:
                 if not self.stack:
-                    raise _Stop("self_service")
+                    raise _Stop(self._ended())
                 self.flow, target = self.stack.pop()
                 continue
             node = self.flow.nodes[target]
             self.node = node
             self.record.path.append(node.id if not self.stack else f"{self.flow.name}:{node.id}")
+            self.record.path_at.append(round(self.services.clock() - self.record.started_at, 3))
             self.record.end_node = self.record.path[-1]
             waits = isinstance(node, m.MenuNode | m.CollectNode)
             idle_steps = 0 if waits else idle_steps + 1
@@ -232,7 +238,7 @@ class CallRun:
             case RecordNode():
                 return await run_record(self, node)
             case m.HangupNode():
-                raise _Stop(node.outcome)
+                raise _Stop(node.outcome or self._ended())
             case _:  # mypy: a node kind of the model without its step here
                 assert_never(node)
 

@@ -1,8 +1,9 @@
 """A :class:`~ivr.call.record.CallRecord` as a ``calls`` row and back, and the SQL of the writes.
 
-The row keeps the record's plain fields as they are and its lists and dicts (path, inputs,
-variables, queue visit, survey) as JSON. Every write's parameters put the ``call_id`` first:
-errors and the checkpoint queue are keyed on ``params[0]``.
+The row keeps the record's plain fields as they are and its lists and dicts (path and when
+each of its nodes was entered, inputs, variables, queue visit, survey) as JSON. Every write's
+parameters put the ``call_id`` first: errors and the checkpoint queue are keyed on
+``params[0]``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ivr.errors import StoreError
 from ivr.store.sql import Row
 
 __all__ = [
+    "ADDED_COLUMNS",
     "CHECKPOINT",
     "COLUMNS",
     "INSERT",
@@ -62,11 +64,14 @@ COLUMNS = (
     "node",
     "box",
     "recording",
+    "path_at",
 )
+# what a column added since holds in a row journaled before it (ivr.store.replay): v6 node,
+# v7 box, v8 recording, v9 path_at
+ADDED_COLUMNS: dict[str, str] = {"node": "", "box": "", "recording": "", "path_at": "[]"}
+_JSON_COLUMNS = ("path", "path_at", "inputs", "variables", "queue", "survey")
 _PLAIN_COLUMNS = tuple(  # stored as they are in the record
-    c
-    for c in COLUMNS
-    if c not in ("duration_s", "path", "inputs", "outcome", "variables", "queue", "survey")
+    c for c in COLUMNS if c not in ("duration_s", "outcome", *_JSON_COLUMNS)
 )
 _COLS = ", ".join(COLUMNS)
 _MARKS = ", ".join("?" * len(COLUMNS))
@@ -83,8 +88,8 @@ UPSERT = (
 # Never on a finished row (an earlier call that had the same id) nor on a call another node
 # has taken over. ``resume`` says where another node can take the call up (ivr.call.resume).
 CHECKPOINT = (
-    "UPDATE calls SET language = ?2, path = ?3, inputs = ?4, end_node = ?5, resume = ?6 "
-    "WHERE call_id = ?1 AND outcome IS NULL AND node IN (?7, '')"
+    "UPDATE calls SET language = ?2, path = ?3, inputs = ?4, end_node = ?5, resume = ?6, "
+    "path_at = ?8 WHERE call_id = ?1 AND outcome IS NULL AND node IN (?7, '')"
 )
 
 
@@ -113,6 +118,7 @@ def encode(record: CallRecord) -> Params:
             record.node,
             record.box,
             record.recording,
+            _dumps(record.path_at),
         )
     )
 
@@ -140,6 +146,7 @@ def encode_progress(record: CallRecord, resume: ResumePoint | None = None) -> Pa
             record.end_node,
             None if resume is None else readable(resume.to_json(), in_json=True),
             record.node,
+            _dumps(record.path_at),
         )
     )
 
@@ -158,6 +165,7 @@ def decode(row: Row) -> CallRecord:
     return CallRecord(
         **{name: row[name] for name in _PLAIN_COLUMNS},
         path=json.loads(row["path"]),
+        path_at=json.loads(row["path_at"]),
         inputs=[InputEvent(**item) for item in json.loads(row["inputs"])],
         outcome=cast("Outcome | None", outcome),
         variables=json.loads(row["variables"]),

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable
 
 from ivr.errors import StoreError
-from ivr.store.codec import COLUMNS, INSERT, UPSERT, Params
+from ivr.store.codec import ADDED_COLUMNS, COLUMNS, INSERT, UPSERT, Params
 from ivr.store.database import Database
 from ivr.store.journal import Backlog, Entry, Journal, Op
 from ivr.store.sql import Connection
@@ -157,9 +157,9 @@ def _replay_one(conn: Connection, entry: Entry) -> None:
     row (same id and start), and lands under a suffixed id when an earlier, finished call
     holds that id."""
     op, row = entry
-    # journaled before calls had a node (v6), a box (v7) or a recording (v8)
+    # journaled before calls had a node (v6), a box (v7), a recording (v8) or path_at (v9)
     if len(row) < len(COLUMNS):
-        row = (*row, *[""] * (len(COLUMNS) - len(row)))
+        row = (*row, *(ADDED_COLUMNS[column] for column in COLUMNS[len(row) :]))
     if op == "begin":
         conn.execute(INSERT + " ON CONFLICT(call_id) DO NOTHING", row)
         return

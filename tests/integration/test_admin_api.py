@@ -829,7 +829,7 @@ async def test_calls_live_and_recent(client: TestClient[Any, Any], console: Stub
     ]
     await store_records(
         console.store,
-        record("c1", DAY),
+        record("c1", DAY, outcome="failed_in_ivr", path_at=[0.0, 2.5, 9.25]),
         record("c2", DAY + 60, outcome="abandoned"),
         record("c3", DAY + 120, flow="other"),
         record("c4", DAY + 180, outcome=None, ended_at=None),
@@ -838,6 +838,10 @@ async def test_calls_live_and_recent(client: TestClient[Any, Any], console: Stub
     assert [c["call_id"] for c in body["live"]] == ["c9", "c8"]
     assert [r["call_id"] for r in body["recent"]] == ["c4", "c3", "c2", "c1"]
     assert body["recent"][0]["caller"] == "***8000"  # masked like live calls
+    c1 = body["recent"][-1]  # when it entered each node of its path
+    assert (c1["path"], c1["path_at"]) == (["hello", "menu", "bye"], [0.0, 2.5, 9.25])
+    body = await (await client.get("/api/calls?outcome=failed_in_ivr", headers=AUTH)).json()
+    assert [r["call_id"] for r in body["recent"]] == ["c1"]
     body = await (await client.get("/api/calls", headers=AUTH)).json()
     assert body["live"] == []
     query = f"live=1&flow=main&outcome=abandoned&since={DAY + 1}&limit=5"
@@ -854,15 +858,21 @@ async def test_kpis_are_the_kpi_report(client: TestClient[Any, Any], console: St
     records = [
         record("k1", DAY),
         record("k2", DAY + 60, outcome="abandoned"),
+        record("k4", DAY + 120, outcome="failed_in_ivr"),
         record("k3", DAY - 86400 * 3, survey=survey()),
     ]
     await store_records(console.store, *records)
     response = await client.get("/api/kpis?since=2026-05-28&until=2026-05-28&tz=UTC", headers=AUTH)
     body = await response.json()
-    assert body == report(records[:2], tz="UTC")
-    assert body["overall"]["calls"] == 2 and body["timezone"] == "UTC"
+    assert body == report(records[:3], tz="UTC")
+    assert body["overall"]["calls"] == 3 and body["timezone"] == "UTC"
+    overall = body["overall"]  # k1 served; k2 hung up and k4 failed in the IVR: all contained
+    assert (overall["self_service_rate"], overall["containment_rate"]) == (0.3333, 1.0)
+    assert overall["failed_in_ivr_rate"] == 0.3333
+    assert "served" in body["definitions"]["self_service_rate"]
+    assert "queue" in body["definitions"]["containment_rate"]
     body = await (await client.get("/api/kpis?tz=Asia/Shanghai", headers=AUTH)).json()
-    assert body["overall"]["calls"] == 3 and body["timezone"] == "Asia/Shanghai"
+    assert body["overall"]["calls"] == 4 and body["timezone"] == "Asia/Shanghai"
 
 
 async def test_surveys_and_csv_export(client: TestClient[Any, Any], console: StubConsole) -> None:
@@ -984,7 +994,7 @@ async def test_a_call_in_progress_keeps_its_version(
     old, new = await finished(app, "held"), await finished(app, "new")
     assert old.flow_version.startswith("v1+") and old.path == ["hello", "menu", "bye"]
     assert new.flow_version.startswith("v2+") and new.path == ["hello", "menu", "farewell"]
-    assert old.outcome == new.outcome == "self_service"
+    assert old.outcome == new.outcome == "failed_in_ivr"  # no node of flow_text is served
 
 
 async def test_metrics_count_a_finished_call(app: Server, admin: ClientSession) -> None:
@@ -996,7 +1006,8 @@ async def test_metrics_count_a_finished_call(app: Server, admin: ClientSession) 
         for f in text_string_to_metric_families(text)
         for s in f.samples
     }
-    assert samples[("ivr_calls_total", (("flow", "main"), ("outcome", "self_service")))] == 1
+    # flow_text marks no node served: the call the flow ended is failed_in_ivr
+    assert samples[("ivr_calls_total", (("flow", "main"), ("outcome", "failed_in_ivr")))] == 1
     assert samples[("ivr_calls_in_progress", (("flow", "main"),))] == 0
     assert samples[("ivr_node_seconds_count", (("flow", "main"), ("node_kind", "menu")))] == 1
     assert samples[("ivr_node_seconds_count", (("flow", "main"), ("node_kind", "play")))] == 1

@@ -67,16 +67,18 @@ def simulate(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, object
         ("1,3,1", OPEN, ["offer", "offer_accepted", "agent"], "transferred"),
         ("1,3,9,0", OPEN, ["offer", "main", "agent"], "transferred"),
         ("2,0", OPEN, ["opening_hours", "main", "agent"], "transferred"),
-        ("wait,wait,wait", EVENING, ["closed", "offer_message", "goodbye"], "self_service"),
-        # closed: a message instead (1 keeps it)
+        # closed, and no message left: the flow ends the call, the caller was not served
+        ("wait,wait,wait", EVENING, ["closed", "offer_message", "goodbye"], "failed_in_ivr"),
+        # closed: a message instead (1 keeps it: served)
         (
             "1,1,talk:6,#,1",
             EVENING,
             ["offer_message", "leave_message", "message_left", "goodbye"],
             "self_service",
         ),
-        ("1,1,talk:6,#,3", EVENING, ["offer_message", "leave_message", "goodbye"], "self_service"),
-        ("1,wait", HOLIDAY, ["holiday", "offer_message", "goodbye"], "self_service"),
+        # 3 cancels the message
+        ("1,1,talk:6,#,3", EVENING, ["offer_message", "leave_message", "goodbye"], "failed_in_ivr"),
+        ("1,wait", HOLIDAY, ["holiday", "offer_message", "goodbye"], "failed_in_ivr"),
         ("1,5,5,5", OPEN, ["main", "agent"], "transferred"),
         ("1", OPEN, ["opening_hours", "main"], "abandoned"),
     ],

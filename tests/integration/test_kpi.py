@@ -121,6 +121,8 @@ def test_overall_figures_worked_out_by_hand() -> None:
         "calls": 11,  # 12 records, "live" has no outcome
         "in_progress": 1,
         "self_service_rate": 0.4545,  # s1 s2 s3 s4 cb_req = 5 / 11
+        "containment_rate": 0.3636,  # s1 s2 s3 s4 = 4 / 11 (cb_req went to a queue)
+        "failed_in_ivr_rate": 0.0,
         # a1 a2 a3 q_ab na cb_req = 6 (cb_call is a callback call, live unfinished)
         "agent_requests": 6,
         "agent_answer_rate": 0.6667,  # a1 a2 a3 + cb_req called back = 4 / 6
@@ -322,7 +324,8 @@ def test_format_report_text() -> None:
     wait = next(line for line in lines if "average wait" in line)
     assert wait.split()[-2:] == ["26.2", "s"]  # 26.25 to one decimal (half to even)
     cards = next(line for line in lines if line.startswith("cards"))
-    assert cards.split()[1:6] == ["3", "0", "66.7%", "1", "0.0%"]
+    # calls, in progress, self-service, containment, failed in IVR, agent requests, answer
+    assert cards.split()[1:8] == ["3", "0", "66.7%", "66.7%", "0.0%", "1", "0.0%"]
     day1 = next(line for line in lines if line.startswith("2026-03-02"))
     assert "n/a" in day1.split()
     assert lines.index("By flow") < lines.index("By day")

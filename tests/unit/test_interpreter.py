@@ -49,9 +49,30 @@ def heard(channel: Any) -> list[str]:
 async def test_menu_digit_reaches_its_branch() -> None:
     record, channel = await run(flow(MENU), "2")
     assert record.path == ["menu", "b"]
-    assert record.outcome == "self_service"
+    assert record.outcome == "failed_in_ivr"  # b is not marked served
     assert record.variables["choice"] == "bee"
     assert heard(channel)[-1] == "B."
+    assert channel.hung_up  # the flow ended the call: the server hangs up, not the dialplan
+
+
+async def test_a_served_node_makes_the_flows_end_self_service() -> None:
+    record, channel = await run(flow(MENU), "1,wait")
+    assert (record.path, record.outcome) == (["menu", "a"], "self_service")
+    assert channel.hung_up
+
+
+async def test_a_failed_menu_the_flow_ends_is_failed_in_ivr_not_self_service() -> None:
+    record, _ = await run(flow(MENU), "wait,wait")
+    assert (record.path, record.outcome) == (["menu", "fallback"], "failed_in_ivr")
+
+
+async def test_path_at_is_when_each_node_was_entered_on_the_calls_clock() -> None:
+    # menu at 0 s; silence (the 3 s timeout), then "2" (0.5 s on the simulated clock): b at 3.5
+    record, _ = await run(flow(MENU), "wait,2")
+    assert record.path == ["menu", "b"]
+    assert record.path_at == [0.0, 3.5]
+    record, _ = await run(flow(MENU), "9,wait,7,2")  # 0.5 + 3 + 0.5 + 0.5
+    assert record.path_at == [0.0, 4.5] and len(record.path_at) == len(record.path)
 
 
 async def test_multi_digit_option_waits_for_the_second_digit() -> None:
@@ -294,13 +315,40 @@ async def test_transfer_answered_is_transferred() -> None:
 async def test_transfer_busy_goes_to_on_fail() -> None:
     record, _ = await run(flow(TRANSFER), "busy")
     assert record.path == ["agent", "busy"]
-    assert record.outcome == "self_service"
+    assert record.outcome == "failed_in_ivr"  # nobody answered, nothing served
 
 
 async def test_hangup_node_outcome() -> None:
     f = flow("start: bye\nnodes:\n  bye: {hangup: {outcome: abandoned}}\n")
     record, _ = await run(f)
     assert record.outcome == "abandoned"
+
+
+HANGUP_AFTER = """
+start: info
+nodes:
+  info: {play: "Your info.", served: SERVED, next: bye}
+  bye: {hangup: HOW}
+"""
+
+
+@pytest.mark.parametrize(
+    ("served", "how", "outcome"),
+    [
+        ("true", "true", "self_service"),  # no outcome written: served decides
+        ("false", "true", "failed_in_ivr"),
+        ("false", "{}", "failed_in_ivr"),
+        ("false", "{outcome: self_service}", "self_service"),  # the author's word wins
+        ("true", "{outcome: failed_in_ivr}", "failed_in_ivr"),
+        ("true", "{outcome: abandoned}", "abandoned"),
+    ],
+)
+async def test_a_hangup_nodes_outcome_is_served_unless_written(
+    served: str, how: str, outcome: str
+) -> None:
+    f = flow(HANGUP_AFTER.replace("SERVED", served).replace("HOW", how))
+    record, _ = await run(f)
+    assert (record.outcome, record.end_node) == (outcome, "bye")
 
 
 async def test_sub_flow_call_and_return() -> None:
@@ -320,6 +368,10 @@ async def test_sub_flow_call_and_return() -> None:
     """)
     record, _ = await run(main, flows={"test": main, "cards": sub})
     assert record.path == ["go", "cards:s1", "after"]
+    assert record.outcome == "failed_in_ivr" and len(record.path_at) == 3
+    served = flow("start: s1\nnodes:\n  s1: {play: Hi, served: true, next: return}\n", "cards")
+    record, _ = await run(main, flows={"test": main, "cards": served})
+    assert record.outcome == "self_service"  # served in the sub-flow counts
 
 
 async def test_missing_sub_flow_is_an_error_record() -> None:
@@ -466,7 +518,7 @@ NO_RULES = "language: fr\n"
 async def test_caller_id_with_star_is_spoken_digit_by_digit() -> None:
     f = flow(
         NO_RULES + 'start: n\nnodes:\n  n: {play: ["Vous appelez du", {digits: "{caller_id}"}], '
-        "next: hangup}\n"
+        "served: true, next: hangup}\n"
     )
     record, commands = await run_on_agi(f, caller="*67#555")
     assert record.outcome == "self_service", record.error
@@ -489,7 +541,8 @@ async def test_amounts_asterisk_cannot_say_are_skipped(kind: str, value: str) ->
         start: n
         variables: {{amount: "{value}"}}
         nodes:
-          n: {{play: ["Vous devez", {{{kind}: "{{amount}}"}}, "Au revoir."], next: hangup}}
+          n: {{play: ["Vous devez", {{{kind}: "{{amount}}"}}, "Au revoir."], served: true,
+              next: hangup}}
     """)
     record, commands = await run_on_agi(f)
     assert record.outcome == "self_service", record.error
@@ -517,5 +570,5 @@ async def test_http_path_with_an_empty_caller_value_goes_to_on_error() -> None:
     stub = StubHttp({}, emit=lambda _: None)
     f = flow(HTTP.replace('variables: {account: "12/34"}', 'variables: {account: ""}'))
     record, _ = await run(f, http=stub, extract=extract)
-    assert record.outcome == "self_service", record.error
+    assert record.outcome == "failed_in_ivr", record.error  # the lookup failed: not served
     assert record.path == ["look", "failed"]

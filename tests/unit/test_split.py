@@ -143,7 +143,8 @@ def record(n: int, branch: str | None, outcome: str | None) -> CallRecord:
 def sample() -> list[CallRecord]:
     out = [record(i, "A", "self_service") for i in range(30)]
     out += [record(100 + i, "A", "abandoned") for i in range(10)]
-    out += [record(200 + i, "B", "self_service") for i in range(10)]
+    out += [record(200 + i, "B", "self_service") for i in range(6)]
+    out += [record(210 + i, "B", "failed_in_ivr") for i in range(4)]
     out += [record(300 + i, "B", "transferred") for i in range(9)]
     out += [record(400, "B", "error"), record(401, "B", None), record(402, None, "abandoned")]
     return out
@@ -154,8 +155,11 @@ def test_the_report_compares_the_branches() -> None:
     assert data["calls"] == 60
     a, b = data["branches"]["A"], data["branches"]["B"]
     assert (a["calls"], a["self_service_rate"], a["abandon_rate"]) == (40, 0.75, 0.25)
-    assert (b["calls"], b["in_progress"], b["self_service_rate"]) == (20, 1, 0.5)
+    assert (b["calls"], b["in_progress"], b["self_service_rate"]) == (20, 1, 0.3)
     assert (b["transfer_rate"], b["error_rate"], b["abandon_rate"]) == (0.45, 0.05, 0.0)
+    # contained: ended in the IVR (no queue, transfer or error): 6 served + 4 failed of 20
+    assert (b["failed_in_ivr_rate"], b["containment_rate"]) == (0.2, 0.5)
+    assert (a["failed_in_ivr_rate"], a["containment_rate"]) == (0.0, 1.0)
     assert a["share"] == pytest.approx(0.6667)
     low, high = a["self_service_ci95"]
     assert low < 0.75 < high
