@@ -7,6 +7,7 @@ endpoint                                access   answer
                                                  the store is down
 ``GET /metrics``                        open     Prometheus text exposition
 ``GET /api/calls``                      read     ``{"live": [...], "recent": [...]}``
+                                                 (``?flow=&outcome=&version=&since=``...)
 ``GET /api/calls/{call_id}/context``    read     a call's screen-pop (404 for none)
 ``GET /api/calls/{call_id}/recording``  private  the agent leg's WAV (404 for none)
 ``GET /api/webhooks``                   read     outbox counts and events (``?status=``)

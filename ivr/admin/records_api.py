@@ -49,8 +49,16 @@ class RecordEndpoints:
         tz = q.zone(query)
         since, until = q.time_range(query, tz)
         limit = q.integer(query, "limit", 50, 1, 1000)
+        version = q.text(query, "version")  # calls that ran this flow version (its hash)
         recent = await read_store(
-            self._store().recent(limit=limit, flow=flow, outcome=outcome, since=since, until=until)
+            self._store().recent(
+                limit=limit,
+                flow=flow,
+                outcome=outcome,
+                since=since,
+                until=until,
+                flow_version=version,
+            )
         )
         calls = [
             c.to_dict()

@@ -61,14 +61,16 @@ class RecordQueries:
         outcome: Outcome | None = None,
         since: float | None = None,
         until: float | None = None,
+        flow_version: str | None = None,
     ) -> list[CallRecord]:
         """Up to ``limit`` records, newest ``started_at`` first, filtered by the given fields.
 
-        ``since`` is inclusive and ``until`` exclusive (Unix times, on ``started_at``).
+        ``since`` is inclusive and ``until`` exclusive (Unix times, on ``started_at``);
+        ``flow_version``: only calls that ran that version of their flow.
         """
         if limit < 1:
             raise ValueError(f"limit must be >= 1, got {limit}")
-        where, params = _where(flow, outcome, since, until)
+        where, params = _where(flow, outcome, since, until, flow_version)
         sql = f"SELECT * FROM calls{where} ORDER BY started_at DESC, call_id LIMIT ?"
         return [decode(row) for row in await self.read(sql, [*params, limit])]
 
@@ -186,7 +188,11 @@ class RecordQueries:
 
 
 def _where(
-    flow: str | None, outcome: Outcome | None, since: float | None, until: float | None
+    flow: str | None,
+    outcome: Outcome | None,
+    since: float | None,
+    until: float | None,
+    flow_version: str | None = None,
 ) -> tuple[str, list[Any]]:
     """A ``WHERE`` clause (or "") and its parameters; ``since`` inclusive, ``until`` exclusive."""
     clauses: list[str] = []
@@ -196,6 +202,7 @@ def _where(
         ("outcome = ?", outcome),
         ("started_at >= ?", since),
         ("started_at < ?", until),
+        ("flow_version = ?", flow_version),
     ):
         if value is not None:
             clauses.append(clause)

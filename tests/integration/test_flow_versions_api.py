@@ -131,6 +131,9 @@ async def edit_diff_and_roll_back(
     v2 = app.flows.flows["main"].version
     await run_fake_call("127.0.0.1", app.agi.port, script="main", uniqueid="on-v2")
     await finished_calls(app, "on-v2")
+    for version, expected in ((v2, ["on-v2"]), (v1, [])):
+        response = await admin.get("/api/calls", params={"version": version}, headers=AUTH)
+        assert [c["call_id"] for c in (await response.json())["recent"]] == expected
     listed = (await versions(admin))["versions"]
     assert [(v["version"], v["reason"], v["calls"], v["current"]) for v in listed] == [
         (v2, "new greeting", 1, True),
