@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ivr.errors import IvrError
+from ivr.flow.testcases_schema import cases_schema
 from ivr.flowtests.junit import junit_xml
 from ivr.flowtests.suite import SuiteRun, run_suite, suites_for
 from ivr.runtime.flow_tests import CaseResult
@@ -38,11 +39,17 @@ def add_test_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="also write coverage as JSON (for ivr graph --coverage)",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="name every case, passed ones too")
+    p.add_argument(
+        "--schema", action="store_true", help="print the test files' JSON Schema and exit"
+    )
     p.set_defaults(func=_test_command)
     return p
 
 
 def _test_command(args: argparse.Namespace) -> int:
+    if args.schema:
+        print(json.dumps(cases_schema(), indent=1, ensure_ascii=False))
+        return 0
     runs = [run_suite(suite) for suite in suites_for(args.paths)]
     merged = SuiteRun()
     for run in runs:

@@ -3,12 +3,15 @@ sample flows' own tests, and a reload that refuses a flow whose tests fail."""
 
 from __future__ import annotations
 
+import json
 import textwrap
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import jsonschema
 import pytest
+import yaml
 from support.flowkit import flow
 
 from ivr.cli import main
@@ -16,7 +19,8 @@ from ivr.engines.http import extract
 from ivr.errors import FlowErrors
 from ivr.flow.library import load_library
 from ivr.flow.registry import FlowRegistry
-from ivr.flow.testcases import FlowCase, load_cases
+from ivr.flow.testcases import CASE_KEYS, EXPECT_KEYS, FlowCase, load_cases
+from ivr.flow.testcases_schema import cases_schema
 from ivr.flowtests.gate import refuse_failing
 from ivr.runtime.flow_tests import run_cases
 
@@ -264,3 +268,20 @@ async def test_a_reload_keeps_the_version_that_passes_its_tests(tmp_path: Path) 
     write(tmp_path, "flows/shop.yaml", MENU.replace("Bye.", "Goodbye."))
     assert (await registry.reload("fixed")).result == "ok"
     assert registry.get("shop") is not first
+
+
+# --- the test files' JSON Schema ---------------------------------------------------------------
+
+
+def test_the_schema_is_shipped_beside_the_tests_and_checks_them() -> None:
+    schema = cases_schema()
+    shipped = REPO / "flows/tests/schema.json"
+    assert json.loads(shipped.read_text(encoding="utf-8")) == schema, "ivr test --schema > it"
+    case = schema["properties"]["cases"]["items"]["properties"]
+    assert tuple(case) == CASE_KEYS and tuple(case["expect"]["properties"]) == EXPECT_KEYS
+    for file in sorted((REPO / "flows/tests").glob("*.yaml")):
+        assert file.read_text(encoding="utf-8").startswith("# yaml-language-server: $schema=")
+        jsonschema.validate(yaml.safe_load(file.read_text(encoding="utf-8")), schema)
+    wrong = {"cases": [{"name": "a", "expect": {"paht": ["menu"]}}]}
+    with pytest.raises(jsonschema.ValidationError, match="'paht' was unexpected"):
+        jsonschema.validate(wrong, schema)
