@@ -196,7 +196,9 @@ async def _run_case(
     if error.startswith("SimulationInputError"):
         result.error = f"the caller's input does not fit the flow: {error.split(': ', 1)[-1]}"
     else:
-        result.failures = check(case.expect, record, channel.transcript)
+        # the call's own log lines are in the transcript for the failure report, not heard
+        heard = [line for line in channel.transcript if not line.startswith("log: ")]
+        result.failures = check(case.expect, record, heard)
     result.seconds = time.perf_counter() - began
     return result
 
