@@ -75,7 +75,7 @@ class _TracedRun(CallRun):
     def __init__(self, flow: m.Flow, channel: ScriptedChannel, services: Services) -> None:
         super().__init__(flow, channel, services)
         # the call's log lines go to the case (shown when it fails), not the server's log
-        logger = logging.Logger(f"ivr.flowtests.{channel.info.uniqueid}", logging.INFO)
+        logger = logging.Logger(f"ivr.flowtests.{channel.info.uniqueid}", logging.WARNING)
         logger.addHandler(_Lines(channel.transcript))
         self.log = CallLog(logger, channel.info.uniqueid, self.redact)
         self.steps: list[Step] = []
