@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK (argcomplete completes `ivr` only when this marker is near the top)
 """The ``ivr`` command: serve, validate, simulate, schema, lab."""
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import yaml
 
 from ivr import __version__
 from ivr.admin.flows_cli import add_flows_parser
-from ivr.call.channel import CallInfo, readable
+from ivr.call.channel import CallInfo
+from ivr.cli_complete import autocomplete
+from ivr.cli_conventions import Parser, check_inputs, missing_input
 from ivr.clock import system_clock
-from ivr.config import load_settings
+from ivr.config import environment_warnings, load_settings
 from ivr.errors import FlowErrors, IvrError, YamlRefused
 from ivr.flow.diagnostics import FORMATS, ValidationReport
 from ivr.flow.graph import add_graph_parser
@@ -26,6 +29,9 @@ from ivr.flow.library import load_library
 from ivr.flow.source import safe_load
 from ivr.flow.validate import flow_warnings
 from ivr.flowtests.cli import add_test_parser
+from ivr.lab.cli import DESCRIPTION as LAB_DESCRIPTION
+from ivr.lab.cli import add_lab_commands
+from ivr.logs import setup_logging
 from ivr.outbound.cli import add_campaign_parser
 from ivr.runtime.interpreter import CallRun, Services
 from ivr.runtime.sim import ScriptedChannel, SimClock, StubHttp, parse_tokens
@@ -33,48 +39,29 @@ from ivr.speech.stt import add_stt_parser
 from ivr.store.database import is_postgres
 
 
-class _UniqueIdFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "uniqueid"):
-            record.uniqueid = "-"
-        return True
-
-
-class _ReadableFormatter(logging.Formatter):
-    """Caller bytes that were not UTF-8 appear as ``\\xe9`` in every line, whichever module
-    logged them (a bare surrogate would make the stream handler fail the whole line)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return readable(super().format(record))
-
-
-def setup_logging(level: str) -> None:
-    # The format names no source file, thread or process: skip working them out for every
-    # line (a stack walk per record; see "Optimization" in the logging HOWTO).
-    logging._srcfile = None
-    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-    handler = logging.StreamHandler()
-    handler.addFilter(_UniqueIdFilter())
-    handler.setFormatter(
-        _ReadableFormatter("%(asctime)s %(levelname)s %(name)s [%(uniqueid)s] %(message)s")
-    )
-    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ivr`` console script; returns the exit code."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    autocomplete(parser)  # answers the shell's TAB and exits, when the shell asked
+    args = parser.parse_args(argv)
+    missing = missing_input(args)
+    if missing is not None:
+        print(f"ivr: no such file: {missing}", file=sys.stderr)
+        return 2
     try:
         return int(args.func(args))
     except IvrError as exc:
         print(f"ivr: {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:  # one the command found missing later than the check
+        print(f"ivr: no such file: {exc.filename}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ivr", description="IVR application server for Asterisk.")
+    p = Parser(prog="ivr", description="IVR application server for Asterisk.")
     p.add_argument("--version", action="version", version=f"ivr {__version__}")
     sub = p.add_subparsers(required=True, metavar="COMMAND")
 
@@ -123,9 +110,10 @@ def _parser() -> argparse.ArgumentParser:
     schema.set_defaults(func=_schema)
 
     lab = sub.add_parser(
-        "lab", help="a local Asterisk for development (see ivr lab --help)", add_help=False
-    )
-    lab.add_argument("rest", nargs=argparse.REMAINDER)
+        "lab", help="a local Asterisk for development (see ivr lab --help)",
+        description=LAB_DESCRIPTION,
+    )  # fmt: skip
+    add_lab_commands(lab)
     lab.set_defaults(func=_lab)
     add_stt_parser(sub)
     add_graph_parser(sub)
@@ -147,6 +135,7 @@ def _parser() -> argparse.ArgumentParser:
         help="compare the branches of this split node instead (with --flow: of that flow)",
     )
     rep.set_defaults(func=_report)
+    check_inputs(p)
     return p
 
 
@@ -154,7 +143,9 @@ def _serve(args: argparse.Namespace) -> int:
     from ivr.app.server import serve
 
     settings = load_settings(args.config)
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
+    for warning in environment_warnings():
+        logging.getLogger("ivr.config").warning("%s", warning)
     asyncio.run(serve(settings))
     return 0
 
@@ -289,9 +280,9 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _lab(args: argparse.Namespace) -> int:
-    from ivr.lab.cli import main as lab_main
+    from ivr.lab.cli import run
 
-    return lab_main(args.rest)
+    return run(args)
 
 
 REPORT_PAGE = 5000  # records per read of the store in ``ivr report``

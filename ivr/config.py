@@ -22,6 +22,8 @@ import yaml
 
 from ivr.call.events import EVENTS
 from ivr.config_boxes import AmiBox, check_boxes
+from ivr.config_env import setting_variables, unknown_variables
+from ivr.config_values import close_names, convert, did_you_mean
 from ivr.errors import ConfigError, YamlRefused
 from ivr.flow.numbers import NumberPolicy, check_settings
 from ivr.flow.source import safe_load
@@ -235,7 +237,8 @@ class Settings:
     # reloads refuse a flow whose tests (flows_dir/tests/<flow>.yaml, `ivr test`) fail
     flows_require_tests: bool = False
     prompts_dir: str = "prompts"
-    log_level: str = "INFO"
+    log_level: str = "INFO"  # DEBUG, INFO, WARNING or ERROR
+    log_format: str = "text"  # json: one object per line (time, level, logger, message, call_id)
     agi: AgiSettings = field(default_factory=AgiSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     speech: SpeechSettings = field(default_factory=SpeechSettings)
@@ -294,6 +297,13 @@ def load_settings(
     return settings
 
 
+def environment_warnings(env: Mapping[str, str] | None = None) -> list[str]:
+    """A warning for each ``IVR_*`` variable that sets nothing (``IVR_LOG_LEVL is not a
+    setting; did you mean IVR_LOG_LEVEL?``); the project's other variables are known."""
+    known = setting_variables(Settings, _SECRETS)
+    return unknown_variables(os.environ if env is None else env, known)
+
+
 def _check_boxes(ami: AmiSettings, origin: str) -> None:
     try:
         boxes = ami.box_list()
@@ -306,11 +316,7 @@ def _build(cls: Any, data: Mapping[str, Any], origin: str, prefix: tuple[str, ..
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(data) - set(known))
     if unknown:
-        where = ".".join(prefix) or "top level"
-        raise ConfigError(
-            f"{origin}: unknown setting {', '.join(unknown)} at {where}; "
-            f"known: {', '.join(sorted(known))}"
-        )
+        raise ConfigError(f"{origin}: {_unknown_keys(unknown, sorted(known), prefix)}")
     values: dict[str, Any] = {}
     for name, value in data.items():
         f = known[name]
@@ -325,31 +331,20 @@ def _build(cls: Any, data: Mapping[str, Any], origin: str, prefix: tuple[str, ..
                 raise ConfigError(f"{origin}: '{name}' must be a mapping")
             values[name] = _build(section, value, origin, (*prefix, name))
         else:
-            values[name] = _convert(value, f.default, origin, ".".join((*prefix, name)))
+            key = ".".join((*prefix, name))
+            values[name] = convert(value, f.default, f"{origin}: {key}", key)
     return cls(**values)
 
 
-def _convert(value: Any, default: Any, origin: str, name: str) -> Any:
-    kind = type(default)
-    try:
-        if kind is tuple:  # a list in YAML, comma-separated in the environment
-            items = value.split(",") if isinstance(value, str) else value
-            # texts only: YAML reads an unquoted 0900 as the number 900
-            if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
-                raise TypeError(value)
-            return tuple(str(item).strip() for item in items if str(item).strip())
-        if kind is bool:
-            if isinstance(value, str):
-                if value.lower() not in ("1", "0", "true", "false", "yes", "no"):
-                    raise ValueError(value)
-                return value.lower() in ("1", "true", "yes")
-            return bool(value)
-        if kind in (int, float):
-            return kind(value)
-        return str(value)
-    except (TypeError, ValueError):
-        what = "list of quoted texts, like ['0900', '+']" if kind is tuple else kind.__name__
-        raise ConfigError(f"{origin}: {name} must be a {what}, not {value!r}") from None
+def _unknown_keys(unknown: list[str], known: list[str], prefix: tuple[str, ...]) -> str:
+    """``unknown setting agi.prot (did you mean agi.port?); settings under agi: ...``."""
+    named = []
+    for key in unknown:
+        close = [".".join((*prefix, k)) for k in close_names(str(key), known)]
+        hint = f" ({did_you_mean(close)})" if close else ""
+        named.append(f"{'.'.join((*prefix, str(key)))}{hint}")
+    where = f"settings under {'.'.join(prefix)}" if prefix else "top-level settings"
+    return f"unknown setting {', '.join(named)}; {where}: {', '.join(known)}"
 
 
 def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
@@ -365,12 +360,12 @@ def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
                     if secret is not None:
                         changes[sub.name] = secret
                 elif key in env:
-                    changes[sub.name] = _convert(env[key], sub.default, "environment", key)
+                    changes[sub.name] = convert(env[key], sub.default, key, f"{f.name}.{sub.name}")
             if changes:
                 top[f.name] = replace(current, **changes)  # type: ignore[type-var]
         elif f"IVR_{f.name}".upper() in env:
             key = f"IVR_{f.name}".upper()
-            top[f.name] = _convert(env[key], f.default, "environment", key)
+            top[f.name] = convert(env[key], f.default, key, f.name)
     return replace(settings, **top)
 
 

@@ -36,7 +36,9 @@ def add_campaign_parser(subparsers: Any) -> None:
         help="channel to dial, with {number} (default PJSIP/{number}@trunk)",
     )
     start.add_argument("--rate", type=float, default=1.0, help="calls started per second")
-    start.add_argument("--max-concurrent", type=int, default=2)
+    start.add_argument(
+        "--max-concurrent", type=int, default=2, help="the campaign's calls up at once"
+    )
     start.add_argument(
         "--hours",
         action="append",
@@ -44,17 +46,19 @@ def add_campaign_parser(subparsers: Any) -> None:
         help="calling hours, e.g. mon-fri=09:00-20:00 (repeat); default: any",
     )
     start.add_argument("--timezone", default="UTC", help="time zone of --hours")
-    start.add_argument("--attempts", type=int, default=2)
-    start.add_argument("--retry-after-s", type=float, default=600)
+    start.add_argument("--attempts", type=int, default=2, help="calls at most per number")
+    start.add_argument(
+        "--retry-after-s", type=float, default=600, help="seconds before a number is tried again"
+    )
     start.add_argument("--caller-id", default="", help="caller id number shown to the callee")
     for name in ("pause", "resume", "status"):
         q = sub.add_parser(name, help=f"{name} a campaign")
-        q.add_argument("name")
+        q.add_argument("name", help="the campaign's name")
         if name == "status":
-            q.add_argument("--json", action="store_true")
+            q.add_argument("--json", action="store_true", help="print the status as JSON")
     jobs = sub.add_parser("jobs", help="outbound calls: callbacks, surveys, campaign calls")
     jobs.add_argument("--status", choices=STATUSES, help="only these (e.g. held)")
-    jobs.add_argument("--json", action="store_true")
+    jobs.add_argument("--json", action="store_true", help="print the jobs as JSON")
     release = sub.add_parser(
         "release",
         help="held calls back to pending, due now (once "

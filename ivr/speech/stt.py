@@ -178,7 +178,7 @@ def add_stt_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--flow", help="a flow file whose speech menu (--node) gives the choices")
     p.add_argument("--node", help="the id of a speech menu in --flow")
-    p.add_argument("--engine", choices=ENGINE_NAMES, default="pocketsphinx")
+    p.add_argument("--engine", choices=ENGINE_NAMES, default="pocketsphinx", help="the recogniser")
     p.add_argument("--model", help="model directory (required for vosk)")
     p.add_argument(
         "--language",

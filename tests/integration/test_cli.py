@@ -169,7 +169,7 @@ def test_log_lines_show_caller_bytes_that_are_not_utf8_escaped(
 ) -> None:
     import logging
 
-    from ivr.cli import setup_logging
+    from ivr.logs import setup_logging
 
     setup_logging("INFO")
     try:

@@ -30,7 +30,10 @@ def test_file_then_environment(tmp_path: Path) -> None:
 def test_unknown_keys_and_bad_types_are_named(tmp_path: Path) -> None:
     cfg = tmp_path / "ivr.yaml"
     cfg.write_text("agi: {prot: 1}\n")
-    with pytest.raises(ConfigError, match="unknown setting prot at agi; known: "):
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown setting agi\.prot \(did you mean agi\.port\?\); settings under agi: ",
+    ):
         load_settings(cfg, env={})
     with pytest.raises(ConfigError, match="IVR_AGI_PORT must be a int, not 'x'"):
         load_settings(env={"IVR_AGI_PORT": "x"})
