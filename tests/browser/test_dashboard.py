@@ -23,6 +23,7 @@ from support.browser_page import Dashboard, dashboard
 from support.dashboard_seed import Seed, make_app
 
 from ivr.admin.guard import security_headers
+from ivr.reporting.kpi import DEFINITIONS
 
 pytestmark = pytest.mark.browser
 
@@ -108,15 +109,29 @@ def test_dashboard_shows_the_seeded_operations_picture(dash: Dashboard, seed: Se
     # KPI tiles with the overall figures, and a daily trend chart in each
     expect(page.locator(tile(page, "agent_answer_rate"))).to_have_text("75.0 %")
     expect(page.locator(tile(page, "self_service_rate"))).to_have_text("62.5 %")
+    expect(page.locator(tile(page, "containment_rate"))).to_have_text("80.0 %")
     expect(page.locator(tile(page, "satisfaction"))).to_have_text("80.0 %")
     expect(page.locator(tile(page, "abandon_rate"))).to_have_text("12.5 %")
     expect(page.locator('.tile[data-kpi="agent_answer_rate"] [data-role="sub"]')).to_have_text(
         "40 agent requests"
     )
+    # self-service and containment say what they count, under the figure and in the tooltip
+    expect(page.locator('.tile[data-kpi="self_service_rate"] [data-role="sub"]')).to_have_text(
+        "reached a served node · of 200 finished calls"
+    )
+    expect(page.locator('.tile[data-kpi="containment_rate"] [data-role="sub"]')).to_have_text(
+        "never handed to an agent or queue · 12.5 % failed in IVR"
+    )
+    for key in ("self_service_rate", "containment_rate"):
+        expect(page.locator(f'.tile[data-kpi="{key}"]')).to_have_attribute(
+            "title", DEFINITIONS[key]
+        )
+    expect(page.locator("#minor-kpis")).to_contain_text("Failed in IVR12.5 %")
     points = page.evaluate("""() => [...document.querySelectorAll('.tile canvas')].map(
         (c) => Chart.getChart(c)?.data.datasets[0].data ?? null)""")
     assert points[0] == [70, 72, 80, None, 78, 76, 75]  # a day without calls keeps its place
-    assert points[2][-1] is None  # a day without survey answers is a gap, not a zero
+    assert points[2] == [75, 76, 79, None, 77, 80, 77]  # containment, day by day
+    assert points[3][-1] is None  # a day without survey answers is a gap, not a zero
     assert "n/a" in (
         page.locator('.tile[data-kpi="satisfaction"] canvas').get_attribute("aria-label") or ""
     )
@@ -148,7 +163,9 @@ def test_dashboard_shows_the_seeded_operations_picture(dash: Dashboard, seed: Se
     expect(rows.nth(1)).to_have_class(re.compile("warn"))  # callers waiting, nobody free
     expect(rows.nth(1).locator("td").nth(5)).to_have_text("2 min 05 s")
     recent = page.locator("#recent-table tbody tr")
-    expect(recent).to_have_count(3)
+    expect(recent).to_have_count(4)
+    expect(recent.nth(3).locator(".pill")).to_have_text("failed in IVR")
+    expect(recent.nth(3).locator(".pill")).to_have_class(re.compile(r"\bpill-warn\b"))
     expect(recent.nth(0)).to_contain_text("transferred")
     expect(recent.nth(0)).to_contain_text("cards: answered after 35 s by Local/1001@agents")
     expect(recent.nth(0)).to_contain_text("completed, satisfaction 4/5")

@@ -54,6 +54,9 @@ SHOT = ARTIFACTS / "dashboard-live.png"
 # Overall (ivr.reporting.kpi.DEFINITIONS):
 #   calls 8, in progress 0
 #   self-service rate   = self_service / calls = 3 (01, 07, 08) / 8           = 37.5 %
+#   containment rate    = no queue visit, no transfer, no error / calls
+#                       = 3 (01, 07, 08; not 02's queue nor 03's error) / 8  = 37.5 %
+#   failed in IVR       = failed_in_ivr / calls = 0 / 8                       = 0.0 %
 #   agent requests      = calls with a queue visit = 4 (02, 04, 05, 06)
 #   agent answer rate   = answered / agent requests = 3 / 4                   = 75.0 %
 #   abandon rate        = abandoned / waited (answered+abandoned+timeout) = 1/4 = 25.0 %
@@ -230,7 +233,13 @@ def test_dashboard_shows_the_seeded_store(dash: Dashboard) -> None:
     expect(page.locator(tile("satisfaction"))).to_have_text("66.7 %")
     expect(page.locator(tile("abandon_rate"))).to_have_text("25.0 %")
     expect(page.locator(tile("agent_answer_rate", "sub"))).to_have_text("4 agent requests")
-    expect(page.locator(tile("self_service_rate", "sub"))).to_have_text("of 8 finished calls")
+    expect(page.locator(tile("self_service_rate", "sub"))).to_have_text(
+        "reached a served node · of 8 finished calls"
+    )
+    expect(page.locator(tile("containment_rate"))).to_have_text("37.5 %")
+    expect(page.locator(tile("containment_rate", "sub"))).to_have_text(
+        "never handed to an agent or queue · 0.0 % failed in IVR"
+    )
     expect(page.locator(tile("satisfaction", "sub"))).to_have_text("top box, 3 answers")
     expect(page.locator(tile("abandon_rate", "sub"))).to_have_text(
         "of callers who waited · avg wait 51 s"
@@ -259,6 +268,7 @@ def test_dashboard_shows_the_seeded_store(dash: Dashboard) -> None:
           ?.data.labels ?? null}]))""")
     assert trends["agent_answer_rate"]["data"] == [0, None, 100]
     assert trends["self_service_rate"]["data"] == [33.3, None, 40]
+    assert trends["containment_rate"]["data"] == [33.3, None, 40]
     assert trends["satisfaction"]["data"] == [None, None, 66.7]
     assert trends["abandon_rate"]["data"] == [100, None, 0]
     assert trends["agent_answer_rate"]["labels"] == [short_day(D3), short_day(D2), short_day(D1)]
@@ -339,7 +349,9 @@ def test_flow_filter_shows_each_flows_figures(dash: Dashboard) -> None:
     assert options == ["All flows", "bank", "main"]  # the flows with calls in the range
     page.select_option("#kpi-flow", "bank")
     expect(page.locator(tile("self_service_rate"))).to_have_text("33.3 %")
-    expect(page.locator(tile("self_service_rate", "sub"))).to_have_text("of 6 finished calls")
+    expect(page.locator(tile("self_service_rate", "sub"))).to_have_text(
+        "reached a served node · of 6 finished calls"
+    )
     expect(page.locator(tile("agent_answer_rate"))).to_have_text("75.0 %")
     expect(page.locator(tile("satisfaction"))).to_have_text("66.7 %")
     page.select_option("#kpi-flow", "main")

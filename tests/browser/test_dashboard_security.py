@@ -121,7 +121,7 @@ def test_the_dashboard_works_under_the_csp(dash: Dashboard, server: Server) -> N
     expect(page.locator("#flow-table tbody tr")).to_have_count(len(list(FLOWS.glob("*.yaml"))))
     charts = page.evaluate("""() => [...document.querySelectorAll('.tile canvas')]
         .map((c) => Chart.getChart(c) !== undefined)""")
-    assert charts == [True] * 4
+    assert charts == [True] * 5
     assert (
         page.evaluate("""() => getComputedStyle(document.querySelector('.skip-link'))
         .position""")

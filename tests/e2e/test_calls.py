@@ -129,8 +129,13 @@ async def test_silence_follows_the_no_input_rules(
     record = await records.one()
     assert [(i.node, i.kind) for i in record.inputs] == [("menu", "no_input")] * 3
     assert record.path == ["welcome", "menu", "goodbye"]
-    assert record.outcome == "self_service" and record.end_node == "goodbye"
+    # the flow ended the call and the caller never reached a served node
+    assert record.outcome == "failed_in_ivr" and record.end_node == "goodbye"
     first, second, third = (i.at_s for i in record.inputs)
+    # when each node was entered: the menu right after the welcome, goodbye after 3 timeouts
+    welcome_at, menu_at, goodbye_at = record.path_at
+    assert 0 <= welcome_at < 1 and welcome_at < menu_at < first
+    assert third - 0.01 <= goodbye_at < third + 2  # rounded to ms
     menu = menu_node(main_flow)
     retry = [sound(menu.no_input.prompt), sound(menu.short_prompt)]
     # the prompts' real lengths (espeak-ng versions differ between machines) + the 4 s timeout

@@ -26,6 +26,7 @@ from ivr.flow.graph import flow_svg
 from ivr.flow.library import load_library
 from ivr.flow.loader import parse_flow
 from ivr.flow.schema import flow_schema
+from ivr.reporting.kpi import DEFINITIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "ivr" / "admin" / "static"
@@ -35,6 +36,8 @@ KPI_ZERO: dict[str, Any] = {
     "calls": 0,
     "in_progress": 0,
     "self_service_rate": None,
+    "containment_rate": None,
+    "failed_in_ivr_rate": None,
     "agent_requests": 0,
     "agent_answer_rate": None,
     "abandon_rate": None,
@@ -62,6 +65,8 @@ OVERALL = kpi(
     calls=200,
     in_progress=3,
     self_service_rate=0.625,
+    containment_rate=0.8,
+    failed_in_ivr_rate=0.125,
     agent_requests=40,
     agent_answer_rate=0.75,
     abandon_rate=0.125,
@@ -126,6 +131,7 @@ def days(last: date | None = None) -> list[dict[str, Any]]:
                     agent_requests=6,
                     agent_answer_rate=answer,
                     self_service_rate=self_service,
+                    containment_rate=round(self_service + 0.15, 2),
                     satisfaction=csat,
                     abandon_rate=abandon,
                 ),
@@ -189,6 +195,7 @@ def recent_calls(now: float) -> list[dict[str, Any]]:
             "outcome": "transferred",
             "end_node": "agent",
             "path": ["welcome", "choose_language", "opening_hours", "main", "agent"],
+            "path_at": [0.0, 1.6, 5.2, 5.2, 14.8],
             "inputs": [],
             "queue": {
                 "queue": "cards",
@@ -209,6 +216,7 @@ def recent_calls(now: float) -> list[dict[str, Any]]:
             "outcome": "self_service",
             "end_node": "goodbye",
             "path": ["welcome", "main", "balance", "fetch_balance", "tell_balance", "goodbye"],
+            "path_at": [0.0, 1.6, 9.9, 24.3, 24.5, 29.0],
             "inputs": [],
             "queue": None,
             "survey": None,
@@ -223,8 +231,24 @@ def recent_calls(now: float) -> list[dict[str, Any]]:
             "outcome": "abandoned",
             "end_node": "menu",
             "path": ["welcome", "menu"],
+            "path_at": [0.0, 2.1],
             "inputs": [],
             "queue": {"queue": "loans", "result": "abandoned", "wait_s": 48.0, "agent": ""},
+            "survey": None,
+        },
+        {
+            "call_id": "1764499000.4",
+            "flow": "main",
+            "flow_version": "a1b2c3d4e5f6",
+            "caller": "5550123",
+            "started_at": now - 1500,
+            "ended_at": now - 1470,
+            "outcome": "failed_in_ivr",
+            "end_node": "goodbye",
+            "path": ["welcome", "menu", "goodbye"],
+            "path_at": [0.0, 2.1, 27.4],
+            "inputs": [],
+            "queue": None,
             "survey": None,
         },
     ]
@@ -364,6 +388,7 @@ def make_app(seed: Seed) -> web.Application:
                 "definitions": {
                     "agent_answer_rate": "agent requests answered / agent requests",
                     "satisfaction": "answers in the top box / valid answers",
+                    **{k: DEFINITIONS[k] for k in ("self_service_rate", "containment_rate")},
                 },
             }
         )

@@ -21,7 +21,12 @@ const TILES = {
   },
   self_service_rate: {
     colour: "#1e6b32",
-    sub: (k) => `of ${count(k.calls)} finished calls`,
+    sub: (k) => `reached a served node · of ${count(k.calls)} finished calls`,
+  },
+  containment_rate: {
+    colour: "#0f6e6e",
+    sub: (k) => `never handed to an agent or queue · ${percent(k.failed_in_ivr_rate)}` +
+      " failed in IVR",
   },
   satisfaction: {
     colour: "#6a3fa0",
@@ -37,6 +42,7 @@ const TILES = {
 const MINOR = [
   ["Calls", (k) => count(k.calls), "calls"],
   ["In progress", (k) => count(k.in_progress), "in_progress"],
+  ["Failed in IVR", (k) => percent(k.failed_in_ivr_rate), "failed_in_ivr_rate"],
   ["Agent requests", (k) => count(k.agent_requests), "agent_requests"],
   ["Avg wait", (k) => seconds(k.avg_wait_s), "avg_wait_s"],
   ["Median wait", (k) => seconds(k.p50_wait_s), "p50_wait_s"],
@@ -49,6 +55,7 @@ const MINOR = [
 
 const OUTCOMES = {
   self_service: ["self-service", "pill-good"],
+  failed_in_ivr: ["failed in IVR", "pill-warn"],
   transferred: ["transferred", "pill-muted"],
   abandoned: ["abandoned", "pill-warn"],
   error: ["error", "pill-bad"],
