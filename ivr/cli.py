@@ -107,6 +107,13 @@ def _parser() -> argparse.ArgumentParser:
     build.set_defaults(func=_prompts_build)
 
     schema = sub.add_parser("schema", help="print the flow language's JSON Schema")
+    schema.add_argument(
+        "--write",
+        metavar="DIR",
+        type=Path,
+        help="write it into the flows directory DIR as flow.schema.json (or to a .json file) "
+        "and print the modeline for the top of each flow (default: print it)",
+    )
     schema.set_defaults(func=_schema)
 
     lab = sub.add_parser(
@@ -273,9 +280,14 @@ def _progress_bar(done: int, total: int, text: str) -> None:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from ivr.flow.schema import flow_schema
+    from ivr.flow.schema_file import modeline, schema_text, write_schema
 
-    print(json.dumps(flow_schema(), indent=1, ensure_ascii=False))
+    if args.write is None:
+        print(schema_text(), end="")
+        return 0
+    written = write_schema(args.write)
+    print(f"wrote {written}; put this line at the top of each flow next to it:")
+    print(modeline(written))
     return 0
 
 

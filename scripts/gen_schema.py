@@ -1,14 +1,23 @@
-"""Generate ivr/flow/schema.json, the flow language's JSON Schema (run from the repo root).
+"""Generate ivr/flow/schema.json, the flow language's JSON Schema (run from the repo root), and
+its copy flows/flow.schema.json that the sample flows' modeline points at.
 
 The schema is written here in Python because it repeats many small shapes; the JSON file is what
-ships. tests/unit/test_flow_loader.py checks the two agree;
-tests/unit/test_flow_schema_model.py checks the schema and the model (ivr/flow/model.py) agree: the same node kinds, every field default
-valid where the YAML sets it, and every key of a node a field of its class.
+ships. What it tells editors besides the shapes (the kind key picking a node's branch, the
+allowed keys, each key's default read from the model, examples) is in schema_docs.py.
+tests/unit/test_flow_loader.py checks the two agree; tests/unit/test_flow_schema_model.py checks
+the schema and the model (ivr/flow/model.py) agree: the same node kinds, every field default
+valid where the YAML sets it and shown as the key's default, and every key of a node a field
+of its class; tests/unit/test_flow_schema_editor.py checks it as an editor uses it.
 """
 
 import json
+import sys
+from pathlib import Path
 
 from ivr.flow.model import KINDS
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from schema_docs import document, list_allowed_keys, node_defs
 
 LANG = "^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$"
 ID = "^[A-Za-z_][A-Za-z0-9_]*$"
@@ -63,7 +72,9 @@ timeout = {"type": "number", "exclusiveMinimum": 0, "maximum": 120}
 templ = {"type": "string", "description": "Text with {variable} or {variable:format} placeholders."}
 schema = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": "https://github.com/ivr-project/ivr/flow.schema.json",
+    # where `ivr serve`'s admin API answers with its default address (it serves the schema
+    # with the $id of the address it was asked at)
+    "$id": "http://127.0.0.1:8080/schema/flow.json",
     "title": "ivr flow",
     "description": "A call flow for the ivr FastAGI server: nodes that play prompts, take DTMF, branch, look up data and transfer.",
     "type": "object",
@@ -83,7 +94,7 @@ schema = {
         "language": {
             "type": "string",
             "pattern": LANG,
-            "description": "Default language of prompts (default: en).",
+            "description": "Default language of prompts.",
         },
         "languages": {
             "type": "array",
@@ -231,8 +242,6 @@ schema = {
                 ),
             ]
         },
-        # the node kinds come from the model (each class's yaml_keys); each needs a KIND_node below
-        "node": {"oneOf": [{"$ref": f"#/$defs/{k}_node"} for k in KINDS]},
         "play_node": node(
             "play",
             {"$ref": "#/$defs/prompt"},
@@ -270,7 +279,7 @@ schema = {
                     "terminator": {"enum": ["#", "*", ""]},
                     "barge_in": {
                         "type": "boolean",
-                        "description": "Speech or a key stops the prompt (default true).",
+                        "description": "Speech or a key stops the prompt.",
                     },
                     "min_speech_ms": {
                         "type": "integer",
@@ -303,7 +312,7 @@ schema = {
                     "confirm": {
                         "enum": ["auto", "always", "never"],
                         "description": "Confirm a spoken choice with 'Did you say ...?': auto "
-                        "(only when the recogniser is unsure; default), always, or never.",
+                        "(only when the recogniser is unsure), always, or never.",
                     },
                     "confirm_prompt": {
                         "$ref": "#/$defs/prompt",
@@ -611,29 +620,29 @@ schema = {
                     "prompt": {"$ref": "#/$defs/prompt"},
                     "beep": {
                         "type": "boolean",
-                        "description": "Beep before recording (default true).",
+                        "description": "Beep before recording.",
                     },
                     "max_s": {
                         "type": "integer",
                         "minimum": 1,
                         "maximum": 3600,
-                        "description": "The longest message, in seconds (default 120).",
+                        "description": "The longest message, in seconds.",
                     },
                     "silence_s": {
                         "type": "integer",
                         "minimum": 0,
                         "maximum": 60,
-                        "description": "This many seconds of silence end the message (0: off; default 3).",
+                        "description": "This many seconds of silence end the message (0: off).",
                     },
                     "end_key": {
                         "enum": ["#", "*", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", ""],
-                        "description": "The key that ends the message (default '#'; '': none).",
+                        "description": "The key that ends the message ('': none).",
                     },
                     "min_s": {
                         "type": "number",
                         "minimum": 0,
                         "maximum": 60,
-                        "description": "A message shorter than this (the silence that ended it left out) is empty (default 0.5).",
+                        "description": "A message shorter than this (the silence that ended it left out) is empty.",
                     },
                     "confirm": {
                         "$ref": "#/$defs/prompt",
@@ -643,7 +652,7 @@ schema = {
                         "type": "integer",
                         "minimum": 1,
                         "maximum": 10,
-                        "description": "Recordings a caller may make, re-records included; the last is kept (default 3).",
+                        "description": "Recordings a caller may make, re-records included; the last is kept.",
                     },
                     "on_empty": {
                         **target,
@@ -719,7 +728,14 @@ schema = {
     },
 }
 
+# `node`: the node kinds come from the model (each class's yaml_keys), each needs a KIND_node
+# above; its kind key picks a node's branch. Then each key's default (from the model) and example.
+schema["$defs"].update(node_defs(schema["$defs"], KINDS, list(common)))
+schema = document(schema, KINDS)
+list_allowed_keys(schema)
+
 if __name__ == "__main__":
-    with open("ivr/flow/schema.json", "w", encoding="utf-8") as out:
-        json.dump(schema, out, indent=1, ensure_ascii=False)
-        out.write("\n")
+    text = json.dumps(schema, indent=1, ensure_ascii=False) + "\n"
+    # the copy next to the sample flows, for their modeline (`ivr schema --write DIR` writes it)
+    for path in ("ivr/flow/schema.json", "flows/flow.schema.json"):
+        Path(path).write_text(text, encoding="utf-8")

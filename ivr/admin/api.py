@@ -6,6 +6,8 @@ endpoint                                access   answer
 ``GET /healthz``                        open     components; 200, or 503 when FastAGI or
                                                  the store is down
 ``GET /metrics``                        open     Prometheus text exposition
+``GET /schema/flow.json``               open     the flow JSON Schema for editors (``$id``:
+                                                 this URL; ``ETag``, cached 5 min)
 ``GET /api/calls``                      read     ``{"live": [...], "recent": [...]}``
                                                  (``?flow=&outcome=&version=&since=``...)
 ``GET /api/calls/{call_id}/context``    read     a call's screen-pop (404 for none)
@@ -41,8 +43,9 @@ refused tokens (429) and adds the security headers to every answer. Every error 
 
 The handlers live by resource: :mod:`ivr.admin.records_api` (calls, KPIs, surveys),
 :mod:`ivr.admin.flows_api` (flows, graph, reload, schema, validation),
-:mod:`ivr.admin.versions_api` (published versions, diff, rollback); this module has the
-health, metrics, queue and static-file ones, the error middleware and the route table.
+:mod:`ivr.admin.versions_api` (published versions, diff, rollback),
+:mod:`ivr.admin.schema_api` (the schema's public URL); this module has the health, metrics,
+queue and static-file ones, the error middleware and the route table.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ from ivr.admin.guard import Clock, Handler, Level, check_host, check_token, guar
 from ivr.admin.messages_api import MessageEndpoints
 from ivr.admin.recordings_api import RecordingEndpoint
 from ivr.admin.records_api import RecordEndpoints
+from ivr.admin.schema_api import SCHEMA_URL_PATH, flow_schema_json
 from ivr.admin.versions_api import VersionEndpoints
 from ivr.admin.webhooks_api import WebhookEndpoints
 from ivr.config import AdminSettings
@@ -95,6 +99,7 @@ def make_admin_app(
 
     route("GET", "/healthz", status.healthz, "open")
     route("GET", "/metrics", status.metrics, "open")
+    route("GET", SCHEMA_URL_PATH, flow_schema_json, "open")  # editors fetch it without a token
     route("GET", "/api/calls", records.calls, "read")
     route("GET", "/api/calls/{call_id}/context", ContextEndpoint(console).context, "read")
     route("GET", "/api/calls/{call_id}/recording", RecordingEndpoint(console).recording, "private")

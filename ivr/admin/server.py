@@ -51,7 +51,7 @@ class AdminServer:
         if s.token is None and not s.open_read:
             log.warning(
                 "admin: no IVR_ADMIN_TOKEN, so /api/* answers 403 (only /healthz, "
-                "/metrics and the dashboard's files are open)"
+                "/metrics, /schema/flow.json and the dashboard's files are open)"
             )
         elif s.token is None:
             log.warning(

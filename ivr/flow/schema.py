@@ -81,7 +81,10 @@ def node_errors(kind: str, node: Any) -> list[tuple[Path, str]]:
 
 def _tied(errors: list[ValidationError]) -> list[ValidationError]:
     """Without the "missing required key" errors a misspelt key explains: ``nxt: a`` is one
-    mistake ("did you mean 'next'?"), not also a missing ``next``."""
+    mistake ("did you mean 'next'?"), not also a missing ``next``; and without the schema's
+    list of allowed keys (``propertyNames``, for editors), which the "unknown key" message
+    already gives."""
+    errors = [e for e in errors if list(e.schema_path)[-2:] != ["propertyNames", "enum"]]
     meant = {
         (tuple(e.absolute_path), hint)
         for e in errors

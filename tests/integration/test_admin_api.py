@@ -217,7 +217,7 @@ async def test_read_endpoints_need_the_token(
 
 
 async def test_open_endpoints_need_no_token(client: TestClient[Any, Any]) -> None:
-    for path in ("/healthz", "/metrics", "/", "/app.js"):
+    for path in ("/healthz", "/metrics", "/", "/app.js", "/schema/flow.json"):
         assert (await client.get(path)).status == 200, path
 
 

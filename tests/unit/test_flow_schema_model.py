@@ -129,8 +129,10 @@ def _property(cls: type[Any], name: str) -> dict[str, Any] | None:
 
 
 def test_the_schema_has_the_model_node_kinds_in_order() -> None:
-    refs = [r["$ref"].rsplit("/", 1)[1] for r in DEFS["node"]["oneOf"]]
-    assert refs == [f"{k}_node" for k in m.KINDS]
+    branches = DEFS["node"]["allOf"]
+    refs = [b["then"]["$ref"].rsplit("/", 1)[1] for b in branches]
+    assert refs == [f"{k}_node" for k in m.KINDS] + ["node_kind"]  # then: no kind key
+    assert [b["if"]["required"] for b in branches[:-1]] == [[k] for k in m.KINDS]
     for cls in get_args(m.FlowNode):
         for key in cls.yaml_keys:
             assert key in DEFS[f"{key}_node"]["required"]
@@ -193,3 +195,19 @@ def test_every_node_kind_has_a_loader_entry() -> None:
 
     missing = [k for k in m.KINDS if not callable(getattr(NodeBuilder, f"_{k}", None))]
     assert not missing, f"add NodeBuilder._KIND to ivr/flow/node_builders.py for: {missing}"
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_the_schema_shows_the_model_default_of_every_key(cls: type[Any]) -> None:
+    """Defaults are written once, in the model: scripts/gen_schema.py reads them from there
+    into each key's ``default`` and description, for editors."""
+    for f in dataclasses.fields(cls):
+        value = f.default
+        if value is dataclasses.MISSING or value is None or f.name in ("id", "line"):
+            continue
+        if dataclasses.is_dataclass(value) or value in ((), frozenset()):
+            continue  # Retry(): its own keys show theirs; an empty list says nothing
+        prop = _property(cls, f.name)
+        shown = list(value) if isinstance(value, tuple) else value
+        assert prop is not None and prop.get("default") == shown, f"{cls.__name__}.{f.name}"
+        assert "Default: " in prop["description"], f"{cls.__name__}.{f.name}"
