@@ -19,7 +19,7 @@ from ivr import __version__
 from ivr.admin.flows_cli import add_flows_parser
 from ivr.call.channel import CallInfo
 from ivr.cli_complete import autocomplete
-from ivr.cli_conventions import Parser, check_inputs, missing_input
+from ivr.cli_conventions import Parser, apply_conventions, missing_input
 from ivr.clock import system_clock
 from ivr.config import environment_warnings, load_settings
 from ivr.errors import FlowErrors, IvrError, YamlRefused
@@ -142,7 +142,7 @@ def _parser() -> argparse.ArgumentParser:
         help="compare the branches of this split node instead (with --flow: of that flow)",
     )
     rep.set_defaults(func=_report)
-    check_inputs(p)
+    apply_conventions(p)
     return p
 
 

@@ -2,10 +2,11 @@
 
 :class:`Parser` is the ``ivr`` parser's class; ``add_subparsers`` makes each command's parser
 of the same class, so a command added anywhere (``add_graph_parser``...) gets
-:class:`HelpFormatter` without asking. :func:`check_inputs` marks the files and directories
-each command reads (:data:`INPUTS`; ``--config`` everywhere), and :func:`missing_input` names
-the first one that is not there, before the command runs: "no such file: PATH", not a
-traceback or a command that goes on without it.
+:class:`HelpFormatter` without asking; :func:`apply_conventions` gives it to those that asked
+for another formatter too, and marks the files and directories each command reads
+(:data:`INPUTS`; ``--config`` everywhere): :func:`missing_input` names the first one that is
+not there, before the command runs ("no such file: PATH", not a traceback or a command that
+goes on without it).
 """
 
 from __future__ import annotations
@@ -29,9 +30,15 @@ INPUTS: dict[tuple[str, ...], tuple[str, ...]] = {
 _INPUTS_DEST = "_input_dests"  # where each command's parser leaves its list in the namespace
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Descriptions keep their layout; an option's help ends with its default unless it has
-    none (``None``, ``False``, empty) or the help already says it."""
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """An option's help ends with its default unless it has none (``None``, ``False``,
+    empty) or the help already says it; a description written on several lines keeps its
+    layout (examples, lists), one written as a paragraph is wrapped to the terminal."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text.strip("\n"):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
@@ -65,9 +72,11 @@ def commands(
                 yield from commands(sub, (*path, name))
 
 
-def check_inputs(parser: argparse.ArgumentParser) -> None:
-    """Tell each command's parser which of its arguments name files it reads."""
+def apply_conventions(parser: argparse.ArgumentParser) -> None:
+    """Give each command's parser :class:`HelpFormatter` and tell it which of its arguments
+    name files it reads (for :func:`missing_input`)."""
     for path, sub in commands(parser):
+        sub.formatter_class = HelpFormatter
         dests = {a.dest for a in sub._actions}
         wanted = ("config", *INPUTS.get(path, ()))
         sub.set_defaults(**{_INPUTS_DEST: tuple(d for d in wanted if d in dests)})

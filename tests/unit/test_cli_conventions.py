@@ -49,6 +49,22 @@ def test_defaults_are_shown_once(capsys: pytest.CaptureFixture[str]) -> None:
         main(["report", "--help"])
     shown = " ".join(capsys.readouterr().out.split())
     assert "(default UTC) --json" in shown  # the help says its default: not twice
+    with pytest.raises(SystemExit):
+        main(["stt", "--help"])  # a command that asked for another formatter
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "the recogniser (default: pocketsphinx)" in shown
+
+
+def test_a_paragraph_is_wrapped_and_a_layout_kept(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    with pytest.raises(SystemExit):
+        main(["test", "--help"])  # its description is one paragraph
+    assert max(len(line) for line in capsys.readouterr().out.splitlines()) <= 80
+    with pytest.raises(SystemExit):
+        main(["stt", "--help"])  # its description has paragraphs and examples
+    assert "\n\nThe choices come from a flow's speech menu" in capsys.readouterr().out
 
 
 def test_lab_help_lists_the_lab_commands(capsys: pytest.CaptureFixture[str]) -> None:
