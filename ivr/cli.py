@@ -306,7 +306,10 @@ def _report(args: argparse.Namespace) -> int:
     store = load_settings(args.config).store
     db, password = (args.db, None) if args.db else (store.target, store.revealed_password())
     if not is_postgres(db) and not Path(db).is_file():  # open() would create an empty one
-        raise IvrError(f"{db}: no call-record database there (use --db, or store.path in --config)")
+        raise IvrError(
+            f"no such file: {db} (no call-record database there: use --db, or store.path in "
+            "--config)"
+        )
     try:
         time_zone(args.tz)
         since = parse_bound(args.since, args.tz) if args.since else None
