@@ -54,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ivr: {exc}", file=sys.stderr)
         return 2
     except FileNotFoundError as exc:  # one the command found missing later than the check
-        print(f"ivr: no such file: {exc.filename}", file=sys.stderr)
+        print(f"ivr: no such file: {exc.filename or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

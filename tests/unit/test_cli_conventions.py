@@ -105,3 +105,14 @@ def test_a_missing_file_is_named(
     missing = str(tmp_path / "nowhere.yaml")
     assert main([a.replace("{missing}", missing) for a in args]) == 2
     assert capsys.readouterr().err == f"ivr: no such file: {missing}\n"
+
+
+def test_a_file_gone_later_is_named_too(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def gone(args: argparse.Namespace) -> int:
+        raise FileNotFoundError(2, "No such file or directory", "/srv/ivr/prompts/beep.wav")
+
+    monkeypatch.setattr("ivr.cli._schema", gone)
+    assert main(["schema"]) == 2
+    assert capsys.readouterr().err == "ivr: no such file: /srv/ivr/prompts/beep.wav\n"
