@@ -23,6 +23,8 @@ endpoint                                access   answer
 ``GET /api/flows``                      read     flows, versions, errors, last reload
 ``GET /api/flows/{name}``               read     the YAML source of a version
 ``GET /api/flows/{name}/graph.svg``     read     the flow picture (Graphviz)
+``GET /api/flows/{name}/analytics``     read     figures per node (``?since=&until=&tz=``;
+                                                 default: the last 7 days)
 ``POST /api/flows/reload``              write    reload result (body: ``by``, ``reason``)
 ``GET /api/flows/{name}/versions``      read     published versions, newest first
 ``GET /api/flows/{name}/versions/{v}``  read     one version with its YAML
@@ -44,6 +46,7 @@ refused tokens (429) and adds the security headers to every answer. Every error 
 The handlers live by resource: :mod:`ivr.admin.records_api` (calls, KPIs, surveys),
 :mod:`ivr.admin.flows_api` (flows, graph, reload, schema, validation),
 :mod:`ivr.admin.versions_api` (published versions, diff, rollback),
+:mod:`ivr.admin.analytics_api` (figures per node of a flow),
 :mod:`ivr.admin.schema_api` (the schema's public URL); this module has the health, metrics,
 queue and static-file ones, the error middleware and the route table.
 """
@@ -58,6 +61,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from ivr.admin.analytics_api import AnalyticsEndpoint
 from ivr.admin.console import Console
 from ivr.admin.context_api import ContextEndpoint
 from ivr.admin.flows_api import FlowEndpoints
@@ -68,6 +72,8 @@ from ivr.admin.records_api import RecordEndpoints
 from ivr.admin.schema_api import SCHEMA_URL_PATH, flow_schema_json
 from ivr.admin.versions_api import VersionEndpoints
 from ivr.admin.webhooks_api import WebhookEndpoints
+from ivr.clock import Clock as WallClock
+from ivr.clock import system_clock
 from ivr.config import AdminSettings
 from ivr.errors import ApiError, BadQuery
 from ivr.metrics import CONTENT_TYPE
@@ -80,10 +86,15 @@ CONSOLE: web.AppKey[Console] = web.AppKey("console", Console)
 
 
 def make_admin_app(
-    console: Console, settings: AdminSettings, *, clock: Clock = time.monotonic
+    console: Console,
+    settings: AdminSettings,
+    *,
+    clock: Clock = time.monotonic,
+    now: WallClock = system_clock,
 ) -> web.Application:
     """The admin API for ``console``, with the access rules of ``settings`` (:class:`ConfigError`
-    for a bad ``admin.allowed_hosts``); ``clock`` times the refused-token window."""
+    for a bad ``admin.allowed_hosts``); ``clock`` times the refused-token window, ``now`` (the
+    server's wall clock) places default periods."""
     app = web.Application(
         middlewares=[_errors, check_host, check_token], client_max_size=settings.max_body_bytes
     )
@@ -110,6 +121,7 @@ def make_admin_app(
     route("POST", "/api/flows/reload", flows.reload, "write")
     route("GET", "/api/flows/{name}", flows.flow, "read")
     route("GET", "/api/flows/{name}/graph.svg", flows.graph, "read")
+    route("GET", "/api/flows/{name}/analytics", AnalyticsEndpoint(console, now).analytics, "read")
     versions = VersionEndpoints(console)
     route("GET", "/api/flows/{name}/versions", versions.versions, "read")
     route("GET", "/api/flows/{name}/versions/{ref}", versions.version, "read")

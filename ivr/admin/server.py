@@ -9,6 +9,7 @@ from aiohttp import web
 from ivr.admin.api import make_admin_app
 from ivr.admin.console import Console
 from ivr.admin.guard import allowed_host_names
+from ivr.clock import Clock, system_clock
 from ivr.config import AdminSettings
 from ivr.errors import ConfigError
 
@@ -20,11 +21,15 @@ SHUTDOWN_TIMEOUT_S = 2.0  # open dashboard connections never hold up a stop for 
 
 class AdminServer:
     """Serves :func:`~ivr.admin.api.make_admin_app` on ``settings.host:settings.port``
-    (port 0: any free port, see :attr:`port`). ``await start()``, then ``await close()``."""
+    (port 0: any free port, see :attr:`port`); ``now`` is the server's wall clock.
+    ``await start()``, then ``await close()``."""
 
-    def __init__(self, console: Console, settings: AdminSettings) -> None:
+    def __init__(
+        self, console: Console, settings: AdminSettings, now: Clock = system_clock
+    ) -> None:
         self.console = console
         self.settings = settings
+        self.now = now
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
 
@@ -33,7 +38,9 @@ class AdminServer:
         a bad ``admin.allowed_hosts``."""
         s = self.settings
         runner = web.AppRunner(
-            make_admin_app(self.console, s), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S
+            make_admin_app(self.console, s, now=self.now),
+            access_log=None,
+            shutdown_timeout=SHUTDOWN_TIMEOUT_S,
         )
         await runner.setup()
         site = web.TCPSite(runner, s.host, s.port)
