@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ivr.admin.console import HealthBoard, LiveCalls, ServerConsole
 from ivr.admin.server import AdminServer
+from ivr.app.backlogs import watch_store
 from ivr.app.calls import Calls, Listener, Writes, agi_health
 from ivr.app.flow_versions import VersionKeeper
 from ivr.app.heartbeat import Heartbeat, default_node_id
@@ -108,6 +109,7 @@ class App:
             node=s.node_id or default_node_id(s.agi.port),
         )
         parts.push_async_callback(store.close)
+        parts.push_async_callback(watch_store(self.metrics, store, self.clock).close)
         versions = VersionKeeper(FlowVersionStore(store), self.flows, self.clock)
         await versions.start()  # the versions serving now, then every one published
         parts.push_async_callback(versions.close)
@@ -188,6 +190,7 @@ class App:
             unknown_prompt_s=s.agi.unknown_prompt_s,
             max_connections=s.agi.max_connections,
             on_reject=self.metrics.agi_rejected,
+            on_command_error=self.metrics.agi_command_error,
         )
         await agi.start()
         parts.push_async_callback(agi.close, s.agi.shutdown_grace_s)
@@ -266,7 +269,7 @@ class App:
         boxes = AmiBoxes(self.settings.ami, on_reconnect=self.metrics.ami_reconnected)
         parts.push_async_callback(boxes.close)
         await boxes.start()
-        dialer = Dialer(outbound, boxes, lambda: self.library.flows)
+        dialer = Dialer(outbound, boxes, lambda: self.library.flows, on_result=self.metrics.dialed)
         parts.push_async_callback(dialer.close)
         dialer.start()
         return boxes

@@ -31,6 +31,12 @@ from ivr.store.starts import Pace, StartLimits
 
 log = logging.getLogger("ivr.outbound")
 
+# Originate's Reason codes as the metrics' result label (a bounded set; see jobs.REASONS)
+RESULT_LABELS = {
+    "0": "failed", "1": "hung_up", "3": "no_answer", "4": "answered", "5": "busy",
+    "8": "congestion",
+}  # fmt: skip
+
 
 def _flow_missing(name: str, flows: Mapping[str, m.Flow]) -> Rules | str:
     """Why jobs of flow ``name`` are held; with no flow loaded at all (a missing or broken
@@ -53,7 +59,9 @@ def _offer(flow: m.Flow, target: Target) -> Offer | str | None:
 
 
 class Dialer:
-    """Places due outbound calls over AMI. ``start()``, then ``await close()``."""
+    """Places due outbound calls over AMI. ``start()``, then ``await close()``.
+    ``on_result(kind, result)`` hears how each Originate ended (:data:`RESULT_LABELS`,
+    ``other`` for an unknown reason, ``ami_error`` when AMI failed): the metrics."""
 
     def __init__(
         self,
@@ -66,8 +74,10 @@ class Dialer:
         ring_s: float = 30.0,
         reconcile_s: float = 10.0,
         dead_after_s: float = 30.0,
+        on_result: Callable[[str, str], None] | None = None,
     ) -> None:
         self.outbound = outbound
+        self.on_result = on_result
         self.ami = ami
         self.flows = flows
         self.poll_s = poll_s
@@ -236,15 +246,23 @@ class Dialer:
                 channel_id=channel_id(job.id, job.attempts + 1),
                 follows=job.call_id,  # from the box of the call it follows up, if any
             )
-            if str(reply.get("Response", "")).lower() != "success":
+            answered = str(reply.get("Response", "")).lower() == "success"
+            code = "4" if answered else str(reply.get("Reason"))
+            self._report(job.kind, RESULT_LABELS.get(code, "other"))
+            if not answered:
                 reason = REASONS.get(str(reply.get("Reason")), f"reason {reply.get('Reason')}")
                 await self.outbound.attempt_failed(job, reason)
                 log.info("[%s] %s call %d: %s", job.call_id, job.kind, job.id, reason)
         except AmiError as exc:  # fate unknown: never re-sent at once
+            self._report(job.kind, "ami_error")
             await self.outbound.attempt_failed(job, f"ami: {exc}")
             log.warning("[%s] %s call %d: %s", job.call_id, job.kind, job.id, exc)
         finally:
             self._dialing.pop(job.id, None)
+
+    def _report(self, kind: str, result: str) -> None:
+        if self.on_result is not None:
+            self.on_result(kind, result)
 
 
 def channel_id(job_id: int, attempt: int) -> str:

@@ -19,6 +19,7 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from ivr.call.record import CallRecord
@@ -151,6 +152,20 @@ class RecordStore(RecordQueries):
     @checkpoint_delay_s.setter
     def checkpoint_delay_s(self, value: float) -> None:
         self._writes.checkpoint_delay_s = value
+
+    def instrument(self, on_written: Callable[[float], None]) -> None:
+        """Tell ``on_written`` how long each record write took from queued to committed."""
+        self._writes.on_written = on_written
+
+    @property
+    def writes_queued(self) -> int:
+        """Record writes queued or being committed now."""
+        return self._writes.depth
+
+    @property
+    def backlog(self) -> int:
+        """Record writes the database refused, waiting in the journal to be replayed."""
+        return self._replay.waiting
 
     @property
     def retry_s(self) -> float:

@@ -53,6 +53,12 @@ class BacklogReplay:
         self._retry_timer: asyncio.TimerHandle | None = None
         self._retrying: asyncio.Task[None] | None = None
 
+    @property
+    def waiting(self) -> int:
+        """Record writes in the backlog (read on the loop while the writer thread may change
+        it: a gauge's value, never a decision)."""
+        return len(self._backlog)
+
     def replay_left_over(self, conn: Connection) -> None:
         """Writer thread, at open: replay what the last run could not write."""
         if len(self._backlog):

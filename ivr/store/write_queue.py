@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ivr.store.codec import CHECKPOINT, Params
@@ -29,12 +29,14 @@ class _Write:
     sql: str
     params: Params  # params[0] is the call_id
     done: asyncio.Future[None] | None  # None: a checkpoint, which nobody awaits
+    queued_at: float = 0.0  # loop time (awaited writes: their latency is measured)
 
 
 class WriteQueue:
     """Queued writes of one store; loop thread only, but for the batch on the writer thread.
 
     A batch the database refuses as a whole goes to ``replay``'s backlog and counts as saved.
+    ``on_written`` hears how long each awaited write took from queued to committed.
     """
 
     def __init__(
@@ -43,6 +45,8 @@ class WriteQueue:
         self.commit_window_s = commit_window_s
         self.checkpoint_delay_s = 0.2  # the longest a checkpoint waits for a batch to join
         self.in_flight = False  # a batch is on the writer thread
+        self.on_written: Callable[[float], None] | None = None
+        self._in_flight_writes = 0
         self._db = db
         self._replay = replay
         self._max_batch = max_batch
@@ -58,7 +62,7 @@ class WriteQueue:
         if self._db.closing:
             raise self._db.closed_error()
         done: asyncio.Future[None] = self._db.loop.create_future()
-        self._pending.append(_Write(sql, params, done))
+        self._pending.append(_Write(sql, params, done, self._db.loop.time()))
         if not self.in_flight:
             if self.commit_window_s <= 0:
                 self._kick()
@@ -93,6 +97,11 @@ class WriteQueue:
         while not self._idle.is_set():
             await self._idle.wait()
 
+    @property
+    def depth(self) -> int:
+        """Writes queued or on the writer thread now."""
+        return len(self._pending) + self._in_flight_writes
+
     def _flush(self) -> None:
         self._flush_timer = None
         if self._pending and not self.in_flight:
@@ -105,6 +114,7 @@ class WriteQueue:
             self._flush_timer.cancel()
             self._flush_timer = None
         self.in_flight = True
+        self._in_flight_writes = len(batch)
         self._idle.clear()
         for write in batch:
             if write.done is None:  # a checkpoint leaves the queue: the next one is new
@@ -119,8 +129,11 @@ class WriteQueue:
         results: Sequence[BaseException | None] = (
             [exc] * len(batch) if exc is not None else job.result()
         )
+        now, on_written = self._db.loop.time(), self.on_written
         for write, error in zip(batch, results, strict=True):
             done = write.done
+            if on_written is not None and done is not None and error is None:
+                on_written(now - write.queued_at)
             if done is None:
                 if error is not None:
                     log.warning("checkpoint of call %s not saved: %s", write.params[0], error)
@@ -132,6 +145,7 @@ class WriteQueue:
             else:
                 done.set_exception(error)
         self.in_flight = False
+        self._in_flight_writes = 0
         if self._replay.down:
             self._replay.schedule_retry()
         if self._pending:

@@ -19,6 +19,7 @@ class FakeManager:
     logins: int = 0
     channels: set[str] = field(default_factory=set)  # what Getvar finds
     system_name: str = ""  # what CoreSettings says (asterisk.conf systemname)
+    originate_reason: str = "4"  # OriginateResponse's Reason: 4 answered (Success), else Failure
     writers: list[asyncio.StreamWriter] = field(default_factory=list)
     server: asyncio.Server | None = None
 
@@ -89,11 +90,13 @@ class FakeManager:
                 f"AsteriskVersion: 22.0.0\r\nSystemName: {self.system_name}\r\n\r\n".encode()
             )
         elif name == "Originate":
+            response = "Success" if self.originate_reason == "4" else "Failure"
             writer.write(
                 f"Response: Success\r\nActionID: {aid}\r\n"
                 f"Message: Originate successfully queued\r\n\r\n"
-                f"Event: OriginateResponse\r\nActionID: {aid}\r\nResponse: Success\r\n"
-                f"Channel: {f['Channel']}\r\nReason: 4\r\nUniqueid: x\r\n\r\n".encode()
+                f"Event: OriginateResponse\r\nActionID: {aid}\r\nResponse: {response}\r\n"
+                f"Channel: {f['Channel']}\r\nReason: {self.originate_reason}\r\n"
+                f"Uniqueid: x\r\n\r\n".encode()
             )
         else:
             writer.write(f"Response: Success\r\nActionID: {aid}\r\nPing: Pong\r\n\r\n".encode())

@@ -28,6 +28,7 @@ from ivr.call.channel import (
 )
 from ivr.errors import (
     AgiCommandInvalid,
+    AgiCommandTimeout,
     AgiError,
     AgiUsageError,
     CallHangup,
@@ -45,6 +46,7 @@ _SAY_DATE_S = 10.0
 # Every other one (Queue, Dial, AudioSocket) runs as long as it takes: no deadline.
 _PLAYBACK_APPS = frozenset({"playback", "background"})
 _RECORD_RATE_HZ = 8000  # RECORD FILE's endpos counts samples of the WAV (8 kHz slin)
+_REFUSALS = {510: "invalid", 520: "usage"}  # error kinds by reply code (else "reply")
 
 
 class CommandSender(Protocol):
@@ -100,7 +102,10 @@ class AgiChannel:
     sound). Other ``exec`` applications are unbounded (``Queue``/``Dial`` run for minutes).
 
     Once the caller is gone every method raises :class:`~ivr.errors.CallHangup`, except
-    :meth:`hangup`, which is then a no-op.
+    :meth:`hangup`, which is then a no-op. ``on_error(verb, kind)`` hears of each command
+    that timed out (``timeout``), that Asterisk refused (``invalid``: 510, ``usage``: 520,
+    ``reply``: another code) or that failed (``failed``: a missing sound, an unknown
+    application, a recording not written): the server's metrics.
     """
 
     def __init__(
@@ -113,8 +118,10 @@ class AgiChannel:
         sounds: SoundLengths | None = None,
         unknown_prompt_s: float = 300.0,
         log: logging.LoggerAdapter[logging.Logger] | None = None,
+        on_error: Callable[[str, str], None] | None = None,
     ) -> None:
         self.info = info
+        self.on_error = on_error
         self.sounds_prefix = sounds_prefix
         self.command_timeout_s = command_timeout_s
         self.sounds = sounds
@@ -159,6 +166,9 @@ class AgiChannel:
             self._gone = True
             self._log.info("caller hung up during %s", command_name(command))
             raise
+        except AgiCommandTimeout:
+            self._failed(command, "timeout")
+            raise
         if debug:
             self._log.debug("<- %s", readable(reply.raw))
         if reply.code == 200:
@@ -166,6 +176,7 @@ class AgiChannel:
         if reply.code == 511:
             self._gone = True
             raise CallHangup(f"{command_name(command)}: channel is dead (511)")
+        self._failed(command, _REFUSALS.get(reply.code, "reply"))
         if reply.code == 510:
             raise AgiCommandInvalid(f"Asterisk does not know the command: {readable(command)}")
         if reply.code == 520:
@@ -173,6 +184,10 @@ class AgiChannel:
                 f"wrong usage of {command_name(command)}: {readable(command)}", reply.data or ""
             )
         raise AgiError(f"unexpected reply to {command_name(command)}: {readable(reply.raw)}")
+
+    def _failed(self, command: str, kind: str) -> None:
+        if self.on_error is not None:
+            self.on_error(command_name(command), kind)
 
     def _sound_seconds(self, name: str) -> float | None:
         """Length of the sound Asterisk knows as ``name``; ``None`` if not one of ours."""
@@ -195,6 +210,7 @@ class AgiChannel:
             # hangup Asterisk sends HANGUP before reading the next command, so a NOOP (allowed
             # on dead channels) tells the two apart: it raises CallHangup if the caller left.
             await self._run(c.noop(), self.command_timeout_s)
+            self._failed(command, "failed")
             raise AgiError(f"{what} failed (result {code}): sound missing or unplayable")
         return _digit(code)
 
@@ -310,6 +326,7 @@ class AgiChannel:
         reply = await self._run(c.exec_application(application, args), timeout_s)
         result = reply.result_int()
         if result == -2:
+            self._failed("EXEC", "failed")
             raise AgiError(f"Asterisk has no application {application!r}")
         return result
 
@@ -339,8 +356,10 @@ class AgiChannel:
         seconds = max(0, reply.endpos or 0) / _RECORD_RATE_HZ
         if code < 0 or reply.data == "hangup":
             await self._run(c.noop(), self.command_timeout_s)  # raises CallHangup if gone
+            self._failed(command, "failed")
             raise AgiError(f"RECORD FILE failed: {readable(reply.raw)}")
         if reply.data in ("writefile", "randomerror", "waitfor"):
+            self._failed(command, "failed")
             raise AgiError(f"RECORD FILE failed ({reply.data}): can Asterisk write there?")
         if reply.data == "dtmf":  # else result is junk: what ast_waitfor had left, in ms
             return Recorded(seconds, "key", _digit(code))

@@ -182,7 +182,9 @@ class AgiServer:
     :class:`~ivr.asterisk.agi.channel.AgiChannel`). ``header_timeout_s`` bounds the ``agi_*`` block;
     ``max_line_bytes`` bounds any line from Asterisk. Beyond ``max_connections`` at once a
     new connection gets :data:`~ivr.asterisk.agi.limits.BUSY_COMMAND` and is closed, unread;
-    ``on_reject`` counts it. Every call's socket has TCP keepalive on.
+    ``on_reject`` counts it; ``on_command_error(verb, kind)`` hears of each command that
+    timed out or failed (see :class:`~ivr.asterisk.agi.channel.AgiChannel`). Every call's
+    socket has TCP keepalive on.
     """
 
     def __init__(
@@ -199,6 +201,7 @@ class AgiServer:
         unknown_prompt_s: float = 300.0,
         max_connections: int = 2000,
         on_reject: Callable[[], None] | None = None,
+        on_command_error: Callable[[str, str], None] | None = None,
     ) -> None:
         if max_connections < 1:
             raise ValueError(f"max_connections must be at least 1, got {max_connections}")
@@ -209,6 +212,7 @@ class AgiServer:
         self.sounds_prefix = sounds_prefix
         self.sounds = SoundLengths(prompts_dir)  # one cache for every call
         self.unknown_prompt_s = unknown_prompt_s
+        self.on_command_error = on_command_error
         self._rejections = Rejections(on_reject)
         self._tcp = TcpService(
             self._serve, host=host, port=port, name="FastAGI", what="connection", log=logger,
@@ -311,6 +315,7 @@ class AgiServer:
             sounds=self.sounds,
             unknown_prompt_s=self.unknown_prompt_s,
             log=log,
+            on_error=self.on_command_error,
         )
         log.info("call started: script=%r channel=%s", env.script, readable(env.channel))
         try:
