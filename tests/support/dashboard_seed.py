@@ -4,8 +4,9 @@
 ``/api/kpis``, ``/api/calls``, ``/api/queues``, ``/api/nodes``, ``/api/webhooks``,
 ``/api/messages``, ``/api/flows`` (the real
 ``flows/`` directory), ``/api/flows/{name}/graph.svg`` (the real
-:func:`ivr.flow.graph.flow_svg`), ``/api/surveys``, ``/api/validate`` (the real flow loader)
-and ``/api/schema``. The seeded figures live in a
+:func:`ivr.flow.graph.flow_svg`), ``/api/flows/{name}/analytics`` (no calls),
+``/api/surveys``, ``/api/validate`` (the real flow loader) and ``/api/schema``. The seeded
+figures live in a
 mutable :class:`Seed` so a test can change them between two refreshes, require a token, or make
 an endpoint fail.
 """
@@ -27,6 +28,8 @@ from ivr.flow.library import load_library
 from ivr.flow.loader import parse_flow
 from ivr.flow.schema import flow_schema
 from ivr.reporting.kpi import DEFINITIONS
+
+from .analytics_stand_in import no_figures
 
 ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "ivr" / "admin" / "static"
@@ -497,6 +500,7 @@ def make_app(seed: Seed) -> web.Application:
     app.router.add_get("/api/flows", flows)
     app.router.add_get("/api/flows/{name}/graph.svg", graph)
     app.router.add_get("/api/flows/{name}/versions", versions)
+    app.router.add_get("/api/flows/{name}/analytics", no_figures)
     app.router.add_get("/api/surveys", survey_list)
     app.router.add_post("/api/validate", validate)
     app.router.add_get("/api/schema", schema)

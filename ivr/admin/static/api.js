@@ -7,6 +7,10 @@
 // The server counts refused tokens per address (10 a minute, then 429 with Retry-After), so a
 // token it has not accepted yet is tried by ONE request while the others wait for its answer,
 // and a refused token is never sent again: one wrong entry is one refused token.
+//
+// A server with no admin token set answers every read 403: nothing entered here could open it,
+// so the form says so (and how to open it) instead, and the reads wait. Each change of the
+// sign-in state is an "ivr-session" event on document (session.js shows it).
 
 const TOKEN_KEY = "ivr-admin-token";
 
@@ -26,6 +30,16 @@ let trial = null; // a request trying a token not accepted yet: the others wait 
 let acceptedToken = ""; // the last token the server took
 let refusedToken = ""; // the last token the server refused: not sent again
 let refusal = ""; // and why, for the token form
+let answered = false; // the server has given this page something: its panels have data
+let closed = null; // the server has no token set: every read waits on this (forever)
+
+/** Tell the page (session.js) where the sign-in stands: "asking", "signed-in", "open",
+ * "closed" or "signed-out". */
+function announce(state) {
+  document.dispatchEvent(new CustomEvent("ivr-session", {
+    detail: { state, answered, token: Boolean(currentToken()) },
+  }));
+}
 
 function storedToken() {
   try {
@@ -58,6 +72,7 @@ function askForToken(message) {
   document.getElementById("auth-message").textContent = message;
   if (pendingToken) return pendingToken;
   form.hidden = false;
+  announce("asking");
   input.value = "";
   input.focus();
   pendingToken = new Promise((resolve) => {
@@ -70,10 +85,40 @@ function askForToken(message) {
       refusedToken = ""; // entered again (after a lock-out, say): worth one more try
       form.hidden = true;
       pendingToken = null;
+      announce("trying");
       resolve(token);
     });
   });
   return pendingToken;
+}
+
+const CLOSED = "This console is closed: the server has no admin token, so it shows nothing " +
+  "to anyone. Set IVR_ADMIN_TOKEN (or admin.open_read: true for read-only access), restart " +
+  "the server and reload this page.";
+
+/** The server has no token to check: say so once, in the form's place, and wait for good. */
+function closedConsole() {
+  if (!closed) {
+    const form = document.getElementById("auth");
+    document.getElementById("auth-message").textContent = CLOSED;
+    form.classList.add("closed");
+    form.hidden = false;
+    announce("closed");
+    closed = new Promise(() => {}); // only a reload (after a restart) can open it
+  }
+  return closed;
+}
+
+/** Forget the token (this tab's sessionStorage too): the next request asks again. */
+export function signOut() {
+  try {
+    sessionStorage.removeItem(TOKEN_KEY);
+  } catch {
+    /* storage disabled: nothing kept there */
+  }
+  memoryToken = "";
+  acceptedToken = "";
+  announce("signed-out");
 }
 
 /** The server's answer to too many refused tokens from this address. */
@@ -113,14 +158,24 @@ export async function request(path, options = {}) {
         if (response.status === 401 || isLockout(response)) {
           refusedToken = token;
           refusal = isLockout(response) ? lockoutMessage(response) : REFUSED;
-        } else {
+        } else if (response.status !== 403 && token !== acceptedToken) {
           acceptedToken = token;
+          announce("signed-in");
         }
+      }
+      if (response && !answered && response.status !== 401 && response.status !== 403 &&
+        !isLockout(response)) {
+        answered = true;
+        announce(token ? "signed-in" : "open");
       }
       if (release) {
         trial = null;
         release();
       }
+    }
+    const method = (options.method || "GET").toUpperCase();
+    if (response.status === 403 && (method === "GET" || method === "HEAD")) {
+      await closedConsole(); // a read refused whatever the token: no token is set
     }
     if (response.status !== 401 && !isLockout(response)) return response;
     if (currentToken() !== token) continue; // another request got a new token meanwhile

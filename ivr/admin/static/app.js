@@ -424,6 +424,7 @@ async function showPicture(force = false) {
     svg.setAttribute("aria-label", `Picture of the flow ${name}`);
     box.replaceChildren(svg);
     markCallers();
+    box.dispatchEvent(new CustomEvent("picture-drawn", { detail: { flow: name } })); // analytics.js
   } catch (err) {
     state.picture = { flow: "", version: "" };
     const why = err instanceof ApiError && err.status === 404
