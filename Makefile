@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 APT_PACKAGES := debootstrap sip-tester sox espeak-ng zstd docker-compose graphviz dnsmasq-base \
-                chromium chromium-driver postgresql
+                chromium chromium-driver postgresql prometheus
 STAMP  := $(VENV)/.installed
 CHARTJS_VERSION := 4.5.1
 VENDOR_DIR := ivr/admin/static/vendor
@@ -17,8 +17,9 @@ include mk/lab.mk
 
 # System packages for the lab (debootstrap), SIPp calls (sip-tester), audio (sox, espeak-ng),
 # the static compose check (docker-compose), flow pictures (graphviz: dot), the dashboard's
-# browser tests (chromium, chromium-driver), the store's second engine (postgresql) and the
-# FastAGI SRV records of the failover tests (dnsmasq-base). Skipped when all are already there.
+# browser tests (chromium, chromium-driver), the store's second engine (postgresql), the
+# FastAGI SRV records of the failover tests (dnsmasq-base) and promtool, which checks and
+# unit-tests docker/prometheus/alerts.yml (prometheus). Skipped when all are already there.
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
