@@ -95,8 +95,11 @@ def figures(trials: Sequence[Trial], limits: Thresholds) -> tuple[float, float, 
     return right / len(inside), accepted / len(inside), rejected / len(outside)
 
 
-def fit(trials: Sequence[Trial], steps: int = 20000, rate: float = 0.5) -> tuple[float, ...]:
-    """Logistic regression of 'the choice is right' on (score, margin), by gradient descent."""
+def fit(
+    trials: Sequence[Trial], *, margin: bool = True, steps: int = 20000, rate: float = 0.5
+) -> tuple[float, ...]:
+    """Logistic regression of 'the choice is right' on (score, margin), by gradient descent;
+    without ``margin``, on the score alone."""
     rows = [(t.score, t.margin, float(t.key is not None and t.recognition.choice == t.key))
             for t in trials if t.recognition.choice is not None]  # fmt: skip
     bias, w_score, w_margin = 0.0, 0.0, 0.0
@@ -109,7 +112,7 @@ def fit(trials: Sequence[Trial], steps: int = 20000, rate: float = 0.5) -> tuple
             g[2] += (p - label) * margin
         bias -= rate * g[0] / len(rows)
         w_score -= rate * g[1] / len(rows)
-        w_margin -= rate * g[2] / len(rows)
+        w_margin -= rate * g[2] / len(rows) if margin else 0.0
     return round(bias, 2), round(w_score, 2), round(w_margin, 2)
 
 
@@ -198,7 +201,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     dev = run(engine, "dev")
     if args.fit:
         bias, w_score, w_margin = fit(dev)
-        print(f"BIAS = {bias}\nW_SCORE = {w_score}\nW_MARGIN = {w_margin}")
+        print(f"with the margin: BIAS = {bias}, W_SCORE = {w_score}, W_MARGIN = {w_margin}")
+        bias, w_score, _ = fit(dev, margin=False)
+        print(f"score alone:     BIAS = {bias}, W_SCORE = {w_score}, W_MARGIN = 0.0")
         print("(the sweep below uses the module's current constants: paste these and rerun)")
     chosen = choose(dev, args.min_rejection)
     print(f"\nchosen: Thresholds({chosen.reject_below}, {chosen.accept_at})")

