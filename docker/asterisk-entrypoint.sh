@@ -7,13 +7,20 @@
 # it. The AMI secret is also written alone to $IVR_SECRETS_DIR/ami-secret for the ivr service
 # (IVR_AMI_SECRET_FILE). ASTERISK_ETC and ASTERISK_RUN move /etc/asterisk and /run/asterisk
 # (tests/integration/test_compose.py runs this script outside a container).
+# Nobody runs as root after it: Asterisk drops to the asterisk user (-U/-G in the Dockerfile's
+# CMD), so the secrets it #includes are given to that user when it exists; the ivr containers
+# run as gid IVR_GID (10001, docker/ivr.Dockerfile), which may read ami-secret (0640) and
+# nothing else of $IVR_SECRETS_DIR, and shares the recordings directory with Asterisk.
 set -eu
 umask 077
 dir="${IVR_SECRETS_DIR:-/var/lib/ivr-secrets}"
 etc="${ASTERISK_ETC:-/etc/asterisk}"
 file="$dir/secrets.env"
-mkdir -p "$dir" "$etc/secrets" "${ASTERISK_RUN:-/run/asterisk}"
-chmod 700 "$dir" "$etc/secrets"
+gid="${IVR_GID:-10001}"
+run="${ASTERISK_RUN:-/run/asterisk}"
+mkdir -p "$dir" "$etc/secrets" "$run"
+chmod 700 "$etc/secrets"
+chgrp "$gid" "$dir" && chmod 750 "$dir"   # the ivr group may enter, not list beyond ami-secret
 [ -e "$file" ] || printf '# random secrets generated at the first start; delete for new ones\n' > "$file"
 chmod 600 "$file"
 lines_before=$(wc -l < "$file")
@@ -48,8 +55,17 @@ for name in $names; do
     printf '%s = %s\n' "$option" "$value" > "$etc/secrets/$name.conf"
     if [ "$var" = IVR_AMI_SECRET ]; then
         printf '%s\n' "$value" > "$dir/ami-secret"
+        chgrp "$gid" "$dir/ami-secret" && chmod 640 "$dir/ami-secret"
     fi
 done
+if id asterisk >/dev/null 2>&1; then
+    chown -R asterisk:asterisk "$etc/secrets" "$run"
+fi
+recordings="${IVR_RECORDINGS_DIR:-/var/lib/ivr-recordings}"
+if [ -d "$recordings" ] && id asterisk >/dev/null 2>&1; then
+    # Asterisk writes messages and call recordings, the ivr service reads and expires them
+    chown asterisk:"$gid" "$recordings" && chmod 2770 "$recordings"
+fi
 
 if [ "$(wc -l < "$file")" -gt "$lines_before" ]; then
     echo "asterisk-entrypoint: generated random SIP passwords / AMI secret into $file"

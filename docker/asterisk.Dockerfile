@@ -1,6 +1,7 @@
 # Asterisk 22 from Debian sid with the project's asterisk-conf/ (the chroot lab uses the same
 # suite, packages and config: ivr/lab/chroot.py). Build from the repository root:
 #   docker compose build asterisk
+# (or scripts/container_images.sh, which makes debian:sid-slim locally with debootstrap).
 FROM debian:sid-slim
 
 RUN apt-get update \
@@ -24,5 +25,7 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
   CMD asterisk -rx "core waitfullybooted" >/dev/null || exit 1
 
 ENTRYPOINT ["/usr/local/bin/asterisk-entrypoint.sh"]
-# -f: stay in the foreground (PID 1 is the entrypoint's exec), no console.
-CMD ["asterisk", "-f"]
+# -f: stay in the foreground (PID 1 is the entrypoint's exec), no console. -U/-G: the
+# entrypoint writes the secrets as root, then Asterisk drops to the asterisk user the Debian
+# package made (it owns /var/lib, /var/spool and /var/log/asterisk) right after start.
+CMD ["asterisk", "-f", "-U", "asterisk", "-G", "asterisk"]

@@ -28,7 +28,9 @@ OTHER_VARIABLES = frozenset(
         "IVR_RESULT", "IVR_CALL_ID", "IVR_REASON", "IVR_LANGUAGE", "IVR_PATH", "IVR_JOB",
         # docker-compose.yml and the images' entrypoints (docker/)
         "IVR_CONFIG", "IVR_SIP_PUBLISH_IP", "IVR_SECRETS_DIR", "IVR_PG_LISTEN",
-        "IVR_PG_SOCKET_DIR",
+        "IVR_PG_SOCKET_DIR", "IVR_UID", "IVR_GID",
+        # scripts/container_images.sh and tests/compose (podman's work directory)
+        "IVR_CONTAINERS_DIR",
         # the developer's Asterisk lab (ivr.lab.paths, ivr.lab.chroot)
         "IVR_LAB_ROOT", "IVR_LAB_CACHE", "IVR_LAB_STATE", "IVR_LAB_MIRROR",
         # the test suite (tests/support/timeshift.py, tests/unit/test_validate_messages.py)

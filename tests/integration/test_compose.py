@@ -21,6 +21,8 @@ from support.compose_file import published as _published_by
 from ivr.lab.asterisk_process import PORTS as LAB_PORTS
 from ivr.lab.paths import SOUNDS_SUBDIR
 
+IVR_GID = 10001  # docker/ivr.Dockerfile's user ivr
+
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
@@ -135,7 +137,9 @@ def test_entrypoint_generates_secrets_at_first_start(tmp_path: Path) -> None:
     first = _entrypoint(tmp_path)
     store = tmp_path / "secrets/secrets.env"
     assert store.stat().st_mode & 0o777 == 0o600
-    assert (tmp_path / "secrets").stat().st_mode & 0o777 == 0o700
+    # the ivr containers' group (gid 10001, not root) may enter and read ami-secret only
+    assert (tmp_path / "secrets").stat().st_mode & 0o777 == 0o750
+    assert (tmp_path / "secrets").stat().st_gid == IVR_GID
     assert "generated" in first.stdout and str(store) in first.stdout
     assert first.stdout.strip().endswith("asterisk runs")  # then execs the command
     written = _written(tmp_path)
@@ -150,7 +154,7 @@ def test_entrypoint_generates_secrets_at_first_start(tmp_path: Path) -> None:
     assert written["sip-1001"].startswith("password = ")
     ami = tmp_path / "secrets/ami-secret"
     assert ami.read_text().strip() == values["ami-ivr"]
-    assert ami.stat().st_mode & 0o777 == 0o600
+    assert ami.stat().st_mode & 0o777 == 0o640 and ami.stat().st_gid == IVR_GID
     # the next start keeps them and says where they are
     again = _entrypoint(tmp_path)
     assert "generated" not in again.stdout and str(store) in again.stdout
@@ -165,7 +169,9 @@ def test_entrypoint_generates_secrets_at_first_start(tmp_path: Path) -> None:
 
 def test_prompts_and_data_volumes(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert f"./prompts:/{SOUNDS_SUBDIR}:ro" in services["asterisk"]["volumes"]
+    prompts = "${IVR_PROMPTS_DIR:-./prompts}"  # rendered by the server, played by Asterisk
+    assert f"{prompts}:/{SOUNDS_SUBDIR}:ro" in services["asterisk"]["volumes"]
+    assert f"{prompts}:/app/prompts" in services["ivr"]["volumes"]
     assert "ivr-data:/var/lib/ivr" in services["ivr"]["volumes"]
     assert "ivr-data" in compose["volumes"]
 
@@ -234,3 +240,39 @@ def test_asterisk_writes_recordings_where_the_server_reads_them(
         theirs = {m.split(":")[0]: m.split(":")[1] for m in services[reader]["volumes"]}
         shared = [v for v, at in theirs.items() if at == path and mounts.get(v) == path]
         assert shared, f"{reader}: {path} is not a volume {writer} mounts at the same path"
+
+
+def test_ivr_healthcheck_asks_healthz_not_fastagi(compose: dict[str, Any]) -> None:
+    """A bare connection to FastAGI every 10 s was logged at INFO; /healthz is not logged."""
+    for name in ("ivr", "ivr-1", "ivr-2"):
+        test = " ".join(compose["services"][name]["healthcheck"]["test"])
+        assert "http://127.0.0.1:8080/healthz" in test and "4573" not in test, name
+    dockerfile = (REPO / "docker/ivr.Dockerfile").read_text()
+    health = dockerfile.split("HEALTHCHECK", 1)[1].split("\n\n", 1)[0]
+    assert "/healthz" in health and "4573" not in health
+
+
+def test_containers_do_not_run_as_root() -> None:
+    ivr = (REPO / "docker/ivr.Dockerfile").read_text()
+    assert re.search(r"^USER ivr$", ivr, re.M)
+    assert '--uid "$IVR_UID"' in ivr and f"ARG IVR_UID={IVR_GID}" in ivr
+    asterisk = (REPO / "docker/asterisk.Dockerfile").read_text()
+    assert 'CMD ["asterisk", "-f", "-U", "asterisk", "-G", "asterisk"]' in asterisk
+
+
+def test_vosk_model_is_a_checked_build_option(compose: dict[str, Any]) -> None:
+    dockerfile = (REPO / "docker/ivr.Dockerfile").read_text()
+    assert re.search(r"^ARG VOSK_MODEL=$", dockerfile, re.M)  # off unless asked for
+    assert re.search(r"^ARG VOSK_MODEL_SHA256=[0-9a-f]{64}$", dockerfile, re.M)
+    assert "sha256sum -c -" in dockerfile
+    download = dockerfile.index("curl -fsSL")
+    assert dockerfile.index('if [ -n "$VOSK_MODEL" ]') < download < dockerfile.index("unzip -q")
+    assert compose["services"]["ivr"]["build"]["args"] == {"VOSK_MODEL": "${VOSK_MODEL:-}"}
+
+
+def test_env_example_names_every_variable_with_no_value() -> None:
+    used = set(re.findall(r"\$\{([A-Z0-9_]+)", COMPOSE.read_text()))
+    lines = (REPO / ".env.example").read_text().splitlines()
+    settings = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+    assert set(settings) == used
+    assert all(value == "" for value in settings.values()), settings  # no secret, no choice

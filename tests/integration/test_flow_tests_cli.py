@@ -34,6 +34,7 @@ def test_ivr_test_runs_the_sample_flows_tests_for_ci(tmp_path: Path) -> None:
         "bank": 100.0,
         "main": 100.0,
         "offer": 100.0,
+        "survey": 100.0,
         "voice": 100.0,
     }
 

@@ -199,10 +199,10 @@ def test_the_sample_flows_pass_their_tests_with_every_item_covered(
     out = capsys.readouterr().out
     assert code == 0, out
     assert time.perf_counter() - began < 10
-    for name in ("bank", "main", "offer", "voice"):
+    for name in ("bank", "main", "offer", "survey", "voice"):
         assert f"\n{name}: nodes " in out and "(100%)" in out.split(f"\n{name}: nodes ")[1][:60]
     suites = ET.parse(junit).getroot().findall("testsuite")
-    assert {s.get("name") for s in suites} == {"bank", "main", "offer", "voice"}
+    assert {s.get("name") for s in suites} == {"bank", "main", "offer", "survey", "voice"}
     assert sum(int(s.get("tests", 0)) for s in suites) >= 40
     assert all(s.get("failures") == "0" and s.get("errors") == "0" for s in suites)
 
