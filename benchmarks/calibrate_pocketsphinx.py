@@ -1,14 +1,18 @@
-"""Calibrate pocketsphinx's confidence and thresholds on the dev set; measure them on test.
+"""Calibrate pocketsphinx's confidence and thresholds; measure them on the held-out test set.
 
     .venv/bin/python benchmarks/calibrate_pocketsphinx.py          # ~1 min
-    .venv/bin/python benchmarks/calibrate_pocketsphinx.py --fit    # refit the logistic model
+    .venv/bin/python benchmarks/calibrate_pocketsphinx.py --fit    # refit the model on dev
+    .venv/bin/python benchmarks/calibrate_pocketsphinx.py --fit --fit-on both   # ~5 min
 
 Renders ``SETS[("en", "dev")]`` and ``SETS[("en", "test")]`` (tests/support/speech_sets.py) in
-every condition (clean, 20 dB white, 20 dB pink), decodes each utterance with the real engine
-and prints:
+every condition (clean, 20 dB white, 20 dB pink, and each of them through an A-law round trip
+with the silence the live path's VAD leaves around an utterance), decodes each utterance with
+the real engine and prints:
 
-- with ``--fit``, the :class:`~ivr.speech.sphinx_score.Calibration` fitted on dev (paste it
-  into ``ivr/speech/sphinx_score.py``);
+- with ``--fit``, the :class:`~ivr.speech.sphinx_score.Calibration` fitted on dev (both
+  renderings) or, with ``--fit-on``, also / only on the calibration set
+  (tests/support/speech_calibration.py: ~2100 utterances, 5 menus, 24 voices, clean to 10 dB,
+  half A-law; nothing of the test split) -- paste it into ``ivr/speech/sphinx_score.py``;
 - the dev sweep: for each threshold, in-grammar accuracy (right choice at or above it) and
   out-of-grammar rejection (below it, or no choice);
 - the thresholds chosen on dev: ``reject_below`` is the lowest that rejects >= 90 % of dev
@@ -23,17 +27,19 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from support.speech_audio import speech
+from support import speech_calibration
+from support.speech_audio import alaw_round_trip, speech
 from support.speech_sets import CONDITIONS, SETS
 
 from ivr.speech import grammar
-from ivr.speech.base import Recognition, Thresholds
+from ivr.speech.base import Recognition, SpeechChoice, Thresholds
 from ivr.speech.decision import decide
 from ivr.speech.pocketsphinx import PocketsphinxEngine
 from ivr.speech.sphinx_score import Calibration, Decoded, features, fit
@@ -57,26 +63,51 @@ def condition_name(snr_db: float | None, noise: str) -> str:
     return "clean" if snr_db is None else f"{noise} {snr_db:g} dB"
 
 
-def trials(engine: PocketsphinxEngine, split: str) -> list[Trial]:
-    """Every utterance of the split, decoded. Noise seeds: the split's seed and a count."""
+def decode(
+    engine: PocketsphinxEngine,
+    menu: Sequence[SpeechChoice],
+    pcm: bytes,
+    condition: str,
+    phrase: str,
+    key: str | None,
+) -> Trial:
+    rec = engine.recognizer(menu, "en")
+    rec.accept(pcm)
+    t0 = time.perf_counter()
+    decoded = rec.decode()
+    seconds = time.perf_counter() - t0
+    found = grammar.match(decoded.text, menu, "en")
+    return Trial(condition, phrase, key, decoded, found.key if found else None, seconds)
+
+
+def trials(engine: PocketsphinxEngine, split: str, *, live: bool = False) -> list[Trial]:
+    """Every utterance of the split, decoded. Noise seeds: the split's seed and a count.
+
+    ``live``: as calls reach the recogniser, through A-law with the VAD's pre-roll (~0.75 s)
+    before the words and its end silence (0.7 s) after them."""
     s = SETS[("en", split)]
     said = [*s.in_grammar, *((p, None) for p in s.out_of_grammar)]
+    pad = {"lead_s": 0.75, "tail_s": 0.7} if live else {}
     out, n = [], 0
     for snr_db, noise in CONDITIONS:
         for voice in s.voices:
             for phrase, key in said:
                 n += 1
-                pcm = speech(phrase, voice, snr_db=snr_db, noise=noise, seed=s.seed * 10000 + n)
-                rec = engine.recognizer(s.menu, "en")
-                rec.accept(pcm)
-                t0 = time.perf_counter()
-                decoded = rec.decode()
-                seconds = time.perf_counter() - t0
-                found = grammar.match(decoded.text, s.menu, "en")
-                choice = found.key if found else None
+                seed = s.seed * 10000 + n
+                pcm = speech(phrase, voice, snr_db=snr_db, noise=noise, seed=seed, **pad)
                 name = condition_name(snr_db, noise)
-                out.append(Trial(name, phrase, key, decoded, choice, seconds))
+                if live:
+                    pcm, name = alaw_round_trip(pcm), f"{name} a-law"
+                out.append(decode(engine, s.menu, pcm, name, phrase, key))
     return out
+
+
+def calibration_trials(engine: PocketsphinxEngine) -> list[Trial]:
+    """The calibration set (tests/support/speech_calibration.py), decoded."""
+    return [
+        decode(engine, u.menu, u.pcm(), u.condition, u.phrase, u.key)
+        for u in speech_calibration.utterances()
+    ]
 
 
 def recognition(trial: Trial, calibration: Calibration) -> Recognition:
@@ -118,11 +149,11 @@ def choose(found: list[Trial], calibration: Calibration) -> Thresholds:
 
 def report(label: str, found: list[Trial], calibration: Calibration, th: Thresholds) -> None:
     print(f"\n{label} with {th}:")
-    print(f"  {'condition':14} {'in-gr ok':>9} {'accept':>7} {'oog rej':>8} {'oog acc':>8}")
+    print(f"  {'condition':20} {'in-gr ok':>9} {'accept':>7} {'oog rej':>8} {'oog acc':>8}")
     for name in [*dict.fromkeys(t.condition for t in found), "all"]:
         part = [t for t in found if name in ("all", t.condition)]
         kept, accepted, rejected, taken = figures(part, calibration, th)
-        print(f"  {name:14} {kept:9.1%} {accepted:7.1%} {rejected:8.1%} {taken:8.1%}")
+        print(f"  {name:20} {kept:9.1%} {accepted:7.1%} {rejected:8.1%} {taken:8.1%}")
     times = sorted(t.seconds for t in found)
     raw = [t for t in found if t.expected is not None]
     print(
@@ -134,21 +165,30 @@ def report(label: str, found: list[Trial], calibration: Calibration, th: Thresho
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--fit", action="store_true", help="refit the calibration on dev")
+    p.add_argument("--fit", action="store_true", help="refit the logistic model")
+    p.add_argument(
+        "--fit-on",
+        choices=("dev", "calibration", "both"),
+        default="dev",
+        help="what to fit on: the dev split (both renderings), the calibration set, or both",
+    )
     p.add_argument("--chosen", action="store_true", help="report with the thresholds chosen")
     args = p.parse_args()
     engine = PocketsphinxEngine()
-    dev = trials(engine, "dev")
+    dev = trials(engine, "dev") + trials(engine, "dev", live=True)
     calibration = engine.calibration
     if args.fit:
+        fitted_on = [] if args.fit_on == "calibration" else list(dev)
+        if args.fit_on != "dev":
+            fitted_on += calibration_trials(engine)
         rows, said = [], []
-        for t in dev:
+        for t in fitted_on:
             found = features(t.decoded)
             if t.choice is not None and found is not None:
                 rows.append(found)
                 said.append(t.choice == t.expected)
         calibration = fit(rows, said)
-        print(f"fitted on {len(rows)} dev decodes:\n{calibration!r}")
+        print(f"fitted on {len(rows)} decodes ({args.fit_on}):\n{calibration!r}")
     print("\ndev sweep (threshold: in-grammar right at or above, out-of-grammar rejected)")
     for t in GRID[4::5]:
         kept, _, rejected, _ = figures(dev, calibration, Thresholds(t, t))
@@ -157,7 +197,8 @@ def main() -> None:
     print(f"\nchosen on dev: {chosen}")
     shipped = chosen if args.chosen or args.fit else engine.thresholds
     report("dev", dev, calibration, shipped)
-    report("test (held out)", trials(engine, "test"), calibration, shipped)
+    test = trials(engine, "test") + trials(engine, "test", live=True)
+    report("test (held out)", test, calibration, shipped)
 
 
 if __name__ == "__main__":

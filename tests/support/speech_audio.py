@@ -146,3 +146,32 @@ def write_wav(path: str, pcm: bytes, rate: int = RATE_HZ) -> None:
         w.setsampwidth(2)
         w.setframerate(rate)
         w.writeframes(pcm)
+
+
+def alaw_encode(pcm: bytes) -> bytes:
+    """16-bit PCM to G.711 A-law (ITU-T G.711, what Asterisk sends over RTP as PCMA)."""
+    x = np.frombuffer(pcm, dtype="<i2").astype(np.int32) >> 3  # 13-bit magnitude range
+    sign = np.where(x >= 0, 0x80, 0x00)
+    mag = np.minimum(np.where(x >= 0, x, -x - 1), 0xFFF)
+    exponent = np.zeros_like(mag)
+    for e in range(1, 8):
+        exponent = np.where(mag >= (16 << e), e, exponent)
+    mantissa = np.where(exponent == 0, mag >> 1, mag >> exponent) & 0x0F
+    code = (sign | (exponent << 4) | mantissa) ^ 0x55
+    return code.astype(np.uint8).tobytes()
+
+
+def alaw_decode(alaw: bytes) -> bytes:
+    """G.711 A-law back to 16-bit PCM (each code's segment midpoint)."""
+    code = np.frombuffer(alaw, dtype=np.uint8).astype(np.int32) ^ 0x55
+    exponent = (code >> 4) & 0x07
+    mantissa = code & 0x0F
+    mag = np.where(
+        exponent == 0, (mantissa << 4) + 8, ((mantissa << 4) + 0x108) << np.maximum(exponent - 1, 0)
+    )
+    return np.where(code & 0x80, mag, -mag).astype("<i2").tobytes()
+
+
+def alaw_round_trip(pcm: bytes) -> bytes:
+    """``pcm`` as the far end hears it through an A-law (PCMA) call leg."""
+    return alaw_decode(alaw_encode(pcm))
