@@ -81,6 +81,10 @@ class SpeechSettings:
     vosk_model: str = ""  # a Vosk model directory (e.g. vosk-model-small-en-us-0.15)
     vosk_languages: str = "en"  # comma-separated languages the Vosk model recognises
     workers: int = 2  # decoding threads (one per core)
+    # save what each live utterance's recogniser was fed (WAV + JSON) under
+    # <recordings_dir>/utterances/ for tuning (ivr.speech.keep): the caller's voice, private,
+    # kept as long as call recordings (recordings_retention_days)
+    keep_utterances: bool = False
 
 
 @dataclass(frozen=True)

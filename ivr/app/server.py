@@ -39,6 +39,7 @@ from ivr.outbound.jobs import Outbound
 from ivr.prompts.tts import Pyttsx3Engine, build_prompts
 from ivr.runtime.interpreter import Services
 from ivr.speech.base import SpeechEngine
+from ivr.speech.keep import UtteranceKeeper
 from ivr.speech.service import SpeechService
 from ivr.store.database import is_postgres
 from ivr.store.flow_versions import FlowVersionStore
@@ -243,7 +244,14 @@ class App:
     async def start_speech(self, parts: contextlib.AsyncExitStack) -> SpeechService:
         """Load the recognisers and open AudioSocket. A speech menu heard in a language no
         recogniser knows takes keys only (a warning at start, never a dead line)."""
-        speech = SpeechService(self.settings.speech, self.settings.prompts_dir)
+        s = self.settings
+        keeper = None
+        if s.speech.keep_utterances:  # for tuning: the caller's voice, kept like recordings
+            keeper = UtteranceKeeper(
+                s.recordings.resolve(), s.recordings_retention_days, self.clock
+            )
+            log.info("speech: keeping each utterance under %s", keeper.directory)
+        speech = SpeechService(s.speech, s.prompts_dir, keeper)
         parts.push_async_callback(speech.close)
         await speech.start()
         self.speech_on = True

@@ -131,6 +131,9 @@ class ListenRequest:
     min_confidence: float | None = None
     accept_confidence: float | None = None
     confirm: str = "auto"  # auto | always | never: ask "did you say ...?" in the middle band
+    # where it is asked, for logs and kept utterances (ivr.speech.keep): flow and node names
+    flow: str = ""
+    node: str = ""
 
 
 @dataclass(frozen=True, slots=True)

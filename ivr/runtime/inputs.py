@@ -108,6 +108,8 @@ async def _confirmed_choice(
             max_speech_s=node.max_speech_s,
             min_confidence=node.min_confidence,
             confirm="never",
+            flow=call.flow.name,
+            node=node.id,
         )
     )
     call.note_input(node, "confirm", heard.value)
@@ -129,6 +131,8 @@ def _listen_request(
         min_confidence=node.min_confidence,
         accept_confidence=node.accept_confidence,
         confirm=node.confirm_mode,
+        flow=call.flow.name,
+        node=node.id,
     )
 
 

@@ -23,7 +23,7 @@ import asyncio
 import concurrent.futures
 import logging
 import wave
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from ivr.call.channel import Heard, ListenRequest, Prompt
 from ivr.errors import AudioSocketError, CallHangup
 from ivr.speech.base import Recognition, Recognizer, SpeechChoice, SpeechEngine
 from ivr.speech.decision import decide, thresholds_for
+from ivr.speech.keep import KeptUtterance
 from ivr.speech.turns import (
     BYTES_PER_MS,
     FRAME_BYTES,
@@ -45,11 +46,19 @@ from ivr.speech.turns import (
     Turn,
 )
 
-__all__ = ["FRAME_BYTES", "FRAME_MS", "STREAMABLE_KINDS", "listen", "load_prompt_audio"]
+__all__ = [
+    "FRAME_BYTES",
+    "FRAME_MS",
+    "STREAMABLE_KINDS",
+    "Keep",
+    "listen",
+    "load_prompt_audio",
+]
 
 logger = logging.getLogger("ivr.speech.listen")
 
 STREAMABLE_KINDS = ("tts", "file")
+Keep = Callable[[KeptUtterance], object]  # takes each decoded utterance; must not block
 
 
 def load_prompt_audio(prompts: Sequence[Prompt], prompts_dir: Path) -> bytes:
@@ -109,7 +118,11 @@ class _Listener:
         engine: SpeechEngine,
         executor: concurrent.futures.Executor,
         turn: Turn,
+        keep: Keep | None = None,
+        call_id: str = "",
     ) -> None:
+        self.keep = keep
+        self.call_id = call_id
         self.session = session
         self.request = request
         self.engine = engine
@@ -184,13 +197,23 @@ class _Listener:
         rec: Recognizer = await run(
             self.executor, self.engine.recognizer, _choices(self.request), self.request.language
         )
+        fed: list[bytes] = []
         while (batch := await self.feed.get()) is not None:
             await run(self.executor, rec.accept, batch)
+            if self.keep is not None:
+                fed.append(batch)
         heard: Recognition = await run(self.executor, rec.result)
         req = self.request
         limits = thresholds_for(self.engine.thresholds, req.min_confidence, req.accept_confidence)
         verdict = decide(heard, limits, req.confirm)
         self.apply(self.turn.recognised(heard, self.loop.time(), verdict))
+        if self.keep is not None:
+            self.keep(
+                KeptUtterance(
+                    b"".join(fed), self.call_id, req.flow, req.node, req.language,
+                    self.engine.name, req.choices, heard, verdict, limits,
+                )
+            )  # fmt: skip
 
 
 async def listen(
@@ -203,6 +226,8 @@ async def listen(
     vad_config: VadConfig | None = None,
     batch_ms: int = 100,
     preroll_ms: int = 300,
+    keep: Keep | None = None,
+    call_id: str = "",
 ) -> Heard:
     """Play ``request.prompts`` on ``session`` while listening; return what was heard.
 
@@ -210,6 +235,8 @@ async def listen(
     :class:`AudioSocketError` for prompts that cannot be streamed. The session is always
     closed on return (hangup frame first, so Asterisk's ``AudioSocket()`` returns).
     ``vad_config`` tunes the VAD; ``request.min_speech_ms`` only decides barge-in.
+    ``keep`` gets each decoded utterance (the audio the recogniser was fed and what it made
+    of it, for :class:`~ivr.speech.keep.UtteranceKeeper`), named by ``call_id``.
     """
     loop = asyncio.get_running_loop()
     config = vad_config or VadConfig()
@@ -220,7 +247,7 @@ async def listen(
         )
         turn = Turn(request, prompt, loop.time(), vad_config=config, batch_ms=batch_ms,
                     preroll_ms=preroll_ms)  # fmt: skip
-        state = _Listener(session, request, engine, executor, turn)
+        state = _Listener(session, request, engine, executor, turn, keep, call_id)
         for coro in (state.play(), state.hear(), state.run_recognizer()):
             tasks.append(asyncio.create_task(state.guard(coro)))
         heard = await state.result

@@ -5,7 +5,9 @@ menu it registers a fresh uuid with the AudioSocket server, has the AGI side run
 ``EXEC AudioSocket <uuid>,<host:port>`` (the uuid is ours, never caller input), waits for
 Asterisk to connect, and runs :func:`ivr.speech.listen.listen` on that session.
 Engines are loaded once at start-up (a missing model fails start-up, naming the path);
-decoding runs in ``workers`` threads so the event loop never waits on a recogniser.
+decoding runs in ``workers`` threads so the event loop never waits on a recogniser. With an
+:class:`~ivr.speech.keep.UtteranceKeeper` (``speech.keep_utterances``) each decoded utterance
+is saved for tuning.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from ivr.errors import AudioSocketError, CallHangup, ConfigError, SpeechError
 from ivr.health import Health
 from ivr.speech.base import SpeechEngine
 from ivr.speech.engines import make_engine
+from ivr.speech.keep import UtteranceKeeper
 from ivr.speech.listen import listen
 
 __all__ = ["SpeechService", "load_engines"]
@@ -66,8 +69,14 @@ def load_engines(settings: SpeechSettings) -> dict[str, SpeechEngine]:
 class SpeechService:
     """Listens on AudioSocket for speech menus; ``await start()``, then ``await close()``."""
 
-    def __init__(self, settings: SpeechSettings, prompts_dir: str | Path) -> None:
+    def __init__(
+        self,
+        settings: SpeechSettings,
+        prompts_dir: str | Path,
+        keeper: UtteranceKeeper | None = None,
+    ) -> None:
         self.settings = settings
+        self.keeper = keeper  # speech.keep_utterances: each live utterance saved
         self.prompts_dir = Path(prompts_dir)
         self.engines: dict[str, SpeechEngine] = {}
         self.server = AudioSocketServer(host=settings.host, port=settings.port)
@@ -121,6 +130,8 @@ class SpeechService:
     async def close(self) -> None:
         await self.server.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        if self.keeper is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.keeper.close)
 
     async def listen(self, channel: Channel, request: ListenRequest) -> Heard:
         """Run one speech menu attempt on ``channel`` (the ``AgiChannel.listener`` hook)."""
@@ -136,7 +147,11 @@ class SpeechService:
         bridge = asyncio.create_task(channel.exec("AudioSocket", f"{key},{self.address}"))
         try:
             session = await _first(expected, bridge)
-            return await listen(session, request, engine, self.prompts_dir, self._executor)
+            keep = self.keeper.keep if self.keeper is not None else None
+            return await listen(
+                session, request, engine, self.prompts_dir, self._executor,
+                keep=keep, call_id=channel.info.uniqueid,
+            )  # fmt: skip
         finally:
             expected.cancel()
             # listen() closed the session with a hangup frame, so AudioSocket() returns now

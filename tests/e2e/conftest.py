@@ -59,6 +59,8 @@ def ivr_server(
         http_base_url=balance_stub.base_url,
         clock_at=BANK_OPEN_AT,
         ami_secret=lab.ami_secret,
+        # what each speech menu's recogniser was fed, under <workdir>/recordings/utterances
+        settings={"speech": {"keep_utterances": True}},
     )
     server.start()
     try:

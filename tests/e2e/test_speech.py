@@ -8,7 +8,10 @@ the caller's words stopped it, against the prompt's real length.
 
 from __future__ import annotations
 
+import json
 import re
+import time
+import wave
 from pathlib import Path
 
 import pytest
@@ -55,6 +58,17 @@ def heard_lines(server: IvrServe, call_id: str, since: int) -> list[tuple[str, i
     return out
 
 
+def kept_utterances(server: IvrServe, call_id: str, timeout_s: float = 5) -> list[Path]:
+    """The sidecars of the utterances kept for one call (written in the background)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", call_id)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = sorted((server.workdir / "recordings/utterances").glob(f"*-{safe}-*.json"))
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
 def voice_call(wav: Path, *, after_s: float, digits: str = "") -> CallSpec:
     return CallSpec(
         ext="400",
@@ -84,6 +98,14 @@ async def test_spoken_choice_after_the_prompt(
     [(kind, streamed_ms, prompt_ms)] = heard_lines(ivr_server, record.call_id, log_from)
     assert kind == "speech" and streamed_ms == prompt_ms  # the whole prompt played
     assert abs(prompt_ms / 1000 - prompt_s) < 0.05
+    # speech.keep_utterances (on for this server): the audio the recogniser got, and its result
+    [kept] = kept_utterances(ivr_server, record.call_id)
+    sidecar = json.loads(kept.read_text(encoding="utf-8"))
+    assert (sidecar["flow"], sidecar["node"], sidecar["choice"]) == ("voice", "menu", "2")
+    assert sidecar["verdict"] != "reject" and sidecar["duration_ms"] > 500
+    with wave.open(str(kept.with_name(kept.name.replace(".json", ".wav"))), "rb") as w:
+        assert (w.getframerate(), w.getsampwidth(), w.getnchannels()) == (8000, 2, 1)
+        assert w.getnframes() == sidecar["duration_ms"] * 8
 
 
 async def test_speech_over_the_prompt_barges_in(

@@ -57,6 +57,7 @@ def ivr_server(
         ami_secret=lab.ami_secret,
         flows_dir=flows_dir,
         name="ivr-serve-speech-rejection",
+        settings={"speech": {"keep_utterances": True}},  # recordings/utterances: for tuning
     )
     server.start()
     try:
