@@ -169,7 +169,8 @@ def stream(text: str, escape: str = "") -> str:
     return commands.stream_file(f"ivr/{tts_file(text, 'en')}", escape)
 
 
-LANGUAGE = commands.set_variable("CHANNEL(language)", "en")  # the flow's, after ANSWER
+# Not sent: the channel comes in in English (agi_language), the language of both flows.
+LANGUAGE = commands.set_variable("CHANNEL(language)", "en")
 MENU = (
     "For sales, press 1. For support, press 2. To hear your caller number, press 3. "
     "To hear this again, press star."
@@ -181,14 +182,13 @@ def test_main_menu_choice_by_barge_in() -> None:
     assert call.env.script == "main" and call.env.dnid == "100"
     assert call.sent == [
         commands.answer(),
-        LANGUAGE,
         stream("Welcome to the I V R demo."),
         stream(MENU, "0123456789*#"),
         stream("Support is available on our web site."),
         stream("Goodbye."),
         commands.hangup(),
     ]
-    welcome, menu = call.replies()[2:4]
+    welcome, menu = call.replies()[1:3]
     assert welcome.result == "0" and welcome.endpos and welcome.endpos > 8000  # played out
     assert chr(menu.result_int()) == "2"  # the key that interrupted the prompt (ASCII)
     assert menu.endpos and 0 < menu.endpos < 8000 * 9  # stopped before the 9 s prompt ended
@@ -198,13 +198,12 @@ def test_main_menu_choice_by_barge_in() -> None:
 
 def test_caller_hangup_mid_prompt() -> None:
     call = replay(FIXTURES / "recorded_main_caller_hangup.txt")
-    assert call.sent[:4] == [
+    assert call.sent[:3] == [
         commands.answer(),
-        LANGUAGE,
         stream("Welcome to the I V R demo."),
         stream(MENU, "0123456789*#"),
     ]
-    menu = call.reply_to(call.sent[3])
+    menu = call.reply_to(call.sent[2])
     assert menu.result == "-1" and menu.endpos and menu.endpos > 0  # cut off mid-prompt
     kinds = [type(e).__name__ for e in call.events]
     assert kinds.count("HangupReceived") == 1
@@ -213,7 +212,7 @@ def test_caller_hangup_mid_prompt() -> None:
     recv_hangup = call.wire.index(("recv", "HANGUP"))
     assert all(direction == "recv" for direction, _ in call.wire[recv_hangup:])
     # the server probed the -1 with NOOP (dead channels allow it), never another prompt
-    assert call.sent[4:] == [commands.noop()]
+    assert call.sent[3:] == [commands.noop()]
     assert kinds[hangup_at:] in (
         ["HangupReceived", "Reply", "ConnectionClosed"],  # HANGUP before the NOOP's reply
         ["HangupReceived", "ConnectionClosed"],  # or after it
@@ -224,7 +223,7 @@ def test_caller_hangup_mid_prompt() -> None:
 def test_bank_language_agent_queue_then_survey() -> None:
     call = replay(FIXTURES / "recorded_bank_agent_survey.txt")
     assert call.env.script == "bank" and call.env.dnid == "200"
-    assert call.sent[1] == LANGUAGE
+    assert LANGUAGE not in call.sent  # the caller chose English, which the channel had
     keys = [
         chr(reply.result_int())
         for cmd, reply in zip(call.sent, call.replies(), strict=True)

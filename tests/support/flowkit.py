@@ -28,13 +28,14 @@ async def run(
     *,
     at: float = MONDAY_10AM_UTC,
     caller: str = "5551234",
+    language: str = "en",
     flows: dict[str, Flow] | None = None,
     **services: Any,
 ) -> tuple[CallRecord, ScriptedChannel]:
+    """Run ``f`` on a scripted call; ``language`` is the one the channel comes in with."""
     clock = SimClock(at)
-    channel = ScriptedChannel(
-        parse_tokens(tokens), info=CallInfo(uniqueid="t-1", caller_id=caller), clock=clock
-    )
+    info = CallInfo(uniqueid="t-1", caller_id=caller, language=language)
+    channel = ScriptedChannel(parse_tokens(tokens), info=info, clock=clock)
     svc = Services(clock=clock, flows=flows or {f.name: f}, **services)
     record = await CallRun(f, channel, svc).run()
     return record, channel

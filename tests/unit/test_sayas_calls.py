@@ -50,7 +50,7 @@ async def test_a_mandarin_caller_hears_the_balance_from_mandarin_clips() -> None
     assert channel.variables["CHANNEL(language)"] == "zh"
 
 
-async def test_asterisk_is_told_the_language_at_the_start_and_when_the_caller_changes_it(
+async def test_asterisk_is_told_the_language_when_the_channel_has_another(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     told: list[str] = []
@@ -63,8 +63,14 @@ async def test_asterisk_is_told_the_language_at_the_start_and_when_the_caller_ch
 
     monkeypatch.setattr(ScriptedChannel, "set_variable", set_variable)
     bank = load_library([str(ROOT / "flows")], None).flows["bank"]
-    await run(bank, "2,wait,wait,wait")  # Mandarin, then silence to the end
-    assert told == ["en", "zh"]  # the flow's at the start, once more when it changed
+    # The channel came in in English (agi_language), the flow's language: nothing to tell
+    # until the caller chooses Mandarin, then silence to the end.
+    await run(bank, "2,wait,wait,wait")
+    assert told == ["zh"]
+    told.clear()
+    # A channel that came in in another language is told the flow's at the start.
+    await run(bank, "1,wait,wait,wait", language="zh")
+    assert told == ["en"]
 
 
 @dataclass
