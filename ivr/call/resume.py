@@ -9,7 +9,7 @@ a resumed call that needs one again asks for it again (or takes its flow's error
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 __all__ = ["ResumePoint"]
 
@@ -28,7 +28,19 @@ class ResumePoint:
     agent_reached: bool = False
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+        # Field by field, as asdict() would give them: asdict() deep-copies every value,
+        # and a checkpoint is written before each menu of every call.
+        point = {
+            "flow": self.flow,
+            "node": self.node,
+            "stack": self.stack,
+            "variables": self.variables,
+            "language": self.language,
+            "menus": self.menus,
+            "served": self.served,
+            "agent_reached": self.agent_reached,
+        }
+        return json.dumps(point, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> ResumePoint:

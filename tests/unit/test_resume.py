@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import json
 
 import pytest
 from support.flowkit import MONDAY_10AM_UTC, flow
@@ -118,3 +120,13 @@ async def test_a_point_the_loaded_flows_do_not_have_is_refused(
 def test_a_broken_resume_point_is_a_value_error(text: str) -> None:
     with pytest.raises(ValueError, match="not a resume point"):
         ResumePoint.from_json(text)
+
+
+def test_the_json_of_a_point_is_every_field_and_reads_back() -> None:
+    point = ResumePoint(
+        "bank", "main", (("bank", "after"), ("loans", "back")), {"acct": "12", "x": "é"},
+        "zh", ("main", "loans"), served=True, agent_reached=False,
+    )  # fmt: skip
+    assert json.loads(point.to_json()) == json.loads(json.dumps(dataclasses.asdict(point)))
+    assert list(json.loads(point.to_json())) == [f.name for f in dataclasses.fields(point)]
+    assert ResumePoint.from_json(point.to_json()) == point
