@@ -121,6 +121,8 @@ class Metrics:
             registry=r,
         )
         self._node_children: dict[tuple[str, str], Histogram] = {}
+        self._in_progress_children: dict[str, Gauge] = {}
+        self._calls_children: dict[tuple[str, str], Counter] = {}
         self._recognizer = Histogram(
             "ivr_recognizer_seconds",
             "Speech recogniser decoding time of one utterance",
@@ -213,12 +215,20 @@ class Metrics:
 
     def call_started(self, flow: str) -> None:
         """An inbound call started walking ``flow``."""
-        self._in_progress.labels(flow=flow).inc()
+        child = self._in_progress_children.get(flow)
+        if child is None:  # labels() costs more than inc(): once per flow
+            child = self._in_progress_children[flow] = self._in_progress.labels(flow=flow)
+        child.inc()
 
     def call_finished(self, flow: str, outcome: str) -> None:
         """The call started with :meth:`call_started` ended with ``outcome``."""
-        self._in_progress.labels(flow=flow).dec()
-        self._calls.labels(flow=flow, outcome=outcome).inc()
+        gauge = self._in_progress_children.get(flow) or self._in_progress.labels(flow=flow)
+        gauge.dec()
+        key = (flow, outcome)
+        child = self._calls_children.get(key)
+        if child is None:
+            child = self._calls_children[key] = self._calls.labels(flow=flow, outcome=outcome)
+        child.inc()
 
     def node_done(self, flow: str, kind: str, seconds: float) -> None:
         """One node of ``flow`` (``menu``, ``play``...) took ``seconds``

@@ -78,6 +78,7 @@ class Link(asyncio.Protocol):
         self._eof = False
         self._lost: Exception | None = None
         self._closed: asyncio.Future[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # from connection_made on
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
 
@@ -86,7 +87,8 @@ class Link(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self.peer = transport.get_extra_info("peername")
-        self._closed = asyncio.get_running_loop().create_future()
+        self._loop = loop = asyncio.get_running_loop()
+        self._closed = loop.create_future()
         self._on_open(self)
 
     def data_received(self, data: bytes) -> None:
@@ -149,7 +151,9 @@ class Link(asyncio.Protocol):
         self._unwaited = 0
         if self._eof:
             return
-        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        loop = self._loop
+        assert loop is not None  # connection_made() comes first
+        waiter = self._waiter = loop.create_future()
         try:
             await waiter
         finally:
@@ -167,6 +171,12 @@ class Link(asyncio.Protocol):
         if self._lost is not None or self.transport.is_closing():
             raise ConnectionResetError("the connection is closed")
         self.transport.write(data)
+
+    @property
+    def write_blocked(self) -> bool:
+        """:meth:`drain` would wait (or raise): the send buffer is full, or the connection
+        is lost. Cheaper to ask than to await a :meth:`drain` that returns at once."""
+        return self._write_paused or self._lost is not None
 
     async def drain(self) -> None:
         """Wait while the socket's send buffer is over its high-water mark."""

@@ -92,8 +92,10 @@ class _Session:
             data = self._conn.send_command(command)
             cancelled, bound = False, timeout_s
             self._set_deadline(timeout_s)
-            self._link.write(data)
-            await self._link.drain()
+            link = self._link
+            link.write(data)
+            if link.write_blocked:  # rare: no coroutine per command for it
+                await link.drain()
             reply, hung = await self._await_reply()
         except (CallHangup, ConnectionError, OSError) as exc:  # CallHangup or IO_ERRORS
             if not self._timed_out:
@@ -142,9 +144,12 @@ class _Session:
     async def _await_reply(self) -> tuple[Reply, bool]:
         """Read up to the next reply; also tell whether a ``HANGUP`` line came first."""
         hangup = False
+        conn, link = self._conn, self._link
         while True:
-            event = await self.next_event()
-            if isinstance(event, Reply):
+            # next_event() inlined: this runs for every command
+            while (event := conn.next_event()) is NEED_DATA:
+                await link.readable()  # at EOF the protocol yields ConnectionClosed
+            if type(event) is Reply:
                 return event, hangup
             if isinstance(event, ConnectionClosed):
                 if self._broken is None:
