@@ -268,6 +268,7 @@ def start_ours(work: Path, base_url: str) -> Server:
         "http": {"base_url": base_url, "timeout_s": 5},
         "store": {"path": str(work / "calls.sqlite3")},
         "admin": {"host": HOST, "port": 0},  # any free port: never 8080 of a running server
+        "speech": {"host": HOST, "port": 0},  # nor 4574 of one (e2e tests, the lab)
     }  # fmt: skip
     (work / "ivr.yaml").write_text(json.dumps(config, indent=1))  # JSON is YAML
     log = work / "ivr-serve.log"
