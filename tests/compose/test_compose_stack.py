@@ -39,7 +39,6 @@ HEALTHY_WITHIN_S = 120
 def _env(**extra: str) -> dict[str, str]:
     """The host's environment without IVR_* (nothing of this machine leaks into the stack)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("IVR_")}
-    env.setdefault("CONTAINERS_CONF", str(WORK / "containers.conf"))
     return {**env, "IVR_CONTAINERS_DIR": str(WORK), **extra}
 
 
@@ -144,7 +143,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     prompts = tmp_path_factory.mktemp("prompts")
     os.chown(prompts, IVR_UID, IVR_UID)
     prompts.chmod(0o755)
-    stack = Stack(_env(IVR_PROMPTS_DIR=str(prompts)))
+    env = _env(IVR_PROMPTS_DIR=str(prompts))
+    env.setdefault("CONTAINERS_CONF", str(WORK / "containers.conf"))  # the script wrote it
+    stack = Stack(env)
     stack.compose_run("down", "-v", "-t", "5")  # a stack left over by a killed run
     try:
         up = stack.compose_run("up", "-d", "--no-build")
