@@ -155,6 +155,11 @@ def test_to_call_info() -> None:
         ("200 result=55 endpos=8640", 200, "55", None, 8640),
         ("200 result=-1 endpos=0", 200, "-1", None, 0),
         ("200 result=-1", 200, "-1", None, None),
+        # around the plain "result endpos" shortcut: the same as the general parse
+        ("200 result=-0 endpos=-5", 200, "-0", None, -5),
+        ("200 result=5 endpos=x", 200, "5", None, None),
+        ("200 result=1 endpos=12 extra", 200, "1", None, 12),
+        ("200 result=\u0663 endpos=1", 200, "\u0663", None, 1),  # a non-ASCII digit
         ("200 result=1 (hello world)", 200, "1", "hello world", None),
         ("200 result=1 (a (b) c)", 200, "1", "a (b) c", None),
         ("200 result=1 ()", 200, "1", "", None),

@@ -19,6 +19,10 @@ MAX_COMMAND_BYTES: Final = 2046
 _SPECIAL = re.compile(r'[\s"\\\0]')
 _COMMAND_NAME = re.compile(r"[A-Za-z]+(?: [A-Za-z]+)*")
 _CHECKED_NAMES: set[str] = set()  # names that passed _COMMAND_NAME (one check per name)
+# STREAM FILE lines by (file, escape digits): every call plays the prompts the last one
+# played, and quoting the arguments again costs more than the look-up. Bounded all the same.
+_STREAMS: dict[tuple[str, str], str] = {}
+_MAX_STREAMS = 4096
 
 
 def check_line(text: str) -> None:
@@ -68,9 +72,15 @@ def answer() -> str:
 
 def stream_file(file: str, escape_digits: str = "", offset: int | None = None) -> str:
     """``STREAM FILE file digits [offset]`` -> ``200 result=<ascii digit|0|-1> endpos=N``."""
-    if offset is None:
-        return format_command("STREAM FILE", file, escape_digits)
-    return format_command("STREAM FILE", file, escape_digits, offset)
+    if offset is not None:
+        return format_command("STREAM FILE", file, escape_digits, offset)
+    key = (file, escape_digits)
+    command = _STREAMS.get(key)
+    if command is None:
+        command = format_command("STREAM FILE", file, escape_digits)
+        if len(_STREAMS) < _MAX_STREAMS:
+            _STREAMS[key] = command
+    return command
 
 
 def record_file(

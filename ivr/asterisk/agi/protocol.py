@@ -145,8 +145,13 @@ def parse_reply_line(line: str) -> Reply:
     >>> parse_reply_line("510 Invalid or unknown command").data
     'Invalid or unknown command'
     """
-    if line.startswith("200 result=") and (result := line[11:]).isdigit() and result.isascii():
-        return Reply(200, result, None, None, line)  # the most common reply: no regex
+    if line.startswith("200 result="):  # the most common replies, without a regex
+        rest = line[11:]
+        if rest.isdigit() and rest.isascii():
+            return Reply(200, rest, None, None, line)
+        result, endpos_key, endpos = rest.partition(" endpos=")
+        if endpos_key and _plain_int(result) and _plain_int(endpos):
+            return Reply(200, result, None, int(endpos), line)
     if plain := _PLAIN_200.fullmatch(line):
         result, endpos = plain.groups()
         return Reply(200, result, None, None if endpos is None else int(endpos), line)
@@ -169,6 +174,12 @@ def parse_reply_line(line: str) -> Reply:
         data, rest = dm.group(1), dm.group(2)
     em = _ENDPOS.search(rest)
     return Reply(code, result, data, int(em.group(1)) if em else None, line)
+
+
+def _plain_int(text: str) -> bool:
+    """``-?[0-9]+`` (ASCII digits)."""
+    digits = text[1:] if text.startswith("-") else text
+    return digits.isdigit() and digits.isascii()
 
 
 # --------------------------------------------------------------------------- connection
