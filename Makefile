@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 APT_PACKAGES := debootstrap sip-tester sox espeak-ng zstd docker-compose graphviz dnsmasq-base \
-                chromium chromium-driver postgresql prometheus
+                chromium chromium-driver postgresql prometheus podman
 STAMP  := $(VENV)/.installed
 CHARTJS_VERSION := 4.5.1
 VENDOR_DIR := ivr/admin/static/vendor
@@ -19,7 +19,8 @@ include mk/lab.mk
 # the static compose check (docker-compose), flow pictures (graphviz: dot), the dashboard's
 # browser tests (chromium, chromium-driver), the store's second engine (postgresql), the
 # FastAGI SRV records of the failover tests (dnsmasq-base) and promtool, which checks and
-# unit-tests docker/prometheus/alerts.yml (prometheus). Skipped when all are already there.
+# unit-tests docker/prometheus/alerts.yml (prometheus) and the compose stack run for real
+# (podman; podman-compose comes pinned from PyPI). Skipped when all are already there.
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

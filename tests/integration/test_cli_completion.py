@@ -59,7 +59,7 @@ def test_commands_and_options() -> None:
 
 
 def test_flow_names_from_the_flows_directory(tmp_path: Path) -> None:
-    assert complete("ivr report --flow ") == ["bank", "main", "offer", "voice"]
+    assert complete("ivr report --flow ") == ["bank", "main", "offer", "survey", "voice"]
     assert complete("ivr flows history b") == ["bank"]
     (tmp_path / "elsewhere").mkdir()
     (tmp_path / "elsewhere" / "sales.yaml").write_text("start: a\nnodes: {}\n")
