@@ -11,7 +11,6 @@ keep their last values meanwhile (the store's own health says it is down).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from ivr.clock import Clock
@@ -19,6 +18,7 @@ from ivr.errors import StoreError
 from ivr.metrics import Metrics
 from ivr.store.backlogs import read_backlogs
 from ivr.store.records import RecordStore
+from ivr.tasks import Background
 
 __all__ = ["BacklogSampler", "watch_store"]
 
@@ -44,19 +44,15 @@ class BacklogSampler:
         self.store = store
         self.metrics = metrics
         self.clock = clock
-        self._task: asyncio.Task[None] | None = None
+        self._task = Background("backlog-sampler")
         self._failing = False
 
     def start(self) -> None:
         """The first sample now, then one every :attr:`every_s`."""
-        self._task = asyncio.create_task(self._loop(), name="backlog-sampler")
+        self._task.start(self._loop())
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.close()
 
     async def sample(self) -> None:
         """Read the backlogs once into the gauges (raises :class:`StoreError`)."""

@@ -8,7 +8,6 @@ them (``GET /api/nodes``), and a node whose beat stops is known to be gone.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from ivr.clock import Clock
 from ivr.errors import StoreError
 from ivr.store.nodes import NodeStore
 from ivr.store.records import RecordStore
+from ivr.tasks import Background
 
 log = logging.getLogger("ivr.app")
 
@@ -47,12 +47,12 @@ class Heartbeat:
         self.clock = clock
         self.every_s = every_s
         self.started_at = clock()
-        self._task: asyncio.Task[None] | None = None
+        self._task = Background("node-heartbeat")
 
     async def start(self) -> None:
         await self.beat()
         if self.every_s is not None:
-            self._task = asyncio.create_task(self._loop(self.every_s), name="node-heartbeat")
+            self._task.start(self._loop(self.every_s))
 
     async def beat(self) -> None:
         try:
@@ -66,8 +66,4 @@ class Heartbeat:
             await self.beat()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.close()

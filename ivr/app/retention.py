@@ -13,7 +13,6 @@ the next.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from ivr.clock import Clock
 from ivr.errors import StoreError
 from ivr.store.recordings import ExpiredRecording, RecordingStore, recording_path
 from ivr.store.records import RecordStore
+from ivr.tasks import Background
 
 __all__ = ["RecordingRetention", "Swept"]
 
@@ -58,18 +58,14 @@ class RecordingRetention:
         self.clock = clock
         self.every_s = every_s
         self.batch = batch
-        self._task: asyncio.Task[None] | None = None
+        self._task = Background("recording-retention")
 
     def start(self) -> None:
         """The first round now, then one every ``every_s``."""
-        self._task = asyncio.create_task(self._loop(), name="recording-retention")
+        self._task.start(self._loop())
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.close()
 
     async def sweep(self) -> Swept:
         """One round (see the module's notes)."""

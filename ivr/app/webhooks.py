@@ -35,6 +35,7 @@ from ivr.clock import Clock
 from ivr.config import WebhookSettings
 from ivr.errors import StoreError
 from ivr.store.webhooks import OutboxRow, WebhookStore
+from ivr.tasks import Background
 
 __all__ = ["MAX_BACKOFF_S", "Outbox", "WebhookSender", "body", "signed_headers"]
 
@@ -157,7 +158,7 @@ class WebhookSender:
         self.signer = Webhook(settings.signing_key())  # ConfigError without a usable secret
         self.poll_s, self.concurrency = poll_s, concurrency
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task = Background("webhook-sender")
         self._session: aiohttp.ClientSession | None = None
         self._pruned_at = 0.0
         self.where = urlsplit(settings.url).netloc  # for logs: never the path or query
@@ -169,16 +170,12 @@ class WebhookSender:
     async def start(self) -> None:
         timeout = aiohttp.ClientTimeout(total=self.settings.timeout_s)
         self._session = aiohttp.ClientSession(timeout=timeout)
-        self._task = asyncio.create_task(self._loop(), name="webhook-sender")
+        self._task.start(self._loop())
         log.info("webhooks: posting %s to %s", ", ".join(self.settings.events), self.where)
 
     async def close(self) -> None:
         """Stop; an event being posted is due again once its claim ends."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
