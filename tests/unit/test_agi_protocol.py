@@ -341,6 +341,11 @@ def test_readable_shows_bytes_that_were_not_utf8_as_escapes() -> None:
         b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
         b"agi_network yes\n",
         b"\n",  # empty environment
+        b"agi_: x\n",  # a key needs a name after agi_
+        b"agi_caller id: x\n",
+        b"agi_caller-id: x\n",
+        b"agi_\xc3\xa9t\xc3\xa9: x\n",  # ASCII names only
+        b"xagi_network: yes\n",
     ],
 )
 def test_garbage_header(wire: bytes) -> None:
