@@ -31,6 +31,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -59,6 +61,24 @@ class Trial:
     seconds: float  # decode time
 
 
+LEADS_S = (0.2, 0.35, 0.5, 0.75)
+# The first 58 samples of live calls in the lab (SIPp plays the A-law WAV's header as audio),
+# as kept by speech.keep_utterances: a 7 ms burst at about -19 dBFS.
+CLICK = (-120, -456, -312, -312, -4032, -15616, -5248, -5504, -40, -328, -56, -264, -1248,
+         -1568, -560, -22016, -3008, -5504, -5504, -5504, -4992, -5504, -5248, -5504, -344,
+         -3392, -5504, -5504, -344, -3392, -5504, -5504, -5248, -5504, -7552, -5504, -5504,
+         -5504, -1248, -1312, -1440, -560, -4480, -5504, -5504, -5504, 1888, -16128, -5248,
+         -5504, -1120, -1312, -560, -1312, 1888, -16128, -5248, -5504)  # fmt: skip
+
+
+def live_click(pcm: bytes, at_s: float = 0.05) -> bytes:
+    """``pcm`` with :data:`CLICK` added ``at_s`` into it (its pre-roll)."""
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.int32)
+    start = int(at_s * 8000)
+    samples[start : start + len(CLICK)] += np.asarray(CLICK, dtype=np.int32)
+    return np.clip(samples, -32768, 32767).astype("<i2").tobytes()
+
+
 def condition_name(snr_db: float | None, noise: str) -> str:
     return "clean" if snr_db is None else f"{noise} {snr_db:g} dB"
 
@@ -83,20 +103,22 @@ def decode(
 def trials(engine: PocketsphinxEngine, split: str, *, live: bool = False) -> list[Trial]:
     """Every utterance of the split, decoded. Noise seeds: the split's seed and a count.
 
-    ``live``: as calls reach the recogniser, through A-law with the VAD's pre-roll (~0.75 s)
-    before the words and its end silence (0.7 s) after them."""
+    ``live``: as calls reach the recogniser, through A-law with the VAD's pre-roll (0.2 to
+    0.75 s, in turn) before the words and its end silence (0.7 s) after them, every other one
+    with the click seen on live calls in the pre-roll (:func:`live_click`)."""
     s = SETS[("en", split)]
     said = [*s.in_grammar, *((p, None) for p in s.out_of_grammar)]
-    pad = {"lead_s": 0.75, "tail_s": 0.7} if live else {}
     out, n = [], 0
     for snr_db, noise in CONDITIONS:
         for voice in s.voices:
             for phrase, key in said:
                 n += 1
                 seed = s.seed * 10000 + n
+                pad = {"lead_s": LEADS_S[n % len(LEADS_S)], "tail_s": 0.7} if live else {}
                 pcm = speech(phrase, voice, snr_db=snr_db, noise=noise, seed=seed, **pad)
                 name = condition_name(snr_db, noise)
                 if live:
+                    pcm = live_click(pcm) if n % 2 else pcm
                     pcm, name = alaw_round_trip(pcm), f"{name} a-law"
                 out.append(decode(engine, s.menu, pcm, name, phrase, key))
     return out

@@ -3,8 +3,19 @@ reject with the engine's calibrated thresholds (:func:`ivr.speech.decision.decid
 
 from __future__ import annotations
 
+import json
+import wave
+from pathlib import Path
+
 import pytest
-from support.speech_audio import ENGLISH_VOICES, Voice, have_espeak, silence, speech
+from support.speech_audio import (
+    ENGLISH_VOICES,
+    Voice,
+    alaw_round_trip,
+    have_espeak,
+    silence,
+    speech,
+)
 from support.speech_sets import EN_MENU as BANK
 from support.speech_sets import SETS
 
@@ -71,7 +82,7 @@ def verdict(
 
 def test_thresholds_are_the_calibrated_ones(engine: PocketsphinxEngine) -> None:
     # chosen on the dev set by benchmarks/calibrate_pocketsphinx.py
-    assert engine.thresholds == Thresholds(0.46, 0.83)
+    assert engine.thresholds == Thresholds(0.10, 0.73)
 
 
 def test_clear_menu_words_are_accepted(engine: PocketsphinxEngine) -> None:
@@ -86,9 +97,9 @@ def test_out_of_grammar_phrases_are_rejected(engine: PocketsphinxEngine) -> None
 
 
 def test_medium_confidence_is_confirmed(engine: PocketsphinxEngine) -> None:
-    pcm = speech("repeat")  # measured 0.78: between reject_below and accept_at
-    assert verdict(engine, pcm) == ("confirm", "8")
-    assert verdict(engine, pcm, confirm="never") == ("accept", "8")
+    pcm = speech("lost card", ENGLISH_VOICES[2])  # measured 0.49: between the thresholds
+    assert verdict(engine, pcm) == ("confirm", "2")
+    assert verdict(engine, pcm, confirm="never") == ("accept", "2")
     assert verdict(engine, speech("mortgage"), confirm="always") == ("confirm", "4")
 
 
@@ -98,8 +109,8 @@ def test_held_out_out_of_grammar_batch_is_mostly_rejected(engine: PocketsphinxEn
     rejected = [
         p for p in held_out.out_of_grammar if verdict(engine, speech(p, voice))[0] == "reject"
     ]
-    # measured 16/16 for this voice (93.8 % over the three test voices, clean)
-    assert len(rejected) >= 13, set(held_out.out_of_grammar) - set(rejected)
+    # measured 13/16 for this voice (83.3 % over the three test voices, clean)
+    assert len(rejected) >= 12, set(held_out.out_of_grammar) - set(rejected)
 
 
 def test_held_out_menu_words_are_mostly_kept(engine: PocketsphinxEngine) -> None:
@@ -111,8 +122,57 @@ def test_held_out_menu_words_are_mostly_kept(engine: PocketsphinxEngine) -> None
         if verdict(engine, speech(phrase, voice, snr_db=20, seed=7))
         in (("accept", key), ("confirm", key))
     ]
-    # measured 12/13 (87 % over the three test voices at 20 dB white noise)
-    assert len(kept) >= 9, kept
+    # measured 11/13 (92.3 % over the three test voices at 20 dB white noise)
+    assert len(kept) >= 10, kept
+
+
+def test_a_spoken_choice_through_an_a_law_call_leg(engine: PocketsphinxEngine) -> None:
+    # as the real Asterisk hands it over: A-law, with the VAD's pre-roll and end silence
+    # (tests/e2e/test_speech.py says "sales" over flows/voice.yaml's retry prompt)
+    menu = [
+        SpeechChoice("1", ("sales", "buy")),
+        SpeechChoice("2", ("support", "help")),
+        SpeechChoice("0", ("agent", "operator", "person")),
+    ]
+    for word, key in (("sales", "1"), ("support", "2")):
+        rec = engine.recognizer(menu, "en")
+        rec.accept(alaw_round_trip(speech(word, lead_s=0.75, tail_s=0.7)))
+        heard = rec.result()
+        # measured 0.55 and 0.99
+        assert decide(heard, engine.thresholds) != "reject" and heard.choice == key, heard
+
+
+LIVE = Path(__file__).resolve().parents[1] / "fixtures" / "live_utterances"
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("sales-on-the-retry", "1"),  # measured 0.56 (0.00 before the clicks were removed)
+        ("support", "2"),  # 0.98 (0.08)
+        ("yes", "1"),  # 0.38 (0.12)
+        ("no", "2"),  # 0.69 (0.11)
+        ("pizza-delivery-please", None),  # out of grammar: 0.00
+    ],
+)
+def test_utterances_kept_from_live_calls(
+    engine: PocketsphinxEngine, name: str, said: str | None
+) -> None:
+    # What the recogniser got on calls through the real Asterisk (tests/e2e/test_speech*.py,
+    # speech.keep_utterances): SIPp RTP (A-law), the VAD's pre-roll and hangover, a click in
+    # them; each with its sidecar (the menu's choices)
+    with wave.open(str(LIVE / f"{name}.wav"), "rb") as w:
+        pcm = w.readframes(w.getnframes())
+    sidecar = json.loads((LIVE / f"{name}.json").read_text(encoding="utf-8"))
+    menu = [SpeechChoice(key, tuple(words)) for key, words in sidecar["choices"].items()]
+    rec = engine.recognizer(menu, "en")
+    rec.accept(pcm)
+    heard = rec.result()
+    verdict = decide(heard, engine.thresholds)
+    if said is None:
+        assert verdict == "reject", heard
+    else:
+        assert verdict != "reject" and heard.choice == said, heard
 
 
 def test_british_spelling_missing_from_the_dictionary_is_recognised(
