@@ -3,8 +3,9 @@
 With ``speech.keep_utterances`` on, every utterance a live call's recogniser decodes is written
 as ``<recordings_dir>/utterances/<stamp>-<call id>-<n>.wav`` (8 kHz 16-bit mono: exactly the
 bytes given to ``accept``) with a JSON sidecar of the same name (text, choice, confidence,
-verdict, thresholds, flow, node, choices, language, engine, call id, time), so that
-``ivr stt FILE.wav --flow F --node N --json`` replays it and the two can be compared.
+verdict, thresholds, flow, node, choices, language, engine, call id, time, and the ``ivr stt``
+command that replays it with the same choices and thresholds), so that the live result and
+``ivr stt FILE.wav --flow F --node N --json`` (or that command) can be compared.
 
 The caller's voice is private: the directory is the server's own (mode 0700, files 0600),
 never under ``prompts/``, and files older than ``recordings_retention_days`` (the call
@@ -20,6 +21,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import threading
 import time
 import wave
@@ -54,8 +56,20 @@ class KeptUtterance:
     recognition: Recognition
     verdict: str  # accept | confirm | reject (ivr.speech.decision)
     thresholds: Thresholds
+    confirm: str = "auto"  # the menu's confirm mode (a confirmation question's: never)
 
-    def sidecar(self, at: float) -> dict[str, object]:
+    def replay(self, wav_name: str) -> str:
+        """The ``ivr stt`` command that decodes the kept WAV as the call did: the same
+        choices (named by their first phrase), language, thresholds and confirm mode."""
+        choices = ",".join("|".join(phrases) for _, phrases in self.choices)
+        return shlex.join([
+            "ivr", "stt", wav_name, "--choices", choices, "--language", self.language,
+            "--min-confidence", f"{self.thresholds.reject_below:g}",
+            "--accept-confidence", f"{self.thresholds.accept_at:g}",
+            "--confirm", self.confirm, "--json",
+        ])  # fmt: skip
+
+    def sidecar(self, at: float, wav_name: str = "") -> dict[str, object]:
         """The JSON written beside the WAV."""
         heard = self.recognition
         return {
@@ -73,6 +87,7 @@ class KeptUtterance:
             "choices": {key: list(phrases) for key, phrases in self.choices},
             "duration_ms": len(self.pcm) // (2 * SAMPLE_RATE_HZ // 1000),
             "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at)),
+            "replay": self.replay(wav_name),
         }
 
 
@@ -118,7 +133,8 @@ class UtteranceKeeper:
                 w.setframerate(SAMPLE_RATE_HZ)
                 w.writeframes(utterance.pcm)
             with _private(self.directory / f"{base}.json") as fh:
-                fh.write(json.dumps(utterance.sidecar(at), indent=1).encode() + b"\n")
+                sidecar = utterance.sidecar(at, wav.name)
+                fh.write(json.dumps(sidecar, indent=1).encode() + b"\n")
             self._sweep(at)
             return wav
         except OSError as exc:

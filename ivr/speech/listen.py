@@ -211,7 +211,7 @@ class _Listener:
             self.keep(
                 KeptUtterance(
                     b"".join(fed), self.call_id, req.flow, req.node, req.language,
-                    self.engine.name, req.choices, heard, verdict, limits,
+                    self.engine.name, req.choices, heard, verdict, limits, req.confirm,
                 )
             )  # fmt: skip
 

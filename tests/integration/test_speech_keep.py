@@ -8,6 +8,7 @@ import asyncio
 import concurrent.futures
 import json
 import os
+import shlex
 import stat
 import threading
 import uuid
@@ -22,10 +23,13 @@ from support.fake_audiosocket import FakeAudioSocket
 
 from ivr.asterisk.audiosocket.server import AudioSocketServer
 from ivr.call.channel import ListenRequest, Prompt
+from ivr.cli import main
 from ivr.config import load_settings
 from ivr.speech.base import Recognition, SpeechChoice, Thresholds
+from ivr.speech.decision import decide
 from ivr.speech.keep import DAY_S, KeptUtterance, UtteranceKeeper
 from ivr.speech.listen import listen
+from ivr.speech.pocketsphinx import PocketsphinxEngine
 
 RATE = 8000
 CHOICES = (("1", ("sales",)), ("2", ("support",)))
@@ -152,6 +156,8 @@ async def test_a_live_utterance_is_kept_as_fed_with_its_sidecar(
         "choices": {"1": ["sales"], "2": ["support"]},
         "duration_ms": len(kept) // 16,
         "at": "2023-11-14T22:13:20Z",
+        "replay": "ivr stt 20231114T221320Z-1700.42-1.wav --choices sales,support --language en "
+        "--min-confidence 0.4 --accept-confidence 0.8 --confirm auto --json",
     }
     for item in (path, _sidecar(path)):
         assert stat.S_IMODE(item.stat().st_mode) == 0o600  # the caller's voice
@@ -200,3 +206,31 @@ def test_the_setting_is_off_by_default_and_has_its_variable(tmp_path: Path) -> N
     assert load_settings(None, env={}).speech.keep_utterances is False
     on = load_settings(None, env={"IVR_SPEECH_KEEP_UTTERANCES": "true"})
     assert on.speech.keep_utterances is True
+
+
+def test_the_sidecar_replays_a_kept_utterance_as_the_call_decoded_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a "no" to "Did you say ...?" kept from a live call (tests/fixtures/live_utterances)
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "live_utterances"
+    with wave.open(str(fixtures / "no.wav"), "rb") as w:
+        pcm = w.readframes(w.getnframes())
+    engine = PocketsphinxEngine()
+    choices = (("1", ("yes", "yeah", "correct", "right")), ("2", ("no", "nope", "wrong")))
+    rec = engine.recognizer([SpeechChoice(k, p) for k, p in choices], "en")
+    rec.accept(pcm)
+    heard = rec.result()
+    kept = KeptUtterance(
+        pcm, "1.2", "voice", "menu", "en", engine.name, choices, heard,
+        decide(heard, engine.thresholds, "never"), engine.thresholds, "never",
+    )  # fmt: skip
+    keeper = UtteranceKeeper(tmp_path, 0, clock=lambda: NOW)
+    wav = keeper.keep(kept).result()
+    keeper.close()
+    assert wav is not None
+    sidecar = json.loads(_sidecar(wav).read_text())
+    monkeypatch.chdir(wav.parent)
+    assert main(shlex.split(sidecar["replay"])[1:]) == 0
+    replayed = json.loads(capsys.readouterr().out)
+    assert (replayed["text"], replayed["confidence"]) == (sidecar["text"], sidecar["confidence"])
+    assert replayed["decision"] == sidecar["verdict"] == "accept"  # never asked again
