@@ -3,9 +3,9 @@
 The model has no ``[unk]`` word, so the engine maps the n-best readings of two syllable-loop
 decodes (as spoken and slowed to 0.85) to the nearest choice (ivr.speech.nearest) and a
 calibrated confidence decides accept / confirm / reject. The figures here are the held-out
-batch, the test split (both voices, every condition): measured at 71-74 % in-grammar (accept
-or confirm with the right choice; 93-100 % clean, 57 % in pink noise; ko+m3 52 %, ko+f2 90 %)
-and 62-65 % of the out-of-grammar phrases rejected (the range: what was decoded before an
+batch, the test split (both voices, every condition): measured at 69-74 % in-grammar (accept
+or confirm with the right choice; 86-100 % clean, 57 % in pink noise; ko+m3 48-52 %, ko+f2 90 %)
+and 60-65 % of the out-of-grammar phrases rejected (the range: what was decoded before an
 utterance still changes 2-5 readings in 90). The floors sit about ten points below.
 """
 
