@@ -64,11 +64,13 @@ class LoadResult:
 
 
 def to_alaw(wav: Path, workdir: Path) -> Path:
-    """Convert any WAV to 8 kHz mono A-law, as SIPp's rtp_stream plays it (payload 8)."""
+    """Convert any WAV to 8 kHz mono A-law, as SIPp's rtp_stream plays it (payload 8): raw
+    samples, no header (SIPp plays a file's bytes as they are: a WAV header was played as
+    a 7 ms click before and after the words)."""
     if not wav.exists():
         raise LabError(f"caller voice file {wav} does not exist")
-    out = workdir / f"voice-{wav.stem}.wav"
-    run(["sox", str(wav), "-r", "8000", "-c", "1", "-e", "a-law", str(out)])
+    out = workdir / f"voice-{wav.stem}.al"
+    run(["sox", str(wav), "-r", "8000", "-c", "1", "-e", "a-law", "-t", "raw", str(out)])
     return out.resolve()
 
 

@@ -26,7 +26,7 @@ from ivr.flow.library import load_library
 from ivr.flow.model import Flow
 from ivr.lab import CallSpec, Lab
 
-YES_WORDS = ANSWER_WORDS["en"][0]
+YES_WORDS, NO_WORDS = ANSWER_WORDS["en"]
 pytestmark = [pytest.mark.asterisk, pytest.mark.usefixtures("no_leftover_calls")]
 
 
@@ -133,16 +133,25 @@ async def test_no_at_the_question_asks_the_menu_again(
     lab: Lab, records: Records, menu: m.MenuNode, tmp_path: Path
 ) -> None:
     prompt_s = seconds(sound(menu.prompt))
-    question = menu.options["2"].confirm_prompt
-    assert question is not None
-    question_s = seconds(sound(question))
-    # "support", "no" to the question, then silence through the short prompt and its timeout
-    voice = speech("support") + silence(question_s + 1.5) + speech("no")
+    support, sales = menu.options["2"].confirm_prompt, menu.options["1"].confirm_prompt
+    assert support is not None and sales is not None
+    # "support"; "no" to "Did you say support?"; "sales" once the short prompt has played;
+    # "yes" to "Did you say sales?"
+    voice = (
+        speech("support")
+        + silence(seconds(sound(support)) + 1.5)
+        + speech("no")
+        + silence(seconds(sound(menu.short_prompt)) + 1.5)
+        + speech("sales")
+        + silence(seconds(sound(sales)) + 1.5)
+        + speech("yes")
+    )
     result = await dial(lab, voice_call(tmp_path, voice, after_s=prompt_s + 1.5))
     assert result.ok, result
     record = await records.one()
-    assert [(i.node, i.kind, i.value) for i in record.inputs][:2] == [
-        ("menu", "speech", "support"),
-        ("menu", "confirm", "no"),
-    ]
-    assert "support" not in record.path  # the caller said it was not what they wanted
+    said = [(i.kind, i.value) for i in record.inputs]
+    assert [kind for kind, _ in said] == ["speech", "confirm", "speech", "confirm"], said
+    assert said[0] == ("speech", "support") and said[1][1] in NO_WORDS
+    assert said[2] == ("speech", "sales") and said[3][1] in YES_WORDS
+    # the caller said "support" was not what they wanted: it never ran
+    assert record.path == ["menu", "sales", "goodbye"]
