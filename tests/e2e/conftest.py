@@ -62,13 +62,7 @@ def ivr_server(
         # what each speech menu's recogniser was fed, under <workdir>/recordings/utterances
         settings={"speech": {"keep_utterances": True}},
     )
-    server.start()
-    try:
-        yield server
-    finally:
-        code = server.stop()
-        if code not in (0, None):
-            pytest.fail(f"ivr serve exited with {code}; log: {server.log_path}")
+    yield from server.serving()
 
 
 @pytest.fixture

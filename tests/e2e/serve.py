@@ -27,7 +27,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -202,6 +202,17 @@ class IvrServe:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    def serving(self) -> Iterator[IvrServe]:
+        """For a fixture: start, hand the server over, stop; a server that did not exit
+        cleanly fails the test session's teardown with its log's path."""
+        self.start()
+        try:
+            yield self
+        finally:
+            code = self.stop()
+            if code not in (0, None):
+                raise AssertionError(f"ivr serve exited with {code}; log: {self.log_path}")
 
 
 class BalanceStub:

@@ -58,13 +58,7 @@ def recording_server(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iter
         name="ivr-serve-recording",
         settings={"recordings_dir": str(lab.paths.recordings)},
     )
-    server.start()
-    try:
-        yield server
-    finally:
-        code = server.stop()
-        if code not in (0, None):
-            pytest.fail(f"ivr serve exited with {code}; log: {server.log_path}")
+    yield from server.serving()
 
 
 @pytest.fixture

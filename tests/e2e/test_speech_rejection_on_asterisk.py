@@ -59,13 +59,7 @@ def ivr_server(
         name="ivr-serve-speech-rejection",
         settings={"speech": {"keep_utterances": True}},  # recordings/utterances: for tuning
     )
-    server.start()
-    try:
-        yield server
-    finally:
-        code = server.stop()
-        if code not in (0, None):
-            pytest.fail(f"ivr serve exited with {code}; log: {server.log_path}")
+    yield from server.serving()
 
 
 @pytest.fixture(scope="module")
