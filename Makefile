@@ -53,8 +53,8 @@ check: lint
 
 run: deps venv lab-up
 	@echo
-	@echo "Asterisk is up. Call sip:100@<this machine>:5060 (demo), 200 (bank) or 400 (speech)"
-	@echo "with a softphone (user 1001, see asterisk-conf/README.md). Ops console:"
+	@echo "Asterisk is up. Call sip:100@<this machine>:5060 (demo), 200 (bank), 300 (feedback)"
+	@echo "or 400 (speech) with a softphone (user 1001, see asterisk-conf/README.md). Ops console:"
 	@echo "http://127.0.0.1:8080/. Ctrl-C stops the server; 'make lab-down' stops Asterisk."
 	@echo
 	IVR_AMI_SECRET="$$($(BIN)/python -c 'from ivr.lab import Lab; print(Lab().ami_secret)')" \
