@@ -22,6 +22,7 @@ from support.speech_sets import SETS
 pytest.importorskip("pocketsphinx")
 pytestmark = pytest.mark.skipif(not have_espeak(), reason="espeak-ng is not installed")
 
+from ivr.flow.confirm_words import answer_choices  # noqa: E402
 from ivr.speech.base import SpeechChoice, Thresholds  # noqa: E402
 from ivr.speech.decision import decide  # noqa: E402
 from ivr.speech.engines import make_engine  # noqa: E402
@@ -173,6 +174,22 @@ def test_utterances_kept_from_live_calls(
         assert verdict == "reject", heard
     else:
         assert verdict != "reject" and heard.choice == said, heard
+
+
+@pytest.mark.parametrize(("name", "said"), [("yes", "1"), ("no", "2")])
+def test_live_answers_to_the_confirmation_question_are_taken(
+    engine: PocketsphinxEngine, name: str, said: str
+) -> None:
+    # The same live answers against the question's own words (ivr.flow.confirm_words): a
+    # "yes" must be accepted, not sent round the menu again; with "yeah" among the yes words
+    # it decoded as "yeah" at 0.07-0.44 (tests/e2e/test_speech_rejection_on_asterisk.py failed)
+    with wave.open(str(LIVE / f"{name}.wav"), "rb") as w:
+        pcm = w.readframes(w.getnframes())
+    answers = [SpeechChoice(key, words) for key, words in answer_choices("en")]
+    rec = engine.recognizer(answers, "en")
+    rec.accept(pcm)
+    heard = rec.result()
+    assert decide(heard, engine.thresholds) == "accept" and heard.choice == said, heard
 
 
 def test_british_spelling_missing_from_the_dictionary_is_recognised(

@@ -64,7 +64,7 @@ async def test_no_asks_the_menu_again_and_counts_as_a_no_match() -> None:
     # the question names the option's first word, even when another phrase was said
     assert "Did you say lost card?" in " ".join(heard(channel.transcript))
     # a second "no" is one no-match too many (max 1): the menu gives up
-    record, _ = await run(flow(menu()), "unsure:lost card,2,unsure:lost card,say:nope")
+    record, _ = await run(flow(menu()), "unsure:lost card,2,unsure:lost card,say:wrong")
     assert record.path == ["main", "agent"]
 
 
@@ -79,7 +79,7 @@ async def test_a_sure_choice_is_not_confirmed_unless_the_menu_always_confirms() 
     record, channel = await run(flow(menu()), "say:lost card")
     assert record.path == ["main", "lost"]
     assert not any("Did you say" in line for line in channel.transcript)
-    record, _ = await run(flow(menu("confirm: always")), "say:lost card,say:yeah")
+    record, _ = await run(flow(menu("confirm: always")), "say:lost card,say:right")
     assert record.path == ["main", "lost"]
     assert [i.kind for i in record.inputs] == ["speech", "confirm"]
 
