@@ -1,6 +1,6 @@
 """Smoke run of the cluster benchmark (``benchmarks/cluster_load.py --quick``, root: it starts a
 throw-away PostgreSQL as the ``postgres`` user), so it keeps working: call records from one
-and two node processes on SQLite and on PostgreSQL, none missing, and two diallers over 200
+and two node processes on SQLite and on PostgreSQL, none missing, and two diallers over 1,000
 due jobs placing each exactly once."""
 
 from __future__ import annotations
@@ -39,6 +39,6 @@ def test_quick_cluster_benchmark_loses_no_record_and_dials_each_job_once() -> No
     )
     assert dial is not None, out
     jobs, originates, duplicates, undialled, on_a, on_b = map(int, dial.groups())
-    assert (jobs, originates, duplicates, undialled) == (200, 200, 0, 0), out
+    assert (jobs, originates, duplicates, undialled) == (1000, 1000, 0, 0), out
     assert on_a + on_b == originates and on_a > 0 and on_b > 0, out  # both nodes took part
     assert "resume: measured by tests/e2e (see README)" in proc.stdout, out
