@@ -21,6 +21,7 @@ import yaml
 from schema_examples import COMMON_EXAMPLES, EXAMPLES, KIND_EXAMPLES, FlowDefaults
 
 from ivr.flow import model as m
+from ivr.flow.queue_node import QueueNode
 from ivr.flow.model_values import (
     CallbackOffer,
     NumberRules,
@@ -94,7 +95,7 @@ def list_allowed_keys(schema: Any) -> None:
 FIELD_OF: dict[tuple[type[Any], str], str] = {
     (m.MenuNode, "input"): "inputs",
     (m.MenuNode, "confirm"): "confirm_mode",
-    (m.QueueNode, "name"): "queue",
+    (QueueNode, "name"): "queue",
     (SurveySpec, "input"): "inputs",
     (SplitBranch, "goto"): "target",
 }
@@ -107,8 +108,8 @@ NESTED: dict[tuple[type[Any], str], type[Any]] = {
     (m.CollectNode, "digits"): m.CollectNode,
     (m.BranchNode, "branch"): m.BranchCase,
     (m.SplitNode, "split"): SplitBranch,
-    (m.QueueNode, "callback"): CallbackOffer,
-    (m.QueueNode, "record"): RecordingConsent,
+    (QueueNode, "callback"): CallbackOffer,
+    (QueueNode, "record"): RecordingConsent,
     (SurveySpec, "questions"): SurveyQuestion,
     (SurveySpec, "outbound"): OutboundSurvey,
     (m.Flow, "defaults"): FlowDefaults,

@@ -8,6 +8,7 @@ import dataclasses
 from typing import Any
 
 from ivr.flow import model as m
+from ivr.flow.queue_node import QueueNode
 from ivr.flow.model_values import (
     CallbackOffer,
     NumberRules,
@@ -101,7 +102,7 @@ EXAMPLES: dict[type[Any], dict[str, Any]] = {
     },
     m.TransferNode: {"to": "PJSIP/1001", "timeout_s": 20, "on_fail": "voicemail"},
     m.HangupNode: {"hangup": True, "outcome": "abandoned"},
-    m.QueueNode: {
+    QueueNode: {
         "name": "sales",
         "timeout_s": 600,
         "music": "default",

@@ -29,7 +29,8 @@ from ivr.clock import Clock, system_clock
 from ivr.config import Settings
 from ivr.engines.http import HttpLookup, extract
 from ivr.flow.library import FlowLibrary
-from ivr.flow.model import Flow, MenuNode, QueueNode
+from ivr.flow.model import Flow, MenuNode
+from ivr.flow.queue_node import QueueNode
 from ivr.flow.registry import FlowRegistry, ReloadResult
 from ivr.flowtests.gate import refuse_failing
 from ivr.health import Health, always

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from ivr.flow import model as m
 from ivr.flow.graph_labels import LABEL_MAX, shorten
 from ivr.flow.node import Exit
+from ivr.flow.queue_node import QueueNode
 from ivr.flow.source import load_source
 
 __all__ = ["Coverage", "FlowCoverage", "Item", "Step", "Untested", "exit_key", "graph_label"]
@@ -237,7 +238,7 @@ def _hinted(node: m.FlowNode, e: Exit, hint: str) -> bool:
     """Among exits to one target, the one the step's hint names."""
     if isinstance(node, m.BranchNode):
         return e.path == (("else",) if hint == "else" else ("branch", int(hint[5:] or 0), "goto"))
-    if isinstance(node, m.QueueNode):
+    if isinstance(node, QueueNode):
         return e.path[-1] == _QUEUE_EXITS.get(hint, "next")
     return e.label == hint or e.label.startswith(f"{hint} ") or e.label.endswith(f" {hint}")
 

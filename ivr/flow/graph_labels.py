@@ -12,6 +12,7 @@ import re
 from ivr.flow import model as m
 from ivr.flow.hours import DAYS, BusinessHours
 from ivr.flow.model_values import PromptSpec, SayValue
+from ivr.flow.queue_node import QueueNode
 
 __all__ = [
     "LABEL_MAX",
@@ -60,7 +61,7 @@ def node_details(node: object) -> list[str]:
             return [f"to {node.to}"]
         case m.HangupNode():
             return [node.outcome.replace("_", " ")] if node.outcome else []
-        case m.QueueNode():
+        case QueueNode():
             return [f"queue {node.queue}"] + ([f"then survey {node.survey}"] if node.survey else [])
         case m.SurveyNode():
             return [f"survey {node.survey}"]

@@ -19,6 +19,7 @@ from ivr.flow import model as m
 from ivr.flow.expr import compile_expression
 from ivr.flow.hours import parse_hours
 from ivr.flow.model_values import CallbackOffer, PromptSpec, RecordingConsent
+from ivr.flow.queue_node import QueueNode
 from ivr.flow.record_node import RecordNode
 from ivr.flow.source import Path
 from ivr.flow.split import SplitBranch
@@ -273,7 +274,7 @@ class NodeBuilder(ValueReader):
             **given(spec if isinstance(spec, dict) else {}, outcome=_hangup_outcome),
         )
 
-    def _queue(self, nid: str, line: int, body: dict[str, Any], path: Path) -> m.QueueNode:
+    def _queue(self, nid: str, line: int, body: dict[str, Any], path: Path) -> QueueNode:
         spec = body["queue"]
         offer = spec.get("callback")
         callback = None
@@ -305,7 +306,7 @@ class NodeBuilder(ValueReader):
         if survey is not None and survey not in (self.data.get("surveys") or {}):
             self.err(("nodes", nid, "survey"), f"no survey named '{survey}' in 'surveys:'")
             raise Invalid
-        return m.QueueNode(
+        return QueueNode(
             id=nid,
             line=line,
             queue=spec["name"],

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from ivr.asterisk.ami.boxes import AmiBoxes
 from ivr.errors import AmiError
 from ivr.flow import model as m
+from ivr.flow.queue_node import QueueNode
 from ivr.outbound.jobs import (
     CLOSED,
     CONTEXT,
@@ -53,7 +54,7 @@ def _offer(flow: m.Flow, target: Target) -> Offer | str | None:
             return f"survey {target.target} is not in flow {flow.name}"
         return survey.outbound
     node = flow.nodes.get(target.target)
-    if not isinstance(node, m.QueueNode):
+    if not isinstance(node, QueueNode):
         return f"queue node {target.target} is not in flow {flow.name}"
     return node.callback
 

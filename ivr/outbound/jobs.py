@@ -39,10 +39,10 @@ from zoneinfo import ZoneInfo
 from ivr.call.events import EventSink, callback_booked
 from ivr.call.record import mask_number
 from ivr.clock import Clock, system_clock
-from ivr.flow import model as m
 from ivr.flow.hours import BusinessHours, Holiday, parse_hours
 from ivr.flow.model_values import CallbackOffer, OutboundSurvey, SurveySpec
 from ivr.flow.numbers import NUMBER, CallPolicy, Refusal
+from ivr.flow.queue_node import QueueNode
 from ivr.runtime.context import BookedBy
 from ivr.store.campaigns import CampaignStore
 from ivr.store.nodes import NodeStore
@@ -158,7 +158,7 @@ class Outbound:
 
     # -- booking (OutboundPort)
     async def book_callback(
-        self, by: BookedBy, node: m.QueueNode, number: str, due_in_s: float, policy: CallPolicy
+        self, by: BookedBy, node: QueueNode, number: str, due_in_s: float, policy: CallPolicy
     ) -> Refusal | None:
         assert node.callback is not None
         return await self._book("callback", by, node.id, number, node.callback, due_in_s, policy)

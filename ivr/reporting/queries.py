@@ -16,6 +16,7 @@ from typing import Any
 from ivr.call.record import MASK, OUTCOMES, CallRecord, InputEvent, Outcome, mask_number
 from ivr.errors import BadQuery
 from ivr.flow import model as m
+from ivr.flow.queue_node import QueueNode
 from ivr.reporting.kpi import parse_bound, time_zone
 from ivr.store.records import RecordStore
 
@@ -168,7 +169,7 @@ def masked_record(record: CallRecord, flow: m.Flow | None) -> dict[str, Any]:
 def _masked_input(event: InputEvent, node: m.FlowNode | None) -> InputEvent:
     if isinstance(node, m.CollectNode) and node.sensitive and event.value:
         return InputEvent(event.node, event.kind, MASK, event.at_s)
-    if isinstance(node, m.QueueNode) and event.kind == "dtmf" and len(event.value) > 1:
+    if isinstance(node, QueueNode) and event.kind == "dtmf" and len(event.value) > 1:
         return InputEvent(event.node, event.kind, mask_number(event.value), event.at_s)
     return event
 

@@ -21,7 +21,7 @@ import re
 from pathlib import PurePosixPath
 
 from ivr.call.record import CALL_RECORDINGS
-from ivr.flow import model as m
+from ivr.flow.queue_node import QueueNode
 from ivr.runtime.context import CallContext
 
 __all__ = ["REFUSED", "recording_name", "start_recording"]
@@ -38,7 +38,7 @@ def recording_name(call_id: str) -> str:
     return f"{CALL_RECORDINGS}/{stem}.wav"
 
 
-async def start_recording(run: CallContext, node: m.QueueNode) -> None:
+async def start_recording(run: CallContext, node: QueueNode) -> None:
     """Ask for consent and start ``MixMonitor`` (see the module's notes); sets
     ``run.record.recording`` once it runs."""
     spec = node.record

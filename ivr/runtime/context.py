@@ -23,6 +23,7 @@ from ivr.flow import model as m
 from ivr.flow.model_values import PromptSpec, SurveySpec
 from ivr.flow.node import Node
 from ivr.flow.numbers import CallPolicy, NumberPolicy, Refusal
+from ivr.flow.queue_node import QueueNode
 from ivr.flow.redact import CallLog
 
 __all__ = [
@@ -85,7 +86,7 @@ class OutboundPort(Protocol):
     """Durable outbound calls (callbacks, outbound surveys), placed later over AMI."""
 
     async def book_callback(
-        self, by: BookedBy, node: m.QueueNode, number: str, due_in_s: float, policy: CallPolicy
+        self, by: BookedBy, node: QueueNode, number: str, due_in_s: float, policy: CallPolicy
     ) -> Refusal | None:
         """Store a callback request (it keeps the caller's place in line); or say why not:
         ``policy`` is checked again, with its daily limits."""

@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ivr.call.queue import QueueState
-from ivr.flow import model as m
 from ivr.flow.model_values import SurveySpec
 from ivr.flow.numbers import CallPolicy, Refusal
+from ivr.flow.queue_node import QueueNode
 from ivr.runtime.context import BookedBy
 
 __all__ = ["BOOKS_ALL", "StubQueues"]
@@ -45,7 +45,7 @@ class _BooksAll:
     """Accepts every booking (:class:`ivr.runtime.context.OutboundPort`)."""
 
     async def book_callback(
-        self, by: BookedBy, node: m.QueueNode, number: str, due_in_s: float, policy: CallPolicy
+        self, by: BookedBy, node: QueueNode, number: str, due_in_s: float, policy: CallPolicy
     ) -> Refusal | None:
         return None
 

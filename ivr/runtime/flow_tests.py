@@ -25,6 +25,7 @@ from ivr.flow import model as m
 from ivr.flow.call_time import CallTimeError, call_time
 from ivr.flow.coverage import Step
 from ivr.flow.model_values import RETURN
+from ivr.flow.queue_node import QueueNode
 from ivr.flow.redact import CallLog
 from ivr.flow.testcases import Expect, FlowCase
 from ivr.runtime.flow_test_stubs import BOOKS_ALL, StubQueues
@@ -89,7 +90,7 @@ class _TracedRun(CallRun):
             target = await super()._step(node)
             return target
         finally:
-            if isinstance(node, m.QueueNode) and self.record.queue is not None:
+            if isinstance(node, QueueNode) and self.record.queue is not None:
                 hint = self.record.queue.result
             inputs = tuple(
                 (e.kind, _option(node, e.kind, e.value))

@@ -29,6 +29,7 @@ from ivr.flow.model_values import (
     SurveySpec,
 )
 from ivr.flow.node import Node
+from ivr.flow.queue_node import QueueNode
 from ivr.flow.record_node import RecordNode
 from ivr.flow.redact import CallLog, redact, sensitive_values
 from ivr.runtime.context import HttpPort, Services
@@ -233,7 +234,7 @@ class CallRun:
                 return await self._http(node)
             case m.TransferNode():
                 return await self._transfer(node)
-            case m.QueueNode():
+            case QueueNode():
                 return await run_queue(self, node)
             case m.SurveyNode():
                 await self.run_survey(self.flow.surveys[node.survey], "in_call")

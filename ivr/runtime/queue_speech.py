@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 from ivr.call.channel import Prompt
-from ivr.flow import model as m
+from ivr.flow.queue_node import QueueNode
 from ivr.flow.sayas import rules_for
 from ivr.runtime.context import CallContext
 from ivr.runtime.speak import clips, set_language
@@ -25,7 +25,7 @@ APOLOGY = [
 ASK_NUMBER = [Prompt("sound", "vm-enter-num-to-call"), Prompt("sound", "vm-then-pound")]
 
 
-async def announce(run: CallContext, node: m.QueueNode, position: int, wait: float) -> None:
+async def announce(run: CallContext, node: QueueNode, position: int, wait: float) -> None:
     """The flow's own announcement, else the caller's place in line and the expected wait
     (nothing for the next caller)."""
     if node.announce is not None:

@@ -20,9 +20,9 @@ from ivr.call.channel import DTMF_DIGITS
 from ivr.call.queue import QueueState
 from ivr.call.record import QueueResult, QueueVisit, mask_number
 from ivr.errors import CallHangup
-from ivr.flow import model as m
 from ivr.flow.model_values import CallbackOffer, SurveySpec
 from ivr.flow.numbers import NUMBER, CallPolicy, Refusal, effective
+from ivr.flow.queue_node import QueueNode
 from ivr.runtime.call_recording import start_recording
 from ivr.runtime.context import BookedBy, CallContext, OutboundPort, QueuePort, QueueWatch
 from ivr.runtime.queue_speech import announce, apologise, ask_number, read_back
@@ -65,7 +65,7 @@ def estimate_wait_s(position: int, state: QueueState) -> float:
     return ahead * per_call / max(state.on_duty, 1)
 
 
-async def run_queue(run: CallContext, node: m.QueueNode) -> str:
+async def run_queue(run: CallContext, node: QueueNode) -> str:
     """Run one ``queue`` node; returns the next target. Records ``run.record.queue``."""
     queues = run.services.queues
     state = await queues.state(node.queue) if queues is not None else None
@@ -107,7 +107,7 @@ async def run_queue(run: CallContext, node: m.QueueNode) -> str:
 
 
 async def _wait_in_queue(
-    run: CallContext, node: m.QueueNode, state: QueueState | None, position: int, wait: float
+    run: CallContext, node: QueueNode, state: QueueState | None, position: int, wait: float
 ) -> str:
     await start_recording(run, node)  # consent asked before the wait is timed
     queues = run.services.queues
@@ -173,7 +173,7 @@ async def _exit_key(run: CallContext) -> str:
 
 
 async def _callback_from_queue(
-    run: CallContext, node: m.QueueNode, key: str, left_s: float
+    run: CallContext, node: QueueNode, key: str, left_s: float
 ) -> Booking:
     """The callback key pressed during the hold music: the offer's wait threshold holds
     here too (against the wait now), then the number is confirmed and booked."""
@@ -187,7 +187,7 @@ async def _callback_from_queue(
     return await _book_callback(run, node, offer, wait, f"from the queue (key {key})")
 
 
-async def _wait_now(run: CallContext, node: m.QueueNode, left_s: float) -> float:
+async def _wait_now(run: CallContext, node: QueueNode, left_s: float) -> float:
     """The wait of a caller joining now (Queue() returned: the caller is out of line), or,
     without AMI, what was left of the estimate given on joining."""
     queues = run.services.queues
@@ -212,7 +212,7 @@ def number_policy(run: CallContext) -> CallPolicy:
     return effective(run.services.numbers, run.flow.number_rules)
 
 
-async def _book_survey(run: CallContext, node: m.QueueNode, survey: SurveySpec) -> None:
+async def _book_survey(run: CallContext, node: QueueNode, survey: SurveySpec) -> None:
     """The caller hung up on the agent: call them back for the survey, if the policy lets."""
     if survey.outbound is None or run.services.outbound is None:
         return
@@ -232,7 +232,7 @@ async def _book_survey(run: CallContext, node: m.QueueNode, survey: SurveySpec) 
 
 def _visit(
     run: CallContext,
-    node: m.QueueNode,
+    node: QueueNode,
     result: QueueResult,
     state: QueueState | None,
     *,
@@ -272,7 +272,7 @@ def _settle(
 
 
 async def _offer_callback(
-    run: CallContext, node: m.QueueNode, offer: CallbackOffer, wait: float
+    run: CallContext, node: QueueNode, offer: CallbackOffer, wait: float
 ) -> Booking:
     """Offer a callback; book it when the caller accepts and confirms a number."""
     if run.services.outbound is None:
@@ -285,7 +285,7 @@ async def _offer_callback(
 
 
 async def _book_callback(
-    run: CallContext, node: m.QueueNode, offer: CallbackOffer, wait: float, how: str
+    run: CallContext, node: QueueNode, offer: CallbackOffer, wait: float, how: str
 ) -> Booking:
     """Confirm the number to call back, then book the callback (due after ``wait``)."""
     assert run.services.outbound is not None
@@ -311,7 +311,7 @@ async def _book_callback(
 
 
 async def _refuse(
-    run: CallContext, node: m.QueueNode, offer: CallbackOffer, reason: Refusal, number: str
+    run: CallContext, node: QueueNode, offer: CallbackOffer, reason: Refusal, number: str
 ) -> None:
     """Never a silent drop: the record says why, and the caller hears the flow's branch
     (taken by the caller of this function) or an apology before going on in line."""
@@ -325,7 +325,7 @@ async def _refuse(
 
 
 async def _confirm_number(
-    run: CallContext, node: m.QueueNode, policy: CallPolicy
+    run: CallContext, node: QueueNode, policy: CallPolicy
 ) -> str | Refused | None:
     """The number to call back, confirmed with 1 after it is read back ("you entered
     <digits>, if that is right press 1"); None when the caller confirms none.

@@ -25,6 +25,7 @@ import re
 from ivr.call.events import agent_offered
 from ivr.call.record import MASK, CallRecord
 from ivr.flow import model as m
+from ivr.flow.queue_node import QueueNode
 from ivr.runtime.context import CallContext
 
 __all__ = ["MAX_VALUE", "offer_to_agent", "reason", "safe_value"]
@@ -58,7 +59,7 @@ def reason(flow: m.Flow, record: CallRecord, variables: dict[str, str]) -> str:
 
 
 async def offer_to_agent(
-    run: CallContext, node: m.QueueNode, position: int, wait_s: float | None
+    run: CallContext, node: QueueNode, position: int, wait_s: float | None
 ) -> None:
     """Set the inherited variables on the caller's channel and emit ``agent.offered``."""
     variables = run.public_variables()

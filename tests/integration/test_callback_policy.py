@@ -29,6 +29,7 @@ from ivr.flow.numbers import (
     Refusal,
     effective,
 )
+from ivr.flow.queue_node import QueueNode
 from ivr.outbound.jobs import Outbound, dial_string
 from ivr.runtime.context import BookedBy
 from ivr.runtime.interpreter import CallRun, Services
@@ -108,7 +109,7 @@ class Booked:
     surveys: list[str] = field(default_factory=list)
 
     async def book_callback(
-        self, by: BookedBy, node: m.QueueNode, number: str, due_in_s: float, policy: CallPolicy
+        self, by: BookedBy, node: QueueNode, number: str, due_in_s: float, policy: CallPolicy
     ) -> Refusal | None:
         self.callbacks.append(number)
         return None
@@ -232,7 +233,7 @@ def test_flow_number_policy_and_refused_branch_are_loaded() -> None:
     f = bank("{allow_prefixes: ['86'], edit: true, per_number_per_day: 1}", refused="sorry")
     assert f.number_rules == NumberRules(allow_prefixes=("86",), edit=True, per_number_per_day=1)
     node = f.nodes["agent"]
-    assert isinstance(node, m.QueueNode) and node.callback is not None
+    assert isinstance(node, QueueNode) and node.callback is not None
     assert node.callback.refused == "sorry"
     with pytest.raises(FlowErrors, match="nowhere"):
         bank(refused="nowhere")
@@ -412,7 +413,7 @@ async def test_the_outbound_port_checks_the_policy_itself(store: RecordStore) ->
     outbound = Outbound(store, clock=Clock(MONDAY_10AM_UTC))
     f = bank()
     node = f.nodes["agent"]
-    assert isinstance(node, m.QueueNode)
+    assert isinstance(node, QueueNode)
     call = BookedBy("c-9", f.name, "19005550100")
     policy = effective(NumberPolicy(), None)
     assert await outbound.book_callback(call, node, "19005550100", 0.0, policy) == "denied_prefix"

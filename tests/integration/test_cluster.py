@@ -21,8 +21,9 @@ from support.postgres import PostgresServer
 from support.stores import Db
 
 from ivr.errors import AmiError
-from ivr.flow.model import Flow, QueueNode
+from ivr.flow.model import Flow
 from ivr.flow.numbers import NumberPolicy, effective
+from ivr.flow.queue_node import QueueNode
 from ivr.outbound.campaigns import CallList, Campaigns, Settings
 from ivr.outbound.dialer import Dialer, channel_id
 from ivr.outbound.jobs import Outbound

@@ -36,8 +36,8 @@ from ivr.config import (
     StoreSettings,
     WebhookSettings,
 )
-from ivr.flow import model as m
 from ivr.flow.numbers import NumberPolicy, effective
+from ivr.flow.queue_node import QueueNode
 from ivr.outbound.jobs import Outbound
 from ivr.runtime.context import BookedBy
 from ivr.store.backlogs import read_backlogs
@@ -282,7 +282,7 @@ async def test_dial_results_by_kind_and_result(tmp_path: Path, flows_dir: Path) 
 async def book(outbound: Outbound, app: Server, call_id: str, number: str) -> None:
     """The callback of the cb flow's queue node, due now."""
     node = app.library.flows["cb"].nodes["agent"]
-    assert isinstance(node, m.QueueNode)
+    assert isinstance(node, QueueNode)
     by = BookedBy(call_id, "cb", number)
     assert await outbound.book_callback(by, node, number, 0.0, POLICY) is None
 
@@ -322,7 +322,7 @@ async def test_backlogs_read_from_the_tables(db: Db) -> None:
         await table.sent(first.id, now)
         outbound = Outbound(store, clock=lambda: now)
         node = flow(CALLBACK, name="cb").nodes["agent"]
-        assert isinstance(node, m.QueueNode)
+        assert isinstance(node, QueueNode)
         for call_id, number, due_in_s in (("x", "5550101", 0.0), ("y", "5550102", 3600.0)):
             by = BookedBy(call_id, "cb", number)
             assert await outbound.book_callback(by, node, number, due_in_s, POLICY) is None

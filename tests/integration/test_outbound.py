@@ -24,6 +24,7 @@ from ivr.call.channel import CallInfo
 from ivr.cli import main
 from ivr.flow import model as m
 from ivr.flow.numbers import NumberPolicy, effective
+from ivr.flow.queue_node import QueueNode
 from ivr.outbound.answer import run_job
 from ivr.outbound.campaigns import Campaigns, Settings, read_list
 from ivr.outbound.dialer import Dialer
@@ -95,7 +96,7 @@ async def book(
     by = BookedBy(call_id, f.name, number)
     if kind == "callback":
         node = f.nodes["agent"]
-        assert isinstance(node, m.QueueNode)
+        assert isinstance(node, QueueNode)
         assert await outbound.book_callback(by, node, number, 0.0, POLICY) is None
     else:
         assert await outbound.book_survey(by, f.surveys["after_call"], POLICY) is None

@@ -18,8 +18,8 @@ from ivr.call.events import Event
 from ivr.call.record import CallRecord
 from ivr.clock import system_clock
 from ivr.config import Secret, WebhookSettings
-from ivr.flow import model as m
 from ivr.flow.numbers import NumberPolicy, effective
+from ivr.flow.queue_node import QueueNode
 from ivr.metrics import Metrics
 from ivr.outbound.answer import run_job
 from ivr.outbound.jobs import Outbound
@@ -208,7 +208,7 @@ async def test_a_booked_callback_is_announced_once_with_the_number_masked(
     outbound.events = sink = Sink()
     f = flow(CALLBACK_FLOW)
     node = f.nodes["agent"]
-    assert isinstance(node, m.QueueNode)
+    assert isinstance(node, QueueNode)
     policy = effective(NumberPolicy(), None)
     by = BookedBy("c1", f.name, "8613800138000")
     assert await outbound.book_callback(by, node, "8613800138000", 60.0, policy) is None

@@ -7,8 +7,8 @@ import pytest
 from support.flowkit import flow, run
 
 from ivr.errors import FlowErrors
-from ivr.flow import model as m
 from ivr.flow.model_values import Speech
+from ivr.flow.queue_node import QueueNode
 from ivr.runtime.call_recording import recording_name
 
 RECORDED = """
@@ -46,18 +46,18 @@ def _lines(transcript: list[str], *starts: str) -> list[str]:
 def test_the_loader_builds_the_option_with_its_defaults() -> None:
     f = flow(RECORDED)
     node = f.nodes["agent"]
-    assert isinstance(node, m.QueueNode) and node.record is not None
+    assert isinstance(node, QueueNode) and node.record is not None
     assert (node.record.refuse_key, node.record.wait_s) == ("9", 3.0)
     [zh] = node.record.consent.parts("zh")
     assert isinstance(zh, Speech) and zh.value == "本次通话可能会被录音。如不同意请按9。"
     assert node.record.consent in node.prompts()  # rendered with the flow's other prompts
     keyed = flow(RECORDED.replace('press 9."', 'press 7."')).nodes["again"]
-    assert isinstance(keyed, m.QueueNode) and keyed.record is not None
+    assert isinstance(keyed, QueueNode) and keyed.record is not None
     plain = flow(
         "start: q\nnodes:\n  q: {queue: {name: a, when_unavailable: hangup, "
         "when_timeout: hangup}}\n"
     ).nodes["q"]
-    assert isinstance(plain, m.QueueNode) and plain.record is None
+    assert isinstance(plain, QueueNode) and plain.record is None
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from ivr.errors import FlowErrors
 from ivr.flow import model as m
 from ivr.flow.library import load_library
 from ivr.flow.loader import load_flow, parse_flow
+from ivr.flow.queue_node import QueueNode
 from ivr.flow.schema import flow_schema
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -338,7 +339,7 @@ def test_queue_and_survey_load() -> None:
         name="f",
     )
     q = flow.nodes["q"]
-    assert isinstance(q, m.QueueNode) and q.queue == "cards" and q.survey == "after"
+    assert isinstance(q, QueueNode) and q.queue == "cards" and q.survey == "after"
     assert q.callback is not None and q.callback.over_s == 30 and q.callback.then == "booked"
     survey = flow.surveys["after"]
     assert survey.satisfaction == "happy"  # the first 1-5 question by default

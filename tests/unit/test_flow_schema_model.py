@@ -25,6 +25,7 @@ from ivr.flow.model_values import (
     SurveyQuestion,
     SurveySpec,
 )
+from ivr.flow.queue_node import QueueNode
 from ivr.flow.schema import flow_schema
 from ivr.flow.split import SplitBranch
 
@@ -56,7 +57,7 @@ RENAMED: dict[tuple[type[Any], str], tuple[str, ...]] = {
     (m.CollectNode, "min_digits"): ("digits", "min"),
     (m.CollectNode, "max_digits"): ("digits", "max"),
     (m.CollectNode, "terminator"): ("digits", "end"),
-    (m.QueueNode, "queue"): ("name",),
+    (QueueNode, "queue"): ("name",),
     (SurveySpec, "inputs"): ("input",),
 }
 # YAML keys the loader turns into a field of another name or shape: (class, key) -> field
@@ -81,7 +82,7 @@ FOLDED: dict[tuple[type[Any], str], str] = {
     (m.PlayNode, "play"): "prompt",
     (m.PlayNode, "say"): "prompt",
     (m.SurveyNode, "survey"): "survey",
-    (m.QueueNode, "survey"): "survey",
+    (QueueNode, "survey"): "survey",
     (m.HangupNode, "outcome"): "outcome",
     (m.HangupNode, "hangup"): "outcome",
 }
@@ -183,7 +184,7 @@ def test_a_yaml_key_left_out_means_the_model_default() -> None:
         name="x",
     )
     menu, queue = flow.nodes["m"], flow.nodes["q"]
-    assert isinstance(menu, m.MenuNode) and isinstance(queue, m.QueueNode)
+    assert isinstance(menu, m.MenuNode) and isinstance(queue, QueueNode)
     for node in (menu, queue):
         for f in dataclasses.fields(node):
             if f.default is not dataclasses.MISSING:

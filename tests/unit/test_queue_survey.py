@@ -12,9 +12,9 @@ import pytest
 from support.flowkit import flow, run
 
 from ivr.call.queue import QueueState
-from ivr.flow import model as m
 from ivr.flow.model_values import SurveySpec
 from ivr.flow.numbers import CallPolicy, NumberPolicy, Refusal
+from ivr.flow.queue_node import QueueNode
 from ivr.flow.sayas.en import RULES as ENGLISH
 from ivr.runtime.context import BookedBy
 from ivr.runtime.queueing import estimate_wait_s
@@ -78,7 +78,7 @@ class FakeOutbound:
     surveys: list[tuple[str, str]] = field(default_factory=list)
 
     async def book_callback(
-        self, by: BookedBy, node: m.QueueNode, number: str, due_in_s: float, policy: CallPolicy
+        self, by: BookedBy, node: QueueNode, number: str, due_in_s: float, policy: CallPolicy
     ) -> Refusal | None:
         self.callbacks.append((by.call_id, number, due_in_s))
         return None
