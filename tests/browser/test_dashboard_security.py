@@ -119,9 +119,11 @@ def test_the_dashboard_works_under_the_csp(dash: Dashboard, server: Server) -> N
     # scripts (modules and the vendored Chart.js), styles and fetch() all run under the policy
     expect(page.locator("#live-count")).to_have_text("0 in progress")
     expect(page.locator("#flow-table tbody tr")).to_have_count(len(list(FLOWS.glob("*.yaml"))))
-    charts = page.evaluate("""() => [...document.querySelectorAll('.tile canvas')]
-        .map((c) => Chart.getChart(c) !== undefined)""")
-    assert charts == [True] * 5
+    # the KPI tiles come from their own request: wait for it rather than race it
+    drawn = """() => [...document.querySelectorAll('.tile canvas')]
+        .map((c) => Chart.getChart(c) !== undefined)"""
+    page.wait_for_function(f"() => ({drawn})().every(Boolean)", timeout=10_000)
+    assert page.evaluate(drawn) == [True] * 5
     assert (
         page.evaluate("""() => getComputedStyle(document.querySelector('.skip-link'))
         .position""")
