@@ -64,6 +64,7 @@ def call_ended(record: CallRecord) -> Event:
         "transfer_target": record.transfer_target,
         "error": record.error,
         "path": list(record.path),
+        "path_at": list(record.path_at),
         "variables": dict(record.variables),
         "queue": asdict(record.queue) if record.queue is not None else None,
         "survey": asdict(record.survey) if record.survey is not None else None,
@@ -113,6 +114,7 @@ def agent_offered(
         "position": position,
         "expected_wait_s": expected_wait_s,
         "path": list(record.path),
+        "path_at": list(record.path_at),
         "variables": dict(variables),
     }
     return Event("agent.offered", record.call_id, data)

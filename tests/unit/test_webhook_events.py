@@ -83,6 +83,12 @@ def test_call_ended_masks_the_caller_and_keeps_the_masked_variables() -> None:
     json.dumps(data)
 
 
+def test_call_ended_says_when_the_caller_reached_each_node() -> None:
+    record = CallRecord("c1", "bank", "v1", path=["main", "desk"], path_at=[0, 4250])
+    data = call_ended(record).data
+    assert data["path"] == ["main", "desk"] and data["path_at"] == [0, 4250]
+
+
 @pytest.mark.parametrize(
     ("value", "safe"),
     [
