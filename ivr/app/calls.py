@@ -12,11 +12,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, replace
 
 from ivr.admin.console import LiveCalls
-from ivr.asterisk.agi.channel import AgiChannel
+from ivr.asterisk.agi.channel import AgiChannel, CallLogger, call_logger
 from ivr.asterisk.agi.environment import AgiEnvironment
 from ivr.asterisk.agi.server import AgiServer
 from ivr.asterisk.ami.boxes import AmiBoxes
-from ivr.call.channel import Heard, ListenRequest
+from ivr.call.channel import Heard, ListenRequest, readable
 from ivr.call.events import EventSink, call_ended
 from ivr.call.record import CallRecord
 from ivr.clock import Clock
@@ -30,6 +30,13 @@ from ivr.runtime.interpreter import CallRun, Services
 from ivr.store.records import RecordStore
 
 log = logging.getLogger("ivr.app")
+
+
+def _log(call_id: str) -> CallLogger:
+    """``ivr.app``'s lines about one call: its id goes in the line's call field (``[id]`` in
+    text, ``call_id`` in JSON), not in the words."""
+    return call_logger(readable(call_id), log)
+
 
 # Set on the channel as the server hands it back: "done" when the flow has finished with the
 # call. Anything else, or nothing at all (a crash, a kill, a deploy, a full server), sends the
@@ -69,13 +76,12 @@ class Writes:
         try:
             await begun
         except Exception as exc:  # the finish below still writes the whole row
-            log.error("call %s: start of the record not stored: %s", record.call_id, exc)
+            _log(record.call_id).error("start of the record not stored: %s", exc)
         try:
             await self.store.finish(record)
         except Exception as exc:  # only a closed store refuses: the log keeps the record
-            log.error(
-                "call %s: record not stored (%s): %s",
-                record.call_id,
+            _log(record.call_id).error(
+                "record not stored (%s): %s",
                 exc,
                 json.dumps(asdict(record), ensure_ascii=False, default=str),
             )
@@ -143,10 +149,9 @@ class Calls:
                 self._writes.ended(record)
             return
         if flow is None:
-            log.error(
-                "call %s asked for flow %r, which is not loaded (known: %s); "
+            _log(env.uniqueid).error(
+                "asked for flow %r, which is not loaded (known: %s); "
                 "handing the call back to the dialplan",
-                env.uniqueid,
                 env.script,
                 ", ".join(sorted(library.flows)) or "none",
             )
@@ -167,10 +172,10 @@ class Calls:
         try:
             taken = await self.store.take_over(env.uniqueid)
         except StoreError as exc:
-            log.error("call %s: cannot resume, store unavailable: %s", env.uniqueid, exc)
+            _log(env.uniqueid).error("cannot resume, store unavailable: %s", exc)
             taken = None
         if taken is None:
-            log.warning("call %s: no call in progress to resume; handing it back", env.uniqueid)
+            _log(env.uniqueid).warning("no call in progress to resume; handing it back")
             await hand_back(channel, NOT_RESUMED)
             return
         flow = self.flows.library.flows.get(taken.record.flow)
@@ -182,7 +187,7 @@ class Calls:
                 raise IvrError(f"flow {taken.record.flow!r} is not loaded")
             start = run.resume(taken.resume)
         except IvrError as exc:  # the record ends here; the dialplan's fallback takes over
-            log.error("call %s: cannot resume: %s; handing it back", env.uniqueid, exc)
+            _log(env.uniqueid).error("cannot resume: %s; handing it back", exc)
             record = taken.record
             record.outcome, record.error = "error", f"cannot resume: {exc}"
             record.ended_at = self._clock()
@@ -190,9 +195,8 @@ class Calls:
             await hand_back(channel, NOT_RESUMED)
             return
         run.note_input(run.flow.nodes[start], "resumed", taken.from_node)
-        log.warning(
-            "call %s resumed at %s (its node %s stopped mid-call)",
-            env.uniqueid,
+        _log(env.uniqueid).warning(
+            "resumed at %s (its node %s stopped mid-call)",
             start,
             taken.from_node or "?",
         )
@@ -241,4 +245,4 @@ async def hand_back(channel: AgiChannel, result: str) -> None:
     try:
         await channel.set_variable(RESULT_VARIABLE, result)
     except (CallHangup, AgiError) as exc:
-        log.info("call %s: %s not set: %s", channel.info.uniqueid, RESULT_VARIABLE, exc)
+        _log(channel.info.uniqueid).info("%s not set: %s", RESULT_VARIABLE, exc)

@@ -134,12 +134,18 @@ async def test_the_server_reports_itself_in_the_nodes_table(app: Server) -> None
     assert (node.version, node.calls) == (__version__, 0)
 
 
-async def test_unknown_flow_is_handed_back_to_the_dialplan(app: Server) -> None:
-    result = await run_fake_call("127.0.0.1", port(app), script="nope", uniqueid="call-x")
+async def test_unknown_flow_is_handed_back_to_the_dialplan(
+    app: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="ivr.app"):
+        result = await run_fake_call("127.0.0.1", port(app), script="nope", uniqueid="call-x")
     assert result.closed_by_server
     assert result.variables["IVR_RESULT"] == "unknown_flow"
     assert "HANGUP" not in result.names
     assert await app.store.get("call-x") is None
+    # the line carries the call in its call field (JSON logs: "call_id"), not only in words
+    [line] = [r for r in caplog.records if "which is not loaded" in r.getMessage()]
+    assert getattr(line, "uniqueid", None) == "call-x"
 
 
 async def test_caller_hangs_up_mid_menu(app: Server) -> None:
