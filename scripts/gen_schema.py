@@ -610,7 +610,16 @@ schema = {
         "survey_node": node(
             "survey",
             {"type": "string", "pattern": ID, "description": "Name of a survey in 'surveys:'."},
-            {"next": common["next"]},
+            {
+                "next": {
+                    **target,
+                    "description": "Node to go to after the survey (or 'hangup', or 'return' inside a sub-flow); with 'unanswered', only once some question was answered (status completed or partial).",
+                },
+                "unanswered": {
+                    **target,
+                    "description": "Node to go to when the caller answered no question (status no_answer: silence, or keys off the scale until the retries ran out), e.g. a goodbye that is not 'served', so the call does not count as self-service. Without it, such a caller goes to 'next' too.",
+                },
+            },
             desc="Run a survey now.",
         ),
         "record_node": node(

@@ -131,7 +131,7 @@ EXAMPLES: dict[type[Any], dict[str, Any]] = {
         "refuse_key": "0",
         "wait_s": 2,
     },
-    m.SurveyNode: {"survey": "after_call"},
+    m.SurveyNode: {"survey": "after_call", "unanswered": "bye"},
     RecordNode: {
         "prompt": "Please leave a message after the tone.",
         "beep": False,
@@ -217,7 +217,7 @@ KIND_EXAMPLES = {
     "hangup": "goodbye:\n  hangup: true\n",
     "queue": "agent:\n  queue:\n    name: sales\n    when_unavailable: voicemail\n"
     "    when_timeout: voicemail\n",
-    "survey": "rate:\n  survey: after_call\n  next: goodbye\n",
+    "survey": "rate:\n  survey: after_call\n  unanswered: bye\n  next: goodbye\n",
     "record": "voicemail:\n  record:\n    prompt: Please leave a message after the tone.\n"
     "    on_empty: goodbye\n  next: goodbye\n",
 }

@@ -294,10 +294,21 @@ class SurveyNode(Node):
     waits = True
 
     survey: str
-    next: str = HANGUP
+    next: str = HANGUP  # some question answered (survey status completed or partial)
+    unanswered: str | None = None  # no question answered (status no_answer); None: ``next``
 
     def exits(self) -> Iterator[Exit]:
-        yield Exit(self.next, ("next",))
+        if self.unanswered is None:
+            yield Exit(self.next, ("next",))
+            return
+        yield Exit(self.next, ("next",), "answered")
+        yield Exit(self.unanswered, ("unanswered",), "unanswered", "retry")
+
+    def after(self, status: str) -> str:
+        """Where a survey that ended with ``status`` (its result's) goes on."""
+        if status == "no_answer" and self.unanswered is not None:
+            return self.unanswered
+        return self.next
 
 
 HangupOutcome = Literal["self_service", "failed_in_ivr", "abandoned"]

@@ -327,7 +327,7 @@ class NodeBuilder(ValueReader):
         if name not in (self.data.get("surveys") or {}):
             self.err(path, f"no survey named '{name}' in 'surveys:'")
             raise Invalid
-        return m.SurveyNode(id=nid, line=line, survey=name, **given(body, next=str))
+        return m.SurveyNode(id=nid, line=line, survey=name, **given(body, next=str, unanswered=str))
 
     def _record(self, nid: str, line: int, body: dict[str, Any], path: Path) -> RecordNode:
         spec = body["record"]

@@ -92,6 +92,10 @@ class _TracedRun(CallRun):
         finally:
             if isinstance(node, QueueNode) and self.record.queue is not None:
                 hint = self.record.queue.result
+            if isinstance(node, m.SurveyNode) and self.record.survey is not None:
+                # its two exits may share a target: the exit label says which way it went
+                unanswered = self.record.survey.status == "no_answer"
+                hint = "unanswered" if unanswered else "answered"
             inputs = tuple(
                 (e.kind, _option(node, e.kind, e.value))
                 for e in self.record.inputs[seen:]

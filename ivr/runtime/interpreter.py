@@ -37,7 +37,7 @@ from ivr.runtime.inputs import run_collect, run_menu
 from ivr.runtime.queueing import run_queue
 from ivr.runtime.record import run_record
 from ivr.runtime.speak import set_language, speak, to_prompt
-from ivr.runtime.survey import run_survey
+from ivr.runtime.survey import run_survey, run_survey_node
 
 __all__ = ["CallRun", "HttpPort", "Services"]
 
@@ -237,8 +237,7 @@ class CallRun:
             case QueueNode():
                 return await run_queue(self, node)
             case m.SurveyNode():
-                await self.run_survey(self.flow.surveys[node.survey], "in_call")
-                return node.next
+                return await run_survey_node(self, node)
             case RecordNode():
                 return await run_record(self, node)
             case m.HangupNode():

@@ -9,6 +9,7 @@ from __future__ import annotations
 from ivr.call.channel import ListenRequest
 from ivr.call.events import survey_answered
 from ivr.call.record import SurveyAnswer, SurveyResult
+from ivr.flow.model import SurveyNode
 from ivr.flow.model_values import SurveyQuestion, SurveySpec
 from ivr.flow.node import Node
 from ivr.runtime.context import CallContext
@@ -24,6 +25,13 @@ SCALES: dict[str, dict[str, tuple[int, tuple[str, ...]]]] = {
     },
     "yes-no": {"1": (1, ("yes",)), "2": (0, ("no",))},
 }
+
+
+async def run_survey_node(run: CallContext, node: SurveyNode) -> str:
+    """A ``survey:`` node: ask its survey; where to go next (``unanswered`` when the caller
+    answered no question, so silence does not pass for a served caller)."""
+    result = await run_survey(run, run.flow.surveys[node.survey], "in_call")
+    return node.after(result.status)
 
 
 async def run_survey(run: CallContext, spec: SurveySpec, mode: str) -> SurveyResult:

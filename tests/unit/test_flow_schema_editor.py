@@ -96,6 +96,15 @@ def test_a_queue_node_s_survey_key_does_not_make_it_a_survey_node() -> None:
     assert errors(flow(s={"survey": "after", "next": "hangup"})) == []
 
 
+def test_unanswered_is_a_survey_node_s_exit_not_a_queue_node_s() -> None:
+    survey = {"survey": "after", "unanswered": "bye", "next": "hangup"}
+    assert errors(flow(s=survey, bye={"hangup": True})) == []
+    assert errors(flow(s={**survey, "unanswered": "not a node id"})) != []
+    queue = {"name": "sales", "when_unavailable": "hangup", "when_timeout": "hangup"}
+    (unexpected, listed) = errors(flow(q={"queue": queue, "survey": "after", "unanswered": "q"}))
+    assert "'unanswered' was unexpected" in unexpected and "'unanswered' is not one of" in listed
+
+
 def test_two_kind_keys_are_both_named() -> None:
     found = errors(flow(a={"play": "Hi", "goto": "b", "next": "b"}, b={"hangup": True}))
     assert any(m.startswith("'goto' is not one of") for m in found)

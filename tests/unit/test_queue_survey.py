@@ -277,3 +277,31 @@ async def test_survey_node_retries_and_no_answer(
     record, _ = await run(f, keys)
     assert record.survey is not None and record.survey.status == status
     assert [a.value for a in record.survey.answers] == values
+
+
+@pytest.mark.parametrize(
+    "keys, path, outcome",
+    [
+        ("wait,wait,wait,wait", ["s", "unserved"], "failed_in_ivr"),  # silence: no_answer
+        ("7,8,0,9", ["s", "unserved"], "failed_in_ivr"),  # keys off the scale: no_answer
+        ("wait,wait,1", ["s", "served"], "self_service"),  # partial
+        ("4,1", ["s", "served"], "self_service"),  # completed
+    ],
+)
+async def test_survey_node_unanswered_is_not_self_service(
+    keys: str, path: list[str], outcome: str
+) -> None:
+    f = flow("""
+        start: s
+        surveys:
+          q:
+            questions:
+              - {id: satisfied, prompt: "1 to 5?"}
+              - {id: solved, prompt: "1 yes 2 no", scale: yes-no}
+        nodes:
+          s: {survey: q, unanswered: unserved, next: served}
+          served: {play: "Goodbye.", served: true, next: hangup}
+          unserved: {play: "Goodbye.", next: hangup}
+    """)
+    record, _ = await run(f, keys)
+    assert (record.path, record.outcome) == (path, outcome)
