@@ -44,7 +44,8 @@ async def run_survey(run: CallContext, spec: SurveySpec, mode: str) -> SurveyRes
         for question in spec.questions:
             value = await _ask(run, spec, question)
             result.answers.append(SurveyAnswer(question.id, question.scale, value))
-        if spec.thanks is not None:
+        # thanks for answers given, not for silence (no feedback to thank anyone for)
+        if spec.thanks is not None and any(a.value is not None for a in result.answers):
             await run.say([spec.thanks])
     finally:
         given = sum(a.value is not None for a in result.answers)

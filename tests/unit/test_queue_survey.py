@@ -305,3 +305,23 @@ async def test_survey_node_unanswered_is_not_self_service(
     """)
     record, _ = await run(f, keys)
     assert (record.path, record.outcome) == (path, outcome)
+
+
+@pytest.mark.parametrize(
+    ("keys", "thanked"),
+    [("wait,wait,wait,wait", False), ("wait,wait,1", True), ("4,1", True)],
+)
+async def test_the_survey_thanks_only_a_caller_who_answered(keys: str, thanked: bool) -> None:
+    f = flow("""
+        start: s
+        surveys:
+          q:
+            questions:
+              - {id: satisfied, prompt: "1 to 5?"}
+              - {id: solved, prompt: "1 yes 2 no", scale: yes-no}
+            thanks: "Thank you for your feedback."
+        nodes:
+          s: {survey: q, next: hangup}
+    """)
+    _, channel = await run(f, keys)
+    assert any("Thank you for your feedback" in line for line in channel.transcript) == thanked
