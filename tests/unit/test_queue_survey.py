@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pytest
+import yaml
 from support.flowkit import flow, run
 
 from ivr.call.queue import QueueState
+from ivr.flow.model import Flow
 from ivr.flow.model_values import SurveySpec
 from ivr.flow.numbers import CallPolicy, NumberPolicy, Refusal
 from ivr.flow.queue_node import QueueNode
@@ -254,6 +256,25 @@ async def test_hanging_up_mid_survey_leaves_a_partial_survey() -> None:
     assert record.outcome == "transferred"
 
 
+def two_questions(*nodes: str, thanks: str | None = None) -> Flow:
+    """A flow whose survey ``q`` asks a 1-5 and a yes-no question, with ``nodes`` (one YAML
+    line each; the first is ``s``, the start)."""
+    text = {
+        "start": "s",
+        "surveys": {
+            "q": {
+                "questions": [
+                    {"id": "satisfied", "prompt": "1 to 5?"},
+                    {"id": "solved", "prompt": "1 yes 2 no", "scale": "yes-no"},
+                ],
+                **({"thanks": thanks} if thanks else {}),
+            }
+        },
+        "nodes": {k: v for line in nodes for k, v in yaml.safe_load(line).items()},
+    }
+    return flow(yaml.safe_dump(text, allow_unicode=True))
+
+
 @pytest.mark.parametrize(
     "keys, values, status",
     [
@@ -264,17 +285,7 @@ async def test_hanging_up_mid_survey_leaves_a_partial_survey() -> None:
 async def test_survey_node_retries_and_no_answer(
     keys: str, values: list[int | None], status: str
 ) -> None:
-    f = flow("""
-        start: s
-        surveys:
-          q:
-            questions:
-              - {id: satisfied, prompt: "1 to 5?"}
-              - {id: solved, prompt: "1 yes 2 no", scale: yes-no}
-        nodes:
-          s: {survey: q, next: hangup}
-    """)
-    record, _ = await run(f, keys)
+    record, _ = await run(two_questions("s: {survey: q, next: hangup}"), keys)
     assert record.survey is not None and record.survey.status == status
     assert [a.value for a in record.survey.answers] == values
 
@@ -291,18 +302,11 @@ async def test_survey_node_retries_and_no_answer(
 async def test_survey_node_unanswered_is_not_self_service(
     keys: str, path: list[str], outcome: str
 ) -> None:
-    f = flow("""
-        start: s
-        surveys:
-          q:
-            questions:
-              - {id: satisfied, prompt: "1 to 5?"}
-              - {id: solved, prompt: "1 yes 2 no", scale: yes-no}
-        nodes:
-          s: {survey: q, unanswered: unserved, next: served}
-          served: {play: "Goodbye.", served: true, next: hangup}
-          unserved: {play: "Goodbye.", next: hangup}
-    """)
+    f = two_questions(
+        "s: {survey: q, unanswered: unserved, next: served}",
+        'served: {play: "Goodbye.", served: true, next: hangup}',
+        'unserved: {play: "Goodbye.", next: hangup}',
+    )
     record, _ = await run(f, keys)
     assert (record.path, record.outcome) == (path, outcome)
 
@@ -312,16 +316,6 @@ async def test_survey_node_unanswered_is_not_self_service(
     [("wait,wait,wait,wait", False), ("wait,wait,1", True), ("4,1", True)],
 )
 async def test_the_survey_thanks_only_a_caller_who_answered(keys: str, thanked: bool) -> None:
-    f = flow("""
-        start: s
-        surveys:
-          q:
-            questions:
-              - {id: satisfied, prompt: "1 to 5?"}
-              - {id: solved, prompt: "1 yes 2 no", scale: yes-no}
-            thanks: "Thank you for your feedback."
-        nodes:
-          s: {survey: q, next: hangup}
-    """)
+    f = two_questions("s: {survey: q, next: hangup}", thanks="Thank you for your feedback.")
     _, channel = await run(f, keys)
     assert any("Thank you for your feedback" in line for line in channel.transcript) == thanked
