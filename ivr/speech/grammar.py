@@ -41,6 +41,9 @@ GARBAGE_EN = _words(
     "her long make thing see him has look more day could go come did number sound no most "
     "people my over know water than call first who may down side been now find"
 )
+# Hesitations: said alone they are no choice. The pocketsphinx grammar offers them (and the
+# model's spoken-noise filler) as a rival to the choices, so "uh" is not forced onto "no".
+HESITATIONS_EN = _words("uh um er ah hmm")
 _PUNCT = re.compile(r"[^\w\s']|_")
 
 
@@ -138,13 +141,17 @@ def jsgf(
     garbage: Sequence[str] = GARBAGE_EN,
     garbage_weight: float = 1.0,
     fillers: bool = True,
+    rivals: Sequence[str] = (),
+    rival_weight: float = 1e-10,
 ) -> str:
     """A JSGF grammar for pocketsphinx accepting one choice phrase.
 
     With ``fillers`` the phrase may be preceded by "uh" / "I want" ... and followed by
     "please". With ``garbage`` (words not in any phrase are kept), out-of-grammar speech has
     a path of its own, ``<garbage>+``, weighted ``garbage_weight`` against 1.0 for the choices
-    -- lower rejects less. Without it, every sound is forced onto a phrase.
+    -- lower rejects less. Without it, every sound is forced onto a phrase. With ``rivals``
+    (words not in any phrase are kept), the whole utterance may instead be one of these
+    words, weighted ``rival_weight``: a decode that ends there names no choice.
 
     >>> print(jsgf([SpeechChoice("1", ("Sales",))], garbage=(), fillers=False))
     #JSGF V1.0;
@@ -166,5 +173,9 @@ def jsgf(
     if junk:
         lines.append(f"<garbage> = ( {_alternatives(junk)} );")
         body = f"/1.0/ {body} | /{garbage_weight:g}/ <garbage>+"
+    rival = [w for w in rivals if w not in vocab]
+    if rival:
+        lines.append(f"<rival> = ( {_alternatives(rival)} );")
+        body = f"/1.0/ {body} | /{rival_weight:g}/ <rival>"
     lines.append(f"public <utterance> = {body};")
     return "\n".join(lines) + "\n"

@@ -28,8 +28,9 @@ Measured on espeak-ng speech at 8 kHz (see ``benchmarks/stt_bench.py``):
 - Out-of-grammar rejection: the grammar decode forces every sound onto a phrase.
   ``Recognition.confidence`` is a logistic model over the decode's own scores
   (:mod:`ivr.speech.sphinx_score`), fitted on the dev set by
-  ``benchmarks/calibrate_pocketsphinx.py``; thresholds 0.10 / 0.73 chosen there (the lowest
-  rejecting >= 90 % of dev out-of-grammar speech; the lowest accepting <= 2 % outright). Bank
+  ``benchmarks/calibrate_pocketsphinx.py``; thresholds chosen there (the lowest rejecting
+  >= 90 % of dev out-of-grammar speech; the lowest accepting <= 2 % outright). Round 2, 0.10 /
+  0.73 (round 3 below: 0.12 / 0.79). Bank
   menu, 3 voices x 6 conditions (clean, 20 dB white and pink; each also through A-law with
   0.2-0.75 s of pre-roll, 0.7 s of hangover and, every other one, the live click), test set
   (held out): in-grammar 91.5 % accepted or confirmed right (74 % accepted; clean 90 %, white
@@ -42,6 +43,28 @@ Measured on espeak-ng speech at 8 kHz (see ``benchmarks/stt_bench.py``):
   reference, no better than the path score per frame (0.94/0.90); comfort noise at
   -45..-35 dBFS (lower accuracy); trimming to 150, 250, 300 or 500 ms (test 86-90 % in-grammar
   at 83-85 % rejection). One decode: 20-30 ms mean, p95 30-50 ms per utterance on one core.
+- Round 3 (issue 14's English targets; fitted and chosen on dev, the calibration set as a
+  second check, test read once per idea). Kept: (1) **rivals** in the grammar: the whole
+  utterance may instead be a hesitation ("uh", "um", "er", "ah", "hmm") or the model's
+  spoken-noise filler (+SPN+), weight 1e-10 against the choices (:data:`RIVALS`); a decode
+  that ends there is rejected outright. It takes ~10 % of out-of-grammar speech ("um" was
+  forced onto "no") and no dev in-grammar decode; same decode time. Weights 1e-5..1 took
+  dev "balance" and "offers" as "um"/"ah", 1e-15..1e-30 took less out-of-grammar speech.
+  (2) ``pip`` (phone insertion probability) 2.0: dev decodes unchanged, calibration-set
+  decodes 81.5 % -> 83.2 % right (1.5: 82.5 %; 3.0 and up lost dev words). Refitted on dev,
+  thresholds 0.12 / 0.79: dev 98.1 % kept / 90.6 % rejected; the calibration set's curve
+  (in-grammar kept where its out-of-grammar rejection reaches 70 / 80 / 90 %) went from 72 /
+  59 / 35 % to 75 / 66 / 45 %. Held-out test: 89.7 % kept (70 % accepted) / 84.7 % rejected,
+  against 91.5 % / 83.0 % before (grammar decode 97.9 %, was 95.7 %): a better curve, an
+  operating point that rejects more; the targets (97 % / 90 %) are not reached. Measured and
+  not kept: a loop of the 100 ``grammar.GARBAGE_EN`` words as the rival (any weight from
+  1e-4 to 1 took 75-80 % of dev in-grammar speech, 140 ms a decode); the FSG lattice's
+  n-best (it repeats the best text; a distinct choice shows up within 40 entries for 18 % of
+  right and 51 % of wrong dev decodes, 2 ms, but as features it got no weight: test
+  unchanged); more features (worst word's score per frame, duration, word count, filler
+  share, phone count: test +0.4 / +1.4 points on the round-2 decode, not worth the model);
+  fitting on dev + the calibration set (test 85.9 % / 85.8 % with the rivals) or a stronger
+  L2; decoder options: beams 1e-60, ``wip`` 0.2, ``silprob`` 0.1, ``topn`` 8, ``cmn`` live.
 - Words missing from the dictionary under a British spelling ("instalments") are added with
   the American one's pronunciation (``spelling_variants``).
 - Optional filler words around a phrase (``fillers=True``: "I want ... please") cut
@@ -53,6 +76,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -72,8 +96,18 @@ from ivr.speech.sphinx_score import (
 )
 
 _MAX_SEARCHES = 16  # grammars kept per decoder
+# A dictionary word for the model's trained spoken-noise filler (+SPN+): a rival to the
+# choices that out-of-grammar speech may end on (no real word is spelt so).
+SPOKEN_NOISE = "spokennoise"
+# The rivals a menu's phrases compete with, and their weight against 1 for the choices
+# (chosen on dev and the calibration set: lower lets "um" onto "no", higher takes choices).
+RIVALS = (SPOKEN_NOISE, *grammar.HESITATIONS_EN)
+RIVAL_WEIGHT = 1e-10
+# Phone insertion probability (pocketsphinx's default 1.0): 2.0 kept every dev decode and
+# made the calibration set's grammar decodes right more often (81.5 % -> 83.2 %).
+PHONE_INSERTION = 2.0
 # Calibrated on SETS[("en", "dev")] by benchmarks/calibrate_pocketsphinx.py.
-DEFAULT_THRESHOLDS = Thresholds(reject_below=0.10, accept_at=0.73)
+DEFAULT_THRESHOLDS = Thresholds(reject_below=0.12, accept_at=0.79)
 # British spellings the (American) dictionary lacks, tried in order: "instalments" is
 # pronounced as "installments", "colour" as "color".
 _SPELLINGS = (
@@ -114,6 +148,9 @@ class PocketsphinxEngine:
     ``comfort_noise_dbfs``: white noise added before decoding (``None``: none).
     ``trim_margin_ms``: clicks removed and the silence around the speech cut to this
     (:mod:`ivr.speech.cleanup`; ``None``: the audio as given).
+    ``rivals``: words the whole utterance may be instead of a choice (default: hesitations
+    and the spoken-noise filler, :data:`RIVALS`; ``()``: every sound is forced onto a phrase);
+    a decode that ends on one has no text and no choice.
     """
 
     name = "pocketsphinx"
@@ -127,7 +164,9 @@ class PocketsphinxEngine:
         fillers: bool = False,
         comfort_noise_dbfs: float | None = -55.0,
         trim_margin_ms: int | None = 400,
+        rivals: Sequence[str] = RIVALS,
     ) -> None:
+        self.rivals = tuple(rivals)
         self.trim_margin_ms = trim_margin_ms
         self.hmm = hmm
         self.fillers = fillers
@@ -152,7 +191,14 @@ class PocketsphinxEngine:
         """A recogniser for one utterance restricted to ``choices`` (English only)."""
         if language not in self.languages():
             raise SpeechError(f"pocketsphinx recognises English only, not {language!r}")
-        jsgf = grammar.jsgf(choices, language, garbage=(), fillers=self.fillers)
+        jsgf = grammar.jsgf(
+            choices,
+            language,
+            garbage=(),
+            fillers=self.fillers,
+            rivals=self.rivals,
+            rival_weight=RIVAL_WEIGHT,
+        )
         return PocketsphinxRecognizer(self, list(choices), jsgf, input_rate_hz)
 
     def _checkout(self) -> _Decoder:
@@ -180,6 +226,7 @@ class _Decoder:
             "samprate": MODEL_RATE_HZ,
             "loglevel": "FATAL",
             "bestpath": False,
+            "pip": PHONE_INSERTION,
         }
         if hmm is not None:
             options["hmm"] = hmm
@@ -192,6 +239,10 @@ class _Decoder:
         self.searches: dict[str, str] = {}  # grammar text -> search name
         self.counter = 0
         self._phones: dict[str, int] = {}
+        try:
+            self.decoder.add_word(SPOKEN_NOISE, "+SPN+", True)
+        except RuntimeError:  # a model without the filler: the rival is a silence
+            self.decoder.add_word(SPOKEN_NOISE, "SIL", True)
 
     def _know(self, words: Iterable[str]) -> None:
         """Add words the dictionary lacks under an American spelling it has."""
@@ -287,9 +338,13 @@ class PocketsphinxRecognizer:
         decoder = self.engine._checkout()
         try:
             decoder.use(self.jsgf, grammar.vocabulary(self.choices, "en"))
-            return decoder.decode(pcm)
+            decoded = decoder.decode(pcm)
         finally:
             self.engine._checkin(decoder)
+        if decoded.text and set(decoded.text.split()) <= set(self.engine.rivals):
+            # A rival won: nothing the menu knows was said (hiss decodes as "uh").
+            return replace(decoded, text="")
+        return decoded
 
     def result(self) -> Recognition:
         """Decode the utterance: text, the matched choice (or ``None``), its confidence."""

@@ -14,7 +14,9 @@ with a logistic model fitted on the generated development set
 on a 2100-utterance calibration set (5 menus, 24 voices, clean to 10 dB, half A-law:
 tests/support/speech_calibration.py) gave the same held-out curve (78 % of in-grammar speech
 kept at 90 % out-of-grammar rejection, against 79 % for the dev fit) but lower confidence for
-short words on small menus ("bill" 0.54, "agent" 0.34), so the dev fit is shipped.
+short words on small menus ("bill" 0.54, "agent" 0.34), so the dev fit is shipped. Round 3
+scores only decodes that ended on a choice: hesitations and spoken noise rival the choices in
+the grammar (:data:`ivr.speech.pocketsphinx.RIVALS`) and are rejected before this model.
 """
 
 from __future__ import annotations
@@ -140,11 +142,11 @@ def _digits(value: float) -> float:
 
 
 # Fitted on SETS[("en", "dev")] (all conditions, as rendered and through A-law with the live
-# path's silences and click; trimmed by ivr.speech.cleanup to 400 ms of silence on each side)
-# by benchmarks/calibrate_pocketsphinx.py --fit.
+# path's silences and click; trimmed by ivr.speech.cleanup to 400 ms of silence on each side;
+# the decodes that ended on a choice, not on a rival) by benchmarks/calibrate_pocketsphinx.py --fit.
 CALIBRATION = Calibration(
-    mean=(-0.0035508, -0.0023951, 2.2746, -0.002945, 0.41157, -0.0014697),
-    scale=(0.0012964, 0.00093305, 0.36696, 0.000876, 0.1301, 0.0010055),
-    weights=(-6.1825, 10.338, -1.298, 4.0834, 4.9643, -2.0454),
-    bias=-4.1164,
+    mean=(-0.0031755, -0.0021502, 2.2282, -0.0027054, 0.42398, -0.0012679),
+    scale=(0.0012304, 0.00088278, 0.34475, 0.00084011, 0.13074, 0.00095115),
+    weights=(-4.6354, 9.0582, -0.90015, 2.6388, 2.5083, 1.1595),
+    bias=-3.8505,
 )

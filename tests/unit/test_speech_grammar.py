@@ -70,6 +70,13 @@ def test_jsgf_lists_each_phrase_once_and_garbage_excludes_menu_words() -> None:
     assert text.startswith("#JSGF V1.0;")
 
 
+def test_jsgf_rivals_stand_for_the_whole_utterance_and_exclude_menu_words() -> None:
+    text = grammar.jsgf(MENU, garbage=(), fillers=False, rivals=("uh", "sales"), rival_weight=1e-10)
+    assert "<rival> = ( uh );" in text
+    assert "public <utterance> = /1.0/ <choice> | /1e-10/ <rival>;" in text
+    assert grammar.match("uh", MENU) is None  # a rival names no choice
+
+
 def test_jsgf_needs_a_phrase() -> None:
     with pytest.raises(ValueError, match="at least one"):
         grammar.jsgf([SpeechChoice("1", ("!",))])
