@@ -54,7 +54,12 @@ def target_errors(flow: m.Flow, src: Source, broken_nodes: set[str]) -> list[Flo
             if target in (REPEAT, BACK) and not isinstance(node, m.MenuNode):
                 errors.append(src.error((*base, *where), f"'{target}' only works in menu options"))
             elif target not in flow.nodes and target not in known:
-                broken.append(_Broken(node.id, target, (*base, *where)))
+                path = (*base, *where)
+                if path not in src.marks and any(
+                    b.source == node.id and b.target == target for b in broken
+                ):
+                    continue  # a default copied from a key already reported (when_holiday)
+                broken.append(_Broken(node.id, target, path))
     hints: dict[_Broken, list[str]] = {}
     if broken:  # one index of the names, built only when a target needs it
         names = Suggester([*flow.nodes, *sorted(RESERVED_TARGETS)])
