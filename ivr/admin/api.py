@@ -31,7 +31,7 @@ endpoint                                access   answer
 ``GET /api/flows/{name}/diff``          read     unified diff (``?from=&to=``)
 ``POST /api/flows/{name}/rollback``     write    publish a stored version again
 ``GET /api/schema``                     read     the flow JSON Schema
-``POST /api/validate``                  read     ``{"ok": bool, "errors": [...]}``
+``POST /api/validate``                  read     ``{"ok": bool, "errors": [], "warnings": []}``
 ``GET /api/surveys``                    read     ``{"surveys": [...]}``
 ``GET /api/surveys.csv``                read     CSV export
 ``GET /``, static files                 open     the dashboard (``ivr/admin/static/``)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from typing import Any
 
 from aiohttp import web
 
@@ -19,11 +20,13 @@ from ivr.admin.console import Console
 from ivr.admin.slots import ThreadSlots
 from ivr.admin.versions_api import publish_request
 from ivr.errors import ApiError, FlowError, FlowErrors, GraphvizError
+from ivr.flow.diagnostics import Diagnostic, Severity
 from ivr.flow.graph import flow_svg
 from ivr.flow.library import subflow_errors
 from ivr.flow.loader import parse_flow
 from ivr.flow.registry import error_dict
 from ivr.flow.schema import flow_schema
+from ivr.flow.validate import flow_warnings
 from ivr.reporting import queries as q
 
 VALIDATE_TIMEOUT_S = 10.0
@@ -141,34 +144,44 @@ class FlowEndpoints:
                 {"Retry-After": str(RETRY_AFTER_S)},
             )
         try:  # shielded: a request that gives up leaves the job its slot until its thread ends
-            errors = await asyncio.wait_for(asyncio.shield(job), VALIDATE_TIMEOUT_S)
+            errors, warnings = await asyncio.wait_for(asyncio.shield(job), VALIDATE_TIMEOUT_S)
         except TimeoutError:
             raise ApiError(
                 503,
                 f"validation took longer than {VALIDATE_TIMEOUT_S:g} s",
                 {"Retry-After": str(RETRY_AFTER_S)},
             ) from None
-        return web.json_response(
-            {
-                "ok": not errors,
-                "errors": [
-                    {"line": e.line, "col": e.col, "node": e.node, "message": e.message}
-                    for e in errors
-                ],
-            }
-        )
+        return web.json_response(validation_body(errors, warnings))
 
-    def _check(self, text: str, name: str) -> list[FlowError]:
-        """Blocking: the same checks as ``ivr validate`` for one pasted file; sub-flow calls
-        must name a flow the server has loaded (or this one)."""
+    def _check(self, text: str, name: str) -> tuple[list[FlowError], list[FlowError]]:
+        """Blocking: the same checks as ``ivr validate`` for one pasted file (its errors and
+        its warnings, judged at the server's now); sub-flow calls must name a flow the server
+        has loaded (or this one)."""
         registry = self.console.flows
         try:
             flow = parse_flow(
                 text, file=f"{name}.yaml", name=name, prompts_dir=registry.prompts_dir
             )
         except FlowErrors as exc:
-            return exc.errors
-        return subflow_errors({**registry.flows, name: flow})
+            return exc.errors, []
+        return subflow_errors({**registry.flows, name: flow}), flow_warnings(flow, registry.clock())
+
+
+def validation_body(errors: list[FlowError], warnings: list[FlowError]) -> dict[str, Any]:
+    """``POST /api/validate``'s answer: ``ok`` (no error; warnings do not fail a flow), then
+    the errors and the warnings, each with its place, ``severity``, ``message`` and, when the
+    message says how to fix it, ``fix`` (as ``ivr validate --format json`` writes them)."""
+
+    def item(error: FlowError, severity: Severity) -> dict[str, Any]:
+        found = Diagnostic.of(error, severity)
+        where = {"line": error.line, "col": error.col, "node": error.node}
+        return {**where, "severity": severity, "message": found.message, "fix": found.fix}
+
+    return {
+        "ok": not errors,
+        "errors": [item(e, "error") for e in errors],
+        "warnings": [item(w, "warning") for w in warnings],
+    }
 
 
 async def _flow_text(request: web.Request) -> str:

@@ -20,7 +20,7 @@ from typing import Any, Literal, TextIO
 
 from ivr.errors import FlowError
 
-__all__ = ["FORMATS", "Diagnostic", "ValidationReport"]
+__all__ = ["FORMATS", "Diagnostic", "Severity", "ValidationReport"]
 
 FORMATS = ("text", "json", "github")
 WARNING = "warning: "  # starts the message of every warning (ivr.flow.validate's)

@@ -12,6 +12,7 @@ import socket
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -363,10 +364,38 @@ async def test_validate_refuses_a_billion_laughs(client: TestClient[Any, Any]) -
                 "line": 3,
                 "col": 7,
                 "node": None,
-                "message": "anchors and aliases are not allowed in flows; write the value out",
+                "severity": "error",
+                "message": "anchors and aliases are not allowed in flows",
+                "fix": "write the value out",
             }
         ],
+        "warnings": [],
     }
+
+
+async def test_validate_gives_warnings_apart_from_errors(client: TestClient[Any, Any]) -> None:
+    # a holiday list that ended a month ago: the flow loads (ok), with a warning and its fix
+    stale = (datetime.now(UTC) - timedelta(days=30)).date().isoformat()
+    text = (
+        "start: h\nnodes:\n  h:\n    hours:\n      open: {mon-sun: '00:00-24:00'}\n"
+        f"      holidays: ['{stale}']\n      when_open: bye\n      when_closed: bye\n"
+        "  bye: {hangup: true}\n"
+    )
+    body = await (await validate(client, text)).json()
+    assert body["ok"] is True and body["errors"] == []
+    [warning] = body["warnings"]
+    assert (warning["line"], warning["node"], warning["severity"]) == (4, "h", "warning")
+    assert warning["message"].startswith("no holiday listed between")
+    assert warning["fix"] == "add next year's dates to 'holidays', or use 'calendar: <country>'"
+    # an error keeps its fix apart too (the same split as ivr validate --format json)
+    misspelt = (
+        "start: hello\nnodes:\n  hello: {play: {sound: x}, next: bey}\n  bye: {hangup: true}\n"
+    )
+    [error] = (await (await validate(client, misspelt)).json())["errors"]
+    assert error["severity"] == "error" and error["fix"] == "did you mean 'bye'?"
+    assert error["message"].startswith("goes to 'bey', which is not a node of this flow")
+    [error] = (await (await validate(client, BROKEN)).json())["errors"]
+    assert error["fix"] is None  # nothing close to 'nowhere': no suggestion
 
 
 async def test_validate_takes_flows_up_to_its_own_size_limit(client: TestClient[Any, Any]) -> None:

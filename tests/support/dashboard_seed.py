@@ -22,11 +22,13 @@ from typing import Any
 
 from aiohttp import web
 
+from ivr.admin.flows_api import validation_body
 from ivr.errors import FlowErrors, GraphvizError
 from ivr.flow.graph import flow_svg
 from ivr.flow.library import load_library
 from ivr.flow.loader import parse_flow
 from ivr.flow.schema import flow_schema
+from ivr.flow.validate import flow_warnings
 from ivr.reporting.kpi import DEFINITIONS
 
 from .analytics_stand_in import no_figures
@@ -471,18 +473,10 @@ def make_app(seed: Seed) -> web.Application:
         named = re.search(r"^flow:\s*([A-Za-z0-9_-]+)", text, re.MULTILINE)
         name = named.group(1) if named else "pasted"
         try:
-            parse_flow(text, file=f"{name}.yaml", name=name)
+            flow = parse_flow(text, file=f"{name}.yaml", name=name)
         except FlowErrors as exc:
-            return web.json_response(
-                {
-                    "ok": False,
-                    "errors": [
-                        {"line": e.line, "col": e.col, "node": e.node, "message": e.message}
-                        for e in exc.errors
-                    ],
-                }
-            )
-        return web.json_response({"ok": True, "errors": []})
+            return web.json_response(validation_body(exc.errors, []))
+        return web.json_response(validation_body([], flow_warnings(flow, time.time())))
 
     async def schema(request: web.Request) -> web.Response:
         return web.json_response(flow_schema())

@@ -485,7 +485,7 @@ function initPicture() {
 
 // --- validate -------------------------------------------------------------------------------
 
-const validation = { lines: new Set() };
+const validation = { lines: new Set(), warned: new Set() }; // lines with errors / warnings
 
 function renderGutter() {
   const text = $("yaml-text").value;
@@ -493,7 +493,8 @@ function renderGutter() {
   const gutter = $("yaml-gutter");
   const parts = [];
   for (let i = 1; i <= n; i++) {
-    parts.push(validation.lines.has(i) ? el("span", { class: "err" }, String(i)) : String(i));
+    const mark = validation.lines.has(i) ? "err" : validation.warned.has(i) ? "warn" : null;
+    parts.push(mark ? el("span", { class: mark }, String(i)) : String(i));
     parts.push("\n");
   }
   gutter.replaceChildren(...parts);
@@ -539,23 +540,32 @@ async function validate(event) {
     return;
   }
   const errors = Array.isArray(data.errors) ? data.errors : [];
-  validation.lines = new Set(errors.map((e) => e.line).filter((l) => l > 0));
+  const warnings = Array.isArray(data.warnings) ? data.warnings : [];
+  const lines = (found) => new Set(found.map((e) => e.line).filter((l) => l > 0));
+  validation.lines = lines(errors);
+  validation.warned = lines(warnings);
   renderGutter();
+  const warned = warnings.length === 1 ? "1 warning" : `${warnings.length} warnings`;
   if (data.ok && !errors.length) {
     result.className = "ok";
-    result.textContent = "No errors: this flow is valid.";
-    return;
+    result.textContent = "No errors: this flow is valid." + (warnings.length ? ` ${warned}:` : "");
+  } else {
+    result.className = "bad";
+    result.textContent = (errors.length === 1 ? "1 error" : `${errors.length} errors`) +
+      (warnings.length ? ` and ${warned}:` : ":");
   }
-  result.className = "bad";
-  result.textContent = errors.length === 1 ? "1 error:" : `${errors.length} errors:`;
-  list.replaceChildren(...errors.map((e) => el("li", { "data-line": e.line || null },
-    e.line > 0
-      ? el("button", { type: "button", class: "line", "data-line": e.line,
-        "aria-label": `Go to line ${e.line}` }, `line ${e.line}`)
-      : el("span", { class: "pill pill-muted" }, "whole file"),
-    e.col ? ` col ${e.col}` : "",
-    e.node ? ` · node '${e.node}'` : "",
-    `: ${e.message}`)));
+  list.replaceChildren(...[...errors, ...warnings].map((e) => el("li", {
+    "data-line": e.line || null, class: e.severity === "warning" ? "warning" : null,
+  },
+  e.severity === "warning" ? el("span", { class: "pill pill-warn" }, "warning") : "",
+  e.line > 0
+    ? el("button", { type: "button", class: "line", "data-line": e.line,
+      "aria-label": `Go to line ${e.line}` }, `line ${e.line}`)
+    : el("span", { class: "pill pill-muted" }, "whole file"),
+  e.col ? ` col ${e.col}` : "",
+  e.node ? ` · node '${e.node}'` : "",
+  `: ${e.message}`,
+  e.fix ? el("span", { class: "fix" }, ` Fix: ${e.fix}`) : "")));
 }
 
 async function downloadSchema() {
