@@ -234,7 +234,8 @@ async def test_unknown_flow_is_handed_back_to_the_dialplan(
     line = await asyncio.to_thread(
         ivr_server.wait_for_log, "asked for flow 'nosuchflow', which is not loaded", since=log_from
     )
-    call_id = re.search(r"call (\S+) asked", line).group(1)  # type: ignore[union-attr]
+    # the call's id is the line's call field: "[1765100000.12] asked for flow ..."
+    call_id = re.search(r"\[([^\]]+)\] asked for flow", line).group(1)  # type: ignore[union-attr]
     # IVR_RESULT=unknown_flow sends the call to the dialplan's fallback: apology, queue
     warning = await asyncio.to_thread(
         lab.wait_for_log, "IVR flow nosuchflow at 127.0.0.1:4573 did not finish", since=messages
