@@ -115,7 +115,9 @@ async def dial_jobs(args: argparse.Namespace, store: RecordStore) -> dict[str, A
     """One node's dialler loop until no job is due and every attempt it claimed was sent."""
     manager, outbound = CountingManager(), Outbound(store)
     offer = parse_flow(OFFER, file="offer.yaml", name="offer")
-    dialer = Dialer(outbound, manager, lambda: {"offer": offer}, poll_s=0.01)  # type: ignore[arg-type]
+    # both nodes poll at one pace: with the default idle_poll_s (1 s) a node whose first round
+    # lost the claim race slept a second while the other dialled every job
+    dialer = Dialer(outbound, manager, lambda: {"offer": offer}, poll_s=0.01, idle_poll_s=0.01)  # type: ignore[arg-type]
     start = time.monotonic()
     dialer.start()
     try:
