@@ -39,6 +39,7 @@ from ivr.clock import Clock, system_clock
 from ivr.errors import FlowError
 from ivr.flow.library import FlowLibrary, flow_files, load_library, subflow_errors
 from ivr.flow.model import Flow
+from ivr.tasks import Background
 
 log = logging.getLogger("ivr.flows")
 
@@ -148,7 +149,7 @@ class FlowRegistry:
         self._history: dict[str, deque[FlowVersion]] = {}
         self._signature: Signature | None = None
         self._lock = asyncio.Lock()
-        self._watcher: asyncio.Task[None] | None = None
+        self._watcher = Background("flow-watcher")
 
     # --- reading -------------------------------------------------------------------------
 
@@ -332,16 +333,12 @@ class FlowRegistry:
 
     def start_watching(self) -> None:
         """Poll the directory every ``poll_s`` seconds and reload when it changed."""
-        if self._watcher is None and self.poll_s > 0:
-            self._watcher = asyncio.create_task(self._watch(), name="flow-watcher")
+        if not self._watcher.running and self.poll_s > 0:
+            self._watcher.start(self._watch())
 
     async def close(self) -> None:
         """Stop the watcher (a reload in progress is cancelled; the flows stay)."""
-        watcher, self._watcher = self._watcher, None
-        if watcher is not None:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+        await self._watcher.close()
 
     async def _watch(self) -> None:
         previous: Signature | None = None
