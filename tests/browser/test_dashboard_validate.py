@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, expect
 from support.browser_page import Dashboard, dashboard
-from support.live_server import LiveServer, live_server
+from support.live_server import LiveServer, console_settings, live_server
 
-from ivr.config import AdminSettings, AgiSettings, Settings, SpeechSettings, StoreSettings
+from ivr.config import AdminSettings
 
 pytestmark = pytest.mark.browser
 
@@ -33,19 +32,7 @@ def stale_holidays() -> str:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     tmp = tmp_path_factory.mktemp("dashboard-validate")
-    flows = tmp / "flows"
-    flows.mkdir()
-    (flows / "main.yaml").write_text("start: s\nnodes:\n  s: {hangup: true}\n")
-    settings = Settings(
-        flows_dir=str(flows),
-        flows_poll_s=0,
-        prompts_dir=str(tmp / "prompts"),
-        agi=AgiSettings(port=0),
-        speech=SpeechSettings(port=0),
-        store=StoreSettings(path=str(Path(tmp) / "calls.sqlite3")),
-        admin=AdminSettings(port=0, open_read=True),
-    )
-    with live_server(settings) as srv:
+    with live_server(console_settings(tmp, AdminSettings(port=0, open_read=True))) as srv:
         yield srv
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Dialog, expect
 from support.browser_page import Dashboard, dashboard
-from support.live_server import LiveServer, live_server
+from support.live_server import LiveServer, console_settings, live_server
 
-from ivr.config import AdminSettings, AgiSettings, Secret, Settings, SpeechSettings, StoreSettings
+from ivr.config import AdminSettings, Secret
 
 pytestmark = pytest.mark.browser
 
@@ -56,15 +56,8 @@ def flows(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def server(flows: Path) -> Iterator[LiveServer]:
     tmp = flows.parent
-    settings = Settings(
-        flows_dir=str(flows),
-        flows_poll_s=0,  # reloads only when the test asks
-        prompts_dir=str(tmp / "prompts"),
-        agi=AgiSettings(port=0),
-        speech=SpeechSettings(port=0),
-        store=StoreSettings(path=str(tmp / "calls.sqlite3")),
-        admin=AdminSettings(port=0, open_read=True, token=Secret(TOKEN.encode())),
-    )
+    admin = AdminSettings(port=0, open_read=True, token=Secret(TOKEN.encode()))
+    settings = console_settings(tmp, admin, flows, flows_poll_s=0)  # reloads when a test asks
     with live_server(settings) as srv:
         yield srv
 

@@ -24,11 +24,11 @@ T = TypeVar("T")
 FLOWS = Path(__file__).resolve().parents[2] / "flows"
 
 
-def console_settings(tmp: Path, admin: AdminSettings, **more: Any) -> Settings:
-    """A server for a dashboard test: the repository's flows, its store in ``tmp``
-    (``calls.sqlite3``), FastAGI and AudioSocket on free ports, ``admin`` as given."""
+def console_settings(tmp: Path, admin: AdminSettings, flows: Path = FLOWS, **more: Any) -> Settings:
+    """A server for a dashboard test: ``flows`` (the repository's by default), its store in
+    ``tmp`` (``calls.sqlite3``), FastAGI and AudioSocket on free ports, ``admin`` as given."""
     return Settings(
-        flows_dir=str(FLOWS),
+        flows_dir=str(flows),
         prompts_dir=str(tmp / "prompts"),
         agi=AgiSettings(port=0),
         speech=SpeechSettings(port=0),
