@@ -36,12 +36,29 @@ def _free_port(kind: socket.SocketKind) -> int:
         return int(s.getsockname()[1])
 
 
+def _dns_port() -> int:
+    """A port free for UDP and TCP both: dnsmasq listens on the two (a UDP-only check let it
+    meet a TCP socket on the same number: "Address already in use")."""
+    while True:
+        with (
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp,
+            socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp,
+        ):
+            udp.bind(("127.0.0.1", 0))
+            port = int(udp.getsockname()[1])
+            try:
+                tcp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+
+
 @pytest.fixture
 def dnsmasq() -> Iterator[tuple[str, int]]:
     binary = shutil.which("dnsmasq") or shutil.which("/usr/sbin/dnsmasq")
     if binary is None:
         pytest.fail("dnsmasq is not installed: apt-get install dnsmasq-base")
-    port = _free_port(socket.SOCK_DGRAM)
+    port = _dns_port()
     server = ("127.0.0.1", port)
     proc = subprocess.Popen(
         [binary, "--keep-in-foreground", f"--conf-file={REPO / 'docker/dns-cluster.conf'}",
