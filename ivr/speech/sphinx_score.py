@@ -5,8 +5,9 @@ card" from "pizza delivery please". The decode's own scores can: pocketsphinx no
 frame's acoustic scores by that frame's best senone, so a word's acoustic score per frame is
 already a log-likelihood ratio against an unconstrained decode (a phone-loop decode of the same
 audio scored ~0 per frame and added nothing, measured). Out-of-grammar speech forced onto a
-phrase scores poorly per frame, often leaves speech in the "silences" around it, and stretches
-or squeezes the phrase's phones.
+phrase scores poorly per frame, often leaves speech in the "silences" around it (scored there
+almost as silence, but its energy shows: :func:`energy_outside`, round 4), and stretches or
+squeezes the phrase's phones.
 
 :func:`features` turns one decode into those measures; :class:`Calibration` maps them to 0..1
 with a logistic model fitted on the generated development set
@@ -46,14 +47,16 @@ class Segment:
 
 @dataclass(frozen=True, slots=True)
 class Decoded:
-    """A grammar decode: its text, segments, frame count, the best path's score (natural log)
-    and the number of phones of its words (from the dictionary)."""
+    """A grammar decode: its text, segments, frame count, the best path's score (natural log),
+    the number of phones of its words (from the dictionary) and the share of the audio's
+    energy that lies outside its words (:func:`energy_outside`)."""
 
     text: str
     segments: tuple[Segment, ...]
     frames: int
     log_path_score: float
     phones: int
+    outside_energy: float = 0.0  # share of the audio's energy in frames given to no word
 
 
 def log_score(linear: float) -> float:
@@ -69,7 +72,32 @@ FEATURES = (
     "path_score",  # the best path's score per frame (acoustic and grammar, all frames)
     "speech_share",  # share of the frames taken by words
     "pause_score",  # acoustic score per frame of the silences (speech left over scores badly)
+    "outside_energy",  # share of the energy outside the words (speech left in a "silence")
 )
+
+
+def energy_outside(
+    samples: np.ndarray, words: Sequence[tuple[int, int]], frame_samples: int = 160
+) -> float:
+    """The share of ``samples``' energy in the frames (``frame_samples`` each: 10 ms at
+    16 kHz, the decoder's frame rate) that no ``(first, last)`` word frame span covers.
+
+    A decode forced onto a short phrase leaves the rest of a longer request in its
+    "silences" ("reset my pin" as "repeat": "my pin" in the silence after it); the silence
+    model scores it only a little worse than silence, but its energy shows it.
+
+    >>> energy_outside(np.full(480, 100.0), [(0, 1)])  # the last of three equal frames
+    0.3333333333333333
+    """
+    count = len(samples) // frame_samples
+    if count == 0:
+        return 0.0
+    frames = np.asarray(samples[: count * frame_samples], dtype=np.float64)
+    energy = (frames.reshape(count, frame_samples) ** 2).mean(axis=1) + 1.0
+    inside = np.zeros(count, dtype=bool)
+    for first, last in words:
+        inside[max(first, 0) : last + 1] = True
+    return float(energy[~inside].sum() / energy.sum())
 
 
 def features(decoded: Decoded) -> tuple[float, ...] | None:
@@ -88,6 +116,7 @@ def features(decoded: Decoded) -> tuple[float, ...] | None:
         decoded.log_path_score / decoded.frames,
         speech / decoded.frames,
         sum(s.log_ascore for s in pauses) / pause_frames if pause_frames else 0.0,
+        decoded.outside_energy,
     )
 
 
@@ -145,8 +174,8 @@ def _digits(value: float) -> float:
 # path's silences and click; trimmed by ivr.speech.cleanup to 400 ms of silence on each side;
 # the decodes that ended on a choice, not on a rival) by benchmarks/calibrate_pocketsphinx.py --fit.
 CALIBRATION = Calibration(
-    mean=(-0.0031755, -0.0021502, 2.2282, -0.0027054, 0.42398, -0.0012679),
-    scale=(0.0012304, 0.00088278, 0.34475, 0.00084011, 0.13074, 0.00095115),
-    weights=(-4.6354, 9.0582, -0.90015, 2.6388, 2.5083, 1.1595),
-    bias=-3.8505,
+    mean=(-0.0031755, -0.0021502, 2.2282, -0.0027054, 0.42398, -0.0012679, 0.17802),
+    scale=(0.0012304, 0.00088278, 0.34475, 0.00084011, 0.13074, 0.00095115, 0.24431),
+    weights=(-4.8209, 9.1953, -0.89277, 2.7059, 2.4032, 0.56918, -0.95356),
+    bias=-4.0504,
 )
