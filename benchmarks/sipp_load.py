@@ -200,20 +200,43 @@ def proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def proc_wakeups(pid: int) -> int:
-    """Times the process's threads went to sleep and woke up again (voluntary context
-    switches, all threads): an event-loop wakeup, a thread hand-off..."""
-    total = 0
+@dataclass(frozen=True)
+class ThreadUse:
+    """CPU (user, system seconds) and wakeups (voluntary context switches: an event-loop
+    wakeup, a thread hand-off...) of a process's threads: its main thread (the event loop)
+    or all the others (the store writer, executor threads)."""
+
+    user_s: float = 0.0
+    sys_s: float = 0.0
+    wakeups: int = 0
+
+    def __add__(self, other: ThreadUse) -> ThreadUse:
+        return ThreadUse(
+            self.user_s + other.user_s, self.sys_s + other.sys_s, self.wakeups + other.wakeups
+        )
+
+    def __sub__(self, other: ThreadUse) -> ThreadUse:
+        return ThreadUse(
+            self.user_s - other.user_s, self.sys_s - other.sys_s, self.wakeups - other.wakeups
+        )
+
+
+def thread_use(pid: int) -> dict[str, ThreadUse]:
+    """``{"main": ..., "other": ...}`` for the process ``pid`` now (zeros if it is gone). A
+    thread that ended meanwhile drops out of "other": the server's threads are long-lived."""
+    use = {"main": ThreadUse(), "other": ThreadUse()}
     try:
         tasks = list(Path(f"/proc/{pid}/task").iterdir())
     except OSError:
-        return 0
+        return use
     for task in tasks:
-        with contextlib.suppress(OSError):
-            for line in (task / "status").read_text().splitlines():
-                if line.startswith("voluntary_ctxt_switches:"):
-                    total += int(line.split()[1])
-    return total
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = (task / "stat").read_text().rpartition(")")[2].split()
+            status = (task / "status").read_text()
+            woke = int(status.split("\nvoluntary_ctxt_switches:")[1].split()[0])
+            key = "main" if task.name == str(pid) else "other"
+            use[key] += ThreadUse(int(fields[11]) / TICK, int(fields[12]) / TICK, woke)
+    return use
 
 
 def wakeup_cost_us(wakeups: int = 50, period_s: float = 0.02) -> float:
@@ -346,7 +369,7 @@ class Step:
     elapsed_s: float = 0.0
     asterisk_cpu_s: float = 0.0
     server_cpu_s: float = 0.0
-    server_wakeups: int = 0
+    server_threads: dict[str, ThreadUse] = field(default_factory=dict)  # main, other
     sipp_cpu_s: float = 0.0
     machine_busy_pct: float = 0.0  # average over the step, % of all cores
     peak: dict[str, float] = field(default_factory=dict)
@@ -425,7 +448,7 @@ def run_step(
     log_offset = lab.log_size()
     sampler = Sampler({"asterisk": ast_pid, "server": srv_pid})
     ast0, srv0, kids0 = proc_cpu_s(ast_pid), proc_cpu_s(srv_pid), children_cpu_s()
-    wake0 = proc_wakeups(srv_pid)
+    threads0 = thread_use(srv_pid)
     busy0, total0 = machine_busy()
     started = time.monotonic()
     sampler.start()
@@ -442,7 +465,7 @@ def run_step(
     step.elapsed_s = time.monotonic() - started
     step.asterisk_cpu_s = proc_cpu_s(ast_pid) - ast0
     step.server_cpu_s = proc_cpu_s(srv_pid) - srv0
-    step.server_wakeups = proc_wakeups(srv_pid) - wake0
+    step.server_threads = {k: v - threads0[k] for k, v in thread_use(srv_pid).items()}
     step.peak, step.peak_sessions = sampler.peak, sampler.peak_sessions
     stats = step.result.stats
     step.call_length_s = _stat_seconds(stats.get("CallLength(C)", ""))
@@ -604,15 +627,18 @@ def summarize(ours: list[Step], bare: list[Step]) -> None:
                     f"  bare FastAGI baseline ({bcalls} calls): server {bsrv:.2f} ms/call, "
                     f"Asterisk {bast:.1f} ms/call; ivr serve / bare = {srv / bsrv:.1f}x"
                 )
-                wake = sum(s.server_wakeups for s in clean) / calls
-                bwake = sum(s.server_wakeups for s in bclean) / bcalls
                 cost = wakeup_cost_us()
                 print(
-                    f"  wakeups per call (threads that slept and woke): ivr serve {wake:.1f}, "
-                    f"bare {bwake:.1f}; one idle asyncio wakeup costs {cost:.0f} us of CPU on "
-                    f"this machine, so wakeups alone account for {wake * cost / 1000:.1f} ms "
-                    f"(ours) and {bwake * cost / 1000:.1f} ms (bare) of the figures above"
+                    f"  where it goes, per call (user + system CPU ms, wakeups); one idle "
+                    f"asyncio wakeup costs {cost:.0f} us of CPU on this machine:"
                 )
+                for label, steps, n in (("ivr serve", clean, calls), ("bare", bclean, bcalls)):
+                    for key, what in (("main", "main thread (event loop)"), ("other", "others")):
+                        use = sum((s.server_threads[key] for s in steps), ThreadUse())
+                        print(
+                            f"    {label:9} {what:24} {1000 * use.user_s / n:5.2f} + "
+                            f"{1000 * use.sys_s / n:4.2f} ms, {use.wakeups / n:4.1f} wakeups"
+                        )
         cores = os.cpu_count() or 1
         print(
             f"  CPU-bound estimate on {cores} cores (per-call CPU drops near saturation): "
