@@ -9,8 +9,10 @@ every condition (clean, 20 dB white, 20 dB pink, and each of them through an A-l
 with the silence the live path's VAD leaves around an utterance), decodes each utterance with
 the real engine and prints:
 
-- with ``--fit``, the :class:`~ivr.speech.sphinx_score.Calibration` fitted on dev (both
-  renderings) or, with ``--fit-on``, also / only on the calibration set
+- with ``--fit``, the two :class:`~ivr.speech.sphinx_score.Calibration` models fitted on dev
+  (both renderings): on the grammar decode's scores, and on them with a phone decode's
+  evidence (:mod:`ivr.speech.sphinx_phones`; used for the decodes the first leaves in doubt);
+  or, with ``--fit-on``, also / only on the calibration set
   (tests/support/speech_calibration.py: ~2100 utterances, 5 menus, 24 voices, clean to 10 dB,
   half A-law; nothing of the test split) -- paste it into ``ivr/speech/sphinx_score.py``;
 - the dev sweep: for each threshold, in-grammar accuracy (right choice at or above it) and
@@ -44,6 +46,7 @@ from ivr.speech import grammar
 from ivr.speech.base import Recognition, SpeechChoice, Thresholds
 from ivr.speech.decision import decide
 from ivr.speech.pocketsphinx import PocketsphinxEngine
+from ivr.speech.sphinx_phones import needs_phones
 from ivr.speech.sphinx_score import Calibration, Decoded, features, fit
 
 TARGET_REJECTION = 0.90
@@ -59,6 +62,31 @@ class Trial:
     decoded: Decoded
     choice: str | None
     seconds: float  # decode time
+    phones: Decoded | None  # with a phone decode's evidence (when it has a choice)
+    phone_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Models:
+    """The grammar decode's model and the one with phone evidence (``None``: not used)."""
+
+    first: Calibration
+    phones: Calibration | None
+
+    def confidence(self, trial: Trial) -> float:
+        """The engine's rule: the first model, the second in its band."""
+        if trial.choice is None:
+            return 0.0
+        value = self.first.confidence(trial.decoded)
+        if self.phones is not None and trial.phones is not None and needs_phones(value):
+            value = self.phones.confidence(trial.phones)
+        return value
+
+    def seconds(self, trial: Trial) -> float:
+        """Decode time, with the phone decode when the rule asks for it."""
+        value = self.first.confidence(trial.decoded) if trial.choice is not None else 0.0
+        asked = self.phones is not None and trial.choice is not None and needs_phones(value)
+        return trial.seconds + (trial.phone_seconds if asked else 0.0)
 
 
 LEADS_S = (0.2, 0.35, 0.5, 0.75)
@@ -97,7 +125,11 @@ def decode(
     decoded = rec.decode()
     seconds = time.perf_counter() - t0
     found = grammar.match(decoded.text, menu, "en")
-    return Trial(condition, phrase, key, decoded, found.key if found else None, seconds)
+    t0 = time.perf_counter()
+    phones = rec.with_phones(decoded) if found else None
+    phone_seconds = time.perf_counter() - t0
+    choice = found.key if found else None
+    return Trial(condition, phrase, key, decoded, choice, seconds, phones, phone_seconds)
 
 
 def trials(engine: PocketsphinxEngine, split: str, *, live: bool = False) -> list[Trial]:
@@ -132,12 +164,12 @@ def calibration_trials(engine: PocketsphinxEngine) -> list[Trial]:
     ]
 
 
-def recognition(trial: Trial, calibration: Calibration) -> Recognition:
-    confidence = calibration.confidence(trial.decoded) if trial.choice else 0.0
+def recognition(trial: Trial, calibration: Models) -> Recognition:
+    confidence = calibration.confidence(trial)
     return Recognition(trial.decoded.text, trial.choice, confidence, "pocketsphinx")
 
 
-def figures(found: list[Trial], calibration: Calibration, th: Thresholds) -> tuple[float, ...]:
+def figures(found: list[Trial], calibration: Models, th: Thresholds) -> tuple[float, ...]:
     """(in-grammar accept+confirm right, accept-only right, out-of-grammar rejected,
     out-of-grammar accepted outright)."""
     ing = [t for t in found if t.expected is not None]
@@ -150,7 +182,7 @@ def figures(found: list[Trial], calibration: Calibration, th: Thresholds) -> tup
     return kept / len(ing), accepted / len(ing), rejected / len(oog), taken / len(oog)
 
 
-def choose(found: list[Trial], calibration: Calibration) -> Thresholds:
+def choose(found: list[Trial], calibration: Models) -> Thresholds:
     """The dev rule: the lowest ``reject_below`` reaching the target rejection, the lowest
     ``accept_at`` (not below it) that takes few out-of-grammar phrases outright."""
     reject = next(
@@ -169,19 +201,20 @@ def choose(found: list[Trial], calibration: Calibration) -> Thresholds:
     return Thresholds(reject, max(accept, reject))
 
 
-def report(label: str, found: list[Trial], calibration: Calibration, th: Thresholds) -> None:
+def report(label: str, found: list[Trial], calibration: Models, th: Thresholds) -> None:
     print(f"\n{label} with {th}:")
     print(f"  {'condition':20} {'in-gr ok':>9} {'accept':>7} {'oog rej':>8} {'oog acc':>8}")
     for name in [*dict.fromkeys(t.condition for t in found), "all"]:
         part = [t for t in found if name in ("all", t.condition)]
         kept, accepted, rejected, taken = figures(part, calibration, th)
         print(f"  {name:20} {kept:9.1%} {accepted:7.1%} {rejected:8.1%} {taken:8.1%}")
-    times = sorted(t.seconds for t in found)
+    times = sorted(calibration.seconds(t) for t in found)
+    doubted = sum(calibration.seconds(t) > t.seconds for t in found) / len(found)
     raw = [t for t in found if t.expected is not None]
     print(
         f"  grammar decode alone right: {sum(t.choice == t.expected for t in raw) / len(raw):.1%}"
         f"; decode ms/utterance: mean {1000 * statistics.fmean(times):.0f}, "
-        f"p95 {1000 * times[int(0.95 * (len(times) - 1))]:.0f}"
+        f"p95 {1000 * times[int(0.95 * (len(times) - 1))]:.0f} (a phone decode for {doubted:.0%})"
     )
 
 
@@ -198,19 +231,22 @@ def main() -> None:
     args = p.parse_args()
     engine = PocketsphinxEngine()
     dev = trials(engine, "dev") + trials(engine, "dev", live=True)
-    calibration = engine.calibration
+    calibration = Models(engine.calibration, engine.phone_calibration)
     if args.fit:
         fitted_on = [] if args.fit_on == "calibration" else list(dev)
         if args.fit_on != "dev":
             fitted_on += calibration_trials(engine)
-        rows, said = [], []
-        for t in fitted_on:
-            found = features(t.decoded)
-            if t.choice is not None and found is not None:
-                rows.append(found)
-                said.append(t.choice == t.expected)
-        calibration = fit(rows, said)
-        print(f"fitted on {len(rows)} decodes ({args.fit_on}):\n{calibration!r}")
+        models = []
+        for with_phones in (False, True):
+            rows, said = [], []
+            for t in fitted_on:
+                found = features(t.phones if with_phones and t.phones else t.decoded)
+                if t.choice is not None and found is not None:
+                    rows.append(found)
+                    said.append(t.choice == t.expected)
+            models.append(fit(rows, said))
+            print(f"fitted on {len(rows)} decodes ({args.fit_on}):\n{models[-1]!r}")
+        calibration = Models(*models)
     print("\ndev sweep (threshold: in-grammar right at or above, out-of-grammar rejected)")
     for t in GRID[4::5]:
         kept, _, rejected, _ = figures(dev, calibration, Thresholds(t, t))

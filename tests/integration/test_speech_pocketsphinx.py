@@ -83,7 +83,7 @@ def verdict(
 
 def test_thresholds_are_the_calibrated_ones(engine: PocketsphinxEngine) -> None:
     # chosen on the dev set by benchmarks/calibrate_pocketsphinx.py
-    assert engine.thresholds == Thresholds(0.11, 0.77)
+    assert engine.thresholds == Thresholds(0.12, 0.81)
 
 
 def test_clear_menu_words_are_accepted(engine: PocketsphinxEngine) -> None:
@@ -98,7 +98,7 @@ def test_out_of_grammar_phrases_are_rejected(engine: PocketsphinxEngine) -> None
 
 
 def test_medium_confidence_is_confirmed(engine: PocketsphinxEngine) -> None:
-    pcm = speech("lost card", ENGLISH_VOICES[2])  # measured 0.30: between the thresholds
+    pcm = speech("lost card", ENGLISH_VOICES[2])  # measured 0.33: between the thresholds
     assert verdict(engine, pcm) == ("confirm", "2")
     assert verdict(engine, pcm, confirm="never") == ("accept", "2")
     assert verdict(engine, speech("mortgage"), confirm="always") == ("confirm", "4")
@@ -139,7 +139,7 @@ def test_a_spoken_choice_through_an_a_law_call_leg(engine: PocketsphinxEngine) -
         rec = engine.recognizer(menu, "en")
         rec.accept(alaw_round_trip(speech(word, lead_s=0.75, tail_s=0.7)))
         heard = rec.result()
-        # measured 0.64 and 0.99
+        # measured 0.77 and 0.99 (0.64 and 0.99 without the phone evidence)
         assert decide(heard, engine.thresholds) != "reject" and heard.choice == key, heard
 
 
@@ -149,10 +149,10 @@ LIVE = Path(__file__).resolve().parents[1] / "fixtures" / "live_utterances"
 @pytest.mark.parametrize(
     ("name", "said"),
     [
-        ("sales-on-the-retry", "1"),  # measured 0.70 (0.00 before the clicks were removed)
+        ("sales-on-the-retry", "1"),  # measured 0.89 (0.00 before the clicks were removed)
         ("support", "2"),  # 0.99 (0.08)
         ("yes", "1"),  # 0.98 (0.12)
-        ("no", "2"),  # 0.90 (0.11)
+        ("no", "2"),  # 0.92 (0.11)
         ("pizza-delivery-please", None),  # out of grammar: 0.00
     ],
 )
