@@ -169,6 +169,10 @@ class PocketsphinxEngine:
         self._lock = threading.Lock()
         self._free: list[_Decoder] = []
         self.decoders_created = 0
+        # One phone decoder, made on first need: pocketsphinx holds the GIL while it decodes,
+        # so more would only cost memory and their making (~90 ms each) on busy calls.
+        self._phone_lock = threading.Lock()
+        self._phone_decoder: PhoneDecoder | None = None
 
     def languages(self) -> frozenset[str]:
         """``{"en"}``: the embedded model is US English."""
@@ -205,16 +209,19 @@ class PocketsphinxEngine:
         with self._lock:
             self._free.append(decoder)
 
+    def _phones_heard(self, pcm16k: bytes) -> list[tuple[str, int, int]]:
+        with self._phone_lock:
+            if self._phone_decoder is None:
+                self._phone_decoder = PhoneDecoder(self.hmm, PHONE_INSERTION)
+            return self._phone_decoder.phones(pcm16k)
+
 
 class _Decoder:
-    """A pocketsphinx ``Decoder`` (16 kHz, no language model), the grammars it holds, and a
-    phone decoder made when first needed."""
+    """A pocketsphinx ``Decoder`` (16 kHz, no language model) and the grammars it holds."""
 
     def __init__(self, hmm: str | None) -> None:
         from pocketsphinx import Decoder
 
-        self.hmm = hmm
-        self._phone_decoder: PhoneDecoder | None = None
         # bestpath: the lattice rescoring after the FSG search often ends on a partial phrase
         # ("offers" -> "stolen"); without it the search's own best path is right far more often.
         options: dict[str, Any] = {
@@ -299,21 +306,14 @@ class _Decoder:
         )
         phones = sum(self._phone_count(s.word) for s in segments if s.is_speech)
         path = log_score(hyp.best_score)
-        decoded = Decoded(str(hyp.hypstr), segments, int(d.n_frames()), path, phones)
-        outside = energy_outside(np.frombuffer(pcm16k, dtype="<i2"), decoded.word_spans())
-        return replace(decoded, outside_energy=outside)
-
-    def phone_evidence(self, pcm16k: bytes, decoded: Decoded) -> tuple[float, float, float]:
-        """What a phone decode of ``pcm16k`` says of ``decoded`` (~55 ms)."""
-        if self._phone_decoder is None:
-            self._phone_decoder = PhoneDecoder(self.hmm, PHONE_INSERTION)
-        expected: list[str] = []
-        for s in decoded.segments:  # "card(2)": the first pronunciation, close enough
+        expected: list[str] = []  # for a phone decode ("card(2)": the first pronunciation)
+        for s in segments:
             word = s.word.split("(")[0]
             if s.is_speech and word:
-                expected += (self.decoder.lookup_word(word) or "").split()
-        heard = self._phone_decoder.phones(pcm16k)
-        return phone_evidence(heard, decoded.word_spans(), expected)
+                expected += (d.lookup_word(word) or "").split()
+        decoded = Decoded(str(hyp.hypstr), segments, int(d.n_frames()), path, phones)
+        outside = energy_outside(np.frombuffer(pcm16k, dtype="<i2"), decoded.word_spans())
+        return replace(decoded, outside_energy=outside, expected_phones=tuple(expected))
 
 
 class PocketsphinxRecognizer:
@@ -370,12 +370,9 @@ class PocketsphinxRecognizer:
         return decoded
 
     def with_phones(self, decoded: Decoded) -> Decoded:
-        """``decoded`` (this utterance's) with a phone decode's evidence."""
-        decoder = self.engine._checkout()
-        try:
-            evidence = decoder.phone_evidence(self._prepared(), decoded)
-        finally:
-            self.engine._checkin(decoder)
+        """``decoded`` (this utterance's) with a phone decode's evidence (~55 ms)."""
+        heard = self.engine._phones_heard(self._prepared())
+        evidence = phone_evidence(heard, decoded.word_spans(), decoded.expected_phones)
         return replace(decoded, phone_evidence=evidence)
 
     def result(self) -> Recognition:

@@ -113,6 +113,7 @@ class Decoded:
     outside_energy: float = 0.0  # share of the audio's energy in frames given to no word
     # what a phone decode heard (ivr.speech.sphinx_phones.phone_evidence), when it was sought
     phone_evidence: tuple[float, ...] | None = None
+    expected_phones: tuple[str, ...] = ()  # its words' phones, from the dictionary
 
     def word_spans(self) -> list[tuple[int, int]]:
         """The first and last frames of each word (not of silences, fillers or the
