@@ -72,7 +72,7 @@ from ivr.speech import grammar
 from ivr.speech.audio import MODEL_RATE_HZ, comfort_noise, resample
 from ivr.speech.base import SAMPLE_RATE_HZ, Recognition, SpeechChoice, Thresholds
 from ivr.speech.cleanup import remove_clicks, trim_silence
-from ivr.speech.sphinx_phones import PhoneDecoder, needs_phones, phone_evidence
+from ivr.speech.sphinx_phones import PhoneDecoder, needs_phones, phone_evidence, phone_lm_path
 from ivr.speech.sphinx_score import (
     CALIBRATION,
     LN_FLOOR,
@@ -212,33 +212,40 @@ class PocketsphinxEngine:
     def _phones_heard(self, pcm16k: bytes) -> list[tuple[str, int, int]]:
         with self._phone_lock:
             if self._phone_decoder is None:
-                self._phone_decoder = PhoneDecoder(self.hmm, PHONE_INSERTION)
+                decoder = new_decoder(self.hmm, allphone=phone_lm_path())
+                self._phone_decoder = PhoneDecoder(decoder)
             return self._phone_decoder.phones(pcm16k)
+
+
+def new_decoder(hmm: str | None, **options: Any) -> Any:
+    """A pocketsphinx ``Decoder`` at 16 kHz without a language model, quiet, with
+    :data:`PHONE_INSERTION` and the model ``hmm`` (default: the wheel's), plus ``options``.
+
+    ``bestpath`` is off: the lattice rescoring after the FSG search often ends on a partial
+    phrase ("offers" -> "stolen"); without it the search's own best path is right far more often.
+    """
+    from pocketsphinx import Decoder
+
+    settings: dict[str, Any] = {
+        "lm": None,
+        "samprate": MODEL_RATE_HZ,
+        "loglevel": "FATAL",
+        "bestpath": False,
+        "pip": PHONE_INSERTION,
+        **({} if hmm is None else {"hmm": hmm}),
+        **options,
+    }
+    try:
+        return Decoder(**settings)
+    except RuntimeError as exc:
+        raise SpeechError(f"cannot start pocketsphinx (model {hmm or 'built-in'}): {exc}") from None
 
 
 class _Decoder:
     """A pocketsphinx ``Decoder`` (16 kHz, no language model) and the grammars it holds."""
 
     def __init__(self, hmm: str | None) -> None:
-        from pocketsphinx import Decoder
-
-        # bestpath: the lattice rescoring after the FSG search often ends on a partial phrase
-        # ("offers" -> "stolen"); without it the search's own best path is right far more often.
-        options: dict[str, Any] = {
-            "lm": None,
-            "samprate": MODEL_RATE_HZ,
-            "loglevel": "FATAL",
-            "bestpath": False,
-            "pip": PHONE_INSERTION,
-        }
-        if hmm is not None:
-            options["hmm"] = hmm
-        try:
-            self.decoder: Any = Decoder(**options)
-        except RuntimeError as exc:
-            raise SpeechError(
-                f"cannot start pocketsphinx (model {hmm or 'built-in'}): {exc}"
-            ) from None
+        self.decoder: Any = new_decoder(hmm)
         self.searches: dict[str, str] = {}  # grammar text -> search name
         self.counter = 0
         self._phones: dict[str, int] = {}

@@ -47,9 +47,6 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from ivr.errors import SpeechError
-from ivr.speech.audio import MODEL_RATE_HZ
-
 # The first model's confidences the phone evidence is sought for: outside them both models
 # give the same verdict at the chosen thresholds.
 PHONE_BAND = (0.01, 0.97)
@@ -101,26 +98,18 @@ def phone_evidence(
     )
 
 
+def phone_lm_path() -> str:
+    """The wheel model's phone language model, for a decoder's ``allphone`` option."""
+    from pocketsphinx import get_model_path
+
+    return os.path.join(get_model_path(), "en-us", "en-us-phone.lm.bin")
+
+
 class PhoneDecoder:
     """A pocketsphinx ``allphone`` decoder (the model's phone language model, 16 kHz)."""
 
-    def __init__(self, hmm: str | None, phone_insertion: float) -> None:
-        from pocketsphinx import Decoder, get_model_path
-
-        options: dict[str, Any] = {
-            "lm": None,
-            "allphone": os.path.join(get_model_path(), "en-us", "en-us-phone.lm.bin"),
-            "samprate": MODEL_RATE_HZ,
-            "loglevel": "FATAL",
-            "bestpath": False,
-            "pip": phone_insertion,
-        }
-        if hmm is not None:
-            options["hmm"] = hmm
-        try:
-            self.decoder: Any = Decoder(**options)
-        except RuntimeError as exc:
-            raise SpeechError(f"cannot start the pocketsphinx phone decoder: {exc}") from None
+    def __init__(self, decoder: Any) -> None:
+        self.decoder = decoder  # built with the ``allphone`` option (phone_lm_path())
 
     def phones(self, pcm16k: bytes) -> list[tuple[str, int, int]]:
         """The phones heard in ``pcm16k`` with their first and last frames, without silences
