@@ -164,6 +164,17 @@ def gaps_ms(times: list[float]) -> list[float]:
     return [1000 * (b - a) for a, b in itertools.pairwise(times)]
 
 
+def assert_paced(times: list[float], max_gap_ms: float) -> None:
+    """Frames paced at 20 ms: the typical gap is 20 ms, ten frames never come in a burst, and
+    no gap nears Asterisk's 2 s inactivity timer. The median, not the mean: the player
+    re-anchors after a loop stall instead of bursting to catch up, so each stall of a loaded
+    test machine lengthens the mean (21.3 ms was seen with ten sessions in one process)."""
+    gaps = gaps_ms(times)
+    assert statistics.median(gaps) == pytest.approx(20.0, abs=0.5)
+    assert min(b - a for a, b in zip(times, times[10:], strict=False)) > 0.160
+    assert max(gaps) < max_gap_ms
+
+
 def speech_onset_s(pcm: bytes) -> float:
     for i in range(0, len(pcm), 320):
         if frame_level_dbfs(pcm[i : i + 320]) > -40:
@@ -187,10 +198,7 @@ async def test_pacing_prompt_then_silence_then_no_input(
     gaps = gaps_ms(times)
     prompt_span = times[99] - times[0]
     assert prompt_span == pytest.approx(1.98, abs=0.05)  # real time, not a burst
-    assert statistics.mean(gaps) == pytest.approx(20.0, abs=0.5)
-    assert max(gaps) < 80  # Asterisk's 2 s inactivity timer is nowhere near
-    # No burst: ten frames never arrive in less than 160 ms.
-    assert min(b - a for a, b in zip(times, times[10:], strict=False)) > 0.160
+    assert_paced(times, max_gap_ms=80)
     silence = caller.audio_frames()[100:]
     assert silence and all(pcm == bytes(320) for _, pcm in silence)
     jitter, mean = statistics.pstdev(gaps), statistics.mean(gaps)
@@ -388,10 +396,8 @@ async def test_ten_concurrent_sessions(
             assert (heard.kind, heard.choice) == ("speech", str(i))
         else:
             assert heard == Heard("no_input", prompt_played_ms=2000)
-        gaps = gaps_ms([t for t, _ in caller.audio_frames()])
-        assert statistics.mean(gaps) == pytest.approx(20.0, abs=1.0)  # paced at 20 ms
-        # no stall: one late wakeup on a loaded 2-core machine was seen at 100.8 ms
-        assert max(gaps) < 250
+        # one late wakeup on a loaded 2-core machine was seen at 100.8 ms
+        assert_paced([t for t, _ in caller.audio_frames()], max_gap_ms=250)
         await caller.wait_closed_by_server()
         assert caller.got_hangup
         await caller.close()
