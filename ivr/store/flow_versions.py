@@ -56,10 +56,13 @@ class FlowVersionStore:
     ) -> int | None:
         """Keep a published version; its id (``None``: ``unless_latest`` and the flow's
         newest row already has ``version``)."""
-        node = self.records.node
+        node, dialect = self.records.node, self.records.dialect
 
         def insert(conn: Connection) -> int | None:
             if unless_latest:
+                # Nodes starting together each ask "is it the latest?": one at a time, or
+                # on PostgreSQL every node that asked before the first wrote adds a row.
+                dialect.lock(conn, f"flow_versions:{flow}")
                 latest = conn.execute(
                     "SELECT version FROM flow_versions WHERE flow = ? ORDER BY id DESC LIMIT 1",
                     (flow,),

@@ -4,6 +4,7 @@ version counted from ``calls.flow_version``; a version found by hash, id or uniq
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from support.stores import Db
@@ -95,6 +96,26 @@ async def test_a_restart_adds_no_duplicate_but_a_rollback_does(db: Db) -> None:
         ]
     finally:
         await store.close()
+
+
+async def test_nodes_starting_together_store_a_version_once(db: Db) -> None:
+    """Several nodes load the same files at once (a rolling start): each version is stored
+    once, not once per node that checked "is it the latest?" before the others wrote."""
+    stores = [await db.open(node=f"node-{n}") for n in "abcd"]
+    try:
+        tables = [FlowVersionStore(s) for s in stores]
+        kw = {"flow": "main", "file": "main.yaml", "content": A, "unless_latest": True}
+        for round_ in range(15):
+            version, now = f"v{round_}", time.time()
+            ids = await asyncio.gather(
+                *(t.publish(version=version, now=now, reason="start", **kw) for t in tables)
+            )
+            assert len([i for i in ids if i is not None]) == 1, (version, ids)
+        rows = await tables[0].history("main")
+        assert [r.version for r in rows] == [f"v{n}" for n in reversed(range(15))]
+    finally:
+        for s in stores:
+            await s.close()
 
 
 async def test_a_version_is_found_by_hash_id_or_a_unique_start(db: Db) -> None:
