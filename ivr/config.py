@@ -81,6 +81,9 @@ class SpeechSettings:
     vosk_model: str = ""  # a Vosk model directory (e.g. vosk-model-small-en-us-0.15)
     vosk_languages: str = "en"  # comma-separated languages the Vosk model recognises
     workers: int = 2  # decoding threads (one per core)
+    # pocketsphinx keeps the GIL while it decodes, which would stop every call's traffic
+    # meanwhile: its decodes run in this many worker processes (0: in the decoding threads)
+    pocketsphinx_processes: int = 2  # one per core
     # save what each live utterance's recogniser was fed (WAV + JSON) under
     # <recordings_dir>/utterances/ for tuning (ivr.speech.keep): the caller's voice, private,
     # kept as long as call recordings (recordings_retention_days)

@@ -45,6 +45,8 @@ def check(key: str, value: Any) -> str | None:
         return f"{value!r} is not a log level; use one of {', '.join(LOG_LEVELS)}"
     if key == "log_format" and value not in LOG_FORMATS:
         return f"{value!r} is not a log format; use {' or '.join(LOG_FORMATS)}"
+    if key == "speech.pocketsphinx_processes" and not 0 <= value <= 64:
+        return f"{value} is not a process count; use 0 (decode in threads) to 64"
     if key.endswith(".port"):
         lowest = 0 if key in LISTEN_PORTS else 1
         if not lowest <= value <= 65535:

@@ -8,9 +8,11 @@ them in a worker thread, never on the event loop.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+T = TypeVar("T")
 
 SAMPLE_RATE_HZ = 8000
 FRAME_BYTES = 320  # 20 ms of 8 kHz 16-bit mono
@@ -82,3 +84,16 @@ class SpeechEngine(Protocol):
 
     def recognizer(self, choices: Sequence[SpeechChoice], language: str) -> Recognizer:
         """A recogniser restricted to these choices (a grammar), for one utterance."""
+
+
+@runtime_checkable
+class PooledEngine(Protocol):
+    """An engine whose decodes run in ``processes`` worker processes; ``close()`` stops them."""
+
+    processes: int
+
+    def call(self, fn: Callable[..., T], *args: Any, timeout_s: float = ...) -> T:
+        """``fn(*args)`` in a worker (blocking)."""
+
+    def close(self) -> None:
+        """Stop the workers (blocking)."""

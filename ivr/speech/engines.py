@@ -19,11 +19,13 @@ from ivr.speech.base import SpeechEngine
 ENGINE_NAMES = ("pocketsphinx", "vosk")
 
 
-def make_engine(name: str, *, model: str | None = None) -> SpeechEngine:
+def make_engine(name: str, *, model: str | None = None, processes: int = 0) -> SpeechEngine:
     """A speech engine by name.
 
     - ``"pocketsphinx"``: US English from the model inside the pocketsphinx wheel; ``model``
-      may name another pocketsphinx acoustic model directory.
+      may name another pocketsphinx acoustic model directory. With ``processes`` > 0 its
+      decodes run in that many worker processes, started here
+      (:class:`~ivr.speech.sphinx_pool.PooledPocketsphinx`; close it with ``close()``).
     - ``"vosk"``: ``model`` is required, a Vosk model directory.
 
     Raises ``ValueError`` for an unknown name (listing the known ones) and
@@ -35,7 +37,13 @@ def make_engine(name: str, *, model: str | None = None) -> SpeechEngine:
 
         if model is not None and not Path(model).is_dir():
             raise SpeechError(f"pocketsphinx model directory not found: {model}")
-        return PocketsphinxEngine(hmm=model)
+        if processes < 1:
+            return PocketsphinxEngine(hmm=model)
+        from ivr.speech.sphinx_pool import PooledPocketsphinx
+
+        pooled = PooledPocketsphinx(processes, hmm=model)
+        pooled.start()
+        return pooled
     if name == "vosk":
         _require("vosk")
         from ivr.speech.vosk import VoskEngine

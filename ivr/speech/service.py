@@ -26,7 +26,7 @@ from ivr.call.channel import Channel, Heard, ListenRequest
 from ivr.config import SpeechSettings
 from ivr.errors import AudioSocketError, CallHangup, ConfigError, SpeechError
 from ivr.health import Health
-from ivr.speech.base import SpeechEngine
+from ivr.speech.base import PooledEngine, SpeechEngine
 from ivr.speech.engines import make_engine
 from ivr.speech.keep import UtteranceKeeper
 from ivr.speech.listen import listen
@@ -60,7 +60,9 @@ def load_engines(settings: SpeechSettings) -> dict[str, SpeechEngine]:
                     "not set or does not list en in speech.vosk_languages"
                 )
         else:
-            engines["en"] = make_engine(settings.english_engine)
+            engines["en"] = make_engine(
+                settings.english_engine, processes=settings.pocketsphinx_processes
+            )
     except (SpeechError, ValueError) as exc:
         raise ConfigError(f"speech: {exc}") from exc
     return engines
@@ -79,6 +81,7 @@ class SpeechService:
         self.keeper = keeper  # speech.keep_utterances: each live utterance saved
         self.prompts_dir = Path(prompts_dir)
         self.engines: dict[str, SpeechEngine] = {}
+        self._loaded: list[SpeechEngine] = []
         self.server = AudioSocketServer(host=settings.host, port=settings.port)
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=max(1, settings.workers), thread_name_prefix="speech"
@@ -89,6 +92,7 @@ class SpeechService:
         self.engines = await asyncio.get_running_loop().run_in_executor(
             self._executor, load_engines, self.settings
         )
+        self._loaded = list(self.engines.values())  # as loaded (the app may wrap them)
         try:
             await self.server.start()
         except OSError as exc:
@@ -96,7 +100,10 @@ class SpeechService:
                 f"speech: cannot listen for AudioSocket on {self.settings.host}:"
                 f"{self.settings.port}: {exc.strerror}"
             ) from exc
-        engines = ", ".join(f"{lang}={e.name}" for lang, e in sorted(self.engines.items()))
+        engines = ", ".join(
+            f"{lang}={e.name}" + (f" ({n} decoding processes)" if (n := _processes(e)) else "")
+            for lang, e in sorted(self.engines.items())
+        )
         log.info(
             "speech menus: Asterisk's AudioSocket() connects to %s; recognisers: %s",
             self.address,
@@ -130,6 +137,9 @@ class SpeechService:
     async def close(self) -> None:
         await self.server.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        for engine in {id(e): e for e in self._loaded}.values():
+            if isinstance(engine, PooledEngine):
+                await asyncio.get_running_loop().run_in_executor(None, engine.close)
         if self.keeper is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.keeper.close)
 
@@ -170,3 +180,8 @@ async def _first(expected: asyncio.Future[AudioSession], bridge: asyncio.Task[in
         f"AudioSocket() returned {bridge.result()} before connecting: is "
         "app_audiosocket loaded and the speech address reachable?"
     )
+
+
+def _processes(engine: SpeechEngine) -> int:
+    """How many worker processes decode for ``engine`` (0: it decodes in threads)."""
+    return engine.processes if isinstance(engine, PooledEngine) else 0

@@ -4,7 +4,8 @@ worker thread, never on a call's path.
 
 Vosk decodes with its model as loaded for menus; pocketsphinx gets one decoder of its own
 with the wheel's US English language model (the menus' decoders have none), made on first
-use and shared under a lock.
+use and shared under a lock; in the worker processes when the engine decodes in them
+(:mod:`ivr.speech.sphinx_pool`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from ivr.errors import SpeechError
 from ivr.speech.audio import MODEL_RATE_HZ, read_wav, resample
-from ivr.speech.base import SpeechEngine
+from ivr.speech.base import PooledEngine, SpeechEngine
 
 __all__ = ["transcribe"]
 
@@ -39,16 +40,26 @@ def transcribe(engine: SpeechEngine, path: str | Path) -> str:
         data = pcm.data
         if pcm.rate_hz != MODEL_RATE_HZ:
             data = resample(data, pcm.rate_hz, MODEL_RATE_HZ)
-        with _sphinx_lock:
-            if inner.hmm not in _sphinx:
-                _sphinx[inner.hmm] = _sphinx_decoder(inner.hmm)
-            decoder = _sphinx[inner.hmm]
-            decoder.start_utt()
-            decoder.process_raw(data, full_utt=True)
-            decoder.end_utt()
-            hyp = decoder.hyp()
-        return "" if hyp is None else str(hyp.hypstr).strip()
+        hmm: str | None = inner.hmm
+        if isinstance(inner, PooledEngine):  # off this process: the decode keeps the GIL
+            seconds = len(data) / 2 / MODEL_RATE_HZ
+            return inner.call(sphinx_transcript, hmm, data, timeout_s=30 + seconds)
+        return sphinx_transcript(hmm, data)
     raise SpeechError(f"the {inner.name} engine cannot transcribe recordings")
+
+
+def sphinx_transcript(hmm: str | None, pcm16k: bytes) -> str:
+    """pocketsphinx's free-form reading of ``pcm16k`` with the language model (model
+    ``hmm``; one decoder per model and process, made on first use)."""
+    with _sphinx_lock:
+        if hmm not in _sphinx:
+            _sphinx[hmm] = _sphinx_decoder(hmm)
+        decoder = _sphinx[hmm]
+        decoder.start_utt()
+        decoder.process_raw(pcm16k, full_utt=True)
+        decoder.end_utt()
+        hyp = decoder.hyp()
+    return "" if hyp is None else str(hyp.hypstr).strip()
 
 
 def _sphinx_decoder(hmm: str | None) -> Any:
