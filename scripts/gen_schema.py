@@ -36,14 +36,15 @@ def obj(props, required=(), desc=None, **kw):
 
 target = {"$ref": "#/$defs/target"}
 S = lambda desc: {"type": "string", "description": desc}
+# Only play and say nodes take it: the caller was served once they heard the answer.
+served = {
+    "type": "boolean",
+    "description": "Once this prompt has played, the caller was served: the call counts as self-service when the caller hangs up or the flow ends it later (not abandoned, not failed_in_ivr).",
+}
 common = {
     "next": {
         **target,
         "description": "Node to go to afterwards (or 'hangup', or 'return' inside a sub-flow).",
-    },
-    "served": {
-        "type": "boolean",
-        "description": "Reaching this node means the caller was served: the call counts as self-service when the caller hangs up or the flow ends it later (not abandoned, not failed_in_ivr). Only play and say nodes keep it.",
     },
     "description": S("A note for people reading the flow; ignored by the server."),
 }
@@ -245,14 +246,14 @@ schema = {
         "play_node": node(
             "play",
             {"$ref": "#/$defs/prompt"},
-            {"barge_in": {"type": "boolean"}},
+            {"barge_in": {"type": "boolean"}, "served": served},
             True,
             "Play a prompt.",
         ),
         "say_node": node(
             "say",
             {"$ref": "#/$defs/prompt"},
-            {"barge_in": {"type": "boolean"}},
+            {"barge_in": {"type": "boolean"}, "served": served},
             True,
             "Say values (digits, number, currency, date) and text.",
         ),

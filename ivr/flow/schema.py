@@ -132,6 +132,12 @@ def friendly(error: ValidationError) -> str:
         unknown = _unknown(error)
         meant = {u: h for u in unknown for h in suggest(u, allowed, 1)}
         keys = ", ".join(repr(u) for u in unknown)
+        if unknown == ["served"]:  # it once was a key of every node: say where it went
+            return (
+                "unknown key 'served': only play and say nodes take it (the caller was served "
+                "once they heard the answer); put 'served: true' on the play or say node that "
+                "gives the answer"
+            )
         if len(unknown) == 1 and meant:
             hint = did_you_mean(list(meant.values()))
         elif meant:

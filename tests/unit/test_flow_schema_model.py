@@ -87,9 +87,6 @@ FOLDED: dict[tuple[type[Any], str], str] = {
     (m.HangupNode, "hangup"): "outcome",
 }
 NOT_FIELDS = {"description"}  # for people only
-# Known disagreement, kept as it is: the schema accepts `served` on every node (a common key),
-# but only play/say nodes have the field; elsewhere the loader ignores it.
-IGNORED_SERVED = {cls for cls in get_args(m.FlowNode) if cls is not m.PlayNode}
 
 
 def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
@@ -163,8 +160,6 @@ def test_every_yaml_key_is_a_model_field(cls: type[Any]) -> None:
     renamed = {path[0]: name for (c, name), path in RENAMED.items() if c is cls}
     for obj in _objects(cls):
         for key in obj["properties"]:
-            if key == "served" and cls in IGNORED_SERVED:
-                continue
             container = key in getattr(cls, "yaml_keys", ()) and (cls, key) not in FOLDED
             if key in NOT_FIELDS or container:  # `menu:` holds the fields, is none
                 continue
