@@ -101,7 +101,7 @@ async def run(
             await loop.run_in_executor(executor, rec.result)
             latency.append(1000 * (loop.time() - last))
 
-    pool_pids = sorted(engine._pool._processes) if isinstance(engine, PooledPocketsphinx) else []
+    pool_pids = engine.worker_pids() if isinstance(engine, PooledPocketsphinx) else []
     workers_before = sum(cpu_of(p) for p in pool_pids)
     here_before = time.process_time()
     tick = asyncio.create_task(ticker())

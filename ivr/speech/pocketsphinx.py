@@ -43,14 +43,11 @@ Measured on espeak-ng speech at 8 kHz (see ``benchmarks/stt_bench.py``):
   reference, no better than the path score per frame (0.94/0.90); comfort noise at
   -45..-35 dBFS (lower accuracy); trimming to 150, 250, 300 or 500 ms (test 86-90 % in-grammar
   at 83-85 % rejection). One decode: 20-30 ms mean, p95 30-50 ms per utterance on one core.
-- Round 3 (issue 14's English targets): hesitations and spoken noise as **rivals** in the
-  grammar (:data:`RIVALS`) and ``pip`` 2.0 (:data:`PHONE_INSERTION`); thresholds 0.12 / 0.79;
-  figures and what was not kept: :mod:`ivr.speech.sphinx_score`.
-- Round 4: a seventh feature, the share of the energy outside the decode's words (thresholds
-  0.11 / 0.77; figures and what was not kept: :mod:`ivr.speech.sphinx_score`). Round 5: a
-  phone decode's evidence for doubtful decodes (thresholds 0.12 / 0.81; a second decoder,
-  ~55 ms, for ~28 % of utterances: mean 34 ms, p95 ~78 ms a result on one core; keyword
-  spotting measured and not kept: :mod:`ivr.speech.sphinx_phones`).
+- Rounds 3-4 (:mod:`ivr.speech.sphinx_score`): hesitations and spoken noise as **rivals**
+  (:data:`RIVALS`), ``pip`` 2.0 (:data:`PHONE_INSERTION`), the energy outside the words.
+  Round 5 (:mod:`ivr.speech.sphinx_phones`): a phone decode (~55 ms) for doubtful answers
+  (~28 %); thresholds 0.12 / 0.81. The server decodes in worker processes
+  (:mod:`ivr.speech.sphinx_pool`): a decode keeps the GIL.
 - Words missing from the dictionary under a British spelling ("instalments") are added with
   the American one's pronunciation (``spelling_variants``).
 - Optional filler words around a phrase (``fillers=True``: "I want ... please") cut
@@ -197,6 +194,11 @@ class PocketsphinxEngine:
             rival_weight=RIVAL_WEIGHT,
         )
         return PocketsphinxRecognizer(self, list(choices), jsgf, input_rate_hz)
+
+    def warm(self) -> None:
+        """Build a grammar decoder and the phone decoder now (~180 + ~90 ms), not in an answer."""
+        self._checkin(self._checkout())
+        self._phones_heard(bytes(3200))
 
     def _checkout(self) -> _Decoder:
         with self._lock:

@@ -47,9 +47,7 @@ def _start_worker(options: dict[str, Any]) -> None:
     global _engine
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
     _engine = PocketsphinxEngine(**options)
-    # Built now rather than inside a caller's first answer (~180 + ~90 ms).
-    _engine._checkin(_engine._checkout())
-    _engine._phones_heard(b"\0\0" * 1600)
+    _engine.warm()
 
 
 def _ready() -> bool:
@@ -102,9 +100,13 @@ class PooledPocketsphinx:
         except BrokenProcessPool:
             self.close()
             raise SpeechError(
-                "pocketsphinx worker processes failed to start (run `ivr stt` with the same "
-                "model to see why)"
+                "pocketsphinx worker processes failed to start (their error is printed above; "
+                "`ivr stt` with the same model decodes in this process)"
             ) from None
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes' ids (for tests and benchmarks)."""
+        return sorted(self._pool._processes or ())
 
     def languages(self) -> frozenset[str]:
         """``{"en"}``, as the engine's."""

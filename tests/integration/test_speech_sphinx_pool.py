@@ -38,7 +38,7 @@ def pooled() -> PooledPocketsphinx:
 
 
 def workers(engine: PooledPocketsphinx) -> list[int]:
-    return sorted(engine._pool._processes)  # the executor's own record of its processes
+    return engine.worker_pids()
 
 
 def utterances() -> list[bytes]:
