@@ -15,8 +15,9 @@ The decode in the worker is the very one a :class:`~ivr.speech.pocketsphinx.Pock
 does in-thread (same options, same cleaning, same confidences); only the raw 8 kHz audio, the
 choices and the grammar text travel (~64 KB for 4 s of speech). Workers are spawned (the
 server has threads, so no fork), start with a grammar decoder and the phone decoder built,
-and a worker that dies is replaced: the utterance it held fails with a
-:class:`~ivr.errors.SpeechError`, the next one gets a new worker.
+and a worker that dies, or takes longer than a guard time, is replaced with the whole pool:
+the utterances it held fail with a :class:`~ivr.errors.SpeechError`, the next ones get new
+workers.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ class PooledPocketsphinx:
         self._options = options
         self._lock = threading.Lock()
         self._pool = self._new_pool()
-        self.replaced = 0  # workers lost and replaced (a crash inside pocketsphinx)
+        self.replaced = 0  # pools replaced after a worker crashed or hung
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
@@ -135,15 +136,27 @@ class PooledPocketsphinx:
         try:
             return pool.submit(fn, *args).result(timeout_s)
         except BrokenProcessPool:
-            with self._lock:
-                if self._pool is pool:
-                    self._pool, self.replaced = self._new_pool(), self.replaced + 1
-            pool.shutdown(wait=False, cancel_futures=True)
+            self._replace(pool)
             raise SpeechError(
                 "a pocketsphinx worker process died while decoding; it has been replaced"
             ) from None
         except TimeoutError:
-            raise SpeechError(f"no pocketsphinx result within {timeout_s:.0f} s") from None
+            # A stuck worker would hold its slot for good: replace the pool, kill its workers.
+            self._replace(pool, kill=True)
+            raise SpeechError(
+                f"no pocketsphinx result within {timeout_s:.0f} s; the workers were replaced"
+            ) from None
+
+    def _replace(self, pool: ProcessPoolExecutor, *, kill: bool = False) -> None:
+        with self._lock:
+            if self._pool is not pool:
+                return  # another thread replaced it already
+            self._pool, self.replaced = self._new_pool(), self.replaced + 1
+        processes = list((pool._processes or {}).values())  # no public way to reach them
+        pool.shutdown(wait=False, cancel_futures=True)
+        if kill:
+            for process in processes:
+                process.kill()
 
     def close(self) -> None:
         """Stop the workers (an utterance still decoding fails)."""

@@ -118,8 +118,25 @@ def test_a_worker_that_dies_is_replaced(pooled: PooledPocketsphinx) -> None:
             assert "worker process died" in str(exc)
             failed = True
         assert time.monotonic() < deadline, "the dead worker was never noticed"
-    assert pooled.replaced == 1
+    assert pooled.replaced >= 1
     assert victim not in workers(pooled)
+
+
+def test_a_stuck_worker_is_killed_and_replaced(pooled: PooledPocketsphinx) -> None:
+    stuck = pooled.worker_pids()
+    replaced = pooled.replaced
+    with pytest.raises(SpeechError, match="no pocketsphinx result within 1 s"):
+        pooled.call(time.sleep, 120, timeout_s=1)
+    rec = pooled.recognizer(MENU, "en")
+    rec.accept(speech("agent"))
+    assert rec.result().choice == "agent"
+    assert pooled.replaced == replaced + 1
+    assert not set(stuck) & set(pooled.worker_pids())
+    for pid in stuck:  # killed, not left sleeping
+        with pytest.raises(ProcessLookupError):
+            for _ in range(50):
+                os.kill(pid, 0)
+                time.sleep(0.1)
 
 
 async def test_the_service_starts_and_stops_its_workers(tmp_path: Path) -> None:
