@@ -31,7 +31,7 @@ from ivr.asterisk.audiosocket.protocol import Audio, Dtmf, ErrorFrame, Hangup
 from ivr.asterisk.audiosocket.server import AudioSession
 from ivr.asterisk.audiosocket.vad import VadConfig
 from ivr.call.channel import Heard, ListenRequest, Prompt
-from ivr.errors import AudioSocketError, CallHangup
+from ivr.errors import AudioSocketError, CallHangup, SpeechError
 from ivr.speech.base import Recognition, Recognizer, SpeechChoice, SpeechEngine
 from ivr.speech.decision import decide, thresholds_for
 from ivr.speech.keep import KeptUtterance
@@ -202,7 +202,13 @@ class _Listener:
             await run(self.executor, rec.accept, batch)
             if self.keep is not None:
                 fed.append(batch)
-        heard: Recognition = await run(self.executor, rec.result)
+        try:
+            heard: Recognition = await run(self.executor, rec.result)
+        except SpeechError as exc:
+            # The recogniser failed this answer (a decoding worker died or hung): the caller
+            # hears the menu's "not understood" retry rather than losing the call.
+            logger.warning("[%s] recogniser failed, heard as no match: %s", self.session.uuid, exc)
+            heard = Recognition("", None, 0.0, self.engine.name)
         req = self.request
         limits = thresholds_for(self.engine.thresholds, req.min_confidence, req.accept_confidence)
         verdict = decide(heard, limits, req.confirm)

@@ -30,7 +30,7 @@ from ivr.asterisk.audiosocket.protocol import Hangup
 from ivr.asterisk.audiosocket.server import AudioSocketServer
 from ivr.asterisk.audiosocket.vad import frame_level_dbfs
 from ivr.call.channel import Heard, ListenRequest, Prompt
-from ivr.errors import AudioSocketError, CallHangup
+from ivr.errors import AudioSocketError, CallHangup, SpeechError
 from ivr.prompts.tts import Pyttsx3Engine
 from ivr.speech.base import Recognition, SpeechChoice, Thresholds
 from ivr.speech.listen import listen
@@ -44,9 +44,10 @@ MENU = Prompt("tts", "tts/en/menu", "Say balance, lost card, or agent.")
 # --------------------------------------------------------------------------- fakes
 @dataclass
 class FakeRecognizer:
-    """Returns a fixed Recognition; records the threads and the audio it was given."""
+    """Returns a fixed Recognition (or raises a SpeechError); records the threads and the
+    audio it was given."""
 
-    answer: Recognition
+    answer: Recognition | SpeechError
     delay_s: float = 0.0  # a slow decode
     threads: list[threading.Thread] = field(default_factory=list)
     accepted: int = 0
@@ -60,12 +61,14 @@ class FakeRecognizer:
     def result(self) -> Recognition:
         self.threads.append(threading.current_thread())
         time.sleep(self.delay_s)  # blocking, as real decoders are: never on the loop
+        if isinstance(self.answer, SpeechError):
+            raise self.answer
         return self.answer
 
 
 @dataclass
 class FakeEngine:
-    answer: Recognition
+    answer: Recognition | SpeechError
     delay_s: float = 0.0
     name: str = "fake"
     made: list[FakeRecognizer] = field(default_factory=list)
@@ -365,6 +368,27 @@ async def test_without_barge_in_the_whole_prompt_plays(
     heard = await asyncio.wait_for(task, 6)
     assert heard == Heard("no_input", prompt_played_ms=2000)
     assert caller.prompt_frames(_read(prompts_dir / "tone.wav")) == 100
+    await caller.close()
+
+
+async def test_a_failing_recogniser_is_heard_as_no_match(
+    server: AudioSocketServer,
+    prompts_dir: Path,
+    executor: concurrent.futures.Executor,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A decoding worker that died or hung fails one answer: the menu's "not understood"
+    retry follows, the call goes on."""
+    engine = FakeEngine(SpeechError("a pocketsphinx worker process died while decoding"))
+    speech = _read(prompts_dir / "caller/lost_card.wav")
+    caller, task = await start_call(
+        server, request(), engine, prompts_dir, executor, speech, lead_s=0.5
+    )
+    heard = await asyncio.wait_for(task, 6)
+    assert (heard.kind, heard.choice, heard.confidence) == ("no_match", None, 0.0)
+    assert "recogniser failed, heard as no match: a pocketsphinx worker" in caplog.text
+    await caller.wait_closed_by_server()
+    assert caller.got_hangup  # the session ends normally: AudioSocket() returns to the AGI
     await caller.close()
 
 
