@@ -106,6 +106,8 @@ def test_json_logs_with_the_call_id_and_a_warning_for_a_misspelt_variable(
         assert call.closed_by_server
         uniqueid = call.env["agi_uniqueid"]
         _wait_for(log, "dtmf at pin")
+        # one line says what the call came to
+        ended = _wait_for(log, r"^call ended: ")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
     finally:
@@ -123,4 +125,8 @@ def test_json_logs_with_the_call_id_and_a_warning_for_a_misspelt_variable(
     about_call = [line for line in lines if line.get("call_id") == uniqueid]
     assert any(line["message"] == "dtmf at pin: ***" for line in about_call), about_call
     assert {"time", "level", "logger", "message"} <= set(about_call[0])
+    assert ended["call_id"] == uniqueid
+    assert re.fullmatch(
+        r"call ended: failed_in_ivr at bye after \d+\.\d s \(\d+ nodes\)", ended["message"]
+    )
     assert not [line for line in lines if PIN in line["message"]]  # (a port may hold 4711)

@@ -36,7 +36,8 @@ from ivr.errors import AgiCommandTimeout, CallHangup, ProtocolError
 
 logger = logging.getLogger("ivr.asterisk.agi")
 
-Handler = Callable[[AgiEnvironment, AgiChannel], Awaitable[None]]
+# A handler may return what the call came to: it ends the log's "call ended" line.
+Handler = Callable[[AgiEnvironment, AgiChannel], Awaitable[str | None]]
 
 
 class _Session:
@@ -324,7 +325,7 @@ class AgiServer:
         )
         log.info("call started: script=%r channel=%s", env.script, readable(env.channel))
         try:
-            await self._handler(env, channel)
+            summary = await self._handler(env, channel)
         except CallHangup as exc:
             log.info("call ended: hangup (%s)", exc)
         except AgiCommandTimeout as exc:
@@ -335,4 +336,7 @@ class AgiServer:
             # A broken flow must cost one call, never the server.
             log.exception("call ended: handler for script %r failed", env.script)
         else:
-            log.info("call ended")
+            if summary:
+                log.info("call ended: %s", summary)
+            else:
+                log.info("call ended")
