@@ -91,6 +91,7 @@ class PooledEngine(Protocol):
     """An engine whose decodes run in ``processes`` worker processes; ``close()`` stops them."""
 
     processes: int
+    replaced: int  # pools replaced after a worker crashed or hung
 
     def call(self, fn: Callable[..., T], *args: Any, timeout_s: float = ...) -> T:
         """``fn(*args)`` in a worker (blocking)."""

@@ -81,7 +81,7 @@ class SpeechService:
         self.keeper = keeper  # speech.keep_utterances: each live utterance saved
         self.prompts_dir = Path(prompts_dir)
         self.engines: dict[str, SpeechEngine] = {}
-        self._loaded: list[SpeechEngine] = []
+        self._loaded: dict[str, SpeechEngine] = {}  # as loaded (the app may wrap engines)
         self.server = AudioSocketServer(host=settings.host, port=settings.port)
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=max(1, settings.workers), thread_name_prefix="speech"
@@ -92,7 +92,7 @@ class SpeechService:
         self.engines = await asyncio.get_running_loop().run_in_executor(
             self._executor, load_engines, self.settings
         )
-        self._loaded = list(self.engines.values())  # as loaded (the app may wrap them)
+        self._loaded = dict(self.engines)
         try:
             await self.server.start()
         except OSError as exc:
@@ -100,14 +100,10 @@ class SpeechService:
                 f"speech: cannot listen for AudioSocket on {self.settings.host}:"
                 f"{self.settings.port}: {exc.strerror}"
             ) from exc
-        engines = ", ".join(
-            f"{lang}={e.name}" + (f" ({n} decoding processes)" if (n := _processes(e)) else "")
-            for lang, e in sorted(self.engines.items())
-        )
         log.info(
             "speech menus: Asterisk's AudioSocket() connects to %s; recognisers: %s",
             self.address,
-            engines,
+            self._described(),
         )
 
     @property
@@ -129,15 +125,25 @@ class SpeechService:
         """Up with at least one recogniser loaded, named by language."""
         if not self.engines:
             return Health("down", "no recogniser loaded")
-        return Health(
-            "up",
-            ", ".join(f"{lang}={engine.name}" for lang, engine in sorted(self.engines.items())),
-        )
+        return Health("up", self._described())
+
+    def _described(self) -> str:
+        """``en=pocketsphinx (2 decoding processes), ko=vosk``; pools replaced after a worker
+        crashed or hung are counted."""
+        shown = []
+        for lang, engine in sorted(self.engines.items()):
+            loaded = self._loaded.get(lang, engine)
+            about = f"{lang}={engine.name}"
+            if isinstance(loaded, PooledEngine):
+                about += f" ({loaded.processes} decoding processes"
+                about += f", replaced {loaded.replaced}x)" if loaded.replaced else ")"
+            shown.append(about)
+        return ", ".join(shown)
 
     async def close(self) -> None:
         await self.server.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
-        for engine in {id(e): e for e in self._loaded}.values():
+        for engine in {id(e): e for e in self._loaded.values()}.values():
             if isinstance(engine, PooledEngine):
                 await asyncio.get_running_loop().run_in_executor(None, engine.close)
         if self.keeper is not None:
@@ -180,8 +186,3 @@ async def _first(expected: asyncio.Future[AudioSession], bridge: asyncio.Task[in
         f"AudioSocket() returned {bridge.result()} before connecting: is "
         "app_audiosocket loaded and the speech address reachable?"
     )
-
-
-def _processes(engine: SpeechEngine) -> int:
-    """How many worker processes decode for ``engine`` (0: it decodes in threads)."""
-    return engine.processes if isinstance(engine, PooledEngine) else 0

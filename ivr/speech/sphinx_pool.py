@@ -26,7 +26,7 @@ import multiprocessing
 import signal
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, wait
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
@@ -89,11 +89,14 @@ class PooledPocketsphinx:
             initargs=(self._options,),
         )
 
+    def _spawn(self, pool: ProcessPoolExecutor) -> list[Future[bool]]:
+        # One task per worker: the pool spawns a process for each task no idle one takes.
+        return [pool.submit(_ready) for _ in range(self.processes)]
+
     def start(self) -> None:
         """Spawn every worker and wait until each has its decoders (a model that cannot load
         is a :class:`~ivr.errors.SpeechError` here, not in a caller's answer)."""
-        # One task per worker: the pool spawns a process for each task no idle one takes.
-        futures = [self._pool.submit(_ready) for _ in range(self.processes)]
+        futures = self._spawn(self._pool)
         wait(futures)
         try:
             for future in futures:
@@ -152,6 +155,7 @@ class PooledPocketsphinx:
             if self._pool is not pool:
                 return  # another thread replaced it already
             self._pool, self.replaced = self._new_pool(), self.replaced + 1
+            self._spawn(self._pool)  # spawned and warmed now, not in the next answer
         processes = list((pool._processes or {}).values())  # no public way to reach them
         pool.shutdown(wait=False, cancel_futures=True)
         if kill:

@@ -148,6 +148,16 @@ async def test_the_service_starts_and_stops_its_workers(tmp_path: Path) -> None:
         assert isinstance(engine, PooledPocketsphinx)
         [pid] = workers(engine)
         os.kill(pid, 0)  # alive
+        health = await service.recogniser_health()
+        assert (health.status, health.detail) == ("up", "en=pocketsphinx (1 decoding processes)")
+        os.kill(pid, signal.SIGKILL)  # a crash: the next answer fails, the pool is replaced
+        rec = engine.recognizer(MENU, "en")
+        rec.accept(speech("sales"))
+        with pytest.raises(SpeechError):
+            rec.result()
+        health = await service.recogniser_health()
+        assert health.detail == "en=pocketsphinx (1 decoding processes, replaced 1x)"
+        [pid] = workers(engine)  # the new worker, stopped by close() below
     finally:
         await service.close()
     with pytest.raises(ProcessLookupError):
