@@ -147,6 +147,12 @@ class IvrServe:
                 )
             time.sleep(0.1)
 
+    @property
+    def pid(self) -> int:
+        """The running ``ivr serve`` process."""
+        assert self._proc is not None, "ivr serve is not running"
+        return self._proc.pid
+
     def stop(self, timeout_s: float = 20) -> int | None:
         """SIGTERM (the server lets calls finish), SIGKILL after ``timeout_s``; exit code."""
         proc, self._proc = self._proc, None

@@ -9,7 +9,9 @@ the caller's words stopped it, against the prompt's real length.
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import time
 import wave
 from pathlib import Path
@@ -177,3 +179,47 @@ async def test_silence_then_a_spoken_choice_on_the_retry(
         "speech",
         *(["speech"] if asked else []),
     ]
+
+
+def decoding_workers(server: IvrServe) -> list[int]:
+    """The pocketsphinx worker processes of ``ivr serve`` (its spawned children)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rpartition(")")[2].split()[1])
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+        if ppid == server.pid and b"spawn_main" in cmdline:
+            found.append(int(stat.parent.name))
+    return sorted(found)
+
+
+async def test_a_dead_decoding_worker_costs_one_retry_not_the_call(
+    lab: Lab, records: Records, ivr_server: IvrServe, voice_flow: Flow, tmp_path: Path
+) -> None:
+    """pocketsphinx decodes in worker processes: with one killed, the caller's first answer
+    is heard as not understood, the retry's answer is decoded by the replaced workers."""
+    log_from = ivr_server.log_size()
+    workers = decoding_workers(ivr_server)
+    assert len(workers) == 2, workers  # speech.pocketsphinx_processes: 2 (the default)
+    os.kill(workers[0], signal.SIGKILL)
+    prompt_s = menu_prompt_s(voice_flow)
+    # "support" after the prompt, then again over the "not understood" retry prompt
+    voice = speech("support") + silence(2.5) + speech("support")
+    result = await dial(lab, voice_call(caller_voice(tmp_path, voice), after_s=prompt_s + 1.5))
+    assert result.ok, result
+    record = await records.one()
+    assert [(i.node, i.kind, i.value) for i in record.inputs] == [
+        ("menu", "no_match", ""),
+        ("menu", "speech", "support"),
+    ]
+    assert record.path == ["menu", "support", "goodbye"] and record.outcome == "self_service"
+    log = ivr_server.log_text(log_from)
+    assert "recogniser failed, heard as no match: a pocketsphinx worker process died" in log
+    assert [k for k, _, _ in heard_lines(ivr_server, record.call_id, log_from)] == [
+        "no_match",
+        "speech",
+    ]
+    replaced = decoding_workers(ivr_server)
+    assert len(replaced) == 2 and not set(replaced) & set(workers)
