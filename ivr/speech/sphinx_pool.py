@@ -23,6 +23,8 @@ workers.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
+import os
 import signal
 import threading
 from collections.abc import Callable, Sequence
@@ -47,8 +49,24 @@ _engine: PocketsphinxEngine | None = None  # in a worker: its own engine
 def _start_worker(options: dict[str, Any]) -> None:
     global _engine
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
+    _exit_with_parent()
     _engine = PocketsphinxEngine(**options)
     _engine.warm()
+
+
+def _exit_with_parent() -> None:
+    """End this worker when the server's process ends, however it ends: a server killed
+    (SIGKILL, out of memory) would otherwise leave its workers waiting forever, as each
+    worker holds the task queue's write end too, so the queue never reports the server gone."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="ivr-parent-watch", daemon=True).start()
 
 
 def _ready() -> bool:

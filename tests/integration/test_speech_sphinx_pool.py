@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -164,6 +166,38 @@ async def test_the_service_starts_and_stops_its_workers(tmp_path: Path) -> None:
         for _ in range(50):  # reaped by the executor's shutdown
             os.kill(pid, 0)
             time.sleep(0.1)
+
+
+def test_the_workers_end_with_a_killed_server() -> None:
+    """A server killed outright (SIGKILL, out of memory) leaves no decoding worker behind."""
+    script = (
+        "from ivr.speech.engines import make_engine\n"
+        "e = make_engine('pocketsphinx', processes=2)\n"
+        "print(*e.worker_pids(), flush=True)\n"
+        "import time; time.sleep(120)\n"
+    )
+    server = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        pids = [int(p) for p in server.stdout.readline().split()]
+        assert len(pids) == 2
+        for pid in pids:
+            os.kill(pid, 0)  # alive while the server is
+        server.kill()
+        server.wait(10)
+        deadline = time.monotonic() + 10
+        alive = set(pids)
+        while alive and time.monotonic() < deadline:
+            for pid in list(alive):
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    alive.discard(pid)
+            time.sleep(0.1)
+        assert not alive, f"workers left running: {sorted(alive)}"
+    finally:
+        if server.poll() is None:
+            server.kill()
 
 
 def test_zero_processes_decode_in_threads_and_bad_counts_are_refused(tmp_path: Path) -> None:
