@@ -55,6 +55,9 @@ def sphinx_transcript(hmm: str | None, pcm16k: bytes) -> str:
         if hmm not in _sphinx:
             _sphinx[hmm] = _sphinx_decoder(hmm)
         decoder = _sphinx[hmm]
+        # A fresh front end: its noise estimate would otherwise carry over from the messages
+        # this decoder heard before, and the same recording read differently.
+        decoder.reinit_feat()
         decoder.start_utt()
         decoder.process_raw(pcm16k, full_utt=True)
         decoder.end_utt()

@@ -228,3 +228,23 @@ def test_pocketsphinx_transcribes_a_message_free_form(tmp_path: Path) -> None:
     write_pcm(str(quiet), silence(2.0))
     assert transcribe(engine, said).split()
     assert transcribe(engine, quiet) == ""
+
+
+def test_a_message_reads_the_same_whatever_was_transcribed_before(tmp_path: Path) -> None:
+    """One decoder serves every transcript: what it heard before must not change the next
+    reading (its front end's noise estimate did: "... our lord" became "... my rogue or")."""
+    from support.speech_audio import have_espeak, speech
+    from support.speech_audio import write_wav as write_pcm
+
+    from ivr.speech.pocketsphinx import PocketsphinxEngine
+    from ivr.speech.transcribe import transcribe
+
+    if not have_espeak():
+        pytest.skip("espeak-ng is not installed")
+    engine = PocketsphinxEngine()
+    first, other = tmp_path / "first.wav", tmp_path / "other.wav"
+    write_pcm(str(first), speech("please call me back tomorrow morning"))
+    write_pcm(str(other), speech("I lost my card yesterday and need a new one"))
+    before = transcribe(engine, first)
+    transcribe(engine, other)
+    assert transcribe(engine, first) == before
