@@ -9,6 +9,10 @@ unanswered. Then it does the same against a bare ``asyncio.start_server`` FastAG
 handler (run from this file as a subprocess) that sends the exact command sequence captured
 from one real call, with no flow, store or interpreter, and prints ours/bare ratios.
 
+``--flow main`` runs instead the call ``benchmarks/sipp_load.py`` makes through the real
+Asterisk (``flows/main.yaml``: welcome, menu, "2" for support, goodbye; 7 commands), to see
+the server's share of that benchmark's figure without Asterisk and its timing.
+
 The bank flow's business hours (Asia/Shanghai, weekdays 08:00-20:00) are replaced, in a
 temporary copy, by ``mon-sun 00:00-24:00`` so the run never depends on the wall clock.
 
@@ -84,13 +88,39 @@ from support.fake_asterisk import (  # noqa: E402
 HOST = "127.0.0.1"
 ACCOUNT = "12345678"
 BALANCE = "1234.50"
-DIGITS = ("1", "1", *ACCOUNT, "#", "1", "9", "0")
 VARIABLES = {"QUEUESTATUS": "CONTINUE"}
-EXPECTED_PATH = [
+
+
+@dataclass(frozen=True)
+class Journey:
+    """One caller's way through a flow, the same on every call of a run (``--flow``)."""
+
+    flow: str  # the AGI script and flows/<flow>.yaml
+    digits: tuple[str, ...]  # pressed in turn wherever the server waits for a key
+    path: list[str]  # the record's path
+    outcome: str
+    balance: bool  # the record's variables hold the stub's balance
+
+
+BANK_PATH = [
     "welcome", "choose_language", "opening_hours", "main", "balance", "fetch_balance",
     "tell_balance", "anything_else", "main", "agent",
 ]  # fmt: skip
-EXPECTED_OUTCOME = "transferred"
+JOURNEYS = {
+    # English (1), balance (1), account, confirm (1), back to the menu (9), agent (0)
+    "bank": Journey(
+        "bank",
+        ("1", "1", *ACCOUNT, "#", "1", "9", "0"),
+        BANK_PATH,
+        "transferred",
+        balance=True,
+    ),
+    # the call benchmarks/sipp_load.py makes through the real Asterisk: support (2)
+    "main": Journey(
+        "main", ("2",), ["welcome", "menu", "support", "goodbye"], "self_service", balance=False
+    ),
+}
+JOURNEY = JOURNEYS["bank"]  # --flow
 POLL_S = 0.05
 
 
@@ -259,6 +289,7 @@ def start_ours(work: Path, base_url: str) -> Server:
     flows, prompts = work / "flows", work / "prompts"
     flows.mkdir()
     always_open_bank(flows)
+    shutil.copy(ROOT / "flows" / "main.yaml", flows / "main.yaml")
     if (ROOT / "prompts").is_dir():  # rendered prompts: spare the start-up TTS run
         shutil.copytree(ROOT / "prompts", prompts)
     port = free_port()
@@ -365,8 +396,8 @@ async def one_call(
         stats.results[call_id] = await run_fake_call(
             HOST,
             port,
-            script="bank",
-            digits=DIGITS,
+            script=JOURNEY.flow,
+            digits=JOURNEY.digits,
             uniqueid=call_id,
             variables=dict(VARIABLES),
             rule=rule,
@@ -499,17 +530,17 @@ def check_records(db: Path, call_ids: Sequence[str]) -> dict[str, str]:
             bad[call_id] = "no record"
             continue
         outcome, path, variables = rows[call_id]
-        if outcome != EXPECTED_OUTCOME:
+        if outcome != JOURNEY.outcome:
             bad[call_id] = f"outcome {outcome!r}"
-        elif json.loads(path) != EXPECTED_PATH:
+        elif json.loads(path) != JOURNEY.path:
             bad[call_id] = f"path {json.loads(path)}"
-        elif json.loads(variables).get("balance") != BALANCE:
+        elif JOURNEY.balance and json.loads(variables).get("balance") != BALANCE:
             bad[call_id] = f"balance {json.loads(variables).get('balance')!r}"
     return bad
 
 
 def hold_index(reference: list[str]) -> int:
-    """The command calls are parked on: the middle STREAM FILE of the bank path."""
+    """The command calls are parked on: the middle STREAM FILE of the path."""
     streams = [i for i, c in enumerate(reference) if c.startswith("STREAM FILE")]
     return streams[len(streams) // 2]
 
@@ -655,11 +686,14 @@ def _ratio(a: float, b: float) -> str:
 
 def report(ours: Figures, bare: Figures, plan: Plan, reference: list[str], argv: str) -> None:
     print(f"command: {argv}")
-    print(
-        "flow: flows/bank.yaml, temp copy with hours opened 00:00-24:00 every day "
-        "(holidays removed), so the run does not depend on the wall clock"
-    )
-    print(f"path: {' > '.join(EXPECTED_PATH)} ({len(reference)} AGI commands per call)")
+    if JOURNEY.flow == "bank":
+        print(
+            "flow: flows/bank.yaml, temp copy with hours opened 00:00-24:00 every day "
+            "(holidays removed), so the run does not depend on the wall clock"
+        )
+    else:
+        print(f"flow: flows/{JOURNEY.flow}.yaml")
+    print(f"path: {' > '.join(JOURNEY.path)} ({len(reference)} AGI commands per call)")
     print(
         f"throughput phase: {plan.calls} calls, concurrency {plan.concurrency}, "
         f"prompt {plan.prompt_s * 1000:.0f} ms per STREAM FILE; hold phase: {plan.hold} calls "
@@ -767,6 +801,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--hold-max-s", type=float, default=60.0, help="longest wait for all held calls to park"
     )
+    p.add_argument(
+        "--flow",
+        choices=sorted(JOURNEYS),
+        default="bank",
+        help="the journey: bank (60 commands, a lookup) or main (the SIPp benchmark's call)",
+    )
     p.add_argument("--warmup", type=int, default=20, help="warm-up calls before measuring")
     p.add_argument(
         "--rounds",
@@ -816,7 +856,9 @@ async def bench(args: argparse.Namespace, argv: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    global JOURNEY
     args = parse_args(argv)
+    JOURNEY = JOURNEYS[args.flow]
     if args.bare_server is not None:
         asyncio.run(_bare_server(args.bare_server, args.sequence))
         return 0
