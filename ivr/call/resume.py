@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 
 __all__ = ["ResumePoint"]
 
+# One encoder for every checkpoint: json.dumps() builds a new one for each non-default option.
+_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
 
 @dataclass(frozen=True, slots=True)
 class ResumePoint:
@@ -40,7 +43,7 @@ class ResumePoint:
             "served": self.served,
             "agent_reached": self.agent_reached,
         }
-        return json.dumps(point, ensure_ascii=False, separators=(",", ":"))
+        return _encode_json(point)
 
     @classmethod
     def from_json(cls, text: str) -> ResumePoint:

@@ -9,7 +9,7 @@ parameters put the ``call_id`` first: errors and the checkpoint queue are keyed 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import fields
 from typing import Any, cast
 
 from ivr.call.channel import readable
@@ -144,7 +144,7 @@ def encode_progress(record: CallRecord, resume: ResumePoint | None = None) -> Pa
             _dumps(record.path),
             _inputs_json(record),
             record.end_node,
-            None if resume is None else readable(resume.to_json(), in_json=True),
+            None if resume is None else _readable_json(resume.to_json()),
             record.node,
             _dumps(record.path_at),
         )
@@ -153,7 +153,7 @@ def encode_progress(record: CallRecord, resume: ResumePoint | None = None) -> Pa
 
 def encode_survey(survey: SurveyResult) -> str:
     """The ``survey`` column of a call that has ``survey``."""
-    return _dumps(asdict(survey))
+    return _dumps(_survey_dict(survey))
 
 
 def decode(row: Row) -> CallRecord:
@@ -178,11 +178,23 @@ def _readable(params: Params) -> Params:
     """Caller text from Asterisk may hold bytes that were not UTF-8 (``surrogateescape``),
     which SQLite cannot encode: they are stored as ``\\xe9`` text. ``params[0]`` (the
     call_id, a queue key) is left as it is; the AGI server already made it plain text."""
-    return (params[0], *(readable(p) if isinstance(p, str) else p for p in params[1:]))
+    # (the ASCII test inline: readable() would be called for each of some 50 values a call)
+    return (
+        params[0],
+        *(readable(p) if isinstance(p, str) and not p.isascii() else p for p in params[1:]),
+    )
+
+
+# One encoder for every write: json.dumps() builds a new one for each non-default option.
+_encode_json = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def _dumps(value: object) -> str:
-    return readable(json.dumps(value, ensure_ascii=False), in_json=True)
+    return _readable_json(_encode_json(value))
+
+
+def _readable_json(text: str) -> str:
+    return text if text.isascii() else readable(text, in_json=True)
 
 
 def _inputs_json(record: CallRecord) -> str:
@@ -192,7 +204,25 @@ def _inputs_json(record: CallRecord) -> str:
 
 
 def _json_or_none(value: QueueVisit | SurveyResult | None) -> str | None:
-    return None if value is None else _dumps(asdict(value))
+    if value is None:
+        return None
+    return _dumps(_survey_dict(value) if isinstance(value, SurveyResult) else _plain(value))
+
+
+# What dataclasses.asdict() gives for these plain records, without its deep copy of each value.
+_FIELDS = {
+    cls: tuple(f.name for f in fields(cls)) for cls in (QueueVisit, SurveyAnswer, SurveyResult)
+}
+
+
+def _plain(value: QueueVisit | SurveyAnswer | SurveyResult) -> dict[str, Any]:
+    return {name: getattr(value, name) for name in _FIELDS[type(value)]}
+
+
+def _survey_dict(survey: SurveyResult) -> dict[str, Any]:
+    data = _plain(survey)
+    data["answers"] = [_plain(answer) for answer in survey.answers]
+    return data
 
 
 def _survey(text: str | None) -> SurveyResult | None:
