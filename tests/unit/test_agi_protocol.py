@@ -103,6 +103,38 @@ def test_env_every_standard_key_byte_by_byte() -> None:
     assert env.extra == {}
 
 
+ODD_ENVS = [
+    ENV,
+    ENV.replace(b"agi_callerid: 5551234", b"agi_callerid:  5551234 "),  # two spaces kept one
+    ENV.replace(b"agi_arg_2: two words", b"agi_arg_2: a\nagi_arg_2: b"),  # the last one wins
+    ENV.replace(b"agi_calleridname: unknown", b"agi_calleridname: Jos\xe9"),
+    ENV.replace(b"agi_network: yes", b"agi_network:\nagi_future_key: 42"),
+]
+
+
+@pytest.mark.parametrize("wire", ODD_ENVS)
+def test_env_in_one_piece_reads_as_line_by_line(
+    wire: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    by_byte = AgiConnection()
+    for byte in wire:
+        by_byte.receive_data(bytes([byte]))
+        by_byte.next_event()
+    assert by_byte.env is not None
+
+    def no_line_by_line(self: AgiConnection, line: str) -> None:
+        raise AssertionError("a whole, well-formed block is read at once")
+
+    monkeypatch.setattr(AgiConnection, "_header_line", no_line_by_line)
+    whole = AgiConnection()
+    whole.receive_data(wire + b"200 result=0\n")  # what follows the block stays unread
+    event = whole.next_event()
+    assert isinstance(event, EnvironmentReceived)
+    assert event.env == by_byte.env
+    whole.send_command("ANSWER")
+    assert drain(whole) == [parse_reply_line("200 result=0")]
+
+
 def test_env_script_from_request_when_network_script_missing() -> None:
     env = AgiEnvironment.from_headers(
         {"agi_request": "agi://10.0.0.1/survey/?q=1&empty=", "agi_uniqueid": "1.2"}
@@ -334,23 +366,31 @@ def test_readable_shows_bytes_that_were_not_utf8_as_escapes() -> None:
     assert readable('{"n": "Jos\udce9"}', in_json=True) == '{"n": "Jos\\\\xe9"}'
 
 
-@pytest.mark.parametrize(
-    "wire",
-    [
-        b"\xff\xfe\xfd\n",
-        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
-        b"agi_network yes\n",
-        b"\n",  # empty environment
-        b"agi_: x\n",  # a key needs a name after agi_
-        b"agi_caller id: x\n",
-        b"agi_caller-id: x\n",
-        b"agi_\xc3\xa9t\xc3\xa9: x\n",  # ASCII names only
-        b"xagi_network: yes\n",
-    ],
-)
+GARBAGE_HEADERS = [
+    b"\xff\xfe\xfd\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"agi_network yes\n",
+    b"\n",  # empty environment
+    b"agi_: x\n",  # a key needs a name after agi_
+    b"agi_caller id: x\n",
+    b"agi_caller-id: x\n",
+    b"agi_\xc3\xa9t\xc3\xa9: x\n",  # ASCII names only
+    b"xagi_network: yes\n",
+]
+
+
+@pytest.mark.parametrize("wire", GARBAGE_HEADERS)
 def test_garbage_header(wire: bytes) -> None:
     conn = AgiConnection()
     conn.receive_data(wire)
+    with pytest.raises(ProtocolError):
+        drain(conn)
+
+
+@pytest.mark.parametrize("line", [w for w in GARBAGE_HEADERS if w.strip()])
+def test_garbage_line_in_a_complete_header_block(line: bytes) -> None:
+    conn = AgiConnection()  # a complete block is read at once, unless a line is wrong
+    conn.receive_data(b"agi_network: yes\n" + line + b"agi_channel: PJSIP/x\n\n")
     with pytest.raises(ProtocolError):
         drain(conn)
 

@@ -62,6 +62,9 @@ __all__ = [
 DEFAULT_MAX_LINE_BYTES: Final = 8192
 _MAX_BLOCK_LINES: Final = 512  # env keys or usage lines; real blocks are < 40
 _KEY_CHARS = string.ascii_letters + string.digits + "_"  # of an agi_* key
+# The same lines as _header_line takes (value: after ":" and at most one space), "\n" only.
+_HEADER_BLOCK = re.compile(r"(?:agi_\w+:[^\n\r]*\n)+", re.ASCII)
+_HEADER_PAIR = re.compile(r"^(agi_\w+): ?(.*)$", re.ASCII | re.MULTILINE)
 
 
 class _NeedData(enum.Enum):
@@ -238,6 +241,13 @@ class AgiConnection:
             raise self._error
         if self.state is AgiState.CLOSED:
             return ConnectionClosed()
+        if (
+            self.state is AgiState.HEADER
+            and not self._headers
+            and not self._lines
+            and (env := self._header_block()) is not None
+        ):
+            return env
         try:
             while (line := self._next_line()) is not None:
                 event = self._handle_line(line)
@@ -308,6 +318,22 @@ class AgiConnection:
             return None  # "100 result=0 Trying..." (GOSUB): the final reply comes later
         self.state = AgiState.IDLE
         return parse_reply_line(line)
+
+    def _header_block(self) -> EnvironmentReceived | None:
+        """The whole ``agi_*`` block at once, when it is all in and well formed (Asterisk
+        writes it in one piece): a tenth of the work of taking its 25 lines one by one.
+        ``None`` leaves it to the line-by-line path, which also names what is wrong."""
+        buffer = self._buffer
+        end = buffer.find(b"\n\n")
+        if end < 0 or end + 1 > self.max_line_bytes:
+            return None  # incomplete, or long enough that its lines need checking
+        text = buffer[: end + 1].decode("utf-8", "surrogateescape")
+        if _HEADER_BLOCK.fullmatch(text) is None or text.count("\n") > _MAX_BLOCK_LINES:
+            return None
+        del buffer[: end + 2]
+        self.env = AgiEnvironment.from_headers(dict(_HEADER_PAIR.findall(text)))
+        self.state = AgiState.IDLE
+        return EnvironmentReceived(self.env)
 
     def _header_line(self, line: str) -> Event | None:
         if line:
