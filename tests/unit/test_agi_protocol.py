@@ -215,8 +215,35 @@ def test_to_call_info() -> None:
 def test_reply_forms(
     line: str, code: int, result: str, data: str | None, endpos: int | None
 ) -> None:
-    [event] = exchange(ready(), "NOOP", line.encode() + b"\n")
+    [event] = exchange(ready(), "NOOP", line.encode() + b"\n")  # in one piece
     assert event == Reply(code, result, data, endpos, line)
+    conn = ready()  # byte by byte: the line-by-line path reads the same
+    conn.send_command("NOOP")
+    events: list[Event] = []
+    for byte in line.encode() + b"\r\n":
+        conn.receive_data(bytes([byte]))
+        events += drain(conn)
+    assert events == [event]
+
+
+def test_a_200_reply_in_one_piece_is_read_without_splitting_lines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    conn = ready()
+
+    def no_line_by_line(self: AgiConnection, line: str) -> None:
+        raise AssertionError("a whole 200 reply is read at once")
+
+    monkeypatch.setattr(AgiConnection, "_handle_line", no_line_by_line)
+    assert exchange(conn, "NOOP", b"200 result=0\r\n") == [parse_reply_line("200 result=0")]
+    assert conn.state is AgiState.IDLE
+    conn.send_command("NOOP")
+    conn.receive_data(b"200 foo\n")  # not a reply: the connection stays broken
+    with pytest.raises(ProtocolError):
+        conn.next_event()
+    assert conn.state is AgiState.CLOSED
+    with pytest.raises(ProtocolError):
+        conn.next_event()
 
 
 def test_result_int() -> None:

@@ -239,15 +239,22 @@ class AgiConnection:
         """The next event, or :data:`NEED_DATA`. Raises :class:`ProtocolError` on bad input."""
         if self._error is not None:
             raise self._error
-        if self.state is AgiState.CLOSED:
+        state = self.state
+        if state is AgiState.CLOSED:
             return ConnectionClosed()
-        if (
-            self.state is AgiState.HEADER
-            and not self._headers
-            and not self._lines
-            and (env := self._header_block()) is not None
-        ):
-            return env
+        if not self._lines:  # the usual cases first, without the line-by-line machinery
+            if not self._buffer:
+                if not self._eof:
+                    return NEED_DATA  # e.g. right after a command: its reply is not in yet
+            elif state is AgiState.AWAITING_REPLY:
+                if (reply := self._single_reply()) is not None:
+                    return reply
+            elif (
+                state is AgiState.HEADER
+                and not self._headers
+                and (env := self._header_block()) is not None
+            ):
+                return env
         try:
             while (line := self._next_line()) is not None:
                 event = self._handle_line(line)
@@ -318,6 +325,23 @@ class AgiConnection:
             return None  # "100 result=0 Trying..." (GOSUB): the final reply comes later
         self.state = AgiState.IDLE
         return parse_reply_line(line)
+
+    def _single_reply(self) -> Reply | None:
+        """The usual reply as it comes: one whole ``200`` line and nothing after it (a
+        ``HANGUP``, a multi-line or a partial reply go line by line)."""
+        buffer = self._buffer
+        end = len(buffer) - 1
+        if end > self.max_line_bytes or buffer.find(b"\n") != end or not buffer.startswith(b"200 "):
+            return None
+        line = buffer[:end].decode("utf-8", "surrogateescape").removesuffix("\r")
+        buffer.clear()
+        self.state = AgiState.IDLE  # as _handle_line: a 200 line is final
+        try:
+            return parse_reply_line(line)
+        except ProtocolError as exc:
+            self._error = exc
+            self.state = AgiState.CLOSED
+            raise
 
     def _header_block(self) -> EnvironmentReceived | None:
         """The whole ``agi_*`` block at once, when it is all in and well formed (Asterisk
