@@ -142,22 +142,23 @@ class Link(asyncio.Protocol):
         for data in early:
             receive(data)
 
-    async def readable(self) -> None:
-        """Wait until bytes (or the end) arrived after this call began."""
+    def readable(self) -> asyncio.Future[None]:
+        """``await link.readable()``: until bytes (or the end) arrived after this call.
+
+        A future, not a coroutine: it is awaited for every read of every connection."""
         if self._reading_paused:
             assert self.transport is not None
             self._reading_paused = False
             self.transport.resume_reading()
         self._unwaited = 0
-        if self._eof:
-            return
         loop = self._loop
         assert loop is not None  # connection_made() comes first
-        waiter = self._waiter = loop.create_future()
-        try:
-            await waiter
-        finally:
-            self._waiter = None
+        waiter = loop.create_future()
+        if self._eof:
+            waiter.set_result(None)
+        else:
+            self._waiter = waiter  # data_received() clears it and sets it done
+        return waiter
 
     @property
     def at_eof(self) -> bool:
