@@ -771,6 +771,10 @@ def report(ours: Figures, bare: Figures, plan: Plan, reference: list[str], argv:
         ),
         ("throughput >= 0.5x bare", ours.calls_per_s >= 0.5 * bare.calls_per_s),
         ("< 100 KB RSS per idle call", ours.per_idle_call_kb < 100 if plan.hold else None),
+        (
+            "<= 1.5x bare's server CPU per call (the same AGI commands)",
+            ours.cpu_ms_per_call <= 1.5 * bare.cpu_ms_per_call,
+        ),
     ]
     for text, ok in targets:
         verdict = "not measured" if ok is None else "met" if ok else "MISSED"

@@ -8,12 +8,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_quick_benchmark_runs_without_failures() -> None:
+@pytest.mark.parametrize(
+    ("flow", "path"),
+    [
+        ("bank", "welcome > choose_language > opening_hours > main > balance"),
+        ("main", "welcome > menu > support > goodbye (7 AGI commands per call)"),
+    ],
+)
+def test_quick_benchmark_runs_without_failures(flow: str, path: str) -> None:
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "agi_load.py"), "--quick"],
+        [sys.executable, str(ROOT / "benchmarks" / "agi_load.py"), "--quick", "--flow", flow],
         capture_output=True, text=True, timeout=120, cwd=ROOT,
     )  # fmt: skip
     out = proc.stdout + proc.stderr
@@ -24,3 +33,5 @@ def test_quick_benchmark_runs_without_failures() -> None:
     rate = re.search(r"^calls/s\s+([\d.]+)\s+([\d.]+)", proc.stdout, re.MULTILINE)
     assert rate is not None and float(rate.group(1)) > 0 and float(rate.group(2)) > 0, out
     assert "calls actually held" in proc.stdout and "FAILED" not in proc.stdout, out
+    assert f"path: {path}" in proc.stdout, out  # every call's record checked against it
+    assert re.search(r"^target (met|MISSED): <= 1.5x bare's server CPU", proc.stdout, re.M), out
