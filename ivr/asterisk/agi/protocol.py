@@ -345,8 +345,9 @@ class AgiConnection:
 
     def _header_block(self) -> EnvironmentReceived | None:
         """The whole ``agi_*`` block at once, when it is all in and well formed (Asterisk
-        writes it in one piece): a tenth of the work of taking its 25 lines one by one.
-        ``None`` leaves it to the line-by-line path, which also names what is wrong."""
+        writes it in one piece): two regex passes instead of three calls and a dozen string
+        methods for each of its 25 lines. ``None`` leaves it to the line-by-line path, which
+        also names what is wrong."""
         buffer = self._buffer
         end = buffer.find(b"\n\n")
         if end < 0 or end + 1 > self.max_line_bytes:
