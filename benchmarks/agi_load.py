@@ -745,11 +745,12 @@ def report(ours: Figures, bare: Figures, plan: Plan, reference: list[str], argv:
             f"{plan.calls // plan.rounds} calls, taken in turn; per round (ours/bare):"
         )
         for i, (a, b) in enumerate(zip(ours.rounds, bare.rounds, strict=True), 1):
-            cpu_ratio = a.cpu_ms_per_call / b.cpu_ms_per_call
+            # (a short round's CPU can be under one clock tick: 0 ms, no ratio)
+            cpu_ratio = _ratio(a.cpu_ms_per_call, b.cpu_ms_per_call)
             print(
                 f"  round {i}: {a.calls_per_s:6.1f} / {b.calls_per_s:6.1f} calls/s "
-                f"({a.calls_per_s / b.calls_per_s:.2f}x), CPU {a.cpu_ms_per_call:.2f} / "
-                f"{b.cpu_ms_per_call:.2f} ms per call ({cpu_ratio:.2f}x)"
+                f"({_ratio(a.calls_per_s, b.calls_per_s)}x), CPU {a.cpu_ms_per_call:.2f} / "
+                f"{b.cpu_ms_per_call:.2f} ms per call ({cpu_ratio}x)"
             )
     for fig in (ours, bare):
         if fig.client_load > 0.9:
@@ -773,7 +774,8 @@ def report(ours: Figures, bare: Figures, plan: Plan, reference: list[str], argv:
         ("< 100 KB RSS per idle call", ours.per_idle_call_kb < 100 if plan.hold else None),
         (
             "<= 1.5x bare's server CPU per call (the same AGI commands)",
-            ours.cpu_ms_per_call <= 1.5 * bare.cpu_ms_per_call,
+            # CPU is read in 10 ms clock ticks: a short run's figure is mostly rounding
+            ours.cpu_ms_per_call <= 1.5 * bare.cpu_ms_per_call if plan.calls >= 1000 else None,
         ),
     ]
     for text, ok in targets:

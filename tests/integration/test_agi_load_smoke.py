@@ -34,4 +34,5 @@ def test_quick_benchmark_runs_without_failures(flow: str, path: str) -> None:
     assert rate is not None and float(rate.group(1)) > 0 and float(rate.group(2)) > 0, out
     assert "calls actually held" in proc.stdout and "FAILED" not in proc.stdout, out
     assert f"path: {path}" in proc.stdout, out  # every call's record checked against it
-    assert re.search(r"^target (met|MISSED): <= 1.5x bare's server CPU", proc.stdout, re.M), out
+    # --quick is too short to judge CPU (10 ms clock ticks): it says so
+    assert "target not measured: <= 1.5x bare's server CPU" in proc.stdout, out
