@@ -144,7 +144,7 @@ def encode_progress(record: CallRecord, resume: ResumePoint | None = None) -> Pa
             _dumps(record.path),
             _inputs_json(record),
             record.end_node,
-            None if resume is None else _readable_json(resume.to_json()),
+            None if resume is None else readable(resume.to_json(), in_json=True),
             record.node,
             _dumps(record.path_at),
         )
@@ -190,11 +190,7 @@ _encode_json = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def _dumps(value: object) -> str:
-    return _readable_json(_encode_json(value))
-
-
-def _readable_json(text: str) -> str:
-    return text if text.isascii() else readable(text, in_json=True)
+    return readable(_encode_json(value), in_json=True)
 
 
 def _inputs_json(record: CallRecord) -> str:

@@ -242,20 +242,20 @@ class AgiConnection:
         state = self.state
         if state is AgiState.CLOSED:
             return ConnectionClosed()
-        if not self._lines:  # the usual cases first, without the line-by-line machinery
-            if not self._buffer:
-                if not self._eof:
-                    return NEED_DATA  # e.g. right after a command: its reply is not in yet
-            elif state is AgiState.AWAITING_REPLY:
-                if (reply := self._single_reply()) is not None:
-                    return reply
-            elif (
-                state is AgiState.HEADER
-                and not self._headers
-                and (env := self._header_block()) is not None
-            ):
-                return env
         try:
+            if not self._lines:  # the usual cases first, without the line-by-line machinery
+                if not self._buffer:
+                    if not self._eof:
+                        return NEED_DATA  # e.g. right after a command: its reply is not in yet
+                elif state is AgiState.AWAITING_REPLY:
+                    if (reply := self._single_reply()) is not None:
+                        return reply
+                elif (
+                    state is AgiState.HEADER
+                    and not self._headers
+                    and (env := self._header_block()) is not None
+                ):
+                    return env
             while (line := self._next_line()) is not None:
                 event = self._handle_line(line)
                 if event is not None:
@@ -336,12 +336,7 @@ class AgiConnection:
         line = buffer[:end].decode("utf-8", "surrogateescape").removesuffix("\r")
         buffer.clear()
         self.state = AgiState.IDLE  # as _handle_line: a 200 line is final
-        try:
-            return parse_reply_line(line)
-        except ProtocolError as exc:
-            self._error = exc
-            self.state = AgiState.CLOSED
-            raise
+        return parse_reply_line(line)
 
     def _header_block(self) -> EnvironmentReceived | None:
         """The whole ``agi_*`` block at once, when it is all in and well formed (Asterisk
