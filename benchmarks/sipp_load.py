@@ -18,11 +18,16 @@ cores) comes from ``RUSAGE_CHILDREN`` around its run. A sampler thread reads the
 every second for the peak % of a core of each process and the machine's busy %.
 
 Baseline (the ratio): the same steps against a *bare* FastAGI server (run from this file as a
-subprocess on the same port) that replays the exact AGI command sequence ``ivr serve`` sent on
-one reference call (captured from its DEBUG log first), with no flow, store, logging or AMI:
-the floor cost of the same FastAGI conversation in asyncio. Asterisk's per-call CPU should be
-the same in both runs (same dialplan, same sounds, same SIP/RTP); the ratio that matters is
-``ivr serve`` CPU per call over the bare server's, and over Asterisk's.
+subprocess) that replays the exact AGI command sequence ``ivr serve`` sent on one reference
+call (captured from its DEBUG log first), with no flow, store, logging or AMI: the floor cost
+of the same FastAGI conversation in asyncio. Both servers run at once, ``ivr serve`` on
+127.0.0.1 and the bare one on 127.0.0.2 (both loopback, both port 4573), and the steps are
+taken in turn, ours then bare at each rate: before each step the dialplan's global
+``IVR_AGI_DEFAULT_HOST`` is set to that server's address (``dialplan set global``; put back to
+127.0.0.1 at the end). This machine's speed drifts by tens of percent over minutes, and both
+servers must see the same drift. Asterisk's per-call CPU should be the same for both (same
+dialplan, same sounds, same SIP/RTP); the ratio that matters is ``ivr serve`` CPU per call
+over the bare server's, and over Asterisk's.
 
 Run (from the repository root, as root: the lab needs it)::
 
@@ -31,7 +36,7 @@ Run (from the repository root, as root: the lab needs it)::
     .venv/bin/python benchmarks/sipp_load.py --rates 2,5,10,15,20 --seconds 20 --no-baseline
 
 The lab is started if needed (``Lab().up()``, idempotent) and left running. Port 4573 must be
-free (no other ``ivr serve``). Ctrl-C stops SIPp and the server.
+free on 127.0.0.1 and 127.0.0.2 (no other ``ivr serve``). Ctrl-C stops SIPp and the servers.
 """
 
 from __future__ import annotations
@@ -67,6 +72,11 @@ DIGIT = "2"
 EXPECTED_PATH = ["welcome", "menu", "support", "goodbye"]
 EXPECTED_OUTCOME = "self_service"
 TICK = os.sysconf("SC_CLK_TCK")
+# The bare server's address: another loopback address, so that it can listen on the
+# dialplan's port while ``ivr serve`` does too, and the steps can be taken in turn.
+BARE_HOST = "127.0.0.2"
+# The dialplan's global that names the FastAGI host (asterisk-conf/extensions.conf).
+AGI_HOST_GLOBAL = "IVR_AGI_DEFAULT_HOST"
 
 
 # --------------------------------------------------------------------------- bare server
@@ -102,7 +112,7 @@ async def _bare_server(port: int, sequence: Path) -> None:
     commands = [c.encode() + b"\n" for c in json.loads(sequence.read_text())]
     done = [0]
     server = await asyncio.start_server(
-        lambda r, w: _bare_call(r, w, commands, done), AGI_HOST, port, backlog=4096
+        lambda r, w: _bare_call(r, w, commands, done), BARE_HOST, port, backlog=4096
     )
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -113,8 +123,8 @@ async def _bare_server(port: int, sequence: Path) -> None:
 
 
 class BareServe:
-    """The bare handler as a child process on the dialplan's port (same interface as IvrServe
-    for what the benchmark needs)."""
+    """The bare handler as a child process on :data:`BARE_HOST` and the dialplan's port (same
+    interface as IvrServe for what the benchmark needs)."""
 
     def __init__(self, workdir: Path, sequence: list[str]) -> None:
         self.workdir = workdir
@@ -128,8 +138,8 @@ class BareServe:
         return self._proc.pid
 
     def start(self, timeout_s: float = 30) -> None:
-        if port_accepts(AGI_HOST, AGI_PORT):
-            raise RuntimeError(f"something already listens on {AGI_HOST}:{AGI_PORT}")
+        if port_accepts(BARE_HOST, AGI_PORT):
+            raise RuntimeError(f"something already listens on {BARE_HOST}:{AGI_PORT}")
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "sequence.json").write_text(json.dumps(self.sequence))
         with self.log_path.open("wb") as log:
@@ -148,7 +158,7 @@ class BareServe:
                 cwd=ROOT,
             )
         deadline = time.monotonic() + timeout_s
-        while not port_accepts(AGI_HOST, AGI_PORT):
+        while not port_accepts(BARE_HOST, AGI_PORT):
             if self._proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"bare server did not start: {self.log_path.read_text()}")
@@ -377,6 +387,7 @@ class Step:
     records: int | None = None  # new records (ivr serve only)
     good_records: int | None = None
     bare_completed: int | None = None  # calls the bare server saw through (bare only)
+    misrouted: int = 0  # calls of a bare step that reached ivr serve instead
     problem: str = ""
     asterisk_warnings: list[str] = field(default_factory=list)  # "count x message", top 3
     call_length_s: float = float("nan")
@@ -393,11 +404,16 @@ class Step:
             return self.offered
         sipp_bad = max(self.result.failed, self.offered - self.result.successful)
         record_bad = 0 if self.good_records is None else self.offered - self.good_records
-        return max(sipp_bad, record_bad, 0 if self.result.ok else 1)
+        return max(sipp_bad, record_bad, self.misrouted, 0 if self.result.ok else 1)
 
     @property
     def peak_concurrent(self) -> int:
         return self.result.max_concurrent if self.result else 0
+
+    @property
+    def server_ms(self) -> float:
+        """The server's CPU ms per completed call."""
+        return self.per_call_ms(self.server_cpu_s)
 
     def per_call_ms(self, cpu_s: float) -> float:
         return 1000 * cpu_s / self.completed if self.completed else float("nan")
@@ -495,32 +511,65 @@ def _sipp_errors(workdir: Path) -> str:
     return sipp._first_event(logs[-1].read_text(errors="replace"))[:300]
 
 
-def run_series(
+def route_agi(lab: Lab, host: str) -> None:
+    """Send the dialplan's next calls to the FastAGI server on ``host`` (port 4573)."""
+    lab.cli(f"dialplan set global {AGI_HOST_GLOBAL} {host}")
+    shown = lab.cli("dialplan show globals")
+    if f"{AGI_HOST_GLOBAL}={host}" not in shown:
+        raise RuntimeError(f"could not set {AGI_HOST_GLOBAL} to {host}: {shown[:300]}")
+
+
+def _report(step: Step) -> None:
+    name = step.server
+    print(
+        f"[{name}]   {step.completed}/{step.offered} ok, {step.failed} failed, "
+        f"{step.peak_concurrent} concurrent, asterisk "
+        f"{step.per_call_ms(step.asterisk_cpu_s):.1f} ms/call, {name} "
+        f"{step.per_call_ms(step.server_cpu_s):.1f} ms/call, sipp "
+        f"{step.per_call_ms(step.sipp_cpu_s):.1f} ms/call"
+        + (f" ({step.problem})" if step.problem else ""),
+        flush=True,
+    )
+
+
+def run_plan(
     lab: Lab,
     spec: CallSpec,
-    server: IvrServe | BareServe,
-    name: str,
+    server: IvrServe,
+    bare_server: BareServe | None,
     plan: list[tuple[float, int]],
     workdir: Path,
     keep_going: bool,
-) -> list[Step]:
-    steps = []
-    for rate, calls in plan:
-        print(f"[{name}] {calls} calls at {rate:g}/s ...", flush=True)
-        step = run_step(lab, spec, server, name, rate, calls, workdir)
-        steps.append(step)
-        print(
-            f"[{name}]   {step.completed}/{calls} ok, {step.failed} failed, "
-            f"{step.peak_concurrent} concurrent, asterisk "
-            f"{step.per_call_ms(step.asterisk_cpu_s):.1f} ms/call, {name} "
-            f"{step.per_call_ms(step.server_cpu_s):.1f} ms/call, sipp "
-            f"{step.per_call_ms(step.sipp_cpu_s):.1f} ms/call"
-            + (f" ({step.problem})" if step.problem else ""),
-            flush=True,
-        )
-        if step.failed and not keep_going:
-            break
-    return steps
+) -> tuple[list[Step], list[Step]]:
+    """Each step of ``plan`` for ``ivr serve``, then (with a ``bare_server``) for the bare
+    server; stops after the first step ``ivr serve`` failed unless ``keep_going``."""
+    ours: list[Step] = []
+    bare: list[Step] = []
+    try:
+        for rate, calls in plan:
+            route_agi(lab, AGI_HOST)
+            print(f"[ivr] {calls} calls at {rate:g}/s ...", flush=True)
+            step = run_step(lab, spec, server, "ivr", rate, calls, workdir)
+            ours.append(step)
+            _report(step)
+            if bare_server is not None:
+                route_agi(lab, BARE_HOST)
+                seen = record_ids(server.db_path)
+                print(f"[bare] {calls} calls at {rate:g}/s ...", flush=True)
+                base = run_step(lab, spec, bare_server, "bare", rate, calls, workdir)
+                base.misrouted = len(record_ids(server.db_path) - seen)
+                if base.misrouted:
+                    base.problem = base.problem or (
+                        f"{base.misrouted} calls went to ivr serve, not the bare server "
+                        "(is IVR_AGI_HOST set in Asterisk's environment?)"
+                    )
+                bare.append(base)
+                _report(base)
+            if step.failed and not keep_going:
+                break
+    finally:
+        route_agi(lab, AGI_HOST)
+    return ours, bare
 
 
 # --------------------------------------------------------------------------- reference
@@ -628,6 +677,12 @@ def summarize(ours: list[Step], bare: list[Step]) -> None:
                     f"  bare FastAGI baseline ({bcalls} calls): server {bsrv:.2f} ms/call, "
                     f"Asterisk {bast:.1f} ms/call; ivr serve / bare = {srv / bsrv:.1f}x"
                 )
+                pairs = [
+                    f"{a.rate:g}/s {a.server_ms / b.server_ms:.1f}x"
+                    for a, b in zip(ours, bare, strict=False)
+                    if a.failed == b.failed == 0 and b.server_ms > 0  # (CPU is read in ticks)
+                ]
+                print(f"  ivr serve / bare step by step (taken in turn): {', '.join(pairs)}")
                 cost = wakeup_cost_us()
                 print(
                     f"  where it goes, per call (user + system CPU ms, wakeups); one idle "
@@ -761,12 +816,19 @@ def bench(args: argparse.Namespace, shown: str) -> int:
             name="sipp-load",
             ami_secret=ami_secret,
         )
+        bare_server = None if args.no_baseline else BareServe(work / "bare", sequence)
         server.start()
         try:
             print(f"ivr serve pid {server_pid(server)}, log {server.log_path}")
-            ours = run_series(lab, spec, server, "ivr", args.plan, sipp_dir, args.keep_going)
+            if bare_server is not None:
+                bare_server.start()
+            ours, bare = run_plan(
+                lab, spec, server, bare_server, args.plan, sipp_dir, args.keep_going
+            )
         finally:
             code = server.stop()
+            if bare_server is not None:
+                bare_server.stop()
         if code not in (0, None):
             print(f"ivr serve exited with {code}; log {server.log_path}")
         problems = [
@@ -776,18 +838,9 @@ def bench(args: argparse.Namespace, shown: str) -> int:
         ]
         for line in problems[:10]:
             print(f"ivr serve log: {line}")
-        if not args.no_baseline:
-            # the same steps, up to and including the first failing one of ivr serve
-            plan = args.plan[: len(ours)]
-            bare_server = BareServe(work / "bare", sequence)
-            bare_server.start()
-            try:
-                bare = run_series(lab, spec, bare_server, "bare", plan, sipp_dir, True)
-            finally:
-                bare_server.stop()
-            completed = bare_server.completed()
+        if bare_server is not None:
             print(
-                f"bare server: {completed} calls saw the full command sequence "
+                f"bare server: {bare_server.completed()} calls saw the full command sequence "
                 f"(offered {sum(s.offered for s in bare)})"
             )
     print_table("ivr serve (flows/main.yaml through the real Asterisk)", ours)

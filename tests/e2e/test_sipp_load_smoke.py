@@ -1,6 +1,7 @@
 """Smoke run of the SIPp load benchmark (``benchmarks/sipp_load.py --quick``), so it keeps
 working: 10 calls at 2/s through the lab's Asterisk into a real ``ivr serve``, then the same
-against the bare FastAGI baseline. Needs the lab (root); about 35 s."""
+against the bare FastAGI baseline (both servers up, the dialplan switched between them and
+switched back). Needs the lab (root); about 40 s."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from ivr.lab import Lab
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,3 +33,5 @@ def test_quick_sipp_benchmark_runs_without_failures() -> None:
     assert "bare server: 10 calls saw the full command sequence" in proc.stdout, out
     ivr_row = re.search(r"^ivr serve \(.*\n.*\n\s+2\s+10\s+10\s+0\s", proc.stdout, re.MULTILINE)
     assert ivr_row is not None, out
+    # the lab's calls go to 127.0.0.1 again, as every other test expects
+    assert "IVR_AGI_DEFAULT_HOST=127.0.0.1\n" in Lab().cli("dialplan show globals")
