@@ -10,7 +10,7 @@ import pytest
 from support.sound_files import write_wav
 
 from ivr.asterisk.agi.channel import AgiChannel
-from ivr.asterisk.agi.protocol import Reply, parse_reply_line
+from ivr.asterisk.agi.replies import Reply, parse_reply_line
 from ivr.asterisk.agi.sounds import SoundLengths
 from ivr.call.channel import CallInfo, Channel, Prompt, RecordRequest
 from ivr.errors import AgiCommandInvalid, AgiCommandTimeout, AgiError, AgiUsageError, CallHangup

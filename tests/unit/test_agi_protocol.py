@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from support.fake_asterisk import build_env, env_block, parse_args
 
-from ivr.asterisk.agi import commands, environment, protocol
+from ivr.asterisk.agi import commands, environment, replies
 from ivr.asterisk.agi.commands import format_command, quote_arg
 from ivr.asterisk.agi.environment import AgiEnvironment
 from ivr.asterisk.agi.protocol import (
@@ -537,7 +537,7 @@ def test_command_helpers() -> None:
     assert commands.noop() == "NOOP"
 
 
-@pytest.mark.parametrize("module", [protocol, environment, commands])
+@pytest.mark.parametrize("module", [replies, environment, commands])
 def test_docstring_wire_samples(module: object) -> None:
     failures, tried = doctest.testmod(module)  # type: ignore[arg-type]
     assert tried > 0 and failures == 0

@@ -11,7 +11,7 @@ from support.flowkit import MONDAY_10AM_UTC, flow, run
 from support.instants import next_new_year
 
 from ivr.asterisk.agi.channel import AgiChannel
-from ivr.asterisk.agi.protocol import Reply, parse_reply_line
+from ivr.asterisk.agi.replies import Reply, parse_reply_line
 from ivr.call.channel import CallInfo
 from ivr.call.record import MASK
 from ivr.engines.http import extract

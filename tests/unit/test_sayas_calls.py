@@ -11,7 +11,7 @@ import pytest
 from support.flowkit import flow, run
 
 from ivr.asterisk.agi.channel import AgiChannel
-from ivr.asterisk.agi.protocol import Reply, parse_reply_line
+from ivr.asterisk.agi.replies import Reply, parse_reply_line
 from ivr.call.channel import CallInfo, Prompt
 from ivr.call.queue import QueueState
 from ivr.engines.http import extract

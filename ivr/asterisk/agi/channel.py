@@ -1,7 +1,7 @@
 """``AgiChannel``: the interpreter's :class:`ivr.call.channel.Channel` spoken over AGI commands.
 
 The channel never touches a socket: it is given a :class:`CommandSender` (send one command
-line, await its :class:`~ivr.asterisk.agi.protocol.Reply`). The FastAGI server provides one per
+line, await its :class:`~ivr.asterisk.agi.replies.Reply`). The FastAGI server provides one per
 connection; tests provide a scripted one.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Protocol
 
 from ivr.asterisk.agi import commands as c
-from ivr.asterisk.agi.protocol import Reply
+from ivr.asterisk.agi.replies import Reply
 from ivr.asterisk.agi.sounds import SoundLengths
 from ivr.call.channel import (
     DTMF_DIGITS,
